@@ -1,0 +1,84 @@
+/*
+ * The C boundary of the git Smart HTTP core. ngx_module/ sees only this file.
+ *
+ * A session answers one HTTP request. It is created on the event loop (no I/O),
+ * then opened and read on a thread-pool thread (blocking I/O allowed), never on
+ * two threads at once. No C++ exception crosses this boundary: every function
+ * catches and reports through its return value and gsh_session_message().
+ */
+#ifndef GIT_SMART_HTTP_H
+#define GIT_SMART_HTTP_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct gsh_session gsh_session;
+
+/* What the HTTP request asks for. */
+typedef enum {
+    GSH_ADVERTISE_UPLOAD_PACK = 0, /* GET  <repo>/info/refs?service=git-upload-pack */
+    GSH_RPC_UPLOAD_PACK = 1        /* POST <repo>/git-upload-pack */
+} gsh_request_kind;
+
+/* Results of gsh_session_read(). */
+enum { GSH_AGAIN = 0, GSH_DONE = 1, GSH_ERROR = -1 };
+
+typedef struct {
+    gsh_request_kind kind;
+    const char *root; /* absolute path of the repositories' root */
+    size_t root_len;
+    const char *repo; /* URI after the location prefix, decoded, without the
+                         /info/refs or /git-upload-pack suffix */
+    size_t repo_len;
+    const char *git_protocol; /* value of the Git-Protocol header, or NULL */
+    size_t git_protocol_len;
+    const char *content_encoding; /* value of Content-Encoding, or NULL */
+    size_t content_encoding_len;
+    int export_all; /* serve repositories without git-daemon-export-ok */
+} gsh_request;
+
+/* Once per process, before any session (e.g. in init_process). 0 on success. */
+int gsh_global_init(void);
+
+/* Copies what it needs from req; does no I/O. NULL only when out of memory. */
+gsh_session *gsh_session_create(const gsh_request *req);
+
+/* Request body pieces, in order. Memory is copied; a file piece is read by
+ * gsh_session_open() with pread(), so fd must stay open until then.
+ * 0 on success, -1 when out of memory. */
+int gsh_session_add_body(gsh_session *s, const void *data, size_t len);
+int gsh_session_add_body_file(gsh_session *s, int fd, off_t offset, size_t len);
+
+/* Blocking. Finds and opens the repository, reads and checks the request.
+ * Returns the HTTP status of the response: 200, or 400/403/404/413/500 with
+ * gsh_session_message() saying why (for the error log, not the client). */
+int gsh_session_open(gsh_session *s);
+
+/* Content-Type of a 200 response. Valid after gsh_session_open(). */
+const char *gsh_session_content_type(const gsh_session *s);
+
+/* Why the last call failed, or "" (NUL-terminated, owned by the session). */
+const char *gsh_session_message(const gsh_session *s);
+
+/* Blocking. Writes at most cap bytes of the response body into buf and sets
+ * *written. Returns GSH_AGAIN while more is to come, GSH_DONE after the last
+ * byte, GSH_ERROR when the response cannot be completed (the message says
+ * why; whatever was written before stays valid to send). */
+int gsh_session_read(gsh_session *s, unsigned char *buf, size_t cap,
+                     size_t *written);
+
+/* Counters for logs, valid at any time. */
+unsigned long long gsh_session_pack_objects(const gsh_session *s);
+unsigned long long gsh_session_pack_bytes(const gsh_session *s);
+
+void gsh_session_destroy(gsh_session *s);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
