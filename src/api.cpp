@@ -1,26 +1,93 @@
-// TEMPORARY stub so that the module links; replaced by the real session.
+// The extern "C" functions of git_smart_http.h: no exception gets past them.
 #include "git_smart_http.h"
 
+#include <git2.h>
+
+#include <cstring>
 #include <new>
-#include <string>
+
+#include "service/session.h"
+#include "util/error.h"
 
 struct gsh_session {
-    std::string message = "not implemented";
+    explicit gsh_session(const gsh_request &req) : impl(req) {}
+    gsh::Session impl;
 };
 
 extern "C" {
-int gsh_global_init(void) { return 0; }
-gsh_session *gsh_session_create(const gsh_request *) { return new (std::nothrow) gsh_session; }
-int gsh_session_add_body(gsh_session *, const void *, size_t) { return 0; }
-int gsh_session_add_body_file(gsh_session *, int, off_t, size_t) { return 0; }
-int gsh_session_open(gsh_session *) { return 404; }
-const char *gsh_session_content_type(const gsh_session *) { return "text/plain"; }
-const char *gsh_session_message(const gsh_session *s) { return s->message.c_str(); }
-int gsh_session_read(gsh_session *, unsigned char *, size_t, size_t *written) {
-    *written = 0;
-    return GSH_DONE;
+
+int gsh_global_init(void) {
+    if (git_libgit2_init() < 0)
+        return -1;
+    // Repositories on a server belong to other users; git's safe.directory
+    // guards a user's own shell, not a daemon serving them.
+    git_libgit2_opts(GIT_OPT_SET_OWNER_VALIDATION, 0);
+    return 0;
 }
-unsigned long long gsh_session_pack_objects(const gsh_session *) { return 0; }
-unsigned long long gsh_session_pack_bytes(const gsh_session *) { return 0; }
+
+gsh_session *gsh_session_create(const gsh_request *req) {
+    try {
+        return new gsh_session(*req);
+    } catch (...) {
+        return nullptr;
+    }
+}
+
+int gsh_session_add_body(gsh_session *s, const void *data, size_t len) {
+    try {
+        s->impl.body().add_memory(data, len);
+        return 0;
+    } catch (...) {
+        return -1;
+    }
+}
+
+int gsh_session_add_body_file(gsh_session *s, int fd, off_t offset, size_t len) {
+    try {
+        s->impl.body().add_file(fd, offset, len);
+        return 0;
+    } catch (...) {
+        return -1;
+    }
+}
+
+int gsh_session_open(gsh_session *s) {
+    try {
+        return s->impl.open();
+    } catch (const gsh::Error &e) {
+        s->impl.message = e.what();
+        return e.http_status();
+    } catch (const std::bad_alloc &) {
+        s->impl.message = "out of memory";
+        return 500;
+    } catch (const std::exception &e) {
+        s->impl.message = e.what();
+        return 500;
+    } catch (...) {
+        s->impl.message = "unknown error";
+        return 500;
+    }
+}
+
+const char *gsh_session_content_type(const gsh_session *s) { return s->impl.content_type(); }
+
+const char *gsh_session_message(const gsh_session *s) { return s->impl.message.c_str(); }
+
+int gsh_session_read(gsh_session *s, unsigned char *buf, size_t cap, size_t *written) {
+    try {
+        return s->impl.read(buf, cap, written);
+    } catch (...) {
+        *written = 0;
+        s->impl.message = "unexpected failure while writing the response";
+        return GSH_ERROR;
+    }
+}
+
+unsigned long long gsh_session_pack_objects(const gsh_session *s) {
+    return s->impl.pack_objects();
+}
+
+unsigned long long gsh_session_pack_bytes(const gsh_session *s) { return s->impl.pack_bytes(); }
+
 void gsh_session_destroy(gsh_session *s) { delete s; }
 }

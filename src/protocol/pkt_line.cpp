@@ -1,0 +1,94 @@
+#include "protocol/pkt_line.h"
+
+#include "util/error.h"
+
+namespace gsh::proto {
+
+namespace {
+
+int hex_value(char c) {
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+} // namespace
+
+Pkt PktReader::next() {
+    if (pos_ == buf_.size())
+        return {PktKind::End, {}};
+    if (buf_.size() - pos_ < 4)
+        throw Error("protocol error: the request ends inside a pkt-line length", 400);
+    size_t len = 0;
+    for (size_t i = 0; i < 4; i++) {
+        int v = hex_value(buf_[pos_ + i]);
+        if (v < 0)
+            throw Error("protocol error: bad line length character: " +
+                            std::string(buf_.substr(pos_, 4)),
+                        400);
+        len = len * 16 + static_cast<size_t>(v);
+    }
+    switch (len) {
+    case 0:
+        pos_ += 4;
+        return {PktKind::Flush, {}};
+    case 1:
+        pos_ += 4;
+        return {PktKind::Delim, {}};
+    case 2:
+        pos_ += 4;
+        return {PktKind::ResponseEnd, {}};
+    default:
+        break;
+    }
+    if (len < 4 || len > kMaxPktLen)
+        throw Error("protocol error: bad line length " + std::to_string(len), 400);
+    if (buf_.size() - pos_ < len)
+        throw Error("protocol error: the request ends inside a pkt-line", 400);
+    std::string_view data = buf_.substr(pos_ + 4, len - 4);
+    pos_ += len;
+    if (!data.empty() && data.back() == '\n')
+        data.remove_suffix(1);
+    return {PktKind::Data, data};
+}
+
+void pkt_header(char *dst, size_t len) {
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 3; i >= 0; i--) {
+        dst[i] = hex[len & 0xf];
+        len >>= 4;
+    }
+}
+
+void pkt_write(std::string &out, std::string_view payload) {
+    char hdr[4];
+    pkt_header(hdr, payload.size() + 4);
+    out.append(hdr, 4);
+    out.append(payload);
+}
+
+void pkt_write_line(std::string &out, std::string_view line) {
+    char hdr[4];
+    pkt_header(hdr, line.size() + 5);
+    out.append(hdr, 4);
+    out.append(line);
+    out.push_back('\n');
+}
+
+void sideband_write(std::string &out, int band, std::string_view data) {
+    do {
+        std::string_view piece = data.substr(0, kMaxSidebandData);
+        data.remove_prefix(piece.size());
+        char hdr[5];
+        pkt_header(hdr, piece.size() + 5);
+        hdr[4] = static_cast<char>(band);
+        out.append(hdr, 5);
+        out.append(piece);
+    } while (!data.empty());
+}
+
+} // namespace gsh::proto

@@ -1,0 +1,38 @@
+// The repository configuration upload-pack obeys.
+#pragma once
+
+#include <git2.h>
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace gsh {
+
+// uploadpack.hideRefs and transfer.hideRefs, as git's ref_is_hidden() reads
+// them: the last matching pattern wins, '!' negates, '^' matches the full name.
+class HiddenRefs {
+public:
+    void add(std::string pattern);
+    bool hidden(std::string_view refname) const;
+    bool empty() const { return patterns_.empty(); }
+
+private:
+    std::vector<std::string> patterns_;
+};
+
+// Unadvertised objects a client may want (uploadpack.allow*SHA1InWant).
+enum AllowUor : unsigned {
+    kAllowTipSha1 = 0x01,
+    kAllowReachableSha1 = 0x02,
+    kAllowAnySha1 = 0x07,
+};
+
+struct UploadPackConfig {
+    HiddenRefs hidden;
+    unsigned allow_uor = 0;
+};
+
+UploadPackConfig load_upload_pack_config(git_repository *repo);
+
+} // namespace gsh

@@ -1,0 +1,201 @@
+#include "service/negotiation.h"
+
+#include <cstring>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "repo/git_ptr.h"
+#include "repo/upload_pack_config.h"
+
+namespace gsh {
+
+namespace {
+
+struct OidHash {
+    size_t operator()(const git_oid &o) const {
+        size_t h;
+        std::memcpy(&h, o.id, sizeof(h));
+        return h;
+    }
+};
+struct OidEq {
+    bool operator()(const git_oid &a, const git_oid &b) const { return git_oid_equal(&a, &b); }
+};
+using OidSet = std::unordered_set<git_oid, OidHash, OidEq>;
+
+struct CommitInfo {
+    git_time_t time = 0;
+    std::vector<git_oid> parents;
+};
+
+class CommitCache {
+public:
+    explicit CommitCache(git_repository *repo) : repo_(repo) {}
+    const CommitInfo *get(const git_oid &id) {
+        auto it = cache_.find(id);
+        if (it != cache_.end())
+            return &it->second;
+        git_commit *raw = nullptr;
+        if (git_commit_lookup(&raw, repo_, &id) != 0)
+            return nullptr;
+        CommitPtr c(raw);
+        CommitInfo info;
+        info.time = git_commit_time(c.get());
+        for (unsigned i = 0; i < git_commit_parentcount(c.get()); i++)
+            info.parents.push_back(*git_commit_parent_id(c.get(), i));
+        return &cache_.emplace(id, std::move(info)).first->second;
+    }
+
+private:
+    git_repository *repo_;
+    std::unordered_map<git_oid, CommitInfo, OidHash, OidEq> cache_;
+};
+
+// The commit a want finally names, when it is a commit or a tag of one.
+std::optional<git_oid> peel_to_commit(git_repository *repo, const git_oid &id) {
+    git_object *raw = nullptr;
+    if (git_object_lookup(&raw, repo, &id, GIT_OBJECT_ANY) != 0)
+        return std::nullopt;
+    ObjectPtr obj(raw);
+    git_object *peeled_raw = nullptr;
+    if (git_object_type(obj.get()) == GIT_OBJECT_COMMIT)
+        return id;
+    if (git_object_type(obj.get()) != GIT_OBJECT_TAG ||
+        git_object_peel(&peeled_raw, obj.get(), GIT_OBJECT_COMMIT) != 0)
+        return std::nullopt;
+    ObjectPtr peeled(peeled_raw);
+    return *git_object_id(peeled.get());
+}
+
+// Whether a walk from want, through commits not older than min_time,
+// reaches a commit in they_have. Results are remembered across wants.
+bool reaches(CommitCache &commits, const git_oid &want, const OidSet &they_have,
+             git_time_t min_time, OidSet &reached, OidSet &stale) {
+    struct Frame {
+        git_oid id;
+        size_t next_parent;
+    };
+    std::vector<Frame> stack{{want, 0}};
+    while (!stack.empty()) {
+        Frame &top = stack.back();
+        if (they_have.count(top.id) || reached.count(top.id)) {
+            git_oid done = top.id;
+            stack.pop_back();
+            reached.insert(done);
+            if (!stack.empty())
+                reached.insert(stack.back().id);
+            continue;
+        }
+        const CommitInfo *info = commits.get(top.id);
+        bool pushed = false;
+        while (info && top.next_parent < info->parents.size()) {
+            const git_oid &p = info->parents[top.next_parent++];
+            if (they_have.count(p) || reached.count(p)) {
+                reached.insert(top.id);
+                break;
+            }
+            const CommitInfo *pinfo = commits.get(p);
+            if (!stale.count(p) && pinfo && pinfo->time >= min_time) {
+                stale.insert(p);
+                stack.push_back({p, 0});
+                pushed = true;
+                break;
+            }
+        }
+        if (pushed)
+            continue;
+        if (reached.count(top.id))
+            continue; // handled at the top of the loop
+        stale.insert(top.id);
+        stack.pop_back();
+    }
+    return reached.count(want) > 0;
+}
+
+} // namespace
+
+NegotiationResult negotiate(git_repository *repo, const std::vector<git_oid> &wants,
+                            const std::vector<git_oid> &haves) {
+    NegotiationResult res;
+    git_odb *odb_raw = nullptr;
+    git_check(git_repository_odb(&odb_raw, repo), "opening the object database");
+    OdbPtr odb(odb_raw);
+    CommitCache commits(repo);
+
+    OidSet they_have, seen_have;
+    git_time_t oldest_have = 0;
+    for (const git_oid &h : haves) {
+        if (!git_odb_exists(odb.get(), &h))
+            continue;
+        res.common.push_back(h);
+        if (!seen_have.insert(h).second)
+            continue;
+        res.have_objects.push_back(h);
+        size_t len;
+        git_object_t type;
+        if (git_odb_read_header(&len, &type, odb.get(), &h) != 0 || type != GIT_OBJECT_COMMIT)
+            continue;
+        const CommitInfo *info = commits.get(h);
+        if (!info)
+            continue;
+        they_have.insert(h);
+        if (!oldest_have || info->time < oldest_have)
+            oldest_have = info->time;
+        for (const git_oid &p : info->parents)
+            they_have.insert(p);
+    }
+    if (res.have_objects.empty())
+        return res;
+
+    OidSet reached, stale;
+    res.ready = true;
+    for (const git_oid &w : wants) {
+        std::optional<git_oid> commit = peel_to_commit(repo, w);
+        if (!commit)
+            continue; // not a commit: git cannot tell, and counts it as reached
+        if (!reaches(commits, *commit, they_have, oldest_have, reached, stale)) {
+            res.ready = false;
+            break;
+        }
+    }
+    return res;
+}
+
+std::optional<git_oid> first_forbidden_want(git_repository *repo,
+                                            const std::vector<git_oid> &wants,
+                                            const std::vector<Tip> &tips, unsigned allow_uor) {
+    if ((allow_uor & kAllowAnySha1) == kAllowAnySha1)
+        return std::nullopt;
+    bool hidden_ok = allow_uor & (kAllowTipSha1 | kAllowReachableSha1);
+    OidSet ours;
+    for (const Tip &t : tips)
+        if (!t.hidden || hidden_ok)
+            ours.insert(t.oid);
+    std::vector<git_oid> non_tip;
+    for (const git_oid &w : wants)
+        if (!ours.count(w))
+            non_tip.push_back(w);
+    if (non_tip.empty())
+        return std::nullopt;
+
+    // A non-tip want is fine when no commit of it lies outside our history.
+    git_revwalk *walk_raw = nullptr;
+    git_check(git_revwalk_new(&walk_raw, repo), "starting a revision walk");
+    RevwalkPtr walk(walk_raw);
+    bool any_pushed = false;
+    for (const git_oid &w : non_tip) {
+        std::optional<git_oid> c = peel_to_commit(repo, w);
+        if (c && git_revwalk_push(walk.get(), &*c) == 0)
+            any_pushed = true;
+    }
+    if (!any_pushed)
+        return std::nullopt;
+    for (const git_oid &o : ours)
+        git_revwalk_hide(walk.get(), &o); // non-commit tips cannot be hidden; git skips them too
+    git_oid next;
+    if (git_revwalk_next(&next, walk.get()) != 0)
+        return std::nullopt;
+    return non_tip.front();
+}
+
+} // namespace gsh

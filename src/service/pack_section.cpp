@@ -1,0 +1,56 @@
+#include "service/pack_section.h"
+
+#include <algorithm>
+
+#include "protocol/pkt_line.h"
+
+namespace gsh {
+
+PackSection::PackSection(git_repository *repo, pack::EnumerateInput input, bool ofs_delta,
+                         bool progress)
+    : repo_(repo), input_(std::move(input)), ofs_delta_(ofs_delta), progress_(progress) {}
+
+void PackSection::progress(std::string *spill, std::string_view text) {
+    if (progress_)
+        proto::sideband_write(*spill, 2, text);
+}
+
+void PackSection::start(std::string *spill) {
+    std::vector<git_oid> objects = pack::enumerate_objects(
+        repo_, input_, [&](std::string_view text) { progress(spill, text); });
+    std::string n = std::to_string(objects.size());
+    progress(spill, "Counting objects: 100% (" + n + "/" + n + "), done.\n");
+    stream_ = std::make_unique<pack::PackStream>(repo_, std::move(objects), ofs_delta_);
+}
+
+size_t PackSection::produce(uint8_t *buf, size_t cap, std::string *spill) {
+    if (finished_)
+        return 0;
+    if (!stream_) {
+        start(spill);
+        return 0;
+    }
+    constexpr size_t kHeader = 5;
+    if (cap <= kHeader) {
+        // Too little room for a useful pkt-line: make one in the spill instead.
+        uint8_t tmp[4096];
+        size_t n = produce(tmp, sizeof(tmp), spill);
+        spill->append(reinterpret_cast<const char *>(tmp), n);
+        return 0;
+    }
+    size_t n = stream_->read(buf + kHeader, std::min(cap - kHeader, proto::kMaxSidebandData));
+    if (n > 0) {
+        proto::pkt_header(reinterpret_cast<char *>(buf), n + kHeader);
+        buf[4] = 1;
+        return n + kHeader;
+    }
+    const pack::PackStats &s = stream_->stats();
+    progress(spill, "Total " + std::to_string(s.objects) + " (delta " + std::to_string(s.deltas) +
+                        "), reused " + std::to_string(s.reused) + " (delta " +
+                        std::to_string(s.reused_deltas) + "), pack-reused 0\n");
+    proto::pkt_flush(*spill);
+    finished_ = true;
+    return 0;
+}
+
+} // namespace gsh

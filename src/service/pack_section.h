@@ -1,0 +1,39 @@
+// The packfile section of a fetch response: progress on side-band 2, the
+// pack on side-band 1, a fatal error on side-band 3, then a flush.
+#pragma once
+
+#include <git2.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "pack/pack_stream.h"
+
+namespace gsh {
+
+class PackSection {
+public:
+    PackSection(git_repository *repo, pack::EnumerateInput input, bool ofs_delta, bool progress);
+
+    // Writes side-band pkt-lines into buf (at most cap bytes) and text that
+    // does not fit a pkt-line of its own into *spill; returns bytes written.
+    // The first call counts the objects. Throws gsh::Error.
+    size_t produce(uint8_t *buf, size_t cap, std::string *spill);
+    bool finished() const { return finished_; }
+    const pack::PackStats *stats() const { return stream_ ? &stream_->stats() : nullptr; }
+
+private:
+    void start(std::string *spill);
+    void progress(std::string *spill, std::string_view text);
+
+    git_repository *repo_;
+    pack::EnumerateInput input_;
+    bool ofs_delta_;
+    bool progress_;
+    bool finished_ = false;
+    std::unique_ptr<pack::PackStream> stream_;
+};
+
+} // namespace gsh

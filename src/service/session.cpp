@@ -1,0 +1,97 @@
+#include "service/session.h"
+
+#include <cstring>
+
+#include "protocol/pkt_line.h"
+#include "protocol/v2_request.h"
+#include "repo/repo_path.h"
+#include "repo/upload_pack_config.h"
+#include "service/upload_pack_v2.h"
+#include "util/error.h"
+
+namespace gsh {
+
+namespace {
+
+// Largest request body accepted after gzip inflation.
+constexpr size_t kMaxRequestSize = 64u << 20;
+
+} // namespace
+
+Session::Session(const gsh_request &req)
+    : kind_(req.kind), root_(req.root, req.root_len), repo_name_(req.repo, req.repo_len),
+      git_protocol_(req.git_protocol ? std::string(req.git_protocol, req.git_protocol_len) : ""),
+      content_encoding_(req.content_encoding
+                            ? std::string(req.content_encoding, req.content_encoding_len)
+                            : ""),
+      export_all_(req.export_all != 0) {}
+
+int Session::open() {
+    std::string path = resolve_repository(root_, repo_name_, export_all_);
+    git_repository *raw = nullptr;
+    git_check(git_repository_open_bare(&raw, path.c_str()), "opening the repository");
+    repo_.reset(raw);
+
+    if (proto::protocol_version(git_protocol_) != 2)
+        throw Error("protocol v0 is not supported yet; use protocol.version=2", 400);
+
+    if (kind_ == GSH_ADVERTISE_UPLOAD_PACK) {
+        content_type_ = "application/x-git-upload-pack-advertisement";
+        pending_ = advertise_v2();
+        return 200;
+    }
+    content_type_ = "application/x-git-upload-pack-result";
+    std::string body = body_.read(content_encoding_, kMaxRequestSize);
+    proto::V2Request req = proto::parse_v2_request(body);
+    UploadPackConfig config = load_upload_pack_config(repo_.get());
+    pending_ = answer_v2(repo_.get(), config, req, &pack_);
+    return 200;
+}
+
+int Session::read(uint8_t *buf, size_t cap, size_t *written) {
+    size_t n = 0;
+    try {
+        while (n < cap) {
+            if (pending_pos_ < pending_.size()) {
+                size_t k = std::min(cap - n, pending_.size() - pending_pos_);
+                std::memcpy(buf + n, pending_.data() + pending_pos_, k);
+                pending_pos_ += k;
+                n += k;
+                continue;
+            }
+            pending_.clear();
+            pending_pos_ = 0;
+            if (failed_ || !pack_ || pack_->finished())
+                break;
+            n += pack_->produce(buf + n, cap - n, &pending_);
+        }
+    } catch (const std::exception &e) {
+        // The client shows side-band 3 as "remote error: ...".
+        message = e.what();
+        failed_ = true;
+        pending_.erase(0, pending_pos_);
+        pending_pos_ = 0;
+        proto::sideband_write(pending_, 3,
+                              std::string(e.what()) +
+                                  "\naborting due to possible repository corruption on the "
+                                  "remote side.\n");
+    }
+    *written = n;
+    if (pending_pos_ < pending_.size())
+        return GSH_AGAIN;
+    if (failed_)
+        return GSH_ERROR;
+    return pack_ && !pack_->finished() ? GSH_AGAIN : GSH_DONE;
+}
+
+unsigned long long Session::pack_objects() const {
+    const pack::PackStats *s = pack_ ? pack_->stats() : nullptr;
+    return s ? s->objects : 0;
+}
+
+unsigned long long Session::pack_bytes() const {
+    const pack::PackStats *s = pack_ ? pack_->stats() : nullptr;
+    return s ? s->bytes : 0;
+}
+
+} // namespace gsh

@@ -1,0 +1,45 @@
+// One HTTP request to upload-pack, from the request body to the last byte.
+#pragma once
+
+#include <git2.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "git_smart_http.h"
+#include "repo/git_ptr.h"
+#include "service/pack_section.h"
+#include "util/request_body.h"
+
+namespace gsh {
+
+class Session {
+public:
+    explicit Session(const gsh_request &req);
+
+    RequestBody &body() { return body_; }
+    // Returns the HTTP status; throws gsh::Error (which carries one).
+    int open();
+    // GSH_AGAIN / GSH_DONE / GSH_ERROR as in git_smart_http.h.
+    int read(uint8_t *buf, size_t cap, size_t *written);
+
+    const char *content_type() const { return content_type_; }
+    std::string message;
+    unsigned long long pack_objects() const;
+    unsigned long long pack_bytes() const;
+
+private:
+    gsh_request_kind kind_;
+    std::string root_, repo_name_, git_protocol_, content_encoding_;
+    bool export_all_;
+    RequestBody body_;
+    RepoPtr repo_;
+    const char *content_type_ = "text/plain";
+    std::string pending_;
+    size_t pending_pos_ = 0;
+    std::unique_ptr<PackSection> pack_;
+    bool failed_ = false;
+};
+
+} // namespace gsh

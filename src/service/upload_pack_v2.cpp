@@ -1,0 +1,218 @@
+#include "service/upload_pack_v2.h"
+
+#include <algorithm>
+#include <string_view>
+#include <vector>
+
+#include "protocol/pkt_line.h"
+#include "repo/refs.h"
+#include "service/negotiation.h"
+#include "util/error.h"
+
+namespace gsh {
+
+const char *const kAgent = "git-smart-http/0.1";
+
+namespace {
+
+std::string oid_hex(const git_oid &oid) {
+    char hex[GIT_OID_HEXSZ + 1];
+    git_oid_tostr(hex, sizeof(hex), &oid);
+    return hex;
+}
+
+bool parse_oid(std::string_view hex, git_oid *out) {
+    if (hex.size() != GIT_OID_HEXSZ)
+        return false;
+    for (char c : hex)
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')))
+            return false;
+    return git_oid_fromstrn(out, hex.data(), hex.size()) == 0;
+}
+
+[[noreturn]] void bad_request(const std::string &why) { throw Error(why, 400); }
+
+// The capability lines a client may send with a command (gitprotocol-v2).
+void check_capabilities(const proto::V2Request &req) {
+    for (const std::string &cap : req.capabilities) {
+        std::string_view c = cap;
+        if (c.starts_with("agent=") || c.starts_with("server-option=") ||
+            c.starts_with("session-id="))
+            continue;
+        if (c.starts_with("object-format=")) {
+            if (c != "object-format=sha1")
+                bad_request("mismatched object format: " + cap);
+            continue;
+        }
+        bad_request("unknown capability '" + cap + "'");
+    }
+}
+
+std::string ls_refs(git_repository *repo, const UploadPackConfig &config,
+                    const proto::V2Request &req) {
+    bool peel = false, symrefs = false, unborn = false;
+    std::vector<std::string> prefixes;
+    for (const std::string &arg : req.args) {
+        if (arg == "peel")
+            peel = true;
+        else if (arg == "symrefs")
+            symrefs = true;
+        else if (arg == "unborn")
+            unborn = true;
+        else if (arg.starts_with("ref-prefix "))
+            prefixes.push_back(arg.substr(11));
+        else
+            bad_request("unexpected line: '" + arg + "'");
+    }
+    // As git: too many prefixes is the same as none.
+    if (prefixes.size() >= 65536)
+        prefixes.clear();
+    auto matches = [&](const std::string &name) {
+        return prefixes.empty() ||
+               std::any_of(prefixes.begin(), prefixes.end(),
+                           [&](const std::string &p) { return name.starts_with(p); });
+    };
+
+    std::string out;
+    for (const Ref &ref : list_refs(repo, config.hidden)) {
+        if (!matches(ref.name))
+            continue;
+        if (ref.unborn && !(unborn && symrefs))
+            continue;
+        std::string line = ref.unborn ? "unborn " + ref.name : oid_hex(ref.oid) + " " + ref.name;
+        if (symrefs && !ref.symref_target.empty())
+            line += " symref-target:" + ref.symref_target;
+        if (peel && ref.peeled)
+            line += " peeled:" + oid_hex(*ref.peeled);
+        proto::pkt_write_line(out, line);
+    }
+    proto::pkt_flush(out);
+    return out;
+}
+
+struct FetchArgs {
+    std::vector<git_oid> wants;
+    std::vector<git_oid> haves;
+    bool done = false, ofs_delta = false, no_progress = false, include_tag = false;
+};
+
+FetchArgs parse_fetch_args(const proto::V2Request &req) {
+    FetchArgs a;
+    for (const std::string &line : req.args) {
+        std::string_view arg = line;
+        git_oid oid;
+        if (arg.starts_with("want ")) {
+            if (!parse_oid(arg.substr(5), &oid))
+                bad_request("protocol error, expected to get oid, not '" + line + "'");
+            if (std::none_of(a.wants.begin(), a.wants.end(),
+                             [&](const git_oid &w) { return git_oid_equal(&w, &oid); }))
+                a.wants.push_back(oid);
+        } else if (arg.starts_with("have ")) {
+            if (!parse_oid(arg.substr(5), &oid))
+                bad_request("expected SHA1 object, got '" + std::string(arg.substr(5)) + "'");
+            a.haves.push_back(oid);
+        } else if (arg == "done") {
+            a.done = true;
+        } else if (arg == "ofs-delta") {
+            a.ofs_delta = true;
+        } else if (arg == "no-progress") {
+            a.no_progress = true;
+        } else if (arg == "include-tag") {
+            a.include_tag = true;
+        } else if (arg == "thin-pack") {
+            // Accepted; the pack is never thin yet, which every client can use.
+        } else {
+            bad_request("unexpected line: '" + line + "'");
+        }
+    }
+    return a;
+}
+
+std::vector<git_oid> annotated_tags(git_repository *repo, const HiddenRefs &hidden) {
+    std::vector<git_oid> tags;
+    for (const Ref &ref : list_refs(repo, hidden))
+        if (ref.peeled && ref.name.starts_with("refs/tags/"))
+            tags.push_back(ref.oid);
+    return tags;
+}
+
+std::string fetch(git_repository *repo, const UploadPackConfig &config,
+                  const proto::V2Request &req, std::unique_ptr<PackSection> *pack) {
+    FetchArgs args = parse_fetch_args(req);
+    std::string out;
+    if (args.wants.empty())
+        return out; // git answers nothing at all
+
+    git_odb *odb_raw = nullptr;
+    if (git_repository_odb(&odb_raw, repo) != 0)
+        throw Error("cannot open the object database", 500);
+    std::unique_ptr<git_odb, decltype(&git_odb_free)> odb(odb_raw, &git_odb_free);
+    std::optional<git_oid> refused;
+    for (const git_oid &w : args.wants)
+        if (!git_odb_exists(odb.get(), &w)) {
+            refused = w;
+            break;
+        }
+    if (!refused)
+        refused = first_forbidden_want(repo, args.wants, list_tips(repo, config.hidden),
+                                       config.allow_uor);
+    if (refused) {
+        proto::pkt_write_line(out, "ERR upload-pack: not our ref " + oid_hex(*refused));
+        return out;
+    }
+
+    NegotiationResult neg;
+    if (!args.haves.empty()) {
+        neg = negotiate(repo, args.wants, args.haves);
+        if (!args.done) {
+            proto::pkt_write_line(out, "acknowledgments");
+            if (neg.common.empty())
+                proto::pkt_write_line(out, "NAK");
+            for (const git_oid &c : neg.common)
+                proto::pkt_write_line(out, "ACK " + oid_hex(c));
+            if (!neg.ready) {
+                proto::pkt_flush(out);
+                return out;
+            }
+            proto::pkt_write_line(out, "ready");
+            proto::pkt_delim(out);
+        }
+    }
+    proto::pkt_write_line(out, "packfile");
+    pack::EnumerateInput input;
+    input.wants = args.wants;
+    input.haves = neg.have_objects;
+    if (args.include_tag)
+        input.include_tags = annotated_tags(repo, config.hidden);
+    *pack = std::make_unique<PackSection>(repo, std::move(input), args.ofs_delta,
+                                          !args.no_progress);
+    return out;
+}
+
+} // namespace
+
+std::string advertise_v2() {
+    std::string out;
+    proto::pkt_write_line(out, "version 2");
+    proto::pkt_write_line(out, std::string("agent=") + kAgent);
+    proto::pkt_write_line(out, "ls-refs=unborn");
+    proto::pkt_write_line(out, "fetch");
+    proto::pkt_write_line(out, "server-option");
+    proto::pkt_write_line(out, "object-format=sha1");
+    proto::pkt_flush(out);
+    return out;
+}
+
+std::string answer_v2(git_repository *repo, const UploadPackConfig &config,
+                      const proto::V2Request &req, std::unique_ptr<PackSection> *pack) {
+    if (req.command.empty())
+        return std::string();
+    check_capabilities(req);
+    if (req.command == "ls-refs")
+        return ls_refs(repo, config, req);
+    if (req.command == "fetch")
+        return fetch(repo, config, req, pack);
+    bad_request("invalid command '" + req.command + "'");
+}
+
+} // namespace gsh

@@ -1,0 +1,28 @@
+// upload-pack over protocol v2: capability advertisement, ls-refs, fetch.
+#pragma once
+
+#include <git2.h>
+
+#include <memory>
+#include <string>
+
+#include "protocol/v2_request.h"
+#include "repo/upload_pack_config.h"
+#include "service/pack_section.h"
+
+namespace gsh {
+
+// The agent this server names itself with.
+extern const char *const kAgent;
+
+// Body of GET info/refs?service=git-upload-pack with Git-Protocol: version=2.
+std::string advertise_v2();
+
+// Answers a v2 request. The returned text is sent first; when a pack
+// follows, *pack is set and streams the rest of the response.
+// Requests that break the protocol throw gsh::Error(400); refusals the client
+// shows ("ERR upload-pack: not our ref ...") are part of the returned text.
+std::string answer_v2(git_repository *repo, const UploadPackConfig &config,
+                      const proto::V2Request &req, std::unique_ptr<PackSection> *pack);
+
+} // namespace gsh

@@ -1,0 +1,93 @@
+#include "util/request_body.h"
+
+#include <unistd.h>
+#include <zlib.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "util/error.h"
+
+namespace gsh {
+
+void RequestBody::add_memory(const void *data, size_t len) {
+    pieces_.push_back({std::string(static_cast<const char *>(data), len), -1, 0, len});
+    total_ += len;
+}
+
+void RequestBody::add_file(int fd, off_t offset, size_t len) {
+    pieces_.push_back({std::string(), fd, offset, len});
+    total_ += len;
+}
+
+namespace {
+
+[[noreturn]] void too_large(size_t max_size) {
+    throw Error("request body is larger than " + std::to_string(max_size) + " bytes", 413);
+}
+
+std::string inflate_gzip(const std::string &in, size_t max_size) {
+    z_stream zs{};
+    if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK)
+        throw Error("inflateInit2 failed", 500);
+    std::string out;
+    zs.next_in = reinterpret_cast<Bytef *>(const_cast<char *>(in.data()));
+    zs.avail_in = static_cast<uInt>(in.size());
+    char chunk[65536];
+    int rc;
+    do {
+        zs.next_out = reinterpret_cast<Bytef *>(chunk);
+        zs.avail_out = sizeof(chunk);
+        rc = inflate(&zs, Z_NO_FLUSH);
+        if (rc != Z_OK && rc != Z_STREAM_END) {
+            inflateEnd(&zs);
+            throw Error("corrupt gzip request body", 400);
+        }
+        out.append(chunk, sizeof(chunk) - zs.avail_out);
+        if (out.size() > max_size) {
+            inflateEnd(&zs);
+            too_large(max_size);
+        }
+        if (rc == Z_OK && zs.avail_in == 0 && zs.avail_out != 0) {
+            inflateEnd(&zs);
+            throw Error("truncated gzip request body", 400);
+        }
+    } while (rc != Z_STREAM_END);
+    inflateEnd(&zs);
+    return out;
+}
+
+} // namespace
+
+std::string RequestBody::read(std::string_view content_encoding, size_t max_size) const {
+    bool gzip = content_encoding == "gzip" || content_encoding == "x-gzip";
+    if (!content_encoding.empty() && !gzip && content_encoding != "identity")
+        throw Error("unsupported Content-Encoding '" + std::string(content_encoding) + "'", 415);
+    if (total_ > max_size)
+        too_large(max_size);
+    std::string raw;
+    raw.reserve(total_);
+    for (const Piece &p : pieces_) {
+        if (p.fd < 0) {
+            raw += p.data;
+            continue;
+        }
+        size_t start = raw.size();
+        raw.resize(start + p.len);
+        size_t done = 0;
+        while (done < p.len) {
+            ssize_t n = pread(p.fd, raw.data() + start + done, p.len - done,
+                              p.offset + static_cast<off_t>(done));
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0)
+                throw Error(std::string("reading the buffered request body: ") +
+                                (n < 0 ? strerror(errno) : "unexpected end of file"),
+                            500);
+            done += static_cast<size_t>(n);
+        }
+    }
+    return gzip ? inflate_gzip(raw, max_size) : raw;
+}
+
+} // namespace gsh
