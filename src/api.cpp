@@ -69,9 +69,13 @@ int gsh_session_open(gsh_session *s) {
     }
 }
 
-const char *gsh_session_content_type(const gsh_session *s) { return s->impl.content_type(); }
+const char *gsh_session_content_type(const gsh_session *s) {
+    return s->impl.content_type();
+}
 
-const char *gsh_session_message(const gsh_session *s) { return s->impl.message.c_str(); }
+const char *gsh_session_message(const gsh_session *s) {
+    return s->impl.message.c_str();
+}
 
 int gsh_session_read(gsh_session *s, unsigned char *buf, size_t cap, size_t *written) {
     try {
@@ -87,7 +91,11 @@ unsigned long long gsh_session_pack_objects(const gsh_session *s) {
     return s->impl.pack_objects();
 }
 
-unsigned long long gsh_session_pack_bytes(const gsh_session *s) { return s->impl.pack_bytes(); }
+unsigned long long gsh_session_pack_bytes(const gsh_session *s) {
+    return s->impl.pack_bytes();
+}
 
-void gsh_session_destroy(gsh_session *s) { delete s; }
+void gsh_session_destroy(gsh_session *s) {
+    delete s;
+}
 }

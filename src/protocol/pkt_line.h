@@ -22,13 +22,13 @@ struct Pkt {
 // Reads pkt-lines from a complete request body. A malformed length or a body
 // that ends inside a pkt-line throws gsh::Error with HTTP status 400.
 class PktReader {
-public:
+  public:
     explicit PktReader(std::string_view buf) : buf_(buf) {}
     // PktKind::End once the body is exhausted.
     Pkt next();
     bool at_end() const { return pos_ == buf_.size(); }
 
-private:
+  private:
     std::string_view buf_;
     size_t pos_ = 0;
 };
@@ -36,8 +36,12 @@ private:
 void pkt_write(std::string &out, std::string_view payload);
 // Appends payload + '\n'.
 void pkt_write_line(std::string &out, std::string_view line);
-inline void pkt_flush(std::string &out) { out.append("0000", 4); }
-inline void pkt_delim(std::string &out) { out.append("0001", 4); }
+inline void pkt_flush(std::string &out) {
+    out.append("0000", 4);
+}
+inline void pkt_delim(std::string &out) {
+    out.append("0001", 4);
+}
 // One side-band pkt-line per kMaxSidebandData bytes of data on band 1, 2 or 3.
 void sideband_write(std::string &out, int band, std::string_view data);
 // Writes the 4 hex digits of a pkt-line length at dst.

@@ -13,10 +13,10 @@ namespace gsh {
 
 struct Ref {
     std::string name;
-    git_oid oid{};                  // zero when unborn
-    bool unborn = false;            // a symref (HEAD) whose target does not exist yet
-    std::string symref_target;      // final target when the ref is symbolic
-    std::optional<git_oid> peeled;  // what an annotated tag finally points at
+    git_oid oid{};                 // zero when unborn
+    bool unborn = false;           // a symref (HEAD) whose target does not exist yet
+    std::string symref_target;     // final target when the ref is symbolic
+    std::optional<git_oid> peeled; // what an annotated tag finally points at
 };
 
 // HEAD first (when it resolves, or when it is an unborn symref), then every

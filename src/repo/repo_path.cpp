@@ -13,7 +13,9 @@ namespace gsh {
 
 namespace {
 
-[[noreturn]] void not_found(const std::string &why) { throw Error(why, 404); }
+[[noreturn]] void not_found(const std::string &why) {
+    throw Error(why, 404);
+}
 
 bool is_dir(const std::string &p) {
     struct stat st;

@@ -54,8 +54,7 @@ UploadPackConfig load_upload_pack_config(git_repository *repo) {
     // order, and the last value wins; libgit2 iterates the most specific first.
     std::vector<Entry> entries;
     git_config_iterator *it_raw = nullptr;
-    git_check(git_config_iterator_glob_new(&it_raw, cfg.get(),
-                                           "^(uploadpack|transfer)\\."),
+    git_check(git_config_iterator_glob_new(&it_raw, cfg.get(), "^(uploadpack|transfer)\\."),
               "reading the repository config");
     std::unique_ptr<git_config_iterator, decltype(&git_config_iterator_free)> it(
         it_raw, &git_config_iterator_free);

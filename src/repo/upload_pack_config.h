@@ -12,12 +12,12 @@ namespace gsh {
 // uploadpack.hideRefs and transfer.hideRefs, as git's ref_is_hidden() reads
 // them: the last matching pattern wins, '!' negates, '^' matches the full name.
 class HiddenRefs {
-public:
+  public:
     void add(std::string pattern);
     bool hidden(std::string_view refname) const;
     bool empty() const { return patterns_.empty(); }
 
-private:
+  private:
     std::vector<std::string> patterns_;
 };
 

@@ -29,7 +29,7 @@ struct CommitInfo {
 };
 
 class CommitCache {
-public:
+  public:
     explicit CommitCache(git_repository *repo) : repo_(repo) {}
     const CommitInfo *get(const git_oid &id) {
         auto it = cache_.find(id);
@@ -46,7 +46,7 @@ public:
         return &cache_.emplace(id, std::move(info)).first->second;
     }
 
-private:
+  private:
     git_repository *repo_;
     std::unordered_map<git_oid, CommitInfo, OidHash, OidEq> cache_;
 };
@@ -161,8 +161,7 @@ NegotiationResult negotiate(git_repository *repo, const std::vector<git_oid> &wa
     return res;
 }
 
-std::optional<git_oid> first_forbidden_want(git_repository *repo,
-                                            const std::vector<git_oid> &wants,
+std::optional<git_oid> first_forbidden_want(git_repository *repo, const std::vector<git_oid> &wants,
                                             const std::vector<Tip> &tips, unsigned allow_uor) {
     if ((allow_uor & kAllowAnySha1) == kAllowAnySha1)
         return std::nullopt;

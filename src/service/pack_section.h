@@ -14,7 +14,7 @@
 namespace gsh {
 
 class PackSection {
-public:
+  public:
     PackSection(git_repository *repo, pack::EnumerateInput input, bool ofs_delta, bool progress);
 
     // Writes side-band pkt-lines into buf (at most cap bytes) and text that
@@ -24,7 +24,7 @@ public:
     bool finished() const { return finished_; }
     const pack::PackStats *stats() const { return stream_ ? &stream_->stats() : nullptr; }
 
-private:
+  private:
     void start(std::string *spill);
     void progress(std::string *spill, std::string_view text);
 

@@ -21,9 +21,8 @@ constexpr size_t kMaxRequestSize = 64u << 20;
 Session::Session(const gsh_request &req)
     : kind_(req.kind), root_(req.root, req.root_len), repo_name_(req.repo, req.repo_len),
       git_protocol_(req.git_protocol ? std::string(req.git_protocol, req.git_protocol_len) : ""),
-      content_encoding_(req.content_encoding
-                            ? std::string(req.content_encoding, req.content_encoding_len)
-                            : ""),
+      content_encoding_(
+          req.content_encoding ? std::string(req.content_encoding, req.content_encoding_len) : ""),
       export_all_(req.export_all != 0) {}
 
 int Session::open() {

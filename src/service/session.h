@@ -15,7 +15,7 @@
 namespace gsh {
 
 class Session {
-public:
+  public:
     explicit Session(const gsh_request &req);
 
     RequestBody &body() { return body_; }
@@ -29,7 +29,7 @@ public:
     unsigned long long pack_objects() const;
     unsigned long long pack_bytes() const;
 
-private:
+  private:
     gsh_request_kind kind_;
     std::string root_, repo_name_, git_protocol_, content_encoding_;
     bool export_all_;

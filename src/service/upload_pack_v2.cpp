@@ -30,7 +30,9 @@ bool parse_oid(std::string_view hex, git_oid *out) {
     return git_oid_fromstrn(out, hex.data(), hex.size()) == 0;
 }
 
-[[noreturn]] void bad_request(const std::string &why) { throw Error(why, 400); }
+[[noreturn]] void bad_request(const std::string &why) {
+    throw Error(why, 400);
+}
 
 // The capability lines a client may send with a command (gitprotocol-v2).
 void check_capabilities(const proto::V2Request &req) {
@@ -136,8 +138,8 @@ std::vector<git_oid> annotated_tags(git_repository *repo, const HiddenRefs &hidd
     return tags;
 }
 
-std::string fetch(git_repository *repo, const UploadPackConfig &config,
-                  const proto::V2Request &req, std::unique_ptr<PackSection> *pack) {
+std::string fetch(git_repository *repo, const UploadPackConfig &config, const proto::V2Request &req,
+                  std::unique_ptr<PackSection> *pack) {
     FetchArgs args = parse_fetch_args(req);
     std::string out;
     if (args.wants.empty())
@@ -157,7 +159,7 @@ std::string fetch(git_repository *repo, const UploadPackConfig &config,
         refused = first_forbidden_want(repo, args.wants, list_tips(repo, config.hidden),
                                        config.allow_uor);
     if (refused) {
-        proto::pkt_write_line(out, "ERR upload-pack: not our ref " + oid_hex(*refused));
+        proto::pkt_write(out, "ERR upload-pack: not our ref " + oid_hex(*refused));
         return out;
     }
 
@@ -184,8 +186,8 @@ std::string fetch(git_repository *repo, const UploadPackConfig &config,
     input.haves = neg.have_objects;
     if (args.include_tag)
         input.include_tags = annotated_tags(repo, config.hidden);
-    *pack = std::make_unique<PackSection>(repo, std::move(input), args.ofs_delta,
-                                          !args.no_progress);
+    *pack =
+        std::make_unique<PackSection>(repo, std::move(input), args.ofs_delta, !args.no_progress);
     return out;
 }
 

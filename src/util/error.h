@@ -7,12 +7,12 @@
 namespace gsh {
 
 class Error : public std::runtime_error {
-public:
+  public:
     explicit Error(const std::string &what, int http_status = 500)
         : std::runtime_error(what), http_status_(http_status) {}
     int http_status() const { return http_status_; }
 
-private:
+  private:
     int http_status_;
 };
 

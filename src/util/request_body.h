@@ -11,7 +11,7 @@
 namespace gsh {
 
 class RequestBody {
-public:
+  public:
     void add_memory(const void *data, size_t len);
     void add_file(int fd, off_t offset, size_t len);
 
@@ -20,7 +20,7 @@ public:
     // corrupt gzip stream, 415 for an unknown encoding, 500 on a read error.
     std::string read(std::string_view content_encoding, size_t max_size) const;
 
-private:
+  private:
     struct Piece {
         std::string data; // memory piece, or empty for a file range
         int fd = -1;

@@ -1,0 +1,73 @@
+#include <gtest/gtest.h>
+
+#include "protocol/pkt_line.h"
+#include "util/error.h"
+
+using namespace gsh;
+using namespace gsh::proto;
+
+namespace {
+
+int status_of(std::string_view body) {
+    try {
+        PktReader r(body);
+        while (r.next().kind != PktKind::End) {
+        }
+        return 0;
+    } catch (const Error &e) {
+        return e.http_status();
+    }
+}
+
+} // namespace
+
+TEST(PktLine, ReadsDataFlushDelimAndStripsNewline) {
+    PktReader r("0009hello0000000aworld\n00010002");
+    Pkt p = r.next();
+    EXPECT_EQ(p.kind, PktKind::Data);
+    EXPECT_EQ(p.data, "hello");
+    EXPECT_EQ(r.next().kind, PktKind::Flush);
+    p = r.next();
+    EXPECT_EQ(p.data, "world");
+    EXPECT_EQ(r.next().kind, PktKind::Delim);
+    EXPECT_EQ(r.next().kind, PktKind::ResponseEnd);
+    EXPECT_EQ(r.next().kind, PktKind::End);
+    EXPECT_TRUE(r.at_end());
+}
+
+TEST(PktLine, EmptyPayloadIsData) {
+    PktReader r("0004");
+    Pkt p = r.next();
+    EXPECT_EQ(p.kind, PktKind::Data);
+    EXPECT_TRUE(p.data.empty());
+}
+
+TEST(PktLine, MalformedLengthsAre400) {
+    EXPECT_EQ(status_of("00zzabc"), 400); // bad hex
+    EXPECT_EQ(status_of("0003"), 400);    // 3 is reserved
+    EXPECT_EQ(status_of("ffffabc"), 400); // longer than 65520
+    EXPECT_EQ(status_of("000ahel"), 400); // body ends inside the pkt-line
+    EXPECT_EQ(status_of("00"), 400);      // body ends inside the length
+    EXPECT_EQ(status_of("0009hello0000"), 0);
+}
+
+TEST(PktLine, WritesLinesFlushAndDelim) {
+    std::string out;
+    pkt_write_line(out, "version 2");
+    pkt_delim(out);
+    pkt_write(out, "x");
+    pkt_flush(out);
+    EXPECT_EQ(out, "000eversion 2\n00010005x0000");
+}
+
+TEST(PktLine, SidebandSplitsAtTheLargestPacket) {
+    std::string out;
+    std::string data(kMaxSidebandData + 10, 'a');
+    sideband_write(out, 1, data);
+    ASSERT_EQ(out.size(), data.size() + 2 * 5);
+    EXPECT_EQ(out.substr(0, 5), std::string("fff0\x01"));
+    EXPECT_EQ(out.substr(kMaxPktLen, 5), std::string("000f\x01"));
+    PktReader r(out);
+    EXPECT_EQ(r.next().data.size(), kMaxSidebandData + 1);
+    EXPECT_EQ(r.next().data.size(), 11u);
+}
