@@ -1,0 +1,226 @@
+"""Session fixtures: one real nginx (the stock binary loading the module under
+test) and one fcgiwrap running `git http-backend` as the reference, both over
+the same repositories root.
+
+Locations (see NGINX_HTTP below):
+  /git/     the module, git_smart_http_root ROOT (exported repositories only)
+  /gitall/  the module with git_smart_http_export_all on
+  /ref/     git http-backend through fcgiwrap (exported repositories only)
+  /refall/  git http-backend with GIT_HTTP_EXPORT_ALL=1
+
+GSH_SELF_CHECK=1 checks the harness itself: no module is loaded and /git/,
+/gitall/ are served by git http-backend too, so every differential test
+must pass; only the tests of module-specific behaviour (its exact
+capability list, symlinks leaving the root, ...) fail then.
+"""
+
+import os
+from pathlib import Path
+
+import pytest
+
+pytest.register_assert_rewrite("helpers")
+
+import helpers  # noqa: E402
+import repos  # noqa: E402
+from helpers import Fcgiwrap, Git, Nginx  # noqa: E402
+
+FASTCGI_COMMON = """
+            fastcgi_pass unix:{sock};
+            fastcgi_buffering off;
+            fastcgi_request_buffering on;
+            fastcgi_read_timeout 600s;
+            fastcgi_split_path_info ^(/[a-z]+)(/.*)$;
+            fastcgi_param SCRIPT_FILENAME {backend};
+            fastcgi_param GIT_PROJECT_ROOT {root};
+            fastcgi_param PATH_INFO $fastcgi_path_info;
+            fastcgi_param QUERY_STRING $query_string;
+            fastcgi_param REQUEST_METHOD $request_method;
+            fastcgi_param CONTENT_TYPE $content_type;
+            fastcgi_param CONTENT_LENGTH $content_length;
+            fastcgi_param HTTP_GIT_PROTOCOL $http_git_protocol;
+            fastcgi_param HTTP_CONTENT_ENCODING $http_content_encoding;
+            fastcgi_param REMOTE_USER $remote_user;
+            fastcgi_param REMOTE_ADDR $remote_addr;
+            fastcgi_param SERVER_PROTOCOL $server_protocol;
+            fastcgi_param GATEWAY_INTERFACE CGI/1.1;"""
+
+NGINX_HTTP = """
+    client_max_body_size 100m;
+    server {
+        listen 127.0.0.1:{port};
+        location / { return 404; }
+        location /git/ {
+            git_smart_http on;
+            git_smart_http_root {root};
+        }
+        location /gitall/ {
+            git_smart_http on;
+            git_smart_http_root {root};
+            git_smart_http_export_all on;
+        }
+        location /ref/ {%(fcgi)s
+        }
+        location /refall/ {%(fcgi)s
+            fastcgi_param GIT_HTTP_EXPORT_ALL 1;
+        }
+    }
+""" % {"fcgi": FASTCGI_COMMON}
+
+SELF_CHECK = os.environ.get("GSH_SELF_CHECK") == "1"
+if SELF_CHECK:
+    NGINX_HTTP = NGINX_HTTP.replace("""
+            git_smart_http on;
+            git_smart_http_root {root};
+            git_smart_http_export_all on;""", FASTCGI_COMMON + """
+            fastcgi_param GIT_HTTP_EXPORT_ALL 1;""").replace("""
+            git_smart_http on;
+            git_smart_http_root {root};""", FASTCGI_COMMON)
+
+
+def pytest_report_header(config):
+    if SELF_CHECK:
+        return ("GSH_SELF_CHECK=1: /git/ is git http-backend, not the module "
+                "(harness self-check)")
+    return "module: %s" % helpers.module_path()
+
+
+class Server:
+    """What the tests see of the running nginx."""
+
+    def __init__(self, nginx, root, fcgiwrap):
+        self.nginx = nginx
+        self.root = Path(root)
+        self.fcgiwrap = fcgiwrap
+        self.port = nginx.port
+        base = "http://127.0.0.1:%d" % self.port
+        self.base = base
+        self.module_url = base + "/git"
+        self.ref_url = base + "/ref"
+        self.module_all_url = base + "/gitall"
+        self.ref_all_url = base + "/refall"
+        # (name, URL prefix, path prefix) of both implementations, in the
+        # order scenarios run.
+        self.sides = (("module", self.module_url, "/git"),
+                      ("reference", self.ref_url, "/ref"))
+
+    def http(self, method, path, headers=None, body=None, timeout=120):
+        return self.nginx.http(method, path, headers, body, timeout)
+
+    def error_log(self, offset=0):
+        return self.nginx.read_error_log(offset)
+
+    def error_log_size(self):
+        return self.nginx.error_log_size()
+
+
+@pytest.fixture(scope="session")
+def session_tmp(tmp_path_factory):
+    return tmp_path_factory.mktemp("gsh")
+
+
+@pytest.fixture(scope="session")
+def git(session_tmp):
+    """git with a clean environment; git.run(...) -> (code, out, err)."""
+    return Git(session_tmp / "home")
+
+
+@pytest.fixture(scope="session")
+def repos_root(git, session_tmp):
+    return repos.build_all(git, session_tmp / "repos")
+
+
+@pytest.fixture(scope="session")
+def server(repos_root, session_tmp):
+    module = None if SELF_CHECK else helpers.module_path()
+    if module is not None and not module.is_file():
+        pytest.fail("module not found: %s (build it with `make`, or set "
+                    "GSH_MODULE)" % module, pytrace=False)
+    fcgi = Fcgiwrap(session_tmp / "fcgiwrap", children=4).start()
+    http_body = NGINX_HTTP.replace("{root}", str(repos_root)) \
+        .replace("{sock}", str(fcgi.socket_path)) \
+        .replace("{backend}", helpers.HTTP_BACKEND)
+    nginx = Nginx(session_tmp / "nginx", http_body, module=module)
+    try:
+        nginx.start()
+    except Exception:
+        fcgi.stop()
+        raise
+    srv = Server(nginx, repos_root, fcgi)
+    # The socket is inherited and already listening, so this request
+    # simply waits in the backlog until a worker accepts it.
+    try:
+        probe = srv.http("GET", "/nowhere")
+    except OSError as e:
+        log = nginx.read_error_log() + nginx.stderr_log.read_text()
+        nginx.stop()
+        fcgi.stop()
+        pytest.fail("nginx did not answer (%s):\n%s" % (e, log),
+                    pytrace=False)
+    assert probe.status == 404
+    yield srv
+    status = nginx.stop()
+    fcgi.stop()
+    # nginx exits 0 after a graceful stop; anything else is reported.
+    if status not in (0, None):
+        print("nginx exited with status %s; error.log:\n%s"
+              % (status, nginx.read_error_log()))
+
+
+@pytest.fixture(scope="session")
+def corpus(git, repos_root):
+    """ROOT/nginx.git: a mirror of the shared nginx bundle, repacked with a
+    bitmap. Only the tests that need it pay for it."""
+    if not helpers.CORPUS_BUNDLE.is_file():
+        pytest.fail("corpus bundle not found: %s" % helpers.CORPUS_BUNDLE,
+                    pytrace=False)
+    dest = repos_root / "nginx.git"
+    if not dest.exists():
+        repos.build_corpus(git, helpers.CORPUS_BUNDLE, dest)
+    return dest
+
+
+# Signs in error.log that something went badly wrong in a worker, whatever
+# the HTTP status said: a crash, a sanitizer report.
+FATAL_LOG_MARKERS = ("exited on signal", "AddressSanitizer", "runtime error:",
+                     "LeakSanitizer", "[emerg]")
+
+
+@pytest.fixture(autouse=True)
+def _nginx_log_watch(request):
+    """For tests that use the server: remembers where error.log was when the
+    test started, attaches the new part to a failing test's report, and fails
+    the test when a worker crashed or a sanitizer reported during it."""
+    if "server" not in request.fixturenames:
+        yield
+        return
+    srv = request.getfixturevalue("server")
+    start = srv.error_log_size()
+    request.node._gsh_log = (srv, start, len(srv.fcgiwrap.log()))
+    yield
+    new = srv.error_log(start)
+    bad = [line for line in new.splitlines()
+           if any(m in line for m in FATAL_LOG_MARKERS)]
+    if bad:
+        pytest.fail("nginx error.log reports a crash or sanitizer error:\n"
+                    + "\n".join(bad[:20]), pytrace=False)
+    if not srv.nginx.alive():
+        pytest.fail("nginx master is gone:\n" + new[-5000:], pytrace=False)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    info = getattr(item, "_gsh_log", None)
+    if info is None or not report.failed:
+        return
+    srv, start, fcgi_start = info
+    text = srv.error_log(start)
+    if len(text) > 20000:
+        text = "...\n" + text[-20000:]
+    report.sections.append(("nginx error.log (this test)", text or "(empty)"))
+    fcgi_log = srv.fcgiwrap.log()[fcgi_start:]
+    if fcgi_log.strip():
+        report.sections.append(("fcgiwrap stderr (this test)",
+                                fcgi_log[-5000:]))

@@ -1,0 +1,623 @@
+"""Helpers shared by the nginx-level tests: running git with a clean
+environment, raw HTTP, pkt-lines, fixture repositories, and starting nginx /
+fcgiwrap as child processes that are always stopped again.
+
+Nothing here hard-codes a path of the machine: everything is derived from this
+file's location (the repository top) or from pytest's temporary directories.
+"""
+
+import gzip
+import hashlib
+import http.client
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+from collections import namedtuple
+from pathlib import Path
+
+# tests/nginx/helpers.py -> parents[0] = tests/nginx, [1] = tests, [2] = top.
+REPO_TOP = Path(__file__).resolve().parents[2]
+# The shared corpus sits next to the repository: <top>/../shared/corpus.
+CORPUS_BUNDLE = Path(os.environ.get(
+    "GSH_CORPUS", REPO_TOP.parent / "shared" / "corpus" / "nginx.bundle"))
+
+NGINX_BIN = os.environ.get("GSH_NGINX", "/usr/sbin/nginx")
+FCGIWRAP_BIN = shutil.which("fcgiwrap") or "/usr/sbin/fcgiwrap"
+HTTP_BACKEND = "/usr/lib/git-core/git-http-backend"
+
+# Every git command that does not pass an explicit timeout is killed after
+# this many seconds, so that a hanging server fails a test instead of hanging
+# the whole run. It is a safety net, not a timing assertion.
+GIT_TIMEOUT = 900
+
+
+def module_path():
+    """The module to load: env GSH_MODULE (relative to the current directory
+    or to the repository top), default <top>/build/<module>.so."""
+    value = os.environ.get("GSH_MODULE")
+    if not value:
+        return REPO_TOP / "build" / "ngx_http_git_smart_http_module.so"
+    p = Path(value)
+    if p.is_absolute():
+        return p
+    if p.exists():
+        return p.resolve()
+    return (REPO_TOP / p).resolve()
+
+
+# --------------------------------------------------------------------------
+# git with a clean environment
+
+GitResult = namedtuple("GitResult", "code out err")
+
+
+class Git:
+    """Runs git with an environment that does not depend on the caller:
+    no system or user config (HOME is a private directory), fixed author and
+    committer, no prompts, no proxies, protocol v2 unless asked otherwise."""
+
+    def __init__(self, home):
+        self.home = Path(home)
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(self.home),
+            "LANG": "C",
+            "LC_ALL": "C",
+            "TZ": "UTC",
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "GIT_TERMINAL_PROMPT": "0",
+            "GIT_AUTHOR_NAME": "Test Author",
+            "GIT_AUTHOR_EMAIL": "author@example.com",
+            "GIT_COMMITTER_NAME": "Test Committer",
+            "GIT_COMMITTER_EMAIL": "committer@example.com",
+            "GIT_AUTHOR_DATE": "1700000000 +0000",
+            "GIT_COMMITTER_DATE": "1700000000 +0000",
+            "no_proxy": "*",
+            "NO_PROXY": "*",
+        }
+        self._tick = 1700000000
+
+    def tick(self):
+        """Advances the author/committer date: deterministic, distinct
+        timestamps for successive commits."""
+        self._tick += 60
+        stamp = "%d +0000" % self._tick
+        self.env["GIT_AUTHOR_DATE"] = stamp
+        self.env["GIT_COMMITTER_DATE"] = stamp
+
+    def run(self, *args, cwd=None, env=None, input=None, protocol=2,
+            timeout=GIT_TIMEOUT, text=True):
+        """Returns GitResult(code, out, err); never raises on a git error."""
+        cmd = ["git"]
+        if protocol is not None:
+            cmd += ["-c", "protocol.version=%d" % protocol]
+        cmd += [str(a) for a in args]
+        full_env = dict(self.env)
+        if env:
+            full_env.update(env)
+        if text and isinstance(input, str):
+            input = input.encode()
+        proc = subprocess.run(cmd, cwd=cwd, env=full_env, input=input,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              timeout=timeout)
+        out, err = proc.stdout, proc.stderr
+        if text:
+            out = out.decode("utf-8", "replace")
+            err = err.decode("utf-8", "replace")
+        return GitResult(proc.returncode, out, err)
+
+    def __call__(self, *args, **kw):
+        """Like run() but fails on a non-zero exit; returns stdout stripped."""
+        r = self.run(*args, **kw)
+        if r.code != 0:
+            raise AssertionError("git %s failed (%d):\n%s%s" % (
+                " ".join(str(a) for a in args), r.code, r.out, r.err))
+        return r.out.strip() if isinstance(r.out, str) else r.out
+
+
+# --------------------------------------------------------------------------
+# raw HTTP
+
+class Response(namedtuple("Response", "status reason headers body")):
+    """headers is a list of (name, value) as received."""
+
+    def header(self, name, default=None):
+        name = name.lower()
+        for k, v in self.headers:
+            if k.lower() == name:
+                return v
+        return default
+
+    def header_all(self, name):
+        name = name.lower()
+        return [v for k, v in self.headers if k.lower() == name]
+
+
+def http_request(port, method, path, headers=None, body=None, timeout=120,
+                 host="127.0.0.1"):
+    """One request on a fresh connection; the path is sent exactly as given
+    (no quoting). Returns Response(status, reason, headers, body bytes)."""
+    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        conn.putrequest(method, path, skip_accept_encoding=True)
+        headers = dict(headers or {})
+        if body is not None and not any(k.lower() == "content-length"
+                                        for k in headers):
+            headers["Content-Length"] = str(len(body))
+        for k, v in headers.items():
+            conn.putheader(k, v)
+        conn.endheaders(body)
+        resp = conn.getresponse()
+        data = resp.read()
+        return Response(resp.status, resp.reason, resp.getheaders(), data)
+    finally:
+        conn.close()
+
+
+# --------------------------------------------------------------------------
+# pkt-lines (man gitprotocol-common)
+
+FLUSH = "flush"
+DELIM = "delim"
+RESPONSE_END = "response-end"
+
+
+def pkt(data):
+    if isinstance(data, str):
+        data = data.encode()
+    return b"%04x" % (len(data) + 4) + data
+
+
+def pkt_flush():
+    return b"0000"
+
+
+def pkt_delim():
+    return b"0001"
+
+
+def parse_pkt_lines(data, stop_at_pack=False):
+    """Splits bytes into pkt-line payloads (bytes) and the special markers
+    FLUSH / DELIM / RESPONSE_END. Raises ValueError on malformed framing.
+    With stop_at_pack, stops after a 'packfile' section header and returns
+    (items, rest)."""
+    items = []
+    i = 0
+    while i < len(data):
+        head = data[i:i + 4]
+        if len(head) < 4:
+            raise ValueError("truncated pkt-line length at %d: %r" % (i, head))
+        try:
+            n = int(head, 16)
+        except ValueError:
+            raise ValueError("bad pkt-line length at %d: %r" % (i, head))
+        if n == 0:
+            items.append(FLUSH)
+            i += 4
+        elif n == 1:
+            items.append(DELIM)
+            i += 4
+        elif n == 2:
+            items.append(RESPONSE_END)
+            i += 4
+        elif n < 4:
+            raise ValueError("bad pkt-line length %d at %d" % (n, i))
+        else:
+            if i + n > len(data):
+                raise ValueError("truncated pkt-line at %d" % i)
+            items.append(data[i + 4:i + n])
+            i += n
+            if stop_at_pack and items[-1] == b"packfile\n":
+                return items, data[i:]
+    if stop_at_pack:
+        return items, b""
+    return items
+
+
+AGENT_RE = re.compile(rb"agent=[^\s\x00]*")
+
+
+def normalise_agent(data):
+    """agent=<anything> -> agent=X, in bytes or str."""
+    if isinstance(data, str):
+        return AGENT_RE.sub(b"agent=X", data.encode()).decode()
+    return AGENT_RE.sub(b"agent=X", data)
+
+
+def v2_request(command, args=(), caps=("agent=git/2.39.5",
+                                        "object-format=sha1")):
+    """A protocol v2 command request body."""
+    out = pkt("command=%s\n" % command)
+    for c in caps:
+        out += pkt(c + "\n")
+    out += pkt_delim()
+    for a in args:
+        out += pkt(a + "\n" if isinstance(a, str) else a)
+    out += pkt_flush()
+    return out
+
+
+def demux_sideband(items):
+    """items after 'packfile\\n': returns (pack bytes, progress bytes,
+    error bytes), stopping at the first flush."""
+    pack, progress, error = b"", b"", b""
+    for it in items:
+        if it == FLUSH:
+            break
+        if not isinstance(it, bytes) or not it:
+            raise ValueError("unexpected item in side-band: %r" % (it,))
+        band, payload = it[0], it[1:]
+        if band == 1:
+            pack += payload
+        elif band == 2:
+            progress += payload
+        elif band == 3:
+            error += payload
+        else:
+            raise ValueError("bad side-band %d" % band)
+    return pack, progress, error
+
+
+def check_pack(data):
+    """Validates a pack's header and SHA-1 trailer; returns its object count."""
+    assert data[:4] == b"PACK", "pack does not start with PACK: %r" % data[:12]
+    assert len(data) >= 32, "pack too short (%d bytes)" % len(data)
+    version = int.from_bytes(data[4:8], "big")
+    assert version in (2, 3), "pack version %d" % version
+    assert hashlib.sha1(data[:-20]).digest() == data[-20:], \
+        "pack trailer is not the SHA-1 of the pack (%d bytes)" % len(data)
+    return int.from_bytes(data[8:12], "big")
+
+
+def gzip_bytes(data):
+    # mtime=0: deterministic output.
+    return gzip.compress(data, mtime=0)
+
+
+# --------------------------------------------------------------------------
+# processes
+
+def free_listening_socket(host="127.0.0.1"):
+    """A TCP socket bound to a free port and already listening. nginx
+    inherits it (env NGINX=<fd>;), so there is no window in which another
+    process could take the port and no need to poll for readiness:
+    connections queue in this socket's backlog until a worker accepts."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((host, 0))
+    s.listen(511)
+    s.set_inheritable(True)
+    return s
+
+
+def stop_process_group(proc, first_signal, timeout=30):
+    """Stops a child started with start_new_session=True: first_signal to
+    the leader, then SIGKILL to its whole process group (only processes we
+    started are in it). Returns the leader's exit status."""
+    if proc.poll() is None:
+        try:
+            os.kill(proc.pid, first_signal)
+        except ProcessLookupError:
+            pass
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return None
+
+
+def sanitizer_env():
+    """With GSH_SANITIZE=1 the module is built with ASan/UBSan; the stock
+    nginx binary is not, so the runtime must be preloaded."""
+    if os.environ.get("GSH_SANITIZE") != "1":
+        return {}
+    libs = []
+    for name in ("libasan.so", "libubsan.so"):
+        r = subprocess.run(["gcc", "-print-file-name=" + name],
+                           stdout=subprocess.PIPE, text=True)
+        p = r.stdout.strip()
+        if p and os.path.isabs(p) and os.path.exists(p):
+            libs.append(os.path.realpath(p))
+    return {
+        "LD_PRELOAD": " ".join(libs),
+        # nginx frees its pools at exit only partly: leaks are not errors here.
+        "ASAN_OPTIONS": "detect_leaks=0:abort_on_error=0:log_path=stderr",
+        "UBSAN_OPTIONS": "print_stacktrace=1",
+    }
+
+
+class Fcgiwrap:
+    """fcgiwrap serving a unix socket in a temporary directory.
+
+    The socket is created, bound and listening before fcgiwrap starts and is
+    handed to it on fd 0 (the FastCGI convention fcgiwrap follows when -s is
+    not given; `man fcgiwrap`), so it is ready as soon as the process exists:
+    nothing has to wait for fcgiwrap to create it."""
+
+    def __init__(self, directory, children=4):
+        self.directory = Path(directory)
+        self.socket_path = self.directory / "fcgiwrap.sock"
+        self.log_path = self.directory / "fcgiwrap.stderr"
+        self.children = children
+        self.proc = None
+
+    def start(self):
+        self.directory.mkdir(parents=True, exist_ok=True)
+        if self.socket_path.exists():
+            self.socket_path.unlink()
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.bind(str(self.socket_path))
+        sock.listen(128)
+        os.chmod(self.socket_path, 0o666)
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                [FCGIWRAP_BIN, "-c", str(self.children)],
+                stdin=sock.fileno(), stdout=subprocess.DEVNULL, stderr=log,
+                env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+                start_new_session=True, close_fds=True)
+        sock.close()
+        return self
+
+    def stop(self):
+        if self.proc is not None:
+            stop_process_group(self.proc, signal.SIGTERM, timeout=10)
+            self.proc = None
+
+    def log(self):
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+
+class Nginx:
+    """The stock nginx binary in the foreground (daemon off) with its own
+    prefix: conf, pid, logs and every temp path live under `prefix`.
+
+    `http_body` is the content of the http {} block minus logs/temp paths
+    (added here); it may use {port}. The listening socket is inherited."""
+
+    def __init__(self, prefix, http_body, module=None, worker_processes=2,
+                 main_extra=""):
+        self.prefix = Path(prefix)
+        self.http_body = http_body
+        self.module = module
+        self.worker_processes = worker_processes
+        self.main_extra = main_extra
+        self.proc = None
+        self.port = None
+        self.conf_path = self.prefix / "conf" / "nginx.conf"
+        self.error_log = self.prefix / "logs" / "error.log"
+        self.access_log = self.prefix / "logs" / "access.log"
+        self.stderr_log = self.prefix / "logs" / "stderr.log"
+
+    def config_text(self, port):
+        p = self.prefix
+        lines = []
+        if self.module is not None:
+            lines.append("load_module %s;" % self.module)
+        if os.geteuid() == 0:
+            # workers must be able to read the fixture repositories
+            lines.append("user root;")
+        lines += [
+            "worker_processes %d;" % self.worker_processes,
+            "daemon off;",
+            "master_process on;",
+            "pid %s;" % (p / "nginx.pid"),
+            "error_log %s info;" % self.error_log,
+            self.main_extra,
+            "events { worker_connections 512; }",
+            "http {",
+            "    log_format gsh '$request_method $request_uri $status "
+            "$bytes_sent $request_length \"$http_git_protocol\" "
+            "\"$http_content_encoding\"';",
+            "    access_log %s gsh;" % self.access_log,
+            "    client_body_temp_path %s;" % (p / "client_body_temp"),
+            "    fastcgi_temp_path %s;" % (p / "fastcgi_temp"),
+            "    proxy_temp_path %s;" % (p / "proxy_temp"),
+            "    uwsgi_temp_path %s;" % (p / "uwsgi_temp"),
+            "    scgi_temp_path %s;" % (p / "scgi_temp"),
+            self.http_body.replace("{port}", str(port)),
+            "}",
+        ]
+        return "\n".join(lines) + "\n"
+
+    def start(self):
+        for d in ("conf", "logs", "client_body_temp", "fastcgi_temp",
+                  "proxy_temp", "uwsgi_temp", "scgi_temp"):
+            (self.prefix / d).mkdir(parents=True, exist_ok=True)
+        sock = free_listening_socket()
+        self.port = sock.getsockname()[1]
+        self.conf_path.write_text(self.config_text(self.port))
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+               # inherited listening socket (what nginx uses for binary
+               # upgrades): "fd;" list
+               "NGINX": "%d;" % sock.fileno()}
+        env.update(sanitizer_env())
+        # Check the configuration first: a clear error instead of a hang.
+        test = subprocess.run(
+            [NGINX_BIN, "-t", "-q", "-p", str(self.prefix), "-c",
+             str(self.conf_path), "-e", str(self.error_log)],
+            env={k: v for k, v in env.items() if k != "NGINX"},
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        if test.returncode != 0:
+            sock.close()
+            raise RuntimeError("nginx -t failed:\n%s\n--- %s ---\n%s" % (
+                test.stdout, self.conf_path, self.conf_path.read_text()))
+        with open(self.stderr_log, "ab") as err:
+            self.proc = subprocess.Popen(
+                [NGINX_BIN, "-p", str(self.prefix), "-c", str(self.conf_path),
+                 "-e", str(self.error_log)],
+                stdin=subprocess.DEVNULL, stdout=err, stderr=err, env=env,
+                pass_fds=(sock.fileno(),), start_new_session=True)
+        # nginx holds the socket now; with our copy closed, a failed start
+        # gives "connection refused" instead of a hang.
+        sock.close()
+        return self
+
+    def stop(self):
+        """Graceful stop (SIGQUIT), then SIGKILL to the group. Returns the
+        master's exit status (None if it had to be killed... or unknown)."""
+        if self.proc is None:
+            return None
+        status = stop_process_group(self.proc, signal.SIGQUIT, timeout=30)
+        self.proc = None
+        return status
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def read_error_log(self, offset=0):
+        try:
+            with open(self.error_log, "rb") as f:
+                f.seek(offset)
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def error_log_size(self):
+        try:
+            return self.error_log.stat().st_size
+        except OSError:
+            return 0
+
+    def http(self, method, path, headers=None, body=None, timeout=120):
+        return http_request(self.port, method, path, headers, body, timeout)
+
+
+# --------------------------------------------------------------------------
+# repository state, for comparing what two clients ended up with
+
+def repo_state(git, path, worktree=False):
+    """Everything a user can observe in a clone, as comparable strings."""
+    state = {
+        "refs": git("for-each-ref", "--format=%(objectname) %(objecttype) "
+                    "%(refname) %(*objectname)", cwd=path),
+        "head": git.run("symbolic-ref", "HEAD", cwd=path).out.strip(),
+        "objects": "\n".join(sorted(git(
+            "rev-list", "--objects", "--all", cwd=path).splitlines())),
+    }
+    fsck = git.run("fsck", "--strict", "--no-progress", cwd=path)
+    state["fsck"] = (fsck.code, fsck.out, fsck.err)
+    if worktree:
+        state["head_commit"] = git.run("rev-parse", "HEAD", cwd=path).out
+        state["index"] = git.run("ls-files", "-s", cwd=path).out
+        state["status"] = git.run("status", "--porcelain", cwd=path).out
+    return state
+
+
+def assert_same(module, reference, what=""):
+    """Equality with a readable message. Both sides are given, and a dict is
+    compared key by key so that the first different key is named."""
+    if isinstance(module, dict) and isinstance(reference, dict):
+        assert sorted(module) == sorted(reference), what
+        for k in module:
+            assert module[k] == reference[k], \
+                "%s: %r differs between module and reference" % (what, k)
+    else:
+        assert module == reference, "%s: module != reference" % what
+
+
+
+def pack_object_ids(git, pack, workdir):
+    """The object ids in a pack (bytes), via git index-pack + show-index.
+    The pack must be self-contained (not thin)."""
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha1(pack).hexdigest()
+    pack_path = workdir / ("p-%s.pack" % digest)
+    idx_path = workdir / ("p-%s.idx" % digest)
+    pack_path.write_bytes(pack)
+    r = git.run("index-pack", "-o", idx_path, pack_path, cwd=workdir)
+    assert r.code == 0, "index-pack failed: %s" % r.err
+    with open(idx_path, "rb") as f:
+        out = subprocess.run(["git", "show-index"], stdin=f,
+                             stdout=subprocess.PIPE, check=True,
+                             env=git.env).stdout.decode()
+    return sorted(line.split()[1] for line in out.splitlines())
+
+
+def fetch_outcome(git, response, workdir):
+    """What a v2 fetch response says, comparably: ("ERR", line) for an
+    error, else ("pack", section lines before the packfile, object ids)."""
+    body = response.body
+    items, rest = parse_pkt_lines(body, stop_at_pack=True)
+    for it in items:
+        if isinstance(it, bytes) and it.startswith(b"ERR "):
+            return ("ERR", it)
+    if not items or items[-1] != b"packfile\n":
+        return ("no packfile", response.status, items)
+    pack, _progress, error = demux_sideband(parse_pkt_lines(rest))
+    if error:
+        return ("sideband error", error)
+    check_pack(pack)
+    return ("pack", items[:-1], pack_object_ids(git, pack, workdir))
+
+
+def traced(env_dir, name):
+    """A GIT_TRACE_PACKFILE path: git writes there the exact packfile bytes
+    it receives (without pkt-line or side-band framing and without the
+    progress messages), which is what "pack size" means in these tests."""
+    return Path(env_dir) / ("%s.pack-trace" % name)
+
+
+# --------------------------------------------------------------------------
+# running one scenario against the module and the reference
+
+def on_both(server, scenario):
+    """Runs scenario(url_prefix, side_name) for the module (/git) and the
+    reference (/ref); returns {"module": ..., "reference": ...}."""
+    return {name: scenario(url, name) for name, url, _ in server.sides}
+
+
+def clone(git, url, dest, *opts, worktree=None, env=None):
+    """git clone [opts] url dest, tracing the received pack. Returns
+    (comparable dict, GitResult, pack bytes). The comparable dict holds the
+    exit code and, on success, everything repo_state() sees."""
+    dest = Path(dest)
+    if worktree is None:
+        worktree = "--bare" not in opts and "--mirror" not in opts
+    trace = traced(dest.parent, dest.name)
+    full_env = {"GIT_TRACE_PACKFILE": str(trace)}
+    full_env.update(env or {})
+    r = git.run("clone", *opts, url, dest, env=full_env)
+    state = None
+    if r.code == 0:
+        state = repo_state(git, dest, worktree)
+        if worktree:
+            state["origin_head"] = git.run(
+                "symbolic-ref", "refs/remotes/origin/HEAD", cwd=dest).out
+    pack = trace.read_bytes() if trace.exists() else b""
+    return {"code": r.code, "state": state}, r, pack
+
+
+def fetch(git, repo, url, *refspecs, opts=(), env=None):
+    """git fetch [opts] url refspecs in repo, tracing the received pack.
+    Returns (comparable dict, GitResult, pack bytes)."""
+    repo = Path(repo)
+    trace = traced(repo.parent, repo.name + "-fetch")
+    if trace.exists():
+        trace.unlink()
+    full_env = {"GIT_TRACE_PACKFILE": str(trace)}
+    full_env.update(env or {})
+    r = git.run("fetch", *opts, url, *refspecs, cwd=repo, env=full_env)
+    state = repo_state(git, repo) if r.code == 0 else None
+    pack = trace.read_bytes() if trace.exists() else b""
+    return {"code": r.code, "state": state}, r, pack
+
+
+def remote_lines(stderr):
+    """The "remote: ..." progress lines of a git client's stderr, split on
+    both \\r and \\n."""
+    return [s for s in re.split(r"[\r\n]", stderr) if s.startswith("remote:")]

@@ -1,0 +1,160 @@
+"""git clone / fetch of the small fixture repositories through the module
+and through the reference: the same exit code, refs, HEAD, objects, work
+tree, and a clean `git fsck --strict`."""
+
+import pytest
+
+from helpers import check_pack, clone, fetch, on_both, remote_lines
+
+
+def clone_both(git, server, tmp_path, path, *opts, worktree=None):
+    """Clones URL/path with opts from both sides; returns
+    {side: (comparable dict, GitResult, pack bytes)}."""
+    return on_both(server, lambda url, side: clone(
+        git, "%s/%s" % (url, path), tmp_path / side, *opts,
+        worktree=worktree))
+
+
+def assert_same_clone(res):
+    mod, ref = res["module"], res["reference"]
+    assert ref[0]["code"] == 0, ref[1].err
+    assert ref[0]["state"]["fsck"][0] == 0, ref[0]["state"]["fsck"]
+    assert mod[0]["code"] == 0, mod[1].err
+    assert mod[0]["state"]["fsck"] == ref[0]["state"]["fsck"]
+    assert mod[0] == ref[0]
+
+
+REPOS = ["small.git", "small", "multipack.git", "group/sub/project.git",
+         "group/sub/project", "plain", "hidden.git", "reachable.git"]
+
+
+@pytest.mark.parametrize("path", REPOS)
+@pytest.mark.parametrize("kind", ["bare", "worktree"])
+def test_clone_same_as_reference(git, server, tmp_path, path, kind):
+    opts = ["--bare"] if kind == "bare" else []
+    res = clone_both(git, server, tmp_path, path, *opts)
+    assert_same_clone(res)
+    # the pack the module sent is a valid pack (trailer checked)
+    assert check_pack(res["module"][2]) > 0
+
+
+def test_clone_mirror_same_as_reference(git, server, tmp_path):
+    res = clone_both(git, server, tmp_path, "small.git", "--mirror")
+    assert_same_clone(res)
+
+
+def test_clone_hidden_refs_not_cloned(git, server, tmp_path):
+    res = clone_both(git, server, tmp_path, "hidden.git", "--mirror")
+    assert_same_clone(res)
+    state = res["module"][0]["state"]
+    assert "refs/hidden" not in state["refs"]
+    assert "refs/private" not in state["refs"]
+
+
+@pytest.mark.parametrize("branch", ["release/1.0", "topic", "main"])
+@pytest.mark.parametrize("tags", ["tags", "no-tags"])
+def test_clone_single_branch(git, server, tmp_path, branch, tags):
+    opts = ["--single-branch", "--branch", branch]
+    if tags == "no-tags":
+        opts.append("--no-tags")
+    res = clone_both(git, server, tmp_path, "small.git", *opts)
+    assert_same_clone(res)
+    refs = res["reference"][0]["state"]["refs"]
+    if branch == "release/1.0":
+        # tags that point into the cloned history follow (also the tag of
+        # a tag and the tag of a blob that is in that history); v2.0 not.
+        assert ("refs/tags/v1.0-meta" in refs) == (tags == "tags")
+        assert ("refs/tags/blob-tag" in refs) == (tags == "tags")
+        assert "refs/tags/v2.0" not in refs
+
+
+def test_clone_shallow_is_same_as_reference(git, server, tmp_path):
+    """--depth needs fetch=shallow, which the module does not advertise (yet):
+    git then refuses the clone the same way for a server without it, or
+    the module serves it like the reference. Both outcomes are compared
+    with what a git user sees."""
+    res = clone_both(git, server, tmp_path, "small.git", "--depth", "1",
+                     "--bare")
+    ref, mod = res["reference"], res["module"]
+    assert ref[0]["code"] == 0, ref[1].err
+    if mod[0]["code"] == 0:
+        assert mod[0] == ref[0]
+    else:
+        assert "Server does not support shallow requests" in mod[1].err, \
+            mod[1].err
+
+
+def test_clone_empty_repository(git, server, tmp_path):
+    res = clone_both(git, server, tmp_path, "empty.git")
+    for side, (cmp, r, pack) in res.items():
+        assert cmp["code"] == 0, (side, r.err)
+        assert "You appear to have cloned an empty repository." in r.err, side
+        assert pack == b"", side
+    assert res["module"][0] == res["reference"][0]
+    # the unborn HEAD's branch name came from the server
+    assert res["module"][0]["state"]["head"] == "refs/heads/main"
+
+
+def test_clone_empty_repository_bare(git, server, tmp_path):
+    res = clone_both(git, server, tmp_path, "empty.git", "--bare")
+    assert res["module"][0] == res["reference"][0]
+    assert res["module"][0]["code"] == 0
+
+
+def test_clone_progress(git, server, tmp_path):
+    """With --progress the server's progress reaches the client's stderr as
+    "remote: ..." lines. git's own server prints "Enumerating objects" (and,
+    depending on the repository, "Counting objects", "Compressing objects"
+    and "Total ..."); the module must at least print "Enumerating objects"."""
+    res = clone_both(git, server, tmp_path, "multipack.git", "--progress",
+                     "--bare")
+    assert_same_clone(res)
+    ref_lines = remote_lines(res["reference"][1].err)
+    assert any(s.startswith("remote: Enumerating objects") for s in ref_lines)
+    assert any(s.startswith("remote: Counting objects") for s in ref_lines)
+    mod_lines = remote_lines(res["module"][1].err)
+    assert any(s.startswith("remote: Enumerating objects: ")
+               for s in mod_lines), res["module"][1].err
+
+
+@pytest.mark.parametrize("flag", ["--quiet", "--no-progress"])
+def test_clone_without_progress(git, server, tmp_path, flag):
+    res = clone_both(git, server, tmp_path, "multipack.git", flag, "--bare")
+    assert_same_clone(res)
+    for side, (_, r, _) in res.items():
+        assert remote_lines(r.err) == [], (side, r.err)
+
+
+def test_incremental_fetch_small(git, server, tmp_path):
+    """A client that has only release/1.0 (no tags) fetches every branch and
+    tag: the server must send what is missing, the result is the same."""
+    template = tmp_path / "template.git"
+    git("clone", "-q", "--bare", "--no-local", "--single-branch",
+        "--no-tags", "--branch", "release/1.0",
+        "file://%s" % (server.root / "small.git"), template)
+
+    def run(url, side):
+        repo = tmp_path / side
+        git("clone", "-q", "--bare", "--no-local", "file://%s" % template,
+            repo)
+        return fetch(git, repo, "%s/small.git" % url,
+                     "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*")
+
+    res = on_both(server, run)
+    assert res["reference"][0]["code"] == 0, res["reference"][1].err
+    assert res["module"][0] == res["reference"][0], res["module"][1].err
+    assert check_pack(res["module"][2]) > 0
+
+
+def test_fetch_up_to_date(git, server, tmp_path):
+    """Fetching again when everything is there transfers no pack."""
+    def run(url, side):
+        repo = tmp_path / side
+        git("clone", "-q", "--bare", "%s/small.git" % server.ref_url, repo)
+        return fetch(git, repo, "%s/small.git" % url,
+                     "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*")
+
+    res = on_both(server, run)
+    assert res["module"][0] == res["reference"][0], res["module"][1].err
+    assert res["reference"][2] == b""
+    assert res["module"][2] == b""
