@@ -66,10 +66,12 @@ $(NGX_BUILD)/objs/Makefile: config
 	    ./configure "$${NGX_CONF_FLAGS[@]}" --add-dynamic-module=$(ROOT) >configure.log 2>&1 \
 	    || { tail -30 configure.log; exit 1; }
 
+# The module is replaced by a rename, never rewritten in place: a running
+# nginx (a test run, `make run`) has the old file mapped.
 $(MODULE): $(CORE_LIB) $(NGX_BUILD)/objs/Makefile $(NGX_MODULE_SRCS)
 	rm -f $(NGX_BUILD)/objs/ngx_http_git_smart_http_module.so
 	$(MAKE) -C $(NGX_BUILD) -f objs/Makefile modules
-	cp $(NGX_BUILD)/objs/ngx_http_git_smart_http_module.so $@
+	cp $(NGX_BUILD)/objs/ngx_http_git_smart_http_module.so $@.tmp && mv -f $@.tmp $@
 
 $(BUILD)/unit/obj/%.o: tests/unit/%.cpp
 	@mkdir -p $(dir $@)

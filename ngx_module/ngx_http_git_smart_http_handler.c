@@ -1,0 +1,755 @@
+
+/*
+ * Git Smart HTTP for nginx: the content handler.  It routes the request the
+ * way "git http-backend" does, refuses URIs that could leave the root,
+ * reads the request body and hands everything to a core session, whose
+ * blocking work then runs on the thread pool (see the stream file).
+ */
+
+
+#include "ngx_http_git_smart_http_module.h"
+
+
+typedef enum {
+    ngx_http_gsh_route_none = 0,
+    ngx_http_gsh_route_info_refs,       /* GET, smart or dumb */
+    ngx_http_gsh_route_dumb,            /* GET, dumb protocol only */
+    ngx_http_gsh_route_upload_pack,     /* POST */
+    ngx_http_gsh_route_receive_pack     /* POST */
+} ngx_http_gsh_route_e;
+
+
+typedef struct {
+    ngx_http_gsh_route_e        route;
+    ngx_uint_t                  post;   /* the method: POST, or GET/HEAD */
+    char                       *suffix; /* '#' stands for [0-9a-f] */
+} ngx_http_gsh_route_t;
+
+
+static ngx_int_t ngx_http_gsh_uri_is_safe(ngx_http_request_t *r,
+    ngx_str_t *rel);
+static ngx_http_gsh_route_t *ngx_http_gsh_find_route(ngx_str_t *path,
+    size_t *repo_len);
+static ngx_int_t ngx_http_gsh_method_not_allowed(ngx_http_request_t *r,
+    ngx_http_gsh_route_t *route);
+static ngx_int_t ngx_http_gsh_get_service(ngx_http_request_t *r,
+    ngx_str_t *value);
+static u_char *ngx_http_gsh_decode_param(u_char **pos, u_char *last,
+    const char *stop, u_char *dst);
+static ngx_table_elt_t *ngx_http_gsh_find_header(ngx_http_request_t *r,
+    const char *name, size_t len);
+static ngx_int_t ngx_http_gsh_add_header(ngx_http_request_t *r,
+    const char *key, size_t key_len, const char *value, size_t value_len);
+static ngx_int_t ngx_http_gsh_error(ngx_http_request_t *r, ngx_int_t status);
+static void ngx_http_gsh_body_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_gsh_start(ngx_http_request_t *r);
+static ngx_int_t ngx_http_gsh_add_body(ngx_http_request_t *r,
+    gsh_session *session);
+static void ngx_http_gsh_cleanup(void *data);
+
+
+#define H8  "########"
+#define H38 H8 H8 H8 H8 "######"
+#define H40 H8 H8 H8 H8 H8
+#define H62 H8 H8 H8 H8 H8 H8 H8 "######"
+#define H64 H8 H8 H8 H8 H8 H8 H8 H8
+
+
+/* "git http-backend" routes (git 2.39), anchored at the end of the path */
+
+static ngx_http_gsh_route_t  ngx_http_gsh_routes[] = {
+
+    { ngx_http_gsh_route_dumb, 0, "/HEAD" },
+    { ngx_http_gsh_route_info_refs, 0, "/info/refs" },
+    { ngx_http_gsh_route_dumb, 0, "/objects/info/alternates" },
+    { ngx_http_gsh_route_dumb, 0, "/objects/info/http-alternates" },
+    { ngx_http_gsh_route_dumb, 0, "/objects/info/packs" },
+    { ngx_http_gsh_route_dumb, 0, "/objects/##/" H38 },
+    { ngx_http_gsh_route_dumb, 0, "/objects/##/" H62 },
+    { ngx_http_gsh_route_dumb, 0, "/objects/pack/pack-" H40 ".pack" },
+    { ngx_http_gsh_route_dumb, 0, "/objects/pack/pack-" H64 ".pack" },
+    { ngx_http_gsh_route_dumb, 0, "/objects/pack/pack-" H40 ".idx" },
+    { ngx_http_gsh_route_dumb, 0, "/objects/pack/pack-" H64 ".idx" },
+
+    { ngx_http_gsh_route_upload_pack, 1, "/git-upload-pack" },
+    { ngx_http_gsh_route_receive_pack, 1, "/git-receive-pack" },
+
+    { ngx_http_gsh_route_none, 0, NULL }
+};
+
+
+static ngx_str_t  ngx_http_gsh_upload_pack_request =
+    ngx_string("application/x-git-upload-pack-request");
+
+
+ngx_int_t
+ngx_http_gsh_handler(ngx_http_request_t *r)
+{
+    size_t                    repo_len;
+    ngx_int_t                 rc;
+    ngx_str_t                 rel, service;
+    ngx_http_gsh_ctx_t       *ctx;
+    ngx_http_gsh_route_t     *route;
+    ngx_http_gsh_loc_conf_t  *glcf;
+
+    glcf = ngx_http_get_module_loc_conf(r, ngx_http_git_smart_http_module);
+
+    if (!glcf->enable || glcf->root.data == NULL) {
+        return NGX_DECLINED;
+    }
+
+    /* the part of the URI after the location prefix */
+
+    if (r->uri.len < glcf->prefix.len
+#if (NGX_HAVE_CASELESS_FILESYSTEM)
+        || ngx_strncasecmp(r->uri.data, glcf->prefix.data, glcf->prefix.len)
+#else
+        || ngx_strncmp(r->uri.data, glcf->prefix.data, glcf->prefix.len)
+#endif
+           != 0)
+    {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "git_smart_http: URI \"%V\" is outside of \"%V\"",
+                      &r->uri, &glcf->prefix);
+        return ngx_http_gsh_error(r, NGX_HTTP_NOT_FOUND);
+    }
+
+    rel.data = r->uri.data + glcf->prefix.len;
+    rel.len = r->uri.len - glcf->prefix.len;
+
+    while (rel.len && rel.data[0] == '/') {
+        rel.data++;
+        rel.len--;
+    }
+
+    route = ngx_http_gsh_find_route(&rel, &repo_len);
+
+    if (route == NULL) {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "git_smart_http: no route for \"%V\"", &rel);
+        return ngx_http_gsh_error(r, NGX_HTTP_NOT_FOUND);
+    }
+
+    rel.len = repo_len;
+
+    while (rel.len && rel.data[rel.len - 1] == '/') {
+        rel.len--;
+    }
+
+    if (ngx_http_gsh_uri_is_safe(r, &rel) != NGX_OK) {
+        return ngx_http_gsh_error(r, NGX_HTTP_NOT_FOUND);
+    }
+
+    if (route->post) {
+        if (r->method != NGX_HTTP_POST) {
+            return ngx_http_gsh_method_not_allowed(r, route);
+        }
+
+    } else if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return ngx_http_gsh_method_not_allowed(r, route);
+    }
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_gsh_ctx_t));
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->request = r;
+    ctx->repo = rel;
+    ctx->thread_pool = glcf->thread_pool;
+
+    switch (route->route) {
+
+    case ngx_http_gsh_route_info_refs:
+
+        rc = ngx_http_gsh_get_service(r, &service);
+
+        if (rc == NGX_ERROR) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (rc == NGX_DECLINED) {
+            /* the dumb protocol is not served */
+            return ngx_http_gsh_error(r, NGX_HTTP_NOT_FOUND);
+        }
+
+        if (service.len != sizeof("git-upload-pack") - 1
+            || ngx_strncmp(service.data, "git-upload-pack", service.len) != 0)
+        {
+            /* git-receive-pack (not yet), or an unsupported service */
+
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "git_smart_http: service \"%V\" is not enabled",
+                          &service);
+            return ngx_http_gsh_error(r, NGX_HTTP_FORBIDDEN);
+        }
+
+        if (!glcf->upload_pack) {
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "git_smart_http: upload-pack is disabled");
+            return ngx_http_gsh_error(r, NGX_HTTP_FORBIDDEN);
+        }
+
+        ctx->kind = GSH_ADVERTISE_UPLOAD_PACK;
+        break;
+
+    case ngx_http_gsh_route_upload_pack:
+
+        if (!glcf->upload_pack) {
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "git_smart_http: upload-pack is disabled");
+            return ngx_http_gsh_error(r, NGX_HTTP_FORBIDDEN);
+        }
+
+        if (r->headers_in.content_type == NULL
+            || r->headers_in.content_type->value.len
+               != ngx_http_gsh_upload_pack_request.len
+            || ngx_strncmp(r->headers_in.content_type->value.data,
+                           ngx_http_gsh_upload_pack_request.data,
+                           ngx_http_gsh_upload_pack_request.len)
+               != 0)
+        {
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "git_smart_http: POST without Content-Type \"%V\"",
+                          &ngx_http_gsh_upload_pack_request);
+            return ngx_http_gsh_error(r, NGX_HTTP_UNSUPPORTED_MEDIA_TYPE);
+        }
+
+        ctx->kind = GSH_RPC_UPLOAD_PACK;
+        break;
+
+    case ngx_http_gsh_route_receive_pack:
+
+        /* push is not implemented yet, whatever git_smart_http_receive_pack */
+
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "git_smart_http: receive-pack is not enabled");
+        return ngx_http_gsh_error(r, NGX_HTTP_FORBIDDEN);
+
+    default: /* ngx_http_gsh_route_dumb */
+        return ngx_http_gsh_error(r, NGX_HTTP_NOT_FOUND);
+    }
+
+    ngx_http_set_ctx(r, ctx, ngx_http_git_smart_http_module);
+
+    if (r->method == NGX_HTTP_POST) {
+        rc = ngx_http_read_client_request_body(r, ngx_http_gsh_body_handler);
+
+        if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+            return rc;
+        }
+
+        return NGX_DONE;
+    }
+
+    rc = ngx_http_discard_request_body(r);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    rc = ngx_http_gsh_start(r);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    r->main->count++;
+
+    return NGX_DONE;
+}
+
+
+/*
+ * Refuses what could leave the root: encoded slashes, dots and backslashes,
+ * backslashes and NULs in the request line, and "." or ".." components (or
+ * empty ones, which http-backend refuses as well) in the decoded path.
+ */
+
+static ngx_int_t
+ngx_http_gsh_uri_is_safe(ngx_http_request_t *r, ngx_str_t *rel)
+{
+    u_char  *p, *last, *start, c1, c2;
+
+    p = r->unparsed_uri.data;
+    last = p + r->unparsed_uri.len;
+
+    for ( /* void */ ; p < last && *p != '?'; p++) {
+
+        if (*p == '\\' || *p == '\0') {
+            goto unsafe;
+        }
+
+        if (*p != '%' || last - p < 3) {
+            continue;
+        }
+
+        c1 = p[1];
+        c2 = (u_char) (p[2] | 0x20);
+
+        if ((c1 == '2' && (c2 == 'f' || c2 == 'e'))
+            || (c1 == '5' && c2 == 'c')
+            || (c1 == '0' && c2 == '0'))
+        {
+            goto unsafe;
+        }
+    }
+
+    p = rel->data;
+    last = p + rel->len;
+
+    while (p < last) {
+        start = p;
+
+        while (p < last && *p != '/') {
+            if (*p == '\\' || *p == '\0') {
+                goto unsafe;
+            }
+
+            p++;
+        }
+
+        if (p - start == 0
+            || (p - start == 1 && start[0] == '.')
+            || (p - start == 2 && start[0] == '.' && start[1] == '.'))
+        {
+            goto unsafe;
+        }
+
+        p++;
+    }
+
+    return NGX_OK;
+
+unsafe:
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "git_smart_http: refusing unsafe URI \"%V\"",
+                  &r->unparsed_uri);
+
+    return NGX_DECLINED;
+}
+
+
+/*
+ * Matches the path after the location prefix, as if it started with "/",
+ * against the route suffixes; the repository is what precedes the suffix.
+ */
+
+static ngx_http_gsh_route_t *
+ngx_http_gsh_find_route(ngx_str_t *path, size_t *repo_len)
+{
+    u_char                *p;
+    size_t                 len, n;
+    const char            *s;
+    ngx_http_gsh_route_t  *route;
+
+    for (route = ngx_http_gsh_routes; route->suffix; route++) {
+
+        s = route->suffix;
+        len = ngx_strlen(s);
+
+        if (path->len + 1 < len) {
+            continue;
+        }
+
+        if (path->len + 1 == len) {
+            /* the suffix's leading "/" is the one before the path */
+            s++;
+            len--;
+            p = path->data;
+            *repo_len = 0;
+
+        } else {
+            p = path->data + path->len - len;
+            *repo_len = path->len - len;
+        }
+
+        for (n = 0; n < len; n++) {
+            if (s[n] == '#') {
+                if (!((p[n] >= '0' && p[n] <= '9')
+                      || (p[n] >= 'a' && p[n] <= 'f')))
+                {
+                    break;
+                }
+
+            } else if ((u_char) s[n] != p[n]) {
+                break;
+            }
+        }
+
+        if (n == len) {
+            return route;
+        }
+    }
+
+    return NULL;
+}
+
+
+/*
+ * As "git http-backend": 405 with the allowed methods in HTTP/1.1 (and,
+ * here, HTTP/2 and later), 400 in HTTP/1.0, which has no 405.
+ */
+
+static ngx_int_t
+ngx_http_gsh_method_not_allowed(ngx_http_request_t *r,
+    ngx_http_gsh_route_t *route)
+{
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "git_smart_http: method \"%V\" not allowed",
+                  &r->method_name);
+
+    if (r->http_version < NGX_HTTP_VERSION_11) {
+        return ngx_http_gsh_error(r, NGX_HTTP_BAD_REQUEST);
+    }
+
+    if (route->post) {
+        if (ngx_http_gsh_add_header(r, "Allow", sizeof("Allow") - 1,
+                                    "POST", sizeof("POST") - 1)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+    } else {
+        if (ngx_http_gsh_add_header(r, "Allow", sizeof("Allow") - 1,
+                                    "GET, HEAD", sizeof("GET, HEAD") - 1)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    return ngx_http_gsh_error(r, NGX_HTTP_NOT_ALLOWED);
+}
+
+
+/*
+ * The "service" query parameter, decoded as git's url.c does it ("+" is a
+ * space, %XX a byte except %00; the last occurrence wins).  NGX_DECLINED
+ * when there is none.
+ */
+
+static ngx_int_t
+ngx_http_gsh_get_service(ngx_http_request_t *r, ngx_str_t *value)
+{
+    u_char  *p, *last, *name, *name_end, *val, *val_end;
+
+    if (r->args.len == 0) {
+        return NGX_DECLINED;
+    }
+
+    /* decoding never grows, so one buffer per parameter part is enough */
+
+    name = ngx_pnalloc(r->pool, 2 * r->args.len);
+    if (name == NULL) {
+        return NGX_ERROR;
+    }
+
+    val = name + r->args.len;
+
+    value->data = NULL;
+    value->len = 0;
+
+    p = r->args.data;
+    last = p + r->args.len;
+
+    while (p < last) {
+        name_end = ngx_http_gsh_decode_param(&p, last, "&=", name);
+        val_end = ngx_http_gsh_decode_param(&p, last, "&", val);
+
+        if (name_end - name != sizeof("service") - 1
+            || ngx_strncmp(name, "service", sizeof("service") - 1) != 0)
+        {
+            continue;
+        }
+
+        value->len = val_end - val;
+        value->data = ngx_pnalloc(r->pool, value->len + 1);
+        if (value->data == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(value->data, val, value->len);
+    }
+
+    return value->data ? NGX_OK : NGX_DECLINED;
+}
+
+
+static u_char *
+ngx_http_gsh_decode_param(u_char **pos, u_char *last, const char *stop,
+    u_char *dst)
+{
+    u_char      *p, c, hi, lo;
+    ngx_uint_t   n;
+
+    for (p = *pos; p < last; p++) {
+
+        if (ngx_strchr(stop, *p)) {
+            p++;
+            break;
+        }
+
+        if (*p == '%' && last - p >= 3) {
+            hi = (u_char) (p[1] | 0x20);
+            lo = (u_char) (p[2] | 0x20);
+
+            if (((hi >= '0' && hi <= '9') || (hi >= 'a' && hi <= 'f'))
+                && ((lo >= '0' && lo <= '9') || (lo >= 'a' && lo <= 'f')))
+            {
+                n = (hi <= '9' ? hi - '0' : hi - 'a' + 10) << 4;
+                n |= lo <= '9' ? lo - '0' : lo - 'a' + 10;
+
+                if (n) {
+                    *dst++ = (u_char) n;
+                    p += 2;
+                    continue;
+                }
+            }
+        }
+
+        c = *p;
+        *dst++ = (c == '+') ? ' ' : c;
+    }
+
+    *pos = p;
+
+    return dst;
+}
+
+
+static ngx_table_elt_t *
+ngx_http_gsh_find_header(ngx_http_request_t *r, const char *name, size_t len)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return NULL;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == len
+            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
+        {
+            return &h[i];
+        }
+    }
+}
+
+
+static ngx_int_t
+ngx_http_gsh_add_header(ngx_http_request_t *r, const char *key,
+    size_t key_len, const char *value, size_t value_len)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
+    h->key.data = (u_char *) key;
+    h->key.len = key_len;
+    h->value.data = (u_char *) value;
+    h->value.len = value_len;
+
+    return NGX_OK;
+}
+
+
+/* the headers "git http-backend" sends with every response but dumb files */
+
+ngx_int_t
+ngx_http_gsh_set_nocache(ngx_http_request_t *r)
+{
+    if (ngx_http_gsh_add_header(r, "Expires", sizeof("Expires") - 1,
+                                "Fri, 01 Jan 1980 00:00:00 GMT",
+                                sizeof("Fri, 01 Jan 1980 00:00:00 GMT") - 1)
+        != NGX_OK
+        || ngx_http_gsh_add_header(r, "Pragma", sizeof("Pragma") - 1,
+                                   "no-cache", sizeof("no-cache") - 1)
+           != NGX_OK
+        || ngx_http_gsh_add_header(r, "Cache-Control",
+                                   sizeof("Cache-Control") - 1,
+                                   "no-cache, max-age=0, must-revalidate",
+                                   sizeof("no-cache, max-age=0, "
+                                          "must-revalidate") - 1)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* an error status for the content handler to return, with no-cache headers */
+
+static ngx_int_t
+ngx_http_gsh_error(ngx_http_request_t *r, ngx_int_t status)
+{
+    if (ngx_http_gsh_set_nocache(r) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return status;
+}
+
+
+static void
+ngx_http_gsh_body_handler(ngx_http_request_t *r)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_gsh_start(r);
+
+    if (rc != NGX_OK) {
+        ngx_http_finalize_request(r, rc);
+    }
+}
+
+
+/*
+ * Creates the session on the event loop, gives it the request body and
+ * posts the task that opens it.
+ */
+
+static ngx_int_t
+ngx_http_gsh_start(ngx_http_request_t *r)
+{
+    gsh_request               req;
+    ngx_table_elt_t          *h;
+    ngx_pool_cleanup_t       *cln;
+    ngx_http_gsh_ctx_t       *ctx;
+    ngx_http_gsh_loc_conf_t  *glcf;
+
+    glcf = ngx_http_get_module_loc_conf(r, ngx_http_git_smart_http_module);
+    ctx = ngx_http_get_module_ctx(r, ngx_http_git_smart_http_module);
+
+    ngx_memzero(&req, sizeof(gsh_request));
+
+    req.kind = ctx->kind;
+    req.root = (const char *) glcf->root.data;
+    req.root_len = glcf->root.len;
+    req.repo = (const char *) ctx->repo.data;
+    req.repo_len = ctx->repo.len;
+    req.export_all = glcf->export_all ? 1 : 0;
+
+    h = ngx_http_gsh_find_header(r, "Git-Protocol",
+                                 sizeof("Git-Protocol") - 1);
+    if (h) {
+        req.git_protocol = (const char *) h->value.data;
+        req.git_protocol_len = h->value.len;
+    }
+
+    h = ngx_http_gsh_find_header(r, "Content-Encoding",
+                                 sizeof("Content-Encoding") - 1);
+    if (h) {
+        req.content_encoding = (const char *) h->value.data;
+        req.content_encoding_len = h->value.len;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->session = gsh_session_create(&req);
+    if (ctx->session == NULL) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "git_smart_http: gsh_session_create() failed");
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* the pool goes only when no task is in flight (r->main->blocked) */
+
+    cln->handler = ngx_http_gsh_cleanup;
+    cln->data = ctx;
+
+    if (ngx_http_gsh_add_body(r, ctx->session) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (!r->discard_body) {
+        r->read_event_handler = ngx_http_test_reading;
+    }
+
+    if (ngx_http_gsh_post_task(r, ctx, ngx_http_gsh_op_open) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_gsh_add_body(ngx_http_request_t *r, gsh_session *session)
+{
+    int           rc;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    if (r->request_body == NULL) {
+        return NGX_OK;
+    }
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (b->in_file) {
+            if (b->file_last == b->file_pos) {
+                continue;
+            }
+
+            rc = gsh_session_add_body_file(session, b->file->fd, b->file_pos,
+                                           (size_t) (b->file_last
+                                                     - b->file_pos));
+
+        } else {
+            if (b->last == b->pos) {
+                continue;
+            }
+
+            rc = gsh_session_add_body(session, b->pos, b->last - b->pos);
+        }
+
+        if (rc != 0) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "git_smart_http: cannot add the request body: %s",
+                          gsh_session_message(session));
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_gsh_cleanup(void *data)
+{
+    ngx_http_gsh_ctx_t  *ctx = data;
+
+    if (ctx->session) {
+        gsh_session_destroy(ctx->session);
+        ctx->session = NULL;
+    }
+}

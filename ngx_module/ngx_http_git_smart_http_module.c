@@ -1,0 +1,366 @@
+
+/*
+ * Git Smart HTTP for nginx: directives, their merge (http -> server ->
+ * location) and per-process initialisation of the core.
+ */
+
+
+#include "ngx_http_git_smart_http_module.h"
+
+
+static char *ngx_http_gsh_enable(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_gsh_root(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_gsh_thread_pool(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static void *ngx_http_gsh_create_main_conf(ngx_conf_t *cf);
+static void *ngx_http_gsh_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_gsh_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static ngx_int_t ngx_http_gsh_init_process(ngx_cycle_t *cycle);
+
+
+static ngx_command_t  ngx_http_gsh_commands[] = {
+
+    { ngx_string("git_smart_http"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_http_gsh_enable,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_gsh_loc_conf_t, enable),
+      NULL },
+
+    { ngx_string("git_smart_http_root"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_gsh_root,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("git_smart_http_export_all"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_gsh_loc_conf_t, export_all),
+      NULL },
+
+    { ngx_string("git_smart_http_upload_pack"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_gsh_loc_conf_t, upload_pack),
+      NULL },
+
+    { ngx_string("git_smart_http_receive_pack"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_gsh_loc_conf_t, receive_pack),
+      NULL },
+
+    { ngx_string("git_smart_http_thread_pool"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_gsh_thread_pool,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_gsh_module_ctx = {
+    NULL,                                  /* preconfiguration */
+    NULL,                                  /* postconfiguration */
+
+    ngx_http_gsh_create_main_conf,         /* create main configuration */
+    NULL,                                  /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_gsh_create_loc_conf,          /* create location configuration */
+    ngx_http_gsh_merge_loc_conf            /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_git_smart_http_module = {
+    NGX_MODULE_V1,
+    &ngx_http_gsh_module_ctx,              /* module context */
+    ngx_http_gsh_commands,                 /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    ngx_http_gsh_init_process,             /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static char *
+ngx_http_gsh_enable(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_gsh_loc_conf_t *glcf = conf;
+
+    char                      *rv;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    rv = ngx_conf_set_flag_slot(cf, cmd, conf);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    if (!glcf->enable) {
+        return NGX_CONF_OK;
+    }
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    clcf->handler = ngx_http_gsh_handler;
+
+    /* the repository is named by the URI after a prefix location's name */
+
+    if (clcf->named
+#if (NGX_PCRE)
+        || clcf->regex
+#endif
+       )
+    {
+        ngx_str_set(&glcf->prefix, "");
+
+    } else {
+        glcf->prefix = clcf->name;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_gsh_root(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_gsh_loc_conf_t *glcf = conf;
+
+    u_char           *p;
+    ngx_str_t        *value, path;
+    ngx_file_info_t   fi;
+
+    if (glcf->root.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    path = value[1];
+
+    if (path.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" must not be empty", &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_conf_full_name(cf->cycle, &path, 0) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    while (path.len > 1 && path.data[path.len - 1] == '/') {
+        path.len--;
+    }
+
+    p = ngx_pnalloc(cf->pool, path.len + 1);
+    if (p == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    (void) ngx_cpystrn(p, path.data, path.len + 1);
+
+    path.data = p;
+
+    if (ngx_file_info(path.data, &fi) == NGX_FILE_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "\"%V\" \"%V\" is not an existing directory, "
+                           ngx_file_info_n " failed", &cmd->name, &path);
+        return NGX_CONF_ERROR;
+    }
+
+    if (!ngx_is_dir(&fi)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" \"%V\" is not a directory",
+                           &cmd->name, &path);
+        return NGX_CONF_ERROR;
+    }
+
+    glcf->root = path;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_gsh_thread_pool(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_gsh_loc_conf_t *glcf = conf;
+
+    ngx_str_t  *value;
+
+    if (glcf->thread_pool) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" must not be empty", &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    /*
+     * like "aio threads=NAME": the pool may be defined later in the file;
+     * nginx reports an unknown name when the configuration is complete
+     */
+
+    glcf->thread_pool = ngx_thread_pool_add(cf, &value[1]);
+    if (glcf->thread_pool == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static void *
+ngx_http_gsh_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_gsh_main_conf_t  *gmcf;
+
+    gmcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_gsh_main_conf_t));
+    if (gmcf == NULL) {
+        return NULL;
+    }
+
+    return gmcf;
+}
+
+
+static void *
+ngx_http_gsh_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_gsh_loc_conf_t  *glcf;
+
+    glcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_gsh_loc_conf_t));
+    if (glcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     glcf->prefix = { 0, NULL };
+     *     glcf->root = { 0, NULL };
+     *     glcf->thread_pool = NULL;
+     */
+
+    glcf->enable = NGX_CONF_UNSET;
+    glcf->export_all = NGX_CONF_UNSET;
+    glcf->upload_pack = NGX_CONF_UNSET;
+    glcf->receive_pack = NGX_CONF_UNSET;
+
+    return glcf;
+}
+
+
+static char *
+ngx_http_gsh_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_gsh_loc_conf_t *prev = parent;
+    ngx_http_gsh_loc_conf_t *conf = child;
+
+    ngx_http_core_loc_conf_t  *clcf;
+    ngx_http_gsh_main_conf_t  *gmcf;
+
+    /*
+     * "git_smart_http on" is inherited by nested locations (and by
+     * "limit_except" blocks), which then serve Git as well unless they
+     * have a content handler of their own or say "git_smart_http off"
+     */
+
+    ngx_conf_merge_value(conf->enable, prev->enable, 0);
+
+    if (conf->prefix.data == NULL) {
+        conf->prefix = prev->prefix;
+    }
+
+    if (conf->root.data == NULL) {
+        conf->root = prev->root;
+    }
+
+    ngx_conf_merge_value(conf->export_all, prev->export_all, 0);
+    ngx_conf_merge_value(conf->upload_pack, prev->upload_pack, 1);
+    ngx_conf_merge_value(conf->receive_pack, prev->receive_pack, 0);
+
+    if (conf->thread_pool == NULL) {
+        conf->thread_pool = prev->thread_pool;
+    }
+
+    if (!conf->enable) {
+        return NGX_CONF_OK;
+    }
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (conf->root.data == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"git_smart_http\" is on in location \"%V\" "
+                           "but \"git_smart_http_root\" is not set",
+                           &clcf->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->thread_pool == NULL) {
+        /* the implicit "default" pool, created by nginx if not defined */
+
+        conf->thread_pool = ngx_thread_pool_add(cf, NULL);
+        if (conf->thread_pool == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (clcf->handler == NULL) {
+        clcf->handler = ngx_http_gsh_handler;
+    }
+
+    if (conf->prefix.data == NULL) {
+        ngx_str_set(&conf->prefix, "");
+    }
+
+    gmcf = ngx_http_conf_get_module_main_conf(cf,
+                                              ngx_http_git_smart_http_module);
+    gmcf->used = 1;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_gsh_init_process(ngx_cycle_t *cycle)
+{
+    ngx_http_gsh_main_conf_t  *gmcf;
+
+    gmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_http_git_smart_http_module);
+
+    if (gmcf == NULL || !gmcf->used) {
+        return NGX_OK;
+    }
+
+    if (gsh_global_init() != 0) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "git_smart_http: gsh_global_init() failed");
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}

@@ -1,0 +1,119 @@
+
+/*
+ * Git Smart HTTP for nginx: declarations shared by the module's C files.
+ *
+ *   ngx_http_git_smart_http_module.c   directives, configuration merge,
+ *                                      process init
+ *   ngx_http_git_smart_http_handler.c  content handler: routing, URI checks,
+ *                                      request body, session creation
+ *   ngx_http_git_smart_http_stream.c   thread-pool tasks and streaming of
+ *                                      the response with back-pressure
+ */
+
+
+#ifndef _NGX_HTTP_GIT_SMART_HTTP_MODULE_H_INCLUDED_
+#define _NGX_HTTP_GIT_SMART_HTTP_MODULE_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include <git_smart_http.h>
+
+
+#if !(NGX_THREADS)
+#error the git_smart_http module requires nginx built with --with-threads
+#endif
+
+
+/* size of one response buffer, and how many a request may hold at once */
+#define NGX_HTTP_GSH_BUF_SIZE  65536
+#define NGX_HTTP_GSH_BUFS      2
+
+/* period of the timer that marks a task in flight (see task_timer) */
+#define NGX_HTTP_GSH_TASK_TIMER  60000
+
+
+typedef struct {
+    ngx_flag_t                  used;       /* "git_smart_http on" anywhere */
+} ngx_http_gsh_main_conf_t;
+
+
+typedef struct {
+    ngx_flag_t                  enable;
+
+    /*
+     * the name of the location where "git_smart_http on" was given; the
+     * repository is the URI after it; empty for regex and named locations
+     * (then the whole URI names the repository); data is NULL when unset
+     */
+    ngx_str_t                   prefix;
+
+    ngx_str_t                   root;       /* absolute, NUL-terminated */
+    ngx_flag_t                  export_all;
+    ngx_flag_t                  upload_pack;
+    ngx_flag_t                  receive_pack;
+    ngx_thread_pool_t          *thread_pool;
+} ngx_http_gsh_loc_conf_t;
+
+
+typedef enum {
+    ngx_http_gsh_op_open = 0,
+    ngx_http_gsh_op_read
+} ngx_http_gsh_op_e;
+
+
+/*
+ * What a thread-pool task sees.  The event loop does not touch it while
+ * the task is in flight.
+ */
+typedef struct {
+    gsh_session                *session;
+    ngx_http_gsh_op_e           op;
+    u_char                     *buf;
+    size_t                      cap;
+    size_t                      written;
+    int                         rc;
+} ngx_http_gsh_task_ctx_t;
+
+
+typedef struct {
+    ngx_http_request_t         *request;
+    gsh_session                *session;
+    ngx_thread_pool_t          *thread_pool;
+    ngx_thread_task_t          *task;       /* one per request, reused */
+
+    /*
+     * armed while a task is in flight: a worker that shuts down gracefully
+     * exits as soon as no timer is left, and must wait for the task
+     */
+    ngx_event_t                 task_timer;
+
+    ngx_chain_t                *filling;    /* buffer the task writes into */
+    ngx_chain_t                *free;
+    ngx_chain_t                *busy;
+    ngx_uint_t                  nbufs;
+
+    gsh_request_kind            kind;
+    ngx_str_t                   repo;       /* decoded, relative to root */
+
+    unsigned                    task_busy:1;
+    unsigned                    result:1;   /* a finished task to handle */
+    unsigned                    streaming:1;
+    unsigned                    eof:1;
+    unsigned                    failed:1;
+} ngx_http_gsh_ctx_t;
+
+
+extern ngx_module_t  ngx_http_git_smart_http_module;
+
+
+ngx_int_t ngx_http_gsh_handler(ngx_http_request_t *r);
+
+ngx_int_t ngx_http_gsh_post_task(ngx_http_request_t *r,
+    ngx_http_gsh_ctx_t *ctx, ngx_http_gsh_op_e op);
+ngx_int_t ngx_http_gsh_set_nocache(ngx_http_request_t *r);
+
+
+#endif /* _NGX_HTTP_GIT_SMART_HTTP_MODULE_H_INCLUDED_ */

@@ -1,0 +1,510 @@
+
+/*
+ * Git Smart HTTP for nginx: the blocking session calls run as thread-pool
+ * tasks, one at a time per request; their results are sent through the
+ * output filters with at most NGX_HTTP_GSH_BUFS buffers per request.
+ *
+ * While a task is in flight, r->main->blocked and r->aio keep nginx from
+ * freeing the request (and so destroying the session) under the thread.
+ * The request's write event handler does all the work: it handles the
+ * result of a finished task, sends, waits for the client when the output
+ * is busy and posts the next read when a buffer is free.
+ */
+
+
+#include "ngx_http_git_smart_http_module.h"
+
+
+static void ngx_http_gsh_thread_handler(void *data, ngx_log_t *log);
+static void ngx_http_gsh_task_done(ngx_event_t *ev);
+static void ngx_http_gsh_task_timer_handler(ngx_event_t *ev);
+static void ngx_http_gsh_write_handler(ngx_http_request_t *r);
+static void ngx_http_gsh_opened(ngx_http_request_t *r,
+    ngx_http_gsh_ctx_t *ctx);
+static ngx_chain_t *ngx_http_gsh_read_result(ngx_http_request_t *r,
+    ngx_http_gsh_ctx_t *ctx);
+static void ngx_http_gsh_stream(ngx_http_request_t *r,
+    ngx_http_gsh_ctx_t *ctx, ngx_chain_t *out);
+static ngx_chain_t *ngx_http_gsh_get_buf(ngx_http_request_t *r,
+    ngx_http_gsh_ctx_t *ctx);
+
+
+ngx_int_t
+ngx_http_gsh_post_task(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx,
+    ngx_http_gsh_op_e op)
+{
+    ngx_buf_t                *b;
+    ngx_thread_task_t        *task;
+    ngx_http_gsh_task_ctx_t  *t;
+
+    task = ctx->task;
+
+    if (task == NULL) {
+        task = ngx_thread_task_alloc(r->pool,
+                                     sizeof(ngx_http_gsh_task_ctx_t));
+        if (task == NULL) {
+            return NGX_ERROR;
+        }
+
+        task->handler = ngx_http_gsh_thread_handler;
+        task->event.handler = ngx_http_gsh_task_done;
+        task->event.data = ctx;
+        task->event.log = r->connection->log;
+
+        ctx->task = task;
+
+        ctx->task_timer.handler = ngx_http_gsh_task_timer_handler;
+        ctx->task_timer.data = ctx;
+        ctx->task_timer.log = r->connection->log;
+    }
+
+    t = task->ctx;
+
+    t->session = ctx->session;
+    t->op = op;
+    t->written = 0;
+
+    if (op == ngx_http_gsh_op_read) {
+        b = ctx->filling->buf;
+        t->buf = b->start;
+        t->cap = b->end - b->start;
+
+    } else {
+        t->buf = NULL;
+        t->cap = 0;
+    }
+
+    if (ngx_thread_task_post(ctx->thread_pool, task) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    r->main->blocked++;
+    r->aio = 1;
+
+    ctx->task_busy = 1;
+
+    ngx_add_timer(&ctx->task_timer, NGX_HTTP_GSH_TASK_TIMER);
+
+    r->write_event_handler = ngx_http_gsh_write_handler;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "git_smart_http: task #%ui posted, op:%d", task->id, op);
+
+    return NGX_OK;
+}
+
+
+/* runs on a thread of the pool: nothing of nginx's may be touched here */
+
+static void
+ngx_http_gsh_thread_handler(void *data, ngx_log_t *log)
+{
+    ngx_http_gsh_task_ctx_t *t = data;
+
+    if (t->op == ngx_http_gsh_op_open) {
+        t->rc = gsh_session_open(t->session);
+
+    } else {
+        t->rc = gsh_session_read(t->session, t->buf, t->cap, &t->written);
+    }
+}
+
+
+/* back on the event loop */
+
+static void
+ngx_http_gsh_task_done(ngx_event_t *ev)
+{
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+    ngx_http_gsh_ctx_t  *ctx;
+
+    ctx = ev->data;
+    r = ctx->request;
+    c = r->connection;
+
+    ngx_http_set_log_request(c->log, r);
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                   "git_smart_http: task done \"%V?%V\"", &r->uri, &r->args);
+
+    r->main->blocked--;
+    r->aio = 0;
+
+    ctx->task_busy = 0;
+    ctx->result = 1;
+
+    if (ctx->task_timer.timer_set) {
+        ngx_del_timer(&ctx->task_timer);
+    }
+
+    if (r->done) {
+        /*
+         * the request was finalized while the task ran; let the
+         * connection's handler close what is left of it
+         */
+
+        c->write->handler(c->write);
+
+    } else {
+        /*
+         * normally ngx_http_gsh_write_handler(); after an error or a client
+         * abort, the handler that finishes terminating the request
+         */
+
+        r->write_event_handler(r);
+        ngx_http_run_posted_requests(c);
+    }
+}
+
+
+static void
+ngx_http_gsh_task_timer_handler(ngx_event_t *ev)
+{
+    ngx_http_gsh_ctx_t  *ctx;
+
+    ctx = ev->data;
+
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, ev->log, 0,
+                   "git_smart_http: task still running");
+
+    if (ctx->task_busy) {
+        ngx_add_timer(ev, NGX_HTTP_GSH_TASK_TIMER);
+    }
+}
+
+
+static void
+ngx_http_gsh_write_handler(ngx_http_request_t *r)
+{
+    ngx_chain_t         *out;
+    ngx_event_t         *wev;
+    ngx_connection_t    *c;
+    ngx_http_gsh_ctx_t  *ctx;
+
+    c = r->connection;
+    wev = c->write;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                   "git_smart_http: write handler \"%V?%V\"",
+                   &r->uri, &r->args);
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_git_smart_http_module);
+
+    if (ctx == NULL) {
+        return;
+    }
+
+    if (wev->timedout) {
+        ngx_log_error(NGX_LOG_INFO, c->log, NGX_ETIMEDOUT,
+                      "client timed out");
+        c->timedout = 1;
+        ngx_http_finalize_request(r, NGX_HTTP_REQUEST_TIME_OUT);
+        return;
+    }
+
+    if (!ctx->streaming) {
+        if (ctx->result) {
+            ctx->result = 0;
+            ngx_http_gsh_opened(r, ctx);
+        }
+
+        /* else a write event while the session opens: nothing to send */
+
+        return;
+    }
+
+    out = NULL;
+
+    if (ctx->result) {
+        ctx->result = 0;
+
+        out = ngx_http_gsh_read_result(r, ctx);
+
+        if (out == NGX_CHAIN_ERROR) {
+            ngx_http_finalize_request(r, NGX_ERROR);
+            return;
+        }
+    }
+
+    ngx_http_gsh_stream(r, ctx, out);
+}
+
+
+static void
+ngx_http_gsh_opened(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx)
+{
+    u_char                   *p;
+    size_t                    len;
+    ngx_int_t                 rc, status;
+    ngx_uint_t                level;
+    const char               *type;
+    ngx_http_gsh_task_ctx_t  *t;
+
+    t = ctx->task->ctx;
+    status = t->rc;
+
+    if (status != NGX_HTTP_OK) {
+
+        /*
+         * a repository that is not there or not exported, or a malformed
+         * request, is the client's business: info; the rest is error,
+         * as nginx logs "access forbidden" and a too large body
+         */
+
+        level = (status == NGX_HTTP_NOT_FOUND || status == NGX_HTTP_BAD_REQUEST)
+                ? NGX_LOG_INFO : NGX_LOG_ERR;
+
+        ngx_log_error(level, r->connection->log, 0,
+                      "git_smart_http: repository \"%V\": %i %s",
+                      &ctx->repo, status, gsh_session_message(ctx->session));
+
+        if (status < NGX_HTTP_BAD_REQUEST || status > 599) {
+            status = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (ngx_http_gsh_set_nocache(r) != NGX_OK) {
+            status = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_http_finalize_request(r, status);
+        return;
+    }
+
+    type = gsh_session_content_type(ctx->session);
+    len = ngx_strlen(type);
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ngx_memcpy(p, type, len);
+
+    r->headers_out.status = NGX_HTTP_OK;
+    r->headers_out.content_type.data = p;
+    r->headers_out.content_type.len = len;
+    r->headers_out.content_type_len = len;
+    r->headers_out.content_type_lowcase = NULL;
+    r->headers_out.content_length_n = -1;
+
+    if (ngx_http_gsh_set_nocache(r) != NGX_OK) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        ngx_http_finalize_request(r, rc);
+        return;
+    }
+
+    ctx->streaming = 1;
+
+    ngx_http_gsh_stream(r, ctx, NULL);
+}
+
+
+/* turns the buffer a read task filled into what to send */
+
+static ngx_chain_t *
+ngx_http_gsh_read_result(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx)
+{
+    ngx_buf_t                *b;
+    ngx_chain_t              *cl, *out;
+    ngx_http_gsh_task_ctx_t  *t;
+
+    t = ctx->task->ctx;
+
+    cl = ctx->filling;
+    ctx->filling = NULL;
+
+    b = cl->buf;
+    b->pos = b->start;
+    b->last = b->start + t->written;
+    b->flush = 1;
+
+    switch (t->rc) {
+
+    case GSH_AGAIN:
+        break;
+
+    case GSH_DONE:
+        ctx->eof = 1;
+        break;
+
+    default:
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "git_smart_http: repository \"%V\": response "
+                      "aborted: %s",
+                      &ctx->repo, gsh_session_message(ctx->session));
+        ctx->failed = 1;
+        break;
+    }
+
+    if (t->written) {
+        out = cl;
+        out->next = NULL;
+
+    } else {
+        /* nothing written: the buffer is free again */
+        cl->next = ctx->free;
+        ctx->free = cl;
+        out = NULL;
+    }
+
+    if (!ctx->eof) {
+        return out;
+    }
+
+    if (out) {
+        b->last_buf = (r == r->main) ? 1 : 0;
+        b->last_in_chain = 1;
+        return out;
+    }
+
+    /* a special buffer, not ours: ngx_chain_update_chains() frees it */
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_CHAIN_ERROR;
+    }
+
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+    b->flush = 1;
+
+    out = ngx_alloc_chain_link(r->pool);
+    if (out == NULL) {
+        return NGX_CHAIN_ERROR;
+    }
+
+    out->buf = b;
+    out->next = NULL;
+
+    return out;
+}
+
+
+static void
+ngx_http_gsh_stream(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx,
+    ngx_chain_t *out)
+{
+    ngx_int_t                  rc;
+    ngx_uint_t                 pending;
+    ngx_event_t               *wev;
+    ngx_connection_t          *c;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    c = r->connection;
+    wev = c->write;
+
+    rc = NGX_OK;
+
+    if (out || ctx->busy || r->buffered || (r == r->main && c->buffered)) {
+
+        rc = ngx_http_output_filter(r, out);
+
+        ngx_chain_update_chains(r->pool, &ctx->free, &ctx->busy, &out,
+                            (ngx_buf_tag_t) &ngx_http_git_smart_http_module);
+
+        if (rc == NGX_ERROR) {
+            /* the client is gone (logged at info) or a filter failed */
+            ngx_http_finalize_request(r, NGX_ERROR);
+            return;
+        }
+    }
+
+    if (ctx->eof) {
+        /* the last buffer is out; nginx's writer sends what is left */
+        ngx_http_finalize_request(r, rc);
+        return;
+    }
+
+    pending = (ctx->busy || r->buffered || (r == r->main && c->buffered));
+
+    if (ctx->failed) {
+        if (!pending) {
+            /* close the connection: the client sees a truncated response */
+            ngx_http_finalize_request(r, NGX_ERROR);
+            return;
+        }
+
+    } else if (!ctx->task_busy) {
+        ctx->filling = ngx_http_gsh_get_buf(r, ctx);
+
+        if (ctx->filling == NGX_CHAIN_ERROR) {
+            ctx->filling = NULL;
+            ngx_http_finalize_request(r, NGX_ERROR);
+            return;
+        }
+
+        if (ctx->filling
+            && ngx_http_gsh_post_task(r, ctx, ngx_http_gsh_op_read) != NGX_OK)
+        {
+            ngx_http_finalize_request(r, NGX_ERROR);
+            return;
+        }
+    }
+
+    /*
+     * wait for the client only while something is waiting to be sent:
+     * the time the core takes to produce bytes is not a send timeout
+     */
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    if (pending) {
+        if (!wev->delayed) {
+            ngx_add_timer(wev, clcf->send_timeout);
+        }
+
+    } else if (wev->timer_set && !wev->delayed) {
+        ngx_del_timer(wev);
+    }
+
+    if (ngx_handle_write_event(wev, clcf->send_lowat) != NGX_OK) {
+        ngx_http_finalize_request(r, NGX_ERROR);
+        return;
+    }
+}
+
+
+static ngx_chain_t *
+ngx_http_gsh_get_buf(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx)
+{
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    if (ctx->free) {
+        cl = ctx->free;
+        ctx->free = cl->next;
+        cl->next = NULL;
+        return cl;
+    }
+
+    if (ctx->nbufs >= NGX_HTTP_GSH_BUFS) {
+        return NULL;
+    }
+
+    b = ngx_create_temp_buf(r->pool, NGX_HTTP_GSH_BUF_SIZE);
+    if (b == NULL) {
+        return NGX_CHAIN_ERROR;
+    }
+
+    b->tag = (ngx_buf_tag_t) &ngx_http_git_smart_http_module;
+
+    cl = ngx_alloc_chain_link(r->pool);
+    if (cl == NULL) {
+        return NGX_CHAIN_ERROR;
+    }
+
+    cl->buf = b;
+    cl->next = NULL;
+
+    ctx->nbufs++;
+
+    return cl;
+}

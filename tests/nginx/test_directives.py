@@ -1,0 +1,475 @@
+"""The module's directives: what `nginx -t` accepts and rejects, and how the
+settings are inherited from http to server to location.
+
+Self-contained: every test writes its own nginx.conf into a temporary prefix
+and runs the stock nginx on it (`nginx -t -p PREFIX -c CONF`, or a short-lived
+nginx for the few tests that need answers). The module comes from env
+GSH_MODULE (relative to the current directory or the repository top), by
+default build/ngx_http_git_smart_http_module.so.
+"""
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+import http.client
+from pathlib import Path
+
+import pytest
+
+REPO_TOP = Path(__file__).resolve().parents[2]
+NGINX = os.environ.get("GSH_NGINX", "/usr/sbin/nginx")
+TIMEOUT = 60
+
+
+def module_path():
+    value = os.environ.get("GSH_MODULE")
+    if not value:
+        return REPO_TOP / "build" / "ngx_http_git_smart_http_module.so"
+    p = Path(value)
+    if p.is_absolute():
+        return p
+    if p.exists():
+        return p.resolve()
+    return (REPO_TOP / p).resolve()
+
+
+@pytest.fixture(scope="module")
+def module():
+    p = module_path()
+    if not p.is_file():
+        pytest.fail("module not found: %s (build it with `make`, or set "
+                    "GSH_MODULE)" % p, pytrace=False)
+    return p
+
+
+class Conf:
+    """A prefix directory with conf/nginx.conf: main-context lines, then an
+    http block whose temporary paths and logs stay inside the prefix."""
+
+    def __init__(self, prefix, module):
+        self.prefix = Path(prefix)
+        self.module = module
+        self.conf = self.prefix / "conf" / "nginx.conf"
+        for d in ("conf", "logs", "tmp"):
+            (self.prefix / d).mkdir(parents=True, exist_ok=True)
+
+    def write(self, http="", main="", port=None):
+        p = self.prefix
+        user = "user root;\n" if os.geteuid() == 0 else ""
+        text = (
+            "load_module %(module)s;\n"
+            "%(user)s"
+            "worker_processes 1;\n"
+            "daemon off;\n"
+            "error_log %(p)s/logs/error.log info;\n"
+            "pid %(p)s/logs/nginx.pid;\n"
+            "%(main)s\n"
+            "events { worker_connections 64; }\n"
+            "http {\n"
+            "    access_log off;\n"
+            "    client_body_temp_path %(p)s/tmp/body;\n"
+            "    proxy_temp_path %(p)s/tmp/proxy;\n"
+            "    fastcgi_temp_path %(p)s/tmp/fastcgi;\n"
+            "    uwsgi_temp_path %(p)s/tmp/uwsgi;\n"
+            "    scgi_temp_path %(p)s/tmp/scgi;\n"
+            "%(http)s\n"
+            "}\n" % {"module": self.module, "user": user, "p": p,
+                     "main": main, "http": http})
+        if port is not None:
+            text = text.replace("{port}", str(port))
+        self.conf.write_text(text)
+        return self
+
+    def test(self):
+        """`nginx -t`: (exit code, stderr)."""
+        proc = subprocess.run(
+            [NGINX, "-t", "-p", str(self.prefix), "-c", str(self.conf),
+             "-e", "stderr"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=TIMEOUT)
+        return proc.returncode, proc.stderr.decode("utf-8", "replace")
+
+
+@pytest.fixture
+def conf(tmp_path, module):
+    return Conf(tmp_path / "nginx", module)
+
+
+@pytest.fixture
+def root(tmp_path):
+    d = tmp_path / "repos"
+    d.mkdir()
+    return d
+
+
+def server(body, listen="127.0.0.1:8080"):
+    return "    server {\n        listen %s;\n%s\n    }\n" % (listen, body)
+
+
+def location(name, body):
+    return "        location %s {\n%s\n        }\n" % (name, body)
+
+
+def assert_ok(rc_err):
+    rc, err = rc_err
+    assert rc == 0, err
+    assert "test is successful" in err, err
+
+
+def assert_fails(rc_err, *needles):
+    rc, err = rc_err
+    assert rc != 0, err
+    assert "[emerg]" in err, err
+    for needle in needles:
+        assert needle in err, err
+    return err
+
+
+# --------------------------------------------------------------------------
+# nginx -t: valid configurations
+
+
+def test_minimal_conf_passes(conf, root):
+    assert_ok(conf.write(server(location("/git/", """
+            git_smart_http on;
+            git_smart_http_root %s;""" % root))).test())
+
+
+def test_every_directive_at_every_level_passes(conf, root):
+    http = """
+    git_smart_http_root %(root)s;
+    git_smart_http_export_all off;
+    git_smart_http_upload_pack on;
+    git_smart_http_receive_pack off;
+    git_smart_http_thread_pool default;
+""" % {"root": root}
+    http += server("""
+        git_smart_http_root %(root)s;
+        git_smart_http_export_all on;
+        git_smart_http_upload_pack off;
+        git_smart_http_receive_pack on;
+        git_smart_http_thread_pool gsh;
+""" % {"root": root} + location("/git/", """
+            git_smart_http on;
+            git_smart_http_root %(root)s;
+            git_smart_http_export_all off;
+            git_smart_http_upload_pack on;
+            git_smart_http_receive_pack off;
+            git_smart_http_thread_pool gsh;""" % {"root": root})
+        + location("/off/", """
+            git_smart_http off;"""))
+    assert_ok(conf.write(http, main="thread_pool gsh threads=2;").test())
+
+
+def test_module_loaded_but_unused_passes(conf):
+    assert_ok(conf.write(server(location("/", "            return 204;")))
+              .test())
+
+
+def test_off_without_root_passes(conf):
+    assert_ok(conf.write(server(location("/git/", """
+            git_smart_http off;"""))).test())
+
+
+@pytest.mark.parametrize("name", ["/git/", "= /git", "~ ^/git/", "@git"])
+def test_location_kinds_pass(conf, root, name):
+    assert_ok(conf.write(server(location(name, """
+            git_smart_http on;
+            git_smart_http_root %s;""" % root))).test())
+
+
+def test_relative_root_is_relative_to_prefix(conf):
+    (conf.prefix / "repos").mkdir()
+    assert_ok(conf.write(server(location("/git/", """
+            git_smart_http on;
+            git_smart_http_root repos;"""))).test())
+
+
+def test_root_with_trailing_slash_passes(conf, root):
+    assert_ok(conf.write(server(location("/git/", """
+            git_smart_http on;
+            git_smart_http_root %s/;""" % root))).test())
+
+
+# --------------------------------------------------------------------------
+# nginx -t: rejected configurations
+
+
+@pytest.mark.parametrize("directive", [
+    "git_smart_http", "git_smart_http_export_all",
+    "git_smart_http_upload_pack", "git_smart_http_receive_pack"])
+@pytest.mark.parametrize("value", ["yes", "1", "On1"])
+def test_bad_flag_value_rejected(conf, root, directive, value):
+    body = """
+            git_smart_http_root %s;
+            %s %s;""" % (root, directive, value)
+    err = assert_fails(conf.write(server(location("/git/", body))).test(),
+                       '"%s"' % directive)
+    assert "must be \"on\" or \"off\"" in err
+
+
+def test_missing_argument_rejected(conf):
+    assert_fails(conf.write(server(location("/git/", """
+            git_smart_http;"""))).test(), '"git_smart_http"')
+
+
+def test_on_without_root_rejected(conf):
+    err = assert_fails(conf.write(server(location("/git/", """
+            git_smart_http on;"""))).test(),
+        '"git_smart_http"', '"git_smart_http_root" is not set')
+    assert "/git/" in err
+
+
+def test_on_without_root_rejected_in_nested_location(conf):
+    assert_fails(conf.write(server(location("/a/", location("/a/b/", """
+            git_smart_http on;""")))).test(),
+        '"git_smart_http_root" is not set')
+
+
+def test_root_that_does_not_exist_rejected(conf, tmp_path):
+    missing = tmp_path / "nowhere"
+    assert_fails(conf.write(server(location("/git/", """
+            git_smart_http on;
+            git_smart_http_root %s;""" % missing))).test(),
+        '"git_smart_http_root"', str(missing))
+
+
+def test_root_that_is_a_file_rejected(conf, tmp_path):
+    f = tmp_path / "file"
+    f.write_text("not a directory\n")
+    assert_fails(conf.write(server(location("/git/", """
+            git_smart_http on;
+            git_smart_http_root %s;""" % f))).test(),
+        '"git_smart_http_root"', str(f), "is not a directory")
+
+
+def test_root_checked_even_where_not_used(conf, tmp_path):
+    # a bad root at http level is an error even if no location is on
+    missing = tmp_path / "nowhere"
+    assert_fails(conf.write("    git_smart_http_root %s;\n" % missing
+                            + server(location("/", "            return 204;")))
+                 .test(), '"git_smart_http_root"')
+
+
+def test_relative_root_missing_under_prefix_rejected(conf):
+    err = assert_fails(conf.write(server(location("/git/", """
+            git_smart_http on;
+            git_smart_http_root repos;"""))).test(),
+        '"git_smart_http_root"')
+    assert str(conf.prefix / "repos") in err
+
+
+def test_empty_root_rejected(conf):
+    assert_fails(conf.write(server(location("/git/", """
+            git_smart_http on;
+            git_smart_http_root "";"""))).test(), '"git_smart_http_root"')
+
+
+def test_duplicate_root_rejected(conf, root):
+    assert_fails(conf.write(server(location("/git/", """
+            git_smart_http on;
+            git_smart_http_root %s;
+            git_smart_http_root %s;""" % (root, root)))).test(),
+        '"git_smart_http_root" directive is duplicate')
+
+
+def test_on_outside_location_rejected(conf, root):
+    assert_fails(conf.write(server("""
+        git_smart_http on;
+        git_smart_http_root %s;""" % root)).test(),
+        '"git_smart_http" directive is not allowed here')
+
+
+def test_unknown_thread_pool_rejected(conf, root):
+    assert_fails(conf.write(server(location("/git/", """
+            git_smart_http on;
+            git_smart_http_root %s;
+            git_smart_http_thread_pool nosuchpool;""" % root))).test(),
+        'unknown thread pool "nosuchpool"')
+
+
+def test_unknown_thread_pool_rejected_at_http_level(conf, root):
+    assert_fails(conf.write("    git_smart_http_thread_pool nosuchpool;\n"
+                            + server(location("/git/", """
+            git_smart_http on;
+            git_smart_http_root %s;""" % root))).test(),
+        'unknown thread pool "nosuchpool"')
+
+
+def test_thread_pool_defined_after_http_block_passes(conf, root):
+    text = server(location("/git/", """
+            git_smart_http on;
+            git_smart_http_root %s;
+            git_smart_http_thread_pool late;""" % root))
+    conf.write(text)
+    # the thread_pool directive is in the main context, after http {}
+    conf.conf.write_text(conf.conf.read_text()
+                         + "thread_pool late threads=2;\n")
+    assert_ok(conf.test())
+
+
+# --------------------------------------------------------------------------
+# nginx -t: inheritance of the root
+
+
+def test_root_inherited_from_http(conf, root):
+    assert_ok(conf.write("    git_smart_http_root %s;\n" % root
+                         + server(location("/git/", """
+            git_smart_http on;"""))).test())
+
+
+def test_root_inherited_from_server(conf, root):
+    assert_ok(conf.write(server("""
+        git_smart_http_root %s;
+""" % root + location("/git/", """
+            git_smart_http on;"""))).test())
+
+
+def test_on_inherited_by_nested_location(conf, root):
+    assert_ok(conf.write(server(location("/git/", """
+            git_smart_http on;
+            git_smart_http_root %s;
+""" % root + location("~ /git-receive-pack$", """
+                limit_except POST { deny all; }""")))).test())
+
+
+# --------------------------------------------------------------------------
+# a running nginx: inheritance seen from the answers
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Running:
+    def __init__(self, conf):
+        self.conf = conf
+        self.port = None
+        self.proc = None
+
+    def start(self, http, main=""):
+        last = None
+        for _ in range(5):
+            self.port = free_port()
+            self.conf.write(http, main=main, port=self.port)
+            rc, err = self.conf.test()
+            assert rc == 0, err
+            self.proc = subprocess.Popen(
+                [NGINX, "-p", str(self.conf.prefix), "-c",
+                 str(self.conf.conf), "-e", "stderr"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    break
+                try:
+                    socket.create_connection(("127.0.0.1", self.port),
+                                             timeout=1).close()
+                    return self
+                except OSError:
+                    time.sleep(0.05)
+            last = self.stop()
+        pytest.fail("nginx did not start: %s" % last, pytrace=False)
+
+    def stop(self):
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        err = self.proc.stderr.read().decode("utf-8", "replace")
+        self.proc.stderr.close()
+        self.proc = None
+        return err
+
+    def get(self, path):
+        c = http.client.HTTPConnection("127.0.0.1", self.port,
+                                       timeout=TIMEOUT)
+        try:
+            c.request("GET", path, headers={"Git-Protocol": "version=2"})
+            r = c.getresponse()
+            r.read()
+            return r.status
+        finally:
+            c.close()
+
+    def error_log(self):
+        return (self.conf.prefix / "logs" / "error.log").read_text(
+            "utf-8", "replace")
+
+
+@pytest.fixture
+def running(conf):
+    r = Running(conf)
+    yield r
+    r.stop()
+
+
+def make_repo(parent, name):
+    git = shutil.which("git")
+    if git is None:
+        pytest.skip("git is not installed")
+    path = parent / name
+    subprocess.run([git, "init", "-q", "--bare", str(path)], check=True,
+                   timeout=TIMEOUT, env={"PATH": os.environ.get("PATH", ""),
+                                         "HOME": str(parent),
+                                         "GIT_CONFIG_NOSYSTEM": "1"})
+    (path / "git-daemon-export-ok").write_text("")
+    return path
+
+
+ADVERTISE = "/info/refs?service=git-upload-pack"
+
+
+def test_upload_pack_off_inherited_and_overridden(running, root):
+    # upload-pack on/off is decided by the module before the core is asked:
+    # off answers 403 whatever the repository
+    running.start("    git_smart_http_upload_pack off;\n"
+                  "    git_smart_http_root %s;\n" % root
+                  + server(location("/inherit/", """
+            git_smart_http on;""") + location("/override/", """
+            git_smart_http on;
+            git_smart_http_upload_pack on;"""), listen="127.0.0.1:{port}"))
+    assert running.get("/inherit/x.git" + ADVERTISE) == 403
+    assert running.get("/override/x.git" + ADVERTISE) != 403
+    assert "[alert]" not in running.error_log()
+
+
+def test_on_inherited_by_nested_location_serves(running, root):
+    running.start(server(location("/git/", """
+            git_smart_http on;
+            git_smart_http_root %s;
+            git_smart_http_upload_pack off;
+""" % root + location("~ /info/refs$", """
+                add_header X-Nested 1;""")), listen="127.0.0.1:{port}"))
+    # answered by the module in the nested location: 403, not a static 404
+    assert running.get("/git/x.git" + ADVERTISE) == 403
+
+
+def test_root_inherited_and_overridden(running, tmp_path):
+    a = tmp_path / "root-a"
+    b = tmp_path / "root-b"
+    a.mkdir()
+    b.mkdir()
+    make_repo(a, "a.git")
+    make_repo(b, "b.git")
+    running.start("    git_smart_http_root %s;\n" % a
+                  + server(location("/one/", """
+            git_smart_http on;""") + location("/two/", """
+            git_smart_http on;
+            git_smart_http_root %s;""" % b), listen="127.0.0.1:{port}"))
+    got = {path: running.get(path + ADVERTISE)
+           for path in ("/one/a.git", "/one/b.git", "/two/a.git",
+                        "/two/b.git")}
+    if set(got.values()) == {404}:
+        pytest.skip("the core does not serve an advertisement yet: %s" % got)
+    assert got == {"/one/a.git": 200, "/one/b.git": 404,
+                   "/two/a.git": 404, "/two/b.git": 200}, got
+    assert "[alert]" not in running.error_log()
