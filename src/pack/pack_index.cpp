@@ -1,0 +1,302 @@
+#include "pack/pack_index.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <numeric>
+
+#include "util/error.h"
+
+namespace gsh::pack {
+
+namespace {
+
+constexpr size_t kOidSize = 20;
+constexpr size_t kFanoutSize = 256 * 4;
+
+inline uint32_t be32(const uint8_t *p) {
+    return (uint32_t(p[0]) << 24) | (uint32_t(p[1]) << 16) | (uint32_t(p[2]) << 8) | p[3];
+}
+
+inline uint64_t be64(const uint8_t *p) {
+    return (uint64_t(be32(p)) << 32) | be32(p + 4);
+}
+
+std::string errno_text() {
+    return std::strerror(errno);
+}
+
+} // namespace
+
+FileDescriptor::~FileDescriptor() {
+    if (fd_ >= 0)
+        ::close(fd_);
+}
+
+FileDescriptor &FileDescriptor::operator=(FileDescriptor &&o) noexcept {
+    if (this != &o) {
+        if (fd_ >= 0)
+            ::close(fd_);
+        fd_ = o.release();
+    }
+    return *this;
+}
+
+void pread_exact(int fd, void *buf, size_t len, uint64_t offset, const std::string &what) {
+    uint8_t *p = static_cast<uint8_t *>(buf);
+    while (len > 0) {
+        ssize_t n = ::pread(fd, p, len, off_t(offset));
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            throw Error("reading " + what + ": " + errno_text());
+        }
+        if (n == 0)
+            throw Error("reading " + what + ": unexpected end of file");
+        p += n;
+        len -= size_t(n);
+        offset += uint64_t(n);
+    }
+}
+
+PackIndex::PackIndex(const std::string &idx_path) {
+    if (idx_path.size() < 4 || idx_path.compare(idx_path.size() - 4, 4, ".idx") != 0)
+        throw Error("not a pack index name: " + idx_path);
+    pack_path_ = idx_path.substr(0, idx_path.size() - 4) + ".pack";
+    map_index(idx_path);
+    open_pack();
+}
+
+PackIndex::~PackIndex() {
+    if (map_)
+        ::munmap(const_cast<uint8_t *>(map_), map_size_);
+}
+
+void PackIndex::map_index(const std::string &idx_path) {
+    FileDescriptor fd(::open(idx_path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd)
+        throw Error("opening " + idx_path + ": " + errno_text());
+    struct stat st;
+    if (::fstat(fd.get(), &st) != 0)
+        throw Error("stat " + idx_path + ": " + errno_text());
+    const size_t size = size_t(st.st_size);
+    if (size < kFanoutSize + 2 * kOidSize)
+        throw Error("pack index too small: " + idx_path);
+    void *m = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd.get(), 0);
+    if (m == MAP_FAILED)
+        throw Error("mapping " + idx_path + ": " + errno_text());
+    map_ = static_cast<const uint8_t *>(m);
+    map_size_ = size;
+
+    const auto bad = [&](const char *why) {
+        return Error("bad pack index " + idx_path + ": " + why);
+    };
+    size_t pos = 0;
+    if (std::memcmp(map_, "\377tOc", 4) == 0) {
+        version_ = int(be32(map_ + 4));
+        if (version_ != 2)
+            throw bad("unsupported version");
+        pos = 8;
+    } else {
+        version_ = 1;
+    }
+    if (size < pos + kFanoutSize + 2 * kOidSize)
+        throw bad("truncated");
+    fanout_ = map_ + pos;
+    uint32_t prev = 0;
+    for (int i = 0; i < 256; i++) {
+        uint32_t v = be32(fanout_ + 4 * i);
+        if (v < prev)
+            throw bad("fanout not monotonic");
+        prev = v;
+    }
+    count_ = prev;
+    pos += kFanoutSize;
+    const uint64_t n = count_;
+    if (version_ == 1) {
+        if (uint64_t(size) != pos + n * (4 + kOidSize) + 2 * kOidSize)
+            throw bad("wrong size");
+        oids_ = map_ + pos;
+    } else {
+        const uint64_t min = pos + n * (kOidSize + 4 + 4) + 2 * kOidSize;
+        if (uint64_t(size) < min || (uint64_t(size) - min) % 8 != 0)
+            throw bad("wrong size");
+        oids_ = map_ + pos;
+        offsets_ = oids_ + n * (kOidSize + 4); // after the oids and the CRCs
+        large_ = offsets_ + n * 4;
+        large_count_ = size_t((uint64_t(size) - min) / 8);
+    }
+}
+
+void PackIndex::open_pack() {
+    FileDescriptor fd(::open(pack_path_.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd)
+        throw Error("opening " + pack_path_ + ": " + errno_text());
+    struct stat st;
+    if (::fstat(fd.get(), &st) != 0)
+        throw Error("stat " + pack_path_ + ": " + errno_text());
+    pack_size_ = uint64_t(st.st_size);
+    if (pack_size_ < 12 + kOidSize)
+        throw Error("pack file too small: " + pack_path_);
+    uint8_t head[12];
+    pread_exact(fd.get(), head, sizeof head, 0, pack_path_);
+    if (std::memcmp(head, "PACK", 4) != 0)
+        throw Error("not a pack file: " + pack_path_);
+    uint32_t version = be32(head + 4);
+    if (version != 2 && version != 3)
+        throw Error("unsupported pack version in " + pack_path_);
+    if (be32(head + 8) != count_)
+        throw Error("pack and index disagree on the object count: " + pack_path_);
+    uint8_t trailer[kOidSize];
+    pread_exact(fd.get(), trailer, kOidSize, pack_size_ - kOidSize, pack_path_);
+    if (std::memcmp(trailer, map_ + map_size_ - 2 * kOidSize, kOidSize) != 0)
+        throw Error("pack checksum does not match its index: " + pack_path_);
+    pack_fd_ = std::move(fd);
+}
+
+int64_t PackIndex::find(const git_oid &oid) const {
+    const uint8_t *id = oid.id;
+    uint32_t lo = id[0] ? be32(fanout_ + 4 * (id[0] - 1)) : 0;
+    uint32_t hi = be32(fanout_ + 4 * id[0]);
+    const size_t stride = version_ == 1 ? 4 + kOidSize : kOidSize;
+    const uint8_t *base = version_ == 1 ? oids_ + 4 : oids_;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        int c = std::memcmp(base + size_t(mid) * stride, id, kOidSize);
+        if (c == 0)
+            return mid;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return -1;
+}
+
+const uint8_t *PackIndex::oid_at(uint32_t pos) const {
+    return version_ == 1 ? oids_ + size_t(pos) * (4 + kOidSize) + 4
+                         : oids_ + size_t(pos) * kOidSize;
+}
+
+uint64_t PackIndex::offset_at(uint32_t pos) const {
+    if (version_ == 1)
+        return be32(oids_ + size_t(pos) * (4 + kOidSize));
+    uint32_t v = be32(offsets_ + size_t(pos) * 4);
+    if (!(v & 0x80000000u))
+        return v;
+    v &= 0x7fffffffu;
+    if (v >= large_count_)
+        throw Error("bad pack index for " + pack_path_ + ": large offset out of range");
+    return be64(large_ + size_t(v) * 8);
+}
+
+void PackIndex::build_sorted() const {
+    std::vector<std::pair<uint64_t, uint32_t>> v(count_);
+    for (uint32_t i = 0; i < count_; i++)
+        v[i] = {offset_at(i), i};
+    std::sort(v.begin(), v.end());
+    sorted_offsets_.resize(count_);
+    sorted_pos_.resize(count_);
+    for (uint32_t i = 0; i < count_; i++) {
+        const uint64_t off = v[i].first;
+        if (off < 12 || off >= pack_size_ - kOidSize || (i && off == v[i - 1].first))
+            throw Error("bad pack index for " + pack_path_ + ": offset out of range");
+        sorted_offsets_[i] = off;
+        sorted_pos_[i] = v[i].second;
+    }
+    sorted_ = true;
+}
+
+size_t PackIndex::sorted_rank(uint64_t offset) const {
+    if (!sorted_)
+        build_sorted();
+    return size_t(std::lower_bound(sorted_offsets_.begin(), sorted_offsets_.end(), offset) -
+                  sorted_offsets_.begin());
+}
+
+uint64_t PackIndex::entry_end(uint64_t offset) const {
+    size_t r = sorted_rank(offset);
+    if (r >= count_ || sorted_offsets_[r] != offset)
+        throw Error("no pack entry at offset " + std::to_string(offset) + " of " + pack_path_);
+    return r + 1 < count_ ? sorted_offsets_[r + 1] : pack_size_ - kOidSize;
+}
+
+int64_t PackIndex::pos_at_offset(uint64_t offset) const {
+    size_t r = sorted_rank(offset);
+    if (r >= count_ || sorted_offsets_[r] != offset)
+        return -1;
+    return sorted_pos_[r];
+}
+
+PackSet::PackSet(git_repository *repo) {
+    std::string dir = git_repository_commondir(repo);
+    if (!dir.empty() && dir.back() != '/')
+        dir += '/';
+    open_dir(dir + "objects/pack");
+}
+
+PackSet::PackSet(const std::string &pack_dir) {
+    open_dir(pack_dir);
+}
+
+void PackSet::open_dir(const std::string &pack_dir) {
+    DIR *d = ::opendir(pack_dir.c_str());
+    if (!d) {
+        if (errno == ENOENT)
+            return; // no packs yet
+        throw Error("opening " + pack_dir + ": " + errno_text());
+    }
+    struct Found {
+        std::string path;
+        int64_t mtime;
+    };
+    std::vector<Found> found;
+    while (struct dirent *e = ::readdir(d)) {
+        std::string name = e->d_name;
+        if (name.size() > 9 && name.compare(0, 5, "pack-") == 0 &&
+            name.compare(name.size() - 4, 4, ".idx") == 0) {
+            std::string path = pack_dir + "/" + name;
+            struct stat st;
+            if (::stat((path.substr(0, path.size() - 4) + ".pack").c_str(), &st) != 0)
+                continue; // the pack is gone or not there yet
+            found.push_back({path, int64_t(st.st_mtime)});
+        }
+    }
+    ::closedir(d);
+    // Newest first, as git searches them.
+    std::sort(found.begin(), found.end(), [](const Found &a, const Found &b) {
+        return a.mtime != b.mtime ? a.mtime > b.mtime : a.path < b.path;
+    });
+    for (const Found &f : found) {
+        try {
+            packs_.push_back(std::make_unique<PackIndex>(f.path));
+        } catch (const Error &) {
+            // A pack removed by a concurrent repack since the listing is
+            // skipped; anything else is an error.
+            struct stat st;
+            if (::stat(f.path.c_str(), &st) == 0 &&
+                ::stat((f.path.substr(0, f.path.size() - 4) + ".pack").c_str(), &st) == 0)
+                throw;
+        }
+    }
+}
+
+int PackSet::find(const git_oid &oid, uint64_t *offset) const {
+    const size_t n = packs_.size();
+    for (size_t k = 0; k < n; k++) {
+        size_t i = (last_hit_ + k) % n;
+        if (packs_[i]->lookup(oid, offset)) {
+            last_hit_ = i;
+            return int(i);
+        }
+    }
+    return -1;
+}
+
+} // namespace gsh::pack

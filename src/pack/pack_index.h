@@ -1,0 +1,128 @@
+// The repository's pack files as the pack writer sees them: each .idx
+// (version 1 or 2) mapped in memory for oid -> offset lookups, the matching
+// .pack opened for pread, and per pack the entries sorted by offset so that
+// each entry's end (the next entry's start) is known.
+#pragma once
+
+#include <git2.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace gsh::pack {
+
+// An owned file descriptor.
+class FileDescriptor {
+  public:
+    FileDescriptor() = default;
+    explicit FileDescriptor(int fd) : fd_(fd) {}
+    ~FileDescriptor();
+    FileDescriptor(FileDescriptor &&o) noexcept : fd_(o.release()) {}
+    FileDescriptor &operator=(FileDescriptor &&o) noexcept;
+    FileDescriptor(const FileDescriptor &) = delete;
+    FileDescriptor &operator=(const FileDescriptor &) = delete;
+
+    int get() const { return fd_; }
+    int release() {
+        int fd = fd_;
+        fd_ = -1;
+        return fd;
+    }
+    explicit operator bool() const { return fd_ >= 0; }
+
+  private:
+    int fd_ = -1;
+};
+
+// Reads exactly len bytes at offset; throws gsh::Error (naming what) on an
+// I/O error or a short file.
+void pread_exact(int fd, void *buf, size_t len, uint64_t offset, const std::string &what);
+
+// One pack: its index and its data file.
+class PackIndex {
+  public:
+    // Maps idx_path and opens the .pack beside it. Throws gsh::Error when
+    // either is unreadable or malformed, or when they do not belong together.
+    explicit PackIndex(const std::string &idx_path);
+    ~PackIndex();
+    PackIndex(const PackIndex &) = delete;
+    PackIndex &operator=(const PackIndex &) = delete;
+
+    const std::string &pack_path() const { return pack_path_; }
+    int pack_fd() const { return pack_fd_.get(); }
+    // Size of the .pack file, trailer included.
+    uint64_t pack_size() const { return pack_size_; }
+    uint32_t count() const { return count_; }
+    int version() const { return version_; }
+
+    // Position of oid in the index (index order is oid order), or -1.
+    int64_t find(const git_oid &oid) const;
+    // Offset of oid in the pack; false when it is not in this pack.
+    bool lookup(const git_oid &oid, uint64_t *offset) const {
+        int64_t pos = find(oid);
+        if (pos < 0)
+            return false;
+        *offset = offset_at(uint32_t(pos));
+        return true;
+    }
+    // The oid and offset of the entry at an index position (< count()).
+    const uint8_t *oid_at(uint32_t pos) const;
+    uint64_t offset_at(uint32_t pos) const;
+
+    // Where the entry starting at offset ends: the next entry's offset, or
+    // the start of the trailer for the last entry. offset must be an entry's.
+    uint64_t entry_end(uint64_t offset) const;
+    // Index position of the entry that starts at offset, or -1 when none does.
+    int64_t pos_at_offset(uint64_t offset) const;
+
+  private:
+    void map_index(const std::string &idx_path);
+    void open_pack();
+    void build_sorted() const;
+    size_t sorted_rank(uint64_t offset) const; // first sorted entry >= offset
+
+    std::string pack_path_;
+    FileDescriptor pack_fd_;
+    uint64_t pack_size_ = 0;
+    const uint8_t *map_ = nullptr;
+    size_t map_size_ = 0;
+    int version_ = 0;
+    uint32_t count_ = 0;
+    const uint8_t *fanout_ = nullptr;  // 256 big-endian counts
+    const uint8_t *oids_ = nullptr;    // v2: count * 20; v1: count * 24 (offset, oid)
+    const uint8_t *offsets_ = nullptr; // v2: count * 4
+    const uint8_t *large_ = nullptr;   // v2: 8-byte offsets
+    size_t large_count_ = 0;
+
+    // Entries by offset, built on first need.
+    mutable std::vector<uint64_t> sorted_offsets_;
+    mutable std::vector<uint32_t> sorted_pos_;
+    mutable bool sorted_ = false;
+};
+
+// Every pack of a repository (objects/pack/pack-*.idx).
+class PackSet {
+  public:
+    // Opens the packs of repo's object folder. An .idx whose .pack is gone
+    // (a concurrent repack) is skipped; a malformed one throws gsh::Error.
+    explicit PackSet(git_repository *repo);
+    explicit PackSet(const std::string &pack_dir);
+
+    size_t size() const { return packs_.size(); }
+    PackIndex &operator[](size_t i) { return *packs_[i]; }
+    const PackIndex &operator[](size_t i) const { return *packs_[i]; }
+
+    // Index of a pack holding oid (and its offset there), or -1.
+    int find(const git_oid &oid, uint64_t *offset) const;
+
+  private:
+    void open_dir(const std::string &pack_dir);
+
+    std::vector<std::unique_ptr<PackIndex>> packs_;
+    mutable size_t last_hit_ = 0;
+};
+
+} // namespace gsh::pack

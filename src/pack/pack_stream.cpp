@@ -1,0 +1,509 @@
+// PackStream: a pack written by copying entries from the packs on disk.
+//
+// The constructor finds every object in the pack indexes, sorts the entries
+// by (pack, offset), reads each entry's header and decides how it is written:
+//
+//   Copy   the entry's bytes verbatim (a whole object, or a REF_DELTA whose
+//          base is sent);
+//   Ofs    an OFS_DELTA whose base is sent from the same pack: the header is
+//          rewritten with the new distance (verbatim when it did not change),
+//          the compressed delta is copied;
+//   ToRef  a delta written as REF_DELTA (OFS_DELTA when the client did not ask
+//          for ofs-delta, or when its base is sent from another pack);
+//   Whole  the object inflated, resolved and deflated again (loose objects,
+//          deltas whose base is not sent).
+//
+// read() then produces the pack in order; runs of verbatim entries that are
+// contiguous on disk become one copy, read with large preads.
+#include <git2.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+
+#include "pack/oid_set.h"
+#include "pack/pack_format.h"
+#include "pack/pack_index.h"
+#include "pack/pack_stream.h"
+#include "pack/sha1.h"
+#include "repo/git_ptr.h"
+#include "util/error.h"
+
+namespace gsh::pack {
+
+namespace {
+
+constexpr uint32_t kLoose = UINT32_MAX;
+constexpr uint32_t kNone = UINT32_MAX;
+constexpr size_t kCopyBuffer = 128 * 1024;
+constexpr size_t kHeaderWindow = 64 * 1024;
+
+enum Action : uint8_t { kCopy, kOfs, kToRef, kWhole };
+
+std::string hex(const git_oid &oid) {
+    char buf[GIT_OID_HEXSZ + 1];
+    git_oid_tostr(buf, sizeof buf, &oid);
+    return buf;
+}
+
+void put_be32(uint8_t *p, uint32_t v) {
+    p[0] = uint8_t(v >> 24);
+    p[1] = uint8_t(v >> 16);
+    p[2] = uint8_t(v >> 8);
+    p[3] = uint8_t(v);
+}
+
+int compression_level(git_repository *repo) {
+    git_config *cfg = nullptr;
+    if (git_repository_config_snapshot(&cfg, repo) < 0)
+        return Z_DEFAULT_COMPRESSION;
+    ConfigPtr owned(cfg);
+    int32_t level;
+    for (const char *key : {"pack.compression", "core.compression"})
+        if (git_config_get_int32(&level, cfg, key) == 0 && level >= -1 && level <= 9)
+            return level;
+    git_error_clear();
+    return Z_DEFAULT_COMPRESSION;
+}
+
+} // namespace
+
+struct PackStream::Impl {
+    struct Entry {
+        git_oid oid;
+        uint32_t pack = kLoose;
+        uint32_t base = kNone; // the entry this one is a delta against
+        uint64_t offset = 0;   // in the pack on disk
+        uint64_t end = 0;
+        uint64_t size = 0;    // from the entry header
+        uint64_t new_pos = 0; // in the pack produced
+        uint8_t type = 0;     // on disk
+        uint8_t header_len = 0;
+        Action action = kWhole;
+    };
+
+    Impl(git_repository *repo, std::vector<git_oid> objects, bool ofs_delta);
+    ~Impl();
+
+    size_t read(uint8_t *buf, size_t cap);
+    void plan();
+    void locate(std::vector<git_oid> &objects);
+    void read_headers();
+    void choose_actions();
+    void break_cycles();
+    const OidSet &sent();
+    void start_next();
+    void start_whole(Entry &e);
+    bool verbatim(const Entry &e, uint64_t at) const;
+
+    git_repository *repo_;
+    OdbPtr odb_;
+    PackSet packs_;
+    bool ofs_delta_;
+    PackStats stats_;
+    std::vector<Entry> entries_;
+    std::vector<size_t> pack_begin_; // first entry of each pack (entries_ sorted by pack)
+    std::unique_ptr<OidSet> sent_;   // oid -> entry index, made on first need
+    Sha1 sha_;
+
+    // Planned and not yet produced, in this order: staged bytes, a copy
+    // from a pack, a deflate stream.
+    uint8_t staged_[kMaxEntryHeader + 32];
+    size_t staged_len_ = 0, staged_pos_ = 0;
+    size_t copy_pack_ = 0;
+    uint64_t copy_from_ = 0, copy_to_ = 0;
+    std::unique_ptr<uint8_t[]> copy_buf_;
+    size_t copy_buf_pos_ = 0, copy_buf_len_ = 0;
+    OdbObjectPtr whole_;
+    z_stream zs_{};
+    bool zs_ready_ = false;
+    bool deflating_ = false;
+    int level_ = Z_DEFAULT_COMPRESSION;
+
+    size_t next_ = 0;       // next entry to plan
+    uint64_t plan_pos_ = 0; // output position after everything planned
+    bool trailer_ = false;  // the trailer is staged
+};
+
+PackStream::Impl::Impl(git_repository *repo, std::vector<git_oid> objects, bool ofs_delta)
+    : repo_(repo), packs_(repo), ofs_delta_(ofs_delta) {
+    git_odb *odb = nullptr;
+    git_check(git_repository_odb(&odb, repo), "opening the object database");
+    odb_.reset(odb);
+    level_ = compression_level(repo);
+    locate(objects);
+    read_headers();
+    choose_actions();
+    break_cycles();
+
+    if (entries_.size() > UINT32_MAX)
+        throw Error("too many objects for one pack");
+    std::memcpy(staged_, "PACK", 4);
+    put_be32(staged_ + 4, 2);
+    put_be32(staged_ + 8, uint32_t(entries_.size()));
+    staged_len_ = 12;
+    plan_pos_ = 12;
+}
+
+PackStream::Impl::~Impl() {
+    if (zs_ready_)
+        deflateEnd(&zs_);
+}
+
+// Finds each object in the packs; sorts by (pack, offset) with the objects
+// in no pack last; drops duplicates.
+void PackStream::Impl::locate(std::vector<git_oid> &objects) {
+    entries_.resize(objects.size());
+    for (size_t i = 0; i < objects.size(); i++) {
+        Entry &e = entries_[i];
+        e.oid = objects[i];
+        uint64_t offset;
+        int p = packs_.find(e.oid, &offset);
+        if (p >= 0) {
+            e.pack = uint32_t(p);
+            e.offset = offset;
+        }
+    }
+    objects.clear();
+    objects.shrink_to_fit();
+    std::sort(entries_.begin(), entries_.end(), [](const Entry &a, const Entry &b) {
+        if (a.pack != b.pack)
+            return a.pack < b.pack;
+        if (a.pack != kLoose)
+            return a.offset < b.offset;
+        return std::memcmp(a.oid.id, b.oid.id, GIT_OID_RAWSZ) < 0;
+    });
+    entries_.erase(std::unique(entries_.begin(), entries_.end(),
+                               [](const Entry &a, const Entry &b) {
+                                   return a.pack == b.pack &&
+                                          (a.pack != kLoose ? a.offset == b.offset
+                                                            : git_oid_equal(&a.oid, &b.oid));
+                               }),
+                   entries_.end());
+    size_t packed = 0;
+    while (packed < entries_.size() && entries_[packed].pack != kLoose)
+        packed++;
+    pack_begin_.assign(packs_.size() + 1, packed);
+    for (size_t i = packed; i-- > 0;)
+        pack_begin_[entries_[i].pack] = i;
+    for (size_t p = packs_.size(); p-- > 0;)
+        pack_begin_[p] = std::min(pack_begin_[p], pack_begin_[p + 1]);
+}
+
+// Reads the header of every packed entry, through a window that moves
+// forward over each pack and reads only as far as the entries need.
+void PackStream::Impl::read_headers() {
+    std::unique_ptr<uint8_t[]> window(new uint8_t[kHeaderWindow]);
+    for (size_t p = 0; p < packs_.size(); p++) {
+        const PackIndex &pack = packs_[p];
+        uint64_t win_start = 0, win_len = 0;
+        for (size_t i = pack_begin_[p]; i < pack_begin_[p + 1]; i++) {
+            Entry &e = entries_[i];
+            e.end = pack.entry_end(e.offset);
+            const size_t need = size_t(std::min<uint64_t>(kMaxEntryHeader, e.end - e.offset));
+            if (e.offset < win_start || e.offset + need > win_start + win_len) {
+                // Read up to the header of the last entry that fits.
+                uint64_t until = e.offset + need;
+                size_t j = i + 1;
+                const uint64_t limit = e.offset + kHeaderWindow - kMaxEntryHeader;
+                size_t lo = j, hi = pack_begin_[p + 1];
+                while (lo < hi) {
+                    size_t mid = lo + (hi - lo) / 2;
+                    if (entries_[mid].offset <= limit)
+                        lo = mid + 1;
+                    else
+                        hi = mid;
+                }
+                if (lo > j)
+                    until = std::max(until, entries_[lo - 1].offset + kMaxEntryHeader);
+                until = std::min(until, pack.pack_size());
+                win_start = e.offset;
+                win_len = until - e.offset;
+                pread_exact(pack.pack_fd(), window.get(), size_t(win_len), win_start,
+                            pack.pack_path());
+            }
+            EntryHeader h;
+            if (!parse_entry_header(window.get() + (e.offset - win_start), need, e.offset, &h) ||
+                h.length >= e.end - e.offset)
+                throw Error("corrupt pack entry for " + hex(e.oid) + " in " + pack.pack_path());
+            e.type = h.type;
+            e.header_len = h.length;
+            e.size = h.size;
+            if (h.type == kOfsDelta) {
+                // The base: an entry sent from this pack, found by offset;
+                // else by its oid (it may be sent from another pack).
+                auto first = entries_.begin() + std::ptrdiff_t(pack_begin_[p]);
+                auto last = entries_.begin() + std::ptrdiff_t(i);
+                auto it =
+                    std::lower_bound(first, last, h.base_offset,
+                                     [](const Entry &x, uint64_t off) { return x.offset < off; });
+                if (it != last && it->offset == h.base_offset) {
+                    e.base = uint32_t(it - entries_.begin());
+                    e.action = ofs_delta_ ? kOfs : kToRef;
+                } else {
+                    int64_t pos = pack.pos_at_offset(h.base_offset);
+                    if (pos < 0)
+                        throw Error("corrupt pack entry for " + hex(e.oid) + " in " +
+                                    pack.pack_path() + ": no delta base at its offset");
+                    git_oid base_oid;
+                    std::memcpy(base_oid.id, pack.oid_at(uint32_t(pos)), GIT_OID_RAWSZ);
+                    int64_t b = sent().find(base_oid);
+                    if (b >= 0) {
+                        e.base = uint32_t(b);
+                        e.action = kToRef;
+                    } else {
+                        e.action = kWhole;
+                    }
+                }
+            } else if (h.type == kRefDelta) {
+                int64_t b = sent().find(h.base_oid);
+                if (b >= 0) {
+                    e.base = uint32_t(b);
+                    e.action = kCopy;
+                } else {
+                    e.action = kWhole;
+                }
+            } else {
+                e.action = kCopy;
+            }
+        }
+    }
+}
+
+void PackStream::Impl::choose_actions() {
+    // Loose objects (and alternates) are written whole; everything else was
+    // decided with its header. A missing object is reported now rather than
+    // in the middle of the stream.
+    for (size_t i = pack_begin_[packs_.size()]; i < entries_.size(); i++) {
+        entries_[i].action = kWhole;
+        if (!git_odb_exists(odb_.get(), &entries_[i].oid))
+            throw Error("object " + hex(entries_[i].oid) + " is missing");
+    }
+}
+
+// A delta reused against a base that is itself a reused delta that leads
+// back to it (possible only with the same objects in several packs) would
+// make an unresolvable pack: such a cycle is broken by writing one whole.
+void PackStream::Impl::break_cycles() {
+    auto base_of = [&](size_t i) -> uint32_t {
+        const Entry &e = entries_[i];
+        return e.action == kWhole ? kNone : e.base;
+    };
+    std::vector<uint8_t> state(entries_.size(), 0); // 0 new, 1 on the path, 2 done
+    std::vector<uint32_t> path;
+    for (size_t i = 0; i < entries_.size(); i++) {
+        if (state[i])
+            continue;
+        path.clear();
+        uint32_t j = uint32_t(i);
+        while (j != kNone && state[j] == 0) {
+            state[j] = 1;
+            path.push_back(j);
+            j = base_of(j);
+        }
+        if (j != kNone && state[j] == 1) {
+            Entry &e = entries_[path.back()];
+            e.action = kWhole;
+            e.base = kNone;
+        }
+        for (uint32_t k : path)
+            state[k] = 2;
+    }
+}
+
+const OidSet &PackStream::Impl::sent() {
+    if (!sent_) {
+        sent_ = std::make_unique<OidSet>(entries_.size());
+        for (const Entry &e : entries_)
+            sent_->insert(e.oid);
+    }
+    return *sent_;
+}
+
+// Whether e, planned at output position at, is its on-disk bytes unchanged.
+bool PackStream::Impl::verbatim(const Entry &e, uint64_t at) const {
+    if (e.action == kCopy)
+        return true;
+    if (e.action != kOfs)
+        return false;
+    const Entry &base = entries_[e.base];
+    return at - base.new_pos == e.offset - base.offset;
+}
+
+// Plans entries_[next_]: stages its header and sets up the copy or the
+// deflate. A verbatim entry takes along the verbatim entries that follow it
+// on disk, as one copy.
+void PackStream::Impl::start_next() {
+    Entry &e = entries_[next_++];
+    e.new_pos = plan_pos_;
+    stats_.objects++;
+    if (e.action == kWhole) {
+        start_whole(e);
+        return;
+    }
+    stats_.reused++;
+    if (is_delta(e.type)) {
+        stats_.deltas++;
+        stats_.reused_deltas++;
+    }
+    staged_len_ = staged_pos_ = 0;
+    uint64_t from = e.offset;
+    if (!verbatim(e, e.new_pos)) {
+        const Entry &base = entries_[e.base];
+        if (e.action == kOfs) {
+            staged_len_ = encode_type_size(staged_, kOfsDelta, e.size);
+            staged_len_ += encode_ofs(staged_ + staged_len_, e.new_pos - base.new_pos);
+        } else { // kToRef
+            staged_len_ = encode_type_size(staged_, kRefDelta, e.size);
+            std::memcpy(staged_ + staged_len_, base.oid.id, GIT_OID_RAWSZ);
+            staged_len_ += GIT_OID_RAWSZ;
+        }
+        from = e.offset + e.header_len;
+    }
+    plan_pos_ += staged_len_ + (e.end - from);
+    copy_pack_ = e.pack;
+    copy_from_ = from;
+    copy_to_ = e.end;
+    // Extend the copy over the verbatim entries that follow on disk.
+    while (next_ < entries_.size()) {
+        Entry &n = entries_[next_];
+        if (n.pack != e.pack || n.offset != copy_to_ || !verbatim(n, plan_pos_))
+            break;
+        n.new_pos = plan_pos_;
+        stats_.objects++;
+        stats_.reused++;
+        if (is_delta(n.type)) {
+            stats_.deltas++;
+            stats_.reused_deltas++;
+        }
+        plan_pos_ += n.end - n.offset;
+        copy_to_ = n.end;
+        next_++;
+    }
+}
+
+void PackStream::Impl::start_whole(Entry &e) {
+    git_odb_object *obj = nullptr;
+    int rc = git_odb_read(&obj, odb_.get(), &e.oid);
+    if (rc < 0) {
+        const git_error *err = git_error_last();
+        throw Error("reading object " + hex(e.oid) + ": " +
+                    (err && err->message ? err->message : "libgit2 error"));
+    }
+    whole_.reset(obj);
+    if (!zs_ready_) {
+        if (deflateInit(&zs_, level_) != Z_OK)
+            throw Error("zlib: deflateInit failed");
+        zs_ready_ = true;
+    } else if (deflateReset(&zs_) != Z_OK) {
+        throw Error("zlib: deflateReset failed");
+    }
+    staged_len_ = encode_type_size(staged_, git_odb_object_type(obj), git_odb_object_size(obj));
+    staged_pos_ = 0;
+    plan_pos_ += staged_len_;
+    zs_.next_in = static_cast<Bytef *>(const_cast<void *>(git_odb_object_data(obj)));
+    zs_.avail_in = 0;
+    deflating_ = true;
+}
+
+size_t PackStream::Impl::read(uint8_t *buf, size_t cap) {
+    size_t n = 0;
+    while (n < cap) {
+        if (staged_pos_ < staged_len_) {
+            size_t k = std::min(cap - n, staged_len_ - staged_pos_);
+            std::memcpy(buf + n, staged_ + staged_pos_, k);
+            if (!trailer_)
+                sha_.update(buf + n, k);
+            staged_pos_ += k;
+            n += k;
+            continue;
+        }
+        if (trailer_)
+            break;
+        if (copy_buf_pos_ < copy_buf_len_) {
+            size_t k = std::min(cap - n, copy_buf_len_ - copy_buf_pos_);
+            std::memcpy(buf + n, copy_buf_.get() + copy_buf_pos_, k);
+            sha_.update(buf + n, k);
+            copy_buf_pos_ += k;
+            n += k;
+            continue;
+        }
+        if (copy_from_ < copy_to_) {
+            const PackIndex &pack = packs_[copy_pack_];
+            const uint64_t left = copy_to_ - copy_from_;
+            if (cap - n >= kCopyBuffer / 2 || left <= cap - n) {
+                // Straight into the caller's buffer.
+                size_t k = size_t(std::min<uint64_t>(cap - n, left));
+                pread_exact(pack.pack_fd(), buf + n, k, copy_from_, pack.pack_path());
+                sha_.update(buf + n, k);
+                copy_from_ += k;
+                n += k;
+            } else {
+                if (!copy_buf_)
+                    copy_buf_.reset(new uint8_t[kCopyBuffer]);
+                size_t k = size_t(std::min<uint64_t>(kCopyBuffer, left));
+                pread_exact(pack.pack_fd(), copy_buf_.get(), k, copy_from_, pack.pack_path());
+                copy_from_ += k;
+                copy_buf_pos_ = 0;
+                copy_buf_len_ = k;
+            }
+            continue;
+        }
+        if (deflating_) {
+            // zlib counts in uInt: feed large objects in pieces.
+            const uint8_t *data = static_cast<const uint8_t *>(git_odb_object_data(whole_.get()));
+            const size_t total = git_odb_object_size(whole_.get());
+            if (zs_.avail_in == 0) {
+                const size_t used = size_t(zs_.next_in - data);
+                zs_.avail_in = uInt(std::min<size_t>(total - used, 1u << 30));
+            }
+            const size_t out_room = std::min<size_t>(cap - n, 1u << 30);
+            zs_.next_out = buf + n;
+            zs_.avail_out = uInt(out_room);
+            const bool last = size_t(zs_.next_in - data) + zs_.avail_in == total;
+            int rc = deflate(&zs_, last ? Z_FINISH : Z_NO_FLUSH);
+            if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR)
+                throw Error("zlib: deflate failed");
+            const size_t k = out_room - zs_.avail_out;
+            sha_.update(buf + n, k);
+            n += k;
+            plan_pos_ += k;
+            if (rc == Z_STREAM_END) {
+                deflating_ = false;
+                whole_.reset();
+            }
+            continue;
+        }
+        if (next_ < entries_.size()) {
+            start_next();
+            continue;
+        }
+        Sha1::Digest d = sha_.final();
+        std::memcpy(staged_, d.data(), d.size());
+        staged_len_ = d.size();
+        staged_pos_ = 0;
+        trailer_ = true;
+    }
+    stats_.bytes += n;
+    return n;
+}
+
+PackStream::PackStream(git_repository *repo, std::vector<git_oid> objects, bool ofs_delta)
+    : impl_(std::make_unique<Impl>(repo, std::move(objects), ofs_delta)) {}
+
+PackStream::~PackStream() = default;
+
+size_t PackStream::read(uint8_t *buf, size_t cap) {
+    return impl_->read(buf, cap);
+}
+
+bool PackStream::done() const {
+    return impl_->trailer_ && impl_->staged_pos_ == impl_->staged_len_;
+}
+
+const PackStats &PackStream::stats() const {
+    return impl_->stats_;
+}
+
+} // namespace gsh::pack

@@ -1,0 +1,136 @@
+#include <gtest/gtest.h>
+
+#include <set>
+#include <string>
+#include <vector>
+
+#include "fixture.h"
+#include "pack/pack_stream.h"
+#include "test_pack_repo.h"
+#include "util/error.h"
+
+namespace gsh::pack {
+namespace {
+
+using test::PackRepo;
+
+class EnumerateTest : public ::testing::Test {
+  protected:
+    const PackRepo &repo_ = PackRepo::get();
+
+    std::set<std::string> run(const std::vector<std::string> &wants,
+                              const std::vector<std::string> &haves,
+                              const std::vector<std::string> &include_tags = {},
+                              std::vector<std::string> *progress = nullptr) {
+        RepoPtr repo = test::open_repo(repo_.path());
+        EnumerateInput in;
+        in.wants = test::oids_of(wants);
+        in.haves = test::oids_of(haves);
+        in.include_tags = test::oids_of(include_tags);
+        ProgressFn fn;
+        if (progress)
+            fn = [progress](std::string_view s) { progress->emplace_back(s); };
+        std::vector<git_oid> out = enumerate_objects(repo.get(), in, fn);
+        std::set<std::string> set = test::hex_set(out);
+        EXPECT_EQ(set.size(), out.size()) << "an object listed twice";
+        return set;
+    }
+
+    void expect_like_rev_list(const std::vector<std::string> &wants,
+                              const std::vector<std::string> &haves) {
+        std::vector<std::string> w, h;
+        for (const auto &x : wants)
+            w.push_back(repo_.rev(x));
+        for (const auto &x : haves)
+            h.push_back(repo_.rev(x));
+        EXPECT_EQ(run(w, h), test::rev_list_objects(repo_.path(), w, h));
+    }
+};
+
+TEST_F(EnumerateTest, MatchesRevListObjects) {
+    const std::vector<std::pair<std::vector<std::string>, std::vector<std::string>>> cases = {
+        {{"main"}, {}},
+        {{"main", "side", "v1", "v2", "v1-outer"}, {}},
+        {{"main"}, {"main~1"}},
+        {{"main"}, {"main~12"}},
+        {{"main"}, {"side"}},
+        {{"side"}, {"main"}},
+        {{"main", "side"}, {"main~4", "side~1", "v1"}},
+        {{"main~5"}, {"main"}},                 // the client is ahead
+        {{"main"}, {"main"}},                   // up to date
+        {{"main"}, {"main~3^{tree}"}},          // a tree as a have
+        {{"main"}, {"main~3:src/big.txt"}},     // a blob as a have
+        {{"tree-tag", "blob-tag"}, {}},         // tags of a tree and of a blob
+        {{"main~2^{tree}", "main:README"}, {}}, // a tree and a blob as wants
+        {{"main:src"}, {"main~1:src"}},
+        {{"v1-outer"}, {"v1"}}, // a tag of a tag, the inner tag known
+    };
+    for (const auto &[wants, haves] : cases) {
+        std::string name;
+        for (const auto &w : wants)
+            name += w + " ";
+        name += "--not";
+        for (const auto &h : haves)
+            name += " " + h;
+        SCOPED_TRACE(name);
+        expect_like_rev_list(wants, haves);
+    }
+}
+
+TEST_F(EnumerateTest, GitlinksAreNotObjectsToSend) {
+    auto got = run({repo_.rev("main")}, {});
+    EXPECT_FALSE(got.count("1234567890abcdef1234567890abcdef12345678"));
+    // ... yet the tree that holds it is sent.
+    EXPECT_TRUE(got.count(repo_.rev("main^{tree}")));
+}
+
+TEST_F(EnumerateTest, UnknownHavesAreIgnored) {
+    const std::string unknown = "0123456789012345678901234567890123456789";
+    EXPECT_EQ(run({repo_.rev("main")}, {unknown, repo_.rev("main~2")}),
+              test::rev_list_objects(repo_.path(), {repo_.rev("main")}, {repo_.rev("main~2")}));
+}
+
+TEST_F(EnumerateTest, UnknownWantThrows) {
+    EXPECT_THROW(run({"0123456789012345678901234567890123456789"}, {}), Error);
+}
+
+TEST_F(EnumerateTest, ProgressEndsWithDone) {
+    std::vector<std::string> progress;
+    auto got = run({repo_.rev("main")}, {}, {}, &progress);
+    ASSERT_FALSE(progress.empty());
+    EXPECT_EQ(progress.back(), "Enumerating objects: " + std::to_string(got.size()) + ", done.\n");
+    for (size_t i = 0; i + 1 < progress.size(); i++)
+        EXPECT_EQ(progress[i].back(), '\r');
+}
+
+TEST_F(EnumerateTest, IncludeTags) {
+    const std::string v1 = repo_.rev("v1"), outer = repo_.rev("v1-outer"), v2 = repo_.rev("v2"),
+                      tree_tag = repo_.rev("tree-tag"), blob_tag = repo_.rev("blob-tag"),
+                      light = repo_.rev("light");
+    const std::vector<std::string> tags = {v1, outer, v2, tree_tag, blob_tag, light};
+    // v1 is on main~12: a fetch since main~16 brings v1's commit, so v1 and
+    // v1-outer (through v1) come along; a fetch since main~10 does not.
+    auto base = test::rev_list_objects(repo_.path(), {repo_.rev("main")}, {repo_.rev("main~16")});
+    auto got = run({repo_.rev("main")}, {repo_.rev("main~16")}, tags);
+    ASSERT_TRUE(base.count(repo_.rev("v1^{commit}")));
+    EXPECT_TRUE(got.count(v1));
+    EXPECT_TRUE(got.count(outer));
+    EXPECT_TRUE(got.count(v2));
+    EXPECT_FALSE(got.count(light)) << "a lightweight tag is a commit, not a tag to include";
+    std::set<std::string> extra;
+    for (const auto &o : got)
+        if (!base.count(o))
+            extra.insert(o);
+    for (const auto &o : extra)
+        EXPECT_TRUE(o == v1 || o == outer || o == v2 || o == tree_tag || o == blob_tag) << o;
+
+    auto later = run({repo_.rev("main")}, {repo_.rev("main~10")}, tags);
+    EXPECT_FALSE(later.count(v1));
+    EXPECT_FALSE(later.count(outer));
+    EXPECT_TRUE(later.count(v2));
+    // An unknown include-tag is ignored.
+    EXPECT_NO_THROW(run({repo_.rev("main")}, {}, {"0123456789012345678901234567890123456789"}));
+}
+
+} // namespace
+} // namespace gsh::pack

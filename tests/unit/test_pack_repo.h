@@ -1,0 +1,157 @@
+// A fixture repository for the pack tests, made once per test run by the
+// real git: history with delta chains, several packs plus loose objects, a
+// pack with REF_DELTA entries duplicating objects of the others, annotated
+// tags (of a commit, of a tag, of a tree, of a blob), a merge and a gitlink.
+#pragma once
+
+#include <git2.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "fixture.h"
+#include "repo/git_ptr.h"
+
+namespace gsh::test {
+
+inline std::vector<std::string> split_lines(const std::string &s) {
+    std::vector<std::string> out;
+    std::istringstream in(s);
+    std::string line;
+    while (std::getline(in, line))
+        if (!line.empty())
+            out.push_back(line);
+    return out;
+}
+
+inline git_oid to_oid(const std::string &hex) {
+    git_oid oid;
+    EXPECT_EQ(git_oid_fromstrn(&oid, hex.data(), GIT_OID_HEXSZ), 0) << hex;
+    return oid;
+}
+
+inline std::string to_hex(const git_oid &oid) {
+    char buf[GIT_OID_HEXSZ + 1];
+    git_oid_tostr(buf, sizeof buf, &oid);
+    return buf;
+}
+
+inline std::set<std::string> hex_set(const std::vector<git_oid> &oids) {
+    std::set<std::string> s;
+    for (const git_oid &o : oids)
+        s.insert(to_hex(o));
+    return s;
+}
+
+// The script that makes the repository in the current folder (./repo).
+inline const char *pack_repo_script() {
+    return R"SH(
+set -e
+git init -q -b main repo
+cd repo
+git config gc.auto 0
+git config core.autocrlf false
+git config advice.detachedHead false
+git config advice.nestedTag false
+n=0
+stamp() { n=$((n+1)); export GIT_AUTHOR_DATE="@$((1700000000 + n * 60)) +0000"; export GIT_COMMITTER_DATE="$GIT_AUTHOR_DATE"; }
+commit() { stamp; git add -A; git commit -q -m "commit $n: $1"; }
+change() {
+  mkdir -p src/lib docs
+  awk -v i="$1" 'BEGIN { for (l = 1; l <= 300; l++) print "line " l " of the big file" ((l % 29 == i % 29) ? " changed in " i : "") }' > src/big.txt
+  seq 1 $((100 + $1 * 7)) > src/lib/numbers.txt
+  echo "readme version $1" > README
+  awk -v i="$1" 'BEGIN { for (l = 1; l <= 60 + i; l++) print "doc line " l }' > docs/doc$(($1 % 3)).txt
+}
+for i in $(seq 1 25); do change $i; commit "step $i"; done
+stamp; git tag -a -m "version one" v1
+stamp; git tag -a -m "a tag of a tree" tree-tag 'HEAD^{tree}'
+stamp; git tag -a -m "a tag of a blob" blob-tag HEAD:README
+stamp; git tag -a -m "a tag of a tag" v1-outer v1
+git tag light HEAD~3
+git repack -adf --depth=50 -q
+git checkout -q -b side HEAD~10
+for i in $(seq 1 5); do echo "side $i" >> src/side.txt; commit "side $i"; done
+git checkout -q main
+for i in $(seq 26 30); do change $i; commit "step $i"; done
+stamp; git merge -q --no-ff -m "merge side" side
+git update-index --add --cacheinfo 160000,1234567890abcdef1234567890abcdef12345678,sub
+stamp; git commit -q -m "a gitlink"
+for i in $(seq 31 33); do change $i; commit "step $i"; done
+git repack -d -q
+git rev-list --objects main~6..main side~3..side | git pack-objects -q .git/objects/pack/pack >/dev/null
+for i in $(seq 34 37); do change $i; commit "step $i"; done
+stamp; git tag -a -m "version two" v2
+)SH";
+}
+
+// The repository made once per run; path() is its .git folder.
+class PackRepo {
+  public:
+    static const PackRepo &get() {
+        static PackRepo repo;
+        return repo;
+    }
+    std::string path() const { return dir_.str() + "/repo/.git"; }
+    std::string work() const { return dir_.str() + "/repo"; }
+    std::string git(const std::string &args) const { return sh("git -C '" + work() + "' " + args); }
+    std::string rev(const std::string &name) const {
+        std::string s = git("rev-parse '" + name + "'");
+        return s.substr(0, GIT_OID_HEXSZ);
+    }
+
+  private:
+    PackRepo() {
+        git_libgit2_init();
+        dir_.run(std::string("bash -c '") + escape(pack_repo_script()) + "'");
+    }
+    static std::string escape(const std::string &s) {
+        std::string out;
+        for (char c : s) {
+            if (c == '\'')
+                out += "'\\''";
+            else
+                out += c;
+        }
+        return out;
+    }
+    TempDir dir_;
+};
+
+inline RepoPtr open_repo(const std::string &path) {
+    git_libgit2_init();
+    git_repository *r = nullptr;
+    EXPECT_EQ(git_repository_open_bare(&r, path.c_str()), 0) << path;
+    return RepoPtr(r);
+}
+
+// `git rev-list --objects <wants> --not <haves>` in repo (a .git folder).
+inline std::set<std::string> rev_list_objects(const std::string &repo,
+                                              const std::vector<std::string> &wants,
+                                              const std::vector<std::string> &haves) {
+    std::string cmd = "git --git-dir='" + repo + "' rev-list --objects";
+    for (const auto &w : wants)
+        cmd += " " + w;
+    if (!haves.empty()) {
+        cmd += " --not";
+        for (const auto &h : haves)
+            cmd += " " + h;
+    }
+    std::set<std::string> out;
+    for (const auto &line : split_lines(sh(cmd)))
+        out.insert(line.substr(0, GIT_OID_HEXSZ));
+    return out;
+}
+
+inline std::vector<git_oid> oids_of(const std::vector<std::string> &hexes) {
+    std::vector<git_oid> out;
+    for (const auto &h : hexes)
+        out.push_back(to_oid(h));
+    return out;
+}
+
+} // namespace gsh::test

@@ -1,0 +1,361 @@
+#include "pack/pack_stream.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "fixture.h"
+#include "test_pack_repo.h"
+#include "util/error.h"
+
+namespace gsh::pack {
+namespace {
+
+using test::PackRepo;
+using test::sh;
+
+struct Written {
+    std::string pack;
+    PackStats stats;
+};
+
+// Streams a pack of objects with reads of at most cap bytes into a file.
+Written write_pack(const std::string &repo_path, const std::vector<git_oid> &objects,
+                   bool ofs_delta, size_t cap, const std::string &file) {
+    RepoPtr repo = test::open_repo(repo_path);
+    PackStream ps(repo.get(), objects, ofs_delta);
+    std::vector<uint8_t> buf(cap + 1, 0xee);
+    std::ofstream out(file, std::ios::binary);
+    uint64_t total = 0;
+    EXPECT_FALSE(ps.done());
+    for (;;) {
+        size_t n = ps.read(buf.data(), cap);
+        EXPECT_LE(n, cap);
+        EXPECT_EQ(buf[cap], 0xee) << "wrote past cap";
+        if (n == 0)
+            break;
+        out.write(reinterpret_cast<const char *>(buf.data()), std::streamsize(n));
+        total += n;
+    }
+    EXPECT_TRUE(ps.done());
+    EXPECT_EQ(ps.read(buf.data(), cap), 0u);
+    EXPECT_EQ(ps.stats().bytes, total);
+    return {file, ps.stats()};
+}
+
+struct Verified {
+    std::set<std::string> objects;
+    // oid -> the delta base named by verify-pack, "" for a whole object.
+    std::map<std::string, std::string> base;
+    std::map<std::string, std::string> type;
+};
+
+// index-pack --strict in a fresh repository that holds only what is
+// reachable from haves (so that every link out of the pack must resolve
+// there), then verify-pack -v.
+Verified verify_pack(const std::string &src_repo, const std::string &pack,
+                     const std::vector<std::string> &haves, const std::string &work) {
+    const std::string bare = work + "/verify.git";
+    sh("rm -rf '" + bare + "' && git init -q --bare '" + bare + "'");
+    if (!haves.empty()) {
+        std::string list;
+        for (const auto &h : haves)
+            list += h + "\n";
+        sh("printf '" + list + "' | git --git-dir='" + src_repo +
+           "' pack-objects -q --revs --stdout | GIT_DIR='" + bare + "' git unpack-objects -q");
+    }
+    const std::string idx = pack.substr(0, pack.size() - 5) + ".idx";
+    sh("GIT_DIR='" + bare + "' git index-pack --strict -o '" + idx + "' '" + pack + "' >/dev/null");
+    Verified v;
+    for (const auto &line : test::split_lines(sh("git verify-pack -v '" + idx + "'"))) {
+        std::istringstream in(line);
+        std::vector<std::string> f;
+        std::string w;
+        while (in >> w)
+            f.push_back(w);
+        if (f.size() < 5 || f[0].size() != GIT_OID_HEXSZ)
+            continue;
+        v.objects.insert(f[0]);
+        v.type[f[0]] = f[1];
+        v.base[f[0]] = f.size() >= 7 ? f[6] : "";
+    }
+    return v;
+}
+
+// Entry types in a pack, read from the first byte of each entry.
+std::map<int, int> entry_types(const std::string &pack) {
+    const std::string idx = pack.substr(0, pack.size() - 5) + ".idx";
+    std::ifstream in(pack, std::ios::binary);
+    std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::map<int, int> types;
+    for (const auto &line : test::split_lines(sh("git show-index < '" + idx + "'"))) {
+        size_t off = std::stoull(line.substr(0, line.find(' ')));
+        types[(uint8_t(data[off]) >> 4) & 7]++;
+    }
+    return types;
+}
+
+// Every ref target (annotated tags as tag objects).
+std::vector<std::string> all_ref_targets(const PackRepo &r) {
+    std::vector<std::string> out;
+    for (const auto &line : test::split_lines(r.git("for-each-ref --format='%(objectname)'")))
+        out.push_back(line);
+    return out;
+}
+
+std::vector<std::string> annotated_tags(const PackRepo &r) {
+    std::vector<std::string> out;
+    for (const auto &line :
+         test::split_lines(r.git("for-each-ref refs/tags --format='%(objecttype) %(objectname)'")))
+        if (line.compare(0, 4, "tag ") == 0)
+            out.push_back(line.substr(4));
+    return out;
+}
+
+// The tag chain of a tag object (itself first) and the object it ends at.
+std::vector<std::string> tag_chain(const PackRepo &r, std::string oid, std::string *peeled) {
+    std::vector<std::string> chain;
+    while (test::split_lines(r.git("cat-file -t " + oid))[0] == "tag") {
+        chain.push_back(oid);
+        oid = r.git("cat-file tag " + oid).substr(7, GIT_OID_HEXSZ);
+    }
+    *peeled = oid;
+    return chain;
+}
+
+class PackStreamTest : public ::testing::Test {
+  protected:
+    const PackRepo &repo_ = PackRepo::get();
+    test::TempDir work_;
+
+    std::vector<git_oid> enumerate(const std::vector<std::string> &wants,
+                                   const std::vector<std::string> &haves,
+                                   const std::vector<std::string> &include_tags = {}) {
+        RepoPtr repo = test::open_repo(repo_.path());
+        EnumerateInput in;
+        in.wants = test::oids_of(wants);
+        in.haves = test::oids_of(haves);
+        in.include_tags = test::oids_of(include_tags);
+        return enumerate_objects(repo.get(), in, nullptr);
+    }
+
+    // Writes the pack with several read sizes and checks each with git.
+    void check_roundtrip(const std::vector<std::string> &wants,
+                         const std::vector<std::string> &haves, bool ofs_delta,
+                         const std::set<std::string> &expect) {
+        std::vector<git_oid> objects = enumerate(wants, haves);
+        ASSERT_EQ(test::hex_set(objects), expect);
+        // The bytes do not depend on the read size: git checks the first
+        // pack, the others must be the same bytes.
+        std::string first;
+        for (size_t cap : {size_t(65515), size_t(1), size_t(7), size_t(1) << 20}) {
+            SCOPED_TRACE("cap " + std::to_string(cap));
+            Written w = write_pack(repo_.path(), objects, ofs_delta, cap,
+                                   work_.str() + "/out-" + std::to_string(cap) + ".pack");
+            EXPECT_EQ(w.stats.objects, expect.size());
+            EXPECT_LE(w.stats.reused_deltas, w.stats.deltas);
+            EXPECT_LE(w.stats.reused, w.stats.objects);
+            if (!first.empty()) {
+                EXPECT_EQ(sh("cmp '" + first + "' '" + w.pack + "' && echo same"), "same\n");
+                continue;
+            }
+            first = w.pack;
+            Verified v = verify_pack(repo_.path(), w.pack, haves, work_.str());
+            EXPECT_EQ(v.objects, expect);
+            if (!ofs_delta) {
+                EXPECT_EQ(entry_types(w.pack).count(6), 0u) << "OFS_DELTA without ofs-delta";
+            }
+        }
+    }
+};
+
+TEST_F(PackStreamTest, FullCloneOfEveryRef) {
+    auto wants = all_ref_targets(repo_);
+    auto expect = test::rev_list_objects(repo_.path(), wants, {});
+    ASSERT_GT(expect.size(), 300u);
+    check_roundtrip(wants, {}, true, expect);
+}
+
+TEST_F(PackStreamTest, FullCloneWithoutOfsDelta) {
+    auto wants = all_ref_targets(repo_);
+    auto expect = test::rev_list_objects(repo_.path(), wants, {});
+    check_roundtrip(wants, {}, false, expect);
+}
+
+TEST_F(PackStreamTest, FetchOfABranchSinceAnOlderCommit) {
+    std::vector<std::string> wants = {repo_.rev("main")};
+    std::vector<std::string> haves = {repo_.rev("main~12")};
+    auto expect = test::rev_list_objects(repo_.path(), wants, haves);
+    ASSERT_GT(expect.size(), 20u);
+    check_roundtrip(wants, haves, true, expect);
+    check_roundtrip(wants, haves, false, expect);
+}
+
+TEST_F(PackStreamTest, FetchWithSeveralHavesAndAnUnknownOne) {
+    std::vector<std::string> wants = {repo_.rev("main"), repo_.rev("side")};
+    std::vector<std::string> haves = {repo_.rev("main~6"), repo_.rev("side~2")};
+    auto expect = test::rev_list_objects(repo_.path(), wants, haves);
+    std::vector<std::string> with_unknown = haves;
+    with_unknown.push_back("0123456789012345678901234567890123456789");
+    std::vector<git_oid> objects = enumerate(wants, with_unknown);
+    EXPECT_EQ(test::hex_set(objects), expect);
+    check_roundtrip(wants, haves, true, expect);
+}
+
+TEST_F(PackStreamTest, OldCommitOnlyDeltaBasesNotSentComeOutWhole) {
+    // The old versions are stored as deltas against newer ones, which are
+    // not sent: those must be written whole.
+    std::vector<std::string> wants = {repo_.rev("main~20")};
+    auto expect = test::rev_list_objects(repo_.path(), wants, {});
+    std::vector<git_oid> objects = enumerate(wants, {});
+    ASSERT_EQ(test::hex_set(objects), expect);
+
+    // Deltas on disk whose base is outside the set.
+    std::set<std::string> orphans;
+    for (const auto &idx :
+         test::split_lines(sh("ls '" + repo_.path() + "'/objects/pack/pack-*.idx")))
+        for (const auto &line : test::split_lines(sh("git verify-pack -v '" + idx + "'"))) {
+            std::istringstream in(line);
+            std::vector<std::string> f;
+            std::string w;
+            while (in >> w)
+                f.push_back(w);
+            if (f.size() == 7 && expect.count(f[0]) && !expect.count(f[6]))
+                orphans.insert(f[0]);
+        }
+    ASSERT_FALSE(orphans.empty()) << "the fixture should have such deltas";
+
+    for (bool ofs : {true, false}) {
+        Written w = write_pack(repo_.path(), objects, ofs, 4096, work_.str() + "/old.pack");
+        Verified v = verify_pack(repo_.path(), w.pack, {}, work_.str());
+        EXPECT_EQ(v.objects, expect);
+        for (const auto &o : orphans) {
+            // Either whole, or a delta against something that is sent
+            // (another copy of the object in a different pack may differ).
+            ASSERT_TRUE(v.base.count(o));
+            if (!v.base[o].empty()) {
+                EXPECT_TRUE(expect.count(v.base[o])) << o;
+            }
+        }
+        EXPECT_LT(w.stats.reused, w.stats.objects);
+    }
+}
+
+TEST_F(PackStreamTest, WantsThatAreTagsTreesAndBlobs) {
+    std::vector<std::string> wants = {
+        repo_.rev("tree-tag"),      repo_.rev("blob-tag"),    repo_.rev("v1-outer"),
+        repo_.rev("main~2^{tree}"), repo_.rev("main:README"),
+    };
+    auto expect = test::rev_list_objects(repo_.path(), wants, {});
+    check_roundtrip(wants, {}, true, expect);
+}
+
+TEST_F(PackStreamTest, IncludeTagAddsTagsOfSentObjectsWithTheirChains) {
+    std::vector<std::string> wants = {repo_.rev("main")};
+    std::vector<std::string> haves = {repo_.rev("main~16")};
+    auto tags = annotated_tags(repo_);
+    std::set<std::string> expect = test::rev_list_objects(repo_.path(), wants, haves);
+    const std::set<std::string> sent = expect;
+    size_t added = 0;
+    for (const auto &t : tags) {
+        std::string peeled;
+        auto chain = tag_chain(repo_, t, &peeled);
+        if (sent.count(peeled))
+            for (const auto &c : chain)
+                added += expect.insert(c).second;
+    }
+    ASSERT_GE(added, 3u); // v1, v1-outer through v1, tree-tag, blob-tag, v2...
+    std::vector<git_oid> objects = enumerate(wants, haves, tags);
+    EXPECT_EQ(test::hex_set(objects), expect);
+    Written w = write_pack(repo_.path(), objects, true, 65515, work_.str() + "/tags.pack");
+    EXPECT_EQ(verify_pack(repo_.path(), w.pack, haves, work_.str()).objects, expect);
+}
+
+TEST_F(PackStreamTest, NothingToSendIsAnEmptyPack) {
+    std::vector<std::string> wants = {repo_.rev("main~3")};
+    std::vector<std::string> haves = {repo_.rev("main")};
+    std::vector<git_oid> objects = enumerate(wants, haves);
+    EXPECT_TRUE(objects.empty());
+    Written w = write_pack(repo_.path(), objects, true, 7, work_.str() + "/empty.pack");
+    EXPECT_EQ(w.stats.bytes, 32u);
+    EXPECT_EQ(w.stats.objects, 0u);
+    sh("git init -q --bare '" + work_.str() + "/e.git' && GIT_DIR='" + work_.str() +
+       "/e.git' git index-pack --strict -o '" + work_.str() + "/empty.idx' '" + w.pack +
+       "' >/dev/null");
+}
+
+TEST_F(PackStreamTest, FullPackOfOneRepackedRepositoryIsItsPackFile) {
+    // A repository packed into one pack: a clone is the pack file itself.
+    sh("git clone -q --bare '" + repo_.path() + "' '" + work_.str() + "/one.git' && git -C '" +
+       work_.str() + "/one.git' repack -adq");
+    const std::string one = work_.str() + "/one.git";
+    std::vector<std::string> wants;
+    for (const auto &line :
+         test::split_lines(sh("git -C '" + one + "' for-each-ref --format='%(objectname)'")))
+        wants.push_back(line);
+    RepoPtr repo = test::open_repo(one);
+    EnumerateInput in;
+    in.wants = test::oids_of(wants);
+    std::vector<std::string> progress;
+    std::vector<git_oid> objects =
+        enumerate_objects(repo.get(), in, [&](std::string_view s) { progress.emplace_back(s); });
+    ASSERT_FALSE(progress.empty());
+    EXPECT_EQ(progress.back(),
+              "Enumerating objects: " + std::to_string(objects.size()) + ", done.\n");
+    Written w = write_pack(one, objects, true, 65515, work_.str() + "/one.pack");
+    EXPECT_EQ(w.stats.reused, w.stats.objects);
+    const std::string disk = test::split_lines(sh("ls '" + one + "'/objects/pack/pack-*.pack"))[0];
+    EXPECT_EQ(sh("cmp '" + disk + "' '" + w.pack + "' && echo same"), "same\n");
+}
+
+TEST_F(PackStreamTest, RefDeltasOnDisk) {
+    // Every delta stored as REF_DELTA: kept when the base is sent, written
+    // whole when it is not.
+    const std::string ref = work_.str() + "/ref.git";
+    sh("git clone -q --bare '" + repo_.path() + "' '" + ref + "' && git -C '" + ref +
+       "' -c repack.useDeltaBaseOffset=false repack -adfq");
+    ASSERT_GT(
+        entry_types(test::split_lines(sh("ls '" + ref + "'/objects/pack/pack-*.pack"))[0]).count(7),
+        0u);
+    for (auto [wants, haves] :
+         std::vector<std::pair<std::vector<std::string>, std::vector<std::string>>>{
+             {{repo_.rev("main")}, {}},
+             {{repo_.rev("main")}, {repo_.rev("main~10")}},
+             {{repo_.rev("main~20")}, {}}}) {
+        auto expect = test::rev_list_objects(ref, wants, haves);
+        RepoPtr repo = test::open_repo(ref);
+        EnumerateInput in;
+        in.wants = test::oids_of(wants);
+        in.haves = test::oids_of(haves);
+        std::vector<git_oid> objects = enumerate_objects(repo.get(), in, nullptr);
+        ASSERT_EQ(test::hex_set(objects), expect);
+        for (bool ofs : {true, false}) {
+            Written w = write_pack(ref, objects, ofs, 7, work_.str() + "/r.pack");
+            EXPECT_EQ(verify_pack(ref, w.pack, haves, work_.str()).objects, expect);
+        }
+    }
+}
+
+TEST_F(PackStreamTest, DuplicateOidsAreWrittenOnce) {
+    std::vector<git_oid> objects = enumerate({repo_.rev("main")}, {repo_.rev("main~2")});
+    auto expect = test::hex_set(objects);
+    std::vector<git_oid> doubled = objects;
+    doubled.insert(doubled.end(), objects.begin(), objects.end());
+    Written w = write_pack(repo_.path(), doubled, true, 1000, work_.str() + "/dup.pack");
+    EXPECT_EQ(w.stats.objects, expect.size());
+    EXPECT_EQ(verify_pack(repo_.path(), w.pack, {repo_.rev("main~2")}, work_.str()).objects,
+              expect);
+}
+
+TEST_F(PackStreamTest, MissingObjectThrows) {
+    RepoPtr repo = test::open_repo(repo_.path());
+    std::vector<git_oid> objects = {test::to_oid("0123456789012345678901234567890123456789")};
+    EXPECT_THROW(PackStream(repo.get(), objects, true), Error);
+}
+
+} // namespace
+} // namespace gsh::pack
