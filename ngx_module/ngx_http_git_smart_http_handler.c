@@ -176,11 +176,13 @@ ngx_http_gsh_handler(ngx_http_request_t *r)
         if (service.len != sizeof("git-upload-pack") - 1
             || ngx_strncmp(service.data, "git-upload-pack", service.len) != 0)
         {
-            /* git-receive-pack (not yet), or an unsupported service */
+            /*
+             * git-receive-pack (not yet), or an unsupported service; the
+             * decoded value is not logged, the request line shows it
+             */
 
             ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                          "git_smart_http: service \"%V\" is not enabled",
-                          &service);
+                          "git_smart_http: unsupported or disabled service");
             return ngx_http_gsh_error(r, NGX_HTTP_FORBIDDEN);
         }
 
