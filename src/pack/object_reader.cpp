@@ -14,8 +14,8 @@ namespace {
 constexpr size_t kWindowSize = 16 * 1024;
 constexpr size_t kWindows = 4;
 constexpr size_t kMaxChain = 10000;
-constexpr size_t kChunkSize = 1u << 20;
-constexpr size_t kMaxCached = kChunkSize / 2;
+constexpr size_t kMaxChunkSize = 1u << 20;
+constexpr size_t kMinChunkSize = 4096;
 
 std::string hex(const git_oid &oid) {
     char buf[GIT_OID_HEXSZ + 1];
@@ -42,7 +42,8 @@ void ObjectReader::Buffer::resize(size_t n) {
 
 ObjectReader::ObjectReader(git_repository *repo, const PackSet &packs, size_t cache_bytes)
     : repo_(repo), packs_(packs), windows_(kWindows),
-      max_chunks_(std::max<size_t>(2, cache_bytes / kChunkSize)) {
+      chunk_size_(std::clamp(cache_bytes / 4, kMinChunkSize, kMaxChunkSize)),
+      max_chunks_(std::max<size_t>(2, cache_bytes / chunk_size_)) {
     git_odb *odb = nullptr;
     git_check(git_repository_odb(&odb, repo_), "opening the object database");
     odb_.reset(odb);
@@ -195,15 +196,15 @@ void ObjectReader::map_rebuild(size_t capacity) {
 }
 
 void ObjectReader::cache_put(uint64_t key, git_object_t type, const uint8_t *data, size_t size) {
-    if (size > kMaxCached)
+    if (size > chunk_size_ / 2)
         return;
-    if (chunks_.empty() || chunk_pos_ + size > kChunkSize) {
+    if (chunks_.empty() || chunk_pos_ + size > chunk_size_) {
         if (chunks_.empty())
             chunk_ = 0;
         else
             chunk_ = (chunk_ + 1) % max_chunks_;
         if (chunk_ == chunks_.size())
-            chunks_.emplace_back(new uint8_t[kChunkSize]);
+            chunks_.emplace_back(new uint8_t[chunk_size_]);
         chunk_pos_ = 0;
         while (!slots_.empty() && slots_.front().chunk == chunk_) {
             slots_.pop_front();

@@ -105,6 +105,7 @@ class ObjectReader {
     // oldest chunk's slots are at the front. map_ (open addressing, key ->
     // sequence number of the slot) may hold stale keys; lookups check.
     std::vector<std::unique_ptr<uint8_t[]>> chunks_;
+    size_t chunk_size_;
     size_t max_chunks_;
     size_t chunk_ = 0;     // chunk being written
     size_t chunk_pos_ = 0; // next free byte in it
