@@ -51,16 +51,24 @@ UploadPackConfig load_upload_pack_config(git_repository *repo) {
     ConfigPtr cfg(raw);
 
     // git reads config files from the system one to the repository's, in file
-    // order, and the last value wins; libgit2 iterates the most specific first.
+    // order, and the last value wins; libgit2 lists the most specific first.
+    // (Its whole-config iterator leaks pcre2 match data in 1.5, so ask by key;
+    // transfer.* and uploadpack.* in one file are not interleaved as git would.)
     std::vector<Entry> entries;
-    git_config_iterator *it_raw = nullptr;
-    git_check(git_config_iterator_glob_new(&it_raw, cfg.get(), "^(uploadpack|transfer)\\."),
-              "reading the repository config");
-    std::unique_ptr<git_config_iterator, decltype(&git_config_iterator_free)> it(
-        it_raw, &git_config_iterator_free);
-    git_config_entry *e = nullptr;
-    while (git_config_next(&e, it.get()) == 0)
-        entries.push_back({e->level, entries.size(), e->name, e->value ? e->value : ""});
+    for (const char *key :
+         {"transfer.hiderefs", "uploadpack.hiderefs", "uploadpack.allowtipsha1inwant",
+          "uploadpack.allowreachablesha1inwant", "uploadpack.allowanysha1inwant"}) {
+        int rc = git_config_get_multivar_foreach(
+            cfg.get(), key, nullptr,
+            [](const git_config_entry *e, void *payload) {
+                auto *out = static_cast<std::vector<Entry> *>(payload);
+                out->push_back({e->level, out->size(), e->name, e->value ? e->value : ""});
+                return 0;
+            },
+            &entries);
+        if (rc != GIT_ENOTFOUND)
+            git_check(rc, "reading the repository config");
+    }
     std::stable_sort(entries.begin(), entries.end(),
                      [](const Entry &a, const Entry &b) { return a.level < b.level; });
 

@@ -114,51 +114,70 @@ bool reaches(CommitCache &commits, const git_oid &want, const OidSet &they_have,
 
 } // namespace
 
-NegotiationResult negotiate(git_repository *repo, const std::vector<git_oid> &wants,
-                            const std::vector<git_oid> &haves) {
-    NegotiationResult res;
+struct Negotiator::State {
+    explicit State(git_repository *repo) : commits(repo) {}
+    OdbPtr odb;
+    CommitCache commits;
+    OidSet they_have, seen_have;
+    git_time_t oldest_have = 0;
+};
+
+Negotiator::Negotiator(git_repository *repo, std::vector<git_oid> wants)
+    : repo_(repo), wants_(std::move(wants)), state_(std::make_unique<State>(repo)) {
+    git_odb *odb_raw = nullptr;
+    git_check(git_repository_odb(&odb_raw, repo), "opening the object database");
+    state_->odb.reset(odb_raw);
+}
+
+Negotiator::~Negotiator() = default;
+
+Negotiator::Have Negotiator::got(const git_oid &h) {
+    State &s = *state_;
+    if (!git_odb_exists(s.odb.get(), &h))
+        return Have::Missing;
+    size_t len;
+    git_object_t type;
+    const CommitInfo *info = nullptr;
+    if (git_odb_read_header(&len, &type, s.odb.get(), &h) == 0 && type == GIT_OBJECT_COMMIT)
+        info = s.commits.get(h);
+    if (!info) {
+        have_objects_.push_back(h); // git records every non-commit have again
+        return Have::New;
+    }
+    bool knew = !s.they_have.insert(h).second;
+    if (!s.oldest_have || info->time < s.oldest_have)
+        s.oldest_have = info->time;
+    for (const git_oid &p : info->parents)
+        s.they_have.insert(p);
+    if (knew)
+        return Have::Known;
+    have_objects_.push_back(h);
+    return Have::New;
+}
+
+bool Negotiator::ok_to_give_up() {
+    if (have_objects_.empty())
+        return false;
+    State &s = *state_;
+    OidSet reached, stale;
+    for (const git_oid &w : wants_) {
+        std::optional<git_oid> commit = peel_to_commit(repo_, w);
+        if (!commit)
+            continue; // not a commit: git cannot tell, and counts it as reached
+        if (!reaches(s.commits, *commit, s.they_have, s.oldest_have, reached, stale))
+            return false;
+    }
+    return true;
+}
+
+std::optional<git_oid> first_missing(git_repository *repo, const std::vector<git_oid> &wants) {
     git_odb *odb_raw = nullptr;
     git_check(git_repository_odb(&odb_raw, repo), "opening the object database");
     OdbPtr odb(odb_raw);
-    CommitCache commits(repo);
-
-    OidSet they_have, seen_have;
-    git_time_t oldest_have = 0;
-    for (const git_oid &h : haves) {
-        if (!git_odb_exists(odb.get(), &h))
-            continue;
-        res.common.push_back(h);
-        if (!seen_have.insert(h).second)
-            continue;
-        res.have_objects.push_back(h);
-        size_t len;
-        git_object_t type;
-        if (git_odb_read_header(&len, &type, odb.get(), &h) != 0 || type != GIT_OBJECT_COMMIT)
-            continue;
-        const CommitInfo *info = commits.get(h);
-        if (!info)
-            continue;
-        they_have.insert(h);
-        if (!oldest_have || info->time < oldest_have)
-            oldest_have = info->time;
-        for (const git_oid &p : info->parents)
-            they_have.insert(p);
-    }
-    if (res.have_objects.empty())
-        return res;
-
-    OidSet reached, stale;
-    res.ready = true;
-    for (const git_oid &w : wants) {
-        std::optional<git_oid> commit = peel_to_commit(repo, w);
-        if (!commit)
-            continue; // not a commit: git cannot tell, and counts it as reached
-        if (!reaches(commits, *commit, they_have, oldest_have, reached, stale)) {
-            res.ready = false;
-            break;
-        }
-    }
-    return res;
+    for (const git_oid &w : wants)
+        if (!git_odb_exists(odb.get(), &w))
+            return w;
+    return std::nullopt;
 }
 
 std::optional<git_oid> first_forbidden_want(git_repository *repo, const std::vector<git_oid> &wants,

@@ -3,24 +3,44 @@
 
 #include <git2.h>
 
+#include <memory>
 #include <optional>
 #include <vector>
 
+#include "repo/git_ptr.h"
 #include "repo/refs.h"
 
 namespace gsh {
 
-struct NegotiationResult {
-    std::vector<git_oid> common;       // haves we have, in the client's order (to ACK)
-    std::vector<git_oid> have_objects; // distinct haves we have: the pack leaves them out
-    bool ready = false;                // git's ok_to_give_up(): every want reaches a have
-};
+// git's have processing (got_oid / do_got_oid) and ok_to_give_up()
+// (can_all_from_reach_with_flag), fed one have at a time so that protocol v0
+// can answer after each line as git does.
+class Negotiator {
+  public:
+    Negotiator(git_repository *repo, std::vector<git_oid> wants);
+    ~Negotiator();
+    Negotiator(const Negotiator &) = delete;
+    Negotiator &operator=(const Negotiator &) = delete;
 
-// git's process_haves() and ok_to_give_up() (can_all_from_reach_with_flag):
-// a want is covered when a walk from it through commits no older than the
-// oldest have reaches a have or a have's parent.
-NegotiationResult negotiate(git_repository *repo, const std::vector<git_oid> &wants,
-                            const std::vector<git_oid> &haves);
+    enum class Have { Missing, Known, New };
+    // Missing: we lack the object. Known: a commit we already knew the
+    // client has (a have's parent). New: recorded in have_objects().
+    Have got(const git_oid &have);
+
+    // Every want reaches, through commits no older than the oldest have, a
+    // have or a have's parent; non-commit wants count as reached.
+    bool ok_to_give_up();
+
+    // Distinct haves we have, in order: the pack leaves out what they reach.
+    const std::vector<git_oid> &have_objects() const { return have_objects_; }
+
+  private:
+    struct State;
+    git_repository *repo_;
+    std::vector<git_oid> wants_;
+    std::vector<git_oid> have_objects_;
+    std::unique_ptr<State> state_;
+};
 
 // The first want the client may not have, or nothing. As git's upload-pack
 // over stateless HTTP: a want must be a visible ref tip or reachable from
@@ -28,5 +48,8 @@ NegotiationResult negotiate(git_repository *repo, const std::vector<git_oid> &wa
 // reachable from any ref, allowAnySHA1InWant anything.
 std::optional<git_oid> first_forbidden_want(git_repository *repo, const std::vector<git_oid> &wants,
                                             const std::vector<Tip> &tips, unsigned allow_uor);
+
+// The first want that is not in the repository at all.
+std::optional<git_oid> first_missing(git_repository *repo, const std::vector<git_oid> &wants);
 
 } // namespace gsh

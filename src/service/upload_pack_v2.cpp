@@ -145,16 +145,7 @@ std::string fetch(git_repository *repo, const UploadPackConfig &config, const pr
     if (args.wants.empty())
         return out; // git answers nothing at all
 
-    git_odb *odb_raw = nullptr;
-    if (git_repository_odb(&odb_raw, repo) != 0)
-        throw Error("cannot open the object database", 500);
-    std::unique_ptr<git_odb, decltype(&git_odb_free)> odb(odb_raw, &git_odb_free);
-    std::optional<git_oid> refused;
-    for (const git_oid &w : args.wants)
-        if (!git_odb_exists(odb.get(), &w)) {
-            refused = w;
-            break;
-        }
+    std::optional<git_oid> refused = first_missing(repo, args.wants);
     if (!refused)
         refused = first_forbidden_want(repo, args.wants, list_tips(repo, config.hidden),
                                        config.allow_uor);
@@ -163,16 +154,19 @@ std::string fetch(git_repository *repo, const UploadPackConfig &config, const pr
         return out;
     }
 
-    NegotiationResult neg;
+    Negotiator neg(repo, args.wants);
     if (!args.haves.empty()) {
-        neg = negotiate(repo, args.wants, args.haves);
+        std::vector<git_oid> common;
+        for (const git_oid &h : args.haves)
+            if (neg.got(h) != Negotiator::Have::Missing)
+                common.push_back(h);
         if (!args.done) {
             proto::pkt_write_line(out, "acknowledgments");
-            if (neg.common.empty())
+            if (common.empty())
                 proto::pkt_write_line(out, "NAK");
-            for (const git_oid &c : neg.common)
+            for (const git_oid &c : common)
                 proto::pkt_write_line(out, "ACK " + oid_hex(c));
-            if (!neg.ready) {
+            if (!neg.ok_to_give_up()) {
                 proto::pkt_flush(out);
                 return out;
             }
@@ -183,7 +177,7 @@ std::string fetch(git_repository *repo, const UploadPackConfig &config, const pr
     proto::pkt_write_line(out, "packfile");
     pack::EnumerateInput input;
     input.wants = args.wants;
-    input.haves = neg.have_objects;
+    input.haves = neg.have_objects();
     if (args.include_tag)
         input.include_tags = annotated_tags(repo, config.hidden);
     *pack =
