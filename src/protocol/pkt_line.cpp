@@ -79,9 +79,9 @@ void pkt_write_line(std::string &out, std::string_view line) {
     out.push_back('\n');
 }
 
-void sideband_write(std::string &out, int band, std::string_view data) {
+void sideband_write(std::string &out, int band, std::string_view data, size_t max_pkt) {
     do {
-        std::string_view piece = data.substr(0, kMaxSidebandData);
+        std::string_view piece = data.substr(0, max_pkt - 5);
         data.remove_prefix(piece.size());
         char hdr[5];
         pkt_header(hdr, piece.size() + 5);

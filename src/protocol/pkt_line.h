@@ -42,8 +42,8 @@ inline void pkt_flush(std::string &out) {
 inline void pkt_delim(std::string &out) {
     out.append("0001", 4);
 }
-// One side-band pkt-line per kMaxSidebandData bytes of data on band 1, 2 or 3.
-void sideband_write(std::string &out, int band, std::string_view data);
+// Data on side-band 1, 2 or 3, in pkt-lines of at most max_pkt bytes.
+void sideband_write(std::string &out, int band, std::string_view data, size_t max_pkt = kMaxPktLen);
 // Writes the 4 hex digits of a pkt-line length at dst.
 void pkt_header(char *dst, size_t len);
 

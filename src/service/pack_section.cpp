@@ -7,12 +7,18 @@
 namespace gsh {
 
 PackSection::PackSection(git_repository *repo, pack::EnumerateInput input, bool ofs_delta,
-                         bool progress)
-    : repo_(repo), input_(std::move(input)), ofs_delta_(ofs_delta), progress_(progress) {}
+                         bool progress, size_t max_pkt)
+    : repo_(repo), input_(std::move(input)), ofs_delta_(ofs_delta),
+      progress_(progress && max_pkt > 0), max_pkt_(max_pkt) {}
 
 void PackSection::progress(std::string *spill, std::string_view text) {
     if (progress_)
-        proto::sideband_write(*spill, 2, text);
+        proto::sideband_write(*spill, 2, text, max_pkt_);
+}
+
+void PackSection::fail(std::string *spill, std::string_view why) const {
+    if (max_pkt_ > 0)
+        proto::sideband_write(*spill, 3, why, max_pkt_);
 }
 
 void PackSection::start(std::string *spill) {
@@ -30,6 +36,11 @@ size_t PackSection::produce(uint8_t *buf, size_t cap, std::string *spill) {
         start(spill);
         return 0;
     }
+    if (max_pkt_ == 0) {
+        size_t n = stream_->read(buf, cap);
+        finished_ = n == 0;
+        return n;
+    }
     constexpr size_t kHeader = 5;
     if (cap <= kHeader) {
         // Too little room for a useful pkt-line: make one in the spill instead.
@@ -38,7 +49,7 @@ size_t PackSection::produce(uint8_t *buf, size_t cap, std::string *spill) {
         spill->append(reinterpret_cast<const char *>(tmp), n);
         return 0;
     }
-    size_t n = stream_->read(buf + kHeader, std::min(cap - kHeader, proto::kMaxSidebandData));
+    size_t n = stream_->read(buf + kHeader, std::min(cap - kHeader, max_pkt_ - kHeader));
     if (n > 0) {
         proto::pkt_header(reinterpret_cast<char *>(buf), n + kHeader);
         buf[4] = 1;

@@ -6,6 +6,7 @@
 #include "protocol/v2_request.h"
 #include "repo/repo_path.h"
 #include "repo/upload_pack_config.h"
+#include "service/upload_pack_v0.h"
 #include "service/upload_pack_v2.h"
 #include "util/error.h"
 
@@ -31,19 +32,26 @@ int Session::open() {
     git_check(git_repository_open_bare(&raw, path.c_str()), "opening the repository");
     repo_.reset(raw);
 
-    if (proto::protocol_version(git_protocol_) != 2)
-        throw Error("protocol v0 is not supported yet; use protocol.version=2", 400);
-
+    const int version = proto::protocol_version(git_protocol_);
+    UploadPackConfig config = load_upload_pack_config(repo_.get());
     if (kind_ == GSH_ADVERTISE_UPLOAD_PACK) {
         content_type_ = "application/x-git-upload-pack-advertisement";
-        pending_ = advertise_v2();
+        if (version == 2) {
+            pending_ = advertise_v2();
+        } else {
+            // Smart HTTP's own header, which git http-backend leaves out for v2.
+            proto::pkt_write_line(pending_, "# service=git-upload-pack");
+            proto::pkt_flush(pending_);
+            pending_ += advertise_v0(repo_.get(), config, version == 1);
+        }
         return 200;
     }
     content_type_ = "application/x-git-upload-pack-result";
     std::string body = body_.read(content_encoding_, kMaxRequestSize);
-    proto::V2Request req = proto::parse_v2_request(body);
-    UploadPackConfig config = load_upload_pack_config(repo_.get());
-    pending_ = answer_v2(repo_.get(), config, req, &pack_);
+    if (version == 2)
+        pending_ = answer_v2(repo_.get(), config, proto::parse_v2_request(body), &pack_);
+    else
+        pending_ = answer_v0(repo_.get(), config, body, &pack_);
     return 200;
 }
 
@@ -70,10 +78,10 @@ int Session::read(uint8_t *buf, size_t cap, size_t *written) {
         failed_ = true;
         pending_.erase(0, pending_pos_);
         pending_pos_ = 0;
-        proto::sideband_write(pending_, 3,
-                              std::string(e.what()) +
-                                  "\naborting due to possible repository corruption on the "
-                                  "remote side.\n");
+        if (pack_)
+            pack_->fail(&pending_, std::string(e.what()) +
+                                       "\naborting due to possible repository corruption on "
+                                       "the remote side.\n");
     }
     *written = n;
     if (pending_pos_ < pending_.size())

@@ -7,28 +7,12 @@
 #include "protocol/pkt_line.h"
 #include "repo/refs.h"
 #include "service/negotiation.h"
+#include "service/upload_pack_common.h"
 #include "util/error.h"
 
 namespace gsh {
 
-const char *const kAgent = "git-smart-http/0.1";
-
 namespace {
-
-std::string oid_hex(const git_oid &oid) {
-    char hex[GIT_OID_HEXSZ + 1];
-    git_oid_tostr(hex, sizeof(hex), &oid);
-    return hex;
-}
-
-bool parse_oid(std::string_view hex, git_oid *out) {
-    if (hex.size() != GIT_OID_HEXSZ)
-        return false;
-    for (char c : hex)
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')))
-            return false;
-    return git_oid_fromstrn(out, hex.data(), hex.size()) == 0;
-}
 
 [[noreturn]] void bad_request(const std::string &why) {
     throw Error(why, 400);
@@ -106,9 +90,7 @@ FetchArgs parse_fetch_args(const proto::V2Request &req) {
         if (arg.starts_with("want ")) {
             if (!parse_oid(arg.substr(5), &oid))
                 bad_request("protocol error, expected to get oid, not '" + line + "'");
-            if (std::none_of(a.wants.begin(), a.wants.end(),
-                             [&](const git_oid &w) { return git_oid_equal(&w, &oid); }))
-                a.wants.push_back(oid);
+            add_unique(a.wants, oid);
         } else if (arg.starts_with("have ")) {
             if (!parse_oid(arg.substr(5), &oid))
                 bad_request("expected SHA1 object, got '" + std::string(arg.substr(5)) + "'");
@@ -130,14 +112,6 @@ FetchArgs parse_fetch_args(const proto::V2Request &req) {
     return a;
 }
 
-std::vector<git_oid> annotated_tags(git_repository *repo, const HiddenRefs &hidden) {
-    std::vector<git_oid> tags;
-    for (const Ref &ref : list_refs(repo, hidden))
-        if (ref.peeled && ref.name.starts_with("refs/tags/"))
-            tags.push_back(ref.oid);
-    return tags;
-}
-
 std::string fetch(git_repository *repo, const UploadPackConfig &config, const proto::V2Request &req,
                   std::unique_ptr<PackSection> *pack) {
     FetchArgs args = parse_fetch_args(req);
@@ -145,10 +119,7 @@ std::string fetch(git_repository *repo, const UploadPackConfig &config, const pr
     if (args.wants.empty())
         return out; // git answers nothing at all
 
-    std::optional<git_oid> refused = first_missing(repo, args.wants);
-    if (!refused)
-        refused = first_forbidden_want(repo, args.wants, list_tips(repo, config.hidden),
-                                       config.allow_uor);
+    std::optional<git_oid> refused = refused_want(repo, config, args.wants);
     if (refused) {
         proto::pkt_write(out, "ERR upload-pack: not our ref " + oid_hex(*refused));
         return out;
@@ -175,13 +146,9 @@ std::string fetch(git_repository *repo, const UploadPackConfig &config, const pr
         }
     }
     proto::pkt_write_line(out, "packfile");
-    pack::EnumerateInput input;
-    input.wants = args.wants;
-    input.haves = neg.have_objects();
-    if (args.include_tag)
-        input.include_tags = annotated_tags(repo, config.hidden);
-    *pack =
-        std::make_unique<PackSection>(repo, std::move(input), args.ofs_delta, !args.no_progress);
+    *pack = std::make_unique<PackSection>(
+        repo, pack_input(repo, config, args.wants, neg.have_objects(), args.include_tag),
+        args.ofs_delta, !args.no_progress);
     return out;
 }
 

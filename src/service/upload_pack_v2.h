@@ -12,9 +12,6 @@
 
 namespace gsh {
 
-// The agent this server names itself with.
-extern const char *const kAgent;
-
 // Body of GET info/refs?service=git-upload-pack with Git-Protocol: version=2.
 std::string advertise_v2();
 

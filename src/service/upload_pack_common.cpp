@@ -1,0 +1,53 @@
+#include "service/upload_pack_common.h"
+
+#include <algorithm>
+
+#include "repo/refs.h"
+#include "service/negotiation.h"
+
+namespace gsh {
+
+const char *const kAgent = "git-smart-http/0.1";
+
+std::string oid_hex(const git_oid &oid) {
+    char hex[GIT_OID_HEXSZ + 1];
+    git_oid_tostr(hex, sizeof(hex), &oid);
+    return hex;
+}
+
+bool parse_oid(std::string_view hex, git_oid *out) {
+    if (hex.size() != GIT_OID_HEXSZ)
+        return false;
+    for (char c : hex)
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')))
+            return false;
+    return git_oid_fromstrn(out, hex.data(), hex.size()) == 0;
+}
+
+void add_unique(std::vector<git_oid> &oids, const git_oid &oid) {
+    if (std::none_of(oids.begin(), oids.end(),
+                     [&](const git_oid &o) { return git_oid_equal(&o, &oid); }))
+        oids.push_back(oid);
+}
+
+std::optional<git_oid> refused_want(git_repository *repo, const UploadPackConfig &config,
+                                    const std::vector<git_oid> &wants) {
+    if (std::optional<git_oid> missing = first_missing(repo, wants))
+        return missing;
+    return first_forbidden_want(repo, wants, list_tips(repo, config.hidden), config.allow_uor);
+}
+
+pack::EnumerateInput pack_input(git_repository *repo, const UploadPackConfig &config,
+                                std::vector<git_oid> wants, std::vector<git_oid> haves,
+                                bool include_tag) {
+    pack::EnumerateInput input;
+    input.wants = std::move(wants);
+    input.haves = std::move(haves);
+    if (include_tag)
+        for (const Ref &ref : list_refs(repo, config.hidden))
+            if (ref.peeled && ref.name.starts_with("refs/tags/"))
+                input.include_tags.push_back(ref.oid);
+    return input;
+}
+
+} // namespace gsh

@@ -1,0 +1,35 @@
+// What upload-pack does the same way in every protocol version.
+#pragma once
+
+#include <git2.h>
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "pack/pack_stream.h"
+#include "repo/upload_pack_config.h"
+
+namespace gsh {
+
+// The agent this server names itself with.
+extern const char *const kAgent;
+
+std::string oid_hex(const git_oid &oid);
+// Exactly 40 hex digits.
+bool parse_oid(std::string_view hex, git_oid *out);
+void add_unique(std::vector<git_oid> &oids, const git_oid &oid);
+
+// The want git would answer with "ERR upload-pack: not our ref <oid>": the
+// first one the repository lacks, else the first the client may not have.
+std::optional<git_oid> refused_want(git_repository *repo, const UploadPackConfig &config,
+                                    const std::vector<git_oid> &wants);
+
+// What the pack holds: wants minus what the haves reach, and with
+// include_tag the annotated tags of what is sent.
+pack::EnumerateInput pack_input(git_repository *repo, const UploadPackConfig &config,
+                                std::vector<git_oid> wants, std::vector<git_oid> haves,
+                                bool include_tag);
+
+} // namespace gsh

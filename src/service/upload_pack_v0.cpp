@@ -1,0 +1,198 @@
+#include "service/upload_pack_v0.h"
+
+#include <vector>
+
+#include "protocol/pkt_line.h"
+#include "repo/refs.h"
+#include "service/negotiation.h"
+#include "service/upload_pack_common.h"
+#include "util/error.h"
+
+namespace gsh {
+
+namespace {
+
+// Side-band pkt-line size of plain "side-band" (DEFAULT_PACKET_MAX in git).
+constexpr size_t kSmallPktLen = 1000;
+
+// Whether a space-separated feature list names feature (alone or as feature=...).
+bool has_feature(std::string_view features, std::string_view feature) {
+    while (!features.empty()) {
+        size_t sp = features.find(' ');
+        std::string_view word = features.substr(0, sp);
+        if (word == feature || (word.starts_with(feature) && word.size() > feature.size() &&
+                                word[feature.size()] == '='))
+            return true;
+        if (sp == std::string_view::npos)
+            break;
+        features.remove_prefix(sp + 1);
+    }
+    return false;
+}
+
+struct Needs {
+    std::vector<git_oid> wants;
+    bool multi_ack = false, multi_ack_detailed = false, no_done = false;
+    bool ofs_delta = false, no_progress = false, include_tag = false;
+    size_t sideband = 0;
+};
+
+[[noreturn]] void bad_request(const std::string &why) {
+    throw Error(why, 400);
+}
+
+// git's receive_needs(): want lines (the first with capabilities) up to a flush.
+Needs read_needs(proto::PktReader &reader) {
+    Needs n;
+    for (;;) {
+        proto::Pkt pkt = reader.next();
+        if (pkt.kind == proto::PktKind::End && n.wants.empty())
+            return n;
+        if (pkt.kind == proto::PktKind::End)
+            bad_request("protocol error: the request ends before the flush after the wants");
+        if (pkt.kind != proto::PktKind::Data)
+            return n;
+        std::string_view line = pkt.data;
+        if (line.starts_with("shallow ") || line.starts_with("deepen"))
+            bad_request("shallow requests are not supported yet: '" + std::string(line) + "'");
+        if (line.starts_with("filter "))
+            bad_request("git upload-pack: filtering capability not negotiated");
+        git_oid oid;
+        if (!line.starts_with("want ") || line.size() < 45 ||
+            !parse_oid(line.substr(5, 40), &oid) || (line.size() > 45 && line[45] != ' '))
+            bad_request("git upload-pack: protocol error, expected to get object ID, not '" +
+                        std::string(line) + "'");
+        std::string_view features = line.size() > 46 ? line.substr(46) : std::string_view();
+        if (has_feature(features, "multi_ack_detailed"))
+            n.multi_ack_detailed = n.multi_ack = true;
+        else if (has_feature(features, "multi_ack"))
+            n.multi_ack = true;
+        n.no_done |= has_feature(features, "no-done");
+        n.ofs_delta |= has_feature(features, "ofs-delta");
+        if (has_feature(features, "side-band-64k"))
+            n.sideband = proto::kMaxPktLen;
+        else if (has_feature(features, "side-band") && n.sideband == 0)
+            n.sideband = kSmallPktLen;
+        n.no_progress |= has_feature(features, "no-progress");
+        n.include_tag |= has_feature(features, "include-tag");
+        add_unique(n.wants, oid);
+    }
+}
+
+} // namespace
+
+std::string advertise_v0(git_repository *repo, const UploadPackConfig &config, bool v1) {
+    std::string out;
+    if (v1)
+        proto::pkt_write_line(out, "version 1");
+    std::vector<Ref> refs = list_refs(repo, config.hidden);
+    bool first = true;
+    for (const Ref &ref : refs) {
+        if (ref.unborn)
+            continue;
+        std::string line = oid_hex(ref.oid) + " " + ref.name;
+        if (first) {
+            line.push_back('\0');
+            line += "multi_ack thin-pack side-band side-band-64k ofs-delta no-progress "
+                    "include-tag multi_ack_detailed";
+            if (config.allow_uor & kAllowTipSha1)
+                line += " allow-tip-sha1-in-want";
+            if (config.allow_uor & kAllowReachableSha1)
+                line += " allow-reachable-sha1-in-want";
+            line += " no-done";
+            if (refs.front().name == "HEAD" && !refs.front().symref_target.empty())
+                line += " symref=HEAD:" + refs.front().symref_target;
+            line += std::string(" object-format=sha1 agent=") + kAgent;
+            first = false;
+        }
+        proto::pkt_write_line(out, line);
+        if (ref.peeled)
+            proto::pkt_write_line(out, oid_hex(*ref.peeled) + " " + ref.name + "^{}");
+    }
+    proto::pkt_flush(out);
+    return out;
+}
+
+std::string answer_v0(git_repository *repo, const UploadPackConfig &config, std::string_view body,
+                      std::unique_ptr<PackSection> *pack) {
+    proto::PktReader reader(body);
+    Needs needs = read_needs(reader);
+    std::string out;
+    if (needs.wants.empty())
+        return out;
+    if (std::optional<git_oid> refused = refused_want(repo, config, needs.wants)) {
+        proto::pkt_write(out, "ERR upload-pack: not our ref " + oid_hex(*refused));
+        return out;
+    }
+    // Wants alone, then the end of the body: the client only wanted the
+    // shallow list, and a stateless server stops here.
+    if (reader.at_end())
+        return out;
+
+    // git's get_common_commits().
+    Negotiator neg(repo, needs.wants);
+    bool got_common = false, got_other = false, sent_ready = false;
+    std::string last_hex;
+    for (;;) {
+        proto::Pkt pkt = reader.next();
+        if (pkt.kind == proto::PktKind::End)
+            return out; // git dies: the remote end hung up unexpectedly
+        if (pkt.kind != proto::PktKind::Data) {
+            if (needs.multi_ack_detailed && got_common && !got_other && neg.ok_to_give_up()) {
+                sent_ready = true;
+                proto::pkt_write_line(out, "ACK " + last_hex + " ready");
+            }
+            if (neg.have_objects().empty() || needs.multi_ack)
+                proto::pkt_write_line(out, "NAK");
+            if (needs.no_done && sent_ready) {
+                proto::pkt_write_line(out, "ACK " + last_hex);
+                break;
+            }
+            return out; // stateless: the client sends the next round in a new request
+        }
+        std::string_view line = pkt.data;
+        git_oid oid;
+        if (line.starts_with("have ")) {
+            if (line.size() < 45 || !parse_oid(line.substr(5, 40), &oid))
+                bad_request("git upload-pack: expected SHA1 object, got '" +
+                            std::string(line.substr(5)) + "'");
+            std::string hex = oid_hex(oid);
+            if (neg.got(oid) == Negotiator::Have::Missing) {
+                got_other = true;
+                if (needs.multi_ack && neg.ok_to_give_up()) {
+                    if (needs.multi_ack_detailed) {
+                        sent_ready = true;
+                        proto::pkt_write_line(out, "ACK " + hex + " ready");
+                    } else {
+                        proto::pkt_write_line(out, "ACK " + hex + " continue");
+                    }
+                }
+            } else {
+                got_common = true;
+                last_hex = hex;
+                if (needs.multi_ack_detailed)
+                    proto::pkt_write_line(out, "ACK " + hex + " common");
+                else if (needs.multi_ack)
+                    proto::pkt_write_line(out, "ACK " + hex + " continue");
+                else if (neg.have_objects().size() == 1)
+                    proto::pkt_write_line(out, "ACK " + hex);
+            }
+            continue;
+        }
+        if (line == "done") {
+            if (neg.have_objects().empty())
+                proto::pkt_write_line(out, "NAK");
+            else if (needs.multi_ack)
+                proto::pkt_write_line(out, "ACK " + last_hex);
+            break;
+        }
+        bad_request("git upload-pack: expected SHA1 list, got '" + std::string(line) + "'");
+    }
+
+    *pack = std::make_unique<PackSection>(
+        repo, pack_input(repo, config, needs.wants, neg.have_objects(), needs.include_tag),
+        needs.ofs_delta, !needs.no_progress, needs.sideband);
+    return out;
+}
+
+} // namespace gsh
