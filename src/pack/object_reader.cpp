@@ -11,8 +11,8 @@ namespace gsh::pack {
 
 namespace {
 
-constexpr size_t kWindowSize = 16 * 1024;
-constexpr size_t kWindows = 4;
+constexpr size_t kWindowSize = 8 * 1024;
+constexpr size_t kWindows = 16;
 constexpr size_t kMaxChain = 10000;
 constexpr size_t kMaxChunkSize = 1u << 20;
 constexpr size_t kMinChunkSize = 4096;

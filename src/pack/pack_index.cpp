@@ -160,15 +160,64 @@ void PackIndex::open_pack() {
     pack_fd_ = std::move(fd);
 }
 
+// Oids are uniformly distributed: within the fanout bucket, the position is
+// first guessed from the id's next bytes, then bracketed by doubling steps
+// around the guess (all near one another in memory), then bisected.
 int64_t PackIndex::find(const git_oid &oid) const {
     const uint8_t *id = oid.id;
     uint32_t lo = id[0] ? be32(fanout_ + 4 * (id[0] - 1)) : 0;
     uint32_t hi = be32(fanout_ + 4 * id[0]);
+    if (lo >= hi)
+        return -1;
     const size_t stride = version_ == 1 ? 4 + kOidSize : kOidSize;
     const uint8_t *base = version_ == 1 ? oids_ + 4 : oids_;
+    const uint64_t key = be64(id);
+    const auto cmp = [&](uint32_t i) {
+        const uint8_t *at = base + size_t(i) * stride;
+        const uint64_t k = be64(at);
+        return k < key ? -1 : k > key ? 1 : std::memcmp(at + 8, id + 8, kOidSize - 8);
+    };
+    if (hi - lo > 8) {
+        const uint64_t frac = key << 8; // the bits after the first byte
+        const uint32_t g = lo + uint32_t((unsigned __int128)(hi - lo) * frac >> 64);
+        int c = cmp(g);
+        if (c == 0)
+            return g;
+        if (c < 0) {
+            for (uint32_t step = 1;; step *= 2) {
+                if (step >= hi - g)
+                    break;
+                const uint32_t probe = g + step;
+                const int c2 = cmp(probe);
+                if (c2 == 0)
+                    return probe;
+                if (c2 > 0) {
+                    hi = probe;
+                    break;
+                }
+                lo = probe + 1;
+            }
+            lo = std::max(lo, g + 1);
+        } else {
+            hi = g;
+            for (uint32_t step = 1;; step *= 2) {
+                if (step > g - lo)
+                    break;
+                const uint32_t probe = g - step;
+                const int c2 = cmp(probe);
+                if (c2 == 0)
+                    return probe;
+                if (c2 < 0) {
+                    lo = probe + 1;
+                    break;
+                }
+                hi = probe;
+            }
+        }
+    }
     while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        int c = std::memcmp(base + size_t(mid) * stride, id, kOidSize);
+        const uint32_t mid = lo + (hi - lo) / 2;
+        const int c = cmp(mid);
         if (c == 0)
             return mid;
         if (c < 0)
@@ -196,19 +245,52 @@ uint64_t PackIndex::offset_at(uint32_t pos) const {
     return be64(large_ + size_t(v) * 8);
 }
 
+// Entries by offset without a comparison sort: offsets are spread into
+// about count_ buckets of equal width, then each (small) bucket is sorted.
+// The bucket starts also make finding an offset's rank O(1) on average.
 void PackIndex::build_sorted() const {
-    std::vector<std::pair<uint64_t, uint32_t>> v(count_);
-    for (uint32_t i = 0; i < count_; i++)
-        v[i] = {offset_at(i), i};
-    std::sort(v.begin(), v.end());
+    const uint64_t limit = pack_size_ - kOidSize; // entries start before the trailer
+    int shift = 0;
+    while ((limit >> shift) > uint64_t(count_) + 1)
+        shift++;
+    bucket_shift_ = shift;
+    const size_t buckets = size_t(limit >> shift) + 1;
+    bucket_start_.assign(buckets + 1, 0);
+    for (uint32_t i = 0; i < count_; i++) {
+        const uint64_t off = offset_at(i);
+        if (off < 12 || off >= limit)
+            throw Error("bad pack index for " + pack_path_ + ": offset out of range");
+        bucket_start_[size_t(off >> shift) + 1]++;
+    }
+    for (size_t b = 1; b <= buckets; b++)
+        bucket_start_[b] += bucket_start_[b - 1];
     sorted_offsets_.resize(count_);
     sorted_pos_.resize(count_);
-    for (uint32_t i = 0; i < count_; i++) {
-        const uint64_t off = v[i].first;
-        if (off < 12 || off >= pack_size_ - kOidSize || (i && off == v[i - 1].first))
-            throw Error("bad pack index for " + pack_path_ + ": offset out of range");
-        sorted_offsets_[i] = off;
-        sorted_pos_[i] = v[i].second;
+    {
+        std::vector<uint32_t> fill(bucket_start_.begin(), bucket_start_.end() - 1);
+        for (uint32_t i = 0; i < count_; i++) {
+            const uint64_t off = offset_at(i);
+            const uint32_t at = fill[size_t(off >> shift)]++;
+            sorted_offsets_[at] = off;
+            sorted_pos_[at] = i;
+        }
+    }
+    for (size_t b = 0; b < buckets; b++) {
+        const uint32_t first = bucket_start_[b], last = bucket_start_[b + 1];
+        for (uint32_t i = first + 1; i < last; i++) { // insertion sort
+            const uint64_t off = sorted_offsets_[i];
+            const uint32_t pos = sorted_pos_[i];
+            uint32_t j = i;
+            for (; j > first && sorted_offsets_[j - 1] > off; j--) {
+                sorted_offsets_[j] = sorted_offsets_[j - 1];
+                sorted_pos_[j] = sorted_pos_[j - 1];
+            }
+            sorted_offsets_[j] = off;
+            sorted_pos_[j] = pos;
+        }
+        for (uint32_t i = first + 1; i < last; i++)
+            if (sorted_offsets_[i] == sorted_offsets_[i - 1])
+                throw Error("bad pack index for " + pack_path_ + ": two entries at one offset");
     }
     sorted_ = true;
 }
@@ -216,8 +298,12 @@ void PackIndex::build_sorted() const {
 size_t PackIndex::sorted_rank(uint64_t offset) const {
     if (!sorted_)
         build_sorted();
-    return size_t(std::lower_bound(sorted_offsets_.begin(), sorted_offsets_.end(), offset) -
-                  sorted_offsets_.begin());
+    const size_t b = size_t(offset >> bucket_shift_);
+    if (b + 1 >= bucket_start_.size())
+        return count_;
+    const auto first = sorted_offsets_.begin() + bucket_start_[b];
+    const auto last = sorted_offsets_.begin() + bucket_start_[b + 1];
+    return size_t(std::lower_bound(first, last, offset) - sorted_offsets_.begin());
 }
 
 uint64_t PackIndex::entry_end(uint64_t offset) const {
@@ -287,12 +373,15 @@ void PackSet::open_dir(const std::string &pack_dir) {
     }
 }
 
-int PackSet::find(const git_oid &oid, uint64_t *offset) const {
+int PackSet::find(const git_oid &oid, uint64_t *offset, uint32_t *pos) const {
     const size_t n = packs_.size();
     for (size_t k = 0; k < n; k++) {
         size_t i = (last_hit_ + k) % n;
-        if (packs_[i]->lookup(oid, offset)) {
+        int64_t at = packs_[i]->find(oid);
+        if (at >= 0) {
             last_hit_ = i;
+            *pos = uint32_t(at);
+            *offset = packs_[i]->offset_at(uint32_t(at));
             return int(i);
         }
     }

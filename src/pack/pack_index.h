@@ -100,6 +100,8 @@ class PackIndex {
     // Entries by offset, built on first need.
     mutable std::vector<uint64_t> sorted_offsets_;
     mutable std::vector<uint32_t> sorted_pos_;
+    mutable std::vector<uint32_t> bucket_start_; // first sorted entry of each bucket
+    mutable int bucket_shift_ = 0;
     mutable bool sorted_ = false;
 };
 
@@ -116,7 +118,12 @@ class PackSet {
     const PackIndex &operator[](size_t i) const { return *packs_[i]; }
 
     // Index of a pack holding oid (and its offset there), or -1.
-    int find(const git_oid &oid, uint64_t *offset) const;
+    int find(const git_oid &oid, uint64_t *offset) const {
+        uint32_t pos;
+        return find(oid, offset, &pos);
+    }
+    // The same, with the oid's position in that pack's index.
+    int find(const git_oid &oid, uint64_t *offset, uint32_t *pos) const;
 
   private:
     void open_dir(const std::string &pack_dir);

@@ -70,18 +70,27 @@ int compression_level(git_repository *repo) {
 } // namespace
 
 struct PackStream::Impl {
+    // 48 bytes an object: a packed entry's oid is read from its pack index.
     struct Entry {
-        git_oid oid;
-        uint32_t pack = kLoose;
-        uint32_t base = kNone; // the entry this one is a delta against
-        uint64_t offset = 0;   // in the pack on disk
-        uint64_t end = 0;
+        uint64_t offset = 0;  // in the pack on disk
+        uint64_t end = 0;     // where the entry ends there
         uint64_t size = 0;    // from the entry header
         uint64_t new_pos = 0; // in the pack produced
-        uint8_t type = 0;     // on disk
+        uint32_t pack = kLoose;
+        uint32_t pos = 0;      // in the pack index; for a loose object, in loose_
+        uint32_t base = kNone; // the entry this one is a delta against
+        uint8_t type = 0;      // on disk
         uint8_t header_len = 0;
         Action action = kWhole;
     };
+
+    git_oid oid_of(const Entry &e) const {
+        if (e.pack == kLoose)
+            return loose_[e.pos];
+        git_oid oid;
+        std::memcpy(oid.id, packs_[e.pack].oid_at(e.pos), GIT_OID_RAWSZ);
+        return oid;
+    }
 
     Impl(git_repository *repo, std::vector<git_oid> objects, bool ofs_delta);
     ~Impl();
@@ -103,6 +112,7 @@ struct PackStream::Impl {
     bool ofs_delta_;
     PackStats stats_;
     std::vector<Entry> entries_;
+    std::vector<git_oid> loose_;     // objects in no pack
     std::vector<size_t> pack_begin_; // first entry of each pack (entries_ sorted by pack)
     std::unique_ptr<OidSet> sent_;   // oid -> entry index, made on first need
     Sha1 sha_;
@@ -154,31 +164,37 @@ PackStream::Impl::~Impl() {
 // Finds each object in the packs; sorts by (pack, offset) with the objects
 // in no pack last; drops duplicates.
 void PackStream::Impl::locate(std::vector<git_oid> &objects) {
-    entries_.resize(objects.size());
-    for (size_t i = 0; i < objects.size(); i++) {
-        Entry &e = entries_[i];
-        e.oid = objects[i];
+    entries_.reserve(objects.size());
+    for (const git_oid &oid : objects) {
+        Entry e;
         uint64_t offset;
-        int p = packs_.find(e.oid, &offset);
+        uint32_t pos;
+        int p = packs_.find(oid, &offset, &pos);
         if (p >= 0) {
             e.pack = uint32_t(p);
+            e.pos = pos;
             e.offset = offset;
+        } else {
+            e.pos = uint32_t(loose_.size());
+            loose_.push_back(oid);
         }
+        entries_.push_back(e);
     }
     objects.clear();
     objects.shrink_to_fit();
-    std::sort(entries_.begin(), entries_.end(), [](const Entry &a, const Entry &b) {
+    std::sort(entries_.begin(), entries_.end(), [this](const Entry &a, const Entry &b) {
         if (a.pack != b.pack)
             return a.pack < b.pack;
         if (a.pack != kLoose)
             return a.offset < b.offset;
-        return std::memcmp(a.oid.id, b.oid.id, GIT_OID_RAWSZ) < 0;
+        return std::memcmp(loose_[a.pos].id, loose_[b.pos].id, GIT_OID_RAWSZ) < 0;
     });
     entries_.erase(std::unique(entries_.begin(), entries_.end(),
-                               [](const Entry &a, const Entry &b) {
+                               [this](const Entry &a, const Entry &b) {
                                    return a.pack == b.pack &&
-                                          (a.pack != kLoose ? a.offset == b.offset
-                                                            : git_oid_equal(&a.oid, &b.oid));
+                                          (a.pack != kLoose
+                                               ? a.offset == b.offset
+                                               : git_oid_equal(&loose_[a.pos], &loose_[b.pos]));
                                }),
                    entries_.end());
     size_t packed = 0;
@@ -226,7 +242,7 @@ void PackStream::Impl::read_headers() {
             EntryHeader h;
             if (!parse_entry_header(window.get() + (e.offset - win_start), need, e.offset, &h) ||
                 h.length >= e.end - e.offset)
-                throw Error("corrupt pack entry for " + hex(e.oid) + " in " + pack.pack_path());
+                throw Error("corrupt pack entry for " + hex(oid_of(e)) + " in " + pack.pack_path());
             e.type = h.type;
             e.header_len = h.length;
             e.size = h.size;
@@ -244,7 +260,7 @@ void PackStream::Impl::read_headers() {
                 } else {
                     int64_t pos = pack.pos_at_offset(h.base_offset);
                     if (pos < 0)
-                        throw Error("corrupt pack entry for " + hex(e.oid) + " in " +
+                        throw Error("corrupt pack entry for " + hex(oid_of(e)) + " in " +
                                     pack.pack_path() + ": no delta base at its offset");
                     git_oid base_oid;
                     std::memcpy(base_oid.id, pack.oid_at(uint32_t(pos)), GIT_OID_RAWSZ);
@@ -277,8 +293,8 @@ void PackStream::Impl::choose_actions() {
     // in the middle of the stream.
     for (size_t i = pack_begin_[packs_.size()]; i < entries_.size(); i++) {
         entries_[i].action = kWhole;
-        if (!git_odb_exists(odb_.get(), &entries_[i].oid))
-            throw Error("object " + hex(entries_[i].oid) + " is missing");
+        if (!git_odb_exists(odb_.get(), &loose_[entries_[i].pos]))
+            throw Error("object " + hex(loose_[entries_[i].pos]) + " is missing");
     }
 }
 
@@ -316,7 +332,7 @@ const OidSet &PackStream::Impl::sent() {
     if (!sent_) {
         sent_ = std::make_unique<OidSet>(entries_.size());
         for (const Entry &e : entries_)
-            sent_->insert(e.oid);
+            sent_->insert(oid_of(e));
     }
     return *sent_;
 }
@@ -356,7 +372,7 @@ void PackStream::Impl::start_next() {
             staged_len_ += encode_ofs(staged_ + staged_len_, e.new_pos - base.new_pos);
         } else { // kToRef
             staged_len_ = encode_type_size(staged_, kRefDelta, e.size);
-            std::memcpy(staged_ + staged_len_, base.oid.id, GIT_OID_RAWSZ);
+            std::memcpy(staged_ + staged_len_, oid_of(base).id, GIT_OID_RAWSZ);
             staged_len_ += GIT_OID_RAWSZ;
         }
         from = e.offset + e.header_len;
@@ -385,10 +401,11 @@ void PackStream::Impl::start_next() {
 
 void PackStream::Impl::start_whole(Entry &e) {
     git_odb_object *obj = nullptr;
-    int rc = git_odb_read(&obj, odb_.get(), &e.oid);
+    const git_oid oid = oid_of(e);
+    int rc = git_odb_read(&obj, odb_.get(), &oid);
     if (rc < 0) {
         const git_error *err = git_error_last();
-        throw Error("reading object " + hex(e.oid) + ": " +
+        throw Error("reading object " + hex(oid_of(e)) + ": " +
                     (err && err->message ? err->message : "libgit2 error"));
     }
     whole_.reset(obj);

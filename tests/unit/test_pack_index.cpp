@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <random>
@@ -88,6 +89,33 @@ TEST(PackIndex, AgreesWithShowIndexForEveryPack) {
     ASSERT_GE(idxs.size(), 3u);
     for (const auto &idx : idxs)
         check_index(idx);
+}
+
+// Enough objects for large fanout buckets (the lookup guesses a position
+// inside the bucket before bisecting).
+TEST(PackIndex, ManyObjects) {
+    test::TempDir dir;
+    const std::string d = dir.str();
+    sh("git init -q --bare '" + d +
+       "/many.git' && awk 'BEGIN { for (i = 1; i <= 5000; i++) "
+       "printf \"blob\\ndata <<E\\nobject %d\\nE\\n\", i }' | git --git-dir='" +
+       d + "/many.git' fast-import --quiet");
+    auto idxs = pack_indexes(d + "/many.git");
+    ASSERT_EQ(idxs.size(), 1u);
+    check_index(idxs[0]);
+    PackIndex idx(idxs[0]);
+    ASSERT_EQ(idx.count(), 5000u);
+    std::mt19937_64 rng(3);
+    for (int i = 0; i < 20000; i++) {
+        git_oid oid;
+        for (auto &b : oid.id)
+            b = uint8_t(rng());
+        EXPECT_EQ(idx.find(oid), -1);
+        // One bit away from a member.
+        std::memcpy(oid.id, idx.oid_at(uint32_t(rng() % idx.count())), GIT_OID_RAWSZ);
+        oid.id[19] ^= 1;
+        EXPECT_EQ(idx.find(oid), -1);
+    }
 }
 
 TEST(PackIndex, VersionOneAndLargeOffsets) {
