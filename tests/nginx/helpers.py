@@ -31,7 +31,7 @@ HTTP_BACKEND = "/usr/lib/git-core/git-http-backend"
 # Every git command that does not pass an explicit timeout is killed after
 # this many seconds, so that a hanging server fails a test instead of hanging
 # the whole run. It is a safety net, not a timing assertion.
-GIT_TIMEOUT = 900
+GIT_TIMEOUT = 600
 
 
 def module_path():
@@ -99,16 +99,30 @@ class Git:
         full_env = dict(self.env)
         if env:
             full_env.update(env)
-        if text and isinstance(input, str):
+        if isinstance(input, str):
             input = input.encode()
-        proc = subprocess.run(cmd, cwd=cwd, env=full_env, input=input,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              timeout=timeout)
-        out, err = proc.stdout, proc.stderr
+        # Own process group: on a timeout (a hanging server) git and its
+        # remote helpers are all killed, and the test fails with a message.
+        proc = subprocess.Popen(cmd, cwd=cwd, env=full_env,
+                                stdin=subprocess.PIPE if input is not None
+                                else subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                start_new_session=True)
+        try:
+            out, err = proc.communicate(input, timeout=timeout)
+            code = proc.returncode
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            out, err = proc.communicate()
+            code = -signal.SIGKILL
+            err += b"\n[test harness: git killed after %d s]\n" % timeout
         if text:
             out = out.decode("utf-8", "replace")
             err = err.decode("utf-8", "replace")
-        return GitResult(proc.returncode, out, err)
+        return GitResult(code, out, err)
 
     def __call__(self, *args, **kw):
         """Like run() but fails on a non-zero exit; returns stdout stripped."""
@@ -122,8 +136,10 @@ class Git:
 # --------------------------------------------------------------------------
 # raw HTTP
 
-class Response(namedtuple("Response", "status reason headers body")):
-    """headers is a list of (name, value) as received."""
+class Response(namedtuple("Response", "status reason headers body complete")):
+    """headers is a list of (name, value) as received; complete is False
+    when the connection ended before the end of the body (the body is then
+    what arrived)."""
 
     def header(self, name, default=None):
         name = name.lower()
@@ -140,7 +156,8 @@ class Response(namedtuple("Response", "status reason headers body")):
 def http_request(port, method, path, headers=None, body=None, timeout=120,
                  host="127.0.0.1"):
     """One request on a fresh connection; the path is sent exactly as given
-    (no quoting). Returns Response(status, reason, headers, body bytes)."""
+    (no quoting). Returns Response(status, reason, headers, body bytes,
+    complete)."""
     conn = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
         conn.putrequest(method, path, skip_accept_encoding=True)
@@ -152,8 +169,13 @@ def http_request(port, method, path, headers=None, body=None, timeout=120,
             conn.putheader(k, v)
         conn.endheaders(body)
         resp = conn.getresponse()
-        data = resp.read()
-        return Response(resp.status, resp.reason, resp.getheaders(), data)
+        complete = True
+        try:
+            data = resp.read()
+        except http.client.IncompleteRead as e:
+            data, complete = e.partial, False
+        return Response(resp.status, resp.reason, resp.getheaders(), data,
+                        complete)
     finally:
         conn.close()
 
@@ -290,6 +312,10 @@ def free_listening_socket(host="127.0.0.1"):
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     s.bind((host, 0))
     s.listen(511)
+    # nginx sets the sockets it opens itself non-blocking, but trusts an
+    # inherited one to be so already: a blocking one would make an idle
+    # worker sleep in accept() (every worker is woken for each connection).
+    s.setblocking(False)
     s.set_inheritable(True)
     return s
 
@@ -315,6 +341,17 @@ def stop_process_group(proc, first_signal, timeout=30):
         return proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         return None
+
+
+def _die_with_parent():
+    """preexec_fn: SIGTERM this child when the test process dies without
+    running its teardown (killed), so no server outlives the run."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except Exception:
+        pass
 
 
 def sanitizer_env():
@@ -365,7 +402,8 @@ class Fcgiwrap:
                 [FCGIWRAP_BIN, "-c", str(self.children)],
                 stdin=sock.fileno(), stdout=subprocess.DEVNULL, stderr=log,
                 env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
-                start_new_session=True, close_fds=True)
+                start_new_session=True, close_fds=True,
+                preexec_fn=_die_with_parent)
         sock.close()
         return self
 
@@ -460,7 +498,8 @@ class Nginx:
                 [NGINX_BIN, "-p", str(self.prefix), "-c", str(self.conf_path),
                  "-e", str(self.error_log)],
                 stdin=subprocess.DEVNULL, stdout=err, stderr=err, env=env,
-                pass_fds=(sock.fileno(),), start_new_session=True)
+                pass_fds=(sock.fileno(),), start_new_session=True,
+                preexec_fn=_die_with_parent)
         # nginx holds the socket now; with our copy closed, a failed start
         # gives "connection refused" instead of a hang.
         sock.close()
@@ -552,6 +591,8 @@ def fetch_outcome(git, response, workdir):
     """What a v2 fetch response says, comparably: ("ERR", line) for an
     error, else ("pack", section lines before the packfile, object ids)."""
     body = response.body
+    if not response.complete:
+        return ("truncated response", response.status, body[:200])
     items, rest = parse_pkt_lines(body, stop_at_pack=True)
     for it in items:
         if isinstance(it, bytes) and it.startswith(b"ERR "):
@@ -581,7 +622,7 @@ def on_both(server, scenario):
     return {name: scenario(url, name) for name, url, _ in server.sides}
 
 
-def clone(git, url, dest, *opts, worktree=None, env=None):
+def clone(git, url, dest, *opts, worktree=None, env=None, protocol=2):
     """git clone [opts] url dest, tracing the received pack. Returns
     (comparable dict, GitResult, pack bytes). The comparable dict holds the
     exit code and, on success, everything repo_state() sees."""
@@ -591,7 +632,7 @@ def clone(git, url, dest, *opts, worktree=None, env=None):
     trace = traced(dest.parent, dest.name)
     full_env = {"GIT_TRACE_PACKFILE": str(trace)}
     full_env.update(env or {})
-    r = git.run("clone", *opts, url, dest, env=full_env)
+    r = git.run("clone", *opts, url, dest, env=full_env, protocol=protocol)
     state = None
     if r.code == 0:
         state = repo_state(git, dest, worktree)
@@ -602,7 +643,7 @@ def clone(git, url, dest, *opts, worktree=None, env=None):
     return {"code": r.code, "state": state}, r, pack
 
 
-def fetch(git, repo, url, *refspecs, opts=(), env=None):
+def fetch(git, repo, url, *refspecs, opts=(), env=None, protocol=2):
     """git fetch [opts] url refspecs in repo, tracing the received pack.
     Returns (comparable dict, GitResult, pack bytes)."""
     repo = Path(repo)
@@ -611,7 +652,8 @@ def fetch(git, repo, url, *refspecs, opts=(), env=None):
         trace.unlink()
     full_env = {"GIT_TRACE_PACKFILE": str(trace)}
     full_env.update(env or {})
-    r = git.run("fetch", *opts, url, *refspecs, cwd=repo, env=full_env)
+    r = git.run("fetch", *opts, url, *refspecs, cwd=repo, env=full_env,
+                protocol=protocol)
     state = repo_state(git, repo) if r.code == 0 else None
     pack = trace.read_bytes() if trace.exists() else b""
     return {"code": r.code, "state": state}, r, pack

@@ -7,12 +7,13 @@ import pytest
 from helpers import check_pack, clone, fetch, on_both, remote_lines
 
 
-def clone_both(git, server, tmp_path, path, *opts, worktree=None):
+def clone_both(git, server, tmp_path, path, *opts, worktree=None,
+               protocol=2):
     """Clones URL/path with opts from both sides; returns
     {side: (comparable dict, GitResult, pack bytes)}."""
     return on_both(server, lambda url, side: clone(
         git, "%s/%s" % (url, path), tmp_path / side, *opts,
-        worktree=worktree))
+        worktree=worktree, protocol=protocol))
 
 
 def assert_same_clone(res):
@@ -101,25 +102,30 @@ def test_clone_empty_repository_bare(git, server, tmp_path):
     assert res["module"][0]["code"] == 0
 
 
-def test_clone_progress(git, server, tmp_path):
+@pytest.mark.parametrize("path", ["small.git", "multipack.git"])
+def test_clone_progress(git, server, tmp_path, path):
     """With --progress the server's progress reaches the client's stderr as
-    "remote: ..." lines. git's own server prints "Enumerating objects" (and,
-    depending on the repository, "Counting objects", "Compressing objects"
-    and "Total ..."); the module must at least print "Enumerating objects"."""
-    res = clone_both(git, server, tmp_path, "multipack.git", "--progress",
-                     "--bare")
+    "remote: ..." lines. git's own server prints "Enumerating objects: N,
+    done." and "Total ..." and, when it cannot send a pack it has as it is
+    (multipack.git), also "Counting objects" and "Compressing objects"; the
+    module must at least print "Enumerating objects"."""
+    res = clone_both(git, server, tmp_path, path, "--progress", "--bare")
     assert_same_clone(res)
     ref_lines = remote_lines(res["reference"][1].err)
     assert any(s.startswith("remote: Enumerating objects") for s in ref_lines)
-    assert any(s.startswith("remote: Counting objects") for s in ref_lines)
+    assert any(s.startswith("remote: Total ") for s in ref_lines)
+    if path == "multipack.git":
+        assert any(s.startswith("remote: Counting objects")
+                   for s in ref_lines)
     mod_lines = remote_lines(res["module"][1].err)
     assert any(s.startswith("remote: Enumerating objects: ")
                for s in mod_lines), res["module"][1].err
 
 
+@pytest.mark.parametrize("path", ["small.git", "multipack.git"])
 @pytest.mark.parametrize("flag", ["--quiet", "--no-progress"])
-def test_clone_without_progress(git, server, tmp_path, flag):
-    res = clone_both(git, server, tmp_path, "multipack.git", flag, "--bare")
+def test_clone_without_progress(git, server, tmp_path, flag, path):
+    res = clone_both(git, server, tmp_path, path, flag, "--bare")
     assert_same_clone(res)
     for side, (_, r, _) in res.items():
         assert remote_lines(r.err) == [], (side, r.err)
@@ -158,3 +164,49 @@ def test_fetch_up_to_date(git, server, tmp_path):
     assert res["module"][0] == res["reference"][0], res["module"][1].err
     assert res["reference"][2] == b""
     assert res["module"][2] == b""
+
+
+def refused_older_protocol(result):
+    """A module that does not speak v0/v1 must say so to the user: git shows
+    a text/plain error body as "remote: ..." lines."""
+    cmp, r, _ = result
+    remote = [l for l in r.err.splitlines() if l.startswith("remote:")]
+    return cmp["code"] == 128 and any("v0" in l or "version" in l
+                                      for l in remote)
+
+
+@pytest.mark.parametrize("protocol", [0, 1])
+@pytest.mark.parametrize("path", ["small.git", "multipack.git", "empty.git",
+                                  "group/sub/project"])
+def test_clone_older_protocols(git, server, tmp_path, path, protocol):
+    """Protocol v0 and v1 clones: the same result as the reference, or (for
+    now) a refusal that tells the user why."""
+    res = clone_both(git, server, tmp_path, path, "--bare",
+                     protocol=protocol)
+    ref, mod = res["reference"], res["module"]
+    assert ref[0]["code"] == 0, ref[1].err
+    if refused_older_protocol(mod):
+        return
+    assert mod[0] == ref[0], mod[1].err
+
+
+@pytest.mark.parametrize("protocol", [0, 1])
+def test_incremental_fetch_older_protocols(git, server, tmp_path, protocol):
+    template = tmp_path / "template.git"
+    git("clone", "-q", "--bare", "--no-local", "--single-branch",
+        "--no-tags", "--branch", "release/1.0",
+        "file://%s" % (server.root / "small.git"), template)
+
+    def run(url, side):
+        repo = tmp_path / side
+        git("clone", "-q", "--bare", "--no-local", "file://%s" % template,
+            repo)
+        return fetch(git, repo, "%s/small.git" % url,
+                     "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*",
+                     protocol=protocol)
+
+    res = on_both(server, run)
+    assert res["reference"][0]["code"] == 0, res["reference"][1].err
+    if refused_older_protocol(res["module"]):
+        return
+    assert res["module"][0] == res["reference"][0], res["module"][1].err

@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from helpers import (fetch_outcome, gzip_bytes, normalise_agent,
+from helpers import (FLUSH, fetch_outcome, gzip_bytes, normalise_agent,
                      parse_pkt_lines, v2_request)
 
 V2 = {"Git-Protocol": "version=2"}
@@ -38,18 +38,18 @@ def assert_refused_like_reference(res, expected):
 # --------------------------------------------------------------------------
 # repositories that are not served: 404, never saying why
 
-NOT_FOUND = ["missing.git", "missing", "noexport.git", "noexport", "notarepo",
+NOT_FOUND = ["", "missing.git", "missing", "noexport.git", "noexport", "notarepo",
              "group", "group/sub", "group/sub/missing.git", "small.git/objects",
              "plain.git", "plain/.git/objects"]
 
 
-@pytest.mark.parametrize("path", NOT_FOUND)
+@pytest.mark.parametrize("path", NOT_FOUND, ids=[p or "root" for p in NOT_FOUND])
 def test_not_found_advertisement(server, path):
     res = both(server, "GET", "/%s%s" % (path, INFO_REFS), V2)
     assert_refused_like_reference(res, 404)
 
 
-@pytest.mark.parametrize("path", NOT_FOUND)
+@pytest.mark.parametrize("path", NOT_FOUND, ids=[p or "root" for p in NOT_FOUND])
 def test_not_found_rpc(server, path):
     res = both(server, "POST", "/%s/git-upload-pack" % path, RPC,
                v2_request("ls-refs"))
@@ -214,9 +214,33 @@ def test_wrong_content_type_415(server, ctype):
 # --------------------------------------------------------------------------
 # protocol versions other than 2
 
+# The shallow family: not offered by the module (yet), in v0/v1 as in v2
+# (where it advertises "fetch" without "shallow").
+SHALLOW_CAPS = {b"shallow", b"deepen-since", b"deepen-not", b"deepen-relative"}
+
+
+def v0_advertisement(body):
+    """(lines before the first ref, [(oid, name)], capability set)"""
+    items = parse_pkt_lines(body)
+    head, refs, caps = [], [], None
+    for it in items:
+        if caps is None and (it in (FLUSH,) or not it[:40].strip(
+                b"0123456789abcdef") == b""):
+            head.append(it)
+            continue
+        line = it.rstrip(b"\n") if isinstance(it, bytes) else it
+        if caps is None:
+            line, _, capstr = line.partition(b"\0")
+            caps = set(normalise_agent(capstr).split())
+        refs.append(line)
+    return head, refs, caps
+
+
 def v0_acceptable(mod, ref):
-    """For now the module may refuse v0/v1 with a 400 whose body says so;
-    otherwise it must answer like the reference. Returns None when
+    """The module may refuse v0/v1 with a 400 whose body says so; otherwise
+    it must answer like the reference: same status, content type, lines
+    before the refs, refs (and peeled tags) in the same order, and the
+    reference's capabilities except the shallow family. Returns None when
     acceptable, else why not."""
     if mod.status == 400:
         if b"v0" in mod.body or b"version 0" in mod.body:
@@ -226,8 +250,14 @@ def v0_acceptable(mod, ref):
         return "status %d, reference %d" % (mod.status, ref.status)
     if mod.header("Content-Type") != ref.header("Content-Type"):
         return "content type %r" % mod.header("Content-Type")
-    if normalise_agent(mod.body) != normalise_agent(ref.body):
-        return "body differs: %r" % mod.body[:300]
+    mh, mrefs, mcaps = v0_advertisement(mod.body)
+    rh, rrefs, rcaps = v0_advertisement(ref.body)
+    if (mh, mrefs) != (rh, rrefs):
+        return "advertised refs differ:\n%r\n%r" % ((mh, mrefs), (rh, rrefs))
+    expected = None if rcaps is None else rcaps - SHALLOW_CAPS
+    if mcaps != expected:
+        return "capabilities %r, expected %r" % (
+            mcaps and sorted(mcaps), expected and sorted(expected))
     return None
 
 
@@ -238,8 +268,17 @@ def test_advertisement_without_v2(server, protocol):
     ref = res["reference"]
     assert ref.status == 200
     assert parse_pkt_lines(ref.body)[0] == b"# service=git-upload-pack\n"
-    assert v0_acceptable(res["module"], ref) is None, \
-        v0_acceptable(res["module"], ref)
+    assert b"shallow" in ref.body
+    why = v0_acceptable(res["module"], ref)
+    assert why is None, why
+
+
+@pytest.mark.parametrize("repo", ["empty.git", "hidden.git"])
+def test_advertisement_v0_other_repositories(server, repo):
+    res = both(server, "GET", "/%s%s" % (repo, INFO_REFS), {})
+    assert res["reference"].status == 200
+    why = v0_acceptable(res["module"], res["reference"])
+    assert why is None, why
 
 
 def test_v0_rpc(server, git):
@@ -352,3 +391,32 @@ def test_large_request_body_buffered_to_file(server, git, tmp_path):
     assert len(ref_out[2]) < len(everything)
     assert mod.status == 200, mod
     assert fetch_outcome(git, mod, tmp_path / "m") == ref_out
+
+
+MALFORMED = {
+    "unknown command": v2_request("bogus"),
+    "unknown ls-refs argument": v2_request("ls-refs", ["bogus-arg"]),
+    "not pkt-lines": b"garbage",
+    "no command": v2_request("ls-refs")[len(b"0014command=ls-refs\n"):],
+    "truncated pkt-line": b"0014command=ls-r",
+}
+
+
+@pytest.mark.parametrize("name", sorted(MALFORMED) + ["corrupt gzip"])
+def test_malformed_request(server, name):
+    """Requests no git client sends. git http-backend has sent its 200
+    headers before upload-pack reads the request, so it answers 200 with an
+    empty body (upload-pack dies); the module may do the same or answer 400
+    (better), but never 500 nor something that looks like an answer."""
+    headers = dict(RPC)
+    if name == "corrupt gzip":
+        body = gzip_bytes(v2_request("ls-refs"))[:-12] + b"garbage-----"
+        headers["Content-Encoding"] = "gzip"
+    else:
+        body = MALFORMED[name]
+    res = both(server, "POST", "/small.git/git-upload-pack", headers, body)
+    ref, mod = res["reference"], res["module"]
+    assert (ref.status, ref.body) == (200, b"")
+    assert mod.status in (200, 400), mod
+    if mod.status == 200:
+        assert mod.body == b"", mod.body[:300]

@@ -5,7 +5,7 @@ must agree byte for byte (agent= values normalised)."""
 import pytest
 
 from helpers import (DELIM, FLUSH, fetch_outcome, normalise_agent,
-                     parse_pkt_lines, v2_request)
+                     parse_pkt_lines, pkt, v2_request)
 
 V2 = {"Git-Protocol": "version=2"}
 RPC = {"Git-Protocol": "version=2",
@@ -132,20 +132,23 @@ WANT_KINDS = ["tip", "non-tip commit", "tree", "blob", "annotated tag",
 WANT_CASES = [(repo, kind) for repo in ("small.git", "hidden.git",
                                         "reachable.git", "anysha.git")
               for kind in WANT_KINDS]
-WANT_CASES += [(repo, kind) for repo in ("hidden.git", "reachable.git",
-                                         "anysha.git")
+# with uploadpack.allow{Reachable,Any}SHA1InWant the tips of hidden refs
+# are served, as by the reference
+WANT_CASES += [(repo, kind) for repo in ("reachable.git", "anysha.git")
                for kind in ("hidden tip", "private tip")]
 
 
 @pytest.mark.parametrize("repo,kind", WANT_CASES,
                          ids=["%s %s" % c for c in WANT_CASES])
 def test_fetch_want_same_as_reference(git, server, tmp_path, repo, kind):
-    """A fetch whose want is not (necessarily) a ref tip. In protocol v2,
-    git 2.39's upload-pack only checks that a wanted object exists (hidden
-    refs and uploadpack.allow*SHA1InWant make no difference there); a
-    missing object is answered with "ERR upload-pack: not our ref <oid>".
-    The module must give the same answer: the same ERR line, or a pack with
-    the same objects."""
+    """A fetch whose want is not (necessarily) a ref tip: a reachable
+    non-tip commit, a tree, a blob, an annotated tag, a missing object, and
+    with uploadpack.allow{Reachable,Any}SHA1InWant the tips of hidden refs.
+    In protocol v2, git 2.39's upload-pack only checks that a wanted object
+    exists (the allow* settings make no difference there); a missing object
+    is answered with "ERR upload-pack: not our ref <oid>". The module must
+    give the same answer: the same ERR line, or a pack with the same
+    objects."""
     oid = want_id(git, server, repo, kind)
     body = v2_request("fetch", ["ofs-delta", "no-progress", "want " + oid,
                                 "done"])
@@ -162,6 +165,26 @@ def test_fetch_want_same_as_reference(git, server, tmp_path, repo, kind):
     assert mod.status == 200, mod
     mod_out = fetch_outcome(git, mod, tmp_path / "module")
     assert mod_out == ref_out
+
+
+@pytest.mark.parametrize("kind", ["hidden tip", "private tip"])
+def test_fetch_want_hidden_tip_refused(git, server, tmp_path, kind):
+    """The tip of a ref hidden by uploadpack.hideRefs / transfer.hideRefs
+    (and only reachable from it), with no uploadpack.allow*SHA1InWant: the
+    module refuses it with the ERR line git uses for a refused want.
+
+    A deliberate difference from the reference: git 2.39's upload-pack in
+    protocol v2 only checks that a wanted object exists, so http-backend
+    sends it (asserted last, so that a change of the reference is seen)."""
+    oid = want_id(git, server, "hidden.git", kind)
+    body = v2_request("fetch", ["ofs-delta", "no-progress", "want " + oid,
+                                "done"])
+    res = rpc_both(server, "hidden.git", body)
+    mod = res["module"]
+    assert mod.status == 200, mod
+    assert mod.body == pkt("ERR upload-pack: not our ref %s" % oid)
+    ref_out = fetch_outcome(git, res["reference"], tmp_path / "r")
+    assert ref_out[0] == "pack" and oid in ref_out[2]
 
 
 def test_fetch_err_bytes_same_as_reference(server):
@@ -207,3 +230,19 @@ def test_fetch_include_tag(git, server, tmp_path):
     tag = git("rev-parse", "v1.0-meta", cwd=path)
     assert tag in ref_out[2]
     assert fetch_outcome(git, res["module"], tmp_path / "m") == ref_out
+
+
+@pytest.mark.parametrize("caps", [(), ("agent=other/1.0",),
+                                  ("server-option=one", "server-option=two",
+                                   "agent=git/2.39.5", "object-format=sha1")],
+                         ids=["no capabilities", "agent only",
+                              "server options"])
+def test_ls_refs_request_capabilities(server, caps):
+    """The capability lines of a request (none at all, another agent,
+    server options) do not change the answer."""
+    res = rpc_both(server, "small.git",
+                   v2_request("ls-refs", ["peel", "symrefs"], caps=caps))
+    assert res["reference"].status == 200
+    assert b"refs/heads/main" in res["reference"].body
+    assert res["module"].status == 200, res["module"]
+    assert res["module"].body == res["reference"].body
