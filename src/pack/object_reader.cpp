@@ -16,6 +16,7 @@ constexpr size_t kWindows = 16;
 constexpr size_t kMaxChain = 10000;
 constexpr size_t kMaxChunkSize = 1u << 20;
 constexpr size_t kMinChunkSize = 4096;
+constexpr size_t kMaxLarge = 256u << 20;
 
 std::string hex(const git_oid &oid) {
     char buf[GIT_OID_HEXSZ + 1];
@@ -143,17 +144,25 @@ ObjectReader::Object ObjectReader::read_loose(const git_oid &oid, Buffer &out) {
     return {git_odb_object_type(obj), out.data.get(), out.size};
 }
 
-const ObjectReader::Slot *ObjectReader::cache_find(uint64_t key) const {
+bool ObjectReader::cache_get(uint64_t key, Object *out) const {
+    for (const Large &l : large_)
+        if (l.key == key) {
+            *out = {l.type, l.buf.data.get(), l.buf.size};
+            return true;
+        }
     const size_t mask = map_.size() - 1;
     for (size_t i = mix(key) & mask;; i = (i + 1) & mask) {
         const auto &e = map_[i];
         if (e.first == 0)
-            return nullptr;
+            return false;
         if (e.first == key) {
             if (e.second < first_seq_)
-                return nullptr; // evicted
+                return false; // evicted
             const Slot &s = slots_[size_t(e.second - first_seq_)];
-            return s.key == key ? &s : nullptr;
+            if (s.key != key)
+                return false;
+            *out = {git_object_t(s.type), chunks_[s.chunk].get() + s.pos, s.size};
+            return true;
         }
     }
 }
@@ -196,8 +205,21 @@ void ObjectReader::map_rebuild(size_t capacity) {
 }
 
 void ObjectReader::cache_put(uint64_t key, git_object_t type, const uint8_t *data, size_t size) {
-    if (size > chunk_size_ / 2)
+    if (size > chunk_size_ / 2) {
+        // Too large for the ring: one of a few slots of their own, so that
+        // a long delta chain through a large tree is not resolved again for
+        // each of its versions.
+        if (size > kMaxLarge)
+            return;
+        Large &l = large_[large_next_];
+        large_next_ = (large_next_ + 1) % kLargeSlots;
+        l.key = 0;
+        l.buf.resize(size);
+        std::memcpy(l.buf.data.get(), data, size);
+        l.key = key;
+        l.type = type;
         return;
+    }
     if (chunks_.empty() || chunk_pos_ + size > chunk_size_) {
         if (chunks_.empty())
             chunk_ = 0;
@@ -242,10 +264,8 @@ ObjectReader::Object ObjectReader::read_packed(size_t pack, uint64_t offset, siz
     uint64_t off = offset;
     for (;;) {
         const uint64_t key = key_of(p, off);
-        if (const Slot *hit = cache_find(key)) {
-            cur = {git_object_t(hit->type), chunks_[hit->chunk].get() + hit->pos, hit->size};
+        if (cache_get(key, &cur))
             break;
-        }
         const PackIndex &pi = packs_[p];
         const uint64_t end = pi.entry_end(off);
         const size_t hlen = size_t(std::min<uint64_t>(end - off, kMaxEntryHeader));

@@ -28,7 +28,7 @@ class ObjectReader {
   public:
     // packs must outlive the reader. cache_bytes bounds the cache of
     // resolved objects (delta bases).
-    ObjectReader(git_repository *repo, const PackSet &packs, size_t cache_bytes = 4u << 20);
+    ObjectReader(git_repository *repo, const PackSet &packs, size_t cache_bytes = 2u << 20);
     ~ObjectReader();
     ObjectReader(const ObjectReader &) = delete;
     ObjectReader &operator=(const ObjectReader &) = delete;
@@ -76,7 +76,7 @@ class ObjectReader {
                        size_t limit);
     Object read_loose(const git_oid &oid, Buffer &out);
 
-    const Slot *cache_find(uint64_t key) const;
+    bool cache_get(uint64_t key, Object *out) const;
     void cache_put(uint64_t key, git_object_t type, const uint8_t *data, size_t size);
     void map_insert(uint64_t key, uint64_t seq);
     void map_rebuild(size_t capacity);
@@ -113,6 +113,15 @@ class ObjectReader {
     uint64_t first_seq_ = 0; // sequence number of slots_.front()
     std::vector<std::pair<uint64_t, uint64_t>> map_;
     size_t map_used_ = 0;
+    // Objects too large for the ring.
+    struct Large {
+        uint64_t key = 0;
+        git_object_t type = GIT_OBJECT_INVALID;
+        Buffer buf;
+    };
+    static constexpr size_t kLargeSlots = 2;
+    Large large_[kLargeSlots];
+    size_t large_next_ = 0;
 };
 
 } // namespace gsh::pack

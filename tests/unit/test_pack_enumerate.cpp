@@ -36,14 +36,13 @@ class EnumerateTest : public ::testing::Test {
         return set;
     }
 
+    // rev_list_haves: what git rev-list is given instead, when it differs.
     void expect_like_rev_list(const std::vector<std::string> &wants,
-                              const std::vector<std::string> &haves) {
-        std::vector<std::string> w, h;
-        for (const auto &x : wants)
-            w.push_back(repo_.rev(x));
-        for (const auto &x : haves)
-            h.push_back(repo_.rev(x));
-        EXPECT_EQ(run(w, h), test::rev_list_objects(repo_.path(), w, h));
+                              const std::vector<std::string> &haves,
+                              const std::vector<std::string> &rev_list_haves = {}) {
+        std::vector<std::string> w = repo_.revs(wants), h = repo_.revs(haves),
+                                 g = rev_list_haves.empty() ? h : repo_.revs(rev_list_haves);
+        EXPECT_EQ(run(w, h), test::rev_list_objects(repo_.path(), w, g));
     }
 };
 
@@ -75,6 +74,16 @@ TEST_F(EnumerateTest, MatchesRevListObjects) {
         SCOPED_TRACE(name);
         expect_like_rev_list(wants, haves);
     }
+}
+
+// Everything reachable from a have is left out, also when no commit is
+// walked: rev-list (like pack-objects) only leaves out the trees of the
+// commits at the edge of the walk, so it is told about the tree itself.
+TEST_F(EnumerateTest, HaveCommitWithoutWalkedCommits) {
+    expect_like_rev_list({"main:src"}, {"main~1"}, {"main~1^{tree}"});
+    expect_like_rev_list({"main^{tree}", "blob-tag"}, {"main~2"}, {"main~2^{tree}"});
+    // The tag is new, the blob it tags is in v1's tree.
+    expect_like_rev_list({"blob-tag"}, {"v1"}, {"v1^{tree}"});
 }
 
 TEST_F(EnumerateTest, GitlinksAreNotObjectsToSend) {

@@ -103,6 +103,15 @@ class PackRepo {
         std::string s = git("rev-parse '" + name + "'");
         return s.substr(0, GIT_OID_HEXSZ);
     }
+    // Several names with one git process.
+    std::vector<std::string> revs(const std::vector<std::string> &names) const {
+        if (names.empty())
+            return {};
+        std::string args;
+        for (const auto &n : names)
+            args += " '" + n + "'";
+        return split_lines(git("rev-parse" + args));
+    }
 
   private:
     PackRepo() {
