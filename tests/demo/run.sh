@@ -68,6 +68,10 @@ else
     echo "run.sh: corpus bundle not found ($CORPUS): no nginx.git in the demo" >&2
 fi
 make_repo git-smart-http.git self_clone
+# the project's own clone is reused but brought up to date (cheap)
+git -C "$ROOT/git-smart-http.git" fetch -q --prune "$TOP" \
+    '+refs/heads/*:refs/heads/*' '+refs/tags/*:refs/tags/*' \
+    || echo "run.sh: could not update git-smart-http.git; serving it as it is" >&2
 
 USER_LINE=""
 if [ "$(id -u)" = 0 ]; then

@@ -525,6 +525,22 @@ class Nginx:
         except OSError:
             return ""
 
+    def read_stderr(self, offset=0):
+        """nginx's own stderr (before error.log is open, and sanitizer
+        reports written before the workers redirect stderr)."""
+        try:
+            with open(self.stderr_log, "rb") as f:
+                f.seek(offset)
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def stderr_size(self):
+        try:
+            return self.stderr_log.stat().st_size
+        except OSError:
+            return 0
+
     def error_log_size(self):
         try:
             return self.error_log.stat().st_size

@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from helpers import (FLUSH, fetch_outcome, gzip_bytes, normalise_agent,
+from helpers import (FLUSH, clone, fetch_outcome, gzip_bytes, normalise_agent,
                      parse_pkt_lines, v2_request)
 
 V2 = {"Git-Protocol": "version=2"}
@@ -38,18 +38,19 @@ def assert_refused_like_reference(res, expected):
 # --------------------------------------------------------------------------
 # repositories that are not served: 404, never saying why
 
-NOT_FOUND = ["", "missing.git", "missing", "noexport.git", "noexport", "notarepo",
-             "group", "group/sub", "group/sub/missing.git", "small.git/objects",
-             "plain.git", "plain/.git/objects"]
+NOT_FOUND = ["", "missing.git", "missing", "noexport.git", "noexport",
+             "notarepo", "group", "group/sub", "group/sub/missing.git",
+             "small.git/objects", "plain.git", "plain/.git/objects"]
+NOT_FOUND_IDS = [p or "root itself" for p in NOT_FOUND]
 
 
-@pytest.mark.parametrize("path", NOT_FOUND, ids=[p or "root" for p in NOT_FOUND])
+@pytest.mark.parametrize("path", NOT_FOUND, ids=NOT_FOUND_IDS)
 def test_not_found_advertisement(server, path):
     res = both(server, "GET", "/%s%s" % (path, INFO_REFS), V2)
     assert_refused_like_reference(res, 404)
 
 
-@pytest.mark.parametrize("path", NOT_FOUND, ids=[p or "root" for p in NOT_FOUND])
+@pytest.mark.parametrize("path", NOT_FOUND, ids=NOT_FOUND_IDS)
 def test_not_found_rpc(server, path):
     res = both(server, "POST", "/%s/git-upload-pack" % path, RPC,
                v2_request("ls-refs"))
@@ -74,11 +75,15 @@ def test_export_all_serves_not_exported(server, git, prefix):
 
 
 def test_export_all_same_as_reference(server, git, tmp_path):
+    """/gitall/ (export_all on) against /refall/ (GIT_HTTP_EXPORT_ALL):
+    ls-remote and a clone of the repository without git-daemon-export-ok."""
     outs = {}
     for prefix in ("/gitall", "/refall"):
-        r = git.run("ls-remote", "--symref", server.base + prefix
-                    + "/noexport.git")
-        outs[prefix] = (r.code, r.out)
+        url = server.base + prefix + "/noexport.git"
+        r = git.run("ls-remote", "--symref", url)
+        cloned, c, _ = clone(git, url, tmp_path / prefix.strip("/"), "--bare")
+        outs[prefix] = (r.code, r.out, cloned)
+        assert cloned["code"] == 0, (prefix, c.err)
     assert outs["/refall"][0] == 0
     assert outs["/gitall"] == outs["/refall"]
 
