@@ -41,6 +41,8 @@ static ngx_table_elt_t *ngx_http_gsh_find_header(ngx_http_request_t *r,
 static ngx_int_t ngx_http_gsh_add_header(ngx_http_request_t *r,
     const char *key, size_t key_len, const char *value, size_t value_len);
 static ngx_int_t ngx_http_gsh_error(ngx_http_request_t *r, ngx_int_t status);
+static ngx_int_t ngx_http_gsh_refuse(ngx_http_request_t *r,
+    ngx_http_gsh_loc_conf_t *glcf, ngx_str_t *repo, ngx_int_t status);
 static void ngx_http_gsh_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_gsh_start(ngx_http_request_t *r);
 static ngx_int_t ngx_http_gsh_add_body(ngx_http_request_t *r,
@@ -183,13 +185,13 @@ ngx_http_gsh_handler(ngx_http_request_t *r)
 
             ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                           "git_smart_http: unsupported or disabled service");
-            return ngx_http_gsh_error(r, NGX_HTTP_FORBIDDEN);
+            return ngx_http_gsh_refuse(r, glcf, &rel, NGX_HTTP_FORBIDDEN);
         }
 
         if (!glcf->upload_pack) {
             ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                           "git_smart_http: upload-pack is disabled");
-            return ngx_http_gsh_error(r, NGX_HTTP_FORBIDDEN);
+            return ngx_http_gsh_refuse(r, glcf, &rel, NGX_HTTP_FORBIDDEN);
         }
 
         ctx->kind = GSH_ADVERTISE_UPLOAD_PACK;
@@ -200,7 +202,7 @@ ngx_http_gsh_handler(ngx_http_request_t *r)
         if (!glcf->upload_pack) {
             ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                           "git_smart_http: upload-pack is disabled");
-            return ngx_http_gsh_error(r, NGX_HTTP_FORBIDDEN);
+            return ngx_http_gsh_refuse(r, glcf, &rel, NGX_HTTP_FORBIDDEN);
         }
 
         if (r->headers_in.content_type == NULL
@@ -214,7 +216,8 @@ ngx_http_gsh_handler(ngx_http_request_t *r)
             ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                           "git_smart_http: POST without Content-Type \"%V\"",
                           &ngx_http_gsh_upload_pack_request);
-            return ngx_http_gsh_error(r, NGX_HTTP_UNSUPPORTED_MEDIA_TYPE);
+            return ngx_http_gsh_refuse(r, glcf, &rel,
+                                       NGX_HTTP_UNSUPPORTED_MEDIA_TYPE);
         }
 
         ctx->kind = GSH_RPC_UPLOAD_PACK;
@@ -226,7 +229,7 @@ ngx_http_gsh_handler(ngx_http_request_t *r)
 
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "git_smart_http: receive-pack is not enabled");
-        return ngx_http_gsh_error(r, NGX_HTTP_FORBIDDEN);
+        return ngx_http_gsh_refuse(r, glcf, &rel, NGX_HTTP_FORBIDDEN);
 
     default: /* ngx_http_gsh_route_dumb */
         return ngx_http_gsh_error(r, NGX_HTTP_NOT_FOUND);
@@ -604,6 +607,33 @@ ngx_http_gsh_set_nocache(ngx_http_request_t *r)
 
 
 /* an error status for the content handler to return, with no-cache headers */
+
+/*
+ * A refusal (403, 415) says 404 instead when the repository is not served,
+ * as "git http-backend" looks for the repository first.
+ */
+
+static ngx_int_t
+ngx_http_gsh_refuse(ngx_http_request_t *r, ngx_http_gsh_loc_conf_t *glcf,
+    ngx_str_t *repo, ngx_int_t status)
+{
+    gsh_request  req;
+
+    ngx_memzero(&req, sizeof(gsh_request));
+
+    req.root = (const char *) glcf->root.data;
+    req.root_len = glcf->root.len;
+    req.repo = (const char *) repo->data;
+    req.repo_len = repo->len;
+    req.export_all = glcf->export_all;
+
+    if (gsh_repository_status(&req) != 200) {
+        return ngx_http_gsh_error(r, NGX_HTTP_NOT_FOUND);
+    }
+
+    return ngx_http_gsh_error(r, status);
+}
+
 
 static ngx_int_t
 ngx_http_gsh_error(ngx_http_request_t *r, ngx_int_t status)

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <new>
 
+#include "repo/repo_path.h"
 #include "service/session.h"
 #include "util/error.h"
 
@@ -23,6 +24,18 @@ int gsh_global_init(void) {
     // guards a user's own shell, not a daemon serving them.
     git_libgit2_opts(GIT_OPT_SET_OWNER_VALIDATION, 0);
     return 0;
+}
+
+int gsh_repository_status(const gsh_request *req) {
+    try {
+        gsh::resolve_repository(std::string_view(req->root, req->root_len),
+                                std::string_view(req->repo, req->repo_len), req->export_all != 0);
+        return 200;
+    } catch (const gsh::Error &e) {
+        return e.http_status();
+    } catch (...) {
+        return 500;
+    }
 }
 
 gsh_session *gsh_session_create(const gsh_request *req) {

@@ -44,6 +44,12 @@ typedef struct {
 /* Once per process, before any session (e.g. in init_process). 0 on success. */
 int gsh_global_init(void);
 
+/* Whether req names a repository that is served: 200, or 404 as
+ * gsh_session_open() would answer. A few stat() calls and no more, so that
+ * refusals (403, 415) can say 404 first for a missing repository, as git
+ * http-backend does, without a thread hop. */
+int gsh_repository_status(const gsh_request *req);
+
 /* Copies what it needs from req; does no I/O. NULL only when out of memory. */
 gsh_session *gsh_session_create(const gsh_request *req);
 
