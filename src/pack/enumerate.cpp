@@ -105,7 +105,7 @@ class Enumerator {
 
     // Tree and parents of a commit, from its header lines.
     void parse_commit(const git_oid &oid, git_oid *tree, std::vector<git_oid> *parents) {
-        constexpr size_t kPrefix = 1024; // the tree and 20 parents
+        constexpr size_t kPrefix = 256; // the tree line and 4 parent lines
         size_t limit = kPrefix;
         for (;;) {
             ObjectReader::Object obj = read(oid, GIT_OBJECT_COMMIT, limit);

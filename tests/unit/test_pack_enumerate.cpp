@@ -117,7 +117,7 @@ TEST_F(EnumerateTest, IncludeTags) {
                       tree_tag = repo_.rev("tree-tag"), blob_tag = repo_.rev("blob-tag"),
                       light = repo_.rev("light");
     const std::vector<std::string> tags = {v1, outer, v2, tree_tag, blob_tag, light};
-    // v1 is on main~12: a fetch since main~16 brings v1's commit, so v1 and
+    // v1 is a dozen commits below main: a fetch since main~16 brings its commit, so v1 and
     // v1-outer (through v1) come along; a fetch since main~10 does not.
     auto base = test::rev_list_objects(repo_.path(), {repo_.rev("main")}, {repo_.rev("main~16")});
     auto got = run({repo_.rev("main")}, {repo_.rev("main~16")}, tags);

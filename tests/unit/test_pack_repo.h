@@ -1,7 +1,8 @@
 // A fixture repository for the pack tests, made once per test run by the
 // real git: history with delta chains, several packs plus loose objects, a
 // pack with REF_DELTA entries duplicating objects of the others, annotated
-// tags (of a commit, of a tag, of a tree, of a blob), a merge and a gitlink.
+// tags (of a commit, of a tag, of a tree, of a blob), merges (one of seven
+// parents) and a gitlink.
 #pragma once
 
 #include <git2.h>
@@ -79,6 +80,9 @@ for i in $(seq 1 5); do echo "side $i" >> src/side.txt; commit "side $i"; done
 git checkout -q main
 for i in $(seq 26 30); do change $i; commit "step $i"; done
 stamp; git merge -q --no-ff -m "merge side" side
+for b in 1 2 3 4 5 6; do git checkout -q -b oct$b main~1; echo "octopus $b" > oct$b.txt; commit "oct $b"; done
+git checkout -q main
+stamp; git merge -q -m "an octopus of six" oct1 oct2 oct3 oct4 oct5 oct6
 git update-index --add --cacheinfo 160000,1234567890abcdef1234567890abcdef12345678,sub
 stamp; git commit -q -m "a gitlink"
 for i in $(seq 31 33); do change $i; commit "step $i"; done
