@@ -90,12 +90,27 @@ const uint8_t *ObjectReader::bytes(size_t pack, uint64_t offset, size_t len) {
 
 // Inflates the compressed data of the entry at offset (header h) into out:
 // all of it, or only the first limit bytes when that is less.
+const uint8_t *ObjectReader::window_at(size_t pack, uint64_t offset, size_t *avail) {
+    for (Window &w : windows_)
+        if (w.pack == int(pack) && offset >= w.start && offset < w.start + w.len) {
+            w.used = ++clock_;
+            *avail = size_t(w.start + w.len - offset);
+            return w.buf.data.get() + (offset - w.start);
+        }
+    const PackIndex &p = packs_[pack];
+    const size_t n = size_t(std::min<uint64_t>(kWindowSize, p.pack_size() - offset));
+    *avail = n;
+    return bytes(pack, offset, n);
+}
+
+// Inflates the compressed data of the entry at offset (header h) into out:
+// all of it, or only the first limit bytes when that is less. The data is
+// read through the windows until the zlib stream ends, so the entry's end
+// need not be known.
 void ObjectReader::inflate_entry(size_t pack, uint64_t offset, const EntryHeader &h, Buffer &out,
                                  size_t limit) {
     const PackIndex &p = packs_[pack];
-    const uint64_t end = p.entry_end(offset);
-    const uint8_t *in = bytes(pack, offset, size_t(end - offset)) + h.length;
-    size_t in_len = size_t(end - offset) - h.length;
+    const uint64_t data_end = p.pack_size() - GIT_OID_RAWSZ; // the trailer follows the entries
     if (h.size > SIZE_MAX / 2)
         throw Error("object too large in " + p.pack_path());
     const bool partial = limit < h.size;
@@ -104,26 +119,39 @@ void ObjectReader::inflate_entry(size_t pack, uint64_t offset, const EntryHeader
     out.resize(want + 1);
     if (inflateReset(&zs_) != Z_OK)
         throw Error("zlib: inflateReset failed");
-    zs_.next_in = const_cast<Bytef *>(in);
+    zs_.next_in = nullptr;
+    zs_.avail_in = 0;
     zs_.next_out = out.data.get();
     size_t out_left = partial ? want : want + 1;
+    uint64_t in_pos = offset + h.length;
     int rc = Z_OK;
-    while (rc == Z_OK && out_left > 0) {
-        uInt ai = uInt(std::min<size_t>(in_len, UINT_MAX / 2));
-        uInt ao = uInt(std::min<size_t>(out_left, UINT_MAX / 2));
-        zs_.avail_in = ai;
+    bool ok = false;
+    for (;;) {
+        if (zs_.avail_in == 0) {
+            if (in_pos >= data_end)
+                break; // truncated
+            size_t avail;
+            zs_.next_in = const_cast<Bytef *>(window_at(pack, in_pos, &avail));
+            avail = size_t(std::min<uint64_t>({avail, data_end - in_pos, UINT_MAX / 2}));
+            zs_.avail_in = uInt(avail);
+            in_pos += avail;
+        }
+        const uInt ao = uInt(std::min<size_t>(out_left, UINT_MAX / 2));
         zs_.avail_out = ao;
-        rc = inflate(&zs_, partial ? Z_SYNC_FLUSH : Z_FINISH);
-        in_len -= ai - zs_.avail_in;
+        rc = inflate(&zs_, partial ? Z_SYNC_FLUSH : Z_NO_FLUSH);
         out_left -= ao - zs_.avail_out;
-        if (rc == Z_BUF_ERROR && (in_len == 0 || out_left == 0))
+        if (rc == Z_STREAM_END) {
+            ok = out_left == (partial ? 0 : 1);
             break;
-        if (rc == Z_BUF_ERROR)
-            rc = Z_OK;
+        }
+        if (partial && out_left == 0) {
+            ok = true;
+            break;
+        }
+        if (out_left == 0 || (rc != Z_OK && rc != Z_BUF_ERROR))
+            break; // longer than announced, or not zlib data
     }
     out.size = want;
-    const bool ok = partial ? (out_left == 0 && (rc == Z_OK || rc == Z_BUF_ERROR))
-                            : (rc == Z_STREAM_END && out_left == 1);
     if (!ok)
         throw Error("corrupt pack entry at offset " + std::to_string(offset) + " of " +
                     p.pack_path());
@@ -267,8 +295,10 @@ ObjectReader::Object ObjectReader::read_packed(size_t pack, uint64_t offset, siz
         if (cache_get(key, &cur))
             break;
         const PackIndex &pi = packs_[p];
-        const uint64_t end = pi.entry_end(off);
-        const size_t hlen = size_t(std::min<uint64_t>(end - off, kMaxEntryHeader));
+        const uint64_t data_end = pi.pack_size() - GIT_OID_RAWSZ;
+        if (off < 12 || off >= data_end)
+            throw Error("pack entry out of range in " + pi.pack_path());
+        const size_t hlen = size_t(std::min<uint64_t>(data_end - off, kMaxEntryHeader));
         EntryHeader h;
         if (!parse_entry_header(bytes(p, off, hlen), hlen, off, &h))
             throw Error("corrupt pack entry at offset " + std::to_string(off) + " of " +

@@ -72,6 +72,8 @@ class ObjectReader {
     static uint64_t key_of(size_t pack, uint64_t offset) { return (uint64_t(pack) << 44) ^ offset; }
     // Pointer to [offset, offset + len) of a pack, valid until the next call.
     const uint8_t *bytes(size_t pack, uint64_t offset, size_t len);
+    // Pointer to what a window holds from offset on (at least a byte).
+    const uint8_t *window_at(size_t pack, uint64_t offset, size_t *avail);
     void inflate_entry(size_t pack, uint64_t offset, const EntryHeader &h, Buffer &out,
                        size_t limit);
     Object read_loose(const git_oid &oid, Buffer &out);

@@ -71,11 +71,40 @@ PackIndex::PackIndex(const std::string &idx_path) {
     pack_path_ = idx_path.substr(0, idx_path.size() - 4) + ".pack";
     map_index(idx_path);
     open_pack();
+    map_reverse_index(idx_path.substr(0, idx_path.size() - 4) + ".rev");
 }
 
 PackIndex::~PackIndex() {
     if (map_)
         ::munmap(const_cast<uint8_t *>(map_), map_size_);
+    if (rev_map_)
+        ::munmap(const_cast<uint8_t *>(rev_map_), rev_map_size_);
+}
+
+// A pack-*.rev written by git (pack.writeReverseIndex) lists the index
+// positions in pack order: then nothing needs to be sorted. It is used only
+// when it is well formed and belongs to this pack.
+void PackIndex::map_reverse_index(const std::string &rev_path) {
+    FileDescriptor fd(::open(rev_path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd)
+        return;
+    struct stat st;
+    if (::fstat(fd.get(), &st) != 0 ||
+        uint64_t(st.st_size) != 12 + uint64_t(count_) * 4 + 2 * kOidSize)
+        return;
+    void *m = ::mmap(nullptr, size_t(st.st_size), PROT_READ, MAP_PRIVATE, fd.get(), 0);
+    if (m == MAP_FAILED)
+        return;
+    const uint8_t *r = static_cast<const uint8_t *>(m);
+    const size_t size = size_t(st.st_size);
+    if (std::memcmp(r, "RIDX", 4) != 0 || be32(r + 4) != 1 || be32(r + 8) != 1 ||
+        std::memcmp(r + size - 2 * kOidSize, map_ + map_size_ - 2 * kOidSize, kOidSize) != 0) {
+        ::munmap(m, size);
+        return;
+    }
+    rev_map_ = r;
+    rev_map_size_ = size;
+    rev_ = r + 12;
 }
 
 void PackIndex::map_index(const std::string &idx_path) {
@@ -295,7 +324,31 @@ void PackIndex::build_sorted() const {
     sorted_ = true;
 }
 
+uint64_t PackIndex::sorted_offset(size_t r) const {
+    return rev_ ? offset_at(sorted_pos(r)) : sorted_offsets_[r];
+}
+
+uint32_t PackIndex::sorted_pos(size_t r) const {
+    if (!rev_)
+        return sorted_pos_[r];
+    const uint32_t pos = be32(rev_ + 4 * r);
+    if (pos >= count_)
+        throw Error("bad reverse index for " + pack_path_);
+    return pos;
+}
+
 size_t PackIndex::sorted_rank(uint64_t offset) const {
+    if (rev_) {
+        size_t lo = 0, hi = count_;
+        while (lo < hi) {
+            const size_t mid = lo + (hi - lo) / 2;
+            if (sorted_offset(mid) < offset)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        return lo;
+    }
     if (!sorted_)
         build_sorted();
     const size_t b = size_t(offset >> bucket_shift_);
@@ -308,16 +361,19 @@ size_t PackIndex::sorted_rank(uint64_t offset) const {
 
 uint64_t PackIndex::entry_end(uint64_t offset) const {
     size_t r = sorted_rank(offset);
-    if (r >= count_ || sorted_offsets_[r] != offset)
+    if (r >= count_ || sorted_offset(r) != offset)
         throw Error("no pack entry at offset " + std::to_string(offset) + " of " + pack_path_);
-    return r + 1 < count_ ? sorted_offsets_[r + 1] : pack_size_ - kOidSize;
+    const uint64_t end = r + 1 < count_ ? sorted_offset(r + 1) : pack_size_ - kOidSize;
+    if (end <= offset || end > pack_size_ - kOidSize)
+        throw Error("bad pack index for " + pack_path_ + ": offsets out of order");
+    return end;
 }
 
 int64_t PackIndex::pos_at_offset(uint64_t offset) const {
     size_t r = sorted_rank(offset);
-    if (r >= count_ || sorted_offsets_[r] != offset)
+    if (r >= count_ || sorted_offset(r) != offset)
         return -1;
-    return sorted_pos_[r];
+    return sorted_pos(r);
 }
 
 PackSet::PackSet(git_repository *repo) {

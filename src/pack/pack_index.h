@@ -57,6 +57,8 @@ class PackIndex {
     uint64_t pack_size() const { return pack_size_; }
     uint32_t count() const { return count_; }
     int version() const { return version_; }
+    // Whether git's reverse index (.rev) gives the pack order.
+    bool has_reverse_index() const { return rev_ != nullptr; }
 
     // Position of oid in the index (index order is oid order), or -1.
     int64_t find(const git_oid &oid) const;
@@ -81,7 +83,10 @@ class PackIndex {
   private:
     void map_index(const std::string &idx_path);
     void open_pack();
+    void map_reverse_index(const std::string &rev_path);
     void build_sorted() const;
+    uint64_t sorted_offset(size_t r) const;    // offset of the r-th entry in pack order
+    uint32_t sorted_pos(size_t r) const;       // its index position
     size_t sorted_rank(uint64_t offset) const; // first sorted entry >= offset
 
     std::string pack_path_;
@@ -97,7 +102,11 @@ class PackIndex {
     const uint8_t *large_ = nullptr;   // v2: 8-byte offsets
     size_t large_count_ = 0;
 
-    // Entries by offset, built on first need.
+    // Entries by offset: from git's .rev file when there is one, else built
+    // on first need.
+    const uint8_t *rev_map_ = nullptr;
+    size_t rev_map_size_ = 0;
+    const uint8_t *rev_ = nullptr; // count_ big-endian index positions
     mutable std::vector<uint64_t> sorted_offsets_;
     mutable std::vector<uint32_t> sorted_pos_;
     mutable std::vector<uint32_t> bucket_start_; // first sorted entry of each bucket

@@ -136,6 +136,27 @@ TEST(PackIndex, VersionOneAndLargeOffsets) {
     check_index(dir.str() + "/pack-v2.idx");
 }
 
+// With git's reverse index (.rev), the pack order comes from it.
+TEST(PackIndex, ReverseIndexFile) {
+    const PackRepo &r = PackRepo::get();
+    test::TempDir dir;
+    const std::string d = dir.str();
+    sh("git clone -q --bare '" + r.path() + "' '" + d + "/rev.git' && git -C '" + d +
+       "/rev.git' -c pack.writeReverseIndex=true repack -adq");
+    auto idxs = pack_indexes(d + "/rev.git");
+    ASSERT_EQ(idxs.size(), 1u);
+    EXPECT_TRUE(PackIndex(idxs[0]).has_reverse_index());
+    check_index(idxs[0]);
+    // A .rev of another pack is not used.
+    const std::string rev = idxs[0].substr(0, idxs[0].size() - 4) + ".rev";
+    const std::string other = pack_indexes(r.path())[0];
+    const std::string base = d + "/pack-x";
+    sh("cp '" + other + "' '" + base + ".idx' && cp '" + other.substr(0, other.size() - 4) +
+       ".pack' '" + base + ".pack' && cp '" + rev + "' '" + base + ".rev'");
+    EXPECT_FALSE(PackIndex(base + ".idx").has_reverse_index());
+    check_index(base + ".idx");
+}
+
 TEST(PackIndex, RejectsBrokenFiles) {
     const PackRepo &r = PackRepo::get();
     test::TempDir dir;

@@ -289,9 +289,10 @@ TEST_F(PackStreamTest, NothingToSendIsAnEmptyPack) {
 }
 
 TEST_F(PackStreamTest, FullPackOfOneRepackedRepositoryIsItsPackFile) {
-    // A repository packed into one pack: a clone is the pack file itself.
+    // A repository packed into one pack (with a .rev): a clone is the pack
+    // file itself.
     sh("git clone -q --bare '" + repo_.path() + "' '" + work_.str() + "/one.git' && git -C '" +
-       work_.str() + "/one.git' repack -adq");
+       work_.str() + "/one.git' -c pack.writeReverseIndex=true repack -adq");
     const std::string one = work_.str() + "/one.git";
     std::vector<std::string> wants;
     for (const auto &line :
