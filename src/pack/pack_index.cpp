@@ -74,11 +74,23 @@ PackIndex::PackIndex(const std::string &idx_path) {
     map_reverse_index(idx_path.substr(0, idx_path.size() - 4) + ".rev");
 }
 
-PackIndex::~PackIndex() {
-    if (map_)
-        ::munmap(const_cast<uint8_t *>(map_), map_size_);
-    if (rev_map_)
-        ::munmap(const_cast<uint8_t *>(rev_map_), rev_map_size_);
+PackIndex::~PackIndex() = default;
+
+MappedFile::~MappedFile() {
+    if (data_)
+        ::munmap(const_cast<uint8_t *>(data_), size_);
+}
+
+MappedFile &MappedFile::operator=(MappedFile &&o) noexcept {
+    if (this != &o) {
+        if (data_)
+            ::munmap(const_cast<uint8_t *>(data_), size_);
+        data_ = o.data_;
+        size_ = o.size_;
+        o.data_ = nullptr;
+        o.size_ = 0;
+    }
+    return *this;
 }
 
 // A pack-*.rev written by git (pack.writeReverseIndex) lists the index
@@ -95,16 +107,14 @@ void PackIndex::map_reverse_index(const std::string &rev_path) {
     void *m = ::mmap(nullptr, size_t(st.st_size), PROT_READ, MAP_PRIVATE, fd.get(), 0);
     if (m == MAP_FAILED)
         return;
-    const uint8_t *r = static_cast<const uint8_t *>(m);
-    const size_t size = size_t(st.st_size);
+    MappedFile map(static_cast<const uint8_t *>(m), size_t(st.st_size));
+    const uint8_t *r = map.data();
+    const size_t size = map.size();
     if (std::memcmp(r, "RIDX", 4) != 0 || be32(r + 4) != 1 || be32(r + 8) != 1 ||
-        std::memcmp(r + size - 2 * kOidSize, map_ + map_size_ - 2 * kOidSize, kOidSize) != 0) {
-        ::munmap(m, size);
+        std::memcmp(r + size - 2 * kOidSize, map_ + map_size_ - 2 * kOidSize, kOidSize) != 0)
         return;
-    }
-    rev_map_ = r;
-    rev_map_size_ = size;
-    rev_ = r + 12;
+    rev_map_ = std::move(map);
+    rev_ = rev_map_.data() + 12;
 }
 
 void PackIndex::map_index(const std::string &idx_path) {
@@ -120,7 +130,8 @@ void PackIndex::map_index(const std::string &idx_path) {
     void *m = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd.get(), 0);
     if (m == MAP_FAILED)
         throw Error("mapping " + idx_path + ": " + errno_text());
-    map_ = static_cast<const uint8_t *>(m);
+    idx_map_ = MappedFile(static_cast<const uint8_t *>(m), size);
+    map_ = idx_map_.data();
     map_size_ = size;
 
     const auto bad = [&](const char *why) {

@@ -37,6 +37,28 @@ class FileDescriptor {
     int fd_ = -1;
 };
 
+// A read-only memory mapping of a whole file, unmapped on destruction.
+class MappedFile {
+  public:
+    MappedFile() = default;
+    MappedFile(const uint8_t *data, size_t size) : data_(data), size_(size) {}
+    ~MappedFile();
+    MappedFile(MappedFile &&o) noexcept : data_(o.data_), size_(o.size_) {
+        o.data_ = nullptr;
+        o.size_ = 0;
+    }
+    MappedFile &operator=(MappedFile &&o) noexcept;
+    MappedFile(const MappedFile &) = delete;
+    MappedFile &operator=(const MappedFile &) = delete;
+
+    const uint8_t *data() const { return data_; }
+    size_t size() const { return size_; }
+
+  private:
+    const uint8_t *data_ = nullptr;
+    size_t size_ = 0;
+};
+
 // Reads exactly len bytes at offset; throws gsh::Error (naming what) on an
 // I/O error or a short file.
 void pread_exact(int fd, void *buf, size_t len, uint64_t offset, const std::string &what);
@@ -92,7 +114,8 @@ class PackIndex {
     std::string pack_path_;
     FileDescriptor pack_fd_;
     uint64_t pack_size_ = 0;
-    const uint8_t *map_ = nullptr;
+    MappedFile idx_map_;
+    const uint8_t *map_ = nullptr; // idx_map_'s bytes
     size_t map_size_ = 0;
     int version_ = 0;
     uint32_t count_ = 0;
@@ -104,8 +127,7 @@ class PackIndex {
 
     // Entries by offset: from git's .rev file when there is one, else built
     // on first need.
-    const uint8_t *rev_map_ = nullptr;
-    size_t rev_map_size_ = 0;
+    MappedFile rev_map_;
     const uint8_t *rev_ = nullptr; // count_ big-endian index positions
     mutable std::vector<uint64_t> sorted_offsets_;
     mutable std::vector<uint32_t> sorted_pos_;

@@ -38,6 +38,8 @@ constexpr uint32_t kLoose = UINT32_MAX;
 constexpr uint32_t kNone = UINT32_MAX;
 constexpr size_t kCopyBuffer = 128 * 1024;
 constexpr size_t kHeaderWindow = 64 * 1024;
+constexpr size_t kStreamThreshold = 16u << 20; // loose objects this large are streamed
+constexpr size_t kStreamBuffer = 64 * 1024;
 
 enum Action : uint8_t { kCopy, kOfs, kToRef, kWhole };
 
@@ -104,6 +106,7 @@ struct PackStream::Impl {
     const OidSet &sent();
     void start_next();
     void start_whole(Entry &e);
+    void feed_whole();
     bool verbatim(const Entry &e, uint64_t at) const;
 
     git_repository *repo_;
@@ -125,7 +128,10 @@ struct PackStream::Impl {
     uint64_t copy_from_ = 0, copy_to_ = 0;
     std::unique_ptr<uint8_t[]> copy_buf_;
     size_t copy_buf_pos_ = 0, copy_buf_len_ = 0;
-    OdbObjectPtr whole_;
+    OdbObjectPtr whole_; // the object being deflated, or
+    GitPtr<git_odb_stream, git_odb_stream_free> whole_stream_;
+    size_t whole_size_ = 0, whole_fed_ = 0;
+    std::unique_ptr<uint8_t[]> stream_buf_;
     z_stream zs_{};
     bool zs_ready_ = false;
     bool deflating_ = false;
@@ -399,16 +405,41 @@ void PackStream::Impl::start_next() {
     }
 }
 
+// Sets up an object to be written whole: its header is staged and its data
+// deflated by read(). A large loose object is read as a stream (libgit2 can
+// stream loose objects only), so that it is never whole in memory.
 void PackStream::Impl::start_whole(Entry &e) {
-    git_odb_object *obj = nullptr;
     const git_oid oid = oid_of(e);
-    int rc = git_odb_read(&obj, odb_.get(), &oid);
-    if (rc < 0) {
+    const auto fail = [&oid]() {
         const git_error *err = git_error_last();
-        throw Error("reading object " + hex(oid_of(e)) + ": " +
-                    (err && err->message ? err->message : "libgit2 error"));
+        return Error("reading object " + hex(oid) + ": " +
+                     (err && err->message ? err->message : "libgit2 error"));
+    };
+    git_object_t type = GIT_OBJECT_INVALID;
+    size_t size = 0;
+    whole_.reset();
+    whole_stream_.reset();
+    if (e.pack == kLoose) {
+        if (git_odb_read_header(&size, &type, odb_.get(), &oid) < 0)
+            throw fail();
+        if (size >= kStreamThreshold) {
+            git_odb_stream *st = nullptr;
+            if (git_odb_open_rstream(&st, &size, &type, odb_.get(), &oid) == 0)
+                whole_stream_.reset(st);
+            else
+                git_error_clear();
+        }
     }
-    whole_.reset(obj);
+    if (!whole_stream_) {
+        git_odb_object *obj = nullptr;
+        if (git_odb_read(&obj, odb_.get(), &oid) < 0)
+            throw fail();
+        whole_.reset(obj);
+        type = git_odb_object_type(obj);
+        size = git_odb_object_size(obj);
+    }
+    whole_size_ = size;
+    whole_fed_ = 0;
     if (!zs_ready_) {
         if (deflateInit(&zs_, level_) != Z_OK)
             throw Error("zlib: deflateInit failed");
@@ -416,12 +447,36 @@ void PackStream::Impl::start_whole(Entry &e) {
     } else if (deflateReset(&zs_) != Z_OK) {
         throw Error("zlib: deflateReset failed");
     }
-    staged_len_ = encode_type_size(staged_, git_odb_object_type(obj), git_odb_object_size(obj));
+    staged_len_ = encode_type_size(staged_, type, size);
     staged_pos_ = 0;
     plan_pos_ += staged_len_;
-    zs_.next_in = static_cast<Bytef *>(const_cast<void *>(git_odb_object_data(obj)));
     zs_.avail_in = 0;
     deflating_ = true;
+}
+
+// Gives zlib the next piece of the whole object when it has used the last.
+void PackStream::Impl::feed_whole() {
+    if (zs_.avail_in != 0 || whole_fed_ == whole_size_)
+        return;
+    const size_t left = whole_size_ - whole_fed_;
+    if (whole_) {
+        const uint8_t *data = static_cast<const uint8_t *>(git_odb_object_data(whole_.get()));
+        zs_.next_in = const_cast<Bytef *>(data + whole_fed_);
+        zs_.avail_in = uInt(std::min<size_t>(left, 1u << 30));
+    } else {
+        if (!stream_buf_)
+            stream_buf_.reset(new uint8_t[kStreamBuffer]);
+        int got =
+            git_odb_stream_read(whole_stream_.get(), reinterpret_cast<char *>(stream_buf_.get()),
+                                std::min(left, kStreamBuffer));
+        if (got <= 0)
+            throw Error("reading a loose object: " +
+                        std::string(got < 0 && git_error_last() ? git_error_last()->message
+                                                                : "shorter than its header says"));
+        zs_.next_in = stream_buf_.get();
+        zs_.avail_in = uInt(got);
+    }
+    whole_fed_ += zs_.avail_in;
 }
 
 size_t PackStream::Impl::read(uint8_t *buf, size_t cap) {
@@ -468,17 +523,11 @@ size_t PackStream::Impl::read(uint8_t *buf, size_t cap) {
             continue;
         }
         if (deflating_) {
-            // zlib counts in uInt: feed large objects in pieces.
-            const uint8_t *data = static_cast<const uint8_t *>(git_odb_object_data(whole_.get()));
-            const size_t total = git_odb_object_size(whole_.get());
-            if (zs_.avail_in == 0) {
-                const size_t used = size_t(zs_.next_in - data);
-                zs_.avail_in = uInt(std::min<size_t>(total - used, 1u << 30));
-            }
+            feed_whole();
             const size_t out_room = std::min<size_t>(cap - n, 1u << 30);
             zs_.next_out = buf + n;
             zs_.avail_out = uInt(out_room);
-            const bool last = size_t(zs_.next_in - data) + zs_.avail_in == total;
+            const bool last = whole_fed_ == whole_size_;
             int rc = deflate(&zs_, last ? Z_FINISH : Z_NO_FLUSH);
             if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR)
                 throw Error("zlib: deflate failed");
@@ -489,6 +538,7 @@ size_t PackStream::Impl::read(uint8_t *buf, size_t cap) {
             if (rc == Z_STREAM_END) {
                 deflating_ = false;
                 whole_.reset();
+                whole_stream_.reset();
             }
             continue;
         }

@@ -341,6 +341,25 @@ TEST_F(PackStreamTest, RefDeltasOnDisk) {
     }
 }
 
+// A large loose object is deflated from a stream, not read whole.
+TEST_F(PackStreamTest, LargeLooseObject) {
+    const std::string big = work_.str() + "/big";
+    sh("git init -q '" + big + "' && cd '" + big + "' && seq 1 2500000 > numbers.txt && " +
+       "echo small > small.txt && git add . && git commit -q -m big");
+    const std::string git_dir = big + "/.git";
+    std::vector<std::string> wants = {
+        test::split_lines(sh("git -C '" + big + "' rev-parse HEAD"))[0]};
+    auto expect = test::rev_list_objects(git_dir, wants, {});
+    ASSERT_EQ(expect.size(), 4u);
+    RepoPtr repo = test::open_repo(git_dir);
+    EnumerateInput in;
+    in.wants = test::oids_of(wants);
+    std::vector<git_oid> objects = enumerate_objects(repo.get(), in, nullptr);
+    Written w = write_pack(git_dir, objects, true, 65515, work_.str() + "/big.pack");
+    EXPECT_EQ(w.stats.reused, 0u);
+    EXPECT_EQ(verify_pack(git_dir, w.pack, {}, work_.str()).objects, expect);
+}
+
 TEST_F(PackStreamTest, DuplicateOidsAreWrittenOnce) {
     std::vector<git_oid> objects = enumerate({repo_.rev("main")}, {repo_.rev("main~2")});
     auto expect = test::hex_set(objects);
