@@ -8,8 +8,11 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <numeric>
+#include <set>
 
 #include "util/error.h"
 
@@ -391,7 +394,33 @@ PackSet::PackSet(git_repository *repo) {
     std::string dir = git_repository_commondir(repo);
     if (!dir.empty() && dir.back() != '/')
         dir += '/';
-    open_dir(dir + "objects/pack");
+    std::set<std::string> seen;
+    open_objects(dir + "objects", 0, seen);
+}
+
+// The packs of an object folder, then those of its alternates
+// (objects/info/alternates: one folder a line, absolute or relative to this
+// one), as deep as git follows them.
+void PackSet::open_objects(const std::string &objects_dir, int depth, std::set<std::string> &seen) {
+    char *real = ::realpath(objects_dir.c_str(), nullptr);
+    if (!real)
+        return;
+    std::string key = real;
+    std::free(real);
+    if (!seen.insert(key).second)
+        return;
+    open_dir(objects_dir + "/pack");
+    if (depth >= 5)
+        return;
+    std::ifstream in(objects_dir + "/info/alternates");
+    std::string line;
+    while (std::getline(in, line)) {
+        while (!line.empty() && (line.back() == '\r' || line.back() == '/'))
+            line.pop_back();
+        if (line.empty() || line[0] == '#' || line[0] == '"')
+            continue; // quoted paths are left to libgit2
+        open_objects(line[0] == '/' ? line : objects_dir + "/" + line, depth + 1, seen);
+    }
 }
 
 PackSet::PackSet(const std::string &pack_dir) {

@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -136,7 +137,8 @@ class PackIndex {
     mutable bool sorted_ = false;
 };
 
-// Every pack of a repository (objects/pack/pack-*.idx).
+// Every pack of a repository (objects/pack/pack-*.idx), and of the object
+// folders it borrows from (objects/info/alternates).
 class PackSet {
   public:
     // Opens the packs of repo's object folder. An .idx whose .pack is gone
@@ -158,6 +160,7 @@ class PackSet {
 
   private:
     void open_dir(const std::string &pack_dir);
+    void open_objects(const std::string &objects_dir, int depth, std::set<std::string> &seen);
 
     std::vector<std::unique_ptr<PackIndex>> packs_;
     mutable size_t last_hit_ = 0;

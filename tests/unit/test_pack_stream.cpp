@@ -341,6 +341,27 @@ TEST_F(PackStreamTest, RefDeltasOnDisk) {
     }
 }
 
+// A repository that borrows objects (objects/info/alternates, as with
+// clone --shared or fork networks): the borrowed packs are copied from too.
+TEST_F(PackStreamTest, ObjectsFromAlternates) {
+    const std::string fork = work_.str() + "/fork.git";
+    sh("git clone -q --bare --shared '" + repo_.path() + "' '" + fork + "'");
+    sh("cd '" + work_.str() + "' && git clone -q '" + fork +
+       "' w && cd w && echo new > new.txt && " +
+       "git add new.txt && git commit -q -m new && git push -q origin HEAD:main");
+    std::vector<std::string> wants = {
+        test::split_lines(sh("git --git-dir='" + fork + "' rev-parse main"))[0]};
+    auto expect = test::rev_list_objects(fork, wants, {});
+    RepoPtr repo = test::open_repo(fork);
+    EnumerateInput in;
+    in.wants = test::oids_of(wants);
+    std::vector<git_oid> objects = enumerate_objects(repo.get(), in, nullptr);
+    ASSERT_EQ(test::hex_set(objects), expect);
+    Written w = write_pack(fork, objects, true, 65515, work_.str() + "/fork.pack");
+    EXPECT_GT(w.stats.reused, expect.size() / 2);
+    EXPECT_EQ(verify_pack(fork, w.pack, {}, work_.str()).objects, expect);
+}
+
 // A large loose object is deflated from a stream, not read whole.
 TEST_F(PackStreamTest, LargeLooseObject) {
     const std::string big = work_.str() + "/big";
