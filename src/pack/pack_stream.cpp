@@ -294,7 +294,7 @@ void PackStream::Impl::read_headers() {
 }
 
 void PackStream::Impl::choose_actions() {
-    // Loose objects (and alternates) are written whole; everything else was
+    // Objects in no pack (loose ones) are written whole; everything else was
     // decided with its header. A missing object is reported now rather than
     // in the middle of the stream.
     for (size_t i = pack_begin_[packs_.size()]; i < entries_.size(); i++) {
