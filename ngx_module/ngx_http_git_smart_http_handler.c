@@ -684,6 +684,9 @@ ngx_http_gsh_start(ngx_http_request_t *r)
     req.repo = (const char *) ctx->repo.data;
     req.repo_len = ctx->repo.len;
     req.export_all = glcf->export_all ? 1 : 0;
+    req.max_request_size = glcf->max_request_size;
+    req.max_wants = glcf->max_wants;
+    req.max_haves = glcf->max_haves;
 
     h = ngx_http_gsh_find_header(r, "Git-Protocol",
                                  sizeof("Git-Protocol") - 1);

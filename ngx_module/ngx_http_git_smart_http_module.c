@@ -58,6 +58,27 @@ static ngx_command_t  ngx_http_gsh_commands[] = {
       offsetof(ngx_http_gsh_loc_conf_t, receive_pack),
       NULL },
 
+    { ngx_string("git_smart_http_max_request_size"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_gsh_loc_conf_t, max_request_size),
+      NULL },
+
+    { ngx_string("git_smart_http_max_wants"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_gsh_loc_conf_t, max_wants),
+      NULL },
+
+    { ngx_string("git_smart_http_max_haves"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_gsh_loc_conf_t, max_haves),
+      NULL },
+
     { ngx_string("git_smart_http_thread_pool"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_http_gsh_thread_pool,
@@ -267,6 +288,9 @@ ngx_http_gsh_create_loc_conf(ngx_conf_t *cf)
     glcf->export_all = NGX_CONF_UNSET;
     glcf->upload_pack = NGX_CONF_UNSET;
     glcf->receive_pack = NGX_CONF_UNSET;
+    glcf->max_request_size = NGX_CONF_UNSET_SIZE;
+    glcf->max_wants = NGX_CONF_UNSET_UINT;
+    glcf->max_haves = NGX_CONF_UNSET_UINT;
 
     return glcf;
 }
@@ -300,6 +324,10 @@ ngx_http_gsh_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_value(conf->export_all, prev->export_all, 0);
     ngx_conf_merge_value(conf->upload_pack, prev->upload_pack, 1);
     ngx_conf_merge_value(conf->receive_pack, prev->receive_pack, 0);
+    ngx_conf_merge_size_value(conf->max_request_size, prev->max_request_size,
+                              64 * 1024 * 1024);
+    ngx_conf_merge_uint_value(conf->max_wants, prev->max_wants, 1000000);
+    ngx_conf_merge_uint_value(conf->max_haves, prev->max_haves, 1000000);
 
     if (conf->thread_pool == NULL) {
         conf->thread_pool = prev->thread_pool;

@@ -39,6 +39,9 @@ typedef struct {
     const char *content_encoding; /* value of Content-Encoding, or NULL */
     size_t content_encoding_len;
     int export_all; /* serve repositories without git-daemon-export-ok */
+    size_t max_request_size; /* request body after gzip inflation; 0: 64 MiB */
+    size_t max_wants;        /* per request; 0: unlimited */
+    size_t max_haves;        /* per request; 0: unlimited */
 } gsh_request;
 
 /* Once per process, before any session (e.g. in init_process). 0 on success. */

@@ -55,9 +55,9 @@ UploadPackConfig load_upload_pack_config(git_repository *repo) {
     // (Its whole-config iterator leaks pcre2 match data in 1.5, so ask by key;
     // transfer.* and uploadpack.* in one file are not interleaved as git would.)
     std::vector<Entry> entries;
-    for (const char *key :
-         {"transfer.hiderefs", "uploadpack.hiderefs", "uploadpack.allowtipsha1inwant",
-          "uploadpack.allowreachablesha1inwant", "uploadpack.allowanysha1inwant"}) {
+    for (const char *key : {"http.uploadpack", "transfer.hiderefs", "uploadpack.hiderefs",
+                            "uploadpack.allowtipsha1inwant", "uploadpack.allowreachablesha1inwant",
+                            "uploadpack.allowanysha1inwant"}) {
         int rc = git_config_get_multivar_foreach(
             cfg.get(), key, nullptr,
             [](const git_config_entry *e, void *payload) {
@@ -75,6 +75,10 @@ UploadPackConfig load_upload_pack_config(git_repository *repo) {
     UploadPackConfig conf;
     for (const Entry &entry : entries) {
         const std::string &n = entry.name;
+        if (n == "http.uploadpack") {
+            conf.http_uploadpack = config_bool(entry.value);
+            continue;
+        }
         if (n == "uploadpack.hiderefs" || n == "transfer.hiderefs") {
             conf.hidden.add(entry.value);
             continue;

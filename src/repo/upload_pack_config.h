@@ -31,6 +31,10 @@ enum AllowUor : unsigned {
 struct UploadPackConfig {
     HiddenRefs hidden;
     unsigned allow_uor = 0;
+    bool http_uploadpack = true; // http.uploadpack: false refuses the service
+    // The operator's limits per request (nginx directives); 0 is unlimited.
+    size_t max_wants = 0;
+    size_t max_haves = 0;
 };
 
 UploadPackConfig load_upload_pack_config(git_repository *repo);

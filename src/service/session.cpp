@@ -14,8 +14,8 @@ namespace gsh {
 
 namespace {
 
-// Largest request body accepted after gzip inflation.
-constexpr size_t kMaxRequestSize = 64u << 20;
+// Largest request body accepted after gzip inflation, unless told otherwise.
+constexpr size_t kDefaultMaxRequestSize = 64u << 20;
 
 } // namespace
 
@@ -24,7 +24,9 @@ Session::Session(const gsh_request &req)
       git_protocol_(req.git_protocol ? std::string(req.git_protocol, req.git_protocol_len) : ""),
       content_encoding_(
           req.content_encoding ? std::string(req.content_encoding, req.content_encoding_len) : ""),
-      export_all_(req.export_all != 0) {}
+      export_all_(req.export_all != 0),
+      max_request_size_(req.max_request_size ? req.max_request_size : kDefaultMaxRequestSize),
+      max_wants_(req.max_wants), max_haves_(req.max_haves) {}
 
 int Session::open() {
     std::string path = resolve_repository(root_, repo_name_, export_all_);
@@ -34,6 +36,10 @@ int Session::open() {
 
     const int version = proto::protocol_version(git_protocol_);
     UploadPackConfig config = load_upload_pack_config(repo_.get());
+    if (!config.http_uploadpack)
+        throw Error("Service not enabled: 'upload-pack' (http.uploadpack is false)", 403);
+    config.max_wants = max_wants_;
+    config.max_haves = max_haves_;
     if (kind_ == GSH_ADVERTISE_UPLOAD_PACK) {
         content_type_ = "application/x-git-upload-pack-advertisement";
         if (version == 2) {
@@ -47,7 +53,7 @@ int Session::open() {
         return 200;
     }
     content_type_ = "application/x-git-upload-pack-result";
-    std::string body = body_.read(content_encoding_, kMaxRequestSize);
+    std::string body = body_.read(content_encoding_, max_request_size_);
     if (version == 2)
         pending_ = answer_v2(repo_.get(), config, proto::parse_v2_request(body), &pack_);
     else

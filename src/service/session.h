@@ -33,6 +33,7 @@ class Session {
     gsh_request_kind kind_;
     std::string root_, repo_name_, git_protocol_, content_encoding_;
     bool export_all_;
+    size_t max_request_size_, max_wants_, max_haves_;
     RequestBody body_;
     RepoPtr repo_;
     const char *content_type_ = "text/plain";

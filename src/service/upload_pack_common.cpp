@@ -37,6 +37,16 @@ std::optional<git_oid> refused_want(git_repository *repo, const UploadPackConfig
     return first_forbidden_want(repo, wants, list_tips(repo, config.hidden), config.allow_uor);
 }
 
+std::string over_limit(const UploadPackConfig &config, size_t wants, size_t haves) {
+    if (config.max_wants && wants > config.max_wants)
+        return "upload-pack: too many wants (the limit is " + std::to_string(config.max_wants) +
+               ")";
+    if (config.max_haves && haves > config.max_haves)
+        return "upload-pack: too many haves (the limit is " + std::to_string(config.max_haves) +
+               ")";
+    return std::string();
+}
+
 pack::EnumerateInput pack_input(git_repository *repo, const UploadPackConfig &config,
                                 std::vector<git_oid> wants, std::vector<git_oid> haves,
                                 bool include_tag) {

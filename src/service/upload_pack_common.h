@@ -26,6 +26,10 @@ void add_unique(std::vector<git_oid> &oids, const git_oid &oid);
 std::optional<git_oid> refused_want(git_repository *repo, const UploadPackConfig &config,
                                     const std::vector<git_oid> &wants);
 
+// The ERR text when a request has more wants or haves than the operator
+// allows, or "".
+std::string over_limit(const UploadPackConfig &config, size_t wants, size_t haves);
+
 // What the pack holds: wants minus what the haves reach, and with
 // include_tag the annotated tags of what is sent.
 pack::EnumerateInput pack_input(git_repository *repo, const UploadPackConfig &config,

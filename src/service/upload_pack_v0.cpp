@@ -120,6 +120,10 @@ std::string answer_v0(git_repository *repo, const UploadPackConfig &config, std:
     std::string out;
     if (needs.wants.empty())
         return out;
+    if (std::string err = over_limit(config, needs.wants.size(), 0); !err.empty()) {
+        proto::pkt_write(out, "ERR " + err);
+        return out;
+    }
     if (std::optional<git_oid> refused = refused_want(repo, config, needs.wants)) {
         proto::pkt_write(out, "ERR upload-pack: not our ref " + oid_hex(*refused));
         return out;
@@ -133,6 +137,7 @@ std::string answer_v0(git_repository *repo, const UploadPackConfig &config, std:
     Negotiator neg(repo, needs.wants);
     bool got_common = false, got_other = false, sent_ready = false;
     std::string last_hex;
+    size_t haves = 0;
     for (;;) {
         proto::Pkt pkt = reader.next();
         if (pkt.kind == proto::PktKind::End)
@@ -153,6 +158,10 @@ std::string answer_v0(git_repository *repo, const UploadPackConfig &config, std:
         std::string_view line = pkt.data;
         git_oid oid;
         if (line.starts_with("have ")) {
+            if (std::string err = over_limit(config, 0, ++haves); !err.empty()) {
+                proto::pkt_write(out, "ERR " + err);
+                return out;
+            }
             if (line.size() < 45 || !parse_oid(line.substr(5, 40), &oid))
                 bad_request("git upload-pack: expected SHA1 object, got '" +
                             std::string(line.substr(5)) + "'");

@@ -119,6 +119,10 @@ std::string fetch(git_repository *repo, const UploadPackConfig &config, const pr
     if (args.wants.empty())
         return out; // git answers nothing at all
 
+    if (std::string err = over_limit(config, args.wants.size(), args.haves.size()); !err.empty()) {
+        proto::pkt_write(out, "ERR " + err);
+        return out;
+    }
     std::optional<git_oid> refused = refused_want(repo, config, args.wants);
     if (refused) {
         proto::pkt_write(out, "ERR upload-pack: not our ref " + oid_hex(*refused));

@@ -167,6 +167,9 @@ def test_every_directive_at_every_level_passes(conf, root):
     git_smart_http_upload_pack on;
     git_smart_http_receive_pack off;
     git_smart_http_thread_pool default;
+    git_smart_http_max_request_size 64m;
+    git_smart_http_max_wants 0;
+    git_smart_http_max_haves 1000;
 """ % {"root": root}
     http += server("""
         git_smart_http_root %(root)s;
@@ -180,7 +183,10 @@ def test_every_directive_at_every_level_passes(conf, root):
             git_smart_http_export_all off;
             git_smart_http_upload_pack on;
             git_smart_http_receive_pack off;
-            git_smart_http_thread_pool gsh;""" % {"root": root})
+            git_smart_http_thread_pool gsh;
+            git_smart_http_max_request_size 512k;
+            git_smart_http_max_wants 100;
+            git_smart_http_max_haves 0;""" % {"root": root})
         + location("/off/", """
             git_smart_http off;"""))
     assert_ok(conf.write(http, main="thread_pool gsh threads=2;").test())
@@ -231,6 +237,20 @@ def test_bad_flag_value_rejected(conf, root, directive, value):
     err = assert_fails(conf.write(server(location("/git/", body))).test(),
                        '"%s"' % directive)
     assert "must be \"on\" or \"off\"" in err
+
+
+@pytest.mark.parametrize("directive,value,message", [
+    ("git_smart_http_max_request_size", "lots", "invalid value"),
+    ("git_smart_http_max_wants", "-1", "invalid number"),
+    ("git_smart_http_max_haves", "many", "invalid number"),
+])
+def test_bad_limit_value_rejected(conf, root, directive, value, message):
+    body = """
+            git_smart_http_root %s;
+            %s %s;""" % (root, directive, value)
+    err = assert_fails(conf.write(server(location("/git/", body))).test(),
+                       '"%s"' % directive)
+    assert message in err
 
 
 def test_missing_argument_rejected(conf):
@@ -440,8 +460,7 @@ def running(conf):
 
 def make_repo(parent, name):
     git = shutil.which("git")
-    if git is None:
-        pytest.skip("git is not installed")
+    assert git is not None, "git is not installed (make deps installs it)"
     path = parent / name
     subprocess.run([git, "init", "-q", "--bare", str(path)], check=True,
                    timeout=TIMEOUT, env={"PATH": os.environ.get("PATH", ""),
@@ -461,8 +480,9 @@ def assert_clean_log(log):
 
 
 def test_upload_pack_off_inherited_and_overridden(running, root):
-    # upload-pack on/off is decided by the module before the core is asked:
-    # off answers 403 whatever the repository
+    # off answers 403 for a repository that is served (404 for one that is
+    # not, as git http-backend looks for the repository first)
+    make_repo(Path(root), "x.git")
     running.start("    git_smart_http_upload_pack off;\n"
                   "    git_smart_http_root %s;\n" % root
                   + server(location("/inherit/", """
@@ -470,11 +490,13 @@ def test_upload_pack_off_inherited_and_overridden(running, root):
             git_smart_http on;
             git_smart_http_upload_pack on;"""), listen="127.0.0.1:{port}"))
     assert running.get("/inherit/x.git" + ADVERTISE) == 403
-    assert running.get("/override/x.git" + ADVERTISE) != 403
+    assert running.get("/inherit/missing.git" + ADVERTISE) == 404
+    assert running.get("/override/x.git" + ADVERTISE) == 200
     assert_clean_log(running.error_log())
 
 
 def test_on_inherited_by_nested_location_serves(running, root):
+    make_repo(Path(root), "x.git")
     running.start(server(location("/git/", """
             git_smart_http on;
             git_smart_http_root %s;
@@ -500,8 +522,6 @@ def test_root_inherited_and_overridden(running, tmp_path):
     got = {path: running.get(path + ADVERTISE)
            for path in ("/one/a.git", "/one/b.git", "/two/a.git",
                         "/two/b.git")}
-    if set(got.values()) == {404}:
-        pytest.skip("the core does not serve an advertisement yet: %s" % got)
     assert got == {"/one/a.git": 200, "/one/b.git": 404,
                    "/two/a.git": 404, "/two/b.git": 200}, got
     assert_clean_log(running.error_log())
