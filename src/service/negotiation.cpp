@@ -4,6 +4,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "repo/commits.h"
 #include "repo/git_ptr.h"
 #include "repo/upload_pack_config.h"
 
@@ -11,61 +12,7 @@ namespace gsh {
 
 namespace {
 
-struct OidHash {
-    size_t operator()(const git_oid &o) const {
-        size_t h;
-        std::memcpy(&h, o.id, sizeof(h));
-        return h;
-    }
-};
-struct OidEq {
-    bool operator()(const git_oid &a, const git_oid &b) const { return git_oid_equal(&a, &b); }
-};
-using OidSet = std::unordered_set<git_oid, OidHash, OidEq>;
-
-struct CommitInfo {
-    git_time_t time = 0;
-    std::vector<git_oid> parents;
-};
-
-class CommitCache {
-  public:
-    explicit CommitCache(git_repository *repo) : repo_(repo) {}
-    const CommitInfo *get(const git_oid &id) {
-        auto it = cache_.find(id);
-        if (it != cache_.end())
-            return &it->second;
-        git_commit *raw = nullptr;
-        if (git_commit_lookup(&raw, repo_, &id) != 0)
-            return nullptr;
-        CommitPtr c(raw);
-        CommitInfo info;
-        info.time = git_commit_time(c.get());
-        for (unsigned i = 0; i < git_commit_parentcount(c.get()); i++)
-            info.parents.push_back(*git_commit_parent_id(c.get(), i));
-        return &cache_.emplace(id, std::move(info)).first->second;
-    }
-
-  private:
-    git_repository *repo_;
-    std::unordered_map<git_oid, CommitInfo, OidHash, OidEq> cache_;
-};
-
-// The commit a want finally names, when it is a commit or a tag of one.
-std::optional<git_oid> peel_to_commit(git_repository *repo, const git_oid &id) {
-    git_object *raw = nullptr;
-    if (git_object_lookup(&raw, repo, &id, GIT_OBJECT_ANY) != 0)
-        return std::nullopt;
-    ObjectPtr obj(raw);
-    git_object *peeled_raw = nullptr;
-    if (git_object_type(obj.get()) == GIT_OBJECT_COMMIT)
-        return id;
-    if (git_object_type(obj.get()) != GIT_OBJECT_TAG ||
-        git_object_peel(&peeled_raw, obj.get(), GIT_OBJECT_COMMIT) != 0)
-        return std::nullopt;
-    ObjectPtr peeled(peeled_raw);
-    return *git_object_id(peeled.get());
-}
+using OidSet = OidHashSet;
 
 // Whether a walk from want, through commits not older than min_time,
 // reaches a commit in they_have. Results are remembered across wants.
