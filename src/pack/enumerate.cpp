@@ -192,6 +192,12 @@ class Enumerator {
 
     git_repository *repo_;
     OdbPtr odb_;
+    // The history walk of a shallow fetch: parentless commits end it on both
+    // sides, which libgit2's walk cannot be told.
+    void walk_shallow(const std::vector<git_oid> &parentless, const std::vector<git_oid> &wants,
+                      std::vector<git_oid> *known_commits, std::vector<git_oid> *commits,
+                      std::vector<git_oid> *commit_trees);
+
     Progress progress_;
     PackSet packs_;
     ObjectReader reader_;
@@ -200,6 +206,47 @@ class Enumerator {
     bool counting_ = false; // past the uninteresting phase
     std::vector<git_oid> stack_;
 };
+
+void Enumerator::walk_shallow(const std::vector<git_oid> &parentless,
+                              const std::vector<git_oid> &wants,
+                              std::vector<git_oid> *known_commits, std::vector<git_oid> *commits,
+                              std::vector<git_oid> *commit_trees) {
+    OidSet grafted(parentless.size());
+    for (const git_oid &c : parentless)
+        grafted.insert(c);
+    git_oid tree;
+    std::vector<git_oid> parents;
+    // Everything the client has, down to its boundary (a shallow client's
+    // history is short by definition).
+    OidSet have(4096);
+    std::vector<git_oid> stack(known_commits->begin(), known_commits->end());
+    while (!stack.empty()) {
+        git_oid c = stack.back();
+        stack.pop_back();
+        if (!have.insert(c).second || grafted.contains(c))
+            continue;
+        parse_commit(c, &tree, &parents);
+        stack.insert(stack.end(), parents.begin(), parents.end());
+    }
+    OidSet seen(4096);
+    stack.assign(wants.rbegin(), wants.rend());
+    while (!stack.empty()) {
+        git_oid c = stack.back();
+        stack.pop_back();
+        if (have.contains(c)) {
+            known_commits->push_back(c);
+            continue;
+        }
+        if (!seen.insert(c).second)
+            continue;
+        parse_commit(c, &tree, &parents);
+        commits->push_back(c);
+        commit_trees->push_back(tree);
+        if (!grafted.contains(c))
+            for (size_t i = parents.size(); i-- > 0;)
+                stack.push_back(parents[i]);
+    }
+}
 
 std::vector<git_oid> Enumerator::run(const EnumerateInput &in) {
     RevwalkPtr walk;
@@ -257,7 +304,9 @@ std::vector<git_oid> Enumerator::run(const EnumerateInput &in) {
     // The commits to send, with their trees.
     std::vector<git_oid> commits, commit_trees;
     std::vector<git_oid> parents;
-    if (any_hidden) {
+    if (!in.parentless.empty()) {
+        walk_shallow(in.parentless, want_commits, &known_commits, &commits, &commit_trees);
+    } else if (any_hidden) {
         // libgit2's walk knows when to stop below the haves. The hidden
         // parents of what it returns are the boundary.
         for (const git_oid &c : want_commits)

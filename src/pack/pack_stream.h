@@ -26,6 +26,9 @@ struct EnumerateInput {
     // are added, with the tags they chain through, when the object they
     // finally point at is in the pack.
     std::vector<git_oid> include_tags;
+    // Shallow fetches: commits whose parents the walk does not follow, on
+    // both sides (the client's boundary and the new one).
+    std::vector<git_oid> parentless;
 };
 
 // Every object reachable from wants and not from haves, each once.
@@ -36,14 +39,14 @@ std::vector<git_oid> enumerate_objects(git_repository *repo, const EnumerateInpu
 struct PackStats {
     uint32_t objects = 0;
     uint32_t deltas = 0;
-    uint32_t reused = 0;       // entries copied from a pack on disk
+    uint32_t reused = 0; // entries copied from a pack on disk
     uint32_t reused_deltas = 0;
-    uint64_t bytes = 0;        // pack bytes produced so far, trailer included
+    uint64_t bytes = 0; // pack bytes produced so far, trailer included
 };
 
 // A pack of exactly the given objects, produced in bounded pieces.
 class PackStream {
-public:
+  public:
     PackStream(git_repository *repo, std::vector<git_oid> objects, bool ofs_delta);
     ~PackStream();
     PackStream(const PackStream &) = delete;
@@ -55,7 +58,7 @@ public:
     bool done() const;
     const PackStats &stats() const;
 
-private:
+  private:
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };
