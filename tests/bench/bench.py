@@ -1,0 +1,1215 @@
+#!/usr/bin/python3
+"""`make bench`: the module against nginx + fcgiwrap + git http-backend, side
+by side, on the same repositories.
+
+    GSH_MODULE=build/ngx_http_git_smart_http_module.so /usr/bin/python3 tests/bench/bench.py
+
+Environment:
+  BENCH_QUICK=1      smoke run: one small generated repository, one round,
+                     every kind of scenario at a small size (< 1 minute)
+  BENCH_ROUNDS=N     rounds (default 3; 1 with BENCH_QUICK)
+  BENCH_REPO=P[:P]   also benchmark these repositories (mirrored by hard links)
+  BENCH_ONLY=a,b     only scenarios whose "repo/scenario" contains one of these
+  BENCH_DURATION=S   seconds of each throughput run (default 5; 1 quick)
+  BENCH_PERF=0|1     perf profile of the module during a full clone (default
+                     1 when perf works, 0 with BENCH_QUICK)
+  GSH_MODULE, GSH_NGINX, GSH_CORPUS   as for the nginx tests
+
+Output: a table of medians over the rounds on stdout, and
+build/bench/results-<time>.json + build/bench/latest.json (every round of
+every side, the medians, the environment, the method).
+
+How server CPU and RSS are measured: see measure.py (cgroup v2 per side when
+possible, /proc accounting as cross-check or fallback; RSS sampled every
+10 ms as the sum over the side's processes). Why two nginx instances: see
+servers.py. The git clients (clone, index-pack) run on the same machine and
+compete with the servers for its cores: server CPU is the figure to compare;
+wall times are informative.
+"""
+
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import bench_repos  # noqa: E402
+import loadgen  # noqa: E402
+import measure  # noqa: E402
+import servers  # noqa: E402
+from bench_repos import GitEnv  # noqa: E402
+
+TOP = HERE.parents[1]
+OUT = TOP / "build" / "bench"
+
+QUICK = os.environ.get("BENCH_QUICK") == "1"
+ROUNDS = int(os.environ.get("BENCH_ROUNDS") or (1 if QUICK else 3))
+ONLY = [s for s in os.environ.get("BENCH_ONLY", "").split(",") if s]
+DURATION = float(os.environ.get("BENCH_DURATION") or (1 if QUICK else 5))
+PERF = os.environ.get("BENCH_PERF", "0" if QUICK else "1") == "1"
+CONCURRENCY = 4 if QUICK else 16
+LS_REMOTE_N = 5 if QUICK else 20
+THROUGHPUT_CONNECTIONS = 16
+FCGI_CHILDREN = 16     # as many as concurrent clones (each runs one request
+                       # at a time), so none waits for a FastCGI child
+QUIESCE_TIMEOUT = 300
+FATAL_MARKERS = ("exited on signal", "AddressSanitizer", "runtime error:",
+                 "[emerg]", "[alert]", "[crit]")
+SIDES = ("module", "reference")
+
+
+def module_path():
+    value = os.environ.get("GSH_MODULE")
+    if not value:
+        return TOP / "build" / "ngx_http_git_smart_http_module.so"
+    p = Path(value)
+    if p.is_absolute():
+        return p
+    if p.exists():
+        return p.resolve()
+    return (TOP / p).resolve()
+
+
+def log(msg=""):
+    print(msg, flush=True)
+
+
+# --------------------------------------------------------------------------
+# sides
+
+class Side:
+    def __init__(self, name, nginx, group, prefix, fcgiwrap=None):
+        self.name = name
+        self.nginx = nginx
+        self.group = group
+        self.prefix = prefix
+        self.fcgiwrap = fcgiwrap
+        self.access = measure.LogTail(nginx.access_log)
+        self.errors = measure.LogTail(nginx.error_log)
+        self.fcgi_errors = (measure.LogTail(fcgiwrap.log_path)
+                            if fcgiwrap else None)
+        self.idle = set()
+
+    @property
+    def port(self):
+        return self.nginx.port
+
+    def url(self, repo):
+        return "http://127.0.0.1:%d%s/%s.git" % (self.port, self.prefix, repo)
+
+    def path(self, repo):
+        return "%s/%s.git" % (self.prefix, repo)
+
+    def settle_idle(self):
+        """The processes a side has when nothing runs: a process outside
+        this set is request work (git processes of the reference)."""
+        self.quiesce()
+        self.idle = set(self.group.pids())
+
+    def quiesce(self):
+        """Polls until every connection but the status poll itself is closed
+        (every request finished and logged) and no request process (git) is
+        left in the side's group (every git process exited and was waited
+        for, so its CPU is in the accounts)."""
+        def done():
+            st = self.nginx.status()
+            if st["active"] != 1:
+                return False
+            if self.idle:
+                extra = set(self.group.pids()) - self.idle
+                if extra:
+                    return False
+            return True
+        measure.wait_for(done, QUIESCE_TIMEOUT, what="%s to be idle"
+                         % self.name)
+
+
+def machine_busy():
+    """Non-idle CPU seconds of the whole machine (from /proc/stat)."""
+    with open("/proc/stat") as f:
+        parts = f.readline().split()[1:]
+    vals = [int(x) for x in parts]
+    idle = vals[3] + (vals[4] if len(vals) > 4 else 0)
+    return (sum(vals[:8]) - idle) / measure.CLK_TCK
+
+
+def measured(side, fn):
+    """Runs fn() (the client side of a scenario) and measures the server
+    side around it. fn returns a dict with at least "ok"; "client_cpu" if
+    it knows it."""
+    side.access.read_new()
+    side.errors.read_new()
+    if side.fcgi_errors:
+        side.fcgi_errors.read_new()
+    busy0 = machine_busy()
+    self0 = sum(os.times()[:2])
+    before = side.group.snapshot()
+    with measure.RssSampler(side.group) as rss:
+        t0 = time.monotonic()
+        try:
+            res = fn()
+        except Exception as e:  # the benchmark goes on; the row says why
+            res = {"ok": False, "error": "%s: %s" % (type(e).__name__, e),
+                   "trace": traceback.format_exc()}
+        wall = time.monotonic() - t0
+        side.quiesce()
+    after = side.group.snapshot()
+    self1 = sum(os.times()[:2])
+    busy1 = machine_busy()
+    out = dict(res)
+    out["wall"] = res.get("wall", wall)
+    out.update(measure.cpu_delta(before, after))
+    out.update(rss.result())
+    n, sent, statuses = measure.parse_access(side.access.read_new())
+    out["requests"] = n
+    out["bytes_sent"] = sent
+    out["statuses"] = statuses
+    # a load generator that stops after N seconds cuts the requests in
+    # flight: 499 is expected there
+    if any(not s.startswith("2") and not (s == "499" and res.get(
+            "throughput")) for s in statuses):
+        out.setdefault("notes", []).append("HTTP statuses %s" % statuses)
+    errlines = [line for line in side.errors.read_new().splitlines()
+                if "[error]" in line or any(m in line for m in
+                                            FATAL_MARKERS)]
+    if errlines:
+        out["error_log"] = errlines[:20]
+        if any(any(m in line for m in FATAL_MARKERS) for line in errlines):
+            out["ok"] = False
+            out.setdefault("error", "fatal line in error.log: %s"
+                           % errlines[0])
+    if side.fcgi_errors:
+        text = side.fcgi_errors.read_new().strip()
+        if text:
+            out["fcgiwrap_stderr"] = text[-2000:]
+    # CPU of the machine during the scenario that is neither server, client
+    # nor this script: other load that disturbs wall times
+    client = out.get("client_cpu") or 0.0
+    # (the other side is idle meanwhile)
+    out["other_cpu"] = max(0.0, (busy1 - busy0) - out["cpu"] - client
+                           - (self1 - self0))
+    return out
+
+
+# --------------------------------------------------------------------------
+# git clients
+
+class Client:
+    def __init__(self, git, tmp):
+        self.git = git
+        self.tmp = Path(tmp)
+
+    def spawn(self, args, cwd=None, protocol=2, env=None):
+        """Starts git; stdout/stderr go to files. Returns (proc, out, err)."""
+        fd_out, out = tempfile.mkstemp(dir=self.tmp, suffix=".out")
+        fd_err, err = tempfile.mkstemp(dir=self.tmp, suffix=".err")
+        cmd = ["git", "-c", "protocol.version=%d" % protocol,
+               "-c", "core.fsync=none"] + [str(a) for a in args]
+        full_env = dict(self.git.env)
+        full_env.update(env or {})
+        p = subprocess.Popen(cmd, cwd=cwd, env=full_env,
+                             stdin=subprocess.DEVNULL, stdout=fd_out,
+                             stderr=fd_err)
+        os.close(fd_out)
+        os.close(fd_err)
+        return p, Path(out), Path(err)
+
+    @staticmethod
+    def wait(p):
+        """(exit code, CPU seconds of the process and what it waited for)"""
+        _, status, ru = os.wait4(p.pid, 0)
+        p.returncode = os.waitstatus_to_exitcode(status)
+        return p.returncode, ru.ru_utime + ru.ru_stime
+
+    def run_many(self, argvs, protocol=2):
+        """Starts every command at once, waits for all. Returns
+        {"ok", "client_cpu", "codes", "stdout"(first), "error"}."""
+        procs = [self.spawn(a, protocol=protocol) for a in argvs]
+        codes, cpu = [], 0.0
+        for p, _, _ in procs:
+            code, c = self.wait(p)
+            codes.append(code)
+            cpu += c
+        res = {"ok": all(c == 0 for c in codes), "client_cpu": cpu,
+               "codes": codes}
+        if not res["ok"]:
+            bad = next(i for i, c in enumerate(codes) if c != 0)
+            res["error"] = "git exited %d: %s" % (
+                codes[bad], procs[bad][2].read_text(errors="replace")[-1500:])
+        res["stdouts"] = [o.read_text(errors="replace") for _, o, _ in procs]
+        for _, o, e in procs:
+            o.unlink()
+            e.unlink()
+        return res
+
+
+# --------------------------------------------------------------------------
+# scenarios
+
+class Ctx:
+    """What scenarios need: the client, the repositories, expected refs."""
+
+    def __init__(self, git, client, tmp, repos):
+        self.git = git
+        self.client = client
+        self.tmp = Path(tmp)
+        self.repos = {name: (path, info) for name, path, info in repos}
+        self.refs = {name: bench_repos.refs_of(git, path)
+                     for name, path, _ in repos}
+        self.wants = {name: bench_repos.all_wants(git, path)
+                      for name, path, _ in repos}
+        self.behind = {}
+        self.seq = 0
+
+    def dest(self, what):
+        self.seq += 1
+        return self.tmp / ("%s-%d" % (what, self.seq))
+
+
+def check_refs(ctx, repo, dest):
+    got = bench_repos.refs_of(ctx.git, dest)
+    if got != ctx.refs[repo]:
+        g, w = set(got.splitlines()), set(ctx.refs[repo].splitlines())
+        return "refs differ from the server's: %d missing, %d unexpected " \
+               "(e.g. %s)" % (len(w - g), len(g - w),
+                              sorted(w - g)[:2] or sorted(g - w)[:2])
+    return None
+
+
+def rmtree(p):
+    shutil.rmtree(p, ignore_errors=True)
+
+
+def sc_clone(protocol, n=1):
+    """n concurrent `git clone --mirror` (every ref, bare), protocol v0/v2.
+    Without a terminal git asks for no progress (as CI jobs do)."""
+    def prepare(ctx, side, repo):
+        return [ctx.dest("clone") for _ in range(n)]
+
+    def run(ctx, side, repo, dests):
+        return ctx.client.run_many(
+            [["clone", "-q", "--mirror", side.url(repo), d] for d in dests],
+            protocol=protocol)
+
+    def check(ctx, side, repo, dests, res):
+        if res["ok"]:
+            for d in dests:
+                err = check_refs(ctx, repo, d)
+                if err:
+                    return err
+        return None
+
+    def cleanup(ctx, dests):
+        for d in dests:
+            rmtree(d)
+    return prepare, run, check, cleanup
+
+
+def sc_fetch(protocol):
+    """`git fetch` of every ref into a mirror that is 150 commits behind."""
+    def prepare(ctx, side, repo):
+        seed = ctx.behind[repo]
+        dest = ctx.dest("fetch")
+        # hard links: objects and packs are never modified in place
+        shutil.copytree(seed, dest, copy_function=os.link)
+        return [dest]
+
+    def run(ctx, side, repo, dests):
+        d = dests[0]
+        # the received pack, as git reads it: its header counts the objects
+        trace = Path(str(d) + ".pack-trace")
+        p, out, err = ctx.client.spawn(
+            ["-C", d, "fetch", "-q", "--prune", side.url(repo),
+             "+refs/*:refs/*"], protocol=protocol,
+            env={"GIT_TRACE_PACKFILE": str(trace)})
+        code, cpu = ctx.client.wait(p)
+        res = {"ok": code == 0, "client_cpu": cpu}
+        if code != 0:
+            res["error"] = "git fetch exited %d: %s" % (
+                code, err.read_text(errors="replace")[-1500:])
+        try:
+            with open(trace, "rb") as f:
+                head = f.read(12)
+            if head[:4] == b"PACK":
+                res["objects"] = int.from_bytes(head[8:12], "big")
+            res["pack_bytes"] = trace.stat().st_size
+            trace.unlink()
+        except OSError:
+            pass
+        out.unlink()
+        err.unlink()
+        return res
+
+    def check(ctx, side, repo, dests, res):
+        return check_refs(ctx, repo, dests[0]) if res["ok"] else None
+
+    def cleanup(ctx, dests):
+        for d in dests:
+            rmtree(d)
+    return prepare, run, check, cleanup
+
+
+def sc_ls_remote(n):
+    """n sequential `git ls-remote` (v2: info/refs + ls-refs each)."""
+    def prepare(ctx, side, repo):
+        return []
+
+    def run(ctx, side, repo, dests):
+        cpu = 0.0
+        for _ in range(n):
+            res = ctx.client.run_many([["ls-remote", side.url(repo)]])
+            cpu += res["client_cpu"]
+            if not res["ok"]:
+                res["client_cpu"] = cpu
+                return res
+        res["client_cpu"] = cpu
+        res["ops"] = n
+        return res
+
+    def check(ctx, side, repo, dests, res):
+        if not res["ok"]:
+            return None
+        lines = res["stdouts"][0].splitlines()
+        want = {line.split()[1] for line in ctx.refs[repo].splitlines()}
+        got = {line.split("\t")[1] for line in lines if "\t" in line}
+        missing = want - got
+        if missing:
+            return "ls-remote misses %d refs (e.g. %s)" % (
+                len(missing), sorted(missing)[:2])
+        return None
+
+    def cleanup(ctx, dests):
+        pass
+    return prepare, run, check, cleanup
+
+
+def sc_refs_throughput():
+    """info/refs + ls-refs, THROUGHPUT_CONNECTIONS keep-alive connections,
+    DURATION seconds."""
+    def prepare(ctx, side, repo):
+        return []
+
+    def run(ctx, side, repo, dests):
+        r = loadgen.refs_throughput(side.port, side.path(repo),
+                                    THROUGHPUT_CONNECTIONS, DURATION,
+                                    ctx.tmp)
+        res = {"ok": r["errors"] == 0 and r["requests"] > 0,
+               "throughput": r, "wall": r["seconds"]}
+        if not res["ok"]:
+            res["error"] = "%d errors in %d requests" % (r["errors"],
+                                                         r["requests"])
+        return res
+
+    def check(ctx, side, repo, dests, res):
+        return None
+
+    def cleanup(ctx, dests):
+        pass
+    return prepare, run, check, cleanup
+
+
+def sc_raw_fetch(n):
+    """n concurrent v2 fetches of every ref by a client that only checks
+    the pack's trailer (no index-pack): the server's own wall time."""
+    def prepare(ctx, side, repo):
+        return []
+
+    def run(ctx, side, repo, dests):
+        results = loadgen.raw_fetch_many(side.port, side.path(repo),
+                                         ctx.wants[repo], n)
+        bad = [r for r in results if not isinstance(r, dict)]
+        res = {"ok": not bad, "client_cpu": None}
+        if bad:
+            res["error"] = "%d of %d failed: %s" % (len(bad), n, bad[0])
+        else:
+            objs = sorted({r["objects"] for r in results})
+            res["objects"] = objs[-1]
+            res["pack_bytes"] = max(r["pack_bytes"] for r in results)
+            if len(objs) > 1:
+                res["ok"] = False
+                res["error"] = "the packs differ in object count: %s" % objs
+        return res
+
+    def check(ctx, side, repo, dests, res):
+        return None
+
+    def cleanup(ctx, dests):
+        pass
+    return prepare, run, check, cleanup
+
+
+# (name, label, factory, which repos: "all", "corpus-bitmap", "first")
+SCENARIOS = [
+    ("clone-v2", "full clone v2", lambda: sc_clone(2), "all"),
+    ("clone-v0", "full clone v0", lambda: sc_clone(0), "all"),
+    ("fetch-v2", "fetch, 150 behind", lambda: sc_fetch(2), "fetchable"),
+    ("ls-remote", "ls-remote x%d" % LS_REMOTE_N,
+     lambda: sc_ls_remote(LS_REMOTE_N), "all"),
+    ("refs-rps", "info/refs+ls-refs %ds" % DURATION, sc_refs_throughput,
+     "refs"),
+    ("clone-x%d" % CONCURRENCY, "%d clones at once" % CONCURRENCY,
+     lambda: sc_clone(2, CONCURRENCY), "first"),
+    ("raw-x%d" % CONCURRENCY, "%d raw fetches at once" % CONCURRENCY,
+     lambda: sc_raw_fetch(CONCURRENCY), "all"),
+]
+
+
+def plan(repos, ctx):
+    """[(repo, scenario name, label, factory)] in run order."""
+    names = [name for name, _, _ in repos]
+    first = names[0]
+    out = []
+    for repo in names:
+        for sname, label, factory, where in SCENARIOS:
+            ok = where == "all"
+            if where == "first":
+                ok = repo == first
+            elif where == "refs":
+                # the advertisement depends on the refs, not on the packs:
+                # the corpus (617 refs) and the generated repository
+                ok = repo != "nginx-nobitmap"
+            elif where == "fetchable":
+                ok = repo in ctx.behind
+            if ok and ONLY and not any(o in "%s/%s" % (repo, sname)
+                                       for o in ONLY):
+                ok = False
+            if ok:
+                out.append((repo, sname, label, factory))
+    return out
+
+
+# --------------------------------------------------------------------------
+# an independent check of the reference's CPU
+
+def direct_backend_check(ctx, root, repos, results, order, runs=3):
+    """Runs git http-backend directly (CGI environment, the same fetch
+    request the raw clients send) and takes its CPU from wait4(), which
+    includes upload-pack and pack-objects because http-backend waits for
+    them: what `/usr/bin/time git http-backend` reports. The reference side
+    of a raw fetch must cost that plus nginx and fcgiwrap."""
+    names = [n for n, _, _ in repos]
+    repo = "nginx-bitmap" if "nginx-bitmap" in names else names[0]
+    raw = [k for k in order if k[0] == repo and k[1].startswith("raw-x")]
+    body = loadgen.fetch_body(ctx.wants[repo])
+    req = ctx.tmp / "direct-request"
+    req.write_bytes(body)
+    env = dict(ctx.git.env)
+    env.update({"GIT_PROJECT_ROOT": str(root),
+                "PATH_INFO": "/%s.git/git-upload-pack" % repo,
+                "REQUEST_METHOD": "POST",
+                "CONTENT_TYPE": "application/x-git-upload-pack-request",
+                "CONTENT_LENGTH": str(len(body)),
+                "GIT_PROTOCOL": "version=2", "QUERY_STRING": "",
+                "REMOTE_ADDR": "127.0.0.1", "GATEWAY_INTERFACE": "CGI/1.1"})
+    cpus = []
+    for _ in range(runs):
+        with open(req, "rb") as f:
+            p = subprocess.Popen([servers.HTTP_BACKEND], stdin=f,
+                                 stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL, env=env)
+            code, cpu = Client.wait(p)
+        if code != 0:
+            return "direct git http-backend run failed (%d)" % code
+        cpus.append(cpu)
+    d = statistics.median(cpus)
+    text = ("git http-backend run directly (wait4, as /usr/bin/time): "
+            "%.3f s per full fetch of %s" % (d, repo))
+    if raw:
+        rounds = [r for r in results[raw[0]]["reference"] if r.get("ok")]
+        if rounds:
+            n = CONCURRENCY
+            per = statistics.median([r["cpu"] / n for r in rounds])
+            per_proc = statistics.median([r["cpu_proc"] / n for r in rounds])
+            text += ("; reference side per fetch in %s: %.3f s by the "
+                     "accounting used (git + fcgiwrap + nginx), %.3f s by "
+                     "/proc cutime" % (raw[0][1], per, per_proc))
+    return text
+
+
+# --------------------------------------------------------------------------
+# perf
+
+def perf_works():
+    if not shutil.which("perf"):
+        return False
+    r = subprocess.run(["perf", "stat", "-e", "cpu-clock", "true"],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return r.returncode == 0
+
+
+def perf_profile(side, ctx, name, action, out_dir):
+    """Flat profile (cpu-clock samples of every thread of the module's nginx
+    workers) while action() runs. Returns (action's result, top lines,
+    report path)."""
+    work = Path(tempfile.mkdtemp(dir=ctx.tmp))
+    data = out_dir / ("perf-%s.data" % name)
+    for old in (data, Path(str(data) + ".old")):
+        if old.exists():
+            old.unlink()
+    ctl, ack = work / "ctl", work / "ack"
+    os.mkfifo(ctl)
+    os.mkfifo(ack)
+    pids = ",".join(str(p) for p in side.nginx.worker_pids())
+    perf = subprocess.Popen(
+        ["perf", "record", "-q", "-e", "cpu-clock", "-F", "2000", "-D", "-1",
+         "--control", "fifo:%s,%s" % (ctl, ack), "-p", pids,
+         "-o", str(data)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    res = None
+    try:
+        # perf starts disabled (-D -1); enabling it through the control
+        # fifo and reading its ack means it is recording
+        with open(ctl, "w") as c, open(ack) as a:
+            c.write("enable\n")
+            c.flush()
+            a.readline()
+            res = action()
+            side.quiesce()
+            c.write("disable\n")
+            c.flush()
+            a.readline()
+    finally:
+        perf.send_signal(2)
+        try:
+            perf.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            perf.kill()
+            perf.wait()
+        rmtree(work)
+    def perf_report(sort):
+        rep = subprocess.run(
+            ["perf", "report", "-i", str(data), "--stdio", "--no-children",
+             "--sort", sort, "--percent-limit", "0.3"],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        lines = []
+        for line in rep.stdout.splitlines():
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            # perf pads its columns to the widest symbol: squeeze them
+            parts = line.split()
+            while parts and parts[-1] == "-":
+                parts.pop()
+            lines.append("  ".join(parts))
+        return lines
+    by_dso = perf_report("dso")
+    top = perf_report("dso,symbol")
+    report = out_dir / ("perf-%s.txt" % name)
+    report.write_text("# by shared object\n" + "\n".join(by_dso)
+                      + "\n\n# by symbol\n" + "\n".join(top) + "\n")
+    return res, by_dso, top, report
+
+
+def profiles(side, ctx, repos):
+    """The module during one full clone of the corpus and of the big
+    repository, and during a refs throughput run."""
+    out = {}
+    names = [n for n, _, _ in repos]
+    jobs = []
+    for repo in [n for n in ("nginx-bitmap", "big") if n in names] \
+            or names[:1]:
+        def clone(repo=repo):
+            dest = ctx.dest("perf-clone")
+            try:
+                return ctx.client.run_many([["clone", "-q", "--mirror",
+                                             side.url(repo), dest]])
+            finally:
+                rmtree(dest)
+        jobs.append(("clone-%s" % repo, "one full v2 clone of %s" % repo,
+                     clone))
+    repo = "nginx-bitmap" if "nginx-bitmap" in names else names[0]
+
+    def refs(repo=repo):
+        r = loadgen.refs_throughput(side.port, side.path(repo),
+                                    THROUGHPUT_CONNECTIONS, 3, ctx.tmp)
+        return {"ok": r["errors"] == 0, "throughput": r}
+    jobs.append(("refs-%s" % repo, "3 s of info/refs + ls-refs on %s"
+                 % repo, refs))
+    for name, what, action in jobs:
+        try:
+            res, by_dso, top, path = perf_profile(side, ctx, name, action,
+                                                  OUT)
+            out[name] = {"what": what, "ok": bool(res and res.get("ok")),
+                         "top": top[:40], "by_dso": by_dso[:10],
+                         "report": str(path.relative_to(TOP))}
+        except Exception as e:
+            out[name] = {"what": what, "ok": False, "error": str(e)}
+    return out
+
+
+# --------------------------------------------------------------------------
+# results
+
+def median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+METRICS = ("cpu", "cpu_proc", "cpu_user", "cpu_sys", "wall", "rss_peak",
+           "rss_growth", "anon_peak", "anon_growth", "bytes_sent",
+           "requests", "client_cpu", "other_cpu", "objects", "pack_bytes")
+
+
+def medians(rounds):
+    ok = [r for r in rounds if r.get("ok")]
+    out = {"rounds": len(rounds), "ok_rounds": len(ok)}
+    for m in METRICS:
+        out[m] = median([r.get(m) for r in ok])
+    tp = [r["throughput"] for r in ok if "throughput" in r]
+    if tp:
+        out["rps"] = median([t["rps"] for t in tp])
+        # divided by the requests the server logged: the completed ones and
+        # those cut (499) when the load generator stops, which cost CPU too
+        out["cpu_per_request"] = median(
+            [r["cpu"] / r["requests"] for r in ok if r["requests"]])
+        out["bytes_per_request"] = median(
+            [r["bytes_sent"] / r["requests"] for r in ok if r["requests"]])
+    return out
+
+
+def ratio(a, b):
+    if a is None or b is None or not b:
+        return None
+    return a / b
+
+
+def fmt(v, kind):
+    if v is None:
+        return "-"
+    if kind == "s":
+        return "%.3f" % v if v < 10 else "%.2f" % v
+    if kind == "mb":
+        return "%.1f" % (v / 1048576.0)
+    if kind == "x":
+        return "%.2f" % v if v < 100 else "%.0f" % v
+    if kind == "n":
+        return "%.0f" % v
+    if kind == "ms":
+        return "%.3f" % (v * 1000.0)
+    return str(v)
+
+
+def table(headers, rows, align=None):
+    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)]
+    lines = []
+
+    def line(cells):
+        out = []
+        for i, c in enumerate(cells):
+            c = str(c)
+            out.append(c.ljust(widths[i]) if i < 2 else c.rjust(widths[i]))
+        return "  ".join(out).rstrip()
+    lines.append(line(headers))
+    lines.append("  ".join("-" * w for w in widths))
+    for r in rows:
+        lines.append(line(r))
+    return "\n".join(lines)
+
+
+def report(summary, order):
+    rows = []
+    for key in order:
+        s = summary[key]
+        m, r = s["module"], s["reference"]
+        per_req = m.get("rps") is not None or r.get("rps") is not None
+        cpu_ratio = fmt(ratio(m["cpu"], r["cpu"]), "x")
+        sent_ratio = fmt(ratio(m["bytes_sent"], r["bytes_sent"]), "x")
+        if per_req:
+            # the sides served different numbers of requests in the same
+            # time: the ratios are per request
+            cpu_ratio = fmt(ratio(m.get("cpu_per_request"),
+                                  r.get("cpu_per_request")), "x") + "*"
+            sent_ratio = fmt(ratio(m.get("bytes_per_request"),
+                                   r.get("bytes_per_request")), "x") + "*"
+        rows.append([
+            key[0], s["label"],
+            fmt(m["cpu"], "s"), fmt(r["cpu"], "s"), cpu_ratio,
+            fmt(m["wall"], "s"), fmt(r["wall"], "s"),
+            fmt(ratio(m["wall"], r["wall"]), "x"),
+            fmt(m["rss_peak"], "mb"), fmt(r["rss_peak"], "mb"),
+            fmt(m["rss_growth"], "mb"), fmt(r["rss_growth"], "mb"),
+            fmt(m["bytes_sent"], "mb"), fmt(r["bytes_sent"], "mb"),
+            sent_ratio,
+            "%d/%d %d/%d" % (m["ok_rounds"], m["rounds"], r["ok_rounds"],
+                             r["rounds"]),
+        ])
+    headers = ["repo", "scenario", "CPU mod", "CPU ref", "mod/ref",
+               "wall mod", "wall ref", "mod/ref", "RSSpk mod", "RSSpk ref",
+               "RSS+ mod", "RSS+ ref", "MBsent mod", "MBsent ref",
+               "mod/ref", "ok"]
+    return table(headers, rows) + (
+        "\n* per request (the sides serve different numbers of requests in "
+        "the same time)" if any(summary[k]["module"].get("rps") is not None
+                                for k in order) else "")
+
+
+def throughput_report(summary, order):
+    rows = []
+    for key in order:
+        s = summary[key]
+        m, r = s["module"], s["reference"]
+        if m.get("rps") is None and r.get("rps") is None:
+            continue
+        rows.append([key[0], s["label"], fmt(m.get("rps"), "n"),
+                     fmt(r.get("rps"), "n"),
+                     fmt(ratio(m.get("rps"), r.get("rps")), "x"),
+                     fmt(m.get("cpu_per_request"), "ms"),
+                     fmt(r.get("cpu_per_request"), "ms"),
+                     fmt(ratio(m.get("cpu_per_request"),
+                               r.get("cpu_per_request")), "x")])
+    if not rows:
+        return ""
+    return table(["repo", "scenario", "req/s mod", "req/s ref", "mod/ref",
+                  "CPU ms/req mod", "CPU ms/req ref", "mod/ref"], rows)
+
+
+def pack_report(summary, order):
+    """Objects and bytes of the pack itself, where the client saw it."""
+    rows = []
+    for key in order:
+        s = summary[key]
+        m, r = s["module"], s["reference"]
+        if m.get("objects") is None and r.get("objects") is None:
+            continue
+        rows.append([key[0], s["label"], fmt(m.get("objects"), "n"),
+                     fmt(r.get("objects"), "n"),
+                     fmt(m.get("pack_bytes"), "mb"),
+                     fmt(r.get("pack_bytes"), "mb"),
+                     fmt(ratio(m.get("pack_bytes"), r.get("pack_bytes")),
+                         "x")])
+    if not rows:
+        return ""
+    return table(["repo", "scenario", "objects mod", "objects ref",
+                  "pack MB mod", "pack MB ref", "mod/ref"], rows)
+
+
+def per_clone_report(summary, order):
+    rows = []
+    for key in order:
+        s = summary[key]
+        n = s.get("in_flight")
+        if not n:
+            continue
+        m, r = s["module"], s["reference"]
+
+        def per(side, metric):
+            v = side.get(metric)
+            return None if v is None else v / n
+        rows.append([key[0], s["label"], str(n),
+                     fmt(per(m, "rss_growth"), "mb"),
+                     fmt(per(r, "rss_growth"), "mb"),
+                     fmt(per(m, "anon_growth"), "mb"),
+                     fmt(per(r, "anon_growth"), "mb")])
+    return table(["repo", "scenario", "in flight", "RSS+/clone mod",
+                  "RSS+/clone ref", "anon+/clone mod", "anon+/clone ref"],
+                 rows)
+
+
+GOALS = [
+    ("full clone CPU, bitmap", "nginx-bitmap", "clone-v2", "cpu", "<=",
+     0.25),
+    ("full clone CPU, no bitmap", "nginx-nobitmap", "clone-v2", "cpu", "<=",
+     0.5),
+    ("incremental fetch CPU", "nginx-bitmap", "fetch-v2", "cpu", "<=", 0.5),
+    ("info/refs + ls-refs req/s", "nginx-bitmap", "refs-rps", "rps", ">=",
+     50.0),
+    ("16 concurrent clones, wall", "nginx-bitmap", "clone-x16", "wall",
+     "<=", 0.5),
+    ("16 concurrent raw fetches, wall", "nginx-bitmap", "raw-x16", "wall",
+     "<=", 0.5),
+]
+
+
+def goals_report(summary):
+    rows = []
+    for label, repo, sc, metric, op, goal in GOALS:
+        s = summary.get((repo, sc))
+        if not s:
+            continue
+        v = ratio(s["module"].get(metric), s["reference"].get(metric))
+        if v is None:
+            verdict = "-"
+        else:
+            verdict = "met" if (v <= goal if op == "<=" else v >= goal) \
+                else "NOT met"
+        rows.append([label, "%s/%s" % (repo, sc), fmt(v, "x"),
+                     "%s %g" % (op, goal), verdict])
+    for key, s in summary.items():
+        n = s.get("in_flight")
+        if n and n > 1:
+            g = s["module"].get("rss_growth")
+            v = None if g is None else g / n / 1048576.0
+            rows.append(["RSS growth per in-flight clone (MB)",
+                         "%s/%s" % key, "-" if v is None else "%.1f" % v,
+                         "<= 16", "-" if v is None else
+                         ("met" if v <= 16 else "NOT met")])
+    if not rows:
+        return ""
+    return table(["goal (issue 4)", "row", "module/ref", "goal", ""], rows)
+
+
+METHOD = """\
+Method:
+  server CPU  = user+system CPU of everything each side ran during the
+                scenario, until it is idle again (all connections closed, no
+                git process left). module: its nginx (master, workers, thread
+                pool). reference: its nginx (it proxies every byte over
+                FastCGI), fcgiwrap and every git http-backend / upload-pack /
+                pack-objects. Source: %(cpu_method)s.
+  wall        = from starting the client(s) to the last one exiting; the
+                clients (git clone, index-pack) share the machine's %(ncpu)d
+                cores with the server, so wall times include client work.
+  RSSpk/RSS+  = peak of the summed RSS of the side's processes (sampled
+                every 10 ms), and that peak minus the idle RSS before the
+                scenario (per-clone figures below divide by clones in flight).
+  MBsent      = $bytes_sent of the side's nginx access log (headers + body).
+  Figures are medians over %(rounds)d round(s); sides alternate within a round.
+"""
+
+
+def env_info(module):
+    def out(cmd):
+        try:
+            r = subprocess.run(cmd, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True,
+                               cwd=TOP)
+            return r.stdout.strip()
+        except OSError as e:
+            return str(e)
+    return {
+        "git": out(["git", "--version"]),
+        "nginx": out([servers.NGINX_BIN, "-v"]),
+        "module": str(module.relative_to(TOP)) if module.is_relative_to(TOP)
+        else str(module),
+        "module_mtime": time.strftime("%Y-%m-%dT%H:%M:%S",
+                                      time.localtime(module.stat().st_mtime)),
+        "head": out(["git", "rev-parse", "HEAD"]),
+        "dirty": out(["git", "status", "--porcelain", "--", "src",
+                      "ngx_module", "config"]).splitlines(),
+        "cpus": os.cpu_count(),
+        "loadavg_start": open("/proc/loadavg").read().split()[:3],
+        "wrk": loadgen.have_wrk(),
+        "quick": QUICK, "rounds": ROUNDS,
+    }
+
+
+# --------------------------------------------------------------------------
+# main
+
+def main():
+    t_start = time.monotonic()
+    module = module_path()
+    if not module.is_file():
+        raise SystemExit("module not found: %s (run `make`, or set GSH_MODULE)"
+                         % module)
+    OUT.mkdir(parents=True, exist_ok=True)
+    git = GitEnv(OUT / "home")
+    extra = [p for p in os.environ.get("BENCH_REPO", "").split(os.pathsep)
+             if p]
+    log("bench: %s, %d round(s)%s" % ("QUICK" if QUICK else "full", ROUNDS,
+                                      ", only %s" % ONLY if ONLY else ""))
+    repos = bench_repos.prepare(git, OUT / "repos", QUICK, extra)
+    for name, path, info in repos:
+        log("  %-16s %7d objects (%d loose), %d pack(s), %d bitmap(s), "
+            "%.1f MB of packs, %d refs" % (
+                name, info["objects"], info["loose"], info["packs"],
+                info["bitmaps"], info["pack_bytes"] / 1048576.0,
+                info["refs"]))
+    # this run's servers (conf, logs) and client work; a private directory,
+    # kept as build/bench/last-run[-quick] afterwards for inspection
+    run_dir = OUT / ("run-%d" % os.getpid())
+    rmtree(run_dir)
+    run_dir.mkdir(parents=True)
+    tmp = run_dir / "tmp"
+    tmp.mkdir()
+    # nginx loads a private copy: `make` replaces the module by a rename, and
+    # perf could not name the functions of a deleted file
+    module_copy = run_dir / module.name
+    shutil.copy2(module, module_copy)
+    client = Client(git, tmp)
+    ctx = Ctx(git, client, tmp, repos)
+    for name, path, info in repos:
+        count = int(git.run("rev-list", "--count", "--first-parent", "HEAD",
+                            cwd=path).strip())
+        if count > bench_repos.BEHIND + 1:
+            ctx.behind[name] = bench_repos.prepare_behind(
+                git, OUT / "clients", name, path, info["key"])
+
+    cg = measure.CgroupParent()
+    groups = {s: measure.Group(s, cg.child(s) if cg.path else None,
+                               cg.kind) for s in SIDES}
+    if cg.kind == "v2":
+        cpu_method = ("a cgroup v2 per side, cpu.stat usage_usec (exited "
+                      "processes included)")
+    elif cg.kind == "v1":
+        cpu_method = ("a cgroup v1 cpuacct group per side, cpuacct.usage "
+                      "(exited processes included)")
+    else:
+        cpu_method = ("/proc utime+stime+cutime+cstime over each side's "
+                      "process tree, because no cgroup could be made (%s). "
+                      "WARNING: this misses the reference's git processes "
+                      "(fcgiwrap ignores SIGCHLD, so they reach no cutime): "
+                      "the reference is undercounted" % cg.why_not)
+    root = OUT / "repos"
+    fcgi = servers.Fcgiwrap(run_dir / "fcgiwrap", FCGI_CHILDREN,
+                            group=groups["reference"])
+    ngx_mod = servers.Nginx(run_dir / "nginx-module",
+                            servers.MODULE_LOCATION.replace("{root}",
+                                                            str(root)),
+                            module=module_copy, group=groups["module"])
+    ngx_ref = servers.Nginx(run_dir / "nginx-reference",
+                            servers.REFERENCE_LOCATION
+                            .replace("{root}", str(root))
+                            .replace("{sock}", str(fcgi.socket_path))
+                            .replace("{backend}", servers.HTTP_BACKEND),
+                            module=None, group=groups["reference"])
+    results = {}
+    summary = {}
+    order = []
+    problems = []
+    perf_out = {}
+    sanity = []
+    try:
+        fcgi.start()
+        ngx_mod.start()
+        ngx_ref.start()
+        sides = {
+            "module": Side("module", ngx_mod, groups["module"], "/git"),
+            "reference": Side("reference", ngx_ref, groups["reference"],
+                              "/ref", fcgiwrap=fcgi),
+        }
+        measure.wait_for(lambda: ngx_mod.status() and ngx_ref.status(), 30,
+                         what="nginx to answer")
+        groups["module"].roots = [ngx_mod.proc.pid]
+        groups["reference"].roots = [ngx_ref.proc.pid, fcgi.proc.pid]
+        for s in sides.values():
+            s.settle_idle()
+        log("servers: module nginx :%d, reference nginx :%d + fcgiwrap -c "
+            "%d; CPU from %s" % (ngx_mod.port, ngx_ref.port, FCGI_CHILDREN,
+                                 cpu_method))
+
+        # reachability and warm-up (page cache, the module's caches): one
+        # raw full fetch of every repository on each side, not measured
+        for name, _, _ in repos:
+            for sname in SIDES:
+                side = sides[sname]
+                r = loadgen.raw_fetch_many(side.port, side.path(name),
+                                           ctx.wants[name], 1)[0]
+                if not isinstance(r, dict):
+                    problems.append("warm-up %s %s: %s" % (sname, name, r))
+                    log("  warm-up %s %s FAILED: %s" % (sname, name, r))
+                side.quiesce()
+
+        todo = plan(repos, ctx)
+        for repo, sname, label, factory in todo:
+            key = (repo, sname)
+            order.append(key)
+            results[key] = {"module": [], "reference": []}
+            summary[key] = {"label": label}
+            if sname.startswith("clone-x") or sname.startswith("raw-x"):
+                summary[key]["in_flight"] = CONCURRENCY
+            elif sname in ("clone-v2", "clone-v0"):
+                summary[key]["in_flight"] = 1
+
+        for rnd in range(ROUNDS):
+            log("round %d/%d" % (rnd + 1, ROUNDS))
+            for repo, sname, label, factory in todo:
+                key = (repo, sname)
+                prepare, run, check, cleanup = factory()
+                side_order = SIDES if rnd % 2 == 0 else SIDES[::-1]
+                line = []
+                for sname_ in side_order:
+                    side = sides[sname_]
+                    dests = prepare(ctx, side, repo)
+                    res = measured(side, lambda: run(ctx, side, repo, dests))
+                    if res.get("ok"):
+                        err = check(ctx, side, repo, dests, res)
+                        if err:
+                            res["ok"] = False
+                            res["error"] = err
+                    cleanup(ctx, dests)
+                    res.pop("stdouts", None)
+                    res["round"] = rnd + 1
+                    results[key][sname_].append(res)
+                    line.append("%s %s cpu %.3fs wall %.2fs" % (
+                        sname_[:3], "ok" if res.get("ok") else "FAILED",
+                        res["cpu"], res["wall"]))
+                    if not res.get("ok"):
+                        problems.append("round %d %s/%s %s: %s" % (
+                            rnd + 1, repo, sname, sname_,
+                            res.get("error", "?")))
+                    for note in res.get("notes", []):
+                        problems.append("round %d %s/%s %s: %s" % (
+                            rnd + 1, repo, sname, sname_, note))
+                    if res.get("error_log"):
+                        problems.append("round %d %s/%s %s: error.log: %s" % (
+                            rnd + 1, repo, sname, sname_,
+                            res["error_log"][0]))
+                log("  %-15s %-22s %s" % (repo, label, " | ".join(line)))
+
+        # sanity checks of the instrument itself
+        ign = [measure.ignores_sigchld(p) for p in
+               servers.children_of(fcgi.proc.pid)]
+        sanity.append("fcgiwrap's children ignore SIGCHLD: %s (so their git "
+                      "children's CPU never reaches cutime/cstime, and /proc "
+                      "accounting cannot see it)" % (
+                          "yes" if ign and all(ign) else "no" if ign
+                          else "unknown"))
+        direct = direct_backend_check(ctx, root, repos, results, order)
+        if direct:
+            sanity.append(direct)
+        bm = [results.get((r, "clone-v2"), {}).get("reference")
+              for r in ("nginx-bitmap", "nginx-nobitmap")]
+        if all(bm):
+            a, b = (median([x["cpu"] for x in side if x.get("ok")])
+                    for side in bm)
+            if a is not None and b is not None:
+                sanity.append(
+                    "reference full clone CPU: %.3f s with a bitmap, %.3f s "
+                    "without (DESIGN.md: about 0.2 s with one): the "
+                    "reference %s the bitmap" % (
+                        a, b, "uses" if a < 0.6 * b else "may NOT use"))
+        for key in order:
+            for sname_ in SIDES:
+                for r in results[key][sname_]:
+                    if r.get("ok") and r["cpu"] <= 0:
+                        sanity.append("%s/%s %s: zero server CPU" % (
+                            key[0], key[1], sname_))
+        if cg.path:
+            for sname_ in SIDES:
+                a = sum(r["cpu"] for k in order for r in results[k][sname_])
+                b = sum(r["cpu_proc"] for k in order
+                        for r in results[k][sname_])
+                sanity.append(
+                    "%s: /proc accounting %.2f s vs cgroup %.2f s over all "
+                    "scenarios (%+.1f%%)" % (sname_, b, a,
+                                             100.0 * (b - a) / a if a else 0))
+
+        if PERF and perf_works():
+            perf_out = profiles(sides["module"], ctx, repos)
+        elif PERF:
+            perf_out["note"] = "perf is not usable here"
+    finally:
+        status = ngx_mod.stop()
+        if status not in (0, None):
+            problems.append("module nginx exited with status %s" % status)
+        ngx_ref.stop()
+        fcgi.stop()
+        cg.remove()
+
+    for key in order:
+        for sname_ in SIDES:
+            summary[key][sname_] = medians(results[key][sname_])
+
+    # ---------------------------------------------------------------- output
+    info = env_info(module)
+    info["loadavg_end"] = open("/proc/loadavg").read().split()[:3]
+    info["cpu_method"] = cpu_method
+    log()
+    log(METHOD % {"cpu_method": cpu_method, "ncpu": os.cpu_count() or 0,
+                  "rounds": ROUNDS})
+    log("Medians (CPU and wall in seconds, RSS and bytes in MB):")
+    log(report(summary, order))
+    t = throughput_report(summary, order)
+    if t:
+        log()
+        log("Throughput (%s):" % (
+            "wrk" if loadgen.have_wrk() else "python client"))
+        log(t)
+    t = pack_report(summary, order)
+    if t:
+        log()
+        log("Packs received (one pack; fetch: the thin pack before "
+            "index-pack completes it):")
+        log(t)
+    log()
+    log("RSS growth per in-flight clone (MB; anon = without file-backed "
+        "pages of mapped packs):")
+    log(per_clone_report(summary, order))
+    g = goals_report(summary)
+    if g:
+        log()
+        log(g)
+    other = [r["other_cpu"] for k in order for s in SIDES
+             for r in results[k][s] if r.get("other_cpu") is not None]
+    walls = [r["wall"] for k in order for s in SIDES for r in results[k][s]]
+    if other and sum(walls):
+        busy = sum(other) / sum(walls)
+        log()
+        log("Other load on the machine during the scenarios: %.2f cores on "
+            "average (not this benchmark's servers or clients)%s" % (
+                busy, "; wall times are disturbed" if busy > 0.2 else ""))
+    if sanity:
+        log()
+        log("Instrument checks:")
+        for s in sanity:
+            log("  " + s)
+    if perf_out:
+        log()
+        log("(perf in a VM: samples taken while interrupts were disabled "
+            "land on the next irq-enable, e.g. [k] pvm_irq_enable; read "
+            "those as kernel time of system calls.)")
+        for name, p in perf_out.items():
+            if name == "note":
+                log("perf: %s" % p)
+                continue
+            if not p.get("top"):
+                log("perf profile (%s): %s" % (name, p.get("error", "empty")))
+                continue
+            log("perf: module nginx workers (all threads) during %s (flat, "
+                "cpu-clock samples; full report %s):" % (p["what"],
+                                                         p["report"]))
+            log("  by shared object: " + "; ".join(p["by_dso"][:6]))
+            for line in p["top"][:15]:
+                log("  " + line)
+            log()
+    if problems:
+        log()
+        log("Problems (%d):" % len(problems))
+        for p in problems[:40]:
+            log("  " + p.replace("\n", " ")[:400])
+    doc = {
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "duration_s": time.monotonic() - t_start,
+        "env": info,
+        "method": METHOD % {"cpu_method": cpu_method,
+                            "ncpu": os.cpu_count() or 0, "rounds": ROUNDS},
+        "repos": {name: info_ for name, _, info_ in repos},
+        "scenarios": [{"repo": k[0], "scenario": k[1],
+                       "label": summary[k]["label"],
+                       "in_flight": summary[k].get("in_flight"),
+                       "median": {s: summary[k][s] for s in SIDES},
+                       "rounds": results[k]} for k in order],
+        "sanity": sanity, "perf": perf_out, "problems": problems,
+    }
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path = OUT / ("results-%s%s.json" % (stamp, "-quick" if QUICK else ""))
+    text = json.dumps(doc, indent=1, default=str)
+    path.write_text(text)
+    (OUT / ("latest-quick.json" if QUICK else "latest.json")).write_text(text)
+    log()
+    log("results: %s (%.0f s)" % (path.relative_to(TOP),
+                                  time.monotonic() - t_start))
+    rmtree(run_dir / "tmp")
+    last = OUT / ("last-run-quick" if QUICK else "last-run")
+    rmtree(last)
+    try:
+        run_dir.rename(last)
+        log("server logs: %s" % last.relative_to(TOP))
+    except OSError:
+        pass
+    # non-zero when a scenario failed on either side: the smoke run then
+    # fails too
+    return 1 if any(not r.get("ok") for k in order for s in SIDES
+                    for r in results[k][s]) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
