@@ -32,7 +32,7 @@ NGX_MODULE_SRCS := $(wildcard ngx_module/*.c ngx_module/*.h) config
 
 DEB_PACKAGES := build-essential g++ make pkg-config git nginx nginx-dev libgit2-dev \
                 zlib1g-dev libssl-dev libpcre2-dev libgtest-dev fcgiwrap \
-                python3-pytest procps curl
+                python3-pytest procps curl wrk
 
 .PHONY: all core deps test unit-test nginx-test run bench clean format
 
