@@ -17,10 +17,10 @@
 #include <cstring>
 #include <string>
 
+#include "pack/enumerate.h"
 #include "pack/object_reader.h"
 #include "pack/oid_set.h"
 #include "pack/pack_index.h"
-#include "pack/pack_stream.h"
 #include "repo/git_ptr.h"
 #include "util/error.h"
 
@@ -81,7 +81,7 @@ class Enumerator {
         odb_.reset(odb);
     }
 
-    std::vector<git_oid> run(const EnumerateInput &in);
+    Enumeration run(const EnumerateInput &in);
 
   private:
     ObjectReader::Object read(const git_oid &oid, git_object_t expect, size_t limit = SIZE_MAX) {
@@ -248,7 +248,7 @@ void Enumerator::walk_shallow(const std::vector<git_oid> &parentless,
     }
 }
 
-std::vector<git_oid> Enumerator::run(const EnumerateInput &in) {
+Enumeration Enumerator::run(const EnumerateInput &in) {
     RevwalkPtr walk;
 
     // The uninteresting side: haves classified by type; commits hidden.
@@ -398,16 +398,19 @@ std::vector<git_oid> Enumerator::run(const EnumerateInput &in) {
             insert(t);
     }
 
-    std::vector<git_oid> out = set_.take();
-    out.erase(out.begin(), out.begin() + std::ptrdiff_t(boundary_));
-    progress_.done(out.size());
-    return out;
+    progress_.done(set_.size() - boundary_);
+    if (boundary_ == 0)
+        return Enumeration(set_.take());
+    // The members before the boundary are what the client has: kept for
+    // thin packs.
+    std::vector<git_oid> out(set_.oids().begin() + std::ptrdiff_t(boundary_), set_.oids().end());
+    return Enumeration(std::move(out), std::move(set_), boundary_);
 }
 
 } // namespace
 
-std::vector<git_oid> enumerate_objects(git_repository *repo, const EnumerateInput &in,
-                                       const ProgressFn &progress) {
+Enumeration enumerate_objects(git_repository *repo, const EnumerateInput &in,
+                              const ProgressFn &progress) {
     Enumerator e(repo, progress);
     return e.run(in);
 }

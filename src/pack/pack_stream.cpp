@@ -10,6 +10,9 @@
 //          the compressed delta is copied;
 //   ToRef  a delta written as REF_DELTA (OFS_DELTA when the client did not ask
 //          for ofs-delta, or when its base is sent from another pack);
+//   Thin   a delta whose base is not sent but which the client has, in a
+//          thin pack: written as REF_DELTA naming that base (a REF_DELTA on
+//          disk is a Copy then);
 //   Whole  the object inflated, resolved and deflated again (loose objects,
 //          deltas whose base is not sent).
 //
@@ -41,7 +44,7 @@ constexpr size_t kHeaderWindow = 64 * 1024;
 constexpr size_t kStreamThreshold = 16u << 20; // loose objects this large are streamed
 constexpr size_t kStreamBuffer = 64 * 1024;
 
-enum Action : uint8_t { kCopy, kOfs, kToRef, kWhole };
+enum Action : uint8_t { kCopy, kOfs, kToRef, kThin, kWhole };
 
 std::string hex(const git_oid &oid) {
     char buf[GIT_OID_HEXSZ + 1];
@@ -80,7 +83,7 @@ struct PackStream::Impl {
         uint64_t new_pos = 0; // in the pack produced
         uint32_t pack = kLoose;
         uint32_t pos = 0;      // in the pack index; for a loose object, in loose_
-        uint32_t base = kNone; // the entry this one is a delta against
+        uint32_t base = kNone; // the entry this one is a delta against; kThin: in thin_bases_
         uint8_t type = 0;      // on disk
         uint8_t header_len = 0;
         Action action = kWhole;
@@ -94,7 +97,7 @@ struct PackStream::Impl {
         return oid;
     }
 
-    Impl(git_repository *repo, std::vector<git_oid> objects, bool ofs_delta);
+    Impl(git_repository *repo, Enumeration objects, PackOptions options);
     ~Impl();
 
     size_t read(uint8_t *buf, size_t cap);
@@ -105,6 +108,7 @@ struct PackStream::Impl {
     void break_cycles();
     const OidSet &sent();
     void start_next();
+    void count_reused(const Entry &e);
     void start_whole(Entry &e);
     void feed_whole();
     bool verbatim(const Entry &e, uint64_t at) const;
@@ -113,6 +117,9 @@ struct PackStream::Impl {
     OdbPtr odb_;
     PackSet packs_;
     bool ofs_delta_;
+    bool thin_;
+    Enumeration known_; // its client_has(); the objects were moved out
+    std::vector<git_oid> thin_bases_;
     PackStats stats_;
     std::vector<Entry> entries_;
     std::vector<git_oid> loose_;     // objects in no pack
@@ -142,13 +149,14 @@ struct PackStream::Impl {
     bool trailer_ = false;  // the trailer is staged
 };
 
-PackStream::Impl::Impl(git_repository *repo, std::vector<git_oid> objects, bool ofs_delta)
-    : repo_(repo), packs_(repo), ofs_delta_(ofs_delta) {
+PackStream::Impl::Impl(git_repository *repo, Enumeration objects, PackOptions options)
+    : repo_(repo), packs_(repo), ofs_delta_(options.ofs_delta), thin_(options.thin),
+      known_(std::move(objects)) {
     git_odb *odb = nullptr;
     git_check(git_repository_odb(&odb, repo), "opening the object database");
     odb_.reset(odb);
     level_ = compression_level(repo);
-    locate(objects);
+    locate(known_.objects);
     read_headers();
     choose_actions();
     break_cycles();
@@ -274,6 +282,10 @@ void PackStream::Impl::read_headers() {
                     if (b >= 0) {
                         e.base = uint32_t(b);
                         e.action = kToRef;
+                    } else if (thin_ && known_.client_has(base_oid)) {
+                        e.base = uint32_t(thin_bases_.size());
+                        thin_bases_.push_back(base_oid);
+                        e.action = kThin;
                     } else {
                         e.action = kWhole;
                     }
@@ -283,6 +295,8 @@ void PackStream::Impl::read_headers() {
                 if (b >= 0) {
                     e.base = uint32_t(b);
                     e.action = kCopy;
+                } else if (thin_ && known_.client_has(h.base_oid)) {
+                    e.action = kCopy; // names a base the client has: already thin
                 } else {
                     e.action = kWhole;
                 }
@@ -310,7 +324,7 @@ void PackStream::Impl::choose_actions() {
 void PackStream::Impl::break_cycles() {
     auto base_of = [&](size_t i) -> uint32_t {
         const Entry &e = entries_[i];
-        return e.action == kWhole ? kNone : e.base;
+        return e.action == kWhole || e.action == kThin ? kNone : e.base;
     };
     std::vector<uint8_t> state(entries_.size(), 0); // 0 new, 1 on the path, 2 done
     std::vector<uint32_t> path;
@@ -353,6 +367,16 @@ bool PackStream::Impl::verbatim(const Entry &e, uint64_t at) const {
     return at - base.new_pos == e.offset - base.offset;
 }
 
+void PackStream::Impl::count_reused(const Entry &e) {
+    stats_.reused++;
+    if (is_delta(e.type)) {
+        stats_.deltas++;
+        stats_.reused_deltas++;
+        if (e.action == kThin || (e.action == kCopy && e.base == kNone))
+            stats_.thin_deltas++;
+    }
+}
+
 // Plans entries_[next_]: stages its header and sets up the copy or the
 // deflate. A verbatim entry takes along the verbatim entries that follow it
 // on disk, as one copy.
@@ -364,14 +388,15 @@ void PackStream::Impl::start_next() {
         start_whole(e);
         return;
     }
-    stats_.reused++;
-    if (is_delta(e.type)) {
-        stats_.deltas++;
-        stats_.reused_deltas++;
-    }
+    count_reused(e);
     staged_len_ = staged_pos_ = 0;
     uint64_t from = e.offset;
-    if (!verbatim(e, e.new_pos)) {
+    if (e.action == kThin) {
+        staged_len_ = encode_type_size(staged_, kRefDelta, e.size);
+        std::memcpy(staged_ + staged_len_, thin_bases_[e.base].id, GIT_OID_RAWSZ);
+        staged_len_ += GIT_OID_RAWSZ;
+        from = e.offset + e.header_len;
+    } else if (!verbatim(e, e.new_pos)) {
         const Entry &base = entries_[e.base];
         if (e.action == kOfs) {
             staged_len_ = encode_type_size(staged_, kOfsDelta, e.size);
@@ -394,11 +419,7 @@ void PackStream::Impl::start_next() {
             break;
         n.new_pos = plan_pos_;
         stats_.objects++;
-        stats_.reused++;
-        if (is_delta(n.type)) {
-            stats_.deltas++;
-            stats_.reused_deltas++;
-        }
+        count_reused(n);
         plan_pos_ += n.end - n.offset;
         copy_to_ = n.end;
         next_++;
@@ -556,8 +577,8 @@ size_t PackStream::Impl::read(uint8_t *buf, size_t cap) {
     return n;
 }
 
-PackStream::PackStream(git_repository *repo, std::vector<git_oid> objects, bool ofs_delta)
-    : impl_(std::make_unique<Impl>(repo, std::move(objects), ofs_delta)) {}
+PackStream::PackStream(git_repository *repo, Enumeration objects, PackOptions options)
+    : impl_(std::make_unique<Impl>(repo, std::move(objects), options)) {}
 
 PackStream::~PackStream() = default;
 

@@ -1,53 +1,44 @@
-// Enumerating the objects a fetch needs and streaming them as a pack that is
-// written by copying entries from the repository's own pack files.
+// Streaming the objects of a fetch as a pack that is written by copying
+// entries from the repository's own pack files.
 #pragma once
 
 #include <git2.h>
 
 #include <cstddef>
 #include <cstdint>
-#include <functional>
 #include <memory>
-#include <string_view>
 #include <vector>
+
+#include "pack/enumerate.h"
 
 namespace gsh::pack {
 
-// Receives progress text as git's pack-objects prints it ("Enumerating
-// objects: 12, done.\n", "Counting objects:  50% (6/12)\r", ...).
-using ProgressFn = std::function<void(std::string_view)>;
-
-struct EnumerateInput {
-    std::vector<git_oid> wants;
-    // Objects the client has (only those present in the repository count);
-    // everything reachable from them is left out of the pack.
-    std::vector<git_oid> haves;
-    // include-tag: annotated tag objects (ref targets under refs/tags/) that
-    // are added, with the tags they chain through, when the object they
-    // finally point at is in the pack.
-    std::vector<git_oid> include_tags;
-    // Shallow fetches: commits whose parents the walk does not follow, on
-    // both sides (the client's boundary and the new one).
-    std::vector<git_oid> parentless;
+// How the pack may be written: what the client said it can read.
+struct PackOptions {
+    // OFS_DELTA entries (ofs-delta); without it every delta is a REF_DELTA.
+    bool ofs_delta = false;
+    // A thin pack (thin-pack): a delta whose base the client is known to
+    // have is sent as a REF_DELTA against that base, which is not sent.
+    bool thin = false;
 };
-
-// Every object reachable from wants and not from haves, each once.
-// Throws gsh::Error on a missing or corrupt object.
-std::vector<git_oid> enumerate_objects(git_repository *repo, const EnumerateInput &in,
-                                       const ProgressFn &progress);
 
 struct PackStats {
     uint32_t objects = 0;
     uint32_t deltas = 0;
     uint32_t reused = 0; // entries copied from a pack on disk
     uint32_t reused_deltas = 0;
-    uint64_t bytes = 0; // pack bytes produced so far, trailer included
+    uint32_t thin_deltas = 0; // against a base the client has, not sent
+    uint64_t bytes = 0;       // pack bytes produced so far, trailer included
 };
 
 // A pack of exactly the given objects, produced in bounded pieces.
 class PackStream {
   public:
-    PackStream(git_repository *repo, std::vector<git_oid> objects, bool ofs_delta);
+    // client_has of objects names the bases a thin pack may leave out.
+    PackStream(git_repository *repo, Enumeration objects, PackOptions options);
+    // A self-contained pack.
+    PackStream(git_repository *repo, std::vector<git_oid> objects, bool ofs_delta)
+        : PackStream(repo, Enumeration(std::move(objects)), PackOptions{ofs_delta, false}) {}
     ~PackStream();
     PackStream(const PackStream &) = delete;
     PackStream &operator=(const PackStream &) = delete;

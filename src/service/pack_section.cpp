@@ -6,10 +6,10 @@
 
 namespace gsh {
 
-PackSection::PackSection(git_repository *repo, pack::EnumerateInput input, bool ofs_delta,
-                         bool progress, size_t max_pkt)
-    : repo_(repo), input_(std::move(input)), ofs_delta_(ofs_delta),
-      progress_(progress && max_pkt > 0), max_pkt_(max_pkt) {}
+PackSection::PackSection(git_repository *repo, pack::EnumerateInput input,
+                         pack::PackOptions options, bool progress, size_t max_pkt)
+    : repo_(repo), input_(std::move(input)), options_(options), progress_(progress && max_pkt > 0),
+      max_pkt_(max_pkt) {}
 
 void PackSection::progress(std::string *spill, std::string_view text) {
     if (progress_)
@@ -22,11 +22,11 @@ void PackSection::fail(std::string *spill, std::string_view why) const {
 }
 
 void PackSection::start(std::string *spill) {
-    std::vector<git_oid> objects = pack::enumerate_objects(
+    pack::Enumeration objects = pack::enumerate_objects(
         repo_, input_, [&](std::string_view text) { progress(spill, text); });
-    std::string n = std::to_string(objects.size());
+    std::string n = std::to_string(objects.objects.size());
     progress(spill, "Counting objects: 100% (" + n + "/" + n + "), done.\n");
-    stream_ = std::make_unique<pack::PackStream>(repo_, std::move(objects), ofs_delta_);
+    stream_ = std::make_unique<pack::PackStream>(repo_, std::move(objects), options_);
 }
 
 size_t PackSection::produce(uint8_t *buf, size_t cap, std::string *spill) {

@@ -19,8 +19,8 @@ class PackSection {
   public:
     // max_pkt: largest side-band pkt-line (65520 for side-band-64k, 1000 for
     // side-band), or 0 for a bare pack with no side-band and no progress.
-    PackSection(git_repository *repo, pack::EnumerateInput input, bool ofs_delta, bool progress,
-                size_t max_pkt = proto::kMaxPktLen);
+    PackSection(git_repository *repo, pack::EnumerateInput input, pack::PackOptions options,
+                bool progress, size_t max_pkt = proto::kMaxPktLen);
 
     // Writes side-band pkt-lines into buf (at most cap bytes) and text that
     // does not fit a pkt-line of its own into *spill; returns bytes written.
@@ -38,7 +38,7 @@ class PackSection {
 
     git_repository *repo_;
     pack::EnumerateInput input_;
-    bool ofs_delta_;
+    pack::PackOptions options_;
     bool progress_;
     size_t max_pkt_;
     bool finished_ = false;

@@ -49,10 +49,17 @@ std::string over_limit(const UploadPackConfig &config, size_t wants, size_t have
 
 pack::EnumerateInput pack_input(git_repository *repo, const UploadPackConfig &config,
                                 std::vector<git_oid> wants, std::vector<git_oid> haves,
-                                bool include_tag) {
+                                bool include_tag, const ShallowInfo *shallow) {
     pack::EnumerateInput input;
     input.wants = std::move(wants);
     input.haves = std::move(haves);
+    if (shallow) {
+        for (const git_oid &w : shallow->more_wants)
+            add_unique(input.wants, w);
+        input.haves.insert(input.haves.end(), shallow->more_haves.begin(),
+                           shallow->more_haves.end());
+        input.parentless = shallow->parentless;
+    }
     if (include_tag)
         for (const Ref &ref : list_refs(repo, config.hidden))
             if (ref.peeled && ref.name.starts_with("refs/tags/"))

@@ -10,6 +10,7 @@
 
 #include "pack/pack_stream.h"
 #include "repo/upload_pack_config.h"
+#include "service/shallow.h"
 
 namespace gsh {
 
@@ -31,9 +32,10 @@ std::optional<git_oid> refused_want(git_repository *repo, const UploadPackConfig
 std::string over_limit(const UploadPackConfig &config, size_t wants, size_t haves);
 
 // What the pack holds: wants minus what the haves reach, and with
-// include_tag the annotated tags of what is sent.
+// include_tag the annotated tags of what is sent; a shallow fetch adds the
+// deepened commits' parents and edges and ends the walk at its boundaries.
 pack::EnumerateInput pack_input(git_repository *repo, const UploadPackConfig &config,
                                 std::vector<git_oid> wants, std::vector<git_oid> haves,
-                                bool include_tag);
+                                bool include_tag, const ShallowInfo *shallow);
 
 } // namespace gsh

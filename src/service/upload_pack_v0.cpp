@@ -5,6 +5,7 @@
 #include "protocol/pkt_line.h"
 #include "repo/refs.h"
 #include "service/negotiation.h"
+#include "service/shallow.h"
 #include "service/upload_pack_common.h"
 #include "util/error.h"
 
@@ -32,8 +33,9 @@ bool has_feature(std::string_view features, std::string_view feature) {
 
 struct Needs {
     std::vector<git_oid> wants;
+    ShallowArgs shallow;
     bool multi_ack = false, multi_ack_detailed = false, no_done = false;
-    bool ofs_delta = false, no_progress = false, include_tag = false;
+    bool ofs_delta = false, thin_pack = false, no_progress = false, include_tag = false;
     size_t sideband = 0;
 };
 
@@ -42,7 +44,7 @@ struct Needs {
 }
 
 // git's receive_needs(): want lines (the first with capabilities) up to a flush.
-Needs read_needs(proto::PktReader &reader) {
+Needs read_needs(git_repository *repo, proto::PktReader &reader) {
     Needs n;
     for (;;) {
         proto::Pkt pkt = reader.next();
@@ -53,8 +55,8 @@ Needs read_needs(proto::PktReader &reader) {
         if (pkt.kind != proto::PktKind::Data)
             return n;
         std::string_view line = pkt.data;
-        if (line.starts_with("shallow ") || line.starts_with("deepen"))
-            bad_request("shallow requests are not supported yet: '" + std::string(line) + "'");
+        if (parse_shallow_line(repo, line, &n.shallow))
+            continue;
         if (line.starts_with("filter "))
             bad_request("git upload-pack: filtering capability not negotiated");
         git_oid oid;
@@ -69,12 +71,14 @@ Needs read_needs(proto::PktReader &reader) {
             n.multi_ack = true;
         n.no_done |= has_feature(features, "no-done");
         n.ofs_delta |= has_feature(features, "ofs-delta");
+        n.thin_pack |= has_feature(features, "thin-pack");
         if (has_feature(features, "side-band-64k"))
             n.sideband = proto::kMaxPktLen;
         else if (has_feature(features, "side-band") && n.sideband == 0)
             n.sideband = kSmallPktLen;
         n.no_progress |= has_feature(features, "no-progress");
         n.include_tag |= has_feature(features, "include-tag");
+        n.shallow.deepen_relative |= has_feature(features, "deepen-relative");
         add_unique(n.wants, oid);
     }
 }
@@ -93,8 +97,9 @@ std::string advertise_v0(git_repository *repo, const UploadPackConfig &config, b
         std::string line = oid_hex(ref.oid) + " " + ref.name;
         if (first) {
             line.push_back('\0');
-            line += "multi_ack thin-pack side-band side-band-64k ofs-delta no-progress "
-                    "include-tag multi_ack_detailed";
+            line += "multi_ack thin-pack side-band side-band-64k ofs-delta shallow "
+                    "deepen-since deepen-not deepen-relative no-progress include-tag "
+                    "multi_ack_detailed";
             if (config.allow_uor & kAllowTipSha1)
                 line += " allow-tip-sha1-in-want";
             if (config.allow_uor & kAllowReachableSha1)
@@ -116,7 +121,7 @@ std::string advertise_v0(git_repository *repo, const UploadPackConfig &config, b
 std::string answer_v0(git_repository *repo, const UploadPackConfig &config, std::string_view body,
                       std::unique_ptr<PackSection> *pack) {
     proto::PktReader reader(body);
-    Needs needs = read_needs(reader);
+    Needs needs = read_needs(repo, reader);
     std::string out;
     if (needs.wants.empty())
         return out;
@@ -127,6 +132,18 @@ std::string answer_v0(git_repository *repo, const UploadPackConfig &config, std:
     if (std::optional<git_oid> refused = refused_want(repo, config, needs.wants)) {
         proto::pkt_write(out, "ERR upload-pack: not our ref " + oid_hex(*refused));
         return out;
+    }
+    // git's send_shallow_list(): the boundary right after the wants.
+    std::optional<ShallowInfo> shallow;
+    if (needs.shallow.any()) {
+        shallow = compute_shallow(repo, needs.wants, needs.shallow, list_tips(repo, config.hidden));
+        if (needs.shallow.depth > 0 || needs.shallow.by_rev_list()) {
+            for (const git_oid &c : shallow->shallow)
+                proto::pkt_write_line(out, "shallow " + oid_hex(c));
+            for (const git_oid &c : shallow->unshallow)
+                proto::pkt_write_line(out, "unshallow " + oid_hex(c));
+            proto::pkt_flush(out);
+        }
     }
     // Wants alone, then the end of the body: the client only wanted the
     // shallow list, and a stateless server stops here.
@@ -198,9 +215,11 @@ std::string answer_v0(git_repository *repo, const UploadPackConfig &config, std:
         bad_request("git upload-pack: expected SHA1 list, got '" + std::string(line) + "'");
     }
 
-    *pack = std::make_unique<PackSection>(
-        repo, pack_input(repo, config, needs.wants, neg.have_objects(), needs.include_tag),
-        needs.ofs_delta, !needs.no_progress, needs.sideband);
+    *pack =
+        std::make_unique<PackSection>(repo,
+                                      pack_input(repo, config, needs.wants, neg.have_objects(),
+                                                 needs.include_tag, shallow ? &*shallow : nullptr),
+                                      pack::PackOptions{needs.ofs_delta, needs.thin_pack}, !needs.no_progress, needs.sideband);
     return out;
 }
 

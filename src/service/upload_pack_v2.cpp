@@ -7,6 +7,7 @@
 #include "protocol/pkt_line.h"
 #include "repo/refs.h"
 #include "service/negotiation.h"
+#include "service/shallow.h"
 #include "service/upload_pack_common.h"
 #include "util/error.h"
 
@@ -79,14 +80,19 @@ std::string ls_refs(git_repository *repo, const UploadPackConfig &config,
 struct FetchArgs {
     std::vector<git_oid> wants;
     std::vector<git_oid> haves;
-    bool done = false, ofs_delta = false, no_progress = false, include_tag = false;
+    ShallowArgs shallow;
+    bool done = false, ofs_delta = false, thin_pack = false, no_progress = false,
+         include_tag = false;
+    bool wait_for_done = false;
 };
 
-FetchArgs parse_fetch_args(const proto::V2Request &req) {
+FetchArgs parse_fetch_args(git_repository *repo, const proto::V2Request &req) {
     FetchArgs a;
     for (const std::string &line : req.args) {
         std::string_view arg = line;
         git_oid oid;
+        if (parse_shallow_line(repo, arg, &a.shallow))
+            continue;
         if (arg.starts_with("want ")) {
             if (!parse_oid(arg.substr(5), &oid))
                 bad_request("protocol error, expected to get oid, not '" + line + "'");
@@ -103,8 +109,10 @@ FetchArgs parse_fetch_args(const proto::V2Request &req) {
             a.no_progress = true;
         } else if (arg == "include-tag") {
             a.include_tag = true;
+        } else if (arg == "wait-for-done") {
+            a.wait_for_done = true;
         } else if (arg == "thin-pack") {
-            // Accepted; the pack is never thin yet, which every client can use.
+            a.thin_pack = true;
         } else {
             bad_request("unexpected line: '" + line + "'");
         }
@@ -114,7 +122,7 @@ FetchArgs parse_fetch_args(const proto::V2Request &req) {
 
 std::string fetch(git_repository *repo, const UploadPackConfig &config, const proto::V2Request &req,
                   std::unique_ptr<PackSection> *pack) {
-    FetchArgs args = parse_fetch_args(req);
+    FetchArgs args = parse_fetch_args(repo, req);
     std::string out;
     if (args.wants.empty())
         return out; // git answers nothing at all
@@ -141,7 +149,7 @@ std::string fetch(git_repository *repo, const UploadPackConfig &config, const pr
                 proto::pkt_write_line(out, "NAK");
             for (const git_oid &c : common)
                 proto::pkt_write_line(out, "ACK " + oid_hex(c));
-            if (!neg.ok_to_give_up()) {
+            if (args.wait_for_done || !neg.ok_to_give_up()) {
                 proto::pkt_flush(out);
                 return out;
             }
@@ -149,10 +157,22 @@ std::string fetch(git_repository *repo, const UploadPackConfig &config, const pr
             proto::pkt_delim(out);
         }
     }
+    std::optional<ShallowInfo> shallow;
+    if (args.shallow.any()) {
+        shallow = compute_shallow(repo, args.wants, args.shallow, list_tips(repo, config.hidden));
+        proto::pkt_write_line(out, "shallow-info");
+        for (const git_oid &c : shallow->shallow)
+            proto::pkt_write_line(out, "shallow " + oid_hex(c));
+        for (const git_oid &c : shallow->unshallow)
+            proto::pkt_write_line(out, "unshallow " + oid_hex(c));
+        proto::pkt_delim(out);
+    }
     proto::pkt_write_line(out, "packfile");
-    *pack = std::make_unique<PackSection>(
-        repo, pack_input(repo, config, args.wants, neg.have_objects(), args.include_tag),
-        args.ofs_delta, !args.no_progress);
+    *pack =
+        std::make_unique<PackSection>(repo,
+                                      pack_input(repo, config, args.wants, neg.have_objects(),
+                                                 args.include_tag, shallow ? &*shallow : nullptr),
+                                      pack::PackOptions{args.ofs_delta, args.thin_pack}, !args.no_progress);
     return out;
 }
 
@@ -163,7 +183,7 @@ std::string advertise_v2() {
     proto::pkt_write_line(out, "version 2");
     proto::pkt_write_line(out, std::string("agent=") + kAgent);
     proto::pkt_write_line(out, "ls-refs=unborn");
-    proto::pkt_write_line(out, "fetch");
+    proto::pkt_write_line(out, "fetch=shallow wait-for-done");
     proto::pkt_write_line(out, "server-option");
     proto::pkt_write_line(out, "object-format=sha1");
     proto::pkt_flush(out);

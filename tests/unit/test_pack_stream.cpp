@@ -140,7 +140,7 @@ class PackStreamTest : public ::testing::Test {
         in.wants = test::oids_of(wants);
         in.haves = test::oids_of(haves);
         in.include_tags = test::oids_of(include_tags);
-        return enumerate_objects(repo.get(), in, nullptr);
+        return enumerate_objects(repo.get(), in, nullptr).objects;
     }
 
     // Writes the pack with several read sizes and checks each with git.
@@ -302,8 +302,9 @@ TEST_F(PackStreamTest, FullPackOfOneRepackedRepositoryIsItsPackFile) {
     EnumerateInput in;
     in.wants = test::oids_of(wants);
     std::vector<std::string> progress;
-    std::vector<git_oid> objects =
-        enumerate_objects(repo.get(), in, [&](std::string_view s) { progress.emplace_back(s); });
+    std::vector<git_oid> objects = enumerate_objects(repo.get(), in, [&](std::string_view s) {
+                                       progress.emplace_back(s);
+                                   }).objects;
     ASSERT_FALSE(progress.empty());
     EXPECT_EQ(progress.back(),
               "Enumerating objects: " + std::to_string(objects.size()) + ", done.\n");
@@ -332,7 +333,7 @@ TEST_F(PackStreamTest, RefDeltasOnDisk) {
         EnumerateInput in;
         in.wants = test::oids_of(wants);
         in.haves = test::oids_of(haves);
-        std::vector<git_oid> objects = enumerate_objects(repo.get(), in, nullptr);
+        std::vector<git_oid> objects = enumerate_objects(repo.get(), in, nullptr).objects;
         ASSERT_EQ(test::hex_set(objects), expect);
         for (bool ofs : {true, false}) {
             Written w = write_pack(ref, objects, ofs, 7, work_.str() + "/r.pack");
@@ -355,7 +356,7 @@ TEST_F(PackStreamTest, ObjectsFromAlternates) {
     RepoPtr repo = test::open_repo(fork);
     EnumerateInput in;
     in.wants = test::oids_of(wants);
-    std::vector<git_oid> objects = enumerate_objects(repo.get(), in, nullptr);
+    std::vector<git_oid> objects = enumerate_objects(repo.get(), in, nullptr).objects;
     ASSERT_EQ(test::hex_set(objects), expect);
     Written w = write_pack(fork, objects, true, 65515, work_.str() + "/fork.pack");
     EXPECT_GT(w.stats.reused, expect.size() / 2);
@@ -375,7 +376,7 @@ TEST_F(PackStreamTest, LargeLooseObject) {
     RepoPtr repo = test::open_repo(git_dir);
     EnumerateInput in;
     in.wants = test::oids_of(wants);
-    std::vector<git_oid> objects = enumerate_objects(repo.get(), in, nullptr);
+    std::vector<git_oid> objects = enumerate_objects(repo.get(), in, nullptr).objects;
     Written w = write_pack(git_dir, objects, true, 65515, work_.str() + "/big.pack");
     EXPECT_EQ(w.stats.reused, 0u);
     EXPECT_EQ(verify_pack(git_dir, w.pack, {}, work_.str()).objects, expect);
@@ -390,6 +391,111 @@ TEST_F(PackStreamTest, DuplicateOidsAreWrittenOnce) {
     EXPECT_EQ(w.stats.objects, expect.size());
     EXPECT_EQ(verify_pack(repo_.path(), w.pack, {repo_.rev("main~2")}, work_.str()).objects,
               expect);
+}
+
+// A repository holding exactly what haves reach (made by git), as the
+// client of an incremental fetch; returns its path.
+std::string client_repo(const std::string &src_repo, const std::vector<std::string> &haves,
+                        const std::string &path) {
+    sh("rm -rf '" + path + "' && git init -q --bare '" + path + "'");
+    std::string list;
+    for (const auto &h : haves)
+        list += h + "\n";
+    sh("printf '" + list + "' | git --git-dir='" + src_repo +
+       "' pack-objects -q --revs --stdout | GIT_DIR='" + path + "' git unpack-objects -q");
+    return path;
+}
+
+// Streams the pack of a fetch with options; returns the file.
+Written write_fetch_pack(const std::string &repo_path, const std::vector<std::string> &wants,
+                         const std::vector<std::string> &haves, PackOptions options,
+                         const std::string &file) {
+    RepoPtr repo = test::open_repo(repo_path);
+    EnumerateInput in;
+    in.wants = test::oids_of(wants);
+    in.haves = test::oids_of(haves);
+    PackStream ps(repo.get(), enumerate_objects(repo.get(), in, nullptr), options);
+    std::vector<uint8_t> buf(4096);
+    std::ofstream out(file, std::ios::binary);
+    while (size_t n = ps.read(buf.data(), buf.size()))
+        out.write(reinterpret_cast<const char *>(buf.data()), std::streamsize(n));
+    EXPECT_TRUE(ps.done());
+    return {file, ps.stats()};
+}
+
+// The client's side of a thin pack: index-pack --fix-thin completes it with
+// the bases it has; then everything the wants reach is there and sound.
+// Returns the completed pack (the thin pack's entries at their offsets, the
+// bases appended).
+std::string check_thin_pack(const std::string &src_repo, const Written &w,
+                            const std::vector<std::string> &wants,
+                            const std::vector<std::string> &haves, const std::string &work) {
+    const std::string client = client_repo(src_repo, haves, work + "/client.git");
+    // Without the client's objects the pack does not resolve.
+    sh("git init -q --bare '" + work + "/bare.git'");
+    EXPECT_NE(sh("GIT_DIR='" + work + "/bare.git' git index-pack --strict --stdin < '" + w.pack +
+                 "' >/dev/null 2>&1 || echo unresolved"),
+              "")
+        << "a thin pack that needs no base";
+    sh("GIT_DIR='" + client + "' git index-pack --strict --fix-thin --stdin < '" + w.pack +
+       "' >/dev/null");
+    std::string refs;
+    for (size_t i = 0; i < wants.size(); i++)
+        refs += "git update-ref refs/heads/w" + std::to_string(i) + " " + wants[i] + " && ";
+    sh("cd '" + client + "' && " + refs + "git fsck --strict --no-dangling 2>&1");
+    EXPECT_EQ(test::rev_list_objects(client, wants, {}),
+              test::rev_list_objects(src_repo, wants, {}));
+    return test::split_lines(sh("ls '" + client + "'/objects/pack/pack-*.pack"))[0];
+}
+
+TEST_F(PackStreamTest, ThinPackNamesBasesTheClientHas) {
+    for (auto [wants, haves] :
+         std::vector<std::pair<std::vector<std::string>, std::vector<std::string>>>{
+             {{repo_.rev("main")}, {repo_.rev("main~12")}},
+             {{repo_.rev("main"), repo_.rev("side")}, {repo_.rev("main~6"), repo_.rev("side~2")}},
+             {{repo_.rev("main")}, {repo_.rev("main~1")}}}) {
+        SCOPED_TRACE(wants[0] + " --not " + haves[0]);
+        const auto expect = test::rev_list_objects(repo_.path(), wants, haves);
+        Written thin =
+            write_fetch_pack(repo_.path(), wants, haves, {true, true}, work_.str() + "/thin.pack");
+        Written full =
+            write_fetch_pack(repo_.path(), wants, haves, {true, false}, work_.str() + "/full.pack");
+        EXPECT_EQ(thin.stats.objects, expect.size());
+        EXPECT_EQ(full.stats.objects, expect.size());
+        EXPECT_GT(thin.stats.thin_deltas, 0u);
+        EXPECT_EQ(full.stats.thin_deltas, 0u);
+        EXPECT_LT(thin.stats.bytes, full.stats.bytes);
+        check_thin_pack(repo_.path(), thin, wants, haves, work_.str());
+        // Without thin-pack the pack needs nothing from the client.
+        sh("rm -rf '" + work_.str() + "/e.git' && git init -q --bare '" + work_.str() +
+           "/e.git' && GIT_DIR='" + work_.str() + "/e.git' git index-pack --strict --stdin < '" +
+           full.pack + "' >/dev/null");
+    }
+}
+
+TEST_F(PackStreamTest, ThinPackWithoutOfsDeltaAndFromRefDeltasOnDisk) {
+    const std::string ref = work_.str() + "/ref.git";
+    sh("git clone -q --bare '" + repo_.path() + "' '" + ref + "' && git -C '" + ref +
+       "' -c repack.useDeltaBaseOffset=false repack -adfq");
+    std::vector<std::string> wants = {repo_.rev("main")}, haves = {repo_.rev("main~10")};
+    for (const std::string &src : {repo_.path(), ref}) {
+        SCOPED_TRACE(src);
+        Written w = write_fetch_pack(src, wants, haves, {false, true}, work_.str() + "/t.pack");
+        EXPECT_GT(w.stats.thin_deltas, 0u);
+        const std::string fixed = check_thin_pack(src, w, wants, haves, work_.str());
+        EXPECT_EQ(entry_types(fixed).count(6), 0u) << "OFS_DELTA without ofs-delta";
+        EXPECT_GT(entry_types(fixed).count(7), 0u);
+    }
+}
+
+// A clone has no haves: thin-pack changes nothing.
+TEST_F(PackStreamTest, ThinCloneIsTheFullPack) {
+    std::vector<std::string> wants = {repo_.rev("main")};
+    Written thin = write_fetch_pack(repo_.path(), wants, {}, {true, true}, work_.str() + "/a.pack");
+    Written full =
+        write_fetch_pack(repo_.path(), wants, {}, {true, false}, work_.str() + "/b.pack");
+    EXPECT_EQ(thin.stats.thin_deltas, 0u);
+    EXPECT_EQ(sh("cmp '" + thin.pack + "' '" + full.pack + "' && echo same"), "same\n");
 }
 
 TEST_F(PackStreamTest, MissingObjectThrows) {

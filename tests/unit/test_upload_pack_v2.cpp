@@ -111,7 +111,8 @@ TEST_F(UploadPackV2, BadRequestsAre400) {
     EXPECT_EQ(status(request("frobnicate", {})), 400);
     EXPECT_EQ(status(request("ls-refs", {"bogus"})), 400);
     EXPECT_EQ(status(request("fetch", {"want nothex"})), 400);
-    EXPECT_EQ(status(request("fetch", {"deepen 1"})), 400);
+    EXPECT_EQ(status(request("fetch", {"deepen 0"})), 400);
+    EXPECT_EQ(status(request("fetch", {"deepen-not no-such-ref"})), 400);
     std::string sha256;
     proto::pkt_write_line(sha256, "command=ls-refs");
     proto::pkt_write_line(sha256, "object-format=sha256");
@@ -121,7 +122,8 @@ TEST_F(UploadPackV2, BadRequestsAre400) {
 
 TEST_F(UploadPackV2, AdvertisesOnlyWhatIsImplemented) {
     std::string expected;
-    for (const char *line : {"version 2", "agent=git-smart-http/0.1", "ls-refs=unborn", "fetch",
+    for (const char *line : {"version 2", "agent=git-smart-http/0.1", "ls-refs=unborn",
+                             "fetch=shallow wait-for-done",
                              "server-option", "object-format=sha1"})
         proto::pkt_write_line(expected, line);
     proto::pkt_flush(expected);

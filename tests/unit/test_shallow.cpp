@@ -1,0 +1,111 @@
+// Shallow fetches: the shallow-info section (v2) and the shallow list (v0)
+// compared with git's own upload-pack; lines are compared as sets, since
+// git's order follows its internal lists.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <sstream>
+
+#include "upload_pack_fixture.h"
+
+using namespace gsh;
+
+namespace {
+
+class Shallow : public gsh::test::UploadPackFixture {
+  protected:
+    // The pkt-lines of a v2 answer's shallow-info section, sorted; "none"
+    // when there is no such section.
+    static std::vector<std::string> shallow_info(const std::string &answer) {
+        proto::PktReader reader(answer.substr(0, answer.find("PACK")));
+        std::vector<std::string> lines;
+        bool in = false, seen = false;
+        try {
+            for (proto::Pkt p = reader.next(); p.kind != proto::PktKind::End; p = reader.next()) {
+                if (p.kind == proto::PktKind::Data && p.data == "shallow-info") {
+                    in = seen = true;
+                    continue;
+                }
+                if (in && p.kind != proto::PktKind::Data)
+                    break;
+                if (in)
+                    lines.emplace_back(p.data);
+            }
+        } catch (const Error &) {
+            // the pack's side-band follows; what came before is all we need
+        }
+        std::sort(lines.begin(), lines.end());
+        return seen ? lines : std::vector<std::string>{"none"};
+    }
+};
+
+} // namespace
+
+TEST_F(Shallow, ShallowInfoMatchesGit) {
+    dir->run("cd repo && git tag -a -m old old-tag HEAD~4 && "
+             "git checkout -q -b merged HEAD~2 && echo m > m && git add m && "
+             "git commit -qm m && git checkout -q main && "
+             "git merge -q --no-ff -m merge merged && git checkout -q main");
+    const std::string tip = rev("main"), side = rev("side"), c2 = rev("main~2"), c4 = rev("main~4");
+    const std::string since = dir->run("cd repo && git log -1 --format=%ct main~3").substr(0, 10);
+    const std::vector<std::vector<std::string>> cases = {
+        {"want " + tip, "deepen 1", "done"},
+        {"want " + tip, "deepen 2", "done"},
+        {"want " + tip, "want " + side, "deepen 3", "done"},
+        {"want " + tip, "deepen 1000", "done"},
+        {"want " + tip, "shallow " + c2, "deepen 3", "done"},          // deepen past it
+        {"want " + tip, "shallow " + c2, "done"},                      // boundary only
+        {"want " + tip, "shallow " + c2, "deepen 2147483647", "done"}, // --unshallow
+        {"want " + tip, "shallow " + c2, "deepen-relative", "deepen 1", "done"},
+        {"want " + tip, "deepen-since " + since, "done"},
+        {"want " + tip, "deepen-not old-tag", "done"},
+        {"want " + tip, "deepen-not side", "deepen-since " + since, "done"},
+        {"want " + tip, "shallow " + c4, "have " + c4, "deepen 2"}, // negotiating
+        {"want " + tip, "shallow 1234567890123456789012345678901234567890", "deepen 1", "done"},
+    };
+    for (const auto &args : cases) {
+        std::string body = request("fetch", args);
+        EXPECT_EQ(shallow_info(our_answer(path, body)), shallow_info(git_answer(path, body)))
+            << testing::PrintToString(args);
+    }
+}
+
+TEST_F(Shallow, DeepenWithDeepenSinceIsRefused) {
+    std::string body =
+        request("fetch", {"want " + rev("main"), "deepen 1", "deepen-since 1", "done"});
+    EXPECT_THROW(our_answer(path, body), Error);
+}
+
+TEST_F(Shallow, V0ShallowListMatchesGit) {
+    const std::string tip = rev("main"), c2 = rev("main~2");
+    auto v0 = [&](std::vector<std::string> lines, bool done) {
+        std::string out;
+        proto::pkt_write_line(out, "want " + tip + " multi_ack_detailed side-band-64k ofs-delta");
+        for (const std::string &l : lines)
+            proto::pkt_write_line(out, l);
+        proto::pkt_flush(out);
+        if (done)
+            proto::pkt_write_line(out, "done");
+        return out;
+    };
+    // The shallow lines come first, up to a flush.
+    auto first_section = [](const std::string &answer) {
+        proto::PktReader reader(answer);
+        std::vector<std::string> lines;
+        for (proto::Pkt p = reader.next();
+             p.kind == proto::PktKind::Data && !p.data.starts_with("ACK") && p.data != "NAK";
+             p = reader.next())
+            lines.emplace_back(p.data);
+        std::sort(lines.begin(), lines.end());
+        return lines;
+    };
+    for (const auto &lines : std::vector<std::vector<std::string>>{
+             {"deepen 1"}, {"deepen 2"}, {"shallow " + c2, "deepen 4"}, {"shallow " + c2}}) {
+        for (bool done : {false, true}) {
+            std::string body = v0(lines, done);
+            EXPECT_EQ(first_section(our_answer_v0(path, body)),
+                      first_section(git_answer(path, body, "")))
+                << testing::PrintToString(lines) << " done=" << done;
+        }
+    }
+}
