@@ -69,20 +69,25 @@ def test_clone_single_branch(git, server, tmp_path, branch, tags):
         assert "refs/tags/v2.0" not in refs
 
 
-def test_clone_shallow_is_same_as_reference(git, server, tmp_path):
-    """--depth needs fetch=shallow, which the module does not advertise (yet):
-    git then refuses the clone the same way for a server without it, or
-    the module serves it like the reference. Both outcomes are compared
-    with what a git user sees."""
-    res = clone_both(git, server, tmp_path, "small.git", "--depth", "1",
-                     "--bare")
+SHALLOW_OPTIONS = [["--depth", "1"], ["--depth", "3"], ["--shallow-exclude", "v1.0"],
+                   ["--shallow-since", "@1700000600"]]
+
+
+@pytest.mark.parametrize("protocol", [2, 0])
+@pytest.mark.parametrize("options", SHALLOW_OPTIONS, ids=" ".join)
+def test_clone_shallow_is_same_as_reference(git, server, tmp_path, options,
+                                            protocol):
+    """The same refs, objects and shallow file as the reference's clone."""
+    res = clone_both(git, server, tmp_path, "small.git", *options, "--bare",
+                     protocol=protocol)
     ref, mod = res["reference"], res["module"]
     assert ref[0]["code"] == 0, ref[1].err
-    if mod[0]["code"] == 0:
-        assert mod[0] == ref[0]
-    else:
-        assert "Server does not support shallow requests" in mod[1].err, \
-            mod[1].err
+    assert mod[0]["code"] == 0, mod[1].err
+    assert mod[0] == ref[0]
+    shallow = {side: (tmp_path / side / "shallow").read_text()
+               for side in ("module", "reference")}
+    assert shallow["module"] and sorted(shallow["module"].split()) == \
+        sorted(shallow["reference"].split())
 
 
 def test_clone_empty_repository(git, server, tmp_path):

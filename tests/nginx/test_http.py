@@ -219,10 +219,6 @@ def test_wrong_content_type_415(server, ctype):
 # --------------------------------------------------------------------------
 # protocol versions other than 2
 
-# The shallow family: not offered by the module (yet), in v0/v1 as in v2
-# (where it advertises "fetch" without "shallow").
-SHALLOW_CAPS = {b"shallow", b"deepen-since", b"deepen-not", b"deepen-relative"}
-
 
 def v0_advertisement(body):
     """(lines before the first ref, [(oid, name)], capability set)"""
@@ -242,15 +238,10 @@ def v0_advertisement(body):
 
 
 def v0_acceptable(mod, ref):
-    """The module may refuse v0/v1 with a 400 whose body says so; otherwise
-    it must answer like the reference: same status, content type, lines
-    before the refs, refs (and peeled tags) in the same order, and the
-    reference's capabilities except the shallow family. Returns None when
+    """The module must answer like the reference: same status, content
+    type, lines before the refs, refs (and peeled tags) in the same order,
+    and the same capabilities (the agent aside). Returns None when
     acceptable, else why not."""
-    if mod.status == 400:
-        if b"v0" in mod.body or b"version 0" in mod.body:
-            return None
-        return "400 without a word about v0: %r" % mod.body[:200]
     if mod.status != ref.status:
         return "status %d, reference %d" % (mod.status, ref.status)
     if mod.header("Content-Type") != ref.header("Content-Type"):
@@ -259,10 +250,9 @@ def v0_acceptable(mod, ref):
     rh, rrefs, rcaps = v0_advertisement(ref.body)
     if (mh, mrefs) != (rh, rrefs):
         return "advertised refs differ:\n%r\n%r" % ((mh, mrefs), (rh, rrefs))
-    expected = None if rcaps is None else rcaps - SHALLOW_CAPS
-    if mcaps != expected:
+    if mcaps != rcaps:
         return "capabilities %r, expected %r" % (
-            mcaps and sorted(mcaps), expected and sorted(expected))
+            mcaps and sorted(mcaps), rcaps and sorted(rcaps))
     return None
 
 
