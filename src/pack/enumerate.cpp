@@ -82,6 +82,10 @@ class Enumerator {
     }
 
     Enumeration run(const EnumerateInput &in);
+    // Every object reachable from roots, not following the parents of
+    // parentless commits.
+    OidSet reachable_from(const std::vector<git_oid> &roots,
+                          const std::vector<git_oid> &parentless);
 
   private:
     ObjectReader::Object read(const git_oid &oid, git_object_t expect, size_t limit = SIZE_MAX) {
@@ -253,10 +257,12 @@ Enumeration Enumerator::run(const EnumerateInput &in) {
 
     // The uninteresting side: haves classified by type; commits hidden.
     std::vector<git_oid> known_trees, known_other, known_commits;
+    std::vector<git_oid> haves; // those we have
     bool any_hidden = false;
     for (const git_oid &have : in.haves) {
         if (!git_odb_exists(odb_.get(), &have))
             continue; // the client has something we do not: irrelevant
+        haves.push_back(have);
         git_oid oid = have;
         git_object_t type = type_of(oid);
         while (type == GIT_OBJECT_TAG) {
@@ -404,10 +410,57 @@ Enumeration Enumerator::run(const EnumerateInput &in) {
     // The members before the boundary are what the client has: kept for
     // thin packs.
     std::vector<git_oid> out(set_.oids().begin() + std::ptrdiff_t(boundary_), set_.oids().end());
-    return Enumeration(std::move(out), std::move(set_), boundary_);
+    return Enumeration(std::move(out), std::move(set_), boundary_, repo_, std::move(haves),
+                       in.parentless);
+}
+
+OidSet Enumerator::reachable_from(const std::vector<git_oid> &roots,
+                                  const std::vector<git_oid> &parentless) {
+    OidSet grafted(parentless.size());
+    for (const git_oid &c : parentless)
+        grafted.insert(c);
+    std::vector<git_oid> commits, parents;
+    for (const git_oid &root : roots) {
+        git_oid oid = root;
+        git_object_t type = type_of(oid);
+        while (type == GIT_OBJECT_TAG) {
+            set_.insert(oid);
+            git_oid target;
+            type = parse_tag(oid, &target);
+            oid = target;
+        }
+        if (type == GIT_OBJECT_COMMIT)
+            commits.push_back(oid);
+        else if (type == GIT_OBJECT_TREE)
+            walk_tree(oid);
+        else
+            set_.insert(oid);
+    }
+    while (!commits.empty()) {
+        git_oid c = commits.back();
+        commits.pop_back();
+        if (!set_.insert(c).second)
+            continue;
+        git_oid tree;
+        parse_commit(c, &tree, &parents);
+        walk_tree(tree);
+        if (!grafted.contains(c))
+            for (const git_oid &p : parents)
+                if (!set_.contains(p))
+                    commits.push_back(p);
+    }
+    return std::move(set_);
 }
 
 } // namespace
+
+void Enumeration::widen_known() {
+    if (!can_widen())
+        return;
+    static const ProgressFn kSilent;
+    Enumerator e(repo_, kSilent);
+    reachable_ = std::make_unique<OidSet>(e.reachable_from(haves_, parentless_));
+}
 
 Enumeration enumerate_objects(git_repository *repo, const EnumerateInput &in,
                               const ProgressFn &progress) {

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <functional>
+#include <memory>
 #include <string_view>
 #include <vector>
 
@@ -36,24 +37,40 @@ class Enumeration {
   public:
     Enumeration() = default;
     explicit Enumeration(std::vector<git_oid> objects) : objects(std::move(objects)) {}
-    // known: a set whose first known_count members the client has.
-    Enumeration(std::vector<git_oid> objects, OidSet known, size_t known_count)
-        : objects(std::move(objects)), known_(std::move(known)), known_count_(known_count) {}
+    // known: a set whose first known_count members the client has. haves
+    // (those the repository has) and parentless are what widen_known() walks
+    // from, in repo, which must outlive this.
+    Enumeration(std::vector<git_oid> objects, OidSet known, size_t known_count,
+                git_repository *repo, std::vector<git_oid> haves, std::vector<git_oid> parentless)
+        : objects(std::move(objects)), repo_(repo), haves_(std::move(haves)),
+          parentless_(std::move(parentless)), known_(std::move(known)), known_count_(known_count) {}
 
     // Every object to send, each once.
     std::vector<git_oid> objects;
 
-    // Whether oid is reachable from the haves, as far as the enumeration
-    // looked (the haves and the trees of the commits at the walk's edge, as
-    // git's thin packs use): never true of an object that is sent.
+    // Whether the client has oid. Before widen_known(), only what the
+    // enumeration looked at: the haves and the trees of the commits at the
+    // walk's edge (git's thin packs use no more without bitmaps).
     bool client_has(const git_oid &oid) const {
+        if (reachable_)
+            return reachable_->contains(oid);
         const int64_t i = known_count_ ? known_.find(oid) : -1;
         return i >= 0 && size_t(i) < known_count_;
     }
 
+    // Widens client_has() to everything reachable from the haves: a walk of
+    // their whole history, done when a thin pack would otherwise inflate
+    // deltas whose base the edge does not hold. Throws gsh::Error.
+    void widen_known();
+    bool can_widen() const { return !haves_.empty() && !reachable_; }
+
   private:
+    git_repository *repo_ = nullptr;
+    std::vector<git_oid> haves_;
+    std::vector<git_oid> parentless_;
     OidSet known_;
     size_t known_count_ = 0;
+    std::unique_ptr<OidSet> reachable_;
 };
 
 // Every object reachable from wants and not from haves.

@@ -43,6 +43,8 @@ constexpr size_t kCopyBuffer = 128 * 1024;
 constexpr size_t kHeaderWindow = 64 * 1024;
 constexpr size_t kStreamThreshold = 16u << 20; // loose objects this large are streamed
 constexpr size_t kStreamBuffer = 64 * 1024;
+// Writing a delta whole costs about as much as walking this many objects.
+constexpr uint64_t kWidenRatio = 1000;
 
 enum Action : uint8_t { kCopy, kOfs, kToRef, kThin, kWhole };
 
@@ -104,6 +106,7 @@ struct PackStream::Impl {
     void plan();
     void locate(std::vector<git_oid> &objects);
     void read_headers();
+    void thin_out_orphans();
     void choose_actions();
     void break_cycles();
     const OidSet &sent();
@@ -120,6 +123,8 @@ struct PackStream::Impl {
     bool thin_;
     Enumeration known_; // its client_has(); the objects were moved out
     std::vector<git_oid> thin_bases_;
+    // Deltas to be written whole for want of a base: (entry, base).
+    std::vector<std::pair<uint32_t, git_oid>> orphans_;
     PackStats stats_;
     std::vector<Entry> entries_;
     std::vector<git_oid> loose_;     // objects in no pack
@@ -158,6 +163,7 @@ PackStream::Impl::Impl(git_repository *repo, Enumeration objects, PackOptions op
     level_ = compression_level(repo);
     locate(known_.objects);
     read_headers();
+    thin_out_orphans();
     choose_actions();
     break_cycles();
 
@@ -288,6 +294,8 @@ void PackStream::Impl::read_headers() {
                         e.action = kThin;
                     } else {
                         e.action = kWhole;
+                        if (thin_)
+                            orphans_.emplace_back(uint32_t(i), base_oid);
                     }
                 }
             } else if (h.type == kRefDelta) {
@@ -299,12 +307,44 @@ void PackStream::Impl::read_headers() {
                     e.action = kCopy; // names a base the client has: already thin
                 } else {
                     e.action = kWhole;
+                    if (thin_)
+                        orphans_.emplace_back(uint32_t(i), h.base_oid);
                 }
             } else {
                 e.action = kCopy;
             }
         }
     }
+}
+
+// Deltas whose base is neither sent nor at the walk's edge are inflated,
+// resolved and deflated again (about a millisecond each, delta chains
+// included). A walk of the haves' whole history (about a microsecond per
+// object of the repository) finds most of their bases on the client's side:
+// it is done when it costs less.
+void PackStream::Impl::thin_out_orphans() {
+    if (orphans_.empty() || !known_.can_widen())
+        return;
+    uint64_t objects = 0;
+    for (size_t p = 0; p < packs_.size(); p++)
+        objects += packs_[p].count();
+    if (orphans_.size() * kWidenRatio < objects)
+        return;
+    known_.widen_known();
+    for (const auto &[i, base] : orphans_) {
+        if (!known_.client_has(base))
+            continue;
+        Entry &e = entries_[i];
+        if (e.type == kRefDelta) {
+            e.action = kCopy;
+        } else {
+            e.base = uint32_t(thin_bases_.size());
+            thin_bases_.push_back(base);
+            e.action = kThin;
+        }
+    }
+    orphans_.clear();
+    orphans_.shrink_to_fit();
 }
 
 void PackStream::Impl::choose_actions() {

@@ -406,6 +406,24 @@ std::string client_repo(const std::string &src_repo, const std::vector<std::stri
     return path;
 }
 
+// A history where files shrink, so that git stores the newer versions as
+// deltas against the older ones (the client's, in a fetch): a file that
+// changes in every commit, and one that is removed at commit 12 and comes
+// back at commit 26 (its old versions are only deep in the haves' history).
+// Packed into one pack; ref_delta: REF_DELTA entries instead of OFS_DELTA.
+std::string shrinking_repo(const std::string &path, bool ref_delta) {
+    sh("git init -q -b main '" + path + "' && cd '" + path + "' && " +
+       "for i in $(seq 1 30); do "
+       "  seq -f 'line %g of the shrinking file' 1 $((900 - i * 10)) | sed \"5s/$/ $i/\" > a; "
+       "  if [ $i -le 11 ] || [ $i -ge 26 ]; then "
+       "    seq -f 'g line %g' 1 $((700 - i * 3)) | sed \"7s/$/ $i/\" > g; else rm -f g; fi; "
+       "  git add -A && GIT_COMMITTER_DATE=\"@$((1700000000 + i * 60)) +0000\" "
+       "  GIT_AUTHOR_DATE=\"@$((1700000000 + i * 60)) +0000\" git commit -qm c$i; done && "
+       "git -c repack.useDeltaBaseOffset=" +
+       (ref_delta ? "false" : "true") + " repack -adfq --window=50 --depth=50");
+    return path + "/.git";
+}
+
 // Streams the pack of a fetch with options; returns the file.
 Written write_fetch_pack(const std::string &repo_path, const std::vector<std::string> &wants,
                          const std::vector<std::string> &haves, PackOptions options,
@@ -423,6 +441,13 @@ Written write_fetch_pack(const std::string &repo_path, const std::vector<std::st
     return {file, ps.stats()};
 }
 
+// Whether git can index the pack with nothing but itself.
+bool self_contained(const std::string &pack, const std::string &work) {
+    return sh("rm -rf '" + work + "/e.git' && git init -q --bare '" + work +
+              "/e.git' && GIT_DIR='" + work + "/e.git' git index-pack --stdin < '" + pack +
+              "' >/dev/null 2>&1 && echo yes || echo no") == "yes\n";
+}
+
 // The client's side of a thin pack: index-pack --fix-thin completes it with
 // the bases it has; then everything the wants reach is there and sound.
 // Returns the completed pack (the thin pack's entries at their offsets, the
@@ -431,12 +456,6 @@ std::string check_thin_pack(const std::string &src_repo, const Written &w,
                             const std::vector<std::string> &wants,
                             const std::vector<std::string> &haves, const std::string &work) {
     const std::string client = client_repo(src_repo, haves, work + "/client.git");
-    // Without the client's objects the pack does not resolve.
-    sh("git init -q --bare '" + work + "/bare.git'");
-    EXPECT_NE(sh("GIT_DIR='" + work + "/bare.git' git index-pack --strict --stdin < '" + w.pack +
-                 "' >/dev/null 2>&1 || echo unresolved"),
-              "")
-        << "a thin pack that needs no base";
     sh("GIT_DIR='" + client + "' git index-pack --strict --fix-thin --stdin < '" + w.pack +
        "' >/dev/null");
     std::string refs;
@@ -449,43 +468,77 @@ std::string check_thin_pack(const std::string &src_repo, const Written &w,
 }
 
 TEST_F(PackStreamTest, ThinPackNamesBasesTheClientHas) {
-    for (auto [wants, haves] :
-         std::vector<std::pair<std::vector<std::string>, std::vector<std::string>>>{
-             {{repo_.rev("main")}, {repo_.rev("main~12")}},
-             {{repo_.rev("main"), repo_.rev("side")}, {repo_.rev("main~6"), repo_.rev("side~2")}},
-             {{repo_.rev("main")}, {repo_.rev("main~1")}}}) {
-        SCOPED_TRACE(wants[0] + " --not " + haves[0]);
-        const auto expect = test::rev_list_objects(repo_.path(), wants, haves);
+    const std::string ofs_dir = work_.str() + "/shrink-ofs", ref_dir = work_.str() + "/shrink-ref";
+    const std::string ofs_src = shrinking_repo(ofs_dir, false);
+    const std::string ref_src = shrinking_repo(ref_dir, true);
+    struct Case {
+        std::string dir, src, have;
+        bool ofs;
+    };
+    for (const Case &c :
+         {Case{ofs_dir, ofs_src, "main~10", true}, Case{ofs_dir, ofs_src, "main~20", true},
+          Case{ofs_dir, ofs_src, "main~10", false}, Case{ref_dir, ref_src, "main~10", true},
+          Case{ref_dir, ref_src, "main~1", false}}) {
+        SCOPED_TRACE(c.src + " --not " + c.have + (c.ofs ? " ofs-delta" : ""));
+        auto rev = [&](const std::string &r) {
+            return test::split_lines(sh("git -C '" + c.dir + "' rev-parse " + r))[0];
+        };
+        std::vector<std::string> wants = {rev("main")}, haves = {rev(c.have)};
+        const auto expect = test::rev_list_objects(c.src, wants, haves);
         Written thin =
-            write_fetch_pack(repo_.path(), wants, haves, {true, true}, work_.str() + "/thin.pack");
+            write_fetch_pack(c.src, wants, haves, {c.ofs, true}, work_.str() + "/thin.pack");
         Written full =
-            write_fetch_pack(repo_.path(), wants, haves, {true, false}, work_.str() + "/full.pack");
+            write_fetch_pack(c.src, wants, haves, {c.ofs, false}, work_.str() + "/full.pack");
         EXPECT_EQ(thin.stats.objects, expect.size());
         EXPECT_EQ(full.stats.objects, expect.size());
         EXPECT_GT(thin.stats.thin_deltas, 0u);
         EXPECT_EQ(full.stats.thin_deltas, 0u);
         EXPECT_LT(thin.stats.bytes, full.stats.bytes);
-        check_thin_pack(repo_.path(), thin, wants, haves, work_.str());
-        // Without thin-pack the pack needs nothing from the client.
-        sh("rm -rf '" + work_.str() + "/e.git' && git init -q --bare '" + work_.str() +
-           "/e.git' && GIT_DIR='" + work_.str() + "/e.git' git index-pack --strict --stdin < '" +
-           full.pack + "' >/dev/null");
+        EXPECT_FALSE(self_contained(thin.pack, work_.str()));
+        EXPECT_TRUE(self_contained(full.pack, work_.str()));
+        const std::string fixed = check_thin_pack(c.src, thin, wants, haves, work_.str());
+        if (!c.ofs) {
+            EXPECT_EQ(entry_types(fixed).count(6), 0u) << "OFS_DELTA without ofs-delta";
+        }
     }
 }
 
-TEST_F(PackStreamTest, ThinPackWithoutOfsDeltaAndFromRefDeltasOnDisk) {
-    const std::string ref = work_.str() + "/ref.git";
-    sh("git clone -q --bare '" + repo_.path() + "' '" + ref + "' && git -C '" + ref +
-       "' -c repack.useDeltaBaseOffset=false repack -adfq");
-    std::vector<std::string> wants = {repo_.rev("main")}, haves = {repo_.rev("main~10")};
-    for (const std::string &src : {repo_.path(), ref}) {
-        SCOPED_TRACE(src);
-        Written w = write_fetch_pack(src, wants, haves, {false, true}, work_.str() + "/t.pack");
-        EXPECT_GT(w.stats.thin_deltas, 0u);
-        const std::string fixed = check_thin_pack(src, w, wants, haves, work_.str());
-        EXPECT_EQ(entry_types(fixed).count(6), 0u) << "OFS_DELTA without ofs-delta";
-        EXPECT_GT(entry_types(fixed).count(7), 0u);
-    }
+// g comes back at commit 26 as a delta against a version that is neither
+// sent nor in the trees at the edge of the walk (main~10 has no g): the
+// known set is widened to the haves' whole history and g goes thin too.
+TEST_F(PackStreamTest, ThinPackFindsBasesBelowTheEdge) {
+    const std::string dir = work_.str() + "/shrink";
+    const std::string src = shrinking_repo(dir, false);
+    auto rev = [&](const std::string &r) {
+        return test::split_lines(sh("git -C '" + dir + "' rev-parse " + r))[0];
+    };
+    std::vector<std::string> wants = {rev("main")}, haves = {rev("main~10")};
+    const std::string g26 = rev("main~4:g");
+    RepoPtr repo = test::open_repo(src);
+    EnumerateInput in;
+    in.wants = test::oids_of(wants);
+    in.haves = test::oids_of(haves);
+    Enumeration e = enumerate_objects(repo.get(), in, nullptr);
+    ASSERT_TRUE(test::hex_set(e.objects).count(g26));
+    const std::string g11 = rev("main~19:g"), a20 = rev("main~10:a"), a10 = rev("main~20:a");
+    EXPECT_TRUE(e.client_has(test::to_oid(a20)));  // at the edge
+    EXPECT_FALSE(e.client_has(test::to_oid(a10))); // below it
+    EXPECT_FALSE(e.client_has(test::to_oid(g11)));
+    EXPECT_FALSE(e.client_has(test::to_oid(g26))); // sent
+    ASSERT_TRUE(e.can_widen());
+    e.widen_known();
+    EXPECT_FALSE(e.can_widen());
+    EXPECT_TRUE(e.client_has(test::to_oid(a20)));
+    EXPECT_TRUE(e.client_has(test::to_oid(a10)));
+    EXPECT_TRUE(e.client_has(test::to_oid(g11)));
+    EXPECT_FALSE(e.client_has(test::to_oid(g26)));
+
+    Written w = write_fetch_pack(src, wants, haves, {true, true}, work_.str() + "/t.pack");
+    const std::string fixed = check_thin_pack(src, w, wants, haves, work_.str());
+    // Every blob sent (10 of a, 5 of g) is a delta, none was inflated.
+    EXPECT_EQ(w.stats.thin_deltas + (w.stats.deltas - w.stats.thin_deltas), 15u);
+    EXPECT_EQ(w.stats.reused, w.stats.objects);
+    EXPECT_GT(entry_types(fixed).count(3), 0u) << "the bases appended by --fix-thin";
 }
 
 // A clone has no haves: thin-pack changes nothing.
