@@ -167,4 +167,22 @@ inline std::vector<git_oid> oids_of(const std::vector<std::string> &hexes) {
     return out;
 }
 
+// A history where files shrink, so that git stores the newer versions as
+// deltas against the older ones (the client's, in a fetch): a file that
+// changes in every commit, and one that is removed at commit 12 and comes
+// back at commit 26 (its old versions are only deep in the haves' history).
+// Packed into one pack; ref_delta: REF_DELTA entries instead of OFS_DELTA.
+inline std::string shrinking_repo(const std::string &path, bool ref_delta) {
+    sh("git init -q -b main '" + path + "' && cd '" + path + "' && " +
+       "for i in $(seq 1 30); do "
+       "  seq -f 'line %g of the shrinking file' 1 $((900 - i * 10)) | sed \"5s/$/ $i/\" > a; "
+       "  if [ $i -le 11 ] || [ $i -ge 26 ]; then "
+       "    seq -f 'g line %g' 1 $((700 - i * 3)) | sed \"7s/$/ $i/\" > g; else rm -f g; fi; "
+       "  git add -A && GIT_COMMITTER_DATE=\"@$((1700000000 + i * 60)) +0000\" "
+       "  GIT_AUTHOR_DATE=\"@$((1700000000 + i * 60)) +0000\" git commit -qm c$i; done && "
+       "git -c repack.useDeltaBaseOffset=" +
+       (ref_delta ? "false" : "true") + " repack -adfq --window=50 --depth=50");
+    return path + "/.git";
+}
+
 } // namespace gsh::test

@@ -406,24 +406,6 @@ std::string client_repo(const std::string &src_repo, const std::vector<std::stri
     return path;
 }
 
-// A history where files shrink, so that git stores the newer versions as
-// deltas against the older ones (the client's, in a fetch): a file that
-// changes in every commit, and one that is removed at commit 12 and comes
-// back at commit 26 (its old versions are only deep in the haves' history).
-// Packed into one pack; ref_delta: REF_DELTA entries instead of OFS_DELTA.
-std::string shrinking_repo(const std::string &path, bool ref_delta) {
-    sh("git init -q -b main '" + path + "' && cd '" + path + "' && " +
-       "for i in $(seq 1 30); do "
-       "  seq -f 'line %g of the shrinking file' 1 $((900 - i * 10)) | sed \"5s/$/ $i/\" > a; "
-       "  if [ $i -le 11 ] || [ $i -ge 26 ]; then "
-       "    seq -f 'g line %g' 1 $((700 - i * 3)) | sed \"7s/$/ $i/\" > g; else rm -f g; fi; "
-       "  git add -A && GIT_COMMITTER_DATE=\"@$((1700000000 + i * 60)) +0000\" "
-       "  GIT_AUTHOR_DATE=\"@$((1700000000 + i * 60)) +0000\" git commit -qm c$i; done && "
-       "git -c repack.useDeltaBaseOffset=" +
-       (ref_delta ? "false" : "true") + " repack -adfq --window=50 --depth=50");
-    return path + "/.git";
-}
-
 // Streams the pack of a fetch with options; returns the file.
 Written write_fetch_pack(const std::string &repo_path, const std::vector<std::string> &wants,
                          const std::vector<std::string> &haves, PackOptions options,
@@ -469,8 +451,8 @@ std::string check_thin_pack(const std::string &src_repo, const Written &w,
 
 TEST_F(PackStreamTest, ThinPackNamesBasesTheClientHas) {
     const std::string ofs_dir = work_.str() + "/shrink-ofs", ref_dir = work_.str() + "/shrink-ref";
-    const std::string ofs_src = shrinking_repo(ofs_dir, false);
-    const std::string ref_src = shrinking_repo(ref_dir, true);
+    const std::string ofs_src = test::shrinking_repo(ofs_dir, false);
+    const std::string ref_src = test::shrinking_repo(ref_dir, true);
     struct Case {
         std::string dir, src, have;
         bool ofs;
@@ -508,7 +490,7 @@ TEST_F(PackStreamTest, ThinPackNamesBasesTheClientHas) {
 // known set is widened to the haves' whole history and g goes thin too.
 TEST_F(PackStreamTest, ThinPackFindsBasesBelowTheEdge) {
     const std::string dir = work_.str() + "/shrink";
-    const std::string src = shrinking_repo(dir, false);
+    const std::string src = test::shrinking_repo(dir, false);
     auto rev = [&](const std::string &r) {
         return test::split_lines(sh("git -C '" + dir + "' rev-parse " + r))[0];
     };
