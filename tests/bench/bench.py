@@ -874,7 +874,11 @@ Method:
 """
 
 
-def env_info(module):
+def env_info(module, loaded):
+    """What was measured: recorded when the run starts (the module file may
+    be rebuilt while the benchmark runs; nginx loads the private copy)."""
+    import hashlib
+    h = hashlib.sha256(Path(loaded).read_bytes()).hexdigest()
     def out(cmd):
         try:
             r = subprocess.run(cmd, stdout=subprocess.PIPE,
@@ -889,10 +893,14 @@ def env_info(module):
         "module": str(module.relative_to(TOP)) if module.is_relative_to(TOP)
         else str(module),
         "module_mtime": time.strftime("%Y-%m-%dT%H:%M:%S",
-                                      time.localtime(module.stat().st_mtime)),
+                                      time.localtime(Path(loaded).stat()
+                                                     .st_mtime)),
+        "module_sha256": h,
         "head": out(["git", "rev-parse", "HEAD"]),
-        "dirty": out(["git", "status", "--porcelain", "--", "src",
-                      "ngx_module", "config"]).splitlines(),
+        # the module may be built from a work tree with changes
+        "dirty": [x.strip() for x in out(
+            ["git", "status", "--porcelain", "--", "src", "ngx_module",
+             "config"]).splitlines()],
         "cpus": os.cpu_count(),
         "loadavg_start": open("/proc/loadavg").read().split()[:3],
         "wrk": loadgen.have_wrk(),
@@ -933,6 +941,7 @@ def main():
     # perf could not name the functions of a deleted file
     module_copy = run_dir / module.name
     shutil.copy2(module, module_copy)
+    run_env = env_info(module, module_copy)
     client = Client(git, tmp)
     ctx = Ctx(git, client, tmp, repos)
     for name, path, info in repos:
@@ -1109,9 +1118,8 @@ def main():
             summary[key][sname_] = medians(results[key][sname_])
 
     # ---------------------------------------------------------------- output
-    info = env_info(module)
-    info["loadavg_end"] = open("/proc/loadavg").read().split()[:3]
-    info["cpu_method"] = cpu_method
+    run_env["loadavg_end"] = open("/proc/loadavg").read().split()[:3]
+    run_env["cpu_method"] = cpu_method
     log()
     log(METHOD % {"cpu_method": cpu_method, "ncpu": os.cpu_count() or 0,
                   "rounds": ROUNDS})
@@ -1178,7 +1186,7 @@ def main():
     doc = {
         "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "duration_s": time.monotonic() - t_start,
-        "env": info,
+        "env": run_env,
         "method": METHOD % {"cpu_method": cpu_method,
                             "ncpu": os.cpu_count() or 0, "rounds": ROUNDS},
         "repos": {name: info_ for name, _, info_ in repos},
