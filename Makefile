@@ -32,9 +32,10 @@ NGX_MODULE_SRCS := $(wildcard ngx_module/*.c ngx_module/*.h) config
 
 DEB_PACKAGES := build-essential g++ make pkg-config git nginx nginx-dev libgit2-dev \
                 zlib1g-dev libssl-dev libpcre2-dev libgtest-dev fcgiwrap \
-                python3-pytest procps curl wrk
+                python3-pytest procps curl wrk \
+                default-jre-headless jgit-cli python3-dulwich
 
-.PHONY: all core deps test unit-test nginx-test run bench clean format
+.PHONY: all core deps test unit-test nginx-test bench-smoke run bench clean format
 
 all: $(MODULE)
 
@@ -90,6 +91,11 @@ test: deps
 	$(MAKE) all
 	$(MAKE) unit-test
 	$(MAKE) nginx-test
+	$(MAKE) bench-smoke
+
+# One small round of make bench: checks that the benchmark works, not its figures.
+bench-smoke: $(MODULE)
+	GSH_MODULE=$(MODULE) BENCH_QUICK=1 $(PYTHON) tests/bench/bench.py
 
 run: deps
 	$(MAKE) all
