@@ -180,7 +180,10 @@ const Bitset &BitmapIndex::resolve(size_t entry) const {
 
 const Bitset *BitmapIndex::reachable(uint32_t idx_pos) const {
     auto it = by_pos_.find(idx_pos);
-    return it == by_pos_.end() ? nullptr : &resolve(it->second);
+    if (it == by_pos_.end())
+        return nullptr;
+    std::lock_guard<std::mutex> lock(mutex_);
+    return &resolve(it->second);
 }
 
 } // namespace gsh::pack

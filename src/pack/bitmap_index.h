@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -67,8 +68,11 @@ class BitmapIndex {
     // Number of bitmapped commits.
     size_t commit_count() const { return entries_.size(); }
     // The reachability bitmap of the commit at index (.idx, oid order)
-    // position idx_pos, or nullptr when that commit has none.
+    // position idx_pos, or nullptr when that commit has none. Decoded on
+    // first use and kept: the pointer stays valid as long as the index.
+    // Safe to call from several threads.
     const Bitset *reachable(uint32_t idx_pos) const;
+    bool has(uint32_t idx_pos) const { return by_pos_.count(idx_pos) != 0; }
 
   private:
     struct Entry {
@@ -76,13 +80,14 @@ class BitmapIndex {
         uint8_t xor_offset;
         size_t data_offset; // of the entry's EWAH in the file
     };
-    const Bitset &resolve(size_t entry) const;
+    const Bitset &resolve(size_t entry) const; // with mutex_ held
 
     std::vector<uint8_t> file_;
     uint32_t object_count_;
     Bitset types_[4];
     std::vector<Entry> entries_;
     std::unordered_map<uint32_t, size_t> by_pos_;
+    mutable std::mutex mutex_;
     mutable std::vector<std::unique_ptr<Bitset>> resolved_;
 };
 

@@ -13,73 +13,27 @@
 //
 // Objects are read with ObjectReader (pack files read directly, delta bases
 // cached), which is several times faster than libgit2's object lookups here.
-#include <chrono>
+#include "pack/enumerate.h"
+
 #include <cstring>
 #include <string>
 
-#include "pack/enumerate.h"
-#include "pack/object_reader.h"
+#include "pack/bitmap_walk.h"
+#include "pack/object_walk.h"
 #include "pack/oid_set.h"
 #include "pack/pack_index.h"
+#include "pack/progress.h"
 #include "repo/git_ptr.h"
 #include "util/error.h"
 
 namespace gsh::pack {
 
-namespace {
-
-std::string hex(const git_oid &oid) {
-    char buf[GIT_OID_HEXSZ + 1];
-    git_oid_tostr(buf, sizeof buf, &oid);
-    return buf;
-}
-
-// Reports "Enumerating objects: N" at most a few times a second.
-class Progress {
-  public:
-    explicit Progress(const ProgressFn &fn) : fn_(fn) {
-        if (fn_)
-            last_ = std::chrono::steady_clock::now();
-    }
-    void tick(size_t n) {
-        if (!fn_ || (n & 4095) != 0)
-            return;
-        auto now = std::chrono::steady_clock::now();
-        if (now - last_ < std::chrono::milliseconds(250))
-            return;
-        last_ = now;
-        fn_("Enumerating objects: " + std::to_string(n) + "\r");
-    }
-    void done(size_t n) {
-        if (fn_)
-            fn_("Enumerating objects: " + std::to_string(n) + ", done.\n");
-    }
-
-  private:
-    const ProgressFn &fn_;
-    std::chrono::steady_clock::time_point last_;
-};
-
-// Parses "<key> <hex>\n" at p (within end); advances p past the line.
-bool parse_oid_line(const char *&p, const char *end, const char *key, git_oid *out) {
-    const size_t klen = std::strlen(key);
-    if (size_t(end - p) < klen + 1 + GIT_OID_HEXSZ + 1 || std::memcmp(p, key, klen) != 0 ||
-        p[klen] != ' ' || p[klen + 1 + GIT_OID_HEXSZ] != '\n')
-        return false;
-    if (git_oid_fromstrn(out, p + klen + 1, GIT_OID_HEXSZ) < 0)
-        return false;
-    p += klen + 1 + GIT_OID_HEXSZ + 1;
-    return true;
-}
-
+// The walk. Not in an anonymous namespace: Enumeration names it a friend.
 class Enumerator {
   public:
-    Enumerator(git_repository *repo, const ProgressFn &progress)
-        : repo_(repo), progress_(progress), packs_(repo), reader_(repo, packs_) {
-        git_odb *odb = nullptr;
-        git_check(git_repository_odb(&odb, repo), "opening the object database");
-        odb_.reset(odb);
-    }
+    Enumerator(git_repository *repo, std::shared_ptr<const PackSet> packs,
+               const ProgressFn &progress)
+        : repo_(repo), packs_(std::move(packs)), objects_(repo, *packs_), progress_(progress) {}
 
     Enumeration run(const EnumerateInput &in);
     // Every object reachable from roots, not following the parents of
@@ -88,62 +42,12 @@ class Enumerator {
                           const std::vector<git_oid> &parentless);
 
   private:
-    ObjectReader::Object read(const git_oid &oid, git_object_t expect, size_t limit = SIZE_MAX) {
-        ObjectReader::Object obj = reader_.read(oid, limit);
-        if (obj.type != expect)
-            throw Error("object " + hex(oid) + " is a " + git_object_type2string(obj.type) +
-                        ", expected a " + git_object_type2string(expect));
-        return obj;
-    }
-
-    git_object_t type_of(const git_oid &oid) {
-        size_t len;
-        git_object_t type;
-        int rc = git_odb_read_header(&len, &type, odb_.get(), &oid);
-        if (rc < 0)
-            throw Error("reading object " + hex(oid) + ": " +
-                        (git_error_last() && git_error_last()->message ? git_error_last()->message
-                                                                       : "libgit2 error"));
-        return type;
-    }
-
-    // Tree and parents of a commit, from its header lines.
+    git_object_t type_of(const git_oid &oid) { return objects_.type_of(oid); }
     void parse_commit(const git_oid &oid, git_oid *tree, std::vector<git_oid> *parents) {
-        constexpr size_t kPrefix = 256; // the tree line and 4 parent lines
-        size_t limit = kPrefix;
-        for (;;) {
-            ObjectReader::Object obj = read(oid, GIT_OBJECT_COMMIT, limit);
-            const char *p = reinterpret_cast<const char *>(obj.data);
-            const char *end = p + obj.size;
-            if (!parse_oid_line(p, end, "tree", tree))
-                throw Error("corrupt commit " + hex(oid));
-            parents->clear();
-            git_oid parent;
-            while (parse_oid_line(p, end, "parent", &parent))
-                parents->push_back(parent);
-            if (obj.size < limit || size_t(end - p) > 7 + GIT_OID_HEXSZ + 1)
-                return;
-            limit = SIZE_MAX; // cut inside the parent lines
-        }
+        objects_.parse_commit(oid, tree, parents);
     }
-
-    // Target and target type of a tag.
     git_object_t parse_tag(const git_oid &oid, git_oid *target) {
-        ObjectReader::Object obj = read(oid, GIT_OBJECT_TAG);
-        const char *p = reinterpret_cast<const char *>(obj.data);
-        const char *end = p + obj.size;
-        if (!parse_oid_line(p, end, "object", target) || end - p < 5 ||
-            std::memcmp(p, "type ", 5) != 0)
-            throw Error("corrupt tag " + hex(oid));
-        p += 5;
-        const char *nl = static_cast<const char *>(std::memchr(p, '\n', size_t(end - p)));
-        if (!nl)
-            throw Error("corrupt tag " + hex(oid));
-        git_object_t t = git_object_string2type(std::string(p, nl).c_str());
-        if (t != GIT_OBJECT_COMMIT && t != GIT_OBJECT_TREE && t != GIT_OBJECT_BLOB &&
-            t != GIT_OBJECT_TAG)
-            throw Error("corrupt tag " + hex(oid));
-        return t;
+        return objects_.parse_tag(oid, target);
     }
 
     void insert(const git_oid &oid) {
@@ -163,48 +67,26 @@ class Enumerator {
         while (!stack_.empty()) {
             git_oid tree = stack_.back();
             stack_.pop_back();
-            ObjectReader::Object obj = read(tree, GIT_OBJECT_TREE);
-            const uint8_t *p = obj.data;
-            const uint8_t *end = p + obj.size;
-            while (p < end) {
-                // "<octal mode> <name>\0<20-byte id>"
-                uint32_t mode = 0;
-                while (p < end && *p >= '0' && *p <= '7')
-                    mode = (mode << 3) | uint32_t(*p++ - '0');
-                if (p >= end || *p != ' ')
-                    throw Error("corrupt tree " + hex(tree));
-                const uint8_t *nul =
-                    static_cast<const uint8_t *>(std::memchr(p, 0, size_t(end - p)));
-                if (!nul || size_t(end - nul) < 1 + GIT_OID_RAWSZ)
-                    throw Error("corrupt tree " + hex(tree));
-                git_oid id;
-                std::memcpy(id.id, nul + 1, GIT_OID_RAWSZ);
-                p = nul + 1 + GIT_OID_RAWSZ;
-                const uint32_t kind = mode & 0170000;
-                if (kind == 0160000)
-                    continue; // gitlink: a commit of another repository
-                auto [idx, inserted] = set_.insert(id);
-                (void)idx;
-                if (!inserted)
-                    continue;
+            objects_.for_each_entry(tree, [&](const git_oid &id, bool is_tree) {
+                if (!set_.insert(id).second)
+                    return;
                 tick();
-                if (kind == 0040000)
+                if (is_tree)
                     stack_.push_back(id);
-            }
+            });
         }
     }
 
-    git_repository *repo_;
-    OdbPtr odb_;
     // The history walk of a shallow fetch: parentless commits end it on both
     // sides, which libgit2's walk cannot be told.
     void walk_shallow(const std::vector<git_oid> &parentless, const std::vector<git_oid> &wants,
                       std::vector<git_oid> *known_commits, std::vector<git_oid> *commits,
                       std::vector<git_oid> *commit_trees);
 
-    Progress progress_;
-    PackSet packs_;
-    ObjectReader reader_;
+    git_repository *repo_;
+    std::shared_ptr<const PackSet> packs_;
+    ObjectParser objects_;
+    EnumerateProgress progress_;
     OidSet set_;
     size_t boundary_ = 0;   // members before this index are not sent
     bool counting_ = false; // past the uninteresting phase
@@ -260,7 +142,7 @@ Enumeration Enumerator::run(const EnumerateInput &in) {
     std::vector<git_oid> haves; // those we have
     bool any_hidden = false;
     for (const git_oid &have : in.haves) {
-        if (!git_odb_exists(odb_.get(), &have))
+        if (!objects_.exists(have))
             continue; // the client has something we do not: irrelevant
         haves.push_back(have);
         git_oid oid = have;
@@ -385,8 +267,7 @@ Enumeration Enumerator::run(const EnumerateInput &in) {
     // with the tags it goes through.
     std::vector<git_oid> chain;
     for (const git_oid &tag : in.include_tags) {
-        if (set_.contains(tag) || !git_odb_exists(odb_.get(), &tag) ||
-            type_of(tag) != GIT_OBJECT_TAG)
+        if (set_.contains(tag) || !objects_.exists(tag) || type_of(tag) != GIT_OBJECT_TAG)
             continue;
         chain.clear();
         git_oid cur = tag;
@@ -405,13 +286,21 @@ Enumeration Enumerator::run(const EnumerateInput &in) {
     }
 
     progress_.done(set_.size() - boundary_);
-    if (boundary_ == 0)
-        return Enumeration(set_.take());
+    Enumeration out;
+    out.packs_ = packs_;
+    out.repo_ = repo_;
+    if (boundary_ == 0) {
+        out.objects = set_.take();
+        return out;
+    }
     // The members before the boundary are what the client has: kept for
     // thin packs.
-    std::vector<git_oid> out(set_.oids().begin() + std::ptrdiff_t(boundary_), set_.oids().end());
-    return Enumeration(std::move(out), std::move(set_), boundary_, repo_, std::move(haves),
-                       in.parentless);
+    out.objects.assign(set_.oids().begin() + std::ptrdiff_t(boundary_), set_.oids().end());
+    out.known_ = std::move(set_);
+    out.known_count_ = boundary_;
+    out.haves_ = std::move(haves);
+    out.parentless_ = in.parentless;
+    return out;
 }
 
 OidSet Enumerator::reachable_from(const std::vector<git_oid> &roots,
@@ -452,20 +341,77 @@ OidSet Enumerator::reachable_from(const std::vector<git_oid> &roots,
     return std::move(set_);
 }
 
-} // namespace
+Enumeration::Enumeration() = default;
+Enumeration::Enumeration(std::vector<git_oid> objects) : objects(std::move(objects)) {}
+Enumeration::Enumeration(Enumeration &&) noexcept = default;
+Enumeration &Enumeration::operator=(Enumeration &&) noexcept = default;
+Enumeration::~Enumeration() = default;
+
+const Bitset *Enumeration::pack_objects(size_t *pack) const {
+    if (!bitmap_)
+        return nullptr;
+    *pack = bitmap_->pack;
+    return &bitmap_->send;
+}
+
+size_t Enumeration::count() const {
+    return objects.size() + (bitmap_ ? bitmap_->send.count() : 0);
+}
+
+std::vector<git_oid> Enumeration::list() const {
+    std::vector<git_oid> out = objects;
+    if (bitmap_) {
+        const PackIndex &pack = (*packs_)[bitmap_->pack];
+        out.reserve(count());
+        bitmap_->send.for_each([&](size_t r) {
+            git_oid oid;
+            std::memcpy(oid.id, pack.oid_at(pack.pos_at_rank(r)), GIT_OID_RAWSZ);
+            out.push_back(oid);
+        });
+    }
+    return out;
+}
+
+bool Enumeration::client_has(const git_oid &oid) const {
+    if (bitmap_) {
+        const PackIndex &pack = (*packs_)[bitmap_->pack];
+        const int64_t pos = pack.find(oid);
+        if (pos >= 0)
+            return bitmap_->have.test(pack.rank_of_pos(uint32_t(pos)));
+        return bitmap_->have_extra.contains(oid);
+    }
+    if (reachable_)
+        return reachable_->contains(oid);
+    const int64_t i = known_count_ ? known_.find(oid) : -1;
+    return i >= 0 && size_t(i) < known_count_;
+}
 
 void Enumeration::widen_known() {
     if (!can_widen())
         return;
     static const ProgressFn kSilent;
-    Enumerator e(repo_, kSilent);
+    Enumerator e(repo_, packs_, kSilent);
     reachable_ = std::make_unique<OidSet>(e.reachable_from(haves_, parentless_));
+}
+
+Enumeration enumerate_objects(git_repository *repo, std::shared_ptr<const PackSet> packs,
+                              const EnumerateInput &in, const ProgressFn &progress) {
+    // git counts shallow fetches by walking too: a bitmap knows nothing of
+    // the client's boundary.
+    if (in.parentless.empty()) {
+        size_t pack;
+        if (const BitmapIndex *bitmap = packs->bitmap(&pack)) {
+            BitmapEnumerator e(repo, packs, pack, *bitmap, progress);
+            return e.run(in);
+        }
+    }
+    Enumerator e(repo, std::move(packs), progress);
+    return e.run(in);
 }
 
 Enumeration enumerate_objects(git_repository *repo, const EnumerateInput &in,
                               const ProgressFn &progress) {
-    Enumerator e(repo, progress);
-    return e.run(in);
+    return enumerate_objects(repo, std::make_shared<const PackSet>(repo), in, progress);
 }
 
 } // namespace gsh::pack

@@ -9,9 +9,12 @@
 #include <string_view>
 #include <vector>
 
+#include "pack/bitmap_index.h"
 #include "pack/oid_set.h"
 
 namespace gsh::pack {
+
+class PackSet;
 
 // Receives progress text as git's pack-objects prints it ("Enumerating
 // objects: 12, done.\n", "Counting objects:  50% (6/12)\r", ...).
@@ -35,28 +38,31 @@ struct EnumerateInput {
 // thin pack may use as delta bases without sending them.
 class Enumeration {
   public:
-    Enumeration() = default;
-    explicit Enumeration(std::vector<git_oid> objects) : objects(std::move(objects)) {}
-    // known: a set whose first known_count members the client has. haves
-    // (those the repository has) and parentless are what widen_known() walks
-    // from, in repo, which must outlive this.
-    Enumeration(std::vector<git_oid> objects, OidSet known, size_t known_count,
-                git_repository *repo, std::vector<git_oid> haves, std::vector<git_oid> parentless)
-        : objects(std::move(objects)), repo_(repo), haves_(std::move(haves)),
-          parentless_(std::move(parentless)), known_(std::move(known)), known_count_(known_count) {}
+    Enumeration();
+    explicit Enumeration(std::vector<git_oid> objects);
+    Enumeration(Enumeration &&) noexcept;
+    Enumeration &operator=(Enumeration &&) noexcept;
+    ~Enumeration();
 
-    // Every object to send, each once.
+    // Objects to send, each once: all of them after a walk; with a bitmap,
+    // those that are not in the bitmapped pack (see pack_objects()).
     std::vector<git_oid> objects;
 
-    // Whether the client has oid. Before widen_known(), only what the
-    // enumeration looked at: the haves and the trees of the commits at the
-    // walk's edge (git's thin packs use no more without bitmaps).
-    bool client_has(const git_oid &oid) const {
-        if (reachable_)
-            return reachable_->contains(oid);
-        const int64_t i = known_count_ ? known_.find(oid) : -1;
-        return i >= 0 && size_t(i) < known_count_;
-    }
+    // The packs the enumeration read; null when made from a list.
+    const std::shared_ptr<const PackSet> &packs() const { return packs_; }
+    // With a bitmap: the objects of packs()[*pack] to send, by rank in pack
+    // order. nullptr after a walk.
+    const Bitset *pack_objects(size_t *pack) const;
+    // How many objects are sent.
+    size_t count() const;
+    // Every object sent: objects, then those of pack_objects() in pack order.
+    std::vector<git_oid> list() const;
+
+    // Whether the client has oid. With a bitmap: everything the haves
+    // reach. After a walk, until widen_known(), only what the walk looked
+    // at: the haves and the trees of the commits at its edge (git's thin
+    // packs use no more without bitmaps).
+    bool client_has(const git_oid &oid) const;
 
     // Widens client_has() to everything reachable from the haves: a walk of
     // their whole history, done when a thin pack would otherwise inflate
@@ -65,16 +71,32 @@ class Enumeration {
     bool can_widen() const { return !haves_.empty() && !reachable_; }
 
   private:
+    friend class Enumerator;
+    friend class BitmapEnumerator;
+
+    std::shared_ptr<const PackSet> packs_;
     git_repository *repo_ = nullptr;
+    // After a walk: the haves the repository has and the shallow
+    // boundaries, for widen_known(); a set whose first known_count_ members
+    // the client has; what widen_known() found.
     std::vector<git_oid> haves_;
     std::vector<git_oid> parentless_;
     OidSet known_;
     size_t known_count_ = 0;
     std::unique_ptr<OidSet> reachable_;
+    // With a bitmap.
+    struct Bitmapped;
+    std::unique_ptr<Bitmapped> bitmap_;
 };
 
-// Every object reachable from wants and not from haves.
-// Throws gsh::Error on a missing or corrupt object.
+// Every object reachable from wants and not from haves, counted with the
+// reachability bitmap when the repository has one (not for shallow
+// fetches), else by walking the history. packs are repo's; the result keeps
+// them, and repo must outlive it. Throws gsh::Error on a missing or corrupt
+// object.
+Enumeration enumerate_objects(git_repository *repo, std::shared_ptr<const PackSet> packs,
+                              const EnumerateInput &in, const ProgressFn &progress);
+// The same with repo's packs opened for it.
 Enumeration enumerate_objects(git_repository *repo, const EnumerateInput &in,
                               const ProgressFn &progress);
 

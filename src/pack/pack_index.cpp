@@ -14,6 +14,7 @@
 #include <numeric>
 #include <set>
 
+#include "pack/bitmap_index.h"
 #include "util/error.h"
 
 namespace gsh::pack {
@@ -335,7 +336,31 @@ void PackIndex::build_sorted() const {
             if (sorted_offsets_[i] == sorted_offsets_[i - 1])
                 throw Error("bad pack index for " + pack_path_ + ": two entries at one offset");
     }
-    sorted_ = true;
+}
+
+void PackIndex::build_ranks() const {
+    ensure_sorted();
+    rank_of_pos_.assign(count_, UINT32_MAX);
+    for (uint32_t r = 0; r < count_; r++) {
+        const uint32_t pos = sorted_pos(r);
+        if (rank_of_pos_[pos] != UINT32_MAX)
+            throw Error("bad reverse index for " + pack_path_);
+        rank_of_pos_[pos] = r;
+    }
+}
+
+uint32_t PackIndex::rank_of_pos(uint32_t pos) const {
+    std::call_once(ranks_once_, [this] { build_ranks(); });
+    return rank_of_pos_[pos];
+}
+
+uint64_t PackIndex::end_at_rank(size_t r) const {
+    ensure_sorted();
+    const uint64_t offset = sorted_offset(r);
+    const uint64_t end = r + 1 < count_ ? sorted_offset(r + 1) : pack_size_ - kOidSize;
+    if (end <= offset || end > pack_size_ - kOidSize)
+        throw Error("bad pack index for " + pack_path_ + ": offsets out of order");
+    return end;
 }
 
 uint64_t PackIndex::sorted_offset(size_t r) const {
@@ -363,8 +388,7 @@ size_t PackIndex::sorted_rank(uint64_t offset) const {
         }
         return lo;
     }
-    if (!sorted_)
-        build_sorted();
+    ensure_sorted();
     const size_t b = size_t(offset >> bucket_shift_);
     if (b + 1 >= bucket_start_.size())
         return count_;
@@ -458,6 +482,10 @@ void PackSet::open_dir(const std::string &pack_dir) {
     for (const Found &f : found) {
         try {
             packs_.push_back(std::make_unique<PackIndex>(f.path));
+            struct stat st;
+            if (bitmap_candidate_ < 0 &&
+                ::stat((f.path.substr(0, f.path.size() - 4) + ".bitmap").c_str(), &st) == 0)
+                bitmap_candidate_ = int(packs_.size() - 1);
         } catch (const Error &) {
             // A pack removed by a concurrent repack since the listing is
             // skipped; anything else is an error.
@@ -469,13 +497,37 @@ void PackSet::open_dir(const std::string &pack_dir) {
     }
 }
 
+PackSet::~PackSet() = default;
+
+// A bitmap that cannot be read (malformed, or written for another version
+// of the pack) is not used: the walk finds the same objects.
+void PackSet::load_bitmap() const {
+    if (bitmap_candidate_ < 0)
+        return;
+    const PackIndex &pack = *packs_[size_t(bitmap_candidate_)];
+    const std::string &p = pack.pack_path();
+    try {
+        bitmap_ = std::make_unique<BitmapIndex>(p.substr(0, p.size() - 5) + ".bitmap", pack.count(),
+                                                pack.pack_checksum());
+    } catch (const Error &) {
+        bitmap_.reset();
+    }
+}
+
+const BitmapIndex *PackSet::bitmap(size_t *pack) const {
+    std::call_once(bitmap_once_, [this] { load_bitmap(); });
+    *pack = size_t(bitmap_candidate_);
+    return bitmap_.get();
+}
+
 int PackSet::find(const git_oid &oid, uint64_t *offset, uint32_t *pos) const {
     const size_t n = packs_.size();
+    const size_t hint = last_hit_.load(std::memory_order_relaxed);
     for (size_t k = 0; k < n; k++) {
-        size_t i = (last_hit_ + k) % n;
+        size_t i = (hint + k) % n;
         int64_t at = packs_[i]->find(oid);
         if (at >= 0) {
-            last_hit_ = i;
+            last_hit_.store(i, std::memory_order_relaxed);
             *pos = uint32_t(at);
             *offset = packs_[i]->offset_at(uint32_t(at));
             return int(i);

@@ -6,9 +6,11 @@
 
 #include <git2.h>
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <string>
 #include <vector>
@@ -103,11 +105,34 @@ class PackIndex {
     // Index position of the entry that starts at offset, or -1 when none does.
     int64_t pos_at_offset(uint64_t offset) const;
 
+    // Pack order (by offset), as reachability bitmaps number the objects:
+    // the entry of rank r (< count()), where it starts and ends, and the
+    // rank of an index position.
+    uint32_t pos_at_rank(size_t r) const {
+        ensure_sorted();
+        return sorted_pos(r);
+    }
+    uint64_t offset_at_rank(size_t r) const {
+        ensure_sorted();
+        return sorted_offset(r);
+    }
+    uint64_t end_at_rank(size_t r) const;
+    uint32_t rank_of_pos(uint32_t pos) const;
+    // The pack's SHA-1 trailer, as its index records it (20 bytes).
+    const uint8_t *pack_checksum() const { return map_ + map_size_ - 40; }
+
   private:
     void map_index(const std::string &idx_path);
     void open_pack();
     void map_reverse_index(const std::string &rev_path);
+    // The order by offset and its inverse are built once, on first need,
+    // by whichever thread needs them first.
+    void ensure_sorted() const {
+        if (!rev_)
+            std::call_once(sorted_once_, [this] { build_sorted(); });
+    }
     void build_sorted() const;
+    void build_ranks() const;
     uint64_t sorted_offset(size_t r) const;    // offset of the r-th entry in pack order
     uint32_t sorted_pos(size_t r) const;       // its index position
     size_t sorted_rank(uint64_t offset) const; // first sorted entry >= offset
@@ -134,17 +159,25 @@ class PackIndex {
     mutable std::vector<uint32_t> sorted_pos_;
     mutable std::vector<uint32_t> bucket_start_; // first sorted entry of each bucket
     mutable int bucket_shift_ = 0;
-    mutable bool sorted_ = false;
+    mutable std::once_flag sorted_once_;
+    mutable std::vector<uint32_t> rank_of_pos_;
+    mutable std::once_flag ranks_once_;
 };
 
+class BitmapIndex;
+
 // Every pack of a repository (objects/pack/pack-*.idx), and of the object
-// folders it borrows from (objects/info/alternates).
+// folders it borrows from (objects/info/alternates). Once opened it does not
+// change, and may be read by several threads at once.
 class PackSet {
   public:
     // Opens the packs of repo's object folder. An .idx whose .pack is gone
     // (a concurrent repack) is skipped; a malformed one throws gsh::Error.
     explicit PackSet(git_repository *repo);
     explicit PackSet(const std::string &pack_dir);
+    ~PackSet();
+    PackSet(const PackSet &) = delete;
+    PackSet &operator=(const PackSet &) = delete;
 
     size_t size() const { return packs_.size(); }
     PackIndex &operator[](size_t i) { return *packs_[i]; }
@@ -158,12 +191,23 @@ class PackSet {
     // The same, with the oid's position in that pack's index.
     int find(const git_oid &oid, uint64_t *offset, uint32_t *pos) const;
 
+    // The reachability bitmap of the first pack that has one (git writes
+    // one per repository), read on first use; nullptr when there is none or
+    // it cannot be used. *pack is set to that pack's index here.
+    const BitmapIndex *bitmap(size_t *pack) const;
+
   private:
     void open_dir(const std::string &pack_dir);
     void open_objects(const std::string &objects_dir, int depth, std::set<std::string> &seen);
+    void load_bitmap() const;
 
     std::vector<std::unique_ptr<PackIndex>> packs_;
-    mutable size_t last_hit_ = 0;
+    int bitmap_candidate_ = -1; // first pack with a .bitmap file beside it
+    mutable std::once_flag bitmap_once_;
+    mutable std::unique_ptr<BitmapIndex> bitmap_;
+    // Where the last lookup hit: consecutive lookups tend to hit the same
+    // pack. A hint only, so relaxed.
+    mutable std::atomic<size_t> last_hit_{0};
 };
 
 } // namespace gsh::pack

@@ -104,7 +104,7 @@ struct PackStream::Impl {
 
     size_t read(uint8_t *buf, size_t cap);
     void plan();
-    void locate(std::vector<git_oid> &objects);
+    void locate();
     void read_headers();
     void thin_out_orphans();
     void choose_actions();
@@ -118,7 +118,8 @@ struct PackStream::Impl {
 
     git_repository *repo_;
     OdbPtr odb_;
-    PackSet packs_;
+    std::shared_ptr<const PackSet> pack_set_;
+    const PackSet &packs_;
     bool ofs_delta_;
     bool thin_;
     Enumeration known_; // its client_has(); the objects were moved out
@@ -155,13 +156,15 @@ struct PackStream::Impl {
 };
 
 PackStream::Impl::Impl(git_repository *repo, Enumeration objects, PackOptions options)
-    : repo_(repo), packs_(repo), ofs_delta_(options.ofs_delta), thin_(options.thin),
+    : repo_(repo),
+      pack_set_(objects.packs() ? objects.packs() : std::make_shared<const PackSet>(repo)),
+      packs_(*pack_set_), ofs_delta_(options.ofs_delta), thin_(options.thin),
       known_(std::move(objects)) {
     git_odb *odb = nullptr;
     git_check(git_repository_odb(&odb, repo), "opening the object database");
     odb_.reset(odb);
     level_ = compression_level(repo);
-    locate(known_.objects);
+    locate();
     read_headers();
     thin_out_orphans();
     choose_actions();
@@ -182,14 +185,24 @@ PackStream::Impl::~Impl() {
 }
 
 // Finds each object in the packs; sorts by (pack, offset) with the objects
-// in no pack last; drops duplicates.
-void PackStream::Impl::locate(std::vector<git_oid> &objects) {
-    entries_.reserve(objects.size());
+// in no pack last; drops duplicates. The objects of a bitmapped pack come
+// in pack order already, with their ends: they are not sorted.
+void PackStream::Impl::locate() {
+    std::vector<git_oid> &objects = known_.objects;
+    size_t bitmapped = SIZE_MAX;
+    Bitset bits;
+    if (const Bitset *b = known_.pack_objects(&bitmapped))
+        bits = *b;
+    entries_.reserve(objects.size() + bits.count());
     for (const git_oid &oid : objects) {
         Entry e;
         uint64_t offset;
         uint32_t pos;
         int p = packs_.find(oid, &offset, &pos);
+        if (p >= 0 && size_t(p) == bitmapped) {
+            bits.set(packs_[size_t(p)].rank_of_pos(pos));
+            continue;
+        }
         if (p >= 0) {
             e.pack = uint32_t(p);
             e.pos = pos;
@@ -217,6 +230,23 @@ void PackStream::Impl::locate(std::vector<git_oid> &objects) {
                                                : git_oid_equal(&loose_[a.pos], &loose_[b.pos]));
                                }),
                    entries_.end());
+    if (bitmapped != SIZE_MAX) {
+        // Between the packs before it and those after (and loose objects).
+        auto at = std::find_if(entries_.begin(), entries_.end(),
+                               [&](const Entry &e) { return e.pack > bitmapped; });
+        std::vector<Entry> tail(at, entries_.end());
+        entries_.erase(at, entries_.end());
+        const PackIndex &pack = packs_[bitmapped];
+        bits.for_each([&](size_t r) {
+            Entry e;
+            e.pack = uint32_t(bitmapped);
+            e.pos = pack.pos_at_rank(r);
+            e.offset = pack.offset_at_rank(r);
+            e.end = pack.end_at_rank(r);
+            entries_.push_back(e);
+        });
+        entries_.insert(entries_.end(), tail.begin(), tail.end());
+    }
     size_t packed = 0;
     while (packed < entries_.size() && entries_[packed].pack != kLoose)
         packed++;
@@ -236,7 +266,8 @@ void PackStream::Impl::read_headers() {
         uint64_t win_start = 0, win_len = 0;
         for (size_t i = pack_begin_[p]; i < pack_begin_[p + 1]; i++) {
             Entry &e = entries_[i];
-            e.end = pack.entry_end(e.offset);
+            if (e.end == 0)
+                e.end = pack.entry_end(e.offset);
             const size_t need = size_t(std::min<uint64_t>(kMaxEntryHeader, e.end - e.offset));
             if (e.offset < win_start || e.offset + need > win_start + win_len) {
                 // Read up to the header of the last entry that fits.

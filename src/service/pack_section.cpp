@@ -24,7 +24,7 @@ void PackSection::fail(std::string *spill, std::string_view why) const {
 void PackSection::start(std::string *spill) {
     pack::Enumeration objects = pack::enumerate_objects(
         repo_, input_, [&](std::string_view text) { progress(spill, text); });
-    std::string n = std::to_string(objects.objects.size());
+    std::string n = std::to_string(objects.count());
     progress(spill, "Counting objects: 100% (" + n + "/" + n + "), done.\n");
     stream_ = std::make_unique<pack::PackStream>(repo_, std::move(objects), options_);
 }

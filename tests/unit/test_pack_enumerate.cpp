@@ -30,7 +30,7 @@ class EnumerateTest : public ::testing::Test {
         ProgressFn fn;
         if (progress)
             fn = [progress](std::string_view s) { progress->emplace_back(s); };
-        std::vector<git_oid> out = enumerate_objects(repo.get(), in, fn).objects;
+        std::vector<git_oid> out = enumerate_objects(repo.get(), in, fn).list();
         std::set<std::string> set = test::hex_set(out);
         EXPECT_EQ(set.size(), out.size()) << "an object listed twice";
         return set;

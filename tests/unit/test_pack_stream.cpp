@@ -140,7 +140,7 @@ class PackStreamTest : public ::testing::Test {
         in.wants = test::oids_of(wants);
         in.haves = test::oids_of(haves);
         in.include_tags = test::oids_of(include_tags);
-        return enumerate_objects(repo.get(), in, nullptr).objects;
+        return enumerate_objects(repo.get(), in, nullptr).list();
     }
 
     // Writes the pack with several read sizes and checks each with git.
@@ -304,7 +304,7 @@ TEST_F(PackStreamTest, FullPackOfOneRepackedRepositoryIsItsPackFile) {
     std::vector<std::string> progress;
     std::vector<git_oid> objects = enumerate_objects(repo.get(), in, [&](std::string_view s) {
                                        progress.emplace_back(s);
-                                   }).objects;
+                                   }).list();
     ASSERT_FALSE(progress.empty());
     EXPECT_EQ(progress.back(),
               "Enumerating objects: " + std::to_string(objects.size()) + ", done.\n");
@@ -333,7 +333,7 @@ TEST_F(PackStreamTest, RefDeltasOnDisk) {
         EnumerateInput in;
         in.wants = test::oids_of(wants);
         in.haves = test::oids_of(haves);
-        std::vector<git_oid> objects = enumerate_objects(repo.get(), in, nullptr).objects;
+        std::vector<git_oid> objects = enumerate_objects(repo.get(), in, nullptr).list();
         ASSERT_EQ(test::hex_set(objects), expect);
         for (bool ofs : {true, false}) {
             Written w = write_pack(ref, objects, ofs, 7, work_.str() + "/r.pack");
@@ -356,7 +356,7 @@ TEST_F(PackStreamTest, ObjectsFromAlternates) {
     RepoPtr repo = test::open_repo(fork);
     EnumerateInput in;
     in.wants = test::oids_of(wants);
-    std::vector<git_oid> objects = enumerate_objects(repo.get(), in, nullptr).objects;
+    std::vector<git_oid> objects = enumerate_objects(repo.get(), in, nullptr).list();
     ASSERT_EQ(test::hex_set(objects), expect);
     Written w = write_pack(fork, objects, true, 65515, work_.str() + "/fork.pack");
     EXPECT_GT(w.stats.reused, expect.size() / 2);
@@ -376,7 +376,7 @@ TEST_F(PackStreamTest, LargeLooseObject) {
     RepoPtr repo = test::open_repo(git_dir);
     EnumerateInput in;
     in.wants = test::oids_of(wants);
-    std::vector<git_oid> objects = enumerate_objects(repo.get(), in, nullptr).objects;
+    std::vector<git_oid> objects = enumerate_objects(repo.get(), in, nullptr).list();
     Written w = write_pack(git_dir, objects, true, 65515, work_.str() + "/big.pack");
     EXPECT_EQ(w.stats.reused, 0u);
     EXPECT_EQ(verify_pack(git_dir, w.pack, {}, work_.str()).objects, expect);
@@ -501,7 +501,7 @@ TEST_F(PackStreamTest, ThinPackFindsBasesBelowTheEdge) {
     in.wants = test::oids_of(wants);
     in.haves = test::oids_of(haves);
     Enumeration e = enumerate_objects(repo.get(), in, nullptr);
-    ASSERT_TRUE(test::hex_set(e.objects).count(g26));
+    ASSERT_TRUE(test::hex_set(e.list()).count(g26));
     const std::string g11 = rev("main~19:g"), a20 = rev("main~10:a"), a10 = rev("main~20:a");
     EXPECT_TRUE(e.client_has(test::to_oid(a20)));  // at the edge
     EXPECT_FALSE(e.client_has(test::to_oid(a10))); // below it

@@ -1,0 +1,148 @@
+#include "pack/bitmap_walk.h"
+
+namespace gsh::pack {
+
+BitmapEnumerator::BitmapEnumerator(git_repository *repo, std::shared_ptr<const PackSet> packs,
+                                   size_t pack, const BitmapIndex &bitmap,
+                                   const ProgressFn &progress)
+    : repo_(repo), packs_(std::move(packs)), pack_index_(pack), pack_((*packs_)[pack]),
+      bitmap_(bitmap), objects_(repo, *packs_), progress_(progress) {}
+
+int64_t BitmapEnumerator::rank_of(const git_oid &oid, uint32_t *pos) const {
+    const int64_t p = pack_.find(oid);
+    if (p < 0)
+        return -1;
+    *pos = uint32_t(p);
+    return pack_.rank_of_pos(uint32_t(p));
+}
+
+bool BitmapEnumerator::has(const Side &side, const git_oid &oid) const {
+    uint32_t pos;
+    const int64_t r = rank_of(oid, &pos);
+    return r >= 0 ? side.bits.test(size_t(r)) : side.extra.contains(oid);
+}
+
+bool BitmapEnumerator::mark(Side &side, const git_oid &oid, const Side *stop) {
+    uint32_t pos;
+    const int64_t r = rank_of(oid, &pos);
+    if (r >= 0) {
+        if (side.bits.test(size_t(r)) || (stop && stop->bits.test(size_t(r))))
+            return false;
+        side.bits.set(size_t(r));
+        return true;
+    }
+    if (stop && stop->extra.contains(oid))
+        return false;
+    return side.extra.insert(oid).second;
+}
+
+// Marks tree and what it reaches; a subtree already counted (by a bitmap,
+// or by an earlier tree walk) is not entered: all below it is counted.
+void BitmapEnumerator::walk_tree(const git_oid &root, Side &side, const Side *stop) {
+    if (!mark(side, root, stop))
+        return;
+    stack_.assign(1, root);
+    while (!stack_.empty()) {
+        const git_oid tree = stack_.back();
+        stack_.pop_back();
+        objects_.for_each_entry(tree, [&](const git_oid &id, bool is_tree) {
+            if (mark(side, id, stop) && is_tree)
+                stack_.push_back(id);
+        });
+    }
+}
+
+void BitmapEnumerator::find_objects(const std::vector<git_oid> &roots, Side &side,
+                                    const Side *stop) {
+    std::vector<git_oid> commits, trees;
+    for (const git_oid &root : roots) {
+        git_oid oid = root;
+        git_object_t type = objects_.type_of(oid);
+        while (type == GIT_OBJECT_TAG) {
+            mark(side, oid, stop);
+            git_oid target;
+            type = objects_.parse_tag(oid, &target);
+            oid = target;
+        }
+        if (type == GIT_OBJECT_COMMIT)
+            commits.push_back(oid);
+        else if (type == GIT_OBJECT_TREE)
+            trees.push_back(oid);
+        else
+            mark(side, oid, stop);
+    }
+    // Commits first, so that every bitmap reached is in before the trees
+    // are walked.
+    while (!commits.empty()) {
+        const git_oid c = commits.back();
+        commits.pop_back();
+        uint32_t pos;
+        const int64_t r = rank_of(c, &pos);
+        if (r >= 0) {
+            if (side.bits.test(size_t(r)) || (stop && stop->bits.test(size_t(r))))
+                continue;
+            if (const Bitset *reach = bitmap_.reachable(pos)) {
+                side.bits |= *reach;
+                continue;
+            }
+            side.bits.set(size_t(r));
+        } else if ((stop && stop->extra.contains(c)) || !side.extra.insert(c).second) {
+            continue;
+        }
+        git_oid tree;
+        objects_.parse_commit(c, &tree, &parents_);
+        trees.push_back(tree);
+        commits.insert(commits.end(), parents_.begin(), parents_.end());
+    }
+    for (const git_oid &t : trees)
+        walk_tree(t, side, stop);
+}
+
+Enumeration BitmapEnumerator::run(const EnumerateInput &in) {
+    const size_t n = pack_.count();
+    Side have{Bitset(n), OidSet()}, want{Bitset(n), OidSet()};
+    std::vector<git_oid> haves;
+    for (const git_oid &h : in.haves)
+        if (objects_.exists(h)) // the client may have what we do not
+            haves.push_back(h);
+    find_objects(haves, have, nullptr);
+    find_objects(in.wants, want, &have);
+    want.bits.and_not(have.bits); // the bitmaps ORed on the wants' side
+
+    // include-tag: a tag whose chain ends at an object being sent comes
+    // along with the tags of the chain that the client lacks.
+    std::vector<git_oid> chain;
+    for (const git_oid &tag : in.include_tags) {
+        if (has(want, tag) || has(have, tag) || !objects_.exists(tag) ||
+            objects_.type_of(tag) != GIT_OBJECT_TAG)
+            continue;
+        chain.clear();
+        git_oid cur = tag;
+        git_object_t type = GIT_OBJECT_TAG;
+        while (type == GIT_OBJECT_TAG) {
+            chain.push_back(cur);
+            git_oid target;
+            type = objects_.parse_tag(cur, &target);
+            cur = target;
+        }
+        if (!has(want, cur))
+            continue;
+        for (const git_oid &t : chain)
+            if (!has(have, t))
+                mark(want, t, nullptr);
+    }
+
+    Enumeration out;
+    out.packs_ = packs_;
+    out.repo_ = repo_;
+    out.objects = want.extra.take();
+    out.bitmap_ = std::make_unique<Enumeration::Bitmapped>();
+    out.bitmap_->pack = pack_index_;
+    out.bitmap_->send = std::move(want.bits);
+    out.bitmap_->have = std::move(have.bits);
+    out.bitmap_->have_extra = std::move(have.extra);
+    progress_.done(out.count());
+    return out;
+}
+
+} // namespace gsh::pack

@@ -1,0 +1,67 @@
+// enumerate_objects() with the repository's reachability bitmap.
+#pragma once
+
+#include <git2.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "pack/bitmap_index.h"
+#include "pack/enumerate.h"
+#include "pack/object_walk.h"
+#include "pack/oid_set.h"
+#include "pack/pack_index.h"
+#include "pack/progress.h"
+
+namespace gsh::pack {
+
+// The objects of the bitmapped pack by rank in pack order, and what the
+// haves reach outside it.
+struct Enumeration::Bitmapped {
+    size_t pack = 0;
+    Bitset send;       // to send
+    Bitset have;       // reached by the haves
+    OidSet have_extra; // reached by the haves, not in the pack
+};
+
+// Wants minus haves, as git's find_objects() counts them: the bitmaps of
+// the commits that have one are ORed; commits without one are walked until
+// they reach a commit that has one (or one already counted), then their
+// trees are walked, skipping what is already counted. Objects that are not
+// in the bitmapped pack (other packs, loose objects) are kept in a set.
+class BitmapEnumerator {
+  public:
+    // bitmap is packs[pack]'s; both must outlive the enumerator.
+    BitmapEnumerator(git_repository *repo, std::shared_ptr<const PackSet> packs, size_t pack,
+                     const BitmapIndex &bitmap, const ProgressFn &progress);
+
+    Enumeration run(const EnumerateInput &in);
+
+  private:
+    // What one side (the haves, the wants) reaches.
+    struct Side {
+        Bitset bits;
+        OidSet extra;
+    };
+    // Rank of oid in the bitmapped pack (and its index position), or -1.
+    int64_t rank_of(const git_oid &oid, uint32_t *pos) const;
+    // Counts oid on side unless it or stop already has it; returns whether
+    // it was new.
+    bool mark(Side &side, const git_oid &oid, const Side *stop);
+    bool has(const Side &side, const git_oid &oid) const;
+    void find_objects(const std::vector<git_oid> &roots, Side &side, const Side *stop);
+    void walk_tree(const git_oid &root, Side &side, const Side *stop);
+
+    git_repository *repo_;
+    std::shared_ptr<const PackSet> packs_;
+    size_t pack_index_;
+    const PackIndex &pack_;
+    const BitmapIndex &bitmap_;
+    ObjectParser objects_;
+    EnumerateProgress progress_;
+    std::vector<git_oid> stack_, parents_;
+};
+
+} // namespace gsh::pack

@@ -1,0 +1,66 @@
+// Commits, tags and trees as the object walks read them: straight from the
+// pack files through ObjectReader, parsed only as far as a walk needs.
+#pragma once
+
+#include <git2.h>
+
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "pack/object_reader.h"
+#include "pack/pack_index.h"
+#include "repo/git_ptr.h"
+#include "util/error.h"
+
+namespace gsh::pack {
+
+std::string oid_hex(const git_oid &oid);
+
+class ObjectParser {
+  public:
+    // packs must outlive the parser.
+    ObjectParser(git_repository *repo, const PackSet &packs);
+
+    bool exists(const git_oid &oid) const { return git_odb_exists(odb_.get(), &oid); }
+    // Throws gsh::Error when the object is missing.
+    git_object_t type_of(const git_oid &oid) const;
+    // Tree and parents of a commit, from its header lines.
+    void parse_commit(const git_oid &oid, git_oid *tree, std::vector<git_oid> *parents);
+    // Target and target type of a tag.
+    git_object_t parse_tag(const git_oid &oid, git_oid *target);
+
+    // Calls fn(id, is_tree) for every entry of a tree but gitlinks (commits
+    // of other repositories). fn must not use the parser.
+    template <typename Fn> void for_each_entry(const git_oid &tree, Fn &&fn) {
+        ObjectReader::Object obj = read(tree, GIT_OBJECT_TREE);
+        const uint8_t *p = obj.data;
+        const uint8_t *end = p + obj.size;
+        while (p < end) {
+            // "<octal mode> <name>\0<20-byte id>"
+            uint32_t mode = 0;
+            while (p < end && *p >= '0' && *p <= '7')
+                mode = (mode << 3) | uint32_t(*p++ - '0');
+            if (p >= end || *p != ' ')
+                throw Error("corrupt tree " + oid_hex(tree));
+            const uint8_t *nul = static_cast<const uint8_t *>(std::memchr(p, 0, size_t(end - p)));
+            if (!nul || size_t(end - nul) < 1 + GIT_OID_RAWSZ)
+                throw Error("corrupt tree " + oid_hex(tree));
+            git_oid id;
+            std::memcpy(id.id, nul + 1, GIT_OID_RAWSZ);
+            p = nul + 1 + GIT_OID_RAWSZ;
+            const uint32_t kind = mode & 0170000;
+            if (kind != 0160000)
+                fn(id, kind == 0040000);
+        }
+    }
+
+  private:
+    ObjectReader::Object read(const git_oid &oid, git_object_t expect, size_t limit = SIZE_MAX);
+
+    OdbPtr odb_;
+    ObjectReader reader_;
+};
+
+} // namespace gsh::pack

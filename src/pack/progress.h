@@ -1,0 +1,38 @@
+// "Enumerating objects: N" as git's pack-objects reports it while counting.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <string>
+
+#include "pack/enumerate.h"
+
+namespace gsh::pack {
+
+// Reports at most a few times a second.
+class EnumerateProgress {
+  public:
+    explicit EnumerateProgress(const ProgressFn &fn) : fn_(fn) {
+        if (fn_)
+            last_ = std::chrono::steady_clock::now();
+    }
+    void tick(size_t n) {
+        if (!fn_ || (n & 4095) != 0)
+            return;
+        auto now = std::chrono::steady_clock::now();
+        if (now - last_ < std::chrono::milliseconds(250))
+            return;
+        last_ = now;
+        fn_("Enumerating objects: " + std::to_string(n) + "\r");
+    }
+    void done(size_t n) {
+        if (fn_)
+            fn_("Enumerating objects: " + std::to_string(n) + ", done.\n");
+    }
+
+  private:
+    const ProgressFn &fn_;
+    std::chrono::steady_clock::time_point last_;
+};
+
+} // namespace gsh::pack

@@ -1,0 +1,250 @@
+// Counting with the reachability bitmap, against git's own object walk:
+// wants minus everything the haves reach, as git's bitmap counting does.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "fixture.h"
+#include "pack/pack_index.h"
+#include "pack/pack_stream.h"
+#include "test_pack_repo.h"
+
+namespace gsh::pack {
+namespace {
+
+using test::sh;
+
+// The pack fixture as a server keeps it: one pack with a bitmap; then
+// history on top that the bitmap does not cover: a second pack, and loose
+// objects (pushes too small to be kept as packs), among them old contents
+// restored and a branch forked from deep in the history.
+class BitmapRepo {
+  public:
+    static const BitmapRepo &get() {
+        static BitmapRepo repo;
+        return repo;
+    }
+    std::string path() const { return dir_.str() + "/bm.git"; }
+    std::string rev(const std::string &r) const {
+        return test::split_lines(sh("git --git-dir='" + path() + "' rev-parse '" + r + "'"))[0];
+    }
+
+  private:
+    BitmapRepo() {
+        const test::PackRepo &src = test::PackRepo::get();
+        dir_.run("git clone -q --bare '" + src.path() +
+                 "' bm.git && git -C bm.git repack -adbq && git clone -q bm.git w && cd w && "
+                 "git config advice.detachedHead false && "
+                 // A second pack: new commits, one restoring an old file.
+                 "echo one > new1.txt && git add . && git commit -qm n1 && "
+                 "git show main~20:src/big.txt > src/big.txt && git commit -qam n2 && "
+                 "git push -q origin main && "
+                 "git -C ../bm.git -c repack.writeBitmaps=false repack -dq && "
+                 // Loose objects: more on main, a branch from deep in the
+                 // history with an annotated tag, a tag of an old commit.
+                 "echo two > new2.txt && git add . && git commit -qm n3 && "
+                 "git checkout -q -b feature main~25 && echo f > f.txt && git add . && "
+                 "git commit -qm f1 && git tag -a -m 'new tag' t-new && "
+                 "git tag -a -m 'old commit, new tag' t-old main~30 && "
+                 "git push -q origin main feature t-new t-old");
+        const std::string packs = sh("ls '" + path() + "'/objects/pack/");
+        EXPECT_EQ(test::split_lines(sh("ls '" + path() + "'/objects/pack/*.pack")).size(), 2u);
+        EXPECT_EQ(test::split_lines(sh("ls '" + path() + "'/objects/pack/*.bitmap")).size(), 1u);
+        EXPECT_NE(sh("find '" + path() + "'/objects -path '*/objects/[0-9a-f][0-9a-f]/*' | wc -l"),
+                  "0\n");
+    }
+    test::TempDir dir_;
+};
+
+std::set<std::string> rev_list(const std::string &repo, const std::vector<std::string> &revs) {
+    std::set<std::string> out;
+    if (revs.empty())
+        return out;
+    std::string cmd = "git --git-dir='" + repo + "' rev-list --objects";
+    for (const auto &r : revs)
+        cmd += " " + r;
+    for (const auto &line : test::split_lines(sh(cmd)))
+        out.insert(line.substr(0, GIT_OID_HEXSZ));
+    return out;
+}
+
+// Everything the wants reach that the haves do not.
+std::set<std::string> wants_minus_haves(const std::string &repo,
+                                        const std::vector<std::string> &wants,
+                                        const std::vector<std::string> &haves) {
+    std::set<std::string> out = rev_list(repo, wants);
+    for (const auto &o : rev_list(repo, haves))
+        out.erase(o);
+    return out;
+}
+
+class BitmapWalkTest : public ::testing::Test {
+  protected:
+    const BitmapRepo &repo_ = BitmapRepo::get();
+    test::TempDir work_;
+
+    Enumeration enumerate(const std::string &path, const std::vector<std::string> &wants,
+                          const std::vector<std::string> &haves,
+                          const std::vector<std::string> &include_tags = {}) {
+        repo_handle_ = test::open_repo(path);
+        EnumerateInput in;
+        in.wants = test::oids_of(wants);
+        in.haves = test::oids_of(haves);
+        in.include_tags = test::oids_of(include_tags);
+        return enumerate_objects(repo_handle_.get(), in, nullptr);
+    }
+
+    std::vector<std::string> revs(const std::vector<std::string> &names) {
+        std::vector<std::string> out;
+        for (const auto &n : names)
+            out.push_back(repo_.rev(n));
+        return out;
+    }
+
+    RepoPtr repo_handle_;
+};
+
+TEST_F(BitmapWalkTest, MatchesGitWithPacksAndLooseObjectsOutsideTheBitmap) {
+    const std::vector<std::pair<std::vector<std::string>, std::vector<std::string>>> cases = {
+        {{"main"}, {}},
+        {{"main", "side", "feature", "v1", "v2", "v1-outer", "t-new", "t-old"}, {}},
+        {{"main"}, {"main~1"}},        // all new: loose
+        {{"main"}, {"main~3"}},        // the second pack and loose objects
+        {{"main"}, {"main~12"}},       // into the bitmapped pack
+        {{"main~3"}, {"main~20"}},     // bitmapped only
+        {{"feature"}, {"main"}},       // a branch from deep in the history
+        {{"main"}, {"feature", "v1"}}, // a have outside the bitmap
+        {{"side"}, {"main"}},
+        {{"main"}, {"main"}},
+        {{"main~5"}, {"main"}},
+        {{"t-new", "t-old"}, {"main~2"}},       // new tags, of new and old commits
+        {{"main"}, {"main~3^{tree}"}},          // a tree as a have
+        {{"main"}, {"main~3:src/big.txt"}},     // a blob as a have
+        {{"tree-tag", "blob-tag"}, {}},         // tags of a tree and of a blob
+        {{"main^{tree}", "main:new2.txt"}, {}}, // a tree and a blob as wants
+        {{"v1-outer"}, {"v1"}},
+    };
+    for (const auto &[w, h] : cases) {
+        std::string name;
+        for (const auto &x : w)
+            name += x + " ";
+        name += "--not";
+        for (const auto &x : h)
+            name += " " + x;
+        SCOPED_TRACE(name);
+        std::vector<std::string> wants = revs(w), haves = revs(h);
+        Enumeration e = enumerate(repo_.path(), wants, haves);
+        size_t pack;
+        EXPECT_NE(e.pack_objects(&pack), nullptr) << "the bitmap was not used";
+        std::vector<git_oid> list = e.list();
+        std::set<std::string> got = test::hex_set(list);
+        EXPECT_EQ(got.size(), list.size()) << "an object listed twice";
+        EXPECT_EQ(got.size(), e.count());
+        EXPECT_EQ(got, wants_minus_haves(repo_.path(), wants, haves));
+    }
+}
+
+TEST_F(BitmapWalkTest, ClientHasEverythingTheHavesReach) {
+    std::vector<std::string> wants = revs({"main"}), haves = revs({"main~12", "feature"});
+    Enumeration e = enumerate(repo_.path(), wants, haves);
+    EXPECT_FALSE(e.can_widen());
+    const auto reached = rev_list(repo_.path(), haves);
+    for (const auto &o : rev_list(repo_.path(), {repo_.rev("main"), repo_.rev("feature")}))
+        EXPECT_EQ(e.client_has(test::to_oid(o)), reached.count(o) > 0) << o;
+}
+
+TEST_F(BitmapWalkTest, IncludeTag) {
+    std::vector<std::string> tags;
+    for (const auto &line :
+         test::split_lines(sh("git --git-dir='" + repo_.path() +
+                              "' for-each-ref refs/tags --format='%(objecttype) %(objectname)'")))
+        if (line.compare(0, 4, "tag ") == 0)
+            tags.push_back(line.substr(4));
+    const std::string git = "git --git-dir='" + repo_.path() + "' ";
+    for (const char *have : {"main~19", "main~8"}) {
+        SCOPED_TRACE(have);
+        std::vector<std::string> wants = revs({"main"}), haves = revs({have});
+        const std::set<std::string> base = wants_minus_haves(repo_.path(), wants, haves);
+        const std::set<std::string> client = rev_list(repo_.path(), haves);
+        // A tag comes along when its chain ends at an object sent, with the
+        // tags of the chain the client lacks.
+        std::set<std::string> expect = base;
+        for (const auto &t : tags) {
+            std::vector<std::string> chain;
+            std::string o = t;
+            while (test::split_lines(sh(git + "cat-file -t " + o))[0] == "tag") {
+                chain.push_back(o);
+                o = sh(git + "cat-file tag " + o).substr(7, GIT_OID_HEXSZ);
+            }
+            if (base.count(o))
+                for (const auto &c : chain)
+                    if (!client.count(c))
+                        expect.insert(c);
+        }
+        std::set<std::string> got =
+            test::hex_set(enumerate(repo_.path(), wants, haves, tags).list());
+        EXPECT_EQ(got, expect);
+        if (std::string(have) == "main~19") {
+            EXPECT_TRUE(got.count(repo_.rev("v1")));
+            EXPECT_TRUE(got.count(repo_.rev("v1-outer")));
+        }
+        EXPECT_FALSE(got.count(repo_.rev("t-old")));
+        EXPECT_FALSE(got.count(repo_.rev("t-new")));
+    }
+}
+
+// Packs written from bitmap counting are valid and hold the right objects.
+TEST_F(BitmapWalkTest, PacksFromBitmapCounting) {
+    for (const auto &[w, h] :
+         std::vector<std::pair<std::vector<std::string>, std::vector<std::string>>>{
+             {{"main", "feature", "t-new"}, {}}, {{"main"}, {"main~12"}}}) {
+        std::vector<std::string> wants = revs(w), haves = revs(h);
+        const auto expect = wants_minus_haves(repo_.path(), wants, haves);
+        for (bool thin : {false, true}) {
+            SCOPED_TRACE(w[0] + (thin ? " thin" : ""));
+            Enumeration e = enumerate(repo_.path(), wants, haves);
+            PackStream ps(repo_handle_.get(), std::move(e), PackOptions{true, thin});
+            const std::string pack = work_.str() + "/p.pack";
+            {
+                std::ofstream out(pack, std::ios::binary);
+                std::vector<uint8_t> buf(65536);
+                while (size_t n = ps.read(buf.data(), buf.size()))
+                    out.write(reinterpret_cast<const char *>(buf.data()), std::streamsize(n));
+            }
+            EXPECT_EQ(ps.stats().objects, expect.size());
+            // A client holding what the haves reach.
+            const std::string client = work_.str() + "/client.git";
+            sh("rm -rf '" + client + "' && git init -q --bare '" + client + "'");
+            if (!haves.empty())
+                sh("echo " + haves[0] + " | git --git-dir='" + repo_.path() +
+                   "' pack-objects -q --revs --stdout | GIT_DIR='" + client +
+                   "' git unpack-objects -q");
+            sh("GIT_DIR='" + client + "' git index-pack --strict --fix-thin --stdin < '" + pack +
+               "' >/dev/null");
+            std::string refs;
+            for (size_t i = 0; i < wants.size(); i++)
+                refs += "git update-ref refs/w" + std::to_string(i) + " " + wants[i] + " && ";
+            sh("cd '" + client + "' && " + refs + "git fsck --strict --no-dangling 2>&1");
+        }
+    }
+}
+
+// A bitmap that cannot be used (here: of a pack that was rewritten) is
+// ignored: the walk counts the same objects.
+TEST_F(BitmapWalkTest, UnusableBitmapFallsBackToTheWalk) {
+    const std::string copy = work_.str() + "/copy.git";
+    sh("cp -r '" + repo_.path() + "' '" + copy + "' && cd '" + copy +
+       "'/objects/pack && for b in *.bitmap; do chmod u+w $b; printf 'XXXX' | dd of=$b bs=1 "
+       "seek=12 conv=notrunc 2>/dev/null; done");
+    std::vector<std::string> wants = revs({"main"}), haves = revs({"main~12"});
+    Enumeration e = enumerate(copy, wants, haves);
+    size_t pack;
+    EXPECT_EQ(e.pack_objects(&pack), nullptr);
+    EXPECT_EQ(test::hex_set(e.list()), test::rev_list_objects(copy, wants, haves));
+}
+
+} // namespace
+} // namespace gsh::pack
