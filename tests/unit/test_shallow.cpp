@@ -17,7 +17,8 @@ class Shallow : public gsh::test::UploadPackFixture {
     // The pkt-lines of a v2 answer's shallow-info section, sorted; "none"
     // when there is no such section.
     static std::vector<std::string> shallow_info(const std::string &answer) {
-        proto::PktReader reader(answer.substr(0, answer.find("PACK")));
+        const std::string head = answer.substr(0, answer.find("PACK"));
+        proto::PktReader reader(head); // reads head in place: it must outlive the reader
         std::vector<std::string> lines;
         bool in = false, seen = false;
         try {
