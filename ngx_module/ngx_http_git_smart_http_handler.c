@@ -110,9 +110,13 @@ ngx_http_gsh_handler(ngx_http_request_t *r)
 #endif
            != 0)
     {
+        if (ngx_http_gsh_log_escape(r->pool, &r->uri, &rel) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "git_smart_http: URI \"%V\" is outside of \"%V\"",
-                      &r->uri, &glcf->prefix);
+                      &rel, &glcf->prefix);
         return ngx_http_gsh_error(r, NGX_HTTP_NOT_FOUND);
     }
 
@@ -158,6 +162,10 @@ ngx_http_gsh_handler(ngx_http_request_t *r)
 
     ctx->request = r;
     ctx->repo = rel;
+
+    if (ngx_http_gsh_log_escape(r->pool, &rel, &ctx->repo_log) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
     ctx->thread_pool = glcf->thread_pool;
 
     switch (route->route) {
@@ -607,6 +615,31 @@ ngx_http_gsh_set_nocache(ngx_http_request_t *r)
 
 
 /* an error status for the content handler to return, with no-cache headers */
+
+/*
+ * The decoded URI may hold any byte; error_log gets control characters,
+ * spaces and non-ASCII bytes %-escaped, so that a request cannot forge
+ * log lines.
+ */
+
+ngx_int_t
+ngx_http_gsh_log_escape(ngx_pool_t *pool, ngx_str_t *src, ngx_str_t *dst)
+{
+    uintptr_t  n;
+
+    n = ngx_escape_uri(NULL, src->data, src->len, NGX_ESCAPE_URI);
+
+    dst->len = src->len + 2 * n;
+    dst->data = ngx_pnalloc(pool, dst->len ? dst->len : 1);
+    if (dst->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_escape_uri(dst->data, src->data, src->len, NGX_ESCAPE_URI);
+
+    return NGX_OK;
+}
+
 
 /*
  * A refusal (403, 415) says 404 instead when the repository is not served,

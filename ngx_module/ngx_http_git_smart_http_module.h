@@ -100,6 +100,7 @@ typedef struct {
 
     gsh_request_kind            kind;
     ngx_str_t                   repo;       /* decoded, relative to root */
+    ngx_str_t                   repo_log;   /* repo, escaped for error_log */
 
     unsigned                    task_busy:1;
     unsigned                    result:1;   /* a finished task to handle */
@@ -117,6 +118,8 @@ ngx_int_t ngx_http_gsh_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_gsh_post_task(ngx_http_request_t *r,
     ngx_http_gsh_ctx_t *ctx, ngx_http_gsh_op_e op);
 ngx_int_t ngx_http_gsh_set_nocache(ngx_http_request_t *r);
+ngx_int_t ngx_http_gsh_log_escape(ngx_pool_t *pool, ngx_str_t *src,
+    ngx_str_t *dst);
 
 
 #endif /* _NGX_HTTP_GIT_SMART_HTTP_MODULE_H_INCLUDED_ */

@@ -257,7 +257,8 @@ ngx_http_gsh_opened(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx)
 
         ngx_log_error(level, r->connection->log, 0,
                       "git_smart_http: repository \"%V\": %i %s",
-                      &ctx->repo, status, gsh_session_message(ctx->session));
+                      &ctx->repo_log, status,
+                      gsh_session_message(ctx->session));
 
         if (status < NGX_HTTP_BAD_REQUEST || status > 599) {
             status = NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -339,7 +340,7 @@ ngx_http_gsh_read_result(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx)
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "git_smart_http: repository \"%V\": response "
                       "aborted: %s",
-                      &ctx->repo, gsh_session_message(ctx->session));
+                      &ctx->repo_log, gsh_session_message(ctx->session));
         ctx->failed = 1;
         break;
     }

@@ -5,6 +5,7 @@
 
 #include <cstring>
 #include <new>
+#include <string>
 
 #include "repo/repo_path.h"
 #include "service/session.h"
@@ -13,7 +14,30 @@
 struct gsh_session {
     explicit gsh_session(const gsh_request &req) : impl(req) {}
     gsh::Session impl;
+    std::string log_message; // impl.message with client bytes escaped
 };
+
+namespace {
+
+// Messages quote what the client sent; the error log must not receive its
+// control characters (forged lines, terminal escapes) or raw non-ASCII bytes.
+std::string escaped(const std::string &in) {
+    static const char hex[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(in.size());
+    for (unsigned char c : in) {
+        if (c >= 0x20 && c < 0x7f && c != '\\') {
+            out.push_back(char(c));
+        } else {
+            out += "\\x";
+            out.push_back(hex[c >> 4]);
+            out.push_back(hex[c & 15]);
+        }
+    }
+    return out;
+}
+
+} // namespace
 
 extern "C" {
 
@@ -87,7 +111,13 @@ const char *gsh_session_content_type(const gsh_session *s) {
 }
 
 const char *gsh_session_message(const gsh_session *s) {
-    return s->impl.message.c_str();
+    auto *session = const_cast<gsh_session *>(s);
+    try {
+        session->log_message = escaped(s->impl.message);
+        return session->log_message.c_str();
+    } catch (...) {
+        return "out of memory";
+    }
 }
 
 int gsh_session_read(gsh_session *s, unsigned char *buf, size_t cap, size_t *written) {

@@ -70,7 +70,9 @@ int gsh_session_open(gsh_session *s);
 /* Content-Type of a 200 response. Valid after gsh_session_open(). */
 const char *gsh_session_content_type(const gsh_session *s);
 
-/* Why the last call failed, or "" (NUL-terminated, owned by the session). */
+/* Why the last call failed, or "" (NUL-terminated, owned by the session,
+ * valid until the next call on it). Bytes the client sent are \xNN-escaped
+ * unless printable ASCII, so the text is safe for the error log. */
 const char *gsh_session_message(const gsh_session *s);
 
 /* Blocking. Writes at most cap bytes of the response body into buf and sets
