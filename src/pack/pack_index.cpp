@@ -433,6 +433,7 @@ void PackSet::open_objects(const std::string &objects_dir, int depth, std::set<s
     std::free(real);
     if (!seen.insert(key).second)
         return;
+    folders_.push_back(objects_dir);
     open_dir(objects_dir + "/pack");
     if (depth >= 5)
         return;

@@ -191,6 +191,10 @@ class PackSet {
     // The same, with the oid's position in that pack's index.
     int find(const git_oid &oid, uint64_t *offset, uint32_t *pos) const;
 
+    // The object folders read (the repository's, then its alternates'):
+    // their pack folders and info/alternates say when the set is stale.
+    const std::vector<std::string> &object_folders() const { return folders_; }
+
     // The reachability bitmap of the first pack that has one (git writes
     // one per repository), read on first use; nullptr when there is none or
     // it cannot be used. *pack is set to that pack's index here.
@@ -202,6 +206,7 @@ class PackSet {
     void load_bitmap() const;
 
     std::vector<std::unique_ptr<PackIndex>> packs_;
+    std::vector<std::string> folders_;
     int bitmap_candidate_ = -1; // first pack with a .bitmap file beside it
     mutable std::once_flag bitmap_once_;
     mutable std::unique_ptr<BitmapIndex> bitmap_;

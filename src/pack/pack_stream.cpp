@@ -112,6 +112,11 @@ struct PackStream::Impl {
     const OidSet &sent();
     void start_next();
     void count_reused(const Entry &e);
+    bool is_whole_file() const;
+    void hash(const uint8_t *p, size_t n) {
+        if (!whole_file_)
+            sha_.update(p, n);
+    }
     void start_whole(Entry &e);
     void feed_whole();
     bool verbatim(const Entry &e, uint64_t at) const;
@@ -132,6 +137,9 @@ struct PackStream::Impl {
     std::vector<size_t> pack_begin_; // first entry of each pack (entries_ sorted by pack)
     std::unique_ptr<OidSet> sent_;   // oid -> entry index, made on first need
     Sha1 sha_;
+    // The pack produced is a pack file on disk byte for byte: its checksum
+    // is known.
+    bool whole_file_ = false;
 
     // Planned and not yet produced, in this order: staged bytes, a copy
     // from a pack, a deflate stream.
@@ -177,6 +185,24 @@ PackStream::Impl::Impl(git_repository *repo, Enumeration objects, PackOptions op
     put_be32(staged_ + 8, uint32_t(entries_.size()));
     staged_len_ = 12;
     plan_pos_ = 12;
+    whole_file_ = is_whole_file();
+}
+
+// Every object of one pack, each copied as it is (in pack order, so every
+// OFS_DELTA keeps its distance), and the same header: a clone of a
+// repository packed into one pack, whose checksum is the pack's own.
+bool PackStream::Impl::is_whole_file() const {
+    if (entries_.empty() || !loose_.empty())
+        return false;
+    const uint32_t p = entries_.front().pack;
+    if (entries_.back().pack != p || entries_.size() != packs_[p].count())
+        return false;
+    for (const Entry &e : entries_)
+        if (e.action != kCopy && e.action != kOfs)
+            return false;
+    uint8_t head[12];
+    pread_exact(packs_[p].pack_fd(), head, sizeof head, 0, packs_[p].pack_path());
+    return std::memcmp(head, staged_, sizeof head) == 0;
 }
 
 PackStream::Impl::~Impl() {
@@ -578,7 +604,7 @@ size_t PackStream::Impl::read(uint8_t *buf, size_t cap) {
             size_t k = std::min(cap - n, staged_len_ - staged_pos_);
             std::memcpy(buf + n, staged_ + staged_pos_, k);
             if (!trailer_)
-                sha_.update(buf + n, k);
+                hash(buf + n, k);
             staged_pos_ += k;
             n += k;
             continue;
@@ -588,7 +614,7 @@ size_t PackStream::Impl::read(uint8_t *buf, size_t cap) {
         if (copy_buf_pos_ < copy_buf_len_) {
             size_t k = std::min(cap - n, copy_buf_len_ - copy_buf_pos_);
             std::memcpy(buf + n, copy_buf_.get() + copy_buf_pos_, k);
-            sha_.update(buf + n, k);
+            hash(buf + n, k);
             copy_buf_pos_ += k;
             n += k;
             continue;
@@ -600,7 +626,7 @@ size_t PackStream::Impl::read(uint8_t *buf, size_t cap) {
                 // Straight into the caller's buffer.
                 size_t k = size_t(std::min<uint64_t>(cap - n, left));
                 pread_exact(pack.pack_fd(), buf + n, k, copy_from_, pack.pack_path());
-                sha_.update(buf + n, k);
+                hash(buf + n, k);
                 copy_from_ += k;
                 n += k;
             } else {
@@ -624,7 +650,7 @@ size_t PackStream::Impl::read(uint8_t *buf, size_t cap) {
             if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR)
                 throw Error("zlib: deflate failed");
             const size_t k = out_room - zs_.avail_out;
-            sha_.update(buf + n, k);
+            hash(buf + n, k);
             n += k;
             plan_pos_ += k;
             if (rc == Z_STREAM_END) {
@@ -638,9 +664,14 @@ size_t PackStream::Impl::read(uint8_t *buf, size_t cap) {
             start_next();
             continue;
         }
-        Sha1::Digest d = sha_.final();
-        std::memcpy(staged_, d.data(), d.size());
-        staged_len_ = d.size();
+        if (whole_file_) {
+            std::memcpy(staged_, packs_[entries_[0].pack].pack_checksum(), 20);
+            staged_len_ = 20;
+        } else {
+            Sha1::Digest d = sha_.final();
+            std::memcpy(staged_, d.data(), d.size());
+            staged_len_ = d.size();
+        }
         staged_pos_ = 0;
         trailer_ = true;
     }

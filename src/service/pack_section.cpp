@@ -6,10 +6,11 @@
 
 namespace gsh {
 
-PackSection::PackSection(git_repository *repo, pack::EnumerateInput input,
-                         pack::PackOptions options, bool progress, size_t max_pkt)
-    : repo_(repo), input_(std::move(input)), options_(options), progress_(progress && max_pkt > 0),
-      max_pkt_(max_pkt) {}
+PackSection::PackSection(git_repository *repo, std::shared_ptr<const pack::PackSet> packs,
+                         pack::EnumerateInput input, pack::PackOptions options, bool progress,
+                         size_t max_pkt)
+    : repo_(repo), packs_(std::move(packs)), input_(std::move(input)), options_(options),
+      progress_(progress && max_pkt > 0), max_pkt_(max_pkt) {}
 
 void PackSection::progress(std::string *spill, std::string_view text) {
     if (progress_)
@@ -23,7 +24,7 @@ void PackSection::fail(std::string *spill, std::string_view why) const {
 
 void PackSection::start(std::string *spill) {
     pack::Enumeration objects = pack::enumerate_objects(
-        repo_, input_, [&](std::string_view text) { progress(spill, text); });
+        repo_, packs_, input_, [&](std::string_view text) { progress(spill, text); });
     std::string n = std::to_string(objects.count());
     progress(spill, "Counting objects: 100% (" + n + "/" + n + "), done.\n");
     stream_ = std::make_unique<pack::PackStream>(repo_, std::move(objects), options_);

@@ -19,8 +19,10 @@ class PackSection {
   public:
     // max_pkt: largest side-band pkt-line (65520 for side-band-64k, 1000 for
     // side-band), or 0 for a bare pack with no side-band and no progress.
-    PackSection(git_repository *repo, pack::EnumerateInput input, pack::PackOptions options,
-                bool progress, size_t max_pkt = proto::kMaxPktLen);
+    // repo (the request's handle) and packs (its packs) must outlive this.
+    PackSection(git_repository *repo, std::shared_ptr<const pack::PackSet> packs,
+                pack::EnumerateInput input, pack::PackOptions options, bool progress,
+                size_t max_pkt = proto::kMaxPktLen);
 
     // Writes side-band pkt-lines into buf (at most cap bytes) and text that
     // does not fit a pkt-line of its own into *spill; returns bytes written.
@@ -37,6 +39,7 @@ class PackSection {
     void progress(std::string *spill, std::string_view text);
 
     git_repository *repo_;
+    std::shared_ptr<const pack::PackSet> packs_;
     pack::EnumerateInput input_;
     pack::PackOptions options_;
     bool progress_;

@@ -4,6 +4,7 @@
 
 #include "protocol/pkt_line.h"
 #include "protocol/v2_request.h"
+#include "repo/repo_cache.h"
 #include "repo/repo_path.h"
 #include "repo/upload_pack_config.h"
 #include "service/upload_pack_v0.h"
@@ -30,16 +31,13 @@ Session::Session(const gsh_request &req)
 
 int Session::open() {
     std::string path = resolve_repository(root_, repo_name_, export_all_);
-    git_repository *raw = nullptr;
-    git_check(git_repository_open_bare(&raw, path.c_str()), "opening the repository");
-    repo_.reset(raw);
+    repo_ = std::make_unique<RepoAccess>(RepoCache::process(), path);
+    const RepoSnapshot &snapshot = repo_->snapshot();
+    if (!snapshot.config().http_uploadpack)
+        throw Error("Service not enabled: 'upload-pack' (http.uploadpack is false)", 403);
+    repo_->set_limits(max_wants_, max_haves_);
 
     const int version = proto::protocol_version(git_protocol_);
-    UploadPackConfig config = load_upload_pack_config(repo_.get());
-    if (!config.http_uploadpack)
-        throw Error("Service not enabled: 'upload-pack' (http.uploadpack is false)", 403);
-    config.max_wants = max_wants_;
-    config.max_haves = max_haves_;
     if (kind_ == GSH_ADVERTISE_UPLOAD_PACK) {
         content_type_ = "application/x-git-upload-pack-advertisement";
         if (version == 2) {
@@ -48,16 +46,19 @@ int Session::open() {
             // Smart HTTP's own header, which git http-backend leaves out for v2.
             proto::pkt_write_line(pending_, "# service=git-upload-pack");
             proto::pkt_flush(pending_);
-            pending_ += advertise_v0(repo_.get(), config, version == 1);
+            const bool v1 = version == 1;
+            pending_ +=
+                snapshot.memo(v1 ? RepoSnapshot::kAdvertisementV1 : RepoSnapshot::kAdvertisementV0,
+                              [&] { return advertise_v0(snapshot, v1); });
         }
         return 200;
     }
     content_type_ = "application/x-git-upload-pack-result";
     std::string body = body_.read(content_encoding_, max_request_size_);
     if (version == 2)
-        pending_ = answer_v2(repo_.get(), config, proto::parse_v2_request(body), &pack_);
+        pending_ = answer_v2(*repo_, proto::parse_v2_request(body), &pack_);
     else
-        pending_ = answer_v0(repo_.get(), config, body, &pack_);
+        pending_ = answer_v0(*repo_, body, &pack_);
     return 200;
 }
 

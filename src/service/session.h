@@ -9,6 +9,7 @@
 
 #include "git_smart_http.h"
 #include "repo/git_ptr.h"
+#include "repo/repo_access.h"
 #include "service/pack_section.h"
 #include "util/request_body.h"
 
@@ -35,7 +36,8 @@ class Session {
     bool export_all_;
     size_t max_request_size_, max_wants_, max_haves_;
     RequestBody body_;
-    RepoPtr repo_;
+    // Before pack_, which reads through it: destroyed after.
+    std::unique_ptr<RepoAccess> repo_;
     const char *content_type_ = "text/plain";
     std::string pending_;
     size_t pending_pos_ = 0;

@@ -30,11 +30,10 @@ void add_unique(std::vector<git_oid> &oids, const git_oid &oid) {
         oids.push_back(oid);
 }
 
-std::optional<git_oid> refused_want(git_repository *repo, const UploadPackConfig &config,
-                                    const std::vector<git_oid> &wants) {
-    if (std::optional<git_oid> missing = first_missing(repo, wants))
+std::optional<git_oid> refused_want(RepoAccess &repo, const std::vector<git_oid> &wants) {
+    if (std::optional<git_oid> missing = first_missing(repo.git(), wants))
         return missing;
-    return first_forbidden_want(repo, wants, list_tips(repo, config.hidden), config.allow_uor);
+    return first_forbidden_want(repo.git(), wants, repo.snapshot().tips(), repo.config().allow_uor);
 }
 
 std::string over_limit(const UploadPackConfig &config, size_t wants, size_t haves) {
@@ -47,9 +46,9 @@ std::string over_limit(const UploadPackConfig &config, size_t wants, size_t have
     return std::string();
 }
 
-pack::EnumerateInput pack_input(git_repository *repo, const UploadPackConfig &config,
-                                std::vector<git_oid> wants, std::vector<git_oid> haves,
-                                bool include_tag, const ShallowInfo *shallow) {
+pack::EnumerateInput pack_input(const RepoAccess &repo, std::vector<git_oid> wants,
+                                std::vector<git_oid> haves, bool include_tag,
+                                const ShallowInfo *shallow) {
     pack::EnumerateInput input;
     input.wants = std::move(wants);
     input.haves = std::move(haves);
@@ -61,7 +60,7 @@ pack::EnumerateInput pack_input(git_repository *repo, const UploadPackConfig &co
         input.parentless = shallow->parentless;
     }
     if (include_tag)
-        for (const Ref &ref : list_refs(repo, config.hidden))
+        for (const Ref &ref : repo.snapshot().refs())
             if (ref.peeled && ref.name.starts_with("refs/tags/"))
                 input.include_tags.push_back(ref.oid);
     return input;

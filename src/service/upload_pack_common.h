@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "pack/pack_stream.h"
+#include "repo/repo_access.h"
 #include "repo/upload_pack_config.h"
 #include "service/shallow.h"
 
@@ -24,8 +25,7 @@ void add_unique(std::vector<git_oid> &oids, const git_oid &oid);
 
 // The want git would answer with "ERR upload-pack: not our ref <oid>": the
 // first one the repository lacks, else the first the client may not have.
-std::optional<git_oid> refused_want(git_repository *repo, const UploadPackConfig &config,
-                                    const std::vector<git_oid> &wants);
+std::optional<git_oid> refused_want(RepoAccess &repo, const std::vector<git_oid> &wants);
 
 // The ERR text when a request has more wants or haves than the operator
 // allows, or "".
@@ -34,8 +34,8 @@ std::string over_limit(const UploadPackConfig &config, size_t wants, size_t have
 // What the pack holds: wants minus what the haves reach, and with
 // include_tag the annotated tags of what is sent; a shallow fetch adds the
 // deepened commits' parents and edges and ends the walk at its boundaries.
-pack::EnumerateInput pack_input(git_repository *repo, const UploadPackConfig &config,
-                                std::vector<git_oid> wants, std::vector<git_oid> haves,
-                                bool include_tag, const ShallowInfo *shallow);
+pack::EnumerateInput pack_input(const RepoAccess &repo, std::vector<git_oid> wants,
+                                std::vector<git_oid> haves, bool include_tag,
+                                const ShallowInfo *shallow);
 
 } // namespace gsh

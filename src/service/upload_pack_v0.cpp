@@ -85,11 +85,12 @@ Needs read_needs(git_repository *repo, proto::PktReader &reader) {
 
 } // namespace
 
-std::string advertise_v0(git_repository *repo, const UploadPackConfig &config, bool v1) {
+std::string advertise_v0(const RepoSnapshot &repo, bool v1) {
+    const UploadPackConfig &config = repo.config();
     std::string out;
     if (v1)
         proto::pkt_write_line(out, "version 1");
-    std::vector<Ref> refs = list_refs(repo, config.hidden);
+    const std::vector<Ref> &refs = repo.refs();
     bool first = true;
     for (const Ref &ref : refs) {
         if (ref.unborn)
@@ -118,8 +119,10 @@ std::string advertise_v0(git_repository *repo, const UploadPackConfig &config, b
     return out;
 }
 
-std::string answer_v0(git_repository *repo, const UploadPackConfig &config, std::string_view body,
+std::string answer_v0(RepoAccess &access, std::string_view body,
                       std::unique_ptr<PackSection> *pack) {
+    git_repository *repo = access.git();
+    const UploadPackConfig &config = access.config();
     proto::PktReader reader(body);
     Needs needs = read_needs(repo, reader);
     std::string out;
@@ -129,14 +132,14 @@ std::string answer_v0(git_repository *repo, const UploadPackConfig &config, std:
         proto::pkt_write(out, "ERR " + err);
         return out;
     }
-    if (std::optional<git_oid> refused = refused_want(repo, config, needs.wants)) {
+    if (std::optional<git_oid> refused = refused_want(access, needs.wants)) {
         proto::pkt_write(out, "ERR upload-pack: not our ref " + oid_hex(*refused));
         return out;
     }
     // git's send_shallow_list(): the boundary right after the wants.
     std::optional<ShallowInfo> shallow;
     if (needs.shallow.any()) {
-        shallow = compute_shallow(repo, needs.wants, needs.shallow, list_tips(repo, config.hidden));
+        shallow = compute_shallow(repo, needs.wants, needs.shallow, access.snapshot().tips());
         if (needs.shallow.depth > 0 || needs.shallow.by_rev_list()) {
             for (const git_oid &c : shallow->shallow)
                 proto::pkt_write_line(out, "shallow " + oid_hex(c));
@@ -215,11 +218,11 @@ std::string answer_v0(git_repository *repo, const UploadPackConfig &config, std:
         bad_request("git upload-pack: expected SHA1 list, got '" + std::string(line) + "'");
     }
 
-    *pack =
-        std::make_unique<PackSection>(repo,
-                                      pack_input(repo, config, needs.wants, neg.have_objects(),
-                                                 needs.include_tag, shallow ? &*shallow : nullptr),
-                                      pack::PackOptions{needs.ofs_delta, needs.thin_pack}, !needs.no_progress, needs.sideband);
+    *pack = std::make_unique<PackSection>(
+        repo, access.snapshot().packs(),
+        pack_input(access, needs.wants, neg.have_objects(), needs.include_tag,
+                   shallow ? &*shallow : nullptr),
+        pack::PackOptions{needs.ofs_delta, needs.thin_pack}, !needs.no_progress, needs.sideband);
     return out;
 }
 

@@ -8,20 +8,19 @@
 #include <string>
 #include <string_view>
 
-#include "repo/upload_pack_config.h"
+#include "repo/repo_access.h"
 #include "service/pack_section.h"
 
 namespace gsh {
 
 // The ref advertisement as upload-pack --advertise-refs writes it (after the
 // "# service=" lines HTTP adds): "version 1" first when v1 was asked for.
-std::string advertise_v0(git_repository *repo, const UploadPackConfig &config, bool v1);
+std::string advertise_v0(const RepoSnapshot &repo, bool v1);
 
 // Answers one stateless-RPC request: the wants, then haves with ACK/NAK as
 // git answers them for multi_ack, multi_ack_detailed and no-done; when the
 // negotiation ends, *pack is set and streams the pack. Requests that break
 // the protocol throw gsh::Error(400).
-std::string answer_v0(git_repository *repo, const UploadPackConfig &config, std::string_view body,
-                      std::unique_ptr<PackSection> *pack);
+std::string answer_v0(RepoAccess &repo, std::string_view body, std::unique_ptr<PackSection> *pack);
 
 } // namespace gsh

@@ -35,8 +35,7 @@ void check_capabilities(const proto::V2Request &req) {
     }
 }
 
-std::string ls_refs(git_repository *repo, const UploadPackConfig &config,
-                    const proto::V2Request &req) {
+std::string ls_refs(const RepoSnapshot &repo, const proto::V2Request &req) {
     bool peel = false, symrefs = false, unborn = false;
     std::vector<std::string> prefixes;
     for (const std::string &arg : req.args) {
@@ -61,7 +60,7 @@ std::string ls_refs(git_repository *repo, const UploadPackConfig &config,
     };
 
     std::string out;
-    for (const Ref &ref : list_refs(repo, config.hidden)) {
+    for (const Ref &ref : repo.refs()) {
         if (!matches(ref.name))
             continue;
         if (ref.unborn && !(unborn && symrefs))
@@ -120,8 +119,10 @@ FetchArgs parse_fetch_args(git_repository *repo, const proto::V2Request &req) {
     return a;
 }
 
-std::string fetch(git_repository *repo, const UploadPackConfig &config, const proto::V2Request &req,
+std::string fetch(RepoAccess &access, const proto::V2Request &req,
                   std::unique_ptr<PackSection> *pack) {
+    git_repository *repo = access.git();
+    const UploadPackConfig &config = access.config();
     FetchArgs args = parse_fetch_args(repo, req);
     std::string out;
     if (args.wants.empty())
@@ -131,7 +132,7 @@ std::string fetch(git_repository *repo, const UploadPackConfig &config, const pr
         proto::pkt_write(out, "ERR " + err);
         return out;
     }
-    std::optional<git_oid> refused = refused_want(repo, config, args.wants);
+    std::optional<git_oid> refused = refused_want(access, args.wants);
     if (refused) {
         proto::pkt_write(out, "ERR upload-pack: not our ref " + oid_hex(*refused));
         return out;
@@ -159,7 +160,7 @@ std::string fetch(git_repository *repo, const UploadPackConfig &config, const pr
     }
     std::optional<ShallowInfo> shallow;
     if (args.shallow.any()) {
-        shallow = compute_shallow(repo, args.wants, args.shallow, list_tips(repo, config.hidden));
+        shallow = compute_shallow(repo, args.wants, args.shallow, access.snapshot().tips());
         proto::pkt_write_line(out, "shallow-info");
         for (const git_oid &c : shallow->shallow)
             proto::pkt_write_line(out, "shallow " + oid_hex(c));
@@ -168,11 +169,11 @@ std::string fetch(git_repository *repo, const UploadPackConfig &config, const pr
         proto::pkt_delim(out);
     }
     proto::pkt_write_line(out, "packfile");
-    *pack =
-        std::make_unique<PackSection>(repo,
-                                      pack_input(repo, config, args.wants, neg.have_objects(),
-                                                 args.include_tag, shallow ? &*shallow : nullptr),
-                                      pack::PackOptions{args.ofs_delta, args.thin_pack}, !args.no_progress);
+    *pack = std::make_unique<PackSection>(
+        repo, access.snapshot().packs(),
+        pack_input(access, args.wants, neg.have_objects(), args.include_tag,
+                   shallow ? &*shallow : nullptr),
+        pack::PackOptions{args.ofs_delta, args.thin_pack}, !args.no_progress);
     return out;
 }
 
@@ -190,15 +191,15 @@ std::string advertise_v2() {
     return out;
 }
 
-std::string answer_v2(git_repository *repo, const UploadPackConfig &config,
-                      const proto::V2Request &req, std::unique_ptr<PackSection> *pack) {
+std::string answer_v2(RepoAccess &repo, const proto::V2Request &req,
+                      std::unique_ptr<PackSection> *pack) {
     if (req.command.empty())
         return std::string();
     check_capabilities(req);
     if (req.command == "ls-refs")
-        return ls_refs(repo, config, req);
+        return ls_refs(repo.snapshot(), req);
     if (req.command == "fetch")
-        return fetch(repo, config, req, pack);
+        return fetch(repo, req, pack);
     bad_request("invalid command '" + req.command + "'");
 }
 

@@ -7,7 +7,7 @@
 #include <string>
 
 #include "protocol/v2_request.h"
-#include "repo/upload_pack_config.h"
+#include "repo/repo_access.h"
 #include "service/pack_section.h"
 
 namespace gsh {
@@ -19,7 +19,7 @@ std::string advertise_v2();
 // follows, *pack is set and streams the rest of the response.
 // Requests that break the protocol throw gsh::Error(400); refusals the client
 // shows ("ERR upload-pack: not our ref ...") are part of the returned text.
-std::string answer_v2(git_repository *repo, const UploadPackConfig &config,
-                      const proto::V2Request &req, std::unique_ptr<PackSection> *pack);
+std::string answer_v2(RepoAccess &repo, const proto::V2Request &req,
+                      std::unique_ptr<PackSection> *pack);
 
 } // namespace gsh

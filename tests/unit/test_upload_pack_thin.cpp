@@ -9,8 +9,7 @@
 #include "fixture.h"
 #include "protocol/pkt_line.h"
 #include "protocol/v2_request.h"
-#include "repo/git_ptr.h"
-#include "repo/upload_pack_config.h"
+#include "repo/repo_access.h"
 #include "service/pack_section.h"
 #include "service/upload_pack_v0.h"
 #include "service/upload_pack_v2.h"
@@ -22,6 +21,7 @@ namespace {
 class UploadPackThin : public ::testing::Test {
   protected:
     static void SetUpTestSuite() {
+        git_libgit2_init();
         dir = new test::TempDir();
         path = test::shrinking_repo(dir->str() + "/shrink", false);
         tip = rev("main");
@@ -51,10 +51,9 @@ class UploadPackThin : public ::testing::Test {
         if (thin)
             proto::pkt_write_line(body, "thin-pack");
         proto::pkt_flush(body);
-        RepoPtr repo = test::open_repo(path);
+        RepoAccess repo(path);
         std::unique_ptr<PackSection> pack;
-        answer_v2(repo.get(), load_upload_pack_config(repo.get()), proto::parse_v2_request(body),
-                  &pack);
+        answer_v2(repo, proto::parse_v2_request(body), &pack);
         EXPECT_TRUE(pack);
         return pack ? drain(*pack) : pack::PackStats{};
     }
@@ -66,9 +65,9 @@ class UploadPackThin : public ::testing::Test {
         proto::pkt_flush(body);
         proto::pkt_write_line(body, "have " + old);
         proto::pkt_write_line(body, "done");
-        RepoPtr repo = test::open_repo(path);
+        RepoAccess repo(path);
         std::unique_ptr<PackSection> pack;
-        answer_v0(repo.get(), load_upload_pack_config(repo.get()), body, &pack);
+        answer_v0(repo, body, &pack);
         EXPECT_TRUE(pack);
         return pack ? drain(*pack) : pack::PackStats{};
     }

@@ -11,10 +11,7 @@ namespace {
 class UploadPackV0 : public gsh::test::UploadPackFixture {
   protected:
     static std::string advertisement(const std::string &gitdir, bool v1) {
-        git_repository *raw = nullptr;
-        EXPECT_EQ(git_repository_open_bare(&raw, gitdir.c_str()), 0);
-        RepoPtr repo(raw);
-        return advertise_v0(repo.get(), load_upload_pack_config(repo.get()), v1);
+        return advertise_v0(RepoAccess(gitdir).snapshot(), v1);
     }
     static std::string their_advertisement(const std::string &gitdir, bool v1) {
         return test::sh(std::string(v1 ? "GIT_PROTOCOL=version=1 " : "") +

@@ -12,6 +12,7 @@
 #include "protocol/pkt_line.h"
 #include "protocol/v2_request.h"
 #include "repo/git_ptr.h"
+#include "repo/repo_access.h"
 #include "repo/upload_pack_config.h"
 #include "service/pack_section.h"
 #include "service/upload_pack_v0.h"
@@ -36,6 +37,7 @@ class UploadPackFixture : public ::testing::Test {
         path = dir->str() + "/repo/.git";
     }
     static void TearDownTestSuite() {
+        access.reset();
         delete dir;
         git_libgit2_shutdown();
     }
@@ -49,24 +51,24 @@ class UploadPackFixture : public ::testing::Test {
                         gitdir + "' < '" + req + "' 2>/dev/null; true");
     }
 
+    // The repository as a request reads it, fresh (no cache); kept until
+    // the next answer, for the pack section that reads through it.
+    static RepoAccess &access_to(const std::string &gitdir) {
+        access.reset();
+        access = std::make_unique<RepoAccess>(gitdir);
+        return *access;
+    }
+
     static std::string our_answer(const std::string &gitdir, const std::string &body,
                                   std::unique_ptr<PackSection> *pack = nullptr) {
-        git_repository *raw = nullptr;
-        EXPECT_EQ(git_repository_open_bare(&raw, gitdir.c_str()), 0);
-        RepoPtr repo(raw);
         std::unique_ptr<PackSection> unused;
-        return answer_v2(repo.get(), load_upload_pack_config(repo.get()),
-                         proto::parse_v2_request(body), pack ? pack : &unused);
+        return answer_v2(access_to(gitdir), proto::parse_v2_request(body), pack ? pack : &unused);
     }
 
     static std::string our_answer_v0(const std::string &gitdir, const std::string &body,
                                      std::unique_ptr<PackSection> *pack = nullptr) {
-        git_repository *raw = nullptr;
-        EXPECT_EQ(git_repository_open_bare(&raw, gitdir.c_str()), 0);
-        RepoPtr repo(raw);
         std::unique_ptr<PackSection> unused;
-        return answer_v0(repo.get(), load_upload_pack_config(repo.get()), body,
-                         pack ? pack : &unused);
+        return answer_v0(access_to(gitdir), body, pack ? pack : &unused);
     }
 
     static std::string request(const std::string &command, std::vector<std::string> args) {
@@ -87,6 +89,7 @@ class UploadPackFixture : public ::testing::Test {
     }
 
     static inline TempDir *dir = nullptr;
+    static inline std::unique_ptr<RepoAccess> access;
     static inline std::string path;
 };
 

@@ -1,0 +1,81 @@
+// What requests read of a repository and share: its upload-pack
+// configuration, refs and packs as they were when read, and text derived
+// from them (advertisements). Immutable once read; shared by requests on
+// several threads through shared_ptr.
+#pragma once
+
+#include <git2.h>
+
+#include <array>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "pack/pack_index.h"
+#include "repo/file_stamp.h"
+#include "repo/refs.h"
+#include "repo/upload_pack_config.h"
+
+namespace gsh {
+
+class RepoSnapshot {
+  public:
+    // Slots for memo().
+    enum Memo { kAdvertisementV0, kAdvertisementV1, kMemoSlots };
+
+    // Reads path's configuration, refs and packs through repo, a handle of
+    // the caller's that nothing else uses meanwhile. The packs of previous
+    // (an older snapshot of the same repository) are kept when its pack
+    // folders did not change. Throws gsh::Error.
+    static std::shared_ptr<const RepoSnapshot> read(const std::string &path, git_repository *repo,
+                                                    const RepoSnapshot *previous = nullptr);
+
+    // Whether the repository on disk is still what this snapshot says
+    // (config, HEAD, packed-refs, loose refs, pack folders, alternates): a
+    // few stat() and readdir() calls.
+    bool current() const;
+
+    const std::string &path() const { return path_; }
+    // Without the operator's per-request limits.
+    const UploadPackConfig &config() const { return config_; }
+    // HEAD first, then every visible ref in name order, annotated tags peeled.
+    const std::vector<Ref> &refs() const { return refs_; }
+    // Every ref tip, hidden ones flagged.
+    const std::vector<Tip> &tips() const { return tips_; }
+    const std::shared_ptr<const pack::PackSet> &packs() const { return packs_; }
+
+    // Text derived from the snapshot alone: made by the first caller's make
+    // and kept for the others.
+    const std::string &memo(Memo slot, const std::function<std::string()> &make) const;
+
+  private:
+    struct RefStamps {
+        FileStamp config, head, packed_refs;
+        FolderStamp loose;
+        static RefStamps of(const std::string &path);
+        bool operator==(const RefStamps &) const = default;
+    };
+    struct PackStamps {
+        std::vector<std::string> folders; // object folders
+        std::vector<FolderStamp> packs;   // their pack folders
+        std::vector<FileStamp> alternates;
+        static PackStamps of(std::vector<std::string> folders);
+        bool operator==(const PackStamps &) const = default;
+    };
+
+    RepoSnapshot() = default;
+
+    std::string path_;
+    RefStamps ref_stamps_;
+    PackStamps pack_stamps_;
+    UploadPackConfig config_;
+    std::vector<Ref> refs_;
+    std::vector<Tip> tips_;
+    std::shared_ptr<const pack::PackSet> packs_;
+    mutable std::array<std::once_flag, kMemoSlots> memo_once_;
+    mutable std::array<std::string, kMemoSlots> memo_;
+};
+
+} // namespace gsh

@@ -1,0 +1,305 @@
+// The per-process repository cache: what changes on disk (a push, a
+// repack, a packed-refs rewrite, the configuration) is seen by the next
+// request; nothing else is read again; several threads serve from one
+// cached repository at once.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <fstream>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "fixture.h"
+#include "git_smart_http.h"
+#include "pack/pack_index.h"
+#include "pack/pack_stream.h"
+#include "protocol/pkt_line.h"
+#include "repo/repo_access.h"
+#include "repo/repo_cache.h"
+#include "test_pack_repo.h"
+
+namespace gsh {
+namespace {
+
+using test::sh;
+
+class RepoCacheTest : public ::testing::Test {
+  protected:
+    static void SetUpTestSuite() { ASSERT_EQ(gsh_global_init(), 0); }
+
+    void SetUp() override {
+        // A server repository (bare, packed with a bitmap, refs packed) and
+        // a work tree that pushes to it.
+        dir_.run("git init -q -b main w && cd w && for i in 1 2 3; do echo $i > f$i; git add .; "
+                 "git commit -qm c$i; done && git tag -a -m t v1 && git branch side HEAD~1 && "
+                 "git clone -q --bare . ../r.git && git -C ../r.git repack -adbq && "
+                 "git -C ../r.git pack-refs --all && git remote add origin ../r.git");
+        path_ = dir_.str() + "/r.git";
+    }
+
+    std::string rev(const std::string &r) {
+        return test::split_lines(sh("git --git-dir='" + path_ + "' rev-parse " + r))[0];
+    }
+    std::vector<std::string> ref_names(const RepoSnapshot &s) {
+        std::vector<std::string> out;
+        for (const Ref &r : s.refs())
+            out.push_back(r.name + " " + test::to_hex(r.oid));
+        return out;
+    }
+    std::vector<std::string> git_refs() {
+        std::vector<std::string> out = {"HEAD " + rev("HEAD")};
+        for (const auto &line : test::split_lines(sh(
+                 "git --git-dir='" + path_ + "' for-each-ref --format='%(refname) %(objectname)'")))
+            out.push_back(line);
+        return out;
+    }
+    // The objects of a clone of every ref, as the cached repository sends.
+    std::set<std::string> clone_objects(RepoCache &cache) {
+        RepoAccess access(cache, path_);
+        pack::EnumerateInput in;
+        for (const Ref &r : access.snapshot().refs())
+            in.wants.push_back(r.oid);
+        pack::Enumeration e =
+            pack::enumerate_objects(access.git(), access.snapshot().packs(), in, nullptr);
+        std::set<std::string> out = test::hex_set(e.list());
+        // And the pack it makes is sound.
+        pack::PackStream ps(access.git(), std::move(e), pack::PackOptions{true, false});
+        const std::string file = dir_.str() + "/clone.pack";
+        {
+            std::ofstream f(file, std::ios::binary);
+            std::vector<uint8_t> buf(65536);
+            while (size_t n = ps.read(buf.data(), buf.size()))
+                f.write(reinterpret_cast<const char *>(buf.data()), std::streamsize(n));
+        }
+        sh("rm -rf '" + dir_.str() + "/v.git' && git init -q --bare '" + dir_.str() +
+           "/v.git' && GIT_DIR='" + dir_.str() + "/v.git' git index-pack --strict --stdin < '" +
+           file + "' >/dev/null");
+        return out;
+    }
+    std::set<std::string> git_objects() {
+        std::set<std::string> out;
+        for (const auto &l :
+             test::split_lines(sh("git --git-dir='" + path_ + "' rev-list --objects --all")))
+            out.insert(l.substr(0, GIT_OID_HEXSZ));
+        return out;
+    }
+
+    test::TempDir dir_;
+    std::string path_;
+};
+
+TEST_F(RepoCacheTest, UnchangedRepositoryIsNotReadAgain) {
+    RepoCache cache(4);
+    auto a = cache.get(path_);
+    auto b = cache.get(path_);
+    EXPECT_EQ(a, b);
+    EXPECT_TRUE(a->current());
+    EXPECT_EQ(ref_names(*a), git_refs());
+    EXPECT_EQ(clone_objects(cache), git_objects());
+}
+
+TEST_F(RepoCacheTest, PushOfANewCommitAndRefIsSeen) {
+    RepoCache cache(4);
+    auto before = cache.get(path_);
+    EXPECT_EQ(clone_objects(cache), git_objects());
+    // A small push: loose objects and a loose ref.
+    dir_.run("cd w && echo 4 > f4 && git add . && git commit -qm c4 && git push -q origin main "
+             "&& git push -q origin main:refs/heads/new");
+    auto after = cache.get(path_);
+    EXPECT_NE(before, after);
+    EXPECT_FALSE(before->current());
+    EXPECT_EQ(ref_names(*after), git_refs());
+    EXPECT_EQ(after->packs(), before->packs()) << "no new pack: the packs are kept";
+    EXPECT_EQ(clone_objects(cache), git_objects());
+    EXPECT_EQ(cache.get(path_), after);
+}
+
+TEST_F(RepoCacheTest, RepackIsSeen) {
+    RepoCache cache(4);
+    dir_.run("cd w && echo 4 > f4 && git add . && git commit -qm c4 && git push -q origin main");
+    auto before = cache.get(path_);
+    const auto old_packs = sh("ls '" + path_ + "'/objects/pack/");
+    // A new pack with everything and a new bitmap; the old pack removed.
+    sh("git -C '" + path_ + "' repack -adbq");
+    ASSERT_NE(sh("ls '" + path_ + "'/objects/pack/"), old_packs);
+    auto after = cache.get(path_);
+    EXPECT_NE(before, after);
+    EXPECT_NE(after->packs(), before->packs());
+    EXPECT_EQ(after->packs()->size(), 1u);
+    EXPECT_EQ(clone_objects(cache), git_objects());
+}
+
+// A request that started before a repack finishes from the packs it
+// started with, removed from the folder meanwhile.
+TEST_F(RepoCacheTest, RequestInFlightDuringARepack) {
+    RepoCache cache(4);
+    const auto expect = git_objects();
+    auto access = std::make_unique<RepoAccess>(cache, path_);
+    pack::EnumerateInput in;
+    for (const Ref &r : access->snapshot().refs())
+        in.wants.push_back(r.oid);
+    pack::PackStream ps(
+        access->git(),
+        pack::enumerate_objects(access->git(), access->snapshot().packs(), in, nullptr),
+        pack::PackOptions{true, false});
+    std::vector<uint8_t> buf(4096);
+    std::string out;
+    size_t n = ps.read(buf.data(), buf.size());
+    out.append(reinterpret_cast<const char *>(buf.data()), n);
+    dir_.run("cd w && echo 4 > f4 && git add . && git commit -qm c4 && git push -q origin main");
+    sh("git -C '" + path_ + "' repack -adbq && git -C '" + path_ + "' prune-packed");
+    EXPECT_NE(cache.get(path_), nullptr);
+    while ((n = ps.read(buf.data(), buf.size())))
+        out.append(reinterpret_cast<const char *>(buf.data()), n);
+    const std::string file = dir_.str() + "/inflight.pack";
+    std::ofstream(file, std::ios::binary) << out;
+    sh("git init -q --bare '" + dir_.str() + "/v.git' && GIT_DIR='" + dir_.str() +
+       "/v.git' git index-pack --strict --stdin < '" + file + "' >/dev/null");
+    EXPECT_EQ(ps.stats().objects, expect.size());
+}
+
+TEST_F(RepoCacheTest, PackedRefsRewriteIsSeen) {
+    RepoCache cache(4);
+    auto before = cache.get(path_);
+    // side lives in packed-refs only: deleting it rewrites that file alone.
+    ASSERT_EQ(sh("find '" + path_ + "'/refs -type f | wc -l"), "0\n");
+    sh("git --git-dir='" + path_ + "' update-ref -d refs/heads/side");
+    auto after = cache.get(path_);
+    EXPECT_NE(before, after);
+    EXPECT_EQ(ref_names(*after), git_refs());
+    // And a ref moved, then packed again.
+    sh("git --git-dir='" + path_ + "' update-ref refs/tags/v1 " + rev("main~1") +
+       " && git --git-dir='" + path_ + "' pack-refs --all");
+    auto packed = cache.get(path_);
+    EXPECT_NE(after, packed);
+    EXPECT_EQ(ref_names(*packed), git_refs());
+}
+
+TEST_F(RepoCacheTest, ConfigAndHeadChangesAreSeen) {
+    RepoCache cache(4);
+    auto before = cache.get(path_);
+    sh("git --git-dir='" + path_ + "' config uploadpack.hideRefs refs/tags");
+    auto hidden = cache.get(path_);
+    EXPECT_NE(before, hidden);
+    for (const Ref &r : hidden->refs())
+        EXPECT_NE(r.name.rfind("refs/tags/", 0), 0u) << r.name;
+    sh("git --git-dir='" + path_ + "' symbolic-ref HEAD refs/heads/side");
+    auto head = cache.get(path_);
+    EXPECT_NE(hidden, head);
+    ASSERT_FALSE(head->refs().empty());
+    EXPECT_EQ(head->refs()[0].symref_target, "refs/heads/side");
+}
+
+TEST_F(RepoCacheTest, LeastRecentlyUsedRepositoryGoes) {
+    dir_.run("git clone -q --bare r.git r2.git && git clone -q --bare r.git r3.git");
+    RepoCache cache(2);
+    auto a = cache.get(path_);
+    cache.get(dir_.str() + "/r2.git");
+    cache.get(path_); // a is now the most recently used
+    cache.get(dir_.str() + "/r3.git");
+    EXPECT_EQ(cache.size(), 2u);
+    EXPECT_EQ(cache.get(path_), a);
+}
+
+TEST_F(RepoCacheTest, HandlesAreLentOnceAndKeptWhileTheSnapshotIsCurrent) {
+    RepoCache cache(4);
+    git_repository *first;
+    {
+        RepoAccess a(cache, path_);
+        RepoAccess b(cache, path_);
+        first = a.git();
+        EXPECT_NE(a.git(), b.git()) << "a handle is lent to one request at a time";
+        EXPECT_EQ(a.git(), first);
+    }
+    {
+        RepoAccess c(cache, path_);
+        RepoAccess d(cache, path_);
+        EXPECT_EQ(c.git() == first || d.git() == first, true) << "given back, lent again";
+    }
+    dir_.run("cd w && echo 5 > f5 && git add . && git commit -qm c5 && git push -q origin main");
+    RepoAccess e(cache, path_);
+    EXPECT_EQ(ref_names(e.snapshot()), git_refs());
+}
+
+// Whole requests through the C API, from several threads at once, on one
+// cached repository: every answer is the same as git's object set says,
+// while pushes land meanwhile.
+TEST_F(RepoCacheTest, ConcurrentRequestsShareTheCachedRepository) {
+    const std::string root = dir_.str();
+    auto request = [&](const std::string &body, std::string *out) {
+        gsh_request req{};
+        req.kind = GSH_RPC_UPLOAD_PACK;
+        req.root = root.c_str();
+        req.root_len = root.size();
+        req.repo = "r.git";
+        req.repo_len = 5;
+        req.git_protocol = "version=2";
+        req.git_protocol_len = 9;
+        req.export_all = 1;
+        gsh_session *s = gsh_session_create(&req);
+        if (!s)
+            return -1;
+        gsh_session_add_body(s, body.data(), body.size());
+        int status = gsh_session_open(s);
+        if (status != 200) {
+            gsh_session_destroy(s);
+            return status;
+        }
+        unsigned char buf[16384];
+        int rc;
+        do {
+            size_t n = 0;
+            rc = gsh_session_read(s, buf, sizeof buf, &n);
+            out->append(reinterpret_cast<const char *>(buf), n);
+        } while (rc == GSH_AGAIN);
+        gsh_session_destroy(s);
+        return rc == GSH_DONE ? 200 : 500;
+    };
+    std::string fetch;
+    proto::pkt_write_line(fetch, "command=fetch");
+    proto::pkt_delim(fetch);
+    for (const std::string &line : std::vector<std::string>{
+             "ofs-delta", "no-progress", "want " + rev("main"), "want " + rev("v1"), "done"})
+        proto::pkt_write_line(fetch, line);
+    proto::pkt_flush(fetch);
+    std::string ls;
+    proto::pkt_write_line(ls, "command=ls-refs");
+    proto::pkt_delim(ls);
+    proto::pkt_write_line(ls, "peel");
+    proto::pkt_flush(ls);
+
+    std::string first_pack;
+    ASSERT_EQ(request(fetch, &first_pack), 200);
+    ASSERT_NE(first_pack.find("PACK"), std::string::npos);
+
+    std::atomic<int> failures{0}, different{0};
+    std::atomic<bool> stop{false};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; t++)
+        threads.emplace_back([&] {
+            for (int i = 0; i < 15; i++) {
+                std::string a, b;
+                if (request(fetch, &a) != 200 || request(ls, &b) != 200 ||
+                    b.find(" refs/heads/main\n") == std::string::npos)
+                    failures++;
+                else if (a != first_pack)
+                    different++;
+            }
+        });
+    // Meanwhile: pushes to other refs, which change the snapshot.
+    std::thread pusher([&] {
+        for (int i = 0; i < 5 && !stop; i++)
+            sh("cd '" + root + "/w' && git push -q origin HEAD:refs/heads/b" + std::to_string(i));
+    });
+    for (auto &t : threads)
+        t.join();
+    stop = true;
+    pusher.join();
+    EXPECT_EQ(failures, 0);
+    EXPECT_EQ(different, 0) << "the same wants give the same pack";
+}
+
+} // namespace
+} // namespace gsh
