@@ -1,4 +1,5 @@
-// enumerate_objects(): the objects a fetch needs.
+// enumerate_objects(): the objects a fetch needs. With a reachability
+// bitmap the counting is bitmap_walk.cpp's; this is the walk used without.
 //
 // Commits: with haves, a libgit2 revision walk (wants pushed, haves hidden),
 // which knows when to stop below the haves; without (a clone), a plain walk

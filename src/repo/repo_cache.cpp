@@ -5,8 +5,8 @@ namespace gsh {
 namespace {
 
 // Repositories kept per process unless told otherwise: each costs its pack
-// indexes' sorted orders and bitmaps (a few megabytes for 100k objects).
-constexpr size_t kDefaultCapacity = 32;
+// indexes' sorted orders and its bitmaps, about 20 bytes an object.
+constexpr size_t kDefaultCapacity = 16;
 
 } // namespace
 

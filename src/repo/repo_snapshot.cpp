@@ -21,6 +21,18 @@ RepoSnapshot::PackStamps RepoSnapshot::PackStamps::of(std::vector<std::string> f
     return s;
 }
 
+namespace {
+
+// As PackSet names it.
+std::string objects_folder(git_repository *repo) {
+    std::string dir = git_repository_commondir(repo);
+    if (!dir.empty() && dir.back() != '/')
+        dir += '/';
+    return dir + "objects";
+}
+
+} // namespace
+
 // Every stamp is taken before what it stands for is read: a change made
 // while reading shows at the next check, never the other way round.
 std::shared_ptr<const RepoSnapshot>
@@ -32,8 +44,8 @@ RepoSnapshot::read(const std::string &path, git_repository *repo, const RepoSnap
     s->refs_ = list_refs(repo, s->config_.hidden);
     s->tips_ = list_tips(repo, s->config_.hidden);
 
-    std::vector<std::string> folders =
-        previous ? previous->pack_stamps_.folders : std::vector<std::string>{path + "/objects"};
+    std::vector<std::string> folders = previous ? previous->pack_stamps_.folders
+                                                : std::vector<std::string>{objects_folder(repo)};
     for (;;) {
         s->pack_stamps_ = PackStamps::of(folders);
         if (previous && previous->packs_ && s->pack_stamps_ == previous->pack_stamps_) {
