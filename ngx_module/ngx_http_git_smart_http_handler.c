@@ -694,7 +694,7 @@ ngx_http_gsh_body_handler(ngx_http_request_t *r)
 
 /*
  * Creates the session on the event loop, gives it the request body and
- * posts the task that opens it.
+ * opens it.
  */
 
 static ngx_int_t
@@ -760,7 +760,7 @@ ngx_http_gsh_start(ngx_http_request_t *r)
         r->read_event_handler = ngx_http_test_reading;
     }
 
-    if (ngx_http_gsh_post_task(r, ctx, ngx_http_gsh_op_open) != NGX_OK) {
+    if (ngx_http_gsh_open(r, ctx) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 

@@ -27,9 +27,15 @@
 #endif
 
 
-/* size of one response buffer, and how many a request may hold at once */
-#define NGX_HTTP_GSH_BUF_SIZE  65536
-#define NGX_HTTP_GSH_BUFS      2
+/*
+ * Response buffers: the first is small, as most responses are (an
+ * advertisement, ls-refs); a response that goes on gets large ones, each a
+ * thread hop and a few syscalls fewer per megabyte.  At most
+ * NGX_HTTP_GSH_BUFS large ones at once: one filled while one is sent.
+ */
+#define NGX_HTTP_GSH_FIRST_BUF_SIZE  65536
+#define NGX_HTTP_GSH_BUF_SIZE        262144
+#define NGX_HTTP_GSH_BUFS            2
 
 /* period of the timer that marks a task in flight (see task_timer) */
 #define NGX_HTTP_GSH_TASK_TIMER  60000
@@ -96,12 +102,15 @@ typedef struct {
     ngx_chain_t                *filling;    /* buffer the task writes into */
     ngx_chain_t                *free;
     ngx_chain_t                *busy;
-    ngx_uint_t                  nbufs;
+    ngx_uint_t                  nbufs;      /* large buffers made */
+    ngx_int_t                   open_status; /* of an open on the loop */
 
     gsh_request_kind            kind;
     ngx_str_t                   repo;       /* decoded, relative to root */
     ngx_str_t                   repo_log;   /* repo, escaped for error_log */
 
+    unsigned                    first_buf:1; /* the small one is made */
+    unsigned                    on_loop:1;  /* answered with no thread */
     unsigned                    task_busy:1;
     unsigned                    result:1;   /* a finished task to handle */
     unsigned                    streaming:1;
@@ -115,8 +124,7 @@ extern ngx_module_t  ngx_http_git_smart_http_module;
 
 ngx_int_t ngx_http_gsh_handler(ngx_http_request_t *r);
 
-ngx_int_t ngx_http_gsh_post_task(ngx_http_request_t *r,
-    ngx_http_gsh_ctx_t *ctx, ngx_http_gsh_op_e op);
+ngx_int_t ngx_http_gsh_open(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx);
 ngx_int_t ngx_http_gsh_set_nocache(ngx_http_request_t *r);
 ngx_int_t ngx_http_gsh_log_escape(ngx_pool_t *pool, ngx_str_t *src,
     ngx_str_t *dst);

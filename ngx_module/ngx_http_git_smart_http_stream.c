@@ -9,6 +9,10 @@
  * The request's write event handler does all the work: it handles the
  * result of a finished task, sends, waits for the client when the output
  * is busy and posts the next read when a buffer is free.
+ *
+ * What the core can answer from memory (an advertisement or ls-refs of a
+ * repository it has cached) skips the thread pool: the open and the reads
+ * then run on the event loop.
  */
 
 
@@ -21,15 +25,47 @@ static void ngx_http_gsh_task_timer_handler(ngx_event_t *ev);
 static void ngx_http_gsh_write_handler(ngx_http_request_t *r);
 static void ngx_http_gsh_opened(ngx_http_request_t *r,
     ngx_http_gsh_ctx_t *ctx);
+static ngx_int_t ngx_http_gsh_post_task(ngx_http_request_t *r,
+    ngx_http_gsh_ctx_t *ctx, ngx_http_gsh_op_e op);
 static ngx_chain_t *ngx_http_gsh_read_result(ngx_http_request_t *r,
-    ngx_http_gsh_ctx_t *ctx);
+    ngx_http_gsh_ctx_t *ctx, int rc, size_t written);
 static void ngx_http_gsh_stream(ngx_http_request_t *r,
     ngx_http_gsh_ctx_t *ctx, ngx_chain_t *out);
 static ngx_chain_t *ngx_http_gsh_get_buf(ngx_http_request_t *r,
     ngx_http_gsh_ctx_t *ctx);
 
 
+/* opens the session, on the event loop when the core can, else on a thread */
+
 ngx_int_t
+ngx_http_gsh_open(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx)
+{
+    int  status;
+
+    status = gsh_session_open_on_loop(ctx->session);
+
+    if (status == 0) {
+        return ngx_http_gsh_post_task(r, ctx, ngx_http_gsh_op_open);
+    }
+
+    /*
+     * answered later in this loop iteration, as a finished task would be:
+     * the caller may still hold the request
+     */
+
+    ctx->on_loop = 1;
+    ctx->open_status = status;
+    ctx->result = 1;
+
+    r->write_event_handler = ngx_http_gsh_write_handler;
+
+    ngx_post_event(r->connection->write, &ngx_posted_events);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
 ngx_http_gsh_post_task(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx,
     ngx_http_gsh_op_e op)
 {
@@ -177,10 +213,11 @@ ngx_http_gsh_task_timer_handler(ngx_event_t *ev)
 static void
 ngx_http_gsh_write_handler(ngx_http_request_t *r)
 {
-    ngx_chain_t         *out;
-    ngx_event_t         *wev;
-    ngx_connection_t    *c;
-    ngx_http_gsh_ctx_t  *ctx;
+    ngx_chain_t              *out;
+    ngx_event_t              *wev;
+    ngx_connection_t         *c;
+    ngx_http_gsh_ctx_t       *ctx;
+    ngx_http_gsh_task_ctx_t  *t;
 
     c = r->connection;
     wev = c->write;
@@ -218,8 +255,9 @@ ngx_http_gsh_write_handler(ngx_http_request_t *r)
 
     if (ctx->result) {
         ctx->result = 0;
+        t = ctx->task->ctx;
 
-        out = ngx_http_gsh_read_result(r, ctx);
+        out = ngx_http_gsh_read_result(r, ctx, t->rc, t->written);
 
         if (out == NGX_CHAIN_ERROR) {
             ngx_http_finalize_request(r, NGX_ERROR);
@@ -241,8 +279,13 @@ ngx_http_gsh_opened(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx)
     const char               *type;
     ngx_http_gsh_task_ctx_t  *t;
 
-    t = ctx->task->ctx;
-    status = t->rc;
+    if (ctx->on_loop) {
+        status = ctx->open_status;
+
+    } else {
+        t = ctx->task->ctx;
+        status = t->rc;
+    }
 
     if (status != NGX_HTTP_OK) {
 
@@ -311,23 +354,21 @@ ngx_http_gsh_opened(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx)
 /* turns the buffer a read task filled into what to send */
 
 static ngx_chain_t *
-ngx_http_gsh_read_result(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx)
+ngx_http_gsh_read_result(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx,
+    int rc, size_t written)
 {
-    ngx_buf_t                *b;
-    ngx_chain_t              *cl, *out;
-    ngx_http_gsh_task_ctx_t  *t;
-
-    t = ctx->task->ctx;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl, *out;
 
     cl = ctx->filling;
     ctx->filling = NULL;
 
     b = cl->buf;
     b->pos = b->start;
-    b->last = b->start + t->written;
+    b->last = b->start + written;
     b->flush = 1;
 
-    switch (t->rc) {
+    switch (rc) {
 
     case GSH_AGAIN:
         break;
@@ -345,7 +386,7 @@ ngx_http_gsh_read_result(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx)
         break;
     }
 
-    if (t->written) {
+    if (written) {
         out = cl;
         out->next = NULL;
 
@@ -393,6 +434,8 @@ static void
 ngx_http_gsh_stream(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx,
     ngx_chain_t *out)
 {
+    int                        read_rc;
+    size_t                     written;
     ngx_int_t                  rc;
     ngx_uint_t                 pending;
     ngx_event_t               *wev;
@@ -401,6 +444,8 @@ ngx_http_gsh_stream(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx,
 
     c = r->connection;
     wev = c->write;
+
+again:
 
     rc = NGX_OK;
 
@@ -442,6 +487,24 @@ ngx_http_gsh_stream(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx,
             return;
         }
 
+        if (ctx->filling && ctx->on_loop) {
+            /* the response is in memory: reading it does not block */
+
+            read_rc = gsh_session_read(ctx->session, ctx->filling->buf->start,
+                                       ctx->filling->buf->end
+                                       - ctx->filling->buf->start,
+                                       &written);
+
+            out = ngx_http_gsh_read_result(r, ctx, read_rc, written);
+
+            if (out == NGX_CHAIN_ERROR) {
+                ngx_http_finalize_request(r, NGX_ERROR);
+                return;
+            }
+
+            goto again;
+        }
+
         if (ctx->filling
             && ngx_http_gsh_post_task(r, ctx, ngx_http_gsh_op_read) != NGX_OK)
         {
@@ -476,21 +539,32 @@ ngx_http_gsh_stream(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx,
 static ngx_chain_t *
 ngx_http_gsh_get_buf(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx)
 {
+    size_t        size;
     ngx_buf_t    *b;
     ngx_chain_t  *cl;
 
-    if (ctx->free) {
+    while (ctx->free) {
         cl = ctx->free;
         ctx->free = cl->next;
         cl->next = NULL;
-        return cl;
+
+        if ((size_t) (cl->buf->end - cl->buf->start) == NGX_HTTP_GSH_BUF_SIZE)
+        {
+            return cl;
+        }
+
+        /* the small first buffer: the response goes on in large ones */
+        ngx_pfree(r->pool, cl->buf->start);
     }
 
     if (ctx->nbufs >= NGX_HTTP_GSH_BUFS) {
         return NULL;
     }
 
-    b = ngx_create_temp_buf(r->pool, NGX_HTTP_GSH_BUF_SIZE);
+    size = ctx->first_buf ? NGX_HTTP_GSH_BUF_SIZE
+                          : NGX_HTTP_GSH_FIRST_BUF_SIZE;
+
+    b = ngx_create_temp_buf(r->pool, size);
     if (b == NULL) {
         return NGX_CHAIN_ERROR;
     }
@@ -505,7 +579,11 @@ ngx_http_gsh_get_buf(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx)
     cl->buf = b;
     cl->next = NULL;
 
-    ctx->nbufs++;
+    if (ctx->first_buf) {
+        ctx->nbufs++;
+    }
+
+    ctx->first_buf = 1;
 
     return cl;
 }

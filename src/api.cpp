@@ -37,6 +37,25 @@ std::string escaped(const std::string &in) {
     return out;
 }
 
+// The HTTP status of an open, with the message of a failure.
+template <typename Open> int open_status(gsh_session *s, Open &&open) {
+    try {
+        return open();
+    } catch (const gsh::Error &e) {
+        s->impl.message = e.what();
+        return e.http_status();
+    } catch (const std::bad_alloc &) {
+        s->impl.message = "out of memory";
+        return 500;
+    } catch (const std::exception &e) {
+        s->impl.message = e.what();
+        return 500;
+    } catch (...) {
+        s->impl.message = "unknown error";
+        return 500;
+    }
+}
+
 } // namespace
 
 extern "C" {
@@ -89,21 +108,11 @@ int gsh_session_add_body_file(gsh_session *s, int fd, off_t offset, size_t len) 
 }
 
 int gsh_session_open(gsh_session *s) {
-    try {
-        return s->impl.open();
-    } catch (const gsh::Error &e) {
-        s->impl.message = e.what();
-        return e.http_status();
-    } catch (const std::bad_alloc &) {
-        s->impl.message = "out of memory";
-        return 500;
-    } catch (const std::exception &e) {
-        s->impl.message = e.what();
-        return 500;
-    } catch (...) {
-        s->impl.message = "unknown error";
-        return 500;
-    }
+    return open_status(s, [s] { return s->impl.open(); });
+}
+
+int gsh_session_open_on_loop(gsh_session *s) {
+    return open_status(s, [s] { return s->impl.open_on_loop(); });
 }
 
 const char *gsh_session_content_type(const gsh_session *s) {

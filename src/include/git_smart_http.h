@@ -67,6 +67,15 @@ int gsh_session_add_body_file(gsh_session *s, int fd, off_t offset, size_t len);
  * gsh_session_message() saying why (for the error log, not the client). */
 int gsh_session_open(gsh_session *s);
 
+/* gsh_session_open() for what can be answered on the event loop: the
+ * advertisement or ls-refs of a repository whose state is cached and has not
+ * changed (checked with a few stat() and readdir() calls, as nginx's static
+ * handler does), or an error found without reading anything. Returns 0 when
+ * the request needs gsh_session_open() on a thread instead; otherwise as
+ * gsh_session_open(), and the whole response is then in memory:
+ * gsh_session_read() does not block. */
+int gsh_session_open_on_loop(gsh_session *s);
+
 /* Content-Type of a 200 response. Valid after gsh_session_open(). */
 const char *gsh_session_content_type(const gsh_session *s);
 

@@ -110,6 +110,7 @@ struct PackStream::Impl {
     void choose_actions();
     void break_cycles();
     const OidSet &sent();
+    bool take_whole_pack();
     void start_next();
     void count_reused(const Entry &e);
     bool is_whole_file() const;
@@ -172,6 +173,12 @@ PackStream::Impl::Impl(git_repository *repo, Enumeration objects, PackOptions op
     git_check(git_repository_odb(&odb, repo), "opening the object database");
     odb_.reset(odb);
     level_ = compression_level(repo);
+    std::memcpy(staged_, "PACK", 4);
+    put_be32(staged_ + 4, 2);
+    staged_len_ = 12;
+    plan_pos_ = 12;
+    if (take_whole_pack())
+        return;
     locate();
     read_headers();
     thin_out_orphans();
@@ -180,12 +187,40 @@ PackStream::Impl::Impl(git_repository *repo, Enumeration objects, PackOptions op
 
     if (entries_.size() > UINT32_MAX)
         throw Error("too many objects for one pack");
-    std::memcpy(staged_, "PACK", 4);
-    put_be32(staged_ + 4, 2);
     put_be32(staged_ + 8, uint32_t(entries_.size()));
-    staged_len_ = 12;
-    plan_pos_ = 12;
     whole_file_ = is_whole_file();
+}
+
+// Every object of the bitmapped pack and nothing else (a clone of a
+// repository packed into one pack): the pack file is the answer as it is, one
+// copy from its first entry to its trailer, with no entry looked at.
+bool PackStream::Impl::take_whole_pack() {
+    size_t p = SIZE_MAX;
+    const Bitset *bits = known_.pack_objects(&p);
+    if (!bits || !ofs_delta_)
+        return false;
+    const PackIndex &pack = packs_[p];
+    if (bits->count() != pack.count() || pack.count() > UINT32_MAX)
+        return false;
+    for (const git_oid &oid : known_.objects) {
+        uint64_t offset;
+        uint32_t pos;
+        if (packs_.find(oid, &offset, &pos) != int(p))
+            return false;
+    }
+    put_be32(staged_ + 8, uint32_t(pack.count()));
+    uint8_t head[12];
+    pread_exact(pack.pack_fd(), head, sizeof head, 0, pack.pack_path());
+    if (std::memcmp(head, staged_, sizeof head) != 0 || pack.pack_size() < 32)
+        return false;
+    whole_file_ = true;
+    copy_pack_ = p;
+    copy_from_ = sizeof head;
+    copy_to_ = pack.pack_size() - 20;
+    plan_pos_ = copy_to_;
+    stats_.objects = stats_.pack_reused = uint32_t(pack.count());
+    known_.objects.clear();
+    return true;
 }
 
 // Every object of one pack, each copied as it is (in pack order, so every
@@ -665,7 +700,7 @@ size_t PackStream::Impl::read(uint8_t *buf, size_t cap) {
             continue;
         }
         if (whole_file_) {
-            std::memcpy(staged_, packs_[entries_[0].pack].pack_checksum(), 20);
+            std::memcpy(staged_, packs_[copy_pack_].pack_checksum(), 20);
             staged_len_ = 20;
         } else {
             Sha1::Digest d = sha_.final();

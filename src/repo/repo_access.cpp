@@ -5,6 +5,9 @@ namespace gsh {
 RepoAccess::RepoAccess(RepoCache &cache, const std::string &path)
     : cache_(&cache), snapshot_(cache.get(path)), config_(snapshot_->config()) {}
 
+RepoAccess::RepoAccess(RepoCache &cache, std::shared_ptr<const RepoSnapshot> snapshot)
+    : cache_(&cache), snapshot_(std::move(snapshot)), config_(snapshot_->config()) {}
+
 RepoAccess::RepoAccess(const std::string &path) : repo_(open_repository(path)) {
     snapshot_ = RepoSnapshot::read(path, repo_.get());
     config_ = snapshot_->config();

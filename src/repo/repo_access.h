@@ -20,6 +20,8 @@ class RepoAccess {
   public:
     // The repository at path as cache has it.
     RepoAccess(RepoCache &cache, const std::string &path);
+    // A snapshot cache gave.
+    RepoAccess(RepoCache &cache, std::shared_ptr<const RepoSnapshot> snapshot);
     // Read now, with no cache (tests, tools).
     explicit RepoAccess(const std::string &path);
     ~RepoAccess();

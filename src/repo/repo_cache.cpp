@@ -60,6 +60,19 @@ std::shared_ptr<const RepoSnapshot> RepoCache::get(const std::string &path) {
     return fresh;
 }
 
+std::shared_ptr<const RepoSnapshot> RepoCache::get_cached(const std::string &path) {
+    std::shared_ptr<const RepoSnapshot> snapshot;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        auto it = entries_.find(path);
+        if (it == entries_.end())
+            return nullptr;
+        it->second.used = ++clock_;
+        snapshot = it->second.snapshot;
+    }
+    return snapshot->current() ? snapshot : nullptr;
+}
+
 void RepoCache::evict_locked(std::vector<Entry> *dropped) {
     while (entries_.size() > capacity_) {
         auto oldest = entries_.begin();

@@ -35,6 +35,9 @@ class RepoCache {
     // cached one while the repository has not changed on disk, else one
     // read now. Throws gsh::Error.
     std::shared_ptr<const RepoSnapshot> get(const std::string &path);
+    // The cached snapshot while it is current, else nullptr: a few stat()
+    // and readdir() calls, never a read of the repository.
+    std::shared_ptr<const RepoSnapshot> get_cached(const std::string &path);
 
     // A handle on path for one request, which reads snapshot; give it back
     // when done. It is kept for another request only while snapshot is

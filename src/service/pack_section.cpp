@@ -59,7 +59,8 @@ size_t PackSection::produce(uint8_t *buf, size_t cap, std::string *spill) {
     const pack::PackStats &s = stream_->stats();
     progress(spill, "Total " + std::to_string(s.objects) + " (delta " + std::to_string(s.deltas) +
                         "), reused " + std::to_string(s.reused) + " (delta " +
-                        std::to_string(s.reused_deltas) + "), pack-reused 0\n");
+                        std::to_string(s.reused_deltas) + "), pack-reused " +
+                        std::to_string(s.pack_reused) + "\n");
     proto::pkt_flush(*spill);
     finished_ = true;
     return 0;

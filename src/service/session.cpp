@@ -17,6 +17,9 @@ namespace {
 
 // Largest request body accepted after gzip inflation, unless told otherwise.
 constexpr size_t kDefaultMaxRequestSize = 64u << 20;
+// Request bodies parsed on the event loop: an ls-refs request is a few
+// hundred bytes; anything larger or compressed waits for a thread.
+constexpr size_t kLoopBodySize = 16 * 1024;
 
 } // namespace
 
@@ -29,15 +32,30 @@ Session::Session(const gsh_request &req)
       max_request_size_(req.max_request_size ? req.max_request_size : kDefaultMaxRequestSize),
       max_wants_(req.max_wants), max_haves_(req.max_haves) {}
 
-int Session::open() {
+int Session::open(bool on_loop) {
+    const int version = proto::protocol_version(git_protocol_);
+    if (on_loop && kind_ == GSH_RPC_UPLOAD_PACK) {
+        if (version != 2 || !content_encoding_.empty() || body_.in_file() ||
+            body_.size() > kLoopBodySize)
+            return 0;
+        v2_request_ = proto::parse_v2_request(body_.read("", max_request_size_));
+        if (v2_request_->command != "ls-refs")
+            return 0;
+    }
     std::string path = resolve_repository(root_, repo_name_, export_all_);
-    repo_ = std::make_unique<RepoAccess>(RepoCache::process(), path);
+    if (on_loop) {
+        std::shared_ptr<const RepoSnapshot> cached = RepoCache::process().get_cached(path);
+        if (!cached)
+            return 0;
+        repo_ = std::make_unique<RepoAccess>(RepoCache::process(), std::move(cached));
+    } else {
+        repo_ = std::make_unique<RepoAccess>(RepoCache::process(), path);
+    }
     const RepoSnapshot &snapshot = repo_->snapshot();
     if (!snapshot.config().http_uploadpack)
         throw Error("Service not enabled: 'upload-pack' (http.uploadpack is false)", 403);
     repo_->set_limits(max_wants_, max_haves_);
 
-    const int version = proto::protocol_version(git_protocol_);
     if (kind_ == GSH_ADVERTISE_UPLOAD_PACK) {
         content_type_ = "application/x-git-upload-pack-advertisement";
         if (version == 2) {
@@ -54,6 +72,10 @@ int Session::open() {
         return 200;
     }
     content_type_ = "application/x-git-upload-pack-result";
+    if (v2_request_) {
+        pending_ = answer_v2(*repo_, *v2_request_, &pack_);
+        return 200;
+    }
     std::string body = body_.read(content_encoding_, max_request_size_);
     if (version == 2)
         pending_ = answer_v2(*repo_, proto::parse_v2_request(body), &pack_);

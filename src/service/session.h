@@ -5,9 +5,11 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "git_smart_http.h"
+#include "protocol/v2_request.h"
 #include "repo/git_ptr.h"
 #include "repo/repo_access.h"
 #include "service/pack_section.h"
@@ -21,7 +23,11 @@ class Session {
 
     RequestBody &body() { return body_; }
     // Returns the HTTP status; throws gsh::Error (which carries one).
-    int open();
+    int open() { return open(false); }
+    // open() for a request answered from memory with no blocking I/O: the
+    // advertisement or ls-refs of a repository whose snapshot is cached and
+    // current. Returns 0, having done nothing that matters, for any other.
+    int open_on_loop() { return open(true); }
     // GSH_AGAIN / GSH_DONE / GSH_ERROR as in git_smart_http.h.
     int read(uint8_t *buf, size_t cap, size_t *written);
 
@@ -31,11 +37,14 @@ class Session {
     unsigned long long pack_bytes() const;
 
   private:
+    int open(bool on_loop);
+
     gsh_request_kind kind_;
     std::string root_, repo_name_, git_protocol_, content_encoding_;
     bool export_all_;
     size_t max_request_size_, max_wants_, max_haves_;
     RequestBody body_;
+    std::optional<proto::V2Request> v2_request_; // parsed on the loop
     // Before pack_, which reads through it: destroyed after.
     std::unique_ptr<RepoAccess> repo_;
     const char *content_type_ = "text/plain";

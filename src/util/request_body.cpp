@@ -63,6 +63,13 @@ std::string inflate_gzip(const std::string &in, size_t max_size) {
 
 } // namespace
 
+bool RequestBody::in_file() const {
+    for (const Piece &p : pieces_)
+        if (p.fd >= 0)
+            return true;
+    return false;
+}
+
 std::string RequestBody::read(std::string_view content_encoding, size_t max_size) const {
     bool gzip = content_encoding == "gzip" || content_encoding == "x-gzip";
     if (!content_encoding.empty() && !gzip && content_encoding != "identity")

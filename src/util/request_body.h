@@ -19,6 +19,9 @@ class RequestBody {
     // Throws gsh::Error: 413 past max_size (after inflation), 400 for a
     // corrupt gzip stream, 415 for an unknown encoding, 500 on a read error.
     std::string read(std::string_view content_encoding, size_t max_size) const;
+    size_t size() const { return total_; }
+    // Whether a piece is in a file (read() then does I/O).
+    bool in_file() const;
 
   private:
     struct Piece {

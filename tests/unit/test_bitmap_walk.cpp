@@ -248,3 +248,41 @@ TEST_F(BitmapWalkTest, UnusableBitmapFallsBackToTheWalk) {
 
 } // namespace
 } // namespace gsh::pack
+
+namespace gsh::pack {
+namespace {
+
+// A clone of a repository packed into one bitmapped pack is that pack file,
+// sent without looking at its entries; a client without ofs-delta gets the
+// entries rewritten instead.
+TEST_F(BitmapWalkTest, CloneOfOneBitmappedPackIsThePackFile) {
+    const std::string one = work_.str() + "/one.git";
+    sh("git clone -q --mirror '" + repo_.path() + "' '" + one + "' && git -C '" + one +
+       "' repack -adbq");
+    const std::string disk = test::split_lines(sh("ls '" + one + "'/objects/pack/pack-*.pack"))[0];
+    std::vector<std::string> wants =
+        test::split_lines(sh("git --git-dir='" + one + "' for-each-ref --format='%(objectname)'"));
+    const size_t objects = test::rev_list_objects(one, wants, {}).size();
+    for (bool ofs : {true, false}) {
+        SCOPED_TRACE(ofs ? "ofs-delta" : "no ofs-delta");
+        Enumeration e = enumerate(one, wants, {});
+        size_t pack;
+        ASSERT_NE(e.pack_objects(&pack), nullptr) << "the bitmap was not used";
+        PackStream ps(repo_handle_.get(), std::move(e), PackOptions{ofs, false});
+        const std::string out = work_.str() + "/out.pack";
+        {
+            std::ofstream f(out, std::ios::binary);
+            std::vector<uint8_t> buf(65536);
+            while (size_t n = ps.read(buf.data(), buf.size()))
+                f.write(reinterpret_cast<const char *>(buf.data()), std::streamsize(n));
+        }
+        EXPECT_EQ(ps.stats().objects, objects);
+        EXPECT_EQ(ps.stats().pack_reused, ofs ? objects : 0u);
+        EXPECT_EQ(sh("cmp -s '" + disk + "' '" + out + "' && echo same || echo differs"),
+                  ofs ? "same\n" : "differs\n");
+        sh("git index-pack --strict -o '" + work_.str() + "/out.idx' '" + out + "' >/dev/null");
+    }
+}
+
+} // namespace
+} // namespace gsh::pack

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstring>
 #include <fstream>
 #include <set>
 #include <string>
@@ -84,6 +85,41 @@ class RepoCacheTest : public ::testing::Test {
              test::split_lines(sh("git --git-dir='" + path_ + "' rev-list --objects --all")))
             out.insert(l.substr(0, GIT_OID_HEXSZ));
         return out;
+    }
+
+    // A whole request through the C API: its status (0: open_on_loop
+    // declined it), the response body in *out.
+    int request(gsh_request_kind kind, const std::string &body, std::string *out,
+                bool on_loop = false, const std::string &repo = "r.git",
+                const char *protocol = "version=2") {
+        const std::string root = dir_.str();
+        gsh_request req{};
+        req.kind = kind;
+        req.root = root.c_str();
+        req.root_len = root.size();
+        req.repo = repo.c_str();
+        req.repo_len = repo.size();
+        req.git_protocol = protocol;
+        req.git_protocol_len = strlen(protocol);
+        req.export_all = 1;
+        gsh_session *s = gsh_session_create(&req);
+        if (!s)
+            return -1;
+        gsh_session_add_body(s, body.data(), body.size());
+        int status = on_loop ? gsh_session_open_on_loop(s) : gsh_session_open(s);
+        if (status != 200) {
+            gsh_session_destroy(s);
+            return status;
+        }
+        unsigned char buf[16384];
+        int rc;
+        do {
+            size_t n = 0;
+            rc = gsh_session_read(s, buf, sizeof buf, &n);
+            out->append(reinterpret_cast<const char *>(buf), n);
+        } while (rc == GSH_AGAIN);
+        gsh_session_destroy(s);
+        return rc == GSH_DONE ? 200 : 500;
     }
 
     test::TempDir dir_;
@@ -227,35 +263,8 @@ TEST_F(RepoCacheTest, HandlesAreLentOnceAndKeptWhileTheSnapshotIsCurrent) {
 // cached repository: every answer is the same as git's object set says,
 // while pushes land meanwhile.
 TEST_F(RepoCacheTest, ConcurrentRequestsShareTheCachedRepository) {
-    const std::string root = dir_.str();
     auto request = [&](const std::string &body, std::string *out) {
-        gsh_request req{};
-        req.kind = GSH_RPC_UPLOAD_PACK;
-        req.root = root.c_str();
-        req.root_len = root.size();
-        req.repo = "r.git";
-        req.repo_len = 5;
-        req.git_protocol = "version=2";
-        req.git_protocol_len = 9;
-        req.export_all = 1;
-        gsh_session *s = gsh_session_create(&req);
-        if (!s)
-            return -1;
-        gsh_session_add_body(s, body.data(), body.size());
-        int status = gsh_session_open(s);
-        if (status != 200) {
-            gsh_session_destroy(s);
-            return status;
-        }
-        unsigned char buf[16384];
-        int rc;
-        do {
-            size_t n = 0;
-            rc = gsh_session_read(s, buf, sizeof buf, &n);
-            out->append(reinterpret_cast<const char *>(buf), n);
-        } while (rc == GSH_AGAIN);
-        gsh_session_destroy(s);
-        return rc == GSH_DONE ? 200 : 500;
+        return this->request(GSH_RPC_UPLOAD_PACK, body, out);
     };
     std::string fetch;
     proto::pkt_write_line(fetch, "command=fetch");
@@ -291,7 +300,8 @@ TEST_F(RepoCacheTest, ConcurrentRequestsShareTheCachedRepository) {
     // Meanwhile: pushes to other refs, which change the snapshot.
     std::thread pusher([&] {
         for (int i = 0; i < 5 && !stop; i++)
-            sh("cd '" + root + "/w' && git push -q origin HEAD:refs/heads/b" + std::to_string(i));
+            sh("cd '" + dir_.str() + "/w' && git push -q origin HEAD:refs/heads/b" +
+               std::to_string(i));
     });
     for (auto &t : threads)
         t.join();
@@ -299,6 +309,75 @@ TEST_F(RepoCacheTest, ConcurrentRequestsShareTheCachedRepository) {
     pusher.join();
     EXPECT_EQ(failures, 0);
     EXPECT_EQ(different, 0) << "the same wants give the same pack";
+}
+
+// get_cached() answers from what is cached and never reads: nothing before
+// the first get(), the snapshot while it is current, nothing once the
+// repository changed, until a get() reads it again.
+TEST_F(RepoCacheTest, GetCachedNeverReads) {
+    RepoCache cache(4);
+    EXPECT_EQ(cache.get_cached(path_), nullptr);
+    auto a = cache.get(path_);
+    EXPECT_EQ(cache.get_cached(path_), a);
+    dir_.run("cd w && echo 4 > f4 && git add . && git commit -qm c4 && git push -q origin main");
+    EXPECT_EQ(cache.get_cached(path_), nullptr);
+    auto b = cache.get(path_);
+    EXPECT_NE(a, b);
+    EXPECT_EQ(cache.get_cached(path_), b);
+}
+
+// Through the C API: the advertisement and ls-refs of a cached repository
+// are answered on the event loop, the same bytes as on a thread; a fetch,
+// a v0 request, a compressed body or a repository not cached (or changed
+// since) wait for a thread; a missing repository is answered at once.
+TEST_F(RepoCacheTest, OpenOnLoopAnswersOnlyFromTheCache) {
+    // A repository of its own: the process cache may know r.git already.
+    dir_.run("git clone -q --bare r.git loop.git");
+    const std::string repo = "loop.git";
+    std::string ls;
+    proto::pkt_write_line(ls, "command=ls-refs");
+    proto::pkt_delim(ls);
+    proto::pkt_write_line(ls, "peel");
+    proto::pkt_write_line(ls, "symrefs");
+    proto::pkt_flush(ls);
+    std::string fetch;
+    proto::pkt_write_line(fetch, "command=fetch");
+    proto::pkt_delim(fetch);
+    proto::pkt_write_line(fetch, "want " + rev("main"));
+    proto::pkt_write_line(fetch, "done");
+    proto::pkt_flush(fetch);
+
+    std::string out;
+    EXPECT_EQ(request(GSH_ADVERTISE_UPLOAD_PACK, "", &out, true, repo), 0) << "not cached yet";
+    std::string adv_thread, ls_thread, adv_v0_thread;
+    ASSERT_EQ(request(GSH_ADVERTISE_UPLOAD_PACK, "", &adv_thread, false, repo), 200);
+    ASSERT_EQ(request(GSH_RPC_UPLOAD_PACK, ls, &ls_thread, false, repo), 200);
+    ASSERT_EQ(request(GSH_ADVERTISE_UPLOAD_PACK, "", &adv_v0_thread, false, repo, ""), 200);
+
+    std::string adv_loop, ls_loop, adv_v0_loop;
+    EXPECT_EQ(request(GSH_ADVERTISE_UPLOAD_PACK, "", &adv_loop, true, repo), 200);
+    EXPECT_EQ(adv_loop, adv_thread);
+    EXPECT_EQ(request(GSH_RPC_UPLOAD_PACK, ls, &ls_loop, true, repo), 200);
+    EXPECT_EQ(ls_loop, ls_thread);
+    EXPECT_NE(ls_loop.find(" refs/heads/main"), std::string::npos);
+    EXPECT_EQ(request(GSH_ADVERTISE_UPLOAD_PACK, "", &adv_v0_loop, true, repo, ""), 200);
+    EXPECT_EQ(adv_v0_loop, adv_v0_thread);
+
+    out.clear();
+    EXPECT_EQ(request(GSH_RPC_UPLOAD_PACK, fetch, &out, true, repo), 0) << "a fetch";
+    EXPECT_EQ(request(GSH_RPC_UPLOAD_PACK, "0000", &out, true, repo, ""), 0) << "v0";
+    EXPECT_EQ(request(GSH_ADVERTISE_UPLOAD_PACK, "", &out, true, "missing.git"), 404);
+    EXPECT_EQ(request(GSH_RPC_UPLOAD_PACK, "00", &out, true, repo), 400) << "malformed";
+
+    // A push: the next answer is a thread's, with the new ref.
+    sh("git --git-dir='" + dir_.str() + "/loop.git' update-ref refs/heads/pushed " + rev("main"));
+    EXPECT_EQ(request(GSH_RPC_UPLOAD_PACK, ls, &out, true, repo), 0);
+    std::string ls_after;
+    ASSERT_EQ(request(GSH_RPC_UPLOAD_PACK, ls, &ls_after, false, repo), 200);
+    EXPECT_NE(ls_after.find(" refs/heads/pushed"), std::string::npos);
+    std::string ls_after_loop;
+    EXPECT_EQ(request(GSH_RPC_UPLOAD_PACK, ls, &ls_after_loop, true, repo), 200);
+    EXPECT_EQ(ls_after_loop, ls_after);
 }
 
 } // namespace
