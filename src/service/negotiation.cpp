@@ -80,7 +80,9 @@ Negotiator::~Negotiator() = default;
 
 Negotiator::Have Negotiator::got(const git_oid &h) {
     State &s = *state_;
-    if (!git_odb_exists(s.odb.get(), &h))
+    // A have the server lacks is common (the client's own commits): without
+    // NO_REFRESH libgit2 would rescan the pack folder for each.
+    if (!git_odb_exists_ext(s.odb.get(), &h, GIT_ODB_LOOKUP_NO_REFRESH))
         return Have::Missing;
     size_t len;
     git_object_t type;
