@@ -110,3 +110,92 @@ TEST_F(Shallow, V0ShallowListMatchesGit) {
         }
     }
 }
+
+namespace {
+
+// The pack a v2 fetch answer carries (side-band 1 after "packfile"), raw.
+std::string pack_of(const std::string &answer) {
+    std::string pack;
+    bool in_pack = false;
+    for (size_t pos = 0; pos + 4 <= answer.size();) {
+        const size_t len = std::stoul(answer.substr(pos, 4), nullptr, 16);
+        if (len < 4) {
+            pos += 4;
+            continue;
+        }
+        const std::string data = answer.substr(pos + 4, len - 4);
+        pos += len;
+        if (data == "packfile\n")
+            in_pack = true;
+        else if (in_pack && !data.empty() && data[0] == '\1')
+            pack += data.substr(1);
+    }
+    return pack;
+}
+
+} // namespace
+
+// The objects of shallow fetches, not only their shallow lines, are git's:
+// on a history with a merge, a submodule entry, and tags of a tree and of a
+// blob (a deepen stops at commits; what the tags point to still comes).
+TEST_F(Shallow, ShallowPacksHoldGitsObjects) {
+    dir->run("git init -q -b main sub && cd sub && echo s > s && git add s && git commit -qm s");
+    dir->run(
+        "git clone -q --bare repo shallow-src.git && git clone -q shallow-src.git w && cd w && "
+        "git -c protocol.file.allow=always submodule -q add ../sub sub && git commit -qm sub && "
+        "git checkout -q -b topic HEAD~2 2>/dev/null && echo t > t && git add t && git commit -qm t && "
+        "git checkout -q main && git merge -q --no-ff -m merge topic && "
+        "echo late >> f && git commit -qam late && "
+        "git tag -a -m 'a tree' tree-tag HEAD^{tree} && "
+        "git tag -a -m 'a blob' blob-tag HEAD:f && git push -q origin main topic tree-tag blob-tag");
+    const std::string src = dir->str() + "/shallow-src.git";
+    const std::string tip = dir->run("git --git-dir='" + src + "' rev-parse main").substr(0, 40);
+    const std::string tree_tag =
+        dir->run("git --git-dir='" + src + "' rev-parse tree-tag").substr(0, 40);
+    const std::string blob_tag =
+        dir->run("git --git-dir='" + src + "' rev-parse blob-tag").substr(0, 40);
+    const std::string mid = dir->run("git --git-dir='" + src + "' rev-parse main~2").substr(0, 40);
+    const std::string since =
+        dir->run("git --git-dir='" + src + "' log -1 --format=%ct main~3").substr(0, 10);
+
+    auto objects = [&](const std::string &answer, const std::string &name) {
+        const std::string file = dir->str() + "/" + name + ".pack";
+        std::ofstream(file, std::ios::binary) << pack_of(answer);
+        dir->run("git index-pack -o '" + dir->str() + "/" + name + ".idx' '" + file +
+                 "' >/dev/null");
+        std::string listing = dir->run("git show-index < '" + dir->str() + "/" + name +
+                                       ".idx' | cut -d' ' -f2 | sort");
+        return listing;
+    };
+    const std::vector<std::vector<std::string>> cases = {
+        {"want " + tip, "deepen 1", "done"},
+        {"want " + tip, "deepen 3", "done"},
+        {"want " + tip, "want " + tree_tag, "want " + blob_tag, "deepen 1", "done"},
+        {"want " + tip, "shallow " + mid, "deepen 2", "done"},
+        {"want " + tip, "shallow " + mid, "deepen-relative", "deepen 1", "done"},
+        {"want " + tip, "deepen-since " + since, "done"},
+        {"want " + tip, "deepen-not topic", "done"},
+    };
+    for (const auto &args : cases) {
+        SCOPED_TRACE(testing::PrintToString(args));
+        std::vector<std::string> with_caps = {"ofs-delta", "no-progress"};
+        with_caps.insert(with_caps.end(), args.begin(), args.end());
+        const std::string body = request("fetch", with_caps);
+        std::unique_ptr<PackSection> pack;
+        std::string ours = our_answer(src, body, &pack);
+        ASSERT_NE(pack, nullptr);
+        std::vector<uint8_t> buf(65536);
+        std::string spill;
+        while (!pack->finished()) {
+            const size_t n = pack->produce(buf.data(), buf.size(), &spill);
+            ours.append(reinterpret_cast<const char *>(buf.data()), n);
+            ours += spill;
+            spill.clear();
+        }
+        const std::string theirs = git_answer(src, body);
+        EXPECT_EQ(shallow_info(ours), shallow_info(theirs));
+        const std::string a = objects(ours, "ours"), b = objects(theirs, "theirs");
+        EXPECT_FALSE(b.empty());
+        EXPECT_EQ(a, b);
+    }
+}
