@@ -98,6 +98,42 @@ void BitmapEnumerator::find_objects(const std::vector<git_oid> &roots, Side &sid
         walk_tree(t, side, stop);
 }
 
+bool BitmapEnumerator::worth_it(const EnumerateInput &in, size_t limit) {
+    if (in.haves.empty())
+        return true; // a clone: the walk would go through everything
+    std::vector<git_oid> commits;
+    for (const auto *roots : {&in.haves, &in.wants})
+        for (git_oid oid : *roots) {
+            if (!objects_.exists(oid))
+                continue;
+            git_object_t type = objects_.type_of(oid);
+            while (type == GIT_OBJECT_TAG) {
+                git_oid target;
+                type = objects_.parse_tag(oid, &target);
+                oid = target;
+            }
+            if (type == GIT_OBJECT_COMMIT)
+                commits.push_back(oid);
+        }
+    OidSet seen;
+    size_t uncovered = 0;
+    while (!commits.empty()) {
+        const git_oid c = commits.back();
+        commits.pop_back();
+        if (!seen.insert(c).second)
+            continue;
+        uint32_t pos;
+        if (rank_of(c, &pos) >= 0 && bitmap_.reachable(pos))
+            continue;
+        if (++uncovered > limit)
+            return false;
+        git_oid tree;
+        objects_.parse_commit(c, &tree, &parents_);
+        commits.insert(commits.end(), parents_.begin(), parents_.end());
+    }
+    return true;
+}
+
 Enumeration BitmapEnumerator::run(const EnumerateInput &in) {
     const size_t n = pack_.count();
     Side have{Bitset(n), OidSet()}, want{Bitset(n), OidSet()};

@@ -38,6 +38,12 @@ class BitmapEnumerator {
                      const BitmapIndex &bitmap, const ProgressFn &progress);
 
     Enumeration run(const EnumerateInput &in);
+    // Whether counting with the bitmap beats the walk for in: not when the
+    // haves and wants lead to more than limit commits that no bitmap covers
+    // (pushed since the last repack): the bitmap count walks the trees of
+    // every one of them, the walk only those between the wants and the
+    // haves.
+    bool worth_it(const EnumerateInput &in, size_t limit);
 
   private:
     // What one side (the haves, the wants) reaches.

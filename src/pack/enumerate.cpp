@@ -395,6 +395,16 @@ void Enumeration::widen_known() {
     reachable_ = std::make_unique<OidSet>(e.reachable_from(haves_, parentless_));
 }
 
+namespace {
+
+// Commits outside every bitmap past which a fetch is counted by the walk.
+// git always counts with the bitmap; on a repository with thousands of
+// commits pushed since its last repack, a fetch 150 commits behind costs
+// git about 1.2 s that way, and the walk about 0.3 s.
+constexpr size_t kBitmapUncoveredLimit = 1000;
+
+} // namespace
+
 Enumeration enumerate_objects(git_repository *repo, std::shared_ptr<const PackSet> packs,
                               const EnumerateInput &in, const ProgressFn &progress) {
     // git counts shallow fetches by walking too: a bitmap knows nothing of
@@ -403,7 +413,8 @@ Enumeration enumerate_objects(git_repository *repo, std::shared_ptr<const PackSe
         size_t pack;
         if (const BitmapIndex *bitmap = packs->bitmap(&pack)) {
             BitmapEnumerator e(repo, packs, pack, *bitmap, progress);
-            return e.run(in);
+            if (e.worth_it(in, kBitmapUncoveredLimit))
+                return e.run(in);
         }
     }
     Enumerator e(repo, std::move(packs), progress);

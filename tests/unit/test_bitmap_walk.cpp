@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "fixture.h"
+#include "pack/bitmap_walk.h"
 #include "pack/pack_index.h"
 #include "pack/pack_stream.h"
 #include "test_pack_repo.h"
@@ -282,6 +283,32 @@ TEST_F(BitmapWalkTest, CloneOfOneBitmappedPackIsThePackFile) {
                   ofs ? "same\n" : "differs\n");
         sh("git index-pack --strict -o '" + work_.str() + "/out.idx' '" + out + "' >/dev/null");
     }
+}
+
+} // namespace
+} // namespace gsh::pack
+
+namespace gsh::pack {
+namespace {
+
+// Counting with the bitmap is chosen unless the haves and wants lead to too
+// many commits no bitmap covers; a clone always uses it.
+TEST_F(BitmapWalkTest, BitmapIsWorthItUnlessManyCommitsAreUncovered) {
+    RepoPtr repo = test::open_repo(repo_.path());
+    auto packs = std::make_shared<const PackSet>(repo.get());
+    size_t pack;
+    const BitmapIndex *bitmap = packs->bitmap(&pack);
+    ASSERT_NE(bitmap, nullptr);
+    BitmapEnumerator e(repo.get(), packs, pack, *bitmap, nullptr);
+    EnumerateInput fetch;
+    fetch.wants = test::oids_of(revs({"main", "feature"}));
+    fetch.haves = test::oids_of(revs({"main~12"}));
+    EXPECT_TRUE(e.worth_it(fetch, 1000));
+    // main's commits above the bitmapped pack, and feature's, are uncovered.
+    EXPECT_FALSE(e.worth_it(fetch, 2));
+    EnumerateInput clone;
+    clone.wants = fetch.wants;
+    EXPECT_TRUE(e.worth_it(clone, 0));
 }
 
 } // namespace
