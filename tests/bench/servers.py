@@ -15,43 +15,20 @@ same worker_processes, events, keepalive and sendfile settings.
 
 Each side is started inside its own cgroup (v2) when the machine lets us
 create one (see measure.Group), so that everything it forks is counted.
-Minimal copies of the logic of tests/nginx/helpers.py (which belongs to the
-nginx tests) live here: an inherited listening socket, so no port race and
-no readiness polling; a process group per server, always stopped.
+Starting and stopping them is tests/lib/serving.py's, shared with the
+nginx tests.
 """
 
 import os
-import shutil
-import signal
 import socket
-import subprocess
+import sys
 from pathlib import Path
 
-NGINX_BIN = os.environ.get("GSH_NGINX", "/usr/sbin/nginx")
-FCGIWRAP_BIN = shutil.which("fcgiwrap") or "/usr/sbin/fcgiwrap"
-HTTP_BACKEND = "/usr/lib/git-core/git-http-backend"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
+import serving  # noqa: E402
+from serving import FASTCGI, HTTP_BACKEND, NGINX_BIN  # noqa: E402,F401
 
 WORKER_PROCESSES = 2
-
-FASTCGI = """
-            fastcgi_pass unix:{sock};
-            fastcgi_buffering off;
-            fastcgi_request_buffering on;
-            fastcgi_read_timeout 600s;
-            fastcgi_split_path_info ^(/[a-z]+)(/.*)$;
-            fastcgi_param SCRIPT_FILENAME {backend};
-            fastcgi_param GIT_PROJECT_ROOT {root};
-            fastcgi_param PATH_INFO $fastcgi_path_info;
-            fastcgi_param QUERY_STRING $query_string;
-            fastcgi_param REQUEST_METHOD $request_method;
-            fastcgi_param CONTENT_TYPE $content_type;
-            fastcgi_param CONTENT_LENGTH $content_length;
-            fastcgi_param HTTP_GIT_PROTOCOL $http_git_protocol;
-            fastcgi_param HTTP_CONTENT_ENCODING $http_content_encoding;
-            fastcgi_param REMOTE_USER $remote_user;
-            fastcgi_param REMOTE_ADDR $remote_addr;
-            fastcgi_param SERVER_PROTOCOL $server_protocol;
-            fastcgi_param GATEWAY_INTERFACE CGI/1.1;"""
 
 MODULE_LOCATION = """
         location /git/ {
@@ -64,41 +41,6 @@ REFERENCE_LOCATION = """
         }""" % FASTCGI
 
 
-def free_listening_socket(host="127.0.0.1"):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind((host, 0))
-    s.listen(1024)
-    # nginx does not touch an inherited socket's flags: a blocking one makes
-    # a worker that loses the race for a connection block in accept() with
-    # its other connections stuck until the next connection arrives
-    s.setblocking(False)
-    s.set_inheritable(True)
-    return s
-
-
-def stop_process_group(proc, first_signal, timeout=30):
-    """first_signal to the leader, then SIGKILL to its process group (only
-    processes this benchmark started are in it)."""
-    if proc.poll() is None:
-        try:
-            os.kill(proc.pid, first_signal)
-        except ProcessLookupError:
-            pass
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            pass
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    try:
-        return proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return None
-
-
 def _in_group(cmd, group):
     """The command, started inside the accounting group: a tiny shell moves
     itself into the cgroup and then execs the command, so every process it
@@ -109,151 +51,57 @@ def _in_group(cmd, group):
             str(group.procs_file)] + [str(c) for c in cmd]
 
 
-class Fcgiwrap:
-    """fcgiwrap on a unix socket that is bound and listening before it
-    starts (handed over on fd 0, the FastCGI convention)."""
+class Fcgiwrap(serving.Fcgiwrap):
+    """fcgiwrap, born in the reference side's accounting group."""
 
     def __init__(self, directory, children, group=None):
-        self.directory = Path(directory)
-        self.socket_path = self.directory / "fcgiwrap.sock"
-        self.log_path = self.directory / "fcgiwrap.stderr"
-        self.children = children
-        self.group = group
-        self.proc = None
-
-    def start(self):
-        self.directory.mkdir(parents=True, exist_ok=True)
-        if self.socket_path.exists():
-            self.socket_path.unlink()
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.bind(str(self.socket_path))
-        sock.listen(1024)
-        os.chmod(self.socket_path, 0o666)
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                _in_group([FCGIWRAP_BIN, "-c", str(self.children)],
-                          self.group),
-                stdin=sock.fileno(), stdout=subprocess.DEVNULL, stderr=log,
-                env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
-                start_new_session=True, close_fds=True)
-        sock.close()
-        return self
-
-    def stop(self):
-        if self.proc is not None:
-            stop_process_group(self.proc, signal.SIGTERM, timeout=10)
-            self.proc = None
-
-    def log(self):
-        try:
-            return self.log_path.read_text(errors="replace")
-        except OSError:
-            return ""
+        super().__init__(directory, children,
+                         wrap=lambda cmd: _in_group(cmd, group))
 
 
-class Nginx:
+class Nginx(serving.NginxProcess):
     """Stock nginx in the foreground with its own prefix. A second server
     block on its own port serves stub_status (not logged): the benchmark
     polls it to know when every connection of a scenario is closed, i.e.
     every request has finished and is in the access log."""
 
-    def __init__(self, prefix, locations, module=None, group=None):
-        self.prefix = Path(prefix)
-        self.locations = locations
-        self.module = module
-        self.group = group
-        self.proc = None
-        self.port = None
-        self.status_port = None
-        self.conf_path = self.prefix / "conf" / "nginx.conf"
-        self.error_log = self.prefix / "logs" / "error.log"
-        self.access_log = self.prefix / "logs" / "access.log"
-        self.stderr_log = self.prefix / "logs" / "stderr.log"
+    listen_count = 2
 
-    def config_text(self):
-        p = self.prefix
-        lines = []
-        if self.module is not None:
-            lines.append("load_module %s;" % self.module)
-        if os.geteuid() == 0:
-            lines.append("user root;")
-        lines += [
-            "worker_processes %d;" % WORKER_PROCESSES,
-            "daemon off;",
-            "master_process on;",
-            "pid %s;" % (p / "nginx.pid"),
-            "error_log %s notice;" % self.error_log,
-            "events { worker_connections 1024; }",
+    def __init__(self, prefix, locations, module=None, group=None):
+        super().__init__(prefix, module,
+                         wrap=lambda cmd: _in_group(cmd, group))
+        self.locations = locations
+        self.group = group
+
+    @property
+    def status_port(self):
+        return self.ports[1] if len(self.ports) > 1 else None
+
+    def config_text(self, ports):
+        lines = self.main_lines(WORKER_PROCESSES, "notice", 1024) + [
             "http {",
             "    log_format bench '$status $bytes_sent $request_length "
             "$request_time $request_method $uri';",
             "    access_log %s bench;" % self.access_log,
-            "    client_body_temp_path %s;" % (p / "client_body_temp"),
-            "    fastcgi_temp_path %s;" % (p / "fastcgi_temp"),
-            "    proxy_temp_path %s;" % (p / "proxy_temp"),
-            "    uwsgi_temp_path %s;" % (p / "uwsgi_temp"),
-            "    scgi_temp_path %s;" % (p / "scgi_temp"),
+        ] + self.temp_path_lines() + [
             # what Debian's default nginx.conf sets, the same for both sides
             "    sendfile on;",
             "    tcp_nopush on;",
             "    keepalive_requests 100000;",
             "    client_max_body_size 100m;",
             "    server {",
-            "        listen 127.0.0.1:%d;" % self.port,
+            "        listen 127.0.0.1:%d;" % ports[0],
             "        location / { return 404; }",
             self.locations,
             "    }",
             "    server {",
-            "        listen 127.0.0.1:%d;" % self.status_port,
+            "        listen 127.0.0.1:%d;" % ports[1],
             "        access_log off;",
             "        location / { stub_status; }",
             "    }",
             "}",
         ]
         return "\n".join(lines) + "\n"
-
-    def start(self):
-        for d in ("conf", "logs", "client_body_temp", "fastcgi_temp",
-                  "proxy_temp", "uwsgi_temp", "scgi_temp"):
-            (self.prefix / d).mkdir(parents=True, exist_ok=True)
-        sock = free_listening_socket()
-        ssock = free_listening_socket()
-        self.port = sock.getsockname()[1]
-        self.status_port = ssock.getsockname()[1]
-        self.conf_path.write_text(self.config_text())
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-               "NGINX": "%d;%d;" % (sock.fileno(), ssock.fileno())}
-        test = subprocess.run(
-            [NGINX_BIN, "-t", "-q", "-p", str(self.prefix), "-c",
-             str(self.conf_path), "-e", str(self.error_log)],
-            env={k: v for k, v in env.items() if k != "NGINX"},
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        if test.returncode != 0:
-            sock.close()
-            ssock.close()
-            raise RuntimeError("nginx -t failed:\n%s\n--- %s ---\n%s" % (
-                test.stdout, self.conf_path, self.conf_path.read_text()))
-        with open(self.stderr_log, "ab") as err:
-            self.proc = subprocess.Popen(
-                _in_group([NGINX_BIN, "-p", str(self.prefix), "-c",
-                           str(self.conf_path), "-e", str(self.error_log)],
-                          self.group),
-                stdin=subprocess.DEVNULL, stdout=err, stderr=err, env=env,
-                pass_fds=(sock.fileno(), ssock.fileno()),
-                start_new_session=True)
-        sock.close()
-        ssock.close()
-        return self
-
-    def stop(self):
-        if self.proc is None:
-            return None
-        status = stop_process_group(self.proc, signal.SIGQUIT, timeout=30)
-        self.proc = None
-        return status
-
-    def alive(self):
-        return self.proc is not None and self.proc.poll() is None
 
     def status(self, timeout=10):
         """stub_status as a dict: active, accepts, handled, requests,

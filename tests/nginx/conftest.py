@@ -26,25 +26,7 @@ import helpers  # noqa: E402
 import repos  # noqa: E402
 from helpers import Fcgiwrap, Git, Nginx  # noqa: E402
 
-FASTCGI_COMMON = """
-            fastcgi_pass unix:{sock};
-            fastcgi_buffering off;
-            fastcgi_request_buffering on;
-            fastcgi_read_timeout 600s;
-            fastcgi_split_path_info ^(/[a-z]+)(/.*)$;
-            fastcgi_param SCRIPT_FILENAME {backend};
-            fastcgi_param GIT_PROJECT_ROOT {root};
-            fastcgi_param PATH_INFO $fastcgi_path_info;
-            fastcgi_param QUERY_STRING $query_string;
-            fastcgi_param REQUEST_METHOD $request_method;
-            fastcgi_param CONTENT_TYPE $content_type;
-            fastcgi_param CONTENT_LENGTH $content_length;
-            fastcgi_param HTTP_GIT_PROTOCOL $http_git_protocol;
-            fastcgi_param HTTP_CONTENT_ENCODING $http_content_encoding;
-            fastcgi_param REMOTE_USER $remote_user;
-            fastcgi_param REMOTE_ADDR $remote_addr;
-            fastcgi_param SERVER_PROTOCOL $server_protocol;
-            fastcgi_param GATEWAY_INTERFACE CGI/1.1;"""
+FASTCGI_COMMON = helpers.serving.FASTCGI
 
 NGINX_HTTP = """
     client_max_body_size 100m;

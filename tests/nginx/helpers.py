@@ -11,10 +11,9 @@ import hashlib
 import http.client
 import os
 import re
-import shutil
 import signal
-import socket
 import subprocess
+import sys
 from collections import namedtuple
 from pathlib import Path
 
@@ -24,9 +23,10 @@ REPO_TOP = Path(__file__).resolve().parents[2]
 CORPUS_BUNDLE = Path(os.environ.get(
     "GSH_CORPUS", REPO_TOP.parent / "shared" / "corpus" / "nginx.bundle"))
 
-NGINX_BIN = os.environ.get("GSH_NGINX", "/usr/sbin/nginx")
-FCGIWRAP_BIN = shutil.which("fcgiwrap") or "/usr/sbin/fcgiwrap"
-HTTP_BACKEND = "/usr/lib/git-core/git-http-backend"
+sys.path.insert(0, str(REPO_TOP / "tests" / "lib"))
+import serving  # noqa: E402
+from serving import (FCGIWRAP_BIN, HTTP_BACKEND, NGINX_BIN,  # noqa: E402,F401
+                     free_listening_socket, stop_process_group)
 
 # Every git command that does not pass an explicit timeout is killed after
 # this many seconds, so that a hanging server fails a test instead of hanging
@@ -302,46 +302,6 @@ def gzip_bytes(data):
 # --------------------------------------------------------------------------
 # processes
 
-def free_listening_socket(host="127.0.0.1"):
-    """A TCP socket bound to a free port and already listening. nginx
-    inherits it (env NGINX=<fd>;), so there is no window in which another
-    process could take the port and no need to poll for readiness:
-    connections queue in this socket's backlog until a worker accepts."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind((host, 0))
-    s.listen(511)
-    # nginx sets the sockets it opens itself non-blocking, but trusts an
-    # inherited one to be so already: a blocking one would make an idle
-    # worker sleep in accept() (every worker is woken for each connection).
-    s.setblocking(False)
-    s.set_inheritable(True)
-    return s
-
-
-def stop_process_group(proc, first_signal, timeout=30):
-    """Stops a child started with start_new_session=True: first_signal to
-    the leader, then SIGKILL to its whole process group (only processes we
-    started are in it). Returns the leader's exit status."""
-    if proc.poll() is None:
-        try:
-            os.kill(proc.pid, first_signal)
-        except ProcessLookupError:
-            pass
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            pass
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    try:
-        return proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return None
-
-
 def _die_with_parent():
     """preexec_fn: SIGTERM this child when the test process dies without
     running its teardown (killed), so no server outlives the run."""
@@ -373,178 +333,41 @@ def sanitizer_env():
     }
 
 
-class Fcgiwrap:
-    """fcgiwrap serving a unix socket in a temporary directory.
-
-    The socket is created, bound and listening before fcgiwrap starts and is
-    handed to it on fd 0 (the FastCGI convention fcgiwrap follows when -s is
-    not given; `man fcgiwrap`), so it is ready as soon as the process exists:
-    nothing has to wait for fcgiwrap to create it."""
+class Fcgiwrap(serving.Fcgiwrap):
+    """fcgiwrap serving a unix socket in a temporary directory; it dies
+    with the test process."""
 
     def __init__(self, directory, children=4):
-        self.directory = Path(directory)
-        self.socket_path = self.directory / "fcgiwrap.sock"
-        self.log_path = self.directory / "fcgiwrap.stderr"
-        self.children = children
-        self.proc = None
-
-    def start(self):
-        self.directory.mkdir(parents=True, exist_ok=True)
-        if self.socket_path.exists():
-            self.socket_path.unlink()
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.bind(str(self.socket_path))
-        sock.listen(128)
-        os.chmod(self.socket_path, 0o666)
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                [FCGIWRAP_BIN, "-c", str(self.children)],
-                stdin=sock.fileno(), stdout=subprocess.DEVNULL, stderr=log,
-                env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
-                start_new_session=True, close_fds=True,
-                preexec_fn=_die_with_parent)
-        sock.close()
-        return self
-
-    def stop(self):
-        if self.proc is not None:
-            stop_process_group(self.proc, signal.SIGTERM, timeout=10)
-            self.proc = None
-
-    def log(self):
-        try:
-            return self.log_path.read_text(errors="replace")
-        except OSError:
-            return ""
+        super().__init__(directory, children, preexec_fn=_die_with_parent,
+                         backlog=128)
 
 
-class Nginx:
-    """The stock nginx binary in the foreground (daemon off) with its own
-    prefix: conf, pid, logs and every temp path live under `prefix`.
-
-    `http_body` is the content of the http {} block minus logs/temp paths
+class Nginx(serving.NginxProcess):
+    """`http_body` is the content of the http {} block minus logs/temp paths
     (added here); it may use {port}. The listening socket is inherited."""
 
     def __init__(self, prefix, http_body, module=None, worker_processes=2,
                  main_extra=""):
-        self.prefix = Path(prefix)
+        super().__init__(prefix, module, preexec_fn=_die_with_parent,
+                         env=sanitizer_env())
         self.http_body = http_body
-        self.module = module
         self.worker_processes = worker_processes
         self.main_extra = main_extra
-        self.proc = None
-        self.port = None
-        self.conf_path = self.prefix / "conf" / "nginx.conf"
-        self.error_log = self.prefix / "logs" / "error.log"
-        self.access_log = self.prefix / "logs" / "access.log"
-        self.stderr_log = self.prefix / "logs" / "stderr.log"
 
-    def config_text(self, port):
-        p = self.prefix
-        lines = []
-        if self.module is not None:
-            lines.append("load_module %s;" % self.module)
-        if os.geteuid() == 0:
-            # workers must be able to read the fixture repositories
-            lines.append("user root;")
+    def config_text(self, ports):
+        lines = self.main_lines(self.worker_processes, "info", 512)
+        lines.insert(-1, self.main_extra)
         lines += [
-            "worker_processes %d;" % self.worker_processes,
-            "daemon off;",
-            "master_process on;",
-            "pid %s;" % (p / "nginx.pid"),
-            "error_log %s info;" % self.error_log,
-            self.main_extra,
-            "events { worker_connections 512; }",
             "http {",
             "    log_format gsh '$request_method $request_uri $status "
             "$bytes_sent $request_length \"$http_git_protocol\" "
             "\"$http_content_encoding\"';",
             "    access_log %s gsh;" % self.access_log,
-            "    client_body_temp_path %s;" % (p / "client_body_temp"),
-            "    fastcgi_temp_path %s;" % (p / "fastcgi_temp"),
-            "    proxy_temp_path %s;" % (p / "proxy_temp"),
-            "    uwsgi_temp_path %s;" % (p / "uwsgi_temp"),
-            "    scgi_temp_path %s;" % (p / "scgi_temp"),
-            self.http_body.replace("{port}", str(port)),
+        ] + self.temp_path_lines() + [
+            self.http_body.replace("{port}", str(ports[0])),
             "}",
         ]
         return "\n".join(lines) + "\n"
-
-    def start(self):
-        for d in ("conf", "logs", "client_body_temp", "fastcgi_temp",
-                  "proxy_temp", "uwsgi_temp", "scgi_temp"):
-            (self.prefix / d).mkdir(parents=True, exist_ok=True)
-        sock = free_listening_socket()
-        self.port = sock.getsockname()[1]
-        self.conf_path.write_text(self.config_text(self.port))
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-               # inherited listening socket (what nginx uses for binary
-               # upgrades): "fd;" list
-               "NGINX": "%d;" % sock.fileno()}
-        env.update(sanitizer_env())
-        # Check the configuration first: a clear error instead of a hang.
-        test = subprocess.run(
-            [NGINX_BIN, "-t", "-q", "-p", str(self.prefix), "-c",
-             str(self.conf_path), "-e", str(self.error_log)],
-            env={k: v for k, v in env.items() if k != "NGINX"},
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        if test.returncode != 0:
-            sock.close()
-            raise RuntimeError("nginx -t failed:\n%s\n--- %s ---\n%s" % (
-                test.stdout, self.conf_path, self.conf_path.read_text()))
-        with open(self.stderr_log, "ab") as err:
-            self.proc = subprocess.Popen(
-                [NGINX_BIN, "-p", str(self.prefix), "-c", str(self.conf_path),
-                 "-e", str(self.error_log)],
-                stdin=subprocess.DEVNULL, stdout=err, stderr=err, env=env,
-                pass_fds=(sock.fileno(),), start_new_session=True,
-                preexec_fn=_die_with_parent)
-        # nginx holds the socket now; with our copy closed, a failed start
-        # gives "connection refused" instead of a hang.
-        sock.close()
-        return self
-
-    def stop(self):
-        """Graceful stop (SIGQUIT), then SIGKILL to the group. Returns the
-        master's exit status (None if it had to be killed... or unknown)."""
-        if self.proc is None:
-            return None
-        status = stop_process_group(self.proc, signal.SIGQUIT, timeout=30)
-        self.proc = None
-        return status
-
-    def alive(self):
-        return self.proc is not None and self.proc.poll() is None
-
-    def read_error_log(self, offset=0):
-        try:
-            with open(self.error_log, "rb") as f:
-                f.seek(offset)
-                return f.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
-
-    def read_stderr(self, offset=0):
-        """nginx's own stderr (before error.log is open, and sanitizer
-        reports written before the workers redirect stderr)."""
-        try:
-            with open(self.stderr_log, "rb") as f:
-                f.seek(offset)
-                return f.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
-
-    def stderr_size(self):
-        try:
-            return self.stderr_log.stat().st_size
-        except OSError:
-            return 0
-
-    def error_log_size(self):
-        try:
-            return self.error_log.stat().st_size
-        except OSError:
-            return 0
 
     def http(self, method, path, headers=None, body=None, timeout=120):
         return http_request(self.port, method, path, headers, body, timeout)
