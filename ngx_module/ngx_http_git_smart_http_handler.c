@@ -720,6 +720,7 @@ ngx_http_gsh_start(ngx_http_request_t *r)
     req.max_request_size = glcf->max_request_size;
     req.max_wants = glcf->max_wants;
     req.max_haves = glcf->max_haves;
+    req.allow_filter = glcf->filter ? 1 : 0;
 
     h = ngx_http_gsh_find_header(r, "Git-Protocol",
                                  sizeof("Git-Protocol") - 1);

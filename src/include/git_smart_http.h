@@ -38,10 +38,12 @@ typedef struct {
     size_t git_protocol_len;
     const char *content_encoding; /* value of Content-Encoding, or NULL */
     size_t content_encoding_len;
-    int export_all; /* serve repositories without git-daemon-export-ok */
+    int export_all;          /* serve repositories without git-daemon-export-ok */
     size_t max_request_size; /* request body after gzip inflation; 0: 64 MiB */
     size_t max_wants;        /* per request; 0: unlimited */
     size_t max_haves;        /* per request; 0: unlimited */
+    int allow_filter;        /* partial clone, when the repository allows it too
+                                (uploadpack.allowFilter) */
 } gsh_request;
 
 /* Once per process, before any session (e.g. in init_process). 0 on success. */
@@ -88,8 +90,7 @@ const char *gsh_session_message(const gsh_session *s);
  * *written. Returns GSH_AGAIN while more is to come, GSH_DONE after the last
  * byte, GSH_ERROR when the response cannot be completed (the message says
  * why; whatever was written before stays valid to send). */
-int gsh_session_read(gsh_session *s, unsigned char *buf, size_t cap,
-                     size_t *written);
+int gsh_session_read(gsh_session *s, unsigned char *buf, size_t cap, size_t *written);
 
 /* Counters for logs, valid at any time. */
 unsigned long long gsh_session_pack_objects(const gsh_session *s);

@@ -1,5 +1,7 @@
 #include "pack/bitmap_walk.h"
 
+#include <cstring>
+
 namespace gsh::pack {
 
 BitmapEnumerator::BitmapEnumerator(git_repository *repo, std::shared_ptr<const PackSet> packs,
@@ -134,6 +136,90 @@ bool BitmapEnumerator::worth_it(const EnumerateInput &in, size_t limit) {
     return true;
 }
 
+bool BitmapEnumerator::can_filter(const ObjectFilter &filter) {
+    switch (filter.kind) {
+    case ObjectFilter::Kind::None:
+    case ObjectFilter::Kind::BlobNone:
+    case ObjectFilter::Kind::BlobLimit:
+    case ObjectFilter::Kind::ObjectType:
+        return true;
+    case ObjectFilter::Kind::TreeDepth:
+        return filter.value == 0;
+    case ObjectFilter::Kind::Combine:
+        for (const ObjectFilter &sub : filter.subs)
+            if (!can_filter(sub))
+                return false;
+        return true;
+    default:
+        return false;
+    }
+}
+
+template <typename Keep> void BitmapEnumerator::filter_extra(Side &want, Keep &&keep) {
+    if (want.extra.empty())
+        return;
+    OidSet kept(want.extra.size());
+    for (const git_oid &oid : want.extra.oids())
+        if (keep(oid, objects_.type_of(oid)))
+            kept.insert(oid);
+    want.extra = std::move(kept);
+}
+
+void BitmapEnumerator::exclude_type(BitmapIndex::Type type, Side &want, const Side &tips) {
+    static const git_object_t kTypes[] = {GIT_OBJECT_COMMIT, GIT_OBJECT_TREE, GIT_OBJECT_BLOB,
+                                          GIT_OBJECT_TAG};
+    Bitset mask = bitmap_.type(type);
+    mask.and_not(tips.bits);
+    want.bits.and_not(mask);
+    filter_extra(want, [&](const git_oid &oid, git_object_t t) {
+        return t != kTypes[type] || tips.extra.contains(oid);
+    });
+}
+
+void BitmapEnumerator::apply_filter(const ObjectFilter &filter, Side &want, const Side &tips) {
+    switch (filter.kind) {
+    case ObjectFilter::Kind::BlobNone:
+        exclude_type(BitmapIndex::kBlobs, want, tips);
+        break;
+    case ObjectFilter::Kind::BlobLimit: {
+        Bitset blobs = bitmap_.type(BitmapIndex::kBlobs);
+        blobs &= want.bits;
+        blobs.and_not(tips.bits);
+        blobs.for_each([&](size_t r) {
+            git_oid oid;
+            std::memcpy(oid.id, pack_.oid_at(pack_.pos_at_rank(r)), GIT_OID_RAWSZ);
+            if (objects_.size_of(oid) >= filter.value)
+                want.bits.words()[r / 64] &= ~(uint64_t(1) << (r % 64));
+        });
+        filter_extra(want, [&](const git_oid &oid, git_object_t t) {
+            return t != GIT_OBJECT_BLOB || tips.extra.contains(oid) ||
+                   objects_.size_of(oid) < filter.value;
+        });
+        break;
+    }
+    case ObjectFilter::Kind::TreeDepth:
+        exclude_type(BitmapIndex::kTrees, want, tips);
+        exclude_type(BitmapIndex::kBlobs, want, tips);
+        break;
+    case ObjectFilter::Kind::ObjectType:
+        if (filter.type != GIT_OBJECT_TAG)
+            exclude_type(BitmapIndex::kTags, want, tips);
+        if (filter.type != GIT_OBJECT_COMMIT)
+            exclude_type(BitmapIndex::kCommits, want, tips);
+        if (filter.type != GIT_OBJECT_TREE)
+            exclude_type(BitmapIndex::kTrees, want, tips);
+        if (filter.type != GIT_OBJECT_BLOB)
+            exclude_type(BitmapIndex::kBlobs, want, tips);
+        break;
+    case ObjectFilter::Kind::Combine:
+        for (const ObjectFilter &sub : filter.subs)
+            apply_filter(sub, want, tips);
+        break;
+    default:
+        break;
+    }
+}
+
 Enumeration BitmapEnumerator::run(const EnumerateInput &in) {
     const size_t n = pack_.count();
     Side have{Bitset(n), OidSet()}, want{Bitset(n), OidSet()};
@@ -144,6 +230,20 @@ Enumeration BitmapEnumerator::run(const EnumerateInput &in) {
     find_objects(haves, have, nullptr);
     find_objects(in.wants, want, &have);
     want.bits.and_not(have.bits); // the bitmaps ORed on the wants' side
+    if (in.filter.active()) {
+        Side tips{Bitset(n), OidSet()};
+        for (const git_oid &w : in.wants) {
+            git_oid oid = w;
+            mark(tips, oid, nullptr);
+            while (objects_.type_of(oid) == GIT_OBJECT_TAG) {
+                git_oid target;
+                objects_.parse_tag(oid, &target);
+                oid = target;
+                mark(tips, oid, nullptr);
+            }
+        }
+        apply_filter(in.filter, want, tips);
+    }
 
     // include-tag: a tag whose chain ends at an object being sent comes
     // along with the tags of the chain that the client lacks.

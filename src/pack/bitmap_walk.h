@@ -45,6 +45,11 @@ class BitmapEnumerator {
     // haves.
     bool worth_it(const EnumerateInput &in, size_t limit);
 
+    // Whether the filter can be applied to the bitmap's result (git's
+    // can_filter_bitmap()): blob:none, blob:limit, tree:0, object:type and
+    // their combinations.
+    static bool can_filter(const ObjectFilter &filter);
+
   private:
     // What one side (the haves, the wants) reaches.
     struct Side {
@@ -59,6 +64,12 @@ class BitmapEnumerator {
     bool has(const Side &side, const git_oid &oid) const;
     void find_objects(const std::vector<git_oid> &roots, Side &side, const Side *stop);
     void walk_tree(const git_oid &root, Side &side, const Side *stop);
+    // Takes out of want what filter omits, but never a tip (a want, or an
+    // object a wanted tag leads to).
+    void apply_filter(const ObjectFilter &filter, Side &want, const Side &tips);
+    void exclude_type(BitmapIndex::Type type, Side &want, const Side &tips);
+    // Keeps those of want.extra for which keep(oid, type) holds.
+    template <typename Keep> void filter_extra(Side &want, Keep &&keep);
 
     git_repository *repo_;
     std::shared_ptr<const PackSet> packs_;

@@ -20,6 +20,7 @@
 #include <string>
 
 #include "pack/bitmap_walk.h"
+#include "pack/filter_walk.h"
 #include "pack/object_walk.h"
 #include "pack/oid_set.h"
 #include "pack/pack_index.h"
@@ -171,20 +172,26 @@ Enumeration Enumerator::run(const EnumerateInput &in) {
         }
     }
 
-    // The wanted side: tags peeled (and sent), commits to walk from.
+    // The wanted side: tags peeled (and sent), commits to walk from; the
+    // rest in want order for a filter.
     std::vector<git_oid> want_commits, want_trees, want_other;
+    std::vector<std::pair<git_oid, git_object_t>> pending;
     for (const git_oid &want : in.wants) {
         git_oid oid = want;
         git_object_t type = type_of(oid);
         while (type == GIT_OBJECT_TAG) {
             want_other.push_back(oid);
+            pending.emplace_back(oid, type);
             git_oid target;
             type = parse_tag(oid, &target);
             oid = target;
         }
-        if (type == GIT_OBJECT_COMMIT)
+        if (type == GIT_OBJECT_COMMIT) {
             want_commits.push_back(oid);
-        else if (type == GIT_OBJECT_TREE)
+            continue;
+        }
+        pending.emplace_back(oid, type);
+        if (type == GIT_OBJECT_TREE)
             want_trees.push_back(oid);
         else
             want_other.push_back(oid);
@@ -253,16 +260,34 @@ Enumeration Enumerator::run(const EnumerateInput &in) {
     boundary_ = set_.size();
     counting_ = true;
 
-    // Phase 2: everything the client needs.
+    // Phase 2: everything the client needs. With a filter, the set holds
+    // what the walk is done with, and what is sent is listed apart.
     set_.reserve(boundary_ + commits.size() * 8);
-    for (size_t i = 0; i < commits.size(); i++) {
-        insert(commits[i]);
-        walk_tree(commit_trees[i]);
+    const bool filtered = in.filter.active();
+    std::vector<git_oid> send;
+    OidSet sent;
+    if (filtered) {
+        OidSet wanted(want_commits.size());
+        for (const git_oid &c : want_commits)
+            wanted.insert(c);
+        FilterWalk walk(repo_, objects_, in.filter, set_);
+        walk.run({&commits, &commit_trees, &wanted, &pending}, &send, &sent);
+    } else {
+        for (size_t i = 0; i < commits.size(); i++) {
+            insert(commits[i]);
+            walk_tree(commit_trees[i]);
+        }
+        for (const git_oid &t : want_trees)
+            walk_tree(t);
+        for (const git_oid &o : want_other)
+            insert(o);
     }
-    for (const git_oid &t : want_trees)
-        walk_tree(t);
-    for (const git_oid &o : want_other)
-        insert(o);
+    auto is_sent = [&](const git_oid &oid) {
+        if (filtered)
+            return sent.contains(oid);
+        const int64_t idx = set_.find(oid);
+        return idx >= 0 && size_t(idx) >= boundary_;
+    };
 
     // include-tag: a tag whose chain ends at an object being sent comes along
     // with the tags it goes through.
@@ -279,24 +304,32 @@ Enumeration Enumerator::run(const EnumerateInput &in) {
             type = parse_tag(cur, &target);
             cur = target;
         }
-        int64_t idx = set_.find(cur);
-        if (idx < 0 || size_t(idx) < boundary_)
+        if (!is_sent(cur))
             continue;
-        for (const git_oid &t : chain)
-            insert(t);
+        for (const git_oid &t : chain) {
+            if (!filtered) {
+                insert(t);
+            } else if (set_.insert(t).second) {
+                sent.insert(t);
+                send.push_back(t);
+            }
+        }
     }
 
-    progress_.done(set_.size() - boundary_);
+    progress_.done(filtered ? send.size() : set_.size() - boundary_);
     Enumeration out;
     out.packs_ = packs_;
     out.repo_ = repo_;
     if (boundary_ == 0) {
-        out.objects = set_.take();
+        out.objects = filtered ? std::move(send) : set_.take();
         return out;
     }
     // The members before the boundary are what the client has: kept for
     // thin packs.
-    out.objects.assign(set_.oids().begin() + std::ptrdiff_t(boundary_), set_.oids().end());
+    if (filtered)
+        out.objects = std::move(send);
+    else
+        out.objects.assign(set_.oids().begin() + std::ptrdiff_t(boundary_), set_.oids().end());
     out.known_ = std::move(set_);
     out.known_count_ = boundary_;
     out.haves_ = std::move(haves);
@@ -409,7 +442,7 @@ Enumeration enumerate_objects(git_repository *repo, std::shared_ptr<const PackSe
                               const EnumerateInput &in, const ProgressFn &progress) {
     // git counts shallow fetches by walking too: a bitmap knows nothing of
     // the client's boundary.
-    if (in.parentless.empty()) {
+    if (in.parentless.empty() && BitmapEnumerator::can_filter(in.filter)) {
         size_t pack;
         if (const BitmapIndex *bitmap = packs->bitmap(&pack)) {
             BitmapEnumerator e(repo, packs, pack, *bitmap, progress);

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "pack/bitmap_index.h"
+#include "pack/filter.h"
 #include "pack/oid_set.h"
 
 namespace gsh::pack {
@@ -32,6 +33,9 @@ struct EnumerateInput {
     // Shallow fetches: commits whose parents the walk does not follow, on
     // both sides (the client's boundary and the new one).
     std::vector<git_oid> parentless;
+    // Partial clone: what the filter omits is not sent, except the wants
+    // themselves (see filter_walk.h).
+    ObjectFilter filter;
 };
 
 // What a fetch sends, and what the client is known to have: the objects a
@@ -91,7 +95,8 @@ class Enumeration {
 
 // Every object reachable from wants and not from haves, counted with the
 // reachability bitmap when the repository has one (not for shallow
-// fetches), else by walking the history. packs are repo's; the result keeps
+// fetches, nor for filters a bitmap cannot apply), else by walking the
+// history. packs are repo's; the result keeps
 // them, and repo must outlive it. Throws gsh::Error on a missing or corrupt
 // object.
 Enumeration enumerate_objects(git_repository *repo, std::shared_ptr<const PackSet> packs,

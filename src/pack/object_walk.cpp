@@ -51,6 +51,16 @@ git_object_t ObjectParser::type_of(const git_oid &oid) const {
     return type;
 }
 
+size_t ObjectParser::size_of(const git_oid &oid) const {
+    size_t len;
+    git_object_t type;
+    if (git_odb_read_header(&len, &type, odb_.get(), &oid) < 0)
+        throw Error("reading object " + oid_hex(oid) + ": " +
+                    (git_error_last() && git_error_last()->message ? git_error_last()->message
+                                                                   : "libgit2 error"));
+    return len;
+}
+
 void ObjectParser::parse_commit(const git_oid &oid, git_oid *tree, std::vector<git_oid> *parents) {
     constexpr size_t kPrefix = 256; // the tree line and 4 parent lines
     size_t limit = kPrefix;

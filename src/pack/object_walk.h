@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstring>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "pack/object_reader.h"
@@ -26,6 +27,8 @@ class ObjectParser {
     bool exists(const git_oid &oid) const { return git_odb_exists(odb_.get(), &oid); }
     // Throws gsh::Error when the object is missing.
     git_object_t type_of(const git_oid &oid) const;
+    // Size of an object's content. Throws gsh::Error when it is missing.
+    size_t size_of(const git_oid &oid) const;
     // Tree and parents of a commit, from its header lines.
     void parse_commit(const git_oid &oid, git_oid *tree, std::vector<git_oid> *parents);
     // Target and target type of a tag.
@@ -34,6 +37,12 @@ class ObjectParser {
     // Calls fn(id, is_tree) for every entry of a tree but gitlinks (commits
     // of other repositories). fn must not use the parser.
     template <typename Fn> void for_each_entry(const git_oid &tree, Fn &&fn) {
+        for_each_named_entry(
+            tree, [&](const git_oid &id, bool is_tree, std::string_view) { fn(id, is_tree); });
+    }
+
+    // The same with each entry's name.
+    template <typename Fn> void for_each_named_entry(const git_oid &tree, Fn &&fn) {
         ObjectReader::Object obj = read(tree, GIT_OBJECT_TREE);
         const uint8_t *p = obj.data;
         const uint8_t *end = p + obj.size;
@@ -47,12 +56,13 @@ class ObjectParser {
             const uint8_t *nul = static_cast<const uint8_t *>(std::memchr(p, 0, size_t(end - p)));
             if (!nul || size_t(end - nul) < 1 + GIT_OID_RAWSZ)
                 throw Error("corrupt tree " + oid_hex(tree));
+            const std::string_view name(reinterpret_cast<const char *>(p + 1), size_t(nul - p - 1));
             git_oid id;
             std::memcpy(id.id, nul + 1, GIT_OID_RAWSZ);
             p = nul + 1 + GIT_OID_RAWSZ;
             const uint32_t kind = mode & 0170000;
             if (kind != 0160000)
-                fn(id, kind == 0040000);
+                fn(id, kind == 0040000, name);
         }
     }
 

@@ -35,6 +35,8 @@ class RepoAccess {
         config_.max_wants = max_wants;
         config_.max_haves = max_haves;
     }
+    // git_smart_http_filter: off refuses filters whatever the repository says.
+    void set_filter_directive(bool on) { config_.allow_filter = config_.allow_filter && on; }
     // This request's handle; the same one for every call.
     git_repository *git();
 

@@ -22,8 +22,15 @@ namespace gsh {
 
 class RepoSnapshot {
   public:
-    // Slots for memo().
-    enum Memo { kAdvertisementV0, kAdvertisementV1, kMemoSlots };
+    // Slots for memo(); the advertisement differs with the filter capability,
+    // which the operator may refuse in one location and not in another.
+    enum Memo {
+        kAdvertisementV0,
+        kAdvertisementV1,
+        kAdvertisementV0Filter,
+        kAdvertisementV1Filter,
+        kMemoSlots
+    };
 
     // Reads path's configuration, refs and packs through repo, a handle of
     // the caller's that nothing else uses meanwhile. The packs of previous

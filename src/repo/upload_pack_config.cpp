@@ -43,6 +43,15 @@ bool config_bool(const std::string &value) {
     return git_config_parse_bool(&b, value.c_str()) == 0 && b;
 }
 
+// git_config_ulong() (which would die on a bad value: refuse every depth).
+uint64_t config_ulong(const std::string &value) {
+    pack::ObjectFilter f;
+    std::string error;
+    if (pack::parse_filter("tree:" + value, &f, &error))
+        return f.value;
+    return 0;
+}
+
 } // namespace
 
 UploadPackConfig load_upload_pack_config(git_repository *repo) {
@@ -55,11 +64,22 @@ UploadPackConfig load_upload_pack_config(git_repository *repo) {
     // (Its whole-config iterator leaks pcre2 match data in 1.5, so ask by key;
     // transfer.* and uploadpack.* in one file are not interleaved as git would.)
     std::vector<Entry> entries;
-    for (const char *key : {"http.uploadpack", "transfer.hiderefs", "uploadpack.hiderefs",
-                            "uploadpack.allowtipsha1inwant", "uploadpack.allowreachablesha1inwant",
-                            "uploadpack.allowanysha1inwant"}) {
+    std::vector<std::string> keys = {"http.uploadpack",
+                                     "transfer.hiderefs",
+                                     "uploadpack.hiderefs",
+                                     "uploadpack.allowtipsha1inwant",
+                                     "uploadpack.allowreachablesha1inwant",
+                                     "uploadpack.allowanysha1inwant",
+                                     "uploadpack.allowfilter",
+                                     "uploadpackfilter.allow",
+                                     "uploadpackfilter.tree.maxdepth"};
+    // Subsections are case-sensitive: the names git compares them with.
+    for (const char *name :
+         {"blob:none", "blob:limit", "tree", "sparse:oid", "object:type", "combine"})
+        keys.push_back(std::string("uploadpackfilter.") + name + ".allow");
+    for (const std::string &key : keys) {
         int rc = git_config_get_multivar_foreach(
-            cfg.get(), key, nullptr,
+            cfg.get(), key.c_str(), nullptr,
             [](const git_config_entry *e, void *payload) {
                 auto *out = static_cast<std::vector<Entry> *>(payload);
                 out->push_back({e->level, out->size(), e->name, e->value ? e->value : ""});
@@ -81,6 +101,26 @@ UploadPackConfig load_upload_pack_config(git_repository *repo) {
         }
         if (n == "uploadpack.hiderefs" || n == "transfer.hiderefs") {
             conf.hidden.add(entry.value);
+            continue;
+        }
+        if (n == "uploadpack.allowfilter") {
+            conf.allow_filter = config_bool(entry.value);
+            continue;
+        }
+        if (n == "uploadpackfilter.allow") {
+            conf.filter_policy.fallback = config_bool(entry.value);
+            continue;
+        }
+        if (n == "uploadpackfilter.tree.maxdepth") {
+            // As git: a depth limit allows tree filters (up to it).
+            conf.filter_policy.allowed.emplace_back("tree", true);
+            conf.filter_policy.tree_max_depth = config_ulong(entry.value);
+            continue;
+        }
+        if (n.starts_with("uploadpackfilter.") && n.ends_with(".allow")) {
+            const size_t first = n.find('.') + 1;
+            conf.filter_policy.allowed.emplace_back(n.substr(first, n.size() - 6 - first),
+                                                    config_bool(entry.value));
             continue;
         }
         unsigned bit = 0;

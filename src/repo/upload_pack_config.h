@@ -7,6 +7,8 @@
 #include <string_view>
 #include <vector>
 
+#include "pack/filter.h"
+
 namespace gsh {
 
 // uploadpack.hideRefs and transfer.hideRefs, as git's ref_is_hidden() reads
@@ -32,6 +34,9 @@ struct UploadPackConfig {
     HiddenRefs hidden;
     unsigned allow_uor = 0;
     bool http_uploadpack = true; // http.uploadpack: false refuses the service
+    // uploadpack.allowFilter, and false when the operator refuses filters.
+    bool allow_filter = false;
+    pack::FilterPolicy filter_policy; // uploadpackfilter.*
     // The operator's limits per request (nginx directives); 0 is unlimited.
     size_t max_wants = 0;
     size_t max_haves = 0;

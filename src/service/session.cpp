@@ -28,7 +28,7 @@ Session::Session(const gsh_request &req)
       git_protocol_(req.git_protocol ? std::string(req.git_protocol, req.git_protocol_len) : ""),
       content_encoding_(
           req.content_encoding ? std::string(req.content_encoding, req.content_encoding_len) : ""),
-      export_all_(req.export_all != 0),
+      export_all_(req.export_all != 0), allow_filter_(req.allow_filter != 0),
       max_request_size_(req.max_request_size ? req.max_request_size : kDefaultMaxRequestSize),
       max_wants_(req.max_wants), max_haves_(req.max_haves) {}
 
@@ -55,19 +55,23 @@ int Session::open(bool on_loop) {
     if (!snapshot.config().http_uploadpack)
         throw Error("Service not enabled: 'upload-pack' (http.uploadpack is false)", 403);
     repo_->set_limits(max_wants_, max_haves_);
+    repo_->set_filter_directive(allow_filter_);
 
     if (kind_ == GSH_ADVERTISE_UPLOAD_PACK) {
         content_type_ = "application/x-git-upload-pack-advertisement";
+        const bool filter = repo_->config().allow_filter;
         if (version == 2) {
-            pending_ = advertise_v2();
+            pending_ = advertise_v2(filter);
         } else {
             // Smart HTTP's own header, which git http-backend leaves out for v2.
             proto::pkt_write_line(pending_, "# service=git-upload-pack");
             proto::pkt_flush(pending_);
             const bool v1 = version == 1;
-            pending_ +=
-                snapshot.memo(v1 ? RepoSnapshot::kAdvertisementV1 : RepoSnapshot::kAdvertisementV0,
-                              [&] { return advertise_v0(snapshot, v1); });
+            const RepoSnapshot::Memo slot = v1 ? (filter ? RepoSnapshot::kAdvertisementV1Filter
+                                                         : RepoSnapshot::kAdvertisementV1)
+                                               : (filter ? RepoSnapshot::kAdvertisementV0Filter
+                                                         : RepoSnapshot::kAdvertisementV0);
+            pending_ += snapshot.memo(slot, [&] { return advertise_v0(snapshot, v1, filter); });
         }
         return 200;
     }

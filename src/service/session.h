@@ -42,6 +42,7 @@ class Session {
     gsh_request_kind kind_;
     std::string root_, repo_name_, git_protocol_, content_encoding_;
     bool export_all_;
+    bool allow_filter_;
     size_t max_request_size_, max_wants_, max_haves_;
     RequestBody body_;
     std::optional<proto::V2Request> v2_request_; // parsed on the loop

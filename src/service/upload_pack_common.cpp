@@ -4,6 +4,7 @@
 
 #include "repo/refs.h"
 #include "service/negotiation.h"
+#include "util/error.h"
 
 namespace gsh {
 
@@ -48,8 +49,9 @@ std::string over_limit(const UploadPackConfig &config, size_t wants, size_t have
 
 pack::EnumerateInput pack_input(const RepoAccess &repo, std::vector<git_oid> wants,
                                 std::vector<git_oid> haves, bool include_tag,
-                                const ShallowInfo *shallow) {
+                                const ShallowInfo *shallow, pack::ObjectFilter filter) {
     pack::EnumerateInput input;
+    input.filter = std::move(filter);
     input.wants = std::move(wants);
     input.haves = std::move(haves);
     if (shallow) {
@@ -64,6 +66,17 @@ pack::EnumerateInput pack_input(const RepoAccess &repo, std::vector<git_oid> wan
             if (ref.peeled && ref.name.starts_with("refs/tags/"))
                 input.include_tags.push_back(ref.oid);
     return input;
+}
+
+void parse_filter_line(const UploadPackConfig &config, std::string_view spec,
+                       pack::ObjectFilter *filter, std::string *refused) {
+    if (filter->active())
+        throw Error("multiple filter-specs cannot be combined", 400);
+    std::string error;
+    if (!pack::parse_filter(spec, filter, &error))
+        throw Error(error, 400);
+    if (refused->empty())
+        *refused = pack::filter_refusal(config.filter_policy, *filter);
 }
 
 } // namespace gsh

@@ -36,6 +36,13 @@ std::string over_limit(const UploadPackConfig &config, size_t wants, size_t have
 // deepened commits' parents and edges and ends the walk at its boundaries.
 pack::EnumerateInput pack_input(const RepoAccess &repo, std::vector<git_oid> wants,
                                 std::vector<git_oid> haves, bool include_tag,
-                                const ShallowInfo *shallow);
+                                const ShallowInfo *shallow, pack::ObjectFilter filter);
+
+// A "filter <spec>" request line, as git's upload-pack reads it: a second
+// filter or a malformed spec is a protocol error (throws gsh::Error(400),
+// git dies); a spec the repository's uploadpackfilter.* refuses sets
+// *refused to the ERR text git sends.
+void parse_filter_line(const UploadPackConfig &config, std::string_view spec,
+                       pack::ObjectFilter *filter, std::string *refused);
 
 } // namespace gsh

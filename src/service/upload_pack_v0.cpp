@@ -36,7 +36,10 @@ struct Needs {
     ShallowArgs shallow;
     bool multi_ack = false, multi_ack_detailed = false, no_done = false;
     bool ofs_delta = false, thin_pack = false, no_progress = false, include_tag = false;
+    bool filter_capability = false;
     size_t sideband = 0;
+    pack::ObjectFilter filter;
+    std::string filter_refused; // git's ERR text when the policy refuses it
 };
 
 [[noreturn]] void bad_request(const std::string &why) {
@@ -44,7 +47,7 @@ struct Needs {
 }
 
 // git's receive_needs(): want lines (the first with capabilities) up to a flush.
-Needs read_needs(git_repository *repo, proto::PktReader &reader) {
+Needs read_needs(git_repository *repo, const UploadPackConfig &config, proto::PktReader &reader) {
     Needs n;
     for (;;) {
         proto::Pkt pkt = reader.next();
@@ -57,8 +60,14 @@ Needs read_needs(git_repository *repo, proto::PktReader &reader) {
         std::string_view line = pkt.data;
         if (parse_shallow_line(repo, line, &n.shallow))
             continue;
-        if (line.starts_with("filter "))
-            bad_request("git upload-pack: filtering capability not negotiated");
+        if (line.starts_with("filter ")) {
+            if (!n.filter_capability)
+                bad_request("git upload-pack: filtering capability not negotiated");
+            parse_filter_line(config, line.substr(7), &n.filter, &n.filter_refused);
+            if (!n.filter_refused.empty())
+                return n; // git dies at this line
+            continue;
+        }
         git_oid oid;
         if (!line.starts_with("want ") || line.size() < 45 ||
             !parse_oid(line.substr(5, 40), &oid) || (line.size() > 45 && line[45] != ' '))
@@ -79,13 +88,14 @@ Needs read_needs(git_repository *repo, proto::PktReader &reader) {
         n.no_progress |= has_feature(features, "no-progress");
         n.include_tag |= has_feature(features, "include-tag");
         n.shallow.deepen_relative |= has_feature(features, "deepen-relative");
+        n.filter_capability |= config.allow_filter && has_feature(features, "filter");
         add_unique(n.wants, oid);
     }
 }
 
 } // namespace
 
-std::string advertise_v0(const RepoSnapshot &repo, bool v1) {
+std::string advertise_v0(const RepoSnapshot &repo, bool v1, bool filter) {
     const UploadPackConfig &config = repo.config();
     std::string out;
     if (v1)
@@ -108,6 +118,8 @@ std::string advertise_v0(const RepoSnapshot &repo, bool v1) {
             line += " no-done";
             if (refs.front().name == "HEAD" && !refs.front().symref_target.empty())
                 line += " symref=HEAD:" + refs.front().symref_target;
+            if (filter)
+                line += " filter";
             line += std::string(" object-format=sha1 agent=") + kAgent;
             first = false;
         }
@@ -124,8 +136,12 @@ std::string answer_v0(RepoAccess &access, std::string_view body,
     git_repository *repo = access.git();
     const UploadPackConfig &config = access.config();
     proto::PktReader reader(body);
-    Needs needs = read_needs(repo, reader);
+    Needs needs = read_needs(repo, config, reader);
     std::string out;
+    if (!needs.filter_refused.empty()) {
+        proto::pkt_write(out, "ERR " + needs.filter_refused);
+        return out;
+    }
     if (needs.wants.empty())
         return out;
     if (std::string err = over_limit(config, needs.wants.size(), 0); !err.empty()) {
@@ -221,7 +237,7 @@ std::string answer_v0(RepoAccess &access, std::string_view body,
     *pack = std::make_unique<PackSection>(
         repo, access.snapshot().packs(),
         pack_input(access, needs.wants, neg.have_objects(), needs.include_tag,
-                   shallow ? &*shallow : nullptr),
+                   shallow ? &*shallow : nullptr, std::move(needs.filter)),
         pack::PackOptions{needs.ofs_delta, needs.thin_pack}, !needs.no_progress, needs.sideband);
     return out;
 }

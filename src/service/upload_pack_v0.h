@@ -14,8 +14,9 @@
 namespace gsh {
 
 // The ref advertisement as upload-pack --advertise-refs writes it (after the
-// "# service=" lines HTTP adds): "version 1" first when v1 was asked for.
-std::string advertise_v0(const RepoSnapshot &repo, bool v1);
+// "# service=" lines HTTP adds): "version 1" first when v1 was asked for;
+// filter: the filter capability is offered.
+std::string advertise_v0(const RepoSnapshot &repo, bool v1, bool filter);
 
 // Answers one stateless-RPC request: the wants, then haves with ACK/NAK as
 // git answers them for multi_ack, multi_ack_detailed and no-done; when the

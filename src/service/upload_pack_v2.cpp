@@ -83,15 +83,24 @@ struct FetchArgs {
     bool done = false, ofs_delta = false, thin_pack = false, no_progress = false,
          include_tag = false;
     bool wait_for_done = false;
+    pack::ObjectFilter filter;
+    std::string filter_refused; // git's ERR text when the policy refuses it
 };
 
-FetchArgs parse_fetch_args(git_repository *repo, const proto::V2Request &req) {
+FetchArgs parse_fetch_args(git_repository *repo, const UploadPackConfig &config,
+                           const proto::V2Request &req) {
     FetchArgs a;
     for (const std::string &line : req.args) {
         std::string_view arg = line;
         git_oid oid;
         if (parse_shallow_line(repo, arg, &a.shallow))
             continue;
+        if (config.allow_filter && arg.starts_with("filter ")) {
+            parse_filter_line(config, arg.substr(7), &a.filter, &a.filter_refused);
+            if (!a.filter_refused.empty())
+                return a; // git dies at this line
+            continue;
+        }
         if (arg.starts_with("want ")) {
             if (!parse_oid(arg.substr(5), &oid))
                 bad_request("protocol error, expected to get oid, not '" + line + "'");
@@ -123,8 +132,12 @@ std::string fetch(RepoAccess &access, const proto::V2Request &req,
                   std::unique_ptr<PackSection> *pack) {
     git_repository *repo = access.git();
     const UploadPackConfig &config = access.config();
-    FetchArgs args = parse_fetch_args(repo, req);
+    FetchArgs args = parse_fetch_args(repo, config, req);
     std::string out;
+    if (!args.filter_refused.empty()) {
+        proto::pkt_write(out, "ERR " + args.filter_refused);
+        return out;
+    }
     if (args.wants.empty())
         return out; // git answers nothing at all
 
@@ -172,19 +185,20 @@ std::string fetch(RepoAccess &access, const proto::V2Request &req,
     *pack = std::make_unique<PackSection>(
         repo, access.snapshot().packs(),
         pack_input(access, args.wants, neg.have_objects(), args.include_tag,
-                   shallow ? &*shallow : nullptr),
+                   shallow ? &*shallow : nullptr, std::move(args.filter)),
         pack::PackOptions{args.ofs_delta, args.thin_pack}, !args.no_progress);
     return out;
 }
 
 } // namespace
 
-std::string advertise_v2() {
+std::string advertise_v2(bool filter) {
     std::string out;
     proto::pkt_write_line(out, "version 2");
     proto::pkt_write_line(out, std::string("agent=") + kAgent);
     proto::pkt_write_line(out, "ls-refs=unborn");
-    proto::pkt_write_line(out, "fetch=shallow wait-for-done");
+    proto::pkt_write_line(out, filter ? "fetch=shallow wait-for-done filter"
+                                      : "fetch=shallow wait-for-done");
     proto::pkt_write_line(out, "server-option");
     proto::pkt_write_line(out, "object-format=sha1");
     proto::pkt_flush(out);

@@ -12,8 +12,9 @@
 
 namespace gsh {
 
-// Body of GET info/refs?service=git-upload-pack with Git-Protocol: version=2.
-std::string advertise_v2();
+// Body of GET info/refs?service=git-upload-pack with Git-Protocol: version=2;
+// filter: fetch advertises the filter argument.
+std::string advertise_v2(bool filter);
 
 // Answers a v2 request. The returned text is sent first; when a pack
 // follows, *pack is set and streams the rest of the response.

@@ -11,7 +11,7 @@ namespace {
 class UploadPackV0 : public gsh::test::UploadPackFixture {
   protected:
     static std::string advertisement(const std::string &gitdir, bool v1) {
-        return advertise_v0(RepoAccess(gitdir).snapshot(), v1);
+        return advertise_v0(RepoAccess(gitdir).snapshot(), v1, false);
     }
     static std::string their_advertisement(const std::string &gitdir, bool v1) {
         return test::sh(std::string(v1 ? "GIT_PROTOCOL=version=1 " : "") +

@@ -123,9 +123,8 @@ TEST_F(UploadPackV2, BadRequestsAre400) {
 TEST_F(UploadPackV2, AdvertisesOnlyWhatIsImplemented) {
     std::string expected;
     for (const char *line : {"version 2", "agent=git-smart-http/0.1", "ls-refs=unborn",
-                             "fetch=shallow wait-for-done",
-                             "server-option", "object-format=sha1"})
+                             "fetch=shallow wait-for-done", "server-option", "object-format=sha1"})
         proto::pkt_write_line(expected, line);
     proto::pkt_flush(expected);
-    EXPECT_EQ(advertise_v2(), expected);
+    EXPECT_EQ(advertise_v2(false), expected);
 }
