@@ -6,6 +6,7 @@ Locations (see NGINX_HTTP below):
   /git/     the module, git_smart_http_root ROOT (exported repositories only)
   /gitall/  the module with git_smart_http_export_all on
   /gitlim/  the module with small request limits (test_limits.py)
+  /gitnofilter/  the module with git_smart_http_filter off (test_filter.py)
   /ref/     git http-backend through fcgiwrap (exported repositories only)
   /refall/  git http-backend with GIT_HTTP_EXPORT_ALL=1
 
@@ -49,6 +50,11 @@ NGINX_HTTP = """
             git_smart_http_max_request_size 4k;
             git_smart_http_max_wants 2;
             git_smart_http_max_haves 3;
+        }
+        location /gitnofilter/ {
+            git_smart_http on;
+            git_smart_http_root {root};
+            git_smart_http_filter off;
         }
         location /ref/ {%(fcgi)s
         }

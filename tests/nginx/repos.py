@@ -25,6 +25,17 @@ git-daemon-export-ok except noexport.git:
   escape.git              symlink to ../outside.git (outside ROOT)
   updir                   symlink to .. (so updir/outside.git leaves ROOT)
   nginx.git               the corpus (separate, lazy fixture), repack -adb
+  filter.git              small.git plus a submodule (gitlink) entry, small
+                          and large blobs, nested folders, tags of a tree
+                          and of a blob (annotated and lightweight), a
+                          sparse-checkout spec (main:sparse-spec);
+                          uploadpack.allowFilter true; repack -adb
+  filter-nobitmap.git     the same without a bitmap
+  filter-reachable.git    filter.git with uploadpack.allowReachableSHA1InWant
+                          (what a partial clone needs over protocol v0)
+  filter-policy.git       the same with uploadpackfilter.allow false,
+                          uploadpackfilter.blob:none.allow true,
+                          uploadpackfilter.tree.maxDepth 1
 
 Next to ROOT: outside.git, an exported repository that must never be
 reachable through the root.
@@ -164,6 +175,60 @@ def build_hidden(git, small_work, tmp, dest, extra_config=()):
     return Path(dest)
 
 
+SPARSE_SPEC = "/src/\n*.txt\n!big.txt\ndeep/a/\n"
+
+
+def build_filter(git, small_work, nested, tmp, root):
+    """filter.git, filter-nobitmap.git and filter-policy.git (see above)."""
+    work = tmp / "filter-work"
+    git("clone", "-q", "--no-local", small_work, work)
+    git("checkout", "-q", "-B", "main", "origin/main", cwd=work)
+    for branch in ("feature", "topic", "release/1.0"):
+        git("branch", "-q", branch, "origin/" + branch, cwd=work)
+    commit(git, work, "files of many sizes", {
+        "large.bin": "".join("%06d large\n" % i for i in range(2000)),
+        "medium.txt": "m" * 3000 + "\n",
+        "tiny.txt": "t\n",
+        "deep/a/b/c/leaf.txt": "leaf\n",
+        "deep/a/b/other.txt": "other\n",
+        "deep/x.txt": "x\n",
+        "sparse-spec": SPARSE_SPEC})
+    # the same folder under two names (one tree reached at two depths)
+    commit(git, work, "copy of a folder", {
+        "copy/b/c/leaf.txt": "leaf\n", "copy/b/other.txt": "other\n"})
+    sub = git("rev-parse", "HEAD", cwd=nested)
+    git("update-index", "--add", "--cacheinfo", "160000,%s,modules/sub" % sub,
+        cwd=work)
+    git.tick()
+    git("commit", "-q", "-m", "a submodule entry", cwd=work)
+    # not commit(): its add -A would drop the gitlink (no folder for it)
+    _write(work / "large.bin", "".join("%06d large, edited\n" % i
+                                       for i in range(2000)))
+    git("add", "large.bin", cwd=work)
+    git.tick()
+    git("commit", "-q", "-m", "large file changes", cwd=work)
+    git.tick()
+    git("tag", "-a", "tree-tag", "-m", "a tag of a tree", "HEAD^{tree}",
+        cwd=work)
+    git("tag", "tree-light", "HEAD~1:deep", cwd=work)
+    git("tag", "blob-light", "HEAD~2:tiny.txt", cwd=work)
+    for name, bitmap, config in (
+            ("filter.git", True, []),
+            ("filter-nobitmap.git", False, []),
+            ("filter-reachable.git", True, [
+                ("uploadpack.allowReachableSHA1InWant", "true")]),
+            ("filter-policy.git", True, [
+                ("uploadpackfilter.allow", "false"),
+                ("uploadpackfilter.blob:none.allow", "true"),
+                ("uploadpackfilter.tree.maxDepth", "1")])):
+        dest = to_bare(git, work, root / name)
+        git("config", "uploadpack.allowFilter", "true", cwd=dest)
+        for key, value in config:
+            git("config", key, value, cwd=dest)
+        if bitmap:
+            git("repack", "-q", "-a", "-d", "-b", cwd=dest)
+
+
 def build_all(git, tmp):
     """Creates ROOT and its repositories under tmp; returns ROOT."""
     tmp = Path(tmp)
@@ -194,6 +259,8 @@ def build_all(git, tmp):
                  [("uploadpack.allowReachableSHA1InWant", "true")])
     build_hidden(git, small_work, tmp, root / "anysha.git",
                  [("uploadpack.allowAnySHA1InWant", "true")])
+
+    build_filter(git, small_work, nested_work, tmp, root)
 
     # a non-bare repository: work tree with .git
     plain = root / "plain"
