@@ -1,5 +1,6 @@
 #include "pack/bitmap_walk.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace gsh::pack {
@@ -48,14 +49,18 @@ void BitmapEnumerator::walk_tree(const git_oid &root, Side &side, const Side *st
         const git_oid tree = stack_.back();
         stack_.pop_back();
         objects_.for_each_entry(tree, [&](const git_oid &id, bool is_tree) {
+            if (entries_met_)
+                entries_met_->insert(id);
             if (mark(side, id, stop) && is_tree)
                 stack_.push_back(id);
         });
     }
 }
 
-void BitmapEnumerator::find_objects(const std::vector<git_oid> &roots, Side &side,
-                                    const Side *stop) {
+void BitmapEnumerator::find_objects(const std::vector<git_oid> &roots, Side &side, const Side *stop,
+                                    OidSet *demoted) {
+    // Trees and blobs named by the roots, in order (after their tags).
+    std::vector<std::pair<git_oid, bool>> pending;
     std::vector<git_oid> commits, trees;
     for (const git_oid &root : roots) {
         git_oid oid = root;
@@ -68,10 +73,8 @@ void BitmapEnumerator::find_objects(const std::vector<git_oid> &roots, Side &sid
         }
         if (type == GIT_OBJECT_COMMIT)
             commits.push_back(oid);
-        else if (type == GIT_OBJECT_TREE)
-            trees.push_back(oid);
         else
-            mark(side, oid, stop);
+            pending.emplace_back(oid, type == GIT_OBJECT_TREE);
     }
     // Commits first, so that every bitmap reached is in before the trees
     // are walked.
@@ -96,8 +99,31 @@ void BitmapEnumerator::find_objects(const std::vector<git_oid> &roots, Side &sid
         trees.push_back(tree);
         commits.insert(commits.end(), parents_.begin(), parents_.end());
     }
+    // git walks what the bitmaps do not cover with the filter on, where a
+    // named tree or blob met before as a tree entry or a commit's tree is no
+    // longer the client's own want: it loses the protection of wants.
+    OidSet met;
+    const bool track = demoted && std::any_of(pending.begin(), pending.end(),
+                                              [](const auto &p) { return p.second; });
+    if (track)
+        for (const git_oid &t : trees)
+            met.insert(t);
+    // A filter that skips the entries of the trees it is asked about meets
+    // only the entries of the named trees themselves.
+    entries_met_ = track && !skips_trees_ ? &met : nullptr;
+    for (const auto &[oid, is_tree] : pending) {
+        if (track && met.contains(oid))
+            demoted->insert(oid);
+        if (track && skips_trees_ && is_tree && !has(side, oid))
+            objects_.for_each_entry(oid, [&](const git_oid &id, bool) { met.insert(id); });
+        if (is_tree)
+            walk_tree(oid, side, stop);
+        else
+            mark(side, oid, stop);
+    }
     for (const git_oid &t : trees)
         walk_tree(t, side, stop);
+    entries_met_ = nullptr;
 }
 
 bool BitmapEnumerator::worth_it(const EnumerateInput &in, size_t limit) {
@@ -150,6 +176,22 @@ bool BitmapEnumerator::can_filter(const ObjectFilter &filter) {
             if (!can_filter(sub))
                 return false;
         return true;
+    default:
+        return false;
+    }
+}
+
+bool BitmapEnumerator::skips_trees(const ObjectFilter &filter) {
+    switch (filter.kind) {
+    case ObjectFilter::Kind::TreeDepth:
+        return filter.value == 0;
+    case ObjectFilter::Kind::ObjectType:
+        return filter.type == GIT_OBJECT_COMMIT || filter.type == GIT_OBJECT_TAG;
+    case ObjectFilter::Kind::Combine:
+        for (const ObjectFilter &sub : filter.subs)
+            if (!skips_trees(sub))
+                return false;
+        return !filter.subs.empty();
     default:
         return false;
     }
@@ -227,19 +269,23 @@ Enumeration BitmapEnumerator::run(const EnumerateInput &in) {
     for (const git_oid &h : in.haves)
         if (objects_.exists(h)) // the client may have what we do not
             haves.push_back(h);
-    find_objects(haves, have, nullptr);
-    find_objects(in.wants, want, &have);
+    find_objects(haves, have, nullptr, nullptr);
+    OidSet demoted;
+    skips_trees_ = skips_trees(in.filter);
+    find_objects(in.wants, want, &have, in.filter.active() ? &demoted : nullptr);
     want.bits.and_not(have.bits); // the bitmaps ORed on the wants' side
     if (in.filter.active()) {
         Side tips{Bitset(n), OidSet()};
         for (const git_oid &w : in.wants) {
             git_oid oid = w;
-            mark(tips, oid, nullptr);
+            if (!demoted.contains(oid))
+                mark(tips, oid, nullptr);
             while (objects_.type_of(oid) == GIT_OBJECT_TAG) {
                 git_oid target;
                 objects_.parse_tag(oid, &target);
                 oid = target;
-                mark(tips, oid, nullptr);
+                if (!demoted.contains(oid))
+                    mark(tips, oid, nullptr);
             }
         }
         apply_filter(in.filter, want, tips);

@@ -49,6 +49,9 @@ class BitmapEnumerator {
     // can_filter_bitmap()): blob:none, blob:limit, tree:0, object:type and
     // their combinations.
     static bool can_filter(const ObjectFilter &filter);
+    // Whether git's walk with this filter never enters a tree that was not
+    // named by the client (tree:0, object:type=commit or tag).
+    static bool skips_trees(const ObjectFilter &filter);
 
   private:
     // What one side (the haves, the wants) reaches.
@@ -62,7 +65,10 @@ class BitmapEnumerator {
     // it was new.
     bool mark(Side &side, const git_oid &oid, const Side *stop);
     bool has(const Side &side, const git_oid &oid) const;
-    void find_objects(const std::vector<git_oid> &roots, Side &side, const Side *stop);
+    // With demoted: collects the named trees and blobs that git's filtered
+    // walk no longer counts as wants (see the definition).
+    void find_objects(const std::vector<git_oid> &roots, Side &side, const Side *stop,
+                      OidSet *demoted);
     void walk_tree(const git_oid &root, Side &side, const Side *stop);
     // Takes out of want what filter omits, but never a tip (a want, or an
     // object a wanted tag leads to).
@@ -79,6 +85,8 @@ class BitmapEnumerator {
     ObjectParser objects_;
     EnumerateProgress progress_;
     std::vector<git_oid> stack_, parents_;
+    OidSet *entries_met_ = nullptr; // every tree entry walk_tree() meets
+    bool skips_trees_ = false;
 };
 
 } // namespace gsh::pack

@@ -64,17 +64,17 @@ std::string percent_decode(std::string_view in) {
 }
 
 bool parse_combine(std::string_view arg, ObjectFilter *out, std::string *error) {
-    // strbuf_split_str(arg, '+'): every piece but the last loses its '+'.
+    // strbuf_split_str(arg, '+'): pieces that end with their '+', which
+    // every piece but the last then loses ("a+" stays "a+").
     std::vector<std::string_view> pieces;
     while (!arg.empty()) {
         const size_t plus = arg.find('+');
-        if (plus == std::string_view::npos) {
-            pieces.push_back(arg);
-            break;
-        }
-        pieces.push_back(arg.substr(0, plus));
-        arg.remove_prefix(plus + 1);
+        const size_t len = plus == std::string_view::npos ? arg.size() : plus + 1;
+        pieces.push_back(arg.substr(0, len));
+        arg.remove_prefix(len);
     }
+    for (size_t i = 0; i + 1 < pieces.size(); i++)
+        pieces[i].remove_suffix(1);
     if (pieces.empty()) {
         *error = "expected something after combine:";
         return false;

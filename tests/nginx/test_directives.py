@@ -166,6 +166,7 @@ def test_every_directive_at_every_level_passes(conf, root):
     git_smart_http_export_all off;
     git_smart_http_upload_pack on;
     git_smart_http_receive_pack off;
+    git_smart_http_filter off;
     git_smart_http_thread_pool default;
     git_smart_http_max_request_size 64m;
     git_smart_http_max_wants 0;
@@ -176,6 +177,7 @@ def test_every_directive_at_every_level_passes(conf, root):
         git_smart_http_export_all on;
         git_smart_http_upload_pack off;
         git_smart_http_receive_pack on;
+        git_smart_http_filter on;
         git_smart_http_thread_pool gsh;
 """ % {"root": root} + location("/git/", """
             git_smart_http on;
@@ -183,6 +185,7 @@ def test_every_directive_at_every_level_passes(conf, root):
             git_smart_http_export_all off;
             git_smart_http_upload_pack on;
             git_smart_http_receive_pack off;
+            git_smart_http_filter off;
             git_smart_http_thread_pool gsh;
             git_smart_http_max_request_size 512k;
             git_smart_http_max_wants 100;
@@ -228,7 +231,8 @@ def test_root_with_trailing_slash_passes(conf, root):
 
 @pytest.mark.parametrize("directive", [
     "git_smart_http", "git_smart_http_export_all",
-    "git_smart_http_upload_pack", "git_smart_http_receive_pack"])
+    "git_smart_http_upload_pack", "git_smart_http_receive_pack",
+    "git_smart_http_filter"])
 @pytest.mark.parametrize("value", ["yes", "1", "On1"])
 def test_bad_flag_value_rejected(conf, root, directive, value):
     body = """
@@ -435,13 +439,15 @@ class Running:
         return err
 
     def get(self, path):
+        return self.get_body(path)[0]
+
+    def get_body(self, path):
         c = http.client.HTTPConnection("127.0.0.1", self.port,
                                        timeout=TIMEOUT)
         try:
             c.request("GET", path, headers={"Git-Protocol": "version=2"})
             r = c.getresponse()
-            r.read()
-            return r.status
+            return r.status, r.read()
         finally:
             c.close()
 
@@ -492,6 +498,26 @@ def test_upload_pack_off_inherited_and_overridden(running, root):
     assert running.get("/inherit/x.git" + ADVERTISE) == 403
     assert running.get("/inherit/missing.git" + ADVERTISE) == 404
     assert running.get("/override/x.git" + ADVERTISE) == 200
+    assert_clean_log(running.error_log())
+
+
+def test_filter_off_inherited_and_overridden(running, root):
+    """git_smart_http_filter off takes the filter capability out of the
+    advertisement of a repository that allows filters; on (the default)
+    leaves it to the repository."""
+    repo = make_repo(Path(root), "x.git")
+    subprocess.run(["git", "config", "uploadpack.allowFilter", "true"],
+                   cwd=repo, check=True, timeout=TIMEOUT)
+    running.start("    git_smart_http_filter off;\n"
+                  "    git_smart_http_root %s;\n" % root
+                  + server(location("/inherit/", """
+            git_smart_http on;""") + location("/override/", """
+            git_smart_http on;
+            git_smart_http_filter on;"""), listen="127.0.0.1:{port}"))
+    status, body = running.get_body("/inherit/x.git" + ADVERTISE)
+    assert status == 200 and b"fetch=shallow wait-for-done\n" in body
+    status, body = running.get_body("/override/x.git" + ADVERTISE)
+    assert status == 200 and b"fetch=shallow wait-for-done filter\n" in body
     assert_clean_log(running.error_log())
 
 
