@@ -288,15 +288,19 @@ def rmtree(p):
     shutil.rmtree(p, ignore_errors=True)
 
 
-def sc_clone(protocol, n=1):
-    """n concurrent `git clone --mirror` (every ref, bare), protocol v0/v2.
+def sc_clone(protocol, n=1, filter_spec=None):
+    """n concurrent `git clone --mirror` (every ref, bare), protocol v0/v2,
+    with --filter=filter_spec when given (a partial clone).
     Without a terminal git asks for no progress (as CI jobs do)."""
+    opts = ["--filter=" + filter_spec] if filter_spec else []
+
     def prepare(ctx, side, repo):
         return [ctx.dest("clone") for _ in range(n)]
 
     def run(ctx, side, repo, dests):
         return ctx.client.run_many(
-            [["clone", "-q", "--mirror", side.url(repo), d] for d in dests],
+            [["clone", "-q", "--mirror", *opts, side.url(repo), d]
+             for d in dests],
             protocol=protocol)
 
     def check(ctx, side, repo, dests, res):
@@ -450,6 +454,10 @@ def sc_raw_fetch(n):
 SCENARIOS = [
     ("clone-v2", "full clone v2", lambda: sc_clone(2), "all"),
     ("clone-v0", "full clone v0", lambda: sc_clone(0), "all"),
+    ("clone-blobless", "blobless clone", lambda: sc_clone(2, 1, "blob:none"),
+     "all"),
+    ("clone-treeless", "treeless clone", lambda: sc_clone(2, 1, "tree:0"),
+     "all"),
     ("fetch-v2", "fetch, 150 behind", lambda: sc_fetch(2), "fetchable"),
     ("ls-remote", "ls-remote x%d" % LS_REMOTE_N,
      lambda: sc_ls_remote(LS_REMOTE_N), "all"),

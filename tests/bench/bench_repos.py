@@ -196,6 +196,8 @@ def prepare(git, root, quick, extra_paths):
             log("preparing %s ..." % dest.relative_to(TOP)
                 if dest.is_relative_to(TOP) else "preparing %s ..." % dest)
         path, made = cached(dest, key, make)
+        # partial clones (the blobless and treeless rows) for both sides
+        git.run("config", "uploadpack.allowFilter", "true", cwd=path)
         info = describe(git, path)
         info["key"] = key
         info["made_now"] = made
