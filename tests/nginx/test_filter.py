@@ -310,3 +310,28 @@ def test_lazy_fetch_of_blob_by_id_same_as_reference(git, server, tmp_path):
     assert outs["reference"][0] == "pack", outs["reference"]
     assert sorted(outs["reference"][2]) == sorted(blobs)
     assert outs["module"] == outs["reference"]
+
+
+@pytest.mark.parametrize("protocol", [2, 0])
+@pytest.mark.parametrize("spec", ["blob:none", "tree:0"])
+def test_shallow_filtered_clone_same_as_reference(git, server, tmp_path,
+                                                  spec, protocol):
+    """CI's favourite: --depth=1 with a filter."""
+    res = clone_both(git, server, tmp_path, "filter.git", "--depth=1",
+                     "--filter=" + spec, protocol=protocol)
+    assert_same(res)
+    shallow = {side: sorted((tmp_path / side / "shallow").read_text()
+                            .split()) for side in ("module", "reference")}
+    assert shallow["module"] and shallow["module"] == shallow["reference"]
+
+
+def test_sparse_filter_naming_no_blob_fails_as_reference(git, server,
+                                                          tmp_path):
+    """sparse:oid= of something that is not there: git's pack-objects dies
+    after the fetch began; the clone fails on both sides."""
+    res = clone_both(git, server, tmp_path, "filter.git",
+                     "--filter=sparse:oid=main:no-such-file")
+    for name, (code, _state, r) in res.items():
+        assert code == 128, (name, r.err)
+        assert "unable to access sparse blob in 'main:no-such-file'" \
+            in r.err, (name, r.err)
