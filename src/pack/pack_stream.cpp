@@ -13,9 +13,17 @@
 //   Thin   a delta whose base is not sent but which the client has, in a
 //          thin pack: written as REF_DELTA naming that base (a REF_DELTA on
 //          disk is a Copy then);
+//   Compose a delta whose base is neither sent nor known to the client, but
+//          with a base further down its chain on disk that is: the deltas
+//          down to that base are inflated and composed into one, deflated
+//          and written as OFS_DELTA (base sent earlier, ofs-delta) or
+//          REF_DELTA (the base is named by e.base as for ToRef, or by
+//          thin_bases_ when the client has it);
 //   Whole  the object inflated, resolved and deflated again (loose objects,
-//          deltas whose base is not sent).
+//          deltas whose chain reaches no base that is sent or known).
 //
+// Plans are made from entry headers only; composition happens in read(),
+// one entry at a time.
 // read() then produces the pack in order; runs of verbatim entries that are
 // contiguous on disk become one copy, read with large preads.
 #include <git2.h>
@@ -25,6 +33,7 @@
 #include <cstring>
 #include <string>
 
+#include "pack/delta_chain.h"
 #include "pack/oid_set.h"
 #include "pack/pack_format.h"
 #include "pack/pack_index.h"
@@ -46,7 +55,7 @@ constexpr size_t kStreamBuffer = 64 * 1024;
 // Writing a delta whole costs about as much as walking this many objects.
 constexpr uint64_t kWidenRatio = 1000;
 
-enum Action : uint8_t { kCopy, kOfs, kToRef, kThin, kWhole };
+enum Action : uint8_t { kCopy, kOfs, kToRef, kThin, kCompose, kComposeThin, kWhole };
 
 std::string hex(const git_oid &oid) {
     char buf[GIT_OID_HEXSZ + 1];
@@ -84,9 +93,10 @@ struct PackStream::Impl {
         uint64_t size = 0;    // from the entry header
         uint64_t new_pos = 0; // in the pack produced
         uint32_t pack = kLoose;
-        uint32_t pos = 0;      // in the pack index; for a loose object, in loose_
-        uint32_t base = kNone; // the entry this one is a delta against; kThin: in thin_bases_
-        uint8_t type = 0;      // on disk
+        uint32_t pos = 0; // in the pack index; for a loose object, in loose_
+        // The entry this one is a delta against; kThin, kComposeThin: in thin_bases_.
+        uint32_t base = kNone;
+        uint8_t type = 0; // on disk
         uint8_t header_len = 0;
         Action action = kWhole;
     };
@@ -107,6 +117,8 @@ struct PackStream::Impl {
     void locate();
     void read_headers();
     void thin_out_orphans();
+    void compose_orphans();
+    bool usable_base(const git_oid &oid);
     void choose_actions();
     void break_cycles();
     const OidSet &sent();
@@ -119,6 +131,8 @@ struct PackStream::Impl {
             sha_.update(p, n);
     }
     void start_whole(Entry &e);
+    bool start_composed(Entry &e);
+    void start_deflate(const uint8_t *data, size_t size);
     void feed_whole();
     bool verbatim(const Entry &e, uint64_t at) const;
 
@@ -152,6 +166,9 @@ struct PackStream::Impl {
     size_t copy_buf_pos_ = 0, copy_buf_len_ = 0;
     OdbObjectPtr whole_; // the object being deflated, or
     GitPtr<git_odb_stream, git_odb_stream_free> whole_stream_;
+    const uint8_t *whole_data_ = nullptr; // whole_'s data or composed_'s
+    std::unique_ptr<DeltaChain> chain_;   // made on first need
+    std::vector<uint8_t> composed_;
     size_t whole_size_ = 0, whole_fed_ = 0;
     std::unique_ptr<uint8_t[]> stream_buf_;
     z_stream zs_{};
@@ -182,6 +199,7 @@ PackStream::Impl::Impl(git_repository *repo, Enumeration objects, PackOptions op
     locate();
     read_headers();
     thin_out_orphans();
+    compose_orphans();
     choose_actions();
     break_cycles();
 
@@ -439,6 +457,37 @@ void PackStream::Impl::thin_out_orphans() {
     orphans_.shrink_to_fit();
 }
 
+// A delta whose base is neither sent nor known to the client is composed
+// against the first base down its chain on disk that is, when there is one:
+// a few deltas inflated and mapped through each other in read(), where
+// writing it whole means resolving the object and deflating all of it.
+// Only headers are read here.
+void PackStream::Impl::compose_orphans() {
+    const DeltaChain::Usable usable = [this](const git_oid &oid) { return usable_base(oid); };
+    for (size_t i = 0; i < pack_begin_[packs_.size()]; i++) {
+        Entry &e = entries_[i];
+        if (e.action != kWhole || !is_delta(e.type))
+            continue;
+        if (!chain_)
+            chain_ = std::make_unique<DeltaChain>(packs_);
+        git_oid base;
+        if (!chain_->follow(e.pack, e.offset, usable, &base))
+            continue;
+        if (const int64_t b = sent().find(base); b >= 0) {
+            e.base = uint32_t(b);
+            e.action = kCompose;
+        } else {
+            e.base = uint32_t(thin_bases_.size());
+            thin_bases_.push_back(base);
+            e.action = kComposeThin;
+        }
+    }
+}
+
+bool PackStream::Impl::usable_base(const git_oid &oid) {
+    return sent().find(oid) >= 0 || (thin_ && known_.client_has(oid));
+}
+
 void PackStream::Impl::choose_actions() {
     // Objects in no pack (loose ones) are written whole; everything else was
     // decided with its header. A missing object is reported now rather than
@@ -456,7 +505,7 @@ void PackStream::Impl::choose_actions() {
 void PackStream::Impl::break_cycles() {
     auto base_of = [&](size_t i) -> uint32_t {
         const Entry &e = entries_[i];
-        return e.action == kWhole || e.action == kThin ? kNone : e.base;
+        return e.action == kWhole || e.action == kThin || e.action == kComposeThin ? kNone : e.base;
     };
     std::vector<uint8_t> state(entries_.size(), 0); // 0 new, 1 on the path, 2 done
     std::vector<uint32_t> path;
@@ -516,10 +565,13 @@ void PackStream::Impl::start_next() {
     Entry &e = entries_[next_++];
     e.new_pos = plan_pos_;
     stats_.objects++;
-    if (e.action == kWhole) {
+    if (e.action == kWhole ||
+        ((e.action == kCompose || e.action == kComposeThin) && !start_composed(e))) {
         start_whole(e);
         return;
     }
+    if (e.action == kCompose || e.action == kComposeThin)
+        return;
     count_reused(e);
     staged_len_ = staged_pos_ = 0;
     uint64_t from = e.offset;
@@ -591,6 +643,52 @@ void PackStream::Impl::start_whole(Entry &e) {
         type = git_odb_object_type(obj);
         size = git_odb_object_size(obj);
     }
+    staged_len_ = encode_type_size(staged_, type, size);
+    staged_pos_ = 0;
+    start_deflate(
+        whole_ ? static_cast<const uint8_t *>(git_odb_object_data(whole_.get())) : nullptr, size);
+}
+
+// Sets up e (kCompose or kComposeThin) as the delta from its planned base to
+// its object, composed along its chain on disk. False when the chain does
+// not compose (a corrupt entry; resolving the object whole reports it) or
+// makes a delta larger than the object (written whole then, as git would).
+bool PackStream::Impl::start_composed(Entry &e) {
+    const bool thin = e.action == kComposeThin;
+    const git_oid target = thin ? thin_bases_[e.base] : oid_of(entries_[e.base]);
+    git_oid base;
+    uint64_t base_size, result_size;
+    if (!chain_->follow(
+            e.pack, e.offset,
+            [&target](const git_oid &oid) { return git_oid_equal(&oid, &target) != 0; }, &base) ||
+        !chain_->compose(&composed_) ||
+        !delta_sizes(composed_.data(), composed_.size(), &base_size, &result_size) ||
+        composed_.size() >= result_size)
+        return false;
+    whole_.reset();
+    whole_stream_.reset();
+    staged_pos_ = 0;
+    const size_t here = next_ - 1;
+    if (!thin && ofs_delta_ && e.base < here) {
+        staged_len_ = encode_type_size(staged_, kOfsDelta, composed_.size());
+        staged_len_ += encode_ofs(staged_ + staged_len_, e.new_pos - entries_[e.base].new_pos);
+    } else {
+        staged_len_ = encode_type_size(staged_, kRefDelta, composed_.size());
+        std::memcpy(staged_ + staged_len_, target.id, GIT_OID_RAWSZ);
+        staged_len_ += GIT_OID_RAWSZ;
+    }
+    stats_.deltas++;
+    stats_.composed_deltas++;
+    if (thin)
+        stats_.thin_deltas++;
+    start_deflate(composed_.data(), composed_.size());
+    return true;
+}
+
+// Starts deflating size bytes at data (or from whole_stream_ when data is
+// null) after the staged header.
+void PackStream::Impl::start_deflate(const uint8_t *data, size_t size) {
+    whole_data_ = data;
     whole_size_ = size;
     whole_fed_ = 0;
     if (!zs_ready_) {
@@ -600,8 +698,6 @@ void PackStream::Impl::start_whole(Entry &e) {
     } else if (deflateReset(&zs_) != Z_OK) {
         throw Error("zlib: deflateReset failed");
     }
-    staged_len_ = encode_type_size(staged_, type, size);
-    staged_pos_ = 0;
     plan_pos_ += staged_len_;
     zs_.avail_in = 0;
     deflating_ = true;
@@ -612,9 +708,8 @@ void PackStream::Impl::feed_whole() {
     if (zs_.avail_in != 0 || whole_fed_ == whole_size_)
         return;
     const size_t left = whole_size_ - whole_fed_;
-    if (whole_) {
-        const uint8_t *data = static_cast<const uint8_t *>(git_odb_object_data(whole_.get()));
-        zs_.next_in = const_cast<Bytef *>(data + whole_fed_);
+    if (whole_data_) {
+        zs_.next_in = const_cast<Bytef *>(whole_data_ + whole_fed_);
         zs_.avail_in = uInt(std::min<size_t>(left, 1u << 30));
     } else {
         if (!stream_buf_)
@@ -690,6 +785,7 @@ size_t PackStream::Impl::read(uint8_t *buf, size_t cap) {
             plan_pos_ += k;
             if (rc == Z_STREAM_END) {
                 deflating_ = false;
+                whole_data_ = nullptr;
                 whole_.reset();
                 whole_stream_.reset();
             }

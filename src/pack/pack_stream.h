@@ -28,6 +28,9 @@ struct PackStats {
     uint32_t reused = 0; // entries copied from a pack on disk
     uint32_t reused_deltas = 0;
     uint32_t thin_deltas = 0; // against a base the client has, not sent
+    // Deltas whose base is not sent (nor known to the client), written
+    // against a base further down their chain on disk that is.
+    uint32_t composed_deltas = 0;
     uint32_t pack_reused = 0; // sent as part of a whole pack file, not looked at
     uint64_t bytes = 0;       // pack bytes produced so far, trailer included
 };
