@@ -185,4 +185,41 @@ inline std::string shrinking_repo(const std::string &path, bool ref_delta) {
     return path + "/.git";
 }
 
+// Three files whose versions on main are stored as deltas against versions
+// that only a side branch has, down to one that main has again: main's
+// first commit has the largest version M (stored whole), the side branch
+// four smaller ones S1..S4 (S1 a delta against M, each next one against the
+// one before), main's second commit the smallest D, a delta against S4. A
+// fetch of main alone sends M and D but not S1..S4: D can be composed
+// against M. The lines are pseudo-random so that zlib cannot hide what a
+// whole object costs. g.txt is the other kind: on main, deltas against a
+// larger version that only the side branch has, stored whole.
+inline std::string side_bases_repo(const std::string &path) {
+    sh("git init -q -b main '" + path + "' && cd '" + path + "' && " + R"SH(
+git config gc.auto 0
+n=0
+commit() { n=$((n+1)); export GIT_AUTHOR_DATE="@$((1700000000 + n * 60)) +0000" GIT_COMMITTER_DATE="@$((1700000000 + n * 60)) +0000"; git add -A; git commit -qm "$1"; }
+# lines SEED COUNT EDITS: pseudo-random lines whose blocks 1..EDITS (20
+# lines at each hundred) are rewritten
+lines() { awk -v s="$1" -v n="$2" -v e="$3" 'function r() { return sprintf("%08x%08x%08x", rand() * 4294967295, rand() * 4294967295, rand() * 4294967295) }
+  BEGIN { srand(s); for (l = 1; l <= n; l++) a[l] = l " " r();
+          for (b = 1; b <= e; b++) { srand(s * 1000 + b); for (l = b * 100 + 1; l <= b * 100 + 20; l++) a[l] = l " " r() " edit " b }
+          for (l = 1; l <= n; l++) print a[l] }'; }
+# version K: K blocks rewritten, 30 K lines fewer
+version() { for f in 1 2 3; do lines $f $((1500 - 30 * $1)) $1 > f$f.txt; done; }
+version 0
+lines 9 50 0 > g.txt
+commit "main one"
+git checkout -q -b side
+lines 9 1200 0 > g.txt
+for k in 1 2 3 4; do version $k; commit "side $k"; done
+git checkout -q main
+version 5
+lines 9 1150 3 > g.txt
+commit "main two"
+git repack -adfq --window=50 --depth=50
+)SH");
+    return path + "/.git";
+}
+
 } // namespace gsh::test

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <map>
 #include <set>
@@ -521,6 +522,178 @@ TEST_F(PackStreamTest, ThinPackFindsBasesBelowTheEdge) {
     EXPECT_EQ(w.stats.thin_deltas + (w.stats.deltas - w.stats.thin_deltas), 15u);
     EXPECT_EQ(w.stats.reused, w.stats.objects);
     EXPECT_GT(entry_types(fixed).count(3), 0u) << "the bases appended by --fix-thin";
+}
+
+// oid -> its delta base in the packs on disk ("" for a whole object), from
+// git verify-pack.
+std::map<std::string, std::string> disk_bases(const std::string &repo) {
+    std::map<std::string, std::string> bases;
+    for (const auto &idx : test::split_lines(sh("ls '" + repo + "'/objects/pack/pack-*.idx")))
+        for (const auto &line : test::split_lines(sh("git verify-pack -v '" + idx + "'"))) {
+            std::istringstream in(line);
+            std::vector<std::string> f;
+            std::string w;
+            while (in >> w)
+                f.push_back(w);
+            if (f.size() >= 5 && f[0].size() == GIT_OID_HEXSZ)
+                bases[f[0]] = f.size() >= 7 ? f[6] : "";
+        }
+    return bases;
+}
+
+// The deltas among sent whose base on disk is neither sent nor in client:
+// each with the first base down its chain that is, "" when the chain ends
+// at a whole object first.
+std::map<std::string, std::string> orphans_of(const std::map<std::string, std::string> &bases,
+                                              const std::set<std::string> &sent,
+                                              const std::set<std::string> &client) {
+    auto usable = [&](const std::string &o) { return sent.count(o) || client.count(o); };
+    std::map<std::string, std::string> out;
+    for (const auto &o : sent) {
+        auto it = bases.find(o);
+        if (it == bases.end() || it->second.empty() || usable(it->second))
+            continue;
+        std::string b = it->second;
+        while (!b.empty() && !usable(b))
+            b = bases.at(b);
+        out[o] = b;
+    }
+    return out;
+}
+
+size_t composable(const std::map<std::string, std::string> &orphans) {
+    return size_t(std::count_if(orphans.begin(), orphans.end(),
+                                [](const auto &o) { return !o.second.empty(); }));
+}
+
+// The size of git's own pack for the same request.
+uint64_t git_pack_size(const std::string &repo, const std::vector<std::string> &wants,
+                       const std::vector<std::string> &haves, bool thin) {
+    std::string list;
+    for (const auto &w : wants)
+        list += w + "\n";
+    for (const auto &h : haves)
+        list += "^" + h + "\n";
+    return std::stoull(sh("printf '" + list + "' | git --git-dir='" + repo +
+                          "' pack-objects -q --revs --stdout" + (thin ? " --thin" : "") +
+                          " | wc -c"));
+}
+
+// The fetch of main from test::side_bases_repo.
+class ComposeTest : public PackStreamTest {
+  protected:
+    void SetUp() override {
+        dir_ = work_.str() + "/side-bases";
+        src_ = test::side_bases_repo(dir_);
+    }
+    std::string rev(const std::string &r) const {
+        return test::split_lines(sh("git -C '" + dir_ + "' rev-parse " + r))[0];
+    }
+    std::string dir_, src_;
+};
+
+// Main's newest versions are deltas against versions only the side branch
+// has: a fetch of main composes them down their chains to main's older
+// ones instead of writing them whole, for about the size of git's pack
+// (which searches new deltas for them).
+TEST_F(ComposeTest, DeltasAgainstAnotherBranchAreComposed) {
+    const std::vector<std::string> wants = {rev("main")};
+    const auto expect = test::rev_list_objects(src_, wants, {});
+    const auto orphans = orphans_of(disk_bases(src_), expect, {});
+    // D of each file (four deltas down to M), and the two versions of g.txt
+    // (down to the side branch's, whole).
+    ASSERT_EQ(composable(orphans), 3u) << "the fixture should have such deltas";
+    ASSERT_EQ(orphans.size(), 5u);
+    const uint64_t git_size = git_pack_size(src_, wants, {}, false);
+    for (bool ofs : {true, false}) {
+        SCOPED_TRACE(ofs ? "ofs-delta" : "no ofs-delta");
+        Written w = write_fetch_pack(src_, wants, {}, {ofs, false}, work_.str() + "/c.pack");
+        EXPECT_EQ(w.stats.objects, expect.size());
+        EXPECT_EQ(w.stats.composed_deltas, 3u);
+        EXPECT_EQ(w.stats.thin_deltas, 0u);
+        EXPECT_EQ(w.stats.deltas, w.stats.reused_deltas + w.stats.composed_deltas);
+        // Written whole: only the two that reach no base that is sent.
+        EXPECT_EQ(w.stats.objects - w.stats.reused - w.stats.composed_deltas, 2u);
+        EXPECT_LE(double(w.stats.bytes), 1.2 * double(git_size)) << "git: " << git_size;
+        Verified v = verify_pack(src_, w.pack, {}, work_.str());
+        EXPECT_EQ(v.objects, expect);
+        for (const auto &[o, base] : orphans)
+            EXPECT_EQ(v.base[o], base) << o;
+        const auto types = entry_types(w.pack);
+        if (ofs) {
+            EXPECT_EQ(types.count(7), 0u) << "M comes first: no REF_DELTA is needed";
+        } else {
+            EXPECT_EQ(types.count(6), 0u) << "OFS_DELTA without ofs-delta";
+        }
+        // The same bytes whatever the read size.
+        RepoPtr repo = test::open_repo(src_);
+        EnumerateInput in;
+        in.wants = test::oids_of(wants);
+        Written small = write_pack(src_, enumerate_objects(repo.get(), in, nullptr).list(), ofs, 7,
+                                   work_.str() + "/small.pack");
+        EXPECT_EQ(small.stats.composed_deltas, 3u);
+        EXPECT_EQ(sh("cmp '" + w.pack + "' '" + small.pack + "' && echo same"), "same\n");
+    }
+}
+
+// A thin pack composes down to the versions the client has (M): REF_DELTA
+// entries naming them. A full pack of the same fetch cannot (M is neither
+// sent nor known), and writes them whole.
+TEST_F(ComposeTest, ThinPackComposesAgainstWhatTheClientHas) {
+    const std::vector<std::string> wants = {rev("main")}, haves = {rev("main~1")};
+    const auto expect = test::rev_list_objects(src_, wants, haves);
+    const auto orphans =
+        orphans_of(disk_bases(src_), expect, test::rev_list_objects(src_, haves, {}));
+    ASSERT_EQ(composable(orphans), 3u);
+    const uint64_t git_size = git_pack_size(src_, wants, haves, true);
+    for (bool ofs : {true, false}) {
+        SCOPED_TRACE(ofs ? "ofs-delta" : "no ofs-delta");
+        Written thin =
+            write_fetch_pack(src_, wants, haves, {ofs, true}, work_.str() + "/thin.pack");
+        EXPECT_EQ(thin.stats.objects, expect.size());
+        EXPECT_EQ(thin.stats.composed_deltas, 3u);
+        EXPECT_EQ(thin.stats.thin_deltas, 3u);
+        EXPECT_LE(double(thin.stats.bytes), 1.2 * double(git_size)) << "git: " << git_size;
+        EXPECT_FALSE(self_contained(thin.pack, work_.str()));
+        check_thin_pack(src_, thin, wants, haves, work_.str());
+        // The client's pack: the thin pack's entries, M appended.
+        const auto client = disk_bases(work_.str() + "/client.git");
+        for (const auto &[o, base] : orphans) {
+            if (!base.empty()) {
+                EXPECT_EQ(client.at(o), base) << o;
+            }
+        }
+
+        Written full =
+            write_fetch_pack(src_, wants, haves, {ofs, false}, work_.str() + "/full.pack");
+        EXPECT_EQ(full.stats.composed_deltas, 0u);
+        EXPECT_GT(full.stats.bytes, 2 * thin.stats.bytes);
+        EXPECT_TRUE(self_contained(full.pack, work_.str()));
+    }
+}
+
+// A pushed pack keeps its thin deltas and has their bases appended at its
+// end (index-pack --fix-thin), after the deltas; it is the newest pack, so
+// its entries come first. D is composed down to M, which the pack then
+// sends after it: a REF_DELTA, even with ofs-delta.
+TEST_F(ComposeTest, BaseSentLaterMakesARefDelta) {
+    const std::string server = work_.str() + "/server.git";
+    sh("git init -q --bare '" + server + "' && git -C '" + server +
+       "' config receive.unpackLimit 1 && git -C '" + dir_ + "' push -q '" + server +
+       "' main~1:refs/heads/main && touch -d @1700000000 '" + server +
+       "'/objects/pack/* && git -C '" + dir_ + "' push -q '" + server + "' side main");
+    const std::vector<std::string> wants = {rev("main")};
+    const auto expect = test::rev_list_objects(server, wants, {});
+    ASSERT_EQ(composable(orphans_of(disk_bases(server), expect, {})), 3u);
+    for (bool ofs : {true, false}) {
+        SCOPED_TRACE(ofs ? "ofs-delta" : "no ofs-delta");
+        Written w = write_fetch_pack(server, wants, {}, {ofs, false}, work_.str() + "/p.pack");
+        EXPECT_EQ(w.stats.composed_deltas, 3u);
+        EXPECT_EQ(verify_pack(server, w.pack, {}, work_.str()).objects, expect);
+        const auto types = entry_types(w.pack);
+        EXPECT_EQ(types.count(6), 0u);
+        EXPECT_EQ(types.at(7), int(w.stats.deltas));
+    }
 }
 
 // A clone has no haves: thin-pack changes nothing.
