@@ -111,4 +111,10 @@ bool DeltaChain::compose(std::vector<uint8_t> *out) {
     return true;
 }
 
+void DeltaChain::trim(size_t keep) {
+    for (std::vector<uint8_t> *b : {&compressed_, &lower_, &next_})
+        if (b->capacity() > keep)
+            std::vector<uint8_t>().swap(*b);
+}
+
 } // namespace gsh::pack

@@ -46,6 +46,10 @@ class DeltaChain {
     // not compose (a corrupt pack): the caller resolves the object instead.
     bool compose(std::vector<uint8_t> *out);
 
+    // Frees the scratch buffers that grew past keep bytes (for one large
+    // object), so that a long stream does not hold them to its end.
+    void trim(size_t keep);
+
   private:
     struct Link {
         uint32_t pack;

@@ -22,10 +22,10 @@
 //   Whole  the object inflated, resolved and deflated again (loose objects,
 //          deltas whose chain reaches no base that is sent or known).
 //
-// Plans are made from entry headers only; composition happens in read(),
-// one entry at a time.
 // read() then produces the pack in order; runs of verbatim entries that are
-// contiguous on disk become one copy, read with large preads.
+// contiguous on disk become one copy, read with large preads. Composing is
+// planned from entry headers only and done by read(), one entry at a time,
+// so that no more than one composed delta is ever held.
 #include <git2.h>
 #include <zlib.h>
 
@@ -52,6 +52,8 @@ constexpr size_t kCopyBuffer = 128 * 1024;
 constexpr size_t kHeaderWindow = 64 * 1024;
 constexpr size_t kStreamThreshold = 16u << 20; // loose objects this large are streamed
 constexpr size_t kStreamBuffer = 64 * 1024;
+// Composing buffers larger than this are freed after their entry.
+constexpr size_t kKeepScratch = 16u << 20;
 // Writing a delta whole costs about as much as walking this many objects.
 constexpr uint64_t kWidenRatio = 1000;
 
@@ -565,13 +567,15 @@ void PackStream::Impl::start_next() {
     Entry &e = entries_[next_++];
     e.new_pos = plan_pos_;
     stats_.objects++;
-    if (e.action == kWhole ||
-        ((e.action == kCompose || e.action == kComposeThin) && !start_composed(e))) {
+    if (e.action == kCompose || e.action == kComposeThin) {
+        if (!start_composed(e))
+            start_whole(e);
+        return;
+    }
+    if (e.action == kWhole) {
         start_whole(e);
         return;
     }
-    if (e.action == kCompose || e.action == kComposeThin)
-        return;
     count_reused(e);
     staged_len_ = staged_pos_ = 0;
     uint64_t from = e.offset;
@@ -788,6 +792,10 @@ size_t PackStream::Impl::read(uint8_t *buf, size_t cap) {
                 whole_data_ = nullptr;
                 whole_.reset();
                 whole_stream_.reset();
+                if (composed_.capacity() > kKeepScratch) {
+                    std::vector<uint8_t>().swap(composed_);
+                    chain_->trim(kKeepScratch);
+                }
             }
             continue;
         }
