@@ -276,7 +276,7 @@ ngx_http_gsh_opened(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx)
     size_t                    len;
     ngx_int_t                 rc, status;
     ngx_uint_t                level;
-    const char               *type;
+    const char               *type, *note;
     ngx_http_gsh_task_ctx_t  *t;
 
     if (ctx->on_loop) {
@@ -313,6 +313,16 @@ ngx_http_gsh_opened(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx)
 
         ngx_http_finalize_request(r, status);
         return;
+    }
+
+    /* git records these with trace2; an operator finds them here */
+
+    note = gsh_session_client_note(ctx->session);
+
+    if (note[0] != '\0') {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "git_smart_http: repository \"%V\": client %s",
+                      &ctx->repo_log, note);
     }
 
     type = gsh_session_content_type(ctx->session);

@@ -15,6 +15,7 @@ struct gsh_session {
     explicit gsh_session(const gsh_request &req) : impl(req) {}
     gsh::Session impl;
     std::string log_message; // impl.message with client bytes escaped
+    std::string log_note;    // impl.client_note(), likewise
 };
 
 namespace {
@@ -126,6 +127,16 @@ const char *gsh_session_message(const gsh_session *s) {
         return session->log_message.c_str();
     } catch (...) {
         return "out of memory";
+    }
+}
+
+const char *gsh_session_client_note(const gsh_session *s) {
+    auto *session = const_cast<gsh_session *>(s);
+    try {
+        session->log_note = escaped(s->impl.client_note());
+        return session->log_note.c_str();
+    } catch (...) {
+        return "";
     }
 }
 

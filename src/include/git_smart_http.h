@@ -86,6 +86,12 @@ const char *gsh_session_content_type(const gsh_session *s);
  * unless printable ASCII, so the text is safe for the error log. */
 const char *gsh_session_message(const gsh_session *s);
 
+/* What the client says about itself that git only records: its session-id
+ * and its protocol v2 server options, e.g. `session-id "x", server-option
+ * "y"`, escaped as gsh_session_message() is; "" when it said nothing. Valid
+ * after gsh_session_open(), until the next call on the session. */
+const char *gsh_session_client_note(const gsh_session *s);
+
 /* Blocking. Writes at most cap bytes of the response body into buf and sets
  * *written. Returns GSH_AGAIN while more is to come, GSH_DONE after the last
  * byte, GSH_ERROR when the response cannot be completed (the message says

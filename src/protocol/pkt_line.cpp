@@ -64,7 +64,15 @@ void pkt_header(char *dst, size_t len) {
     }
 }
 
+// A longer line would wrap its 4-digit length and corrupt the stream; git
+// dies there too.
+static void check_length(size_t payload) {
+    if (payload + 4 > kMaxPktLen)
+        throw Error("protocol error: impossibly long line", 500);
+}
+
 void pkt_write(std::string &out, std::string_view payload) {
+    check_length(payload.size());
     char hdr[4];
     pkt_header(hdr, payload.size() + 4);
     out.append(hdr, 4);
@@ -72,6 +80,7 @@ void pkt_write(std::string &out, std::string_view payload) {
 }
 
 void pkt_write_line(std::string &out, std::string_view line) {
+    check_length(line.size() + 1);
     char hdr[4];
     pkt_header(hdr, line.size() + 5);
     out.append(hdr, 4);

@@ -1,5 +1,7 @@
 #include "repo/repo_snapshot.h"
 
+#include <algorithm>
+
 namespace gsh {
 
 RepoSnapshot::RefStamps RepoSnapshot::RefStamps::of(const std::string &path) {
@@ -44,8 +46,8 @@ RepoSnapshot::read(const std::string &path, git_repository *repo, const RepoSnap
     s->refs_ = list_refs(repo, s->config_.hidden);
     s->tips_ = list_tips(repo, s->config_.hidden);
 
-    std::vector<std::string> folders = previous ? previous->pack_stamps_.folders
-                                                : std::vector<std::string>{objects_folder(repo)};
+    std::vector<std::string> folders =
+        previous ? previous->pack_stamps_.folders : std::vector<std::string>{objects_folder(repo)};
     for (;;) {
         s->pack_stamps_ = PackStamps::of(folders);
         if (previous && previous->packs_ && s->pack_stamps_ == previous->pack_stamps_) {
@@ -65,6 +67,19 @@ RepoSnapshot::read(const std::string &path, git_repository *repo, const RepoSnap
 bool RepoSnapshot::current() const {
     return RefStamps::of(path_) == ref_stamps_ &&
            PackStamps::of(pack_stamps_.folders) == pack_stamps_;
+}
+
+const Ref *RepoSnapshot::find_ref(std::string_view name) const {
+    // HEAD comes first, the rest in name order (list_refs).
+    auto begin = refs_.begin();
+    if (begin != refs_.end() && begin->name == "HEAD") {
+        if (name == "HEAD")
+            return begin->unborn ? nullptr : &*begin;
+        ++begin;
+    }
+    auto it = std::lower_bound(begin, refs_.end(), name,
+                               [](const Ref &r, std::string_view n) { return r.name < n; });
+    return it != refs_.end() && it->name == name ? &*it : nullptr;
 }
 
 const std::string &RepoSnapshot::memo(Memo slot, const std::function<std::string()> &make) const {

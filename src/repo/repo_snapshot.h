@@ -11,6 +11,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "pack/pack_index.h"
@@ -49,6 +50,8 @@ class RepoSnapshot {
     const UploadPackConfig &config() const { return config_; }
     // HEAD first, then every visible ref in name order, annotated tags peeled.
     const std::vector<Ref> &refs() const { return refs_; }
+    // The visible ref of that exact name (HEAD included), or null.
+    const Ref *find_ref(std::string_view name) const;
     // Every ref tip, hidden ones flagged.
     const std::vector<Tip> &tips() const { return tips_; }
     const std::shared_ptr<const pack::PackSet> &packs() const { return packs_; }

@@ -36,11 +36,12 @@ struct Entry {
     size_t order;
     std::string name;
     std::string value;
+    bool implicit = false; // "[section] key" with no "=": true for a boolean
 };
 
-bool config_bool(const std::string &value) {
+bool config_bool(const Entry &entry) {
     int b = 0;
-    return git_config_parse_bool(&b, value.c_str()) == 0 && b;
+    return entry.implicit || (git_config_parse_bool(&b, entry.value.c_str()) == 0 && b);
 }
 
 // git_config_ulong() (which would die on a bad value: refuse every depth).
@@ -72,7 +73,10 @@ UploadPackConfig load_upload_pack_config(git_repository *repo) {
                                      "uploadpack.allowanysha1inwant",
                                      "uploadpack.allowfilter",
                                      "uploadpackfilter.allow",
-                                     "uploadpackfilter.tree.maxdepth"};
+                                     "uploadpackfilter.tree.maxdepth",
+                                     "uploadpack.allowrefinwant",
+                                     "uploadpack.allowsidebandall",
+                                     "transfer.advertisesid"};
     // Subsections are case-sensitive: the names git compares them with.
     for (const char *name :
          {"blob:none", "blob:limit", "tree", "sparse:oid", "object:type", "combine"})
@@ -82,7 +86,8 @@ UploadPackConfig load_upload_pack_config(git_repository *repo) {
             cfg.get(), key.c_str(), nullptr,
             [](const git_config_entry *e, void *payload) {
                 auto *out = static_cast<std::vector<Entry> *>(payload);
-                out->push_back({e->level, out->size(), e->name, e->value ? e->value : ""});
+                out->push_back(
+                    {e->level, out->size(), e->name, e->value ? e->value : "", !e->value});
                 return 0;
             },
             &entries);
@@ -96,7 +101,7 @@ UploadPackConfig load_upload_pack_config(git_repository *repo) {
     for (const Entry &entry : entries) {
         const std::string &n = entry.name;
         if (n == "http.uploadpack") {
-            conf.http_uploadpack = config_bool(entry.value);
+            conf.http_uploadpack = config_bool(entry);
             continue;
         }
         if (n == "uploadpack.hiderefs" || n == "transfer.hiderefs") {
@@ -104,11 +109,11 @@ UploadPackConfig load_upload_pack_config(git_repository *repo) {
             continue;
         }
         if (n == "uploadpack.allowfilter") {
-            conf.allow_filter = config_bool(entry.value);
+            conf.allow_filter = config_bool(entry);
             continue;
         }
         if (n == "uploadpackfilter.allow") {
-            conf.filter_policy.fallback = config_bool(entry.value);
+            conf.filter_policy.fallback = config_bool(entry);
             continue;
         }
         if (n == "uploadpackfilter.tree.maxdepth") {
@@ -120,7 +125,19 @@ UploadPackConfig load_upload_pack_config(git_repository *repo) {
         if (n.starts_with("uploadpackfilter.") && n.ends_with(".allow")) {
             const size_t first = n.find('.') + 1;
             conf.filter_policy.allowed.emplace_back(n.substr(first, n.size() - 6 - first),
-                                                    config_bool(entry.value));
+                                                    config_bool(entry));
+            continue;
+        }
+        if (n == "uploadpack.allowrefinwant") {
+            conf.allow_ref_in_want = config_bool(entry);
+            continue;
+        }
+        if (n == "uploadpack.allowsidebandall") {
+            conf.allow_sideband_all = config_bool(entry);
+            continue;
+        }
+        if (n == "transfer.advertisesid") {
+            conf.advertise_sid = config_bool(entry);
             continue;
         }
         unsigned bit = 0;
@@ -131,7 +148,7 @@ UploadPackConfig load_upload_pack_config(git_repository *repo) {
         else if (n == "uploadpack.allowanysha1inwant")
             bit = kAllowAnySha1;
         if (bit) {
-            if (config_bool(entry.value))
+            if (config_bool(entry))
                 conf.allow_uor |= bit;
             else
                 conf.allow_uor &= ~bit;

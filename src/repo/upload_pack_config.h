@@ -37,6 +37,10 @@ struct UploadPackConfig {
     // uploadpack.allowFilter, and false when the operator refuses filters.
     bool allow_filter = false;
     pack::FilterPolicy filter_policy; // uploadpackfilter.*
+    // Protocol v2 features that git advertises and accepts only when asked to.
+    bool allow_ref_in_want = false;  // uploadpack.allowRefInWant: want-ref
+    bool allow_sideband_all = false; // uploadpack.allowSidebandAll
+    bool advertise_sid = false;      // transfer.advertiseSID: session-id
     // The operator's limits per request (nginx directives); 0 is unlimited.
     size_t max_wants = 0;
     size_t max_haves = 0;

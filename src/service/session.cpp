@@ -7,6 +7,7 @@
 #include "repo/repo_cache.h"
 #include "repo/repo_path.h"
 #include "repo/upload_pack_config.h"
+#include "service/client_note.h"
 #include "service/upload_pack_v0.h"
 #include "service/upload_pack_v2.h"
 #include "util/error.h"
@@ -61,17 +62,22 @@ int Session::open(bool on_loop) {
         content_type_ = "application/x-git-upload-pack-advertisement";
         const bool filter = repo_->config().allow_filter;
         if (version == 2) {
-            pending_ = advertise_v2(filter);
+            pending_ = advertise_v2(repo_->config());
         } else {
             // Smart HTTP's own header, which git http-backend leaves out for v2.
             proto::pkt_write_line(pending_, "# service=git-upload-pack");
             proto::pkt_flush(pending_);
             const bool v1 = version == 1;
-            const RepoSnapshot::Memo slot = v1 ? (filter ? RepoSnapshot::kAdvertisementV1Filter
-                                                         : RepoSnapshot::kAdvertisementV1)
-                                               : (filter ? RepoSnapshot::kAdvertisementV0Filter
-                                                         : RepoSnapshot::kAdvertisementV0);
-            pending_ += snapshot.memo(slot, [&] { return advertise_v0(snapshot, v1, filter); });
+            // A session-id is new for every request: nothing to share then.
+            if (snapshot.config().advertise_sid) {
+                pending_ += advertise_v0(snapshot, v1, filter);
+            } else {
+                const RepoSnapshot::Memo slot = v1 ? (filter ? RepoSnapshot::kAdvertisementV1Filter
+                                                             : RepoSnapshot::kAdvertisementV1)
+                                                   : (filter ? RepoSnapshot::kAdvertisementV0Filter
+                                                             : RepoSnapshot::kAdvertisementV0);
+                pending_ += snapshot.memo(slot, [&] { return advertise_v0(snapshot, v1, filter); });
+            }
         }
         return 200;
     }
@@ -81,10 +87,14 @@ int Session::open(bool on_loop) {
         return 200;
     }
     std::string body = body_.read(content_encoding_, max_request_size_);
-    if (version == 2)
-        pending_ = answer_v2(*repo_, proto::parse_v2_request(body), &pack_);
-    else
+    if (version == 2) {
+        proto::V2Request req = proto::parse_v2_request(body);
+        client_note_ = client_note_v2(req);
+        pending_ = answer_v2(*repo_, req, &pack_);
+    } else {
+        client_note_ = client_note_v0(body);
         pending_ = answer_v0(*repo_, body, &pack_);
+    }
     return 200;
 }
 

@@ -33,6 +33,8 @@ class Session {
 
     const char *content_type() const { return content_type_; }
     std::string message;
+    // The client's session-id and server options, for the log; "" if none.
+    const std::string &client_note() const { return client_note_; }
     unsigned long long pack_objects() const;
     unsigned long long pack_bytes() const;
 
@@ -53,6 +55,7 @@ class Session {
     size_t pending_pos_ = 0;
     std::unique_ptr<PackSection> pack_;
     bool failed_ = false;
+    std::string client_note_;
 };
 
 } // namespace gsh

@@ -5,6 +5,7 @@
 #include "protocol/pkt_line.h"
 #include "repo/refs.h"
 #include "service/negotiation.h"
+#include "service/session_id.h"
 #include "service/shallow.h"
 #include "service/upload_pack_common.h"
 #include "util/error.h"
@@ -120,6 +121,8 @@ std::string advertise_v0(const RepoSnapshot &repo, bool v1, bool filter) {
                 line += " symref=HEAD:" + refs.front().symref_target;
             if (filter)
                 line += " filter";
+            if (config.advertise_sid)
+                line += " session-id=" + new_session_id();
             line += std::string(" object-format=sha1 agent=") + kAgent;
             first = false;
         }
@@ -157,10 +160,11 @@ std::string answer_v0(RepoAccess &access, std::string_view body,
     if (needs.shallow.any()) {
         shallow = compute_shallow(repo, needs.wants, needs.shallow, access.snapshot().tips());
         if (needs.shallow.depth > 0 || needs.shallow.by_rev_list()) {
+            // git writes these two without '\n'.
             for (const git_oid &c : shallow->shallow)
-                proto::pkt_write_line(out, "shallow " + oid_hex(c));
+                proto::pkt_write(out, "shallow " + oid_hex(c));
             for (const git_oid &c : shallow->unshallow)
-                proto::pkt_write_line(out, "unshallow " + oid_hex(c));
+                proto::pkt_write(out, "unshallow " + oid_hex(c));
             proto::pkt_flush(out);
         }
     }

@@ -5,8 +5,12 @@
 #include <vector>
 
 #include "protocol/pkt_line.h"
+#include "protocol/section_writer.h"
+#include "repo/git_ptr.h"
 #include "repo/refs.h"
 #include "service/negotiation.h"
+#include "service/object_info.h"
+#include "service/session_id.h"
 #include "service/shallow.h"
 #include "service/upload_pack_common.h"
 #include "util/error.h"
@@ -19,13 +23,20 @@ namespace {
     throw Error(why, 400);
 }
 
-// The capability lines a client may send with a command (gitprotocol-v2).
-void check_capabilities(const proto::V2Request &req) {
+// The capability lines a client may send with a command: those the server
+// advertises that are not commands (git's receive_client_capability()), each
+// alone or with "=value".
+void check_capabilities(const proto::V2Request &req, const UploadPackConfig &config) {
+    auto is = [](std::string_view c, std::string_view name) {
+        return c.starts_with(name) && (c.size() == name.size() || c[name.size()] == '=');
+    };
     for (const std::string &cap : req.capabilities) {
         std::string_view c = cap;
-        if (c.starts_with("agent=") || c.starts_with("server-option=") ||
-            c.starts_with("session-id="))
+        if (is(c, "agent") || is(c, "server-option") ||
+            (is(c, "session-id") && config.advertise_sid))
             continue;
+        if (c == "object-format")
+            bad_request("object-format capability requires an argument");
         if (c.starts_with("object-format=")) {
             if (c != "object-format=sha1")
                 bad_request("mismatched object format: " + cap);
@@ -79,32 +90,58 @@ std::string ls_refs(const RepoSnapshot &repo, const proto::V2Request &req) {
 struct FetchArgs {
     std::vector<git_oid> wants;
     std::vector<git_oid> haves;
+    // want-ref lines in request order (repeats included, as git lists them)
+    // with what the refs point at.
+    std::vector<std::pair<std::string, git_oid>> wanted_refs;
     ShallowArgs shallow;
     bool done = false, ofs_delta = false, thin_pack = false, no_progress = false,
          include_tag = false;
     bool wait_for_done = false;
+    bool sideband_all = false;
     pack::ObjectFilter filter;
-    std::string filter_refused; // git's ERR text when the policy refuses it
+    // git reads the arguments in order and dies at the first want (or
+    // filter) it refuses, so later lines do not matter then: the ERR text,
+    // and whether sideband-all came before it (the ERR then goes on band 3).
+    std::string refusal;
+    bool refusal_on_sideband = false;
 };
 
-FetchArgs parse_fetch_args(git_repository *repo, const UploadPackConfig &config,
-                           const proto::V2Request &req) {
+FetchArgs parse_fetch_args(RepoAccess &access, const proto::V2Request &req) {
+    git_repository *repo = access.git();
+    const UploadPackConfig &config = access.config();
+    git_odb *odb_raw = nullptr;
+    git_check(git_repository_odb(&odb_raw, repo), "opening the object database");
+    OdbPtr odb(odb_raw);
     FetchArgs a;
+    auto refuse = [&](std::string why) {
+        a.refusal = std::move(why);
+        a.refusal_on_sideband = a.sideband_all;
+        return a;
+    };
     for (const std::string &line : req.args) {
         std::string_view arg = line;
         git_oid oid;
-        if (parse_shallow_line(repo, arg, &a.shallow))
-            continue;
         if (config.allow_filter && arg.starts_with("filter ")) {
-            parse_filter_line(config, arg.substr(7), &a.filter, &a.filter_refused);
-            if (!a.filter_refused.empty())
-                return a; // git dies at this line
+            std::string refused;
+            parse_filter_line(config, arg.substr(7), &a.filter, &refused);
+            if (!refused.empty())
+                return refuse(std::move(refused));
             continue;
         }
         if (arg.starts_with("want ")) {
             if (!parse_oid(arg.substr(5), &oid))
                 bad_request("protocol error, expected to get oid, not '" + line + "'");
+            if (!git_odb_exists(odb.get(), &oid))
+                return refuse("upload-pack: not our ref " + oid_hex(oid));
             add_unique(a.wants, oid);
+        } else if (config.allow_ref_in_want && arg.starts_with("want-ref ")) {
+            std::string_view name = arg.substr(9);
+            // Hidden refs are not in the snapshot: unknown, as git says.
+            const Ref *ref = access.snapshot().find_ref(name);
+            if (!ref)
+                return refuse("unknown ref " + std::string(name));
+            a.wanted_refs.emplace_back(std::string(name), ref->oid);
+            add_unique(a.wants, ref->oid);
         } else if (arg.starts_with("have ")) {
             if (!parse_oid(arg.substr(5), &oid))
                 bad_request("expected SHA1 object, got '" + std::string(arg.substr(5)) + "'");
@@ -121,7 +158,9 @@ FetchArgs parse_fetch_args(git_repository *repo, const UploadPackConfig &config,
             a.wait_for_done = true;
         } else if (arg == "thin-pack") {
             a.thin_pack = true;
-        } else {
+        } else if (config.allow_sideband_all && arg == "sideband-all") {
+            a.sideband_all = true;
+        } else if (!parse_shallow_line(repo, arg, &a.shallow)) {
             bad_request("unexpected line: '" + line + "'");
         }
     }
@@ -132,22 +171,26 @@ std::string fetch(RepoAccess &access, const proto::V2Request &req,
                   std::unique_ptr<PackSection> *pack) {
     git_repository *repo = access.git();
     const UploadPackConfig &config = access.config();
-    FetchArgs args = parse_fetch_args(repo, config, req);
+    FetchArgs args = parse_fetch_args(access, req);
     std::string out;
-    if (!args.filter_refused.empty()) {
-        proto::pkt_write(out, "ERR " + args.filter_refused);
+    proto::SectionWriter w(out);
+    if (!args.refusal.empty()) {
+        w.set_sideband(args.refusal_on_sideband);
+        w.error(args.refusal);
         return out;
     }
-    if (args.wants.empty())
-        return out; // git answers nothing at all
+    w.set_sideband(args.sideband_all);
+    // Without wants git has nothing to send, unless wait-for-done says the
+    // client negotiates first (then haves alone are acknowledged).
+    if (args.wants.empty() && !args.wait_for_done)
+        return out;
 
     if (std::string err = over_limit(config, args.wants.size(), args.haves.size()); !err.empty()) {
-        proto::pkt_write(out, "ERR " + err);
+        w.error(err);
         return out;
     }
-    std::optional<git_oid> refused = refused_want(access, args.wants);
-    if (refused) {
-        proto::pkt_write(out, "ERR upload-pack: not our ref " + oid_hex(*refused));
+    if (std::optional<git_oid> refused = refused_want(access, args.wants)) {
+        w.error("upload-pack: not our ref " + oid_hex(*refused));
         return out;
     }
 
@@ -158,30 +201,40 @@ std::string fetch(RepoAccess &access, const proto::V2Request &req,
             if (neg.got(h) != Negotiator::Have::Missing)
                 common.push_back(h);
         if (!args.done) {
-            proto::pkt_write_line(out, "acknowledgments");
+            w.line("acknowledgments");
             if (common.empty())
-                proto::pkt_write_line(out, "NAK");
+                w.line("NAK");
             for (const git_oid &c : common)
-                proto::pkt_write_line(out, "ACK " + oid_hex(c));
+                w.line("ACK " + oid_hex(c));
             if (args.wait_for_done || !neg.ok_to_give_up()) {
-                proto::pkt_flush(out);
+                w.flush();
                 return out;
             }
-            proto::pkt_write_line(out, "ready");
-            proto::pkt_delim(out);
+            w.line("ready");
+            w.delim();
         }
     }
+    // gitprotocol-v2's order: shallow-info, then wanted-refs. git 2.39 sends
+    // them the other way round, which its own client refuses ("expected
+    // 'packfile', received 'shallow-info'"), so a shallow fetch by want-ref
+    // fails against it.
     std::optional<ShallowInfo> shallow;
     if (args.shallow.any()) {
         shallow = compute_shallow(repo, args.wants, args.shallow, access.snapshot().tips());
-        proto::pkt_write_line(out, "shallow-info");
+        w.line("shallow-info");
         for (const git_oid &c : shallow->shallow)
-            proto::pkt_write_line(out, "shallow " + oid_hex(c));
+            w.bare("shallow " + oid_hex(c));
         for (const git_oid &c : shallow->unshallow)
-            proto::pkt_write_line(out, "unshallow " + oid_hex(c));
-        proto::pkt_delim(out);
+            w.bare("unshallow " + oid_hex(c));
+        w.delim();
     }
-    proto::pkt_write_line(out, "packfile");
+    if (!args.wanted_refs.empty()) {
+        w.line("wanted-refs");
+        for (const auto &[name, oid] : args.wanted_refs)
+            w.line(oid_hex(oid) + " " + name);
+        w.delim();
+    }
+    w.line("packfile");
     *pack = std::make_unique<PackSection>(
         repo, access.snapshot().packs(),
         pack_input(access, args.wants, neg.have_objects(), args.include_tag,
@@ -192,15 +245,24 @@ std::string fetch(RepoAccess &access, const proto::V2Request &req,
 
 } // namespace
 
-std::string advertise_v2(bool filter) {
+std::string advertise_v2(const UploadPackConfig &config) {
     std::string out;
     proto::pkt_write_line(out, "version 2");
     proto::pkt_write_line(out, std::string("agent=") + kAgent);
     proto::pkt_write_line(out, "ls-refs=unborn");
-    proto::pkt_write_line(out, filter ? "fetch=shallow wait-for-done filter"
-                                      : "fetch=shallow wait-for-done");
+    std::string fetch = "fetch=shallow wait-for-done";
+    if (config.allow_filter)
+        fetch += " filter";
+    if (config.allow_ref_in_want)
+        fetch += " ref-in-want";
+    if (config.allow_sideband_all)
+        fetch += " sideband-all";
+    proto::pkt_write_line(out, fetch);
     proto::pkt_write_line(out, "server-option");
     proto::pkt_write_line(out, "object-format=sha1");
+    if (config.advertise_sid)
+        proto::pkt_write_line(out, "session-id=" + new_session_id());
+    proto::pkt_write_line(out, "object-info");
     proto::pkt_flush(out);
     return out;
 }
@@ -209,11 +271,13 @@ std::string answer_v2(RepoAccess &repo, const proto::V2Request &req,
                       std::unique_ptr<PackSection> *pack) {
     if (req.command.empty())
         return std::string();
-    check_capabilities(req);
+    check_capabilities(req, repo.config());
     if (req.command == "ls-refs")
         return ls_refs(repo.snapshot(), req);
     if (req.command == "fetch")
         return fetch(repo, req, pack);
+    if (req.command == "object-info")
+        return object_info(repo.git(), req);
     bad_request("invalid command '" + req.command + "'");
 }
 

@@ -8,13 +8,14 @@
 
 #include "protocol/v2_request.h"
 #include "repo/repo_access.h"
+#include "repo/upload_pack_config.h"
 #include "service/pack_section.h"
 
 namespace gsh {
 
-// Body of GET info/refs?service=git-upload-pack with Git-Protocol: version=2;
-// filter: fetch advertises the filter argument.
-std::string advertise_v2(bool filter);
+// Body of GET info/refs?service=git-upload-pack with Git-Protocol: version=2:
+// what git 2.39 advertises with the repository's configuration.
+std::string advertise_v2(const UploadPackConfig &config);
 
 // Answers a v2 request. The returned text is sent first; when a pack
 // follows, *pack is set and streams the rest of the response.
