@@ -18,6 +18,9 @@ git-daemon-export-ok except noexport.git:
                           by transfer.hideRefs), each on its own commit
   reachable.git           hidden.git + uploadpack.allowReachableSHA1InWant
   anysha.git              hidden.git + uploadpack.allowAnySHA1InWant
+  wantref.git             hidden.git + uploadpack.allowRefInWant (want-ref)
+  v2extras.git            hidden.git + uploadpack.allowRefInWant,
+                          uploadpack.allowSidebandAll, transfer.advertiseSID
   noexport.git            like group/sub/project.git, without
                           git-daemon-export-ok
   plain/                  non-bare repository (work tree, plain/.git)
@@ -259,6 +262,12 @@ def build_all(git, tmp):
                  [("uploadpack.allowReachableSHA1InWant", "true")])
     build_hidden(git, small_work, tmp, root / "anysha.git",
                  [("uploadpack.allowAnySHA1InWant", "true")])
+    build_hidden(git, small_work, tmp, root / "wantref.git",
+                 [("uploadpack.allowRefInWant", "true")])
+    build_hidden(git, small_work, tmp, root / "v2extras.git",
+                 [("uploadpack.allowRefInWant", "true"),
+                  ("uploadpack.allowSidebandAll", "true"),
+                  ("transfer.advertiseSID", "true")])
 
     build_filter(git, small_work, nested_work, tmp, root)
 

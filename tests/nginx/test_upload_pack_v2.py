@@ -15,8 +15,7 @@ RPC = {"Git-Protocol": "version=2",
 # the reference is noticed) and what the module advertises: exactly this.
 REFERENCE_CAPS = [b"agent=X", b"ls-refs=unborn", b"fetch=shallow wait-for-done",
                   b"server-option", b"object-format=sha1", b"object-info"]
-MODULE_CAPS = [b"agent=X", b"ls-refs=unborn", b"fetch=shallow wait-for-done",
-               b"server-option", b"object-format=sha1"]
+MODULE_CAPS = REFERENCE_CAPS
 
 
 def advertisement(server, prefix, repo="small.git"):
