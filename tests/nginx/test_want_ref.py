@@ -76,10 +76,6 @@ def test_v0_advertisement_gains_nothing(server, protocol):
     assert res["module"].body == plain["module"].body
 
 
-def packet_trace(git, tmp_path, name):
-    return tmp_path / ("%s.packet-trace" % name)
-
-
 def sent_lines(trace_path):
     """The pkt-lines a git client wrote (GIT_TRACE_PACKET), as text."""
     text = trace_path.read_text(errors="replace")
