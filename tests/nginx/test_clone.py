@@ -69,27 +69,6 @@ def test_clone_single_branch(git, server, tmp_path, branch, tags):
         assert "refs/tags/v2.0" not in refs
 
 
-SHALLOW_OPTIONS = [["--depth", "1"], ["--depth", "3"], ["--shallow-exclude", "v1.0"],
-                   ["--shallow-since", "@1700000600"]]
-
-
-@pytest.mark.parametrize("protocol", [2, 0])
-@pytest.mark.parametrize("options", SHALLOW_OPTIONS, ids=" ".join)
-def test_clone_shallow_is_same_as_reference(git, server, tmp_path, options,
-                                            protocol):
-    """The same refs, objects and shallow file as the reference's clone."""
-    res = clone_both(git, server, tmp_path, "small.git", *options, "--bare",
-                     protocol=protocol)
-    ref, mod = res["reference"], res["module"]
-    assert ref[0]["code"] == 0, ref[1].err
-    assert mod[0]["code"] == 0, mod[1].err
-    assert mod[0] == ref[0]
-    shallow = {side: (tmp_path / side / "shallow").read_text()
-               for side in ("module", "reference")}
-    assert shallow["module"] and sorted(shallow["module"].split()) == \
-        sorted(shallow["reference"].split())
-
-
 def test_clone_empty_repository(git, server, tmp_path):
     res = clone_both(git, server, tmp_path, "empty.git")
     for side, (cmp, r, pack) in res.items():
