@@ -198,3 +198,14 @@ def test_git_fetch_of_unknown_ref_fails_as_reference(git, server, tmp_path):
     res = {side: run(url, side) for side, url, _ in server.sides}
     assert res["reference"].code != 0
     assert res["module"].code == res["reference"].code
+
+
+@pytest.mark.parametrize("args", [[], ["peel", "symrefs", "unborn"],
+                                  ["ref-prefix refs/hidden/"]],
+                         ids=["plain", "peel symrefs unborn", "hidden prefix"])
+def test_ls_refs_unchanged(server, args):
+    """uploadpack.allowRefInWant changes nothing in ls-refs."""
+    res = rpc_both(server, "wantref.git", v2_request("ls-refs", args))
+    plain = rpc_both(server, "hidden.git", v2_request("ls-refs", args))
+    assert res["reference"].body == plain["reference"].body
+    assert res["module"].body == res["reference"].body
