@@ -317,6 +317,36 @@ def sc_clone(protocol, n=1, filter_spec=None):
     return prepare, run, check, cleanup
 
 
+def sc_clone_shallow(depth, protocol=2):
+    """`git clone --bare --depth N` (the default branch only), as CI jobs
+    clone."""
+    def prepare(ctx, side, repo):
+        return [ctx.dest("shallow")]
+
+    def run(ctx, side, repo, dests):
+        return ctx.client.run_many(
+            [["clone", "-q", "--bare", "--depth", str(depth), side.url(repo),
+              d] for d in dests], protocol=protocol)
+
+    def check(ctx, side, repo, dests, res):
+        if not res["ok"]:
+            return None
+        server = ctx.repos[repo][0]
+        want = ctx.git.run("rev-parse", "HEAD", cwd=server).strip()
+        for d in dests:
+            got = ctx.git.run("rev-parse", "HEAD", cwd=d).strip()
+            if got != want:
+                return "HEAD is %s, the server's %s" % (got, want)
+            if not (Path(d) / "shallow").is_file():
+                return "the clone is not shallow"
+        return None
+
+    def cleanup(ctx, dests):
+        for d in dests:
+            rmtree(d)
+    return prepare, run, check, cleanup
+
+
 def sc_fetch(protocol):
     """`git fetch` of every ref into a mirror that is 150 commits behind."""
     def prepare(ctx, side, repo):
@@ -458,6 +488,7 @@ SCENARIOS = [
      "all"),
     ("clone-treeless", "treeless clone", lambda: sc_clone(2, 1, "tree:0"),
      "all"),
+    ("shallow-1", "clone --depth 1", lambda: sc_clone_shallow(1), "all"),
     ("fetch-v2", "fetch, 150 behind", lambda: sc_fetch(2), "fetchable"),
     ("ls-remote", "ls-remote x%d" % LS_REMOTE_N,
      lambda: sc_ls_remote(LS_REMOTE_N), "all"),
