@@ -131,7 +131,10 @@ FetchArgs parse_fetch_args(RepoAccess &access, const proto::V2Request &req) {
         if (arg.starts_with("want ")) {
             if (!parse_oid(arg.substr(5), &oid))
                 bad_request("protocol error, expected to get oid, not '" + line + "'");
-            if (!git_odb_exists(odb.get(), &oid))
+            // Past the operator's limit the request is refused anyway:
+            // no object lookups for it.
+            bool over = config.max_wants && a.wants.size() >= config.max_wants;
+            if (!over && !git_odb_exists(odb.get(), &oid))
                 return refuse("upload-pack: not our ref " + oid_hex(oid));
             add_unique(a.wants, oid);
         } else if (config.allow_ref_in_want && arg.starts_with("want-ref ")) {
@@ -175,6 +178,10 @@ std::string fetch(RepoAccess &access, const proto::V2Request &req,
     std::string out;
     proto::SectionWriter w(out);
     if (!args.refusal.empty()) {
+        // "unknown ref <name>" quotes the client: git dies when that
+        // no longer fits a pkt-line.
+        if (args.refusal.size() + 8 > proto::kMaxPktLen)
+            bad_request("protocol error: impossibly long line");
         w.set_sideband(args.refusal_on_sideband);
         w.error(args.refusal);
         return out;

@@ -168,3 +168,8 @@ TEST_F(WantRef, AdvertisedOnlyWithAllowRefInWant) {
     EXPECT_EQ(fetch_line(ours()), fetch_line(git_advert()));
     dir->run("cd repo && git config uploadpack.allowRefInWant true");
 }
+
+TEST_F(WantRef, AnOverlongUnknownRefIs400NotACorruptPktLine) {
+    std::string body = request("fetch", {"want-ref refs/" + std::string(65500, 'a'), "done"});
+    EXPECT_EQ(status_of(body), 400);
+}
