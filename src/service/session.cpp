@@ -83,6 +83,7 @@ int Session::open(bool on_loop) {
     }
     content_type_ = "application/x-git-upload-pack-result";
     if (v2_request_) {
+        client_note_ = client_note_v2(*v2_request_);
         pending_ = answer_v2(*repo_, *v2_request_, &pack_);
         return 200;
     }

@@ -93,9 +93,14 @@ def test_server_options_logged(git, server, tmp_path):
                             "%s/small.git" % url)
     assert res["reference"].code == 0, res["reference"].err
     assert res["module"][:2] == res["reference"][:2]
+    # again, now that the repository is cached: ls-refs is then answered
+    # on the event loop, and logged all the same
+    again = git.run("ls-remote", "-o", "first", "-o", "two words",
+                    "%s/small.git" % server.module_url)
+    assert again.code == 0, again.err
     log = server.error_log(offset)
-    assert 'client server-option "first", server-option "two words"' in log, \
-        log[-3000:]
+    assert log.count('client server-option "first", server-option '
+                     '"two words"') == 2, log[-3000:]
 
 
 def test_session_id_not_advertised_is_refused(server):
