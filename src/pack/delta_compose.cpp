@@ -16,41 +16,6 @@ void put_varint(std::vector<uint8_t> *out, uint64_t v) {
     out->push_back(uint8_t(v));
 }
 
-// One op of a delta at p (before end): a copy (offset, size) from the base or
-// an insert of size bytes at *data. False when malformed.
-struct Op {
-    bool copy;
-    uint64_t offset;
-    uint64_t size;
-    const uint8_t *data;
-};
-
-bool next_op(const uint8_t *&p, const uint8_t *end, Op *op) {
-    const uint8_t cmd = *p++;
-    if (cmd & 0x80) {
-        uint64_t off = 0, n = 0;
-        for (int b = 0; b < 4; b++)
-            if (cmd & (1 << b)) {
-                if (p >= end)
-                    return false;
-                off |= uint64_t(*p++) << (8 * b);
-            }
-        for (int b = 0; b < 3; b++)
-            if (cmd & (0x10 << b)) {
-                if (p >= end)
-                    return false;
-                n |= uint64_t(*p++) << (8 * b);
-            }
-        *op = {true, off, n ? n : kMaxCopy, nullptr};
-        return true;
-    }
-    if (cmd == 0 || cmd > size_t(end - p))
-        return false; // 0 is reserved
-    *op = {false, 0, cmd, p};
-    p += cmd;
-    return true;
-}
-
 } // namespace
 
 void DeltaWriter::start(std::vector<uint8_t> *out, uint64_t base_size, uint64_t result_size) {
@@ -134,8 +99,8 @@ bool DeltaComposer::parse_lower(const uint8_t *lower, size_t lower_len, uint64_t
         return false;
     uint64_t at = 0;
     while (p < end) {
-        Op op;
-        if (!next_op(p, end, &op))
+        DeltaOp op;
+        if (!next_delta_op(p, end, &op))
             return false;
         if (op.copy && (op.offset > *base_size || op.size > *base_size - op.offset))
             return false;
@@ -162,8 +127,8 @@ bool DeltaComposer::compose(const uint8_t *lower, size_t lower_len, const uint8_
     writer_.start(out, c_size, d_size);
     uint64_t made = 0;
     while (p < end) {
-        Op op;
-        if (!next_op(p, end, &op) || op.size > d_size - made)
+        DeltaOp op;
+        if (!next_delta_op(p, end, &op) || op.size > d_size - made)
             return false;
         made += op.size;
         if (!op.copy) {

@@ -1,5 +1,7 @@
 #include "pack/filter.h"
 
+#include "util/hex.h"
+
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -34,16 +36,6 @@ bool parse_ulong(const std::string &value, uint64_t *out) {
         return false;
     *out = v * factor;
     return true;
-}
-
-int hex_value(char c) {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
 }
 
 // url_percent_decode(): %XX decoded unless malformed or %00; '+' stays.

@@ -41,24 +41,22 @@ ObjectReader::Object ObjectParser::read(const git_oid &oid, git_object_t expect,
     return obj;
 }
 
-git_object_t ObjectParser::type_of(const git_oid &oid) const {
+std::pair<git_object_t, size_t> ObjectParser::header_of(const git_oid &oid) const {
     size_t len;
     git_object_t type;
     if (git_odb_read_header(&len, &type, odb_.get(), &oid) < 0)
         throw Error("reading object " + oid_hex(oid) + ": " +
                     (git_error_last() && git_error_last()->message ? git_error_last()->message
                                                                    : "libgit2 error"));
-    return type;
+    return {type, len};
+}
+
+git_object_t ObjectParser::type_of(const git_oid &oid) const {
+    return header_of(oid).first;
 }
 
 size_t ObjectParser::size_of(const git_oid &oid) const {
-    size_t len;
-    git_object_t type;
-    if (git_odb_read_header(&len, &type, odb_.get(), &oid) < 0)
-        throw Error("reading object " + oid_hex(oid) + ": " +
-                    (git_error_last() && git_error_last()->message ? git_error_last()->message
-                                                                   : "libgit2 error"));
-    return len;
+    return header_of(oid).second;
 }
 
 void ObjectParser::parse_commit(const git_oid &oid, git_oid *tree, std::vector<git_oid> *parents) {

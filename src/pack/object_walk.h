@@ -8,6 +8,7 @@
 #include <cstring>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "pack/object_reader.h"
@@ -29,6 +30,7 @@ class ObjectParser {
     git_object_t type_of(const git_oid &oid) const;
     // Size of an object's content. Throws gsh::Error when it is missing.
     size_t size_of(const git_oid &oid) const;
+    std::pair<git_object_t, size_t> header_of(const git_oid &oid) const;
     // Tree and parents of a commit, from its header lines.
     void parse_commit(const git_oid &oid, git_oid *tree, std::vector<git_oid> *parents);
     // Target and target type of a tag.

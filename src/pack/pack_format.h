@@ -140,6 +140,42 @@ inline bool delta_sizes(const uint8_t *delta, size_t len, uint64_t *base_size,
     return delta_varint(p, end, base_size) && delta_varint(p, end, result_size);
 }
 
+// One op of a delta: a copy of size bytes at offset in the base, or an
+// insert of the size bytes at data.
+struct DeltaOp {
+    bool copy;
+    uint64_t offset;
+    uint64_t size;
+    const uint8_t *data;
+};
+
+// Reads the op at p (before end) and moves p past it; false when malformed.
+inline bool next_delta_op(const uint8_t *&p, const uint8_t *end, DeltaOp *op) {
+    const uint8_t cmd = *p++;
+    if (cmd & 0x80) {
+        uint64_t off = 0, n = 0;
+        for (int b = 0; b < 4; b++)
+            if (cmd & (1 << b)) {
+                if (p >= end)
+                    return false;
+                off |= uint64_t(*p++) << (8 * b);
+            }
+        for (int b = 0; b < 3; b++)
+            if (cmd & (0x10 << b)) {
+                if (p >= end)
+                    return false;
+                n |= uint64_t(*p++) << (8 * b);
+            }
+        *op = {true, off, n ? n : 0x10000, nullptr}; // size 0 means 0x10000
+        return true;
+    }
+    if (cmd == 0 || cmd > size_t(end - p))
+        return false; // 0 is reserved
+    *op = {false, 0, cmd, p};
+    p += cmd;
+    return true;
+}
+
 // Applies delta to base into out, which must hold the delta's result size
 // (see delta_sizes). False when the delta is malformed or does not fit.
 inline bool apply_delta(const uint8_t *base, size_t base_len, const uint8_t *delta,
@@ -150,37 +186,18 @@ inline bool apply_delta(const uint8_t *base, size_t base_len, const uint8_t *del
         src_size != base_len || dst_size != out_len)
         return false;
     uint8_t *o = out, *oend = out + out_len;
+    DeltaOp op;
     while (p < end) {
-        uint8_t cmd = *p++;
-        if (cmd & 0x80) {
-            uint64_t off = 0, n = 0;
-            for (int b = 0; b < 4; b++)
-                if (cmd & (1 << b)) {
-                    if (p >= end)
-                        return false;
-                    off |= uint64_t(*p++) << (8 * b);
-                }
-            for (int b = 0; b < 3; b++)
-                if (cmd & (0x10 << b)) {
-                    if (p >= end)
-                        return false;
-                    n |= uint64_t(*p++) << (8 * b);
-                }
-            if (n == 0)
-                n = 0x10000;
-            if (off > base_len || n > base_len - off || n > uint64_t(oend - o))
+        if (!next_delta_op(p, end, &op) || op.size > uint64_t(oend - o))
+            return false;
+        if (op.copy) {
+            if (op.offset > base_len || op.size > base_len - op.offset)
                 return false;
-            std::memcpy(o, base + off, n);
-            o += n;
-        } else if (cmd) {
-            if (cmd > size_t(end - p) || cmd > size_t(oend - o))
-                return false;
-            std::memcpy(o, p, cmd);
-            o += cmd;
-            p += cmd;
+            std::memcpy(o, base + op.offset, op.size);
         } else {
-            return false; // reserved
+            std::memcpy(o, op.data, op.size);
         }
+        o += op.size;
     }
     return o == oend;
 }

@@ -1,22 +1,9 @@
 #include "protocol/pkt_line.h"
 
 #include "util/error.h"
+#include "util/hex.h"
 
 namespace gsh::proto {
-
-namespace {
-
-int hex_value(char c) {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-} // namespace
 
 Pkt PktReader::next() {
     if (pos_ == buf_.size())
