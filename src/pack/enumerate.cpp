@@ -16,6 +16,7 @@
 // cached), which is several times faster than libgit2's object lookups here.
 #include "pack/enumerate.h"
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 
@@ -334,6 +335,7 @@ Enumeration Enumerator::run(const EnumerateInput &in) {
     out.known_count_ = boundary_;
     out.haves_ = std::move(haves);
     out.parentless_ = in.parentless;
+    out.commits_ = std::move(commits);
     return out;
 }
 
@@ -418,6 +420,46 @@ bool Enumeration::client_has(const git_oid &oid) const {
         return reachable_->contains(oid);
     const int64_t i = known_count_ ? known_.find(oid) : -1;
     return i >= 0 && size_t(i) < known_count_;
+}
+
+bool Enumeration::client_has_any() const {
+    if (bitmap_)
+        return !bitmap_->have_extra.empty() ||
+               std::any_of(bitmap_->have.words().begin(), bitmap_->have.words().end(),
+                           [](uint64_t w) { return w != 0; });
+    return known_count_ > 0;
+}
+
+std::vector<git_oid> Enumeration::sent_commits() const {
+    if (!bitmap_)
+        return commits_;
+    std::vector<git_oid> out;
+    size_t p;
+    const BitmapIndex *index = packs_->bitmap(&p);
+    if (!index || p != bitmap_->pack)
+        return out;
+    const PackIndex &pack = (*packs_)[p];
+    const Bitset &commits = index->type(BitmapIndex::kCommits);
+    bitmap_->send.for_each([&](size_t r) {
+        if (!commits.test(r))
+            return;
+        git_oid oid;
+        std::memcpy(oid.id, pack.oid_at(pack.pos_at_rank(r)), GIT_OID_RAWSZ);
+        out.push_back(oid);
+    });
+    if (objects.empty())
+        return out;
+    git_odb *odb = nullptr;
+    git_check(git_repository_odb(&odb, repo_), "opening the object database");
+    OdbPtr owned(odb);
+    for (const git_oid &oid : objects) {
+        size_t size;
+        git_object_t type;
+        if (git_odb_read_header(&size, &type, odb, &oid) == 0 && type == GIT_OBJECT_COMMIT)
+            out.push_back(oid);
+    }
+    git_error_clear();
+    return out;
 }
 
 void Enumeration::widen_known() {

@@ -68,6 +68,12 @@ class Enumeration {
     // packs use no more without bitmaps).
     bool client_has(const git_oid &oid) const;
 
+    // Whether the client is known to have any object (not for a clone).
+    bool client_has_any() const;
+    // The commits sent (with a bitmap, those of the bitmapped pack and
+    // those of objects). Throws gsh::Error.
+    std::vector<git_oid> sent_commits() const;
+
     // Widens client_has() to everything reachable from the haves: a walk of
     // their whole history, done when a thin pack would otherwise inflate
     // deltas whose base the edge does not hold. Throws gsh::Error.
@@ -88,6 +94,7 @@ class Enumeration {
     OidSet known_;
     size_t known_count_ = 0;
     std::unique_ptr<OidSet> reachable_;
+    std::vector<git_oid> commits_; // after a walk with haves: the commits sent
     // With a bitmap.
     struct Bitmapped;
     std::unique_ptr<Bitmapped> bitmap_;

@@ -19,6 +19,12 @@
 //          and written as OFS_DELTA (base sent earlier, ofs-delta) or
 //          REF_DELTA (the base is named by e.base as for ToRef, or by
 //          thin_bases_ when the client has it);
+//   Encode an object that would be written whole (stored whole on disk,
+//          loose, or a delta with no usable base down its chain) when the
+//          client has, or is sent, the object at the same path in the first
+//          parent of a commit sent (path_pairs.h): a delta is made against
+//          it in read() and kept when it is less than half the object, as
+//          git's pack-objects does for the objects it tries;
 //   Whole  the object inflated, resolved and deflated again (loose objects,
 //          deltas whose chain reaches no base that is sent or known).
 //
@@ -34,10 +40,13 @@
 #include <string>
 
 #include "pack/delta_chain.h"
+#include "pack/delta_encode.h"
+#include "pack/object_walk.h"
 #include "pack/oid_set.h"
 #include "pack/pack_format.h"
 #include "pack/pack_index.h"
 #include "pack/pack_stream.h"
+#include "pack/path_pairs.h"
 #include "pack/sha1.h"
 #include "repo/git_ptr.h"
 #include "util/error.h"
@@ -56,8 +65,30 @@ constexpr size_t kStreamBuffer = 64 * 1024;
 constexpr size_t kKeepScratch = 16u << 20;
 // Writing a delta whole costs about as much as walking this many objects.
 constexpr uint64_t kWidenRatio = 1000;
+// Deltas are made only for objects and bases up to this size, and for no
+// more than kEncodeBudget bytes of them (bases and objects read) in one
+// pack: bounded work for what is an optimisation of the bytes sent.
+constexpr size_t kMaxEncode = 16u << 20;
+constexpr uint64_t kEncodeBudget = 256u << 20;
+// How far back along a path a base is looked for when the object at the
+// same path in the parent can be neither sent as base nor assumed known.
+constexpr size_t kMaxPairHops = 8;
 
-enum Action : uint8_t { kCopy, kOfs, kToRef, kThin, kCompose, kComposeThin, kWhole };
+enum Action : uint8_t {
+    kCopy,
+    kOfs,
+    kToRef,
+    kThin,
+    kCompose,
+    kComposeThin,
+    kEncode,
+    kEncodeThin,
+    kWhole
+};
+
+bool thin_action(Action a) {
+    return a == kThin || a == kComposeThin || a == kEncodeThin;
+}
 
 std::string hex(const git_oid &oid) {
     char buf[GIT_OID_HEXSZ + 1];
@@ -96,7 +127,8 @@ struct PackStream::Impl {
         uint64_t new_pos = 0; // in the pack produced
         uint32_t pack = kLoose;
         uint32_t pos = 0; // in the pack index; for a loose object, in loose_
-        // The entry this one is a delta against; kThin, kComposeThin: in thin_bases_.
+        // The entry this one is a delta against; kThin, kComposeThin,
+        // kEncodeThin: in thin_bases_.
         uint32_t base = kNone;
         uint8_t type = 0; // on disk
         uint8_t header_len = 0;
@@ -123,6 +155,8 @@ struct PackStream::Impl {
     bool usable_base(const git_oid &oid);
     void choose_actions();
     void break_cycles();
+    void pair_by_path();
+    bool leads_to(uint32_t from, uint32_t to) const;
     const OidSet &sent();
     bool take_whole_pack();
     void start_next();
@@ -134,6 +168,7 @@ struct PackStream::Impl {
     }
     void start_whole(Entry &e);
     bool start_composed(Entry &e);
+    bool start_encoded(Entry &e);
     void start_deflate(const uint8_t *data, size_t size);
     void feed_whole();
     bool verbatim(const Entry &e, uint64_t at) const;
@@ -170,7 +205,9 @@ struct PackStream::Impl {
     GitPtr<git_odb_stream, git_odb_stream_free> whole_stream_;
     const uint8_t *whole_data_ = nullptr; // whole_'s data or composed_'s
     std::unique_ptr<DeltaChain> chain_;   // made on first need
-    std::vector<uint8_t> composed_;
+    std::vector<uint8_t> composed_;       // or encoded
+    std::unique_ptr<DeltaEncoder> encoder_;
+    uint64_t encode_budget_ = kEncodeBudget;
     size_t whole_size_ = 0, whole_fed_ = 0;
     std::unique_ptr<uint8_t[]> stream_buf_;
     z_stream zs_{};
@@ -204,6 +241,7 @@ PackStream::Impl::Impl(git_repository *repo, Enumeration objects, PackOptions op
     compose_orphans();
     choose_actions();
     break_cycles();
+    pair_by_path();
 
     if (entries_.size() > UINT32_MAX)
         throw Error("too many objects for one pack");
@@ -507,7 +545,7 @@ void PackStream::Impl::choose_actions() {
 void PackStream::Impl::break_cycles() {
     auto base_of = [&](size_t i) -> uint32_t {
         const Entry &e = entries_[i];
-        return e.action == kWhole || e.action == kThin || e.action == kComposeThin ? kNone : e.base;
+        return e.action == kWhole || thin_action(e.action) ? kNone : e.base;
     };
     std::vector<uint8_t> state(entries_.size(), 0); // 0 new, 1 on the path, 2 done
     std::vector<uint32_t> path;
@@ -528,6 +566,71 @@ void PackStream::Impl::break_cycles() {
         }
         for (uint32_t k : path)
             state[k] = 2;
+    }
+}
+
+// Whether the bases planned from entry from lead to entry to.
+bool PackStream::Impl::leads_to(uint32_t from, uint32_t to) const {
+    for (size_t steps = 0; from != kNone && steps <= entries_.size(); steps++) {
+        if (from == to)
+            return true;
+        const Entry &e = entries_[from];
+        from = e.action == kWhole || thin_action(e.action) ? kNone : e.base;
+    }
+    return false;
+}
+
+// Finds bases for what would be written whole, in an incremental fetch
+// only (a clone sends the bases whole anyway, and reuses every delta on
+// disk): see path_pairs.h. Only trees are read here; the deltas are made in
+// read().
+void PackStream::Impl::pair_by_path() {
+    if (!known_.client_has_any())
+        return;
+    std::vector<uint32_t> candidates;
+    for (size_t i = 0; i < entries_.size(); i++) {
+        const Entry &e = entries_[i];
+        if (e.action != kWhole)
+            continue;
+        // Commits and tags are not paired; a packed whole entry says its type.
+        if (e.pack != kLoose && (e.type == kCommit || e.type == kTag))
+            continue;
+        if (e.pack != kLoose && !is_delta(e.type) && e.size > kMaxEncode)
+            continue;
+        candidates.push_back(uint32_t(i));
+    }
+    if (candidates.empty())
+        return;
+    PathPairs pairs;
+    try {
+        ObjectParser objects(repo_, packs_);
+        for (const git_oid &c : known_.sent_commits()) {
+            if (pairs.full())
+                break;
+            pairs.add_commit(objects, c);
+        }
+    } catch (const Error &) {
+        // An object the pairing could not read: the pack is written without
+        // the pairs it did not find, and reports the object if it needs it.
+        git_error_clear();
+    }
+    for (const uint32_t i : candidates) {
+        Entry &e = entries_[i];
+        const git_oid *base = pairs.base_of(oid_of(e));
+        for (size_t hop = 0; base && hop < kMaxPairHops; hop++, base = pairs.base_of(*base)) {
+            if (thin_ && known_.client_has(*base)) {
+                e.base = uint32_t(thin_bases_.size());
+                thin_bases_.push_back(*base);
+                e.action = kEncodeThin;
+                break;
+            }
+            const int64_t b = sent().find(*base);
+            if (b >= 0 && !leads_to(uint32_t(b), i)) {
+                e.base = uint32_t(b);
+                e.action = kEncode;
+                break;
+            }
+        }
     }
 }
 
@@ -569,6 +672,11 @@ void PackStream::Impl::start_next() {
     stats_.objects++;
     if (e.action == kCompose || e.action == kComposeThin) {
         if (!start_composed(e))
+            start_whole(e);
+        return;
+    }
+    if (e.action == kEncode || e.action == kEncodeThin) {
+        if (!start_encoded(e))
             start_whole(e);
         return;
     }
@@ -626,9 +734,11 @@ void PackStream::Impl::start_whole(Entry &e) {
     };
     git_object_t type = GIT_OBJECT_INVALID;
     size_t size = 0;
-    whole_.reset();
     whole_stream_.reset();
-    if (e.pack == kLoose) {
+    // start_encoded() may have read the object already.
+    if (whole_ && !git_oid_equal(git_odb_object_id(whole_.get()), &oid))
+        whole_.reset();
+    if (!whole_ && e.pack == kLoose) {
         if (git_odb_read_header(&size, &type, odb_.get(), &oid) < 0)
             throw fail();
         if (size >= kStreamThreshold) {
@@ -640,12 +750,14 @@ void PackStream::Impl::start_whole(Entry &e) {
         }
     }
     if (!whole_stream_) {
-        git_odb_object *obj = nullptr;
-        if (git_odb_read(&obj, odb_.get(), &oid) < 0)
-            throw fail();
-        whole_.reset(obj);
-        type = git_odb_object_type(obj);
-        size = git_odb_object_size(obj);
+        if (!whole_) {
+            git_odb_object *obj = nullptr;
+            if (git_odb_read(&obj, odb_.get(), &oid) < 0)
+                throw fail();
+            whole_.reset(obj);
+        }
+        type = git_odb_object_type(whole_.get());
+        size = git_odb_object_size(whole_.get());
     }
     staged_len_ = encode_type_size(staged_, type, size);
     staged_pos_ = 0;
@@ -683,6 +795,65 @@ bool PackStream::Impl::start_composed(Entry &e) {
     }
     stats_.deltas++;
     stats_.composed_deltas++;
+    if (thin)
+        stats_.thin_deltas++;
+    start_deflate(composed_.data(), composed_.size());
+    return true;
+}
+
+// Sets up e (kEncode or kEncodeThin) as a delta made against its planned
+// base. False when either object is too large, the budget is spent, or the
+// delta is not less than half the object: whole_ then holds the object when
+// it was read.
+bool PackStream::Impl::start_encoded(Entry &e) {
+    const bool thin = e.action == kEncodeThin;
+    const git_oid oid = oid_of(e);
+    const git_oid base_oid = thin ? thin_bases_[e.base] : oid_of(entries_[e.base]);
+    size_t size, base_size;
+    git_object_t type, base_type;
+    if (git_odb_read_header(&size, &type, odb_.get(), &oid) < 0 ||
+        git_odb_read_header(&base_size, &base_type, odb_.get(), &base_oid) < 0) {
+        git_error_clear();
+        return false;
+    }
+    if (type != base_type || size > kMaxEncode || base_size > kMaxEncode ||
+        size + base_size > encode_budget_ || size < 64)
+        return false;
+    encode_budget_ -= size + base_size;
+    git_odb_object *obj = nullptr, *base_obj = nullptr;
+    if (git_odb_read(&obj, odb_.get(), &oid) < 0) {
+        git_error_clear();
+        return false;
+    }
+    whole_.reset(obj);
+    if (git_odb_read(&base_obj, odb_.get(), &base_oid) < 0) {
+        git_error_clear();
+        return false;
+    }
+    OdbObjectPtr base(base_obj);
+    if (!encoder_)
+        encoder_ = std::make_unique<DeltaEncoder>();
+    // git keeps a delta found by its search when it is under half the object.
+    const size_t max_size = size / 2 - GIT_OID_RAWSZ;
+    if (!encoder_->encode(static_cast<const uint8_t *>(git_odb_object_data(base.get())),
+                          git_odb_object_size(base.get()),
+                          static_cast<const uint8_t *>(git_odb_object_data(obj)),
+                          git_odb_object_size(obj), max_size, &composed_))
+        return false;
+    whole_.reset();
+    whole_stream_.reset();
+    staged_pos_ = 0;
+    const size_t here = next_ - 1;
+    if (!thin && ofs_delta_ && e.base < here) {
+        staged_len_ = encode_type_size(staged_, kOfsDelta, composed_.size());
+        staged_len_ += encode_ofs(staged_ + staged_len_, e.new_pos - entries_[e.base].new_pos);
+    } else {
+        staged_len_ = encode_type_size(staged_, kRefDelta, composed_.size());
+        std::memcpy(staged_ + staged_len_, base_oid.id, GIT_OID_RAWSZ);
+        staged_len_ += GIT_OID_RAWSZ;
+    }
+    stats_.deltas++;
+    stats_.encoded_deltas++;
     if (thin)
         stats_.thin_deltas++;
     start_deflate(composed_.data(), composed_.size());
@@ -794,7 +965,8 @@ size_t PackStream::Impl::read(uint8_t *buf, size_t cap) {
                 whole_stream_.reset();
                 if (composed_.capacity() > kKeepScratch) {
                     std::vector<uint8_t>().swap(composed_);
-                    chain_->trim(kKeepScratch);
+                    if (chain_)
+                        chain_->trim(kKeepScratch);
                 }
             }
             continue;

@@ -31,6 +31,8 @@ struct PackStats {
     // Deltas whose base is not sent (nor known to the client), written
     // against a base further down their chain on disk that is.
     uint32_t composed_deltas = 0;
+    // Deltas made here, for objects that would have been sent whole.
+    uint32_t encoded_deltas = 0;
     uint32_t pack_reused = 0; // sent as part of a whole pack file, not looked at
     uint64_t bytes = 0;       // pack bytes produced so far, trailer included
 };
