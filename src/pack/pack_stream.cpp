@@ -72,7 +72,7 @@ constexpr size_t kMaxEncode = 16u << 20;
 constexpr uint64_t kEncodeBudget = 256u << 20;
 // How far back along a path a base is looked for when the object at the
 // same path in the parent can be neither sent as base nor assumed known.
-constexpr size_t kMaxPairHops = 8;
+constexpr size_t kMaxPairHops = 64;
 
 enum Action : uint8_t {
     kCopy,
@@ -181,6 +181,7 @@ struct PackStream::Impl {
     bool thin_;
     Enumeration known_; // its client_has(); the objects were moved out
     std::vector<git_oid> thin_bases_;
+    std::vector<git_oid> sent_commits_; // in an incremental fetch
     // Deltas to be written whole for want of a base: (entry, base).
     std::vector<std::pair<uint32_t, git_oid>> orphans_;
     PackStats stats_;
@@ -235,6 +236,9 @@ PackStream::Impl::Impl(git_repository *repo, Enumeration objects, PackOptions op
     plan_pos_ = 12;
     if (take_whole_pack())
         return;
+    // Listed before locate() takes the objects (pair_by_path() needs them).
+    if (known_.client_has_any())
+        sent_commits_ = known_.sent_commits();
     locate();
     read_headers();
     thin_out_orphans();
@@ -585,12 +589,15 @@ bool PackStream::Impl::leads_to(uint32_t from, uint32_t to) const {
 // disk): see path_pairs.h. Only trees are read here; the deltas are made in
 // read().
 void PackStream::Impl::pair_by_path() {
-    if (!known_.client_has_any())
+    if (sent_commits_.empty())
         return;
     std::vector<uint32_t> candidates;
     for (size_t i = 0; i < entries_.size(); i++) {
         const Entry &e = entries_[i];
-        if (e.action != kWhole)
+        // What is stored whole on disk (the newest version of a file, as
+        // git packs it) is copied whole unless it gets a base here.
+        const bool stored_whole = e.action == kCopy && !is_delta(e.type);
+        if (e.action != kWhole && !stored_whole)
             continue;
         // Commits and tags are not paired; a packed whole entry says its type.
         if (e.pack != kLoose && (e.type == kCommit || e.type == kTag))
@@ -604,7 +611,7 @@ void PackStream::Impl::pair_by_path() {
     PathPairs pairs;
     try {
         ObjectParser objects(repo_, packs_);
-        for (const git_oid &c : known_.sent_commits()) {
+        for (const git_oid &c : sent_commits_) {
             if (pairs.full())
                 break;
             pairs.add_commit(objects, c);
@@ -614,6 +621,7 @@ void PackStream::Impl::pair_by_path() {
         // the pairs it did not find, and reports the object if it needs it.
         git_error_clear();
     }
+    std::vector<git_oid>().swap(sent_commits_);
     for (const uint32_t i : candidates) {
         Entry &e = entries_[i];
         const git_oid *base = pairs.base_of(oid_of(e));
