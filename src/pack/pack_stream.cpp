@@ -41,6 +41,7 @@
 
 #include "pack/delta_chain.h"
 #include "pack/delta_encode.h"
+#include "pack/object_reader.h"
 #include "pack/object_walk.h"
 #include "pack/oid_set.h"
 #include "pack/pack_format.h"
@@ -69,7 +70,11 @@ constexpr uint64_t kWidenRatio = 1000;
 // more than kEncodeBudget bytes of them (bases and objects read) in one
 // pack: bounded work for what is an optimisation of the bytes sent.
 constexpr size_t kMaxEncode = 16u << 20;
+// Smaller objects are sent as they are: a delta would save a few bytes.
+constexpr size_t kMinEncode = 64;
 constexpr uint64_t kEncodeBudget = 256u << 20;
+// Resolved delta bases kept while making deltas.
+constexpr size_t kEncodeCache = 8u << 20;
 // How far back along a path a base is looked for when the object at the
 // same path in the parent can be neither sent as base nor assumed known.
 constexpr size_t kMaxPairHops = 64;
@@ -208,6 +213,8 @@ struct PackStream::Impl {
     std::unique_ptr<DeltaChain> chain_;   // made on first need
     std::vector<uint8_t> composed_;       // or encoded
     std::unique_ptr<DeltaEncoder> encoder_;
+    std::unique_ptr<ObjectReader> reader_; // for encoding, made on first need
+    std::vector<uint8_t> base_copy_;
     uint64_t encode_budget_ = kEncodeBudget;
     size_t whole_size_ = 0, whole_fed_ = 0;
     std::unique_ptr<uint8_t[]> stream_buf_;
@@ -591,9 +598,16 @@ bool PackStream::Impl::leads_to(uint32_t from, uint32_t to) const {
 void PackStream::Impl::pair_by_path() {
     if (sent_commits_.empty())
         return;
+    // With a bitmap, git sends the bitmapped pack's entries as they are on
+    // disk (it has no edge trees to take bases from): so are they here, the
+    // CPU goes to the loose objects and other packs only.
+    size_t bitmapped = SIZE_MAX;
+    known_.pack_objects(&bitmapped);
     std::vector<uint32_t> candidates;
     for (size_t i = 0; i < entries_.size(); i++) {
         const Entry &e = entries_[i];
+        if (e.pack == bitmapped)
+            continue;
         // What is stored whole on disk (the newest version of a file, as
         // git packs it) is copied whole unless it gets a base here.
         const bool stored_whole = e.action == kCopy && !is_delta(e.type);
@@ -602,7 +616,7 @@ void PackStream::Impl::pair_by_path() {
         // Commits and tags are not paired; a packed whole entry says its type.
         if (e.pack != kLoose && (e.type == kCommit || e.type == kTag))
             continue;
-        if (e.pack != kLoose && !is_delta(e.type) && e.size > kMaxEncode)
+        if (e.pack != kLoose && !is_delta(e.type) && (e.size > kMaxEncode || e.size < kMinEncode))
             continue;
         candidates.push_back(uint32_t(i));
     }
@@ -684,9 +698,15 @@ void PackStream::Impl::start_next() {
         return;
     }
     if (e.action == kEncode || e.action == kEncodeThin) {
-        if (!start_encoded(e))
+        if (start_encoded(e))
+            return;
+        if (e.pack == kLoose || is_delta(e.type)) {
             start_whole(e);
-        return;
+            return;
+        }
+        // Stored whole: copied as it is after all.
+        e.action = kCopy;
+        e.base = kNone;
     }
     if (e.action == kWhole) {
         start_whole(e);
@@ -743,10 +763,8 @@ void PackStream::Impl::start_whole(Entry &e) {
     git_object_t type = GIT_OBJECT_INVALID;
     size_t size = 0;
     whole_stream_.reset();
-    // start_encoded() may have read the object already.
-    if (whole_ && !git_oid_equal(git_odb_object_id(whole_.get()), &oid))
-        whole_.reset();
-    if (!whole_ && e.pack == kLoose) {
+    whole_.reset();
+    if (e.pack == kLoose) {
         if (git_odb_read_header(&size, &type, odb_.get(), &oid) < 0)
             throw fail();
         if (size >= kStreamThreshold) {
@@ -758,14 +776,12 @@ void PackStream::Impl::start_whole(Entry &e) {
         }
     }
     if (!whole_stream_) {
-        if (!whole_) {
-            git_odb_object *obj = nullptr;
-            if (git_odb_read(&obj, odb_.get(), &oid) < 0)
-                throw fail();
-            whole_.reset(obj);
-        }
-        type = git_odb_object_type(whole_.get());
-        size = git_odb_object_size(whole_.get());
+        git_odb_object *obj = nullptr;
+        if (git_odb_read(&obj, odb_.get(), &oid) < 0)
+            throw fail();
+        whole_.reset(obj);
+        type = git_odb_object_type(obj);
+        size = git_odb_object_size(obj);
     }
     staged_len_ = encode_type_size(staged_, type, size);
     staged_pos_ = 0;
@@ -811,8 +827,7 @@ bool PackStream::Impl::start_composed(Entry &e) {
 
 // Sets up e (kEncode or kEncodeThin) as a delta made against its planned
 // base. False when either object is too large, the budget is spent, or the
-// delta is not less than half the object: whole_ then holds the object when
-// it was read.
+// delta is not less than half the object.
 bool PackStream::Impl::start_encoded(Entry &e) {
     const bool thin = e.action == kEncodeThin;
     const git_oid oid = oid_of(e);
@@ -825,29 +840,27 @@ bool PackStream::Impl::start_encoded(Entry &e) {
         return false;
     }
     if (type != base_type || size > kMaxEncode || base_size > kMaxEncode ||
-        size + base_size > encode_budget_ || size < 64)
+        size + base_size > encode_budget_ || size < kMinEncode)
         return false;
     encode_budget_ -= size + base_size;
-    git_odb_object *obj = nullptr, *base_obj = nullptr;
-    if (git_odb_read(&obj, odb_.get(), &oid) < 0) {
-        git_error_clear();
-        return false;
-    }
-    whole_.reset(obj);
-    if (git_odb_read(&base_obj, odb_.get(), &base_oid) < 0) {
-        git_error_clear();
-        return false;
-    }
-    OdbObjectPtr base(base_obj);
+    // Read with a cache of what delta chains resolve to: the versions of a
+    // file are one chain on disk, and its bases are met again and again.
+    if (!reader_)
+        reader_ = std::make_unique<ObjectReader>(repo_, packs_, kEncodeCache);
     if (!encoder_)
         encoder_ = std::make_unique<DeltaEncoder>();
-    // git keeps a delta found by its search when it is under half the object.
-    const size_t max_size = size / 2 - GIT_OID_RAWSZ;
-    if (!encoder_->encode(static_cast<const uint8_t *>(git_odb_object_data(base.get())),
-                          git_odb_object_size(base.get()),
-                          static_cast<const uint8_t *>(git_odb_object_data(obj)),
-                          git_odb_object_size(obj), max_size, &composed_))
-        return false;
+    try {
+        const ObjectReader::Object b = reader_->read(base_oid);
+        base_copy_.assign(b.data, b.data + b.size);
+        const ObjectReader::Object t = reader_->read(oid);
+        // git keeps a delta found by its search when it is under half the
+        // object.
+        if (t.size != size || !encoder_->encode(base_copy_.data(), base_copy_.size(), t.data,
+                                                t.size, size / 2 - GIT_OID_RAWSZ, &composed_))
+            return false;
+    } catch (const Error &) {
+        return false; // resolving the object whole reports what is wrong
+    }
     whole_.reset();
     whole_stream_.reset();
     staged_pos_ = 0;

@@ -222,4 +222,31 @@ git repack -adfq --window=50 --depth=50
     return path + "/.git";
 }
 
+// Three files of pseudo-random lines edited a little in each of 16 commits
+// on main, in a subfolder (sub/) and at the top: after the first 12 the
+// repository is repacked with -f, so that the newest version of each file
+// is stored whole and the older ones as deltas against it (as git packs);
+// the last 4 commits are loose objects. With bitmap, the pack has a
+// reachability bitmap.
+inline std::string whole_newest_repo(const std::string &path, bool bitmap) {
+    sh("git init -q -b main '" + path + "' && cd '" + path + "' && " + R"SH(
+git config gc.auto 0
+n=0
+commit() { n=$((n+1)); export GIT_AUTHOR_DATE="@$((1700000000 + n * 60)) +0000" GIT_COMMITTER_DATE="@$((1700000000 + n * 60)) +0000"; git add -A; git commit -qm "$1"; }
+# edit SEED FILE K: line K * 37 of FILE (of 1500 pseudo-random lines) rewritten
+edit() { awk -v s="$1" -v k="$3" 'function r() { return sprintf("%08x%08x%08x", rand() * 4294967295, rand() * 4294967295, rand() * 4294967295) }
+  BEGIN { srand(s); for (l = 1; l <= 1500; l++) a[l] = l " " r(); for (j = 1; j <= k; j++) a[j * 37 % 1500 + 1] = "edit " j " " r();
+          for (l = 1; l <= 1500; l++) print a[l] }' > "$2"; }
+mkdir sub
+for k in $(seq 0 15); do
+  edit 1 a.txt $k; edit 2 sub/b.txt $k; edit 3 sub/c.txt $((k / 2))
+  echo "small $k" > small.txt
+  commit "step $k"
+  if [ $k = 11 ]; then git -c repack.writeBitmaps=false repack -adfq )SH" +
+       std::string(bitmap ? "-b" : "") + R"SH(; fi
+done
+)SH");
+    return path + "/.git";
+}
+
 } // namespace gsh::test

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <set>
@@ -520,8 +521,47 @@ TEST_F(PackStreamTest, ThinPackFindsBasesBelowTheEdge) {
     const std::string fixed = check_thin_pack(src, w, wants, haves, work_.str());
     // Every blob sent (10 of a, 5 of g) is a delta, none was inflated.
     EXPECT_EQ(w.stats.thin_deltas + (w.stats.deltas - w.stats.thin_deltas), 15u);
+    // The trees stored whole on disk are too small for a delta of their own.
     EXPECT_EQ(w.stats.reused, w.stats.objects);
     EXPECT_GT(entry_types(fixed).count(3), 0u) << "the bases appended by --fix-thin";
+}
+
+// Objects stored whole on disk (the newest versions in the pack) and loose
+// objects get a delta made here against the object at the same path in the
+// parent: what the client has (thin) or what is sent. The pack is valid for
+// git and about as small as git's own thin pack, with or without a bitmap.
+TEST_F(PackStreamTest, WholeObjectsBecomeDeltasAgainstTheSamePath) {
+    for (const bool bitmap : {false, true}) {
+        SCOPED_TRACE(bitmap ? "bitmap" : "no bitmap");
+        const std::string dir = work_.str() + (bitmap ? "/whole-b" : "/whole");
+        const std::string src = test::whole_newest_repo(dir, bitmap);
+        auto rev = [&](const std::string &r) {
+            return test::split_lines(sh("git -C '" + dir + "' rev-parse " + r))[0];
+        };
+        for (const std::string have : {"main~6", "main~2"}) {
+            SCOPED_TRACE(have);
+            std::vector<std::string> wants = {rev("main")}, haves = {rev(have)};
+            Written thin =
+                write_fetch_pack(src, wants, haves, {true, true}, work_.str() + "/thin.pack");
+            Written full =
+                write_fetch_pack(src, wants, haves, {true, false}, work_.str() + "/full.pack");
+            EXPECT_GT(thin.stats.encoded_deltas, 0u);
+            EXPECT_GT(full.stats.encoded_deltas, 0u) << "against objects sent";
+            EXPECT_TRUE(self_contained(full.pack, work_.str()));
+            check_thin_pack(src, thin, wants, haves, work_.str());
+            const std::string git_pack = work_.str() + "/git.pack";
+            sh("printf '" + wants[0] + "\\n--not\\n" + haves[0] + "\\n' | git --git-dir='" + src +
+               "' pack-objects -q --revs --thin --delta-base-offset --stdout > '" + git_pack + "'");
+            const uint64_t git_bytes = std::filesystem::file_size(git_pack);
+            EXPECT_LE(thin.stats.bytes, git_bytes * 11 / 10);
+            // Each version of a file is about 40 kB compressed. With a
+            // bitmap, the bitmapped pack's entries are sent as they are on
+            // disk, as git does: only the loose objects get deltas.
+            if (!bitmap) {
+                EXPECT_LT(thin.stats.bytes, 20000u);
+            }
+        }
+    }
 }
 
 // oid -> its delta base in the packs on disk ("" for a whole object), from
