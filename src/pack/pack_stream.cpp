@@ -640,16 +640,27 @@ void PackStream::Impl::pair_by_path() {
         Entry &e = entries_[i];
         const git_oid *base = pairs.base_of(oid_of(e));
         for (size_t hop = 0; base && hop < kMaxPairHops; hop++, base = pairs.base_of(*base)) {
+            // An object sent is never a thin base, even when the client has
+            // it (widen_known() may say so): the pack would hold it twice,
+            // which index-pack refuses. Nor is it named by a REF_DELTA: when
+            // the client has it too, index-pack --fix-thin may take it from
+            // the client's repository as well as resolve it in the pack, and
+            // resolve the delta twice (and refuse the pack). In a thin pack
+            // only an OFS_DELTA, to an entry written before, is safe; a
+            // pack that is not thin resolves whole without the client's
+            // objects.
+            if (const int64_t b = sent().find(*base); b >= 0) {
+                const bool ofs = ofs_delta_ && uint32_t(b) < i;
+                if ((thin_ && !ofs) || leads_to(uint32_t(b), i))
+                    continue;
+                e.base = uint32_t(b);
+                e.action = kEncode;
+                break;
+            }
             if (thin_ && known_.client_has(*base)) {
                 e.base = uint32_t(thin_bases_.size());
                 thin_bases_.push_back(*base);
                 e.action = kEncodeThin;
-                break;
-            }
-            const int64_t b = sent().find(*base);
-            if (b >= 0 && !leads_to(uint32_t(b), i)) {
-                e.base = uint32_t(b);
-                e.action = kEncode;
                 break;
             }
         }
@@ -864,8 +875,7 @@ bool PackStream::Impl::start_encoded(Entry &e) {
     whole_.reset();
     whole_stream_.reset();
     staged_pos_ = 0;
-    const size_t here = next_ - 1;
-    if (!thin && ofs_delta_ && e.base < here) {
+    if (!thin && ofs_delta_ && e.base < next_ - 1) {
         staged_len_ = encode_type_size(staged_, kOfsDelta, composed_.size());
         staged_len_ += encode_ofs(staged_ + staged_len_, e.new_pos - entries_[e.base].new_pos);
     } else {
