@@ -24,7 +24,11 @@
 //          client has, or is sent, the object at the same path in the first
 //          parent of a commit sent (path_pairs.h): a delta is made against
 //          it in read() and kept when it is less than half the object, as
-//          git's pack-objects does for the objects it tries;
+//          git's pack-objects does for the objects it tries (REF_DELTA to
+//          what the client has, OFS_DELTA to an entry sent before; only in
+//          an incremental fetch, and with a bitmap only for objects outside
+//          the bitmapped pack); an entry stored whole is copied after all
+//          when no delta is kept;
 //   Whole  the object inflated, resolved and deflated again (loose objects,
 //          deltas whose chain reaches no base that is sent or known).
 //
