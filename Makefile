@@ -1,4 +1,4 @@
-# The one entry point: deps, all (the module), test, run, bench, clean.
+# The one entry point: deps, all (the module), test, run, bench, fuzz, clean.
 SHELL := /bin/bash
 ROOT := $(abspath .)
 PORT ?= 8080
@@ -30,12 +30,31 @@ UNIT_OBJS := $(patsubst tests/unit/%.cpp,$(BUILD)/unit/obj/%.o,$(UNIT_SRCS))
 UNIT_BIN := $(BUILD)/unit/gsh_unit_tests
 NGX_MODULE_SRCS := $(wildcard ngx_module/*.c ngx_module/*.h) config
 
+# libFuzzer targets (tests/fuzz/fuzz_<name>.cpp), built with clang whatever
+# SANITIZE says: the core instrumented for coverage (fuzzer-no-link) with
+# ASan and UBSan, each target linked with libFuzzer's main.
+FUZZ_BUILD := $(ROOT)/build/fuzz
+FUZZ_CXX := clang++
+FUZZ_CXXFLAGS := -std=c++20 -O1 -g -Wall -Wextra -Werror -pthread -I$(ROOT)/src \
+                 -I$(ROOT)/src/include -fno-omit-frame-pointer \
+                 -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_CORE_OBJS := $(patsubst src/%.cpp,$(FUZZ_BUILD)/core/obj/%.o,$(CORE_SRCS))
+FUZZ_CORE_LIB := $(FUZZ_BUILD)/core/libgsh_core.a
+FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.cpp))
+FUZZ_TARGETS := $(patsubst tests/fuzz/%.cpp,%,$(FUZZ_SRCS))
+FUZZ_BINS := $(addprefix $(FUZZ_BUILD)/,$(FUZZ_TARGETS))
+# Seconds per target: make fuzz, and the short run in make test.
+FUZZ_SECONDS ?= 60
+FUZZ_SMOKE_SECONDS ?= 10
+
 DEB_PACKAGES := build-essential g++ make pkg-config git nginx nginx-dev libgit2-dev \
                 zlib1g-dev libssl-dev libpcre2-dev libgtest-dev fcgiwrap \
                 python3-pytest procps curl wrk \
-                default-jre-headless jgit-cli python3-dulwich
+                default-jre-headless jgit-cli python3-dulwich \
+                clang libclang-rt-dev llvm
 
-.PHONY: all core deps test unit-test nginx-test bench-smoke run bench clean format
+.PHONY: all core deps test unit-test nginx-test bench-smoke run bench clean format \
+        fuzz fuzz-build fuzz-smoke fuzz-run
 
 all: $(MODULE)
 
@@ -87,11 +106,19 @@ unit-test: $(UNIT_BIN)
 nginx-test: $(MODULE)
 	GSH_MODULE=$(MODULE) GSH_SANITIZE=$(SANITIZE) $(PYTHON) -m pytest -q -ra tests/nginx
 
+# With SANITIZE=1 the module, the core and the unit tests are built with
+# ASan and UBSan; the benchmark smoke test and the fuzzers (always built
+# with ASan and UBSan) are left to the plain make test.
 test: deps
 	$(MAKE) all
 	$(MAKE) unit-test
 	$(MAKE) nginx-test
+ifeq ($(SANITIZE),1)
+	@echo "make test SANITIZE=1: bench-smoke and fuzz-smoke are run by make test without SANITIZE"
+else
 	$(MAKE) bench-smoke
+	$(MAKE) fuzz-smoke
+endif
 
 # One small round of make bench: checks that the benchmark works, not its figures.
 bench-smoke: $(MODULE)
@@ -105,10 +132,54 @@ bench: deps
 	$(MAKE) all
 	GSH_MODULE=$(MODULE) $(PYTHON) tests/bench/bench.py
 
+$(FUZZ_BUILD)/core/obj/%.o: src/%.cpp
+	@mkdir -p $(dir $@)
+	$(FUZZ_CXX) $(FUZZ_CXXFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+
+$(FUZZ_CORE_LIB): $(FUZZ_CORE_OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.cpp $(FUZZ_CORE_LIB)
+	$(FUZZ_CXX) $(FUZZ_CXXFLAGS) -fsanitize=fuzzer -MMD -MP -MT $@ -MF $@.d \
+	    -DGSH_FUZZ_FIXTURE_SCRIPT='"$(ROOT)/tests/fuzz/make_fixture.sh"' \
+	    -o $@ $< $(FUZZ_CORE_LIB) $(LDLIBS)
+
+fuzz-build: $(FUZZ_BINS)
+
+# Each target for FUZZ_SECONDS from its seeds (tests/fuzz/corpus/<name>)
+# and what earlier runs found (build/fuzz/corpus/<target>); a crash, a
+# leak, a timeout or a sanitizer report fails, and the input is left in
+# build/fuzz/artifacts/<target>/ (an input slower than 10 s counts; the
+# memory limit is libFuzzer's 2 GB). FUZZ_TARGETS= picks some.
+fuzz: deps
+	$(MAKE) fuzz-build
+	$(MAKE) fuzz-run FUZZ_RUN_SECONDS=$(FUZZ_SECONDS)
+
+# The short run of make test.
+fuzz-smoke: fuzz-build
+	$(MAKE) fuzz-run FUZZ_RUN_SECONDS=$(FUZZ_SMOKE_SECONDS)
+
+fuzz-run:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	    seeds=tests/fuzz/corpus/$${t#fuzz_}; \
+	    mkdir -p $(FUZZ_BUILD)/corpus/$$t $(FUZZ_BUILD)/artifacts/$$t; \
+	    echo "fuzz: $$t for $(FUZZ_RUN_SECONDS) s"; \
+	    $(FUZZ_BUILD)/$$t -max_total_time=$(FUZZ_RUN_SECONDS) -timeout=10 \
+	        -print_final_stats=1 \
+	        -artifact_prefix=$(FUZZ_BUILD)/artifacts/$$t/ \
+	        $(FUZZ_BUILD)/corpus/$$t $$seeds \
+	        >$(FUZZ_BUILD)/$$t.log 2>&1 \
+	    || { tail -60 $(FUZZ_BUILD)/$$t.log; echo "fuzz: $$t FAILED (log: $(FUZZ_BUILD)/$$t.log)"; exit 1; }; \
+	    grep -E '^stat::number_of_executed_units|^stat::peak_rss_mb' $(FUZZ_BUILD)/$$t.log \
+	        | sed "s/^/fuzz: $$t /"; \
+	done
+
 format:
-	clang-format -i $$(find src tests/unit -name '*.cpp' -o -name '*.h') ngx_module/*.c ngx_module/*.h
+	clang-format -i $$(find src tests/unit tests/fuzz -name '*.cpp' -o -name '*.h') \
+	    ngx_module/*.c ngx_module/*.h
 
 clean:
 	rm -rf $(ROOT)/build
 
--include $(CORE_OBJS:.o=.d) $(UNIT_OBJS:.o=.d)
+-include $(CORE_OBJS:.o=.d) $(UNIT_OBJS:.o=.d) $(FUZZ_CORE_OBJS:.o=.d) $(FUZZ_BINS:=.d)

@@ -122,6 +122,27 @@ Bitset ewah_decode(const uint8_t *data, size_t len, size_t *consumed) {
     return out;
 }
 
+// The smallest entry: commit position, xor offset, flags, and an empty
+// EWAH (bit count, word count, position of the last run-length word).
+constexpr size_t kMinEntrySize = 6 + 4 + 4 + 4;
+
+Bitset BitmapIndex::decode(size_t offset, size_t end, size_t *used) const {
+    const uint8_t *p = file_.data() + offset;
+    // Bits number the pack's objects; git rounds an entry's up to a whole
+    // word. Checked before ewah_decode allocates that many.
+    const uint64_t max_bits = (uint64_t(object_count_) + 63) / 64 * 64;
+    if (end - offset >= 4 && be32(p) > max_bits)
+        malformed("a bitmap longer than the pack's " + std::to_string(object_count_) + " objects");
+    Bitset bits = ewah_decode(p, end - offset, used);
+    const std::vector<uint64_t> &words = bits.words();
+    for (size_t w = object_count_ / 64; w < words.size(); w++) {
+        const size_t first = w * 64 < object_count_ ? object_count_ - w * 64 : 0;
+        if (words[w] >> first)
+            malformed("a bit past the pack's " + std::to_string(object_count_) + " objects");
+    }
+    return bits;
+}
+
 BitmapIndex::BitmapIndex(const std::string &path, uint32_t object_count,
                          const uint8_t pack_checksum[20])
     : file_(read_file(path)), object_count_(object_count) {
@@ -146,9 +167,11 @@ BitmapIndex::BitmapIndex(const std::string &path, uint32_t object_count,
     size_t off = 32;
     for (Bitset &t : types_) {
         size_t used;
-        t = ewah_decode(p + off, end - off, &used);
+        t = decode(off, end, &used);
         off += used;
     }
+    if (count > (end - off) / kMinEntrySize)
+        malformed(path + ": more entries than the file holds");
     entries_.reserve(count);
     for (uint32_t i = 0; i < count; i++) {
         if (end - off < 6)
@@ -157,7 +180,7 @@ BitmapIndex::BitmapIndex(const std::string &path, uint32_t object_count,
         if (e.xor_offset > 160 || e.xor_offset > i || e.idx_pos >= object_count)
             malformed(path + ": bad entry");
         size_t used;
-        ewah_decode(p + e.data_offset, end - e.data_offset, &used); // validates
+        decode(e.data_offset, end, &used); // validates
         off = e.data_offset + used;
         by_pos_.emplace(e.idx_pos, entries_.size());
         entries_.push_back(e);
@@ -165,15 +188,26 @@ BitmapIndex::BitmapIndex(const std::string &path, uint32_t object_count,
     resolved_.resize(entries_.size());
 }
 
+// An entry is XORed with an earlier one, which may be XORed in turn: the
+// chain is followed down to a resolved (or plain) entry first, then
+// resolved upwards, so that a long chain needs no deep recursion.
 const Bitset &BitmapIndex::resolve(size_t entry) const {
-    if (!resolved_[entry]) {
-        const Entry &e = entries_[entry];
+    std::vector<size_t> chain;
+    for (size_t at = entry; !resolved_[at];) {
+        chain.push_back(at);
+        const uint8_t xor_offset = entries_[at].xor_offset;
+        if (!xor_offset)
+            break;
+        at -= xor_offset;
+    }
+    for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
+        const Entry &e = entries_[*it];
         size_t used;
         auto bits = std::make_unique<Bitset>(
             ewah_decode(file_.data() + e.data_offset, file_.size() - e.data_offset, &used));
         if (e.xor_offset)
-            *bits ^= resolve(entry - e.xor_offset);
-        resolved_[entry] = std::move(bits);
+            *bits ^= *resolved_[*it - e.xor_offset];
+        resolved_[*it] = std::move(bits);
     }
     return *resolved_[entry];
 }

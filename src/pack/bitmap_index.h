@@ -80,6 +80,9 @@ class BitmapIndex {
         uint8_t xor_offset;
         size_t data_offset; // of the entry's EWAH in the file
     };
+    // The EWAH at offset (ending by end), refused when it has bits past
+    // the pack's objects.
+    Bitset decode(size_t offset, size_t end, size_t *used) const;
     const Bitset &resolve(size_t entry) const; // with mutex_ held
 
     std::vector<uint8_t> file_;

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
 #include <immintrin.h>
 #define GSH_SHA1_X86 1
 #endif
@@ -76,11 +77,17 @@ void sha1_blocks_portable(uint32_t state[5], const uint8_t *p, size_t nblocks) {
 
 #ifdef GSH_SHA1_X86
 
+// cpuid rather than __builtin_cpu_supports("sha"), which clang (the
+// fuzzing build) does not know.
 bool sha1_have_shani() {
     static const bool have = [] {
-        __builtin_cpu_init();
-        return __builtin_cpu_supports("sha") && __builtin_cpu_supports("sse4.1") &&
-               __builtin_cpu_supports("ssse3");
+        unsigned a, b, c, d;
+        if (!__get_cpuid(1, &a, &b, &c, &d))
+            return false;
+        const bool ssse3 = c & bit_SSSE3, sse41 = c & bit_SSE4_1;
+        if (!__get_cpuid_count(7, 0, &a, &b, &c, &d))
+            return false;
+        return ssse3 && sse41 && (b & bit_SHA);
     }();
     return have;
 }

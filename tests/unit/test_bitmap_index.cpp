@@ -6,6 +6,8 @@
 #include <map>
 #include <set>
 #include <sstream>
+#include <tuple>
+#include <vector>
 
 #include "fixture.h"
 #include "pack/bitmap_index.h"
@@ -45,6 +47,105 @@ TEST(Ewah, RejectsRunsPastTheEnd) {
     EXPECT_THROW(ewah_decode(reinterpret_cast<const uint8_t *>(s.data()), s.size(), &used),
                  gsh::Error);
     EXPECT_THROW(ewah_decode(reinterpret_cast<const uint8_t *>(s.data()), 10, &used), gsh::Error);
+}
+
+namespace {
+
+void put_be(std::string &s, uint64_t v, int bytes) {
+    for (int i = bytes - 1; i >= 0; i--)
+        s.push_back(char((v >> (8 * i)) & 0xff));
+}
+
+// A serialized EWAH of `bits` bits: one run-length word announcing the
+// literal words that follow.
+std::string ewah(uint32_t bits, const std::vector<uint64_t> &literals) {
+    std::string s;
+    put_be(s, bits, 4);
+    put_be(s, literals.size() + 1, 4);
+    put_be(s, uint64_t(literals.size()) << 33, 8);
+    for (uint64_t w : literals)
+        put_be(s, w, 8);
+    put_be(s, 0, 4);
+    return s;
+}
+
+const uint8_t kChecksum[20] = {1, 2, 3};
+
+// A .bitmap file (no name-hash cache) with the given type bitmaps and
+// entries (each: commit position, xor offset, EWAH).
+std::string bitmap_file(const std::vector<std::string> &types,
+                        const std::vector<std::tuple<uint32_t, uint8_t, std::string>> &entries,
+                        uint32_t count) {
+    std::string s("BITM\0\1\0\1", 8);
+    put_be(s, count, 4);
+    s.append(reinterpret_cast<const char *>(kChecksum), 20);
+    for (const std::string &t : types)
+        s += t;
+    for (const auto &[pos, xor_offset, bits] : entries) {
+        put_be(s, pos, 4);
+        s.push_back(char(xor_offset));
+        s.push_back(0);
+        s += bits;
+    }
+    return s;
+}
+
+std::string write_bitmap(const TempDir &d, const std::string &data) {
+    std::string path = d.str() + "/pack.bitmap";
+    std::ofstream(path, std::ios::binary) << data;
+    return path;
+}
+
+} // namespace
+
+// Found by fuzz_bitmap_index: the entry count of the header was reserved
+// before anything said the file held that many (a 90 GB allocation).
+TEST(BitmapIndex, RefusesMoreEntriesThanTheFileHolds) {
+    TempDir d;
+    const std::string empty = ewah(0, {});
+    std::string path = write_bitmap(d, bitmap_file({empty, empty, empty, empty}, {}, 0xe0fb0000u));
+    EXPECT_THROW(BitmapIndex(path, 10, kChecksum), gsh::Error);
+}
+
+// Bits number the pack's objects; a bit past them would be taken for an
+// object by the walk (and index past the pack's offset table).
+TEST(BitmapIndex, RefusesBitsPastThePacksObjects) {
+    TempDir d;
+    const std::string empty = ewah(0, {});
+    const std::string three = ewah(3, {0x7});
+    // Fits: three objects, an entry rounded up to a whole word as git writes it.
+    std::string ok = bitmap_file({three, empty, empty, empty}, {{0, 0, ewah(64, {0x5})}}, 1);
+    BitmapIndex bm(write_bitmap(d, ok), 3, kChecksum);
+    ASSERT_NE(bm.reachable(0), nullptr);
+    EXPECT_EQ(bm.reachable(0)->count(), 2u);
+
+    std::string past_type = bitmap_file({ewah(4, {0xf}), empty, empty, empty}, {}, 0);
+    EXPECT_THROW(BitmapIndex(write_bitmap(d, past_type), 3, kChecksum), gsh::Error);
+    std::string past_entry =
+        bitmap_file({three, empty, empty, empty}, {{0, 0, ewah(64, {0x9})}}, 1);
+    EXPECT_THROW(BitmapIndex(write_bitmap(d, past_entry), 3, kChecksum), gsh::Error);
+    // Declared far past the pack: refused before it is allocated.
+    std::string huge = bitmap_file({ewah(0xfffffff0u, {}), empty, empty, empty}, {}, 0);
+    EXPECT_THROW(BitmapIndex(write_bitmap(d, huge), 3, kChecksum), gsh::Error);
+}
+
+// Each entry XORed with the one before: resolving the last one walks the
+// whole chain, which must not need a stack frame per link.
+TEST(BitmapIndex, ResolvesALongXorChain) {
+    TempDir d;
+    const uint32_t n = 200000;
+    const std::string empty = ewah(0, {});
+    std::vector<std::tuple<uint32_t, uint8_t, std::string>> entries;
+    entries.emplace_back(0, 0, ewah(1, {0x1}));
+    for (uint32_t i = 1; i < n; i++)
+        entries.emplace_back(i, 1, ewah(2, {0x3})); // flips bits 0 and 1 each time
+    BitmapIndex bm(write_bitmap(d, bitmap_file({empty, empty, empty, empty}, entries, n)), n,
+                   kChecksum);
+    const Bitset *last = bm.reachable(n - 1);
+    ASSERT_NE(last, nullptr);
+    // n - 1 flips of {0, 1} over {0}: an odd count leaves {1}.
+    EXPECT_EQ(last->count(), 1u);
+    EXPECT_TRUE(last->test(1));
 }
 
 TEST(BitmapIndex, MatchesRevListObjects) {
