@@ -6,6 +6,7 @@ Module-specific: nothing to compare with git http-backend here.
 """
 
 import os
+import socket
 import time
 
 import pytest
@@ -39,6 +40,11 @@ HTTP_BODY = """
             git_smart_http on;
             git_smart_http_root {root};
         }
+        location /big/ {
+            git_smart_http on;
+            git_smart_http_root {bigroot};
+            git_smart_http_export_all on;
+        }
     }
 """ % LOG_FORMAT
 
@@ -71,11 +77,30 @@ class LogServer:
         return [dict(zip(FIELDS, l.split("|"))) for l in lines]
 
 
+BIG_BLOB = 32 << 20
+
+
 @pytest.fixture(scope="module")
-def logsrv(repos_root, session_tmp):
+def big_root(git, session_tmp):
+    """BIGROOT/big.git: one commit with a random blob larger than what
+    loopback socket buffers hold, so that its pack cannot be sent before
+    the client hangs up."""
+    root = session_tmp / "logvars-big"
+    work = session_tmp / "logvars-big-work"
+    git("init", "-q", "-b", "main", work)
+    (work / "random.bin").write_bytes(os.urandom(BIG_BLOB))
+    git("add", "random.bin", cwd=work)
+    git("commit", "-q", "-m", "a large blob", cwd=work)
+    git("clone", "-q", "--bare", work, root / "big.git")
+    return root
+
+
+@pytest.fixture(scope="module")
+def logsrv(repos_root, big_root, session_tmp):
     prefix = session_tmp / "nginx-logvars"
     log_path = prefix / "logs" / "git.log"
     body = HTTP_BODY.replace("{root}", str(repos_root)) \
+        .replace("{bigroot}", str(big_root)) \
         .replace("{log}", str(log_path))
     nginx = Nginx(prefix, body, module=helpers.module_path())
     nginx.start()
@@ -283,3 +308,30 @@ def test_head_advert_is_ok(logsrv):
     (line,) = logsrv.lines_since(mark, 1)
     assert line["git_status"] == "ok"
     assert line["command"] == "advertise"
+
+
+def test_client_closed_during_the_pack(git, logsrv, big_root):
+    oid = git("rev-parse", "main", cwd=big_root / "big.git")
+    body = helpers.v2_request("fetch", ["want " + oid, "no-progress",
+                                        "done"])
+    mark = logsrv.mark()
+    s = socket.create_connection(("127.0.0.1", logsrv.port), timeout=60)
+    try:
+        s.sendall(b"POST /big/big.git/git-upload-pack HTTP/1.1\r\n"
+                  b"Host: 127.0.0.1\r\nGit-Protocol: version=2\r\n"
+                  b"Content-Type: application/x-git-upload-pack-request\r\n"
+                  b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        got = b""
+        while b"packfile" not in got:
+            chunk = s.recv(65536)
+            assert chunk, "connection closed early: %r" % got[:300]
+            got += chunk
+        assert got.startswith(b"HTTP/1.1 200 ")
+    finally:
+        # unread data in the socket: the kernel resets the connection
+        s.close()
+    (line,) = logsrv.lines_since(mark, 1)
+    assert line["git_status"] == "client_closed", line
+    assert line["repo"] == "big.git" and line["command"] == "fetch"
+    assert line["pack_objects"] != "-"
+    assert 0 <= int(line["pack_bytes"]) < BIG_BLOB
