@@ -38,6 +38,8 @@ static u_char *ngx_http_gsh_decode_param(u_char **pos, u_char *last,
     const char *stop, u_char *dst);
 static ngx_table_elt_t *ngx_http_gsh_find_header(ngx_http_request_t *r,
     const char *name, size_t len);
+static void ngx_http_gsh_set_protocol(ngx_http_request_t *r,
+    ngx_http_gsh_ctx_t *ctx);
 static ngx_int_t ngx_http_gsh_add_header(ngx_http_request_t *r,
     const char *key, size_t key_len, const char *value, size_t value_len);
 static ngx_int_t ngx_http_gsh_error(ngx_http_request_t *r, ngx_int_t status);
@@ -100,6 +102,18 @@ ngx_http_gsh_handler(ngx_http_request_t *r)
         return NGX_DECLINED;
     }
 
+    /* made first, so that the log variables see every refusal */
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_gsh_ctx_t));
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->request = r;
+    ctx->protocol = -1;
+
+    ngx_http_set_ctx(r, ctx, ngx_http_git_smart_http_module);
+
     /* the part of the URI after the location prefix */
 
     if (r->uri.len < glcf->prefix.len
@@ -146,6 +160,8 @@ ngx_http_gsh_handler(ngx_http_request_t *r)
         return ngx_http_gsh_error(r, NGX_HTTP_NOT_FOUND);
     }
 
+    ctx->repo = rel;
+
     if (route->post) {
         if (r->method != NGX_HTTP_POST) {
             return ngx_http_gsh_method_not_allowed(r, route);
@@ -154,14 +170,6 @@ ngx_http_gsh_handler(ngx_http_request_t *r)
     } else if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
         return ngx_http_gsh_method_not_allowed(r, route);
     }
-
-    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_gsh_ctx_t));
-    if (ctx == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ctx->request = r;
-    ctx->repo = rel;
 
     if (ngx_http_gsh_log_escape(r->pool, &rel, &ctx->repo_log) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -183,6 +191,13 @@ ngx_http_gsh_handler(ngx_http_request_t *r)
             return ngx_http_gsh_error(r, NGX_HTTP_NOT_FOUND);
         }
 
+        if (service.len == sizeof("git-receive-pack") - 1
+            && ngx_strncmp(service.data, "git-receive-pack", service.len) == 0)
+        {
+            ngx_str_set(&ctx->service, "git-receive-pack");
+            ngx_http_gsh_set_protocol(r, ctx);
+        }
+
         if (service.len != sizeof("git-upload-pack") - 1
             || ngx_strncmp(service.data, "git-upload-pack", service.len) != 0)
         {
@@ -196,6 +211,9 @@ ngx_http_gsh_handler(ngx_http_request_t *r)
             return ngx_http_gsh_refuse(r, glcf, &rel, NGX_HTTP_FORBIDDEN);
         }
 
+        ngx_str_set(&ctx->service, "git-upload-pack");
+        ngx_http_gsh_set_protocol(r, ctx);
+
         if (!glcf->upload_pack) {
             ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                           "git_smart_http: upload-pack is disabled");
@@ -206,6 +224,9 @@ ngx_http_gsh_handler(ngx_http_request_t *r)
         break;
 
     case ngx_http_gsh_route_upload_pack:
+
+        ngx_str_set(&ctx->service, "git-upload-pack");
+        ngx_http_gsh_set_protocol(r, ctx);
 
         if (!glcf->upload_pack) {
             ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
@@ -233,6 +254,9 @@ ngx_http_gsh_handler(ngx_http_request_t *r)
 
     case ngx_http_gsh_route_receive_pack:
 
+        ngx_str_set(&ctx->service, "git-receive-pack");
+        ngx_http_gsh_set_protocol(r, ctx);
+
         /* push is not implemented yet, whatever git_smart_http_receive_pack */
 
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
@@ -242,8 +266,6 @@ ngx_http_gsh_handler(ngx_http_request_t *r)
     default: /* ngx_http_gsh_route_dumb */
         return ngx_http_gsh_error(r, NGX_HTTP_NOT_FOUND);
     }
-
-    ngx_http_set_ctx(r, ctx, ngx_http_git_smart_http_module);
 
     if (r->method == NGX_HTTP_POST) {
         rc = ngx_http_read_client_request_body(r, ngx_http_gsh_body_handler);
@@ -561,6 +583,22 @@ ngx_http_gsh_find_header(ngx_http_request_t *r, const char *name, size_t len)
             return &h[i];
         }
     }
+}
+
+
+/* the version a Git-Protocol header asks for, for $git_protocol */
+
+static void
+ngx_http_gsh_set_protocol(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_http_gsh_find_header(r, "Git-Protocol",
+                                 sizeof("Git-Protocol") - 1);
+
+    ctx->protocol = h ? gsh_protocol_version((const char *) h->value.data,
+                                             h->value.len)
+                      : 0;
 }
 
 

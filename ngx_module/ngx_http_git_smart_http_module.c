@@ -98,7 +98,7 @@ static ngx_command_t  ngx_http_gsh_commands[] = {
 
 
 static ngx_http_module_t  ngx_http_gsh_module_ctx = {
-    NULL,                                  /* preconfiguration */
+    ngx_http_gsh_add_variables,            /* preconfiguration */
     NULL,                                  /* postconfiguration */
 
     ngx_http_gsh_create_main_conf,         /* create main configuration */

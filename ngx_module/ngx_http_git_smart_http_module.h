@@ -8,6 +8,7 @@
  *                                      request body, session creation
  *   ngx_http_git_smart_http_stream.c   thread-pool tasks and streaming of
  *                                      the response with back-pressure
+ *   ngx_http_git_smart_http_variables.c  the $git_* variables for logs
  */
 
 
@@ -107,8 +108,11 @@ typedef struct {
     ngx_int_t                   open_status; /* of an open on the loop */
 
     gsh_request_kind            kind;
-    ngx_str_t                   repo;       /* decoded, relative to root */
+    ngx_str_t                   repo;       /* decoded, relative to root;
+                                               data is NULL until known */
     ngx_str_t                   repo_log;   /* repo, escaped for error_log */
+    ngx_str_t                   service;    /* "git-upload-pack", ... */
+    ngx_int_t                   protocol;   /* of Git-Protocol; -1: unset */
 
     unsigned                    first_buf:1; /* the small one is made */
     unsigned                    on_loop:1;  /* answered with no thread */
@@ -129,6 +133,8 @@ ngx_int_t ngx_http_gsh_open(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx);
 ngx_int_t ngx_http_gsh_set_nocache(ngx_http_request_t *r);
 ngx_int_t ngx_http_gsh_log_escape(ngx_pool_t *pool, ngx_str_t *src,
     ngx_str_t *dst);
+
+ngx_int_t ngx_http_gsh_add_variables(ngx_conf_t *cf);
 
 
 #endif /* _NGX_HTTP_GIT_SMART_HTTP_MODULE_H_INCLUDED_ */

@@ -7,6 +7,7 @@
 #include <new>
 #include <string>
 
+#include "protocol/v2_request.h"
 #include "repo/repo_path.h"
 #include "service/session.h"
 #include "util/error.h"
@@ -156,6 +157,26 @@ unsigned long long gsh_session_pack_objects(const gsh_session *s) {
 
 unsigned long long gsh_session_pack_bytes(const gsh_session *s) {
     return s->impl.pack_bytes();
+}
+
+void gsh_session_get_stats(const gsh_session *s, gsh_session_stats *st) {
+    const gsh::RequestSummary &sum = s->impl.summary();
+    st->command = sum.command.empty() ? nullptr : sum.command.c_str();
+    st->wants = sum.wants;
+    st->haves = sum.haves;
+    st->depth = sum.depth;
+    st->filter = sum.filter ? sum.filter->data() : nullptr;
+    st->filter_len = sum.filter ? sum.filter->size() : 0;
+    st->refused = s->impl.refused() ? 1 : 0;
+    st->pack = s->impl.has_pack() ? 1 : 0;
+    st->pack_objects = s->impl.pack_objects();
+    st->pack_bytes = s->impl.pack_bytes();
+}
+
+int gsh_protocol_version(const char *git_protocol, size_t len) {
+    if (!git_protocol || len == 0)
+        return 0;
+    return gsh::proto::protocol_version(std::string_view(git_protocol, len));
 }
 
 void gsh_session_destroy(gsh_session *s) {

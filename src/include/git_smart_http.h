@@ -102,6 +102,36 @@ int gsh_session_read(gsh_session *s, unsigned char *buf, size_t cap, size_t *wri
 unsigned long long gsh_session_pack_objects(const gsh_session *s);
 unsigned long long gsh_session_pack_bytes(const gsh_session *s);
 
+/* What a request asked for and what it got, for access-log variables. A
+ * field is "not known" (NULL or -1) until the request has been read that
+ * far: a request refused before its body was read has no command. */
+typedef struct {
+    const char *command; /* "advertise", "ls-refs", "fetch", "object-info"
+                            (NUL-terminated), or NULL */
+    long long wants;     /* want and want-ref lines of a fetch request as
+                            sent; -1 for other commands */
+    long long haves;     /* have lines, likewise */
+    long long depth;     /* N of "deepen N" (--depth, --deepen,
+                            --unshallow sends 2147483647); -1: none */
+    const char *filter;  /* the filter spec as the client sent it (raw
+                            bytes, filter_len of them), or NULL */
+    size_t filter_len;
+    int refused;                     /* the response is a refusal the client shows
+                                        (an ERR line: not our ref, a limit, a filter
+                                        the repository refuses) */
+    int pack;                        /* a pack is part of the response */
+    unsigned long long pack_objects; /* written so far */
+    unsigned long long pack_bytes;   /* pack bytes written so far */
+} gsh_session_stats;
+
+/* Fills *st. Not while a task runs on the session; the pointers stay valid
+ * until the next call on the session. */
+void gsh_session_get_stats(const gsh_session *s, gsh_session_stats *st);
+
+/* The protocol version a Git-Protocol header value asks for (0, 1 or 2), as
+ * the session reads it; len 0 or NULL: 0. */
+int gsh_protocol_version(const char *git_protocol, size_t len);
+
 void gsh_session_destroy(gsh_session *s);
 
 #ifdef __cplusplus

@@ -31,7 +31,10 @@ Session::Session(const gsh_request &req)
           req.content_encoding ? std::string(req.content_encoding, req.content_encoding_len) : ""),
       export_all_(req.export_all != 0), allow_filter_(req.allow_filter != 0),
       max_request_size_(req.max_request_size ? req.max_request_size : kDefaultMaxRequestSize),
-      max_wants_(req.max_wants), max_haves_(req.max_haves) {}
+      max_wants_(req.max_wants), max_haves_(req.max_haves) {
+    if (kind_ == GSH_ADVERTISE_UPLOAD_PACK)
+        summary_.command = "advertise";
+}
 
 int Session::open(bool on_loop) {
     const int version = proto::protocol_version(git_protocol_);
@@ -40,6 +43,7 @@ int Session::open(bool on_loop) {
             body_.size() > kLoopBodySize)
             return 0;
         v2_request_ = proto::parse_v2_request(body_.read("", max_request_size_));
+        summary_ = summarize_v2(*v2_request_);
         if (v2_request_->command != "ls-refs")
             return 0;
     }
@@ -84,17 +88,19 @@ int Session::open(bool on_loop) {
     content_type_ = "application/x-git-upload-pack-result";
     if (v2_request_) {
         client_note_ = client_note_v2(*v2_request_);
-        pending_ = answer_v2(*repo_, *v2_request_, &pack_);
+        pending_ = answer_v2(*repo_, *v2_request_, &pack_, &refused_);
         return 200;
     }
     std::string body = body_.read(content_encoding_, max_request_size_);
     if (version == 2) {
         proto::V2Request req = proto::parse_v2_request(body);
+        summary_ = summarize_v2(req);
         client_note_ = client_note_v2(req);
-        pending_ = answer_v2(*repo_, req, &pack_);
+        pending_ = answer_v2(*repo_, req, &pack_, &refused_);
     } else {
+        summary_ = summarize_v0(body);
         client_note_ = client_note_v0(body);
-        pending_ = answer_v0(*repo_, body, &pack_);
+        pending_ = answer_v0(*repo_, body, &pack_, &refused_);
     }
     return 200;
 }

@@ -13,6 +13,7 @@
 #include "repo/git_ptr.h"
 #include "repo/repo_access.h"
 #include "service/pack_section.h"
+#include "service/request_summary.h"
 #include "util/request_body.h"
 
 namespace gsh {
@@ -37,6 +38,12 @@ class Session {
     const std::string &client_note() const { return client_note_; }
     unsigned long long pack_objects() const;
     unsigned long long pack_bytes() const;
+    // What the request asked, as far as it was read; for the access log.
+    const RequestSummary &summary() const { return summary_; }
+    // The response is a refusal the client shows (an ERR line).
+    bool refused() const { return refused_; }
+    // A pack is part of the response.
+    bool has_pack() const { return pack_ != nullptr; }
 
   private:
     int open(bool on_loop);
@@ -56,6 +63,8 @@ class Session {
     std::unique_ptr<PackSection> pack_;
     bool failed_ = false;
     std::string client_note_;
+    RequestSummary summary_;
+    bool refused_ = false;
 };
 
 } // namespace gsh

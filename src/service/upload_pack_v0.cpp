@@ -134,8 +134,11 @@ std::string advertise_v0(const RepoSnapshot &repo, bool v1, bool filter) {
     return out;
 }
 
-std::string answer_v0(RepoAccess &access, std::string_view body,
-                      std::unique_ptr<PackSection> *pack) {
+std::string answer_v0(RepoAccess &access, std::string_view body, std::unique_ptr<PackSection> *pack,
+                      bool *refused) {
+    bool unused = false;
+    if (!refused)
+        refused = &unused;
     git_repository *repo = access.git();
     const UploadPackConfig &config = access.config();
     proto::PktReader reader(body);
@@ -143,16 +146,19 @@ std::string answer_v0(RepoAccess &access, std::string_view body,
     std::string out;
     if (!needs.filter_refused.empty()) {
         proto::pkt_write(out, "ERR " + needs.filter_refused);
+        *refused = true;
         return out;
     }
     if (needs.wants.empty())
         return out;
     if (std::string err = over_limit(config, needs.wants.size(), 0); !err.empty()) {
         proto::pkt_write(out, "ERR " + err);
+        *refused = true;
         return out;
     }
-    if (std::optional<git_oid> refused = refused_want(access, needs.wants)) {
-        proto::pkt_write(out, "ERR upload-pack: not our ref " + oid_hex(*refused));
+    if (std::optional<git_oid> want = refused_want(access, needs.wants)) {
+        proto::pkt_write(out, "ERR upload-pack: not our ref " + oid_hex(*want));
+        *refused = true;
         return out;
     }
     // git's send_shallow_list(): the boundary right after the wants.
@@ -200,6 +206,7 @@ std::string answer_v0(RepoAccess &access, std::string_view body,
         if (line.starts_with("have ")) {
             if (std::string err = over_limit(config, 0, ++haves); !err.empty()) {
                 proto::pkt_write(out, "ERR " + err);
+                *refused = true;
                 return out;
             }
             if (line.size() < 45 || !parse_oid(line.substr(5, 40), &oid))

@@ -21,7 +21,9 @@ std::string advertise_v0(const RepoSnapshot &repo, bool v1, bool filter);
 // Answers one stateless-RPC request: the wants, then haves with ACK/NAK as
 // git answers them for multi_ack, multi_ack_detailed and no-done; when the
 // negotiation ends, *pack is set and streams the pack. Requests that break
-// the protocol throw gsh::Error(400).
-std::string answer_v0(RepoAccess &repo, std::string_view body, std::unique_ptr<PackSection> *pack);
+// the protocol throw gsh::Error(400). An ERR line the client shows sets
+// *refused when given.
+std::string answer_v0(RepoAccess &repo, std::string_view body, std::unique_ptr<PackSection> *pack,
+                      bool *refused = nullptr);
 
 } // namespace gsh

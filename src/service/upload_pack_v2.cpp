@@ -171,7 +171,7 @@ FetchArgs parse_fetch_args(RepoAccess &access, const proto::V2Request &req) {
 }
 
 std::string fetch(RepoAccess &access, const proto::V2Request &req,
-                  std::unique_ptr<PackSection> *pack) {
+                  std::unique_ptr<PackSection> *pack, bool *refused) {
     git_repository *repo = access.git();
     const UploadPackConfig &config = access.config();
     FetchArgs args = parse_fetch_args(access, req);
@@ -184,6 +184,7 @@ std::string fetch(RepoAccess &access, const proto::V2Request &req,
             bad_request("protocol error: impossibly long line");
         w.set_sideband(args.refusal_on_sideband);
         w.error(args.refusal);
+        *refused = true;
         return out;
     }
     w.set_sideband(args.sideband_all);
@@ -194,10 +195,12 @@ std::string fetch(RepoAccess &access, const proto::V2Request &req,
 
     if (std::string err = over_limit(config, args.wants.size(), args.haves.size()); !err.empty()) {
         w.error(err);
+        *refused = true;
         return out;
     }
-    if (std::optional<git_oid> refused = refused_want(access, args.wants)) {
-        w.error("upload-pack: not our ref " + oid_hex(*refused));
+    if (std::optional<git_oid> want = refused_want(access, args.wants)) {
+        w.error("upload-pack: not our ref " + oid_hex(*want));
+        *refused = true;
         return out;
     }
 
@@ -275,14 +278,17 @@ std::string advertise_v2(const UploadPackConfig &config) {
 }
 
 std::string answer_v2(RepoAccess &repo, const proto::V2Request &req,
-                      std::unique_ptr<PackSection> *pack) {
+                      std::unique_ptr<PackSection> *pack, bool *refused) {
+    bool unused = false;
+    if (!refused)
+        refused = &unused;
     if (req.command.empty())
         return std::string();
     check_capabilities(req, repo.config());
     if (req.command == "ls-refs")
         return ls_refs(repo.snapshot(), req);
     if (req.command == "fetch")
-        return fetch(repo, req, pack);
+        return fetch(repo, req, pack, refused);
     if (req.command == "object-info")
         return object_info(repo.git(), req);
     bad_request("invalid command '" + req.command + "'");

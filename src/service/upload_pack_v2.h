@@ -20,8 +20,9 @@ std::string advertise_v2(const UploadPackConfig &config);
 // Answers a v2 request. The returned text is sent first; when a pack
 // follows, *pack is set and streams the rest of the response.
 // Requests that break the protocol throw gsh::Error(400); refusals the client
-// shows ("ERR upload-pack: not our ref ...") are part of the returned text.
+// shows ("ERR upload-pack: not our ref ...") are part of the returned text,
+// and set *refused when given.
 std::string answer_v2(RepoAccess &repo, const proto::V2Request &req,
-                      std::unique_ptr<PackSection> *pack);
+                      std::unique_ptr<PackSection> *pack, bool *refused = nullptr);
 
 } // namespace gsh

@@ -149,3 +149,15 @@ TEST_F(UploadPackV0, MalformedRequestsAre400) {
     EXPECT_EQ(status(unterminated), 400);
     EXPECT_EQ(status(""), 0); // nothing asked, nothing answered
 }
+
+TEST_F(UploadPackV0, RefusalsAreReportedForTheLog) {
+    auto refused = [&](const std::string &body) {
+        std::unique_ptr<PackSection> pack;
+        bool flag = false;
+        answer_v0(access_to(path), body, &pack, &flag);
+        return flag;
+    };
+    EXPECT_TRUE(
+        refused(v0_request({"1234567890123456789012345678901234567890"}, "ofs-delta", {"done"})));
+    EXPECT_FALSE(refused(v0_request({rev("main")}, "ofs-delta", {"done"})));
+}

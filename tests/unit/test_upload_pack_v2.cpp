@@ -268,3 +268,16 @@ TEST_F(UploadPackV2, WaitForDoneWithoutWantsMatchesGit) {
         }
     }
 }
+
+TEST_F(UploadPackV2, RefusalsAreReportedForTheLog) {
+    auto refused = [&](const std::string &body) {
+        std::unique_ptr<PackSection> pack;
+        bool flag = false;
+        answer_v2(access_to(path), proto::parse_v2_request(body), &pack, &flag);
+        return flag;
+    };
+    EXPECT_TRUE(
+        refused(request("fetch", {"want 1234567890123456789012345678901234567890", "done"})));
+    EXPECT_FALSE(refused(request("fetch", {"want " + rev("main"), "done"})));
+    EXPECT_FALSE(refused(request("ls-refs", {})));
+}

@@ -1,0 +1,328 @@
+
+/*
+ * Git Smart HTTP for nginx: the $git_* variables for log_format.
+ *
+ * They are read from the request's context and from the core's session,
+ * typically in the log phase; a value the request did not get to is "not
+ * found" (logged as "-").  While a thread-pool task runs on the session the
+ * session's values are not read, so an earlier use (add_header, a map) sees
+ * only what the event loop knows.
+ */
+
+
+#include "ngx_http_git_smart_http_module.h"
+
+
+typedef enum {
+    ngx_http_gsh_var_repo = 0,
+    ngx_http_gsh_var_service,
+    ngx_http_gsh_var_protocol,
+    ngx_http_gsh_var_command,
+    ngx_http_gsh_var_wants,
+    ngx_http_gsh_var_haves,
+    ngx_http_gsh_var_pack_objects,
+    ngx_http_gsh_var_pack_bytes,
+    ngx_http_gsh_var_depth,
+    ngx_http_gsh_var_filter,
+    ngx_http_gsh_var_status
+} ngx_http_gsh_var_e;
+
+
+static ngx_int_t ngx_http_gsh_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_gsh_session_variable(ngx_http_request_t *r,
+    ngx_http_gsh_ctx_t *ctx, ngx_http_variable_value_t *v,
+    ngx_http_gsh_var_e var);
+static ngx_int_t ngx_http_gsh_number(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, long long n);
+static void ngx_http_gsh_set_value(ngx_http_variable_value_t *v,
+    u_char *data, size_t len);
+static const char *ngx_http_gsh_status(ngx_http_request_t *r,
+    ngx_http_gsh_ctx_t *ctx);
+
+
+static ngx_http_variable_t  ngx_http_gsh_vars[] = {
+
+    { ngx_string("git_repo"), NULL, ngx_http_gsh_variable,
+      ngx_http_gsh_var_repo, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("git_service"), NULL, ngx_http_gsh_variable,
+      ngx_http_gsh_var_service, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("git_protocol"), NULL, ngx_http_gsh_variable,
+      ngx_http_gsh_var_protocol, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("git_command"), NULL, ngx_http_gsh_variable,
+      ngx_http_gsh_var_command, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("git_wants"), NULL, ngx_http_gsh_variable,
+      ngx_http_gsh_var_wants, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("git_haves"), NULL, ngx_http_gsh_variable,
+      ngx_http_gsh_var_haves, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("git_pack_objects"), NULL, ngx_http_gsh_variable,
+      ngx_http_gsh_var_pack_objects, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("git_pack_bytes"), NULL, ngx_http_gsh_variable,
+      ngx_http_gsh_var_pack_bytes, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("git_depth"), NULL, ngx_http_gsh_variable,
+      ngx_http_gsh_var_depth, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("git_filter"), NULL, ngx_http_gsh_variable,
+      ngx_http_gsh_var_filter, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("git_status"), NULL, ngx_http_gsh_variable,
+      ngx_http_gsh_var_status, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+      ngx_http_null_variable
+};
+
+
+ngx_int_t
+ngx_http_gsh_add_variables(ngx_conf_t *cf)
+{
+    ngx_http_variable_t  *var, *v;
+
+    for (v = ngx_http_gsh_vars; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_gsh_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
+    uintptr_t data)
+{
+    const char          *status;
+    ngx_http_gsh_ctx_t  *ctx;
+
+    v->not_found = 1;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_git_smart_http_module);
+
+    if (ctx == NULL) {
+        return NGX_OK;
+    }
+
+    switch ((ngx_http_gsh_var_e) data) {
+
+    case ngx_http_gsh_var_repo:
+        if (ctx->repo.data) {
+            ngx_http_gsh_set_value(v, ctx->repo.data, ctx->repo.len);
+        }
+        return NGX_OK;
+
+    case ngx_http_gsh_var_service:
+        if (ctx->service.len) {
+            ngx_http_gsh_set_value(v, ctx->service.data, ctx->service.len);
+        }
+        return NGX_OK;
+
+    case ngx_http_gsh_var_protocol:
+        if (ctx->protocol >= 0) {
+            return ngx_http_gsh_number(r, v, ctx->protocol);
+        }
+        return NGX_OK;
+
+    case ngx_http_gsh_var_status:
+        status = ngx_http_gsh_status(r, ctx);
+        if (status) {
+            ngx_http_gsh_set_value(v, (u_char *) status, ngx_strlen(status));
+        }
+        return NGX_OK;
+
+    default:
+        return ngx_http_gsh_session_variable(r, ctx, v,
+                                             (ngx_http_gsh_var_e) data);
+    }
+}
+
+
+static ngx_int_t
+ngx_http_gsh_session_variable(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx,
+    ngx_http_variable_value_t *v, ngx_http_gsh_var_e var)
+{
+    gsh_session_stats  st;
+
+    if (ctx->session == NULL || ctx->task_busy) {
+        return NGX_OK;
+    }
+
+    gsh_session_get_stats(ctx->session, &st);
+
+    switch (var) {
+
+    case ngx_http_gsh_var_command:
+        if (st.command) {
+            ngx_http_gsh_set_value(v, (u_char *) st.command,
+                                   ngx_strlen(st.command));
+        }
+        return NGX_OK;
+
+    case ngx_http_gsh_var_wants:
+        return ngx_http_gsh_number(r, v, st.wants);
+
+    case ngx_http_gsh_var_haves:
+        return ngx_http_gsh_number(r, v, st.haves);
+
+    case ngx_http_gsh_var_depth:
+        return ngx_http_gsh_number(r, v, st.depth);
+
+    case ngx_http_gsh_var_filter:
+        if (st.filter) {
+            ngx_http_gsh_set_value(v, (u_char *) st.filter, st.filter_len);
+        }
+        return NGX_OK;
+
+    case ngx_http_gsh_var_pack_objects:
+        return st.pack ? ngx_http_gsh_number(r, v, (long long) st.pack_objects)
+                       : NGX_OK;
+
+    case ngx_http_gsh_var_pack_bytes:
+        return st.pack ? ngx_http_gsh_number(r, v, (long long) st.pack_bytes)
+                       : NGX_OK;
+
+    default:
+        return NGX_OK;
+    }
+}
+
+
+/* n < 0 is "not known": the variable stays not found */
+
+static ngx_int_t
+ngx_http_gsh_number(ngx_http_request_t *r, ngx_http_variable_value_t *v,
+    long long n)
+{
+    u_char  *p;
+
+    if (n < 0) {
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, NGX_INT64_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_gsh_set_value(v, p, ngx_sprintf(p, "%L", (int64_t) n) - p);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_gsh_set_value(ngx_http_variable_value_t *v, u_char *data, size_t len)
+{
+    v->data = data;
+    v->len = len;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+}
+
+
+/*
+ * How the request ended, in the module's terms.  A 200 response that went
+ * out whole is "ok", or "refused" when it is an ERR line the client shows;
+ * one that stopped is "aborted" (the pack failed, side-band 3 told the
+ * client), "client_closed" or "timeout"; a request answered with an error
+ * status names it.
+ */
+
+static const char *
+ngx_http_gsh_status(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx)
+{
+    ngx_uint_t          status;
+    ngx_connection_t   *c;
+    gsh_session_stats   st;
+
+    c = r->connection;
+
+    if (ctx->task_busy) {
+        return NULL;
+    }
+
+    if (ctx->streaming) {
+        if (ctx->failed) {
+            return "aborted";
+        }
+
+        if (c->timedout) {
+            return "timeout";
+        }
+
+        if (c->error) {
+            return "client_closed";
+        }
+
+        if (!ctx->eof) {
+            /* ended by a failure on this side (no memory, a filter) */
+            return "error";
+        }
+
+        gsh_session_get_stats(ctx->session, &st);
+
+        return st.refused ? "refused" : "ok";
+    }
+
+    status = r->headers_out.status;
+
+    switch (status) {
+
+    case NGX_HTTP_OK:
+        /* a HEAD request is answered with the headers only */
+        if (r->header_only) {
+            return "ok";
+        }
+
+        /* else the headers are being sent (add_header) or failed to be */
+        return c->error ? "client_closed" : NULL;
+
+    case NGX_HTTP_BAD_REQUEST:
+    case NGX_HTTP_LENGTH_REQUIRED:
+        return "bad_request";
+
+    case NGX_HTTP_FORBIDDEN:
+        return "forbidden";
+
+    case NGX_HTTP_NOT_FOUND:
+        return "not_found";
+
+    case NGX_HTTP_NOT_ALLOWED:
+        return "method_not_allowed";
+
+    case NGX_HTTP_REQUEST_TIME_OUT:
+        return "timeout";
+
+    case NGX_HTTP_REQUEST_ENTITY_TOO_LARGE:
+        return "too_large";
+
+    case NGX_HTTP_UNSUPPORTED_MEDIA_TYPE:
+        return "unsupported_media_type";
+
+    case NGX_HTTP_CLIENT_CLOSED_REQUEST:
+        return "client_closed";
+
+    case 0:
+        /* finalized before any status: the client went away, or a failure */
+        if (c->timedout) {
+            return "timeout";
+        }
+
+        return c->error ? "client_closed" : "error";
+
+    default:
+        return "error";
+    }
+}
