@@ -158,6 +158,22 @@ unsigned long long gsh_session_pack_bytes(const gsh_session *s) {
     return s->impl.pack_bytes();
 }
 
+int gsh_session_sends_pack(const gsh_session *s) {
+    return s->impl.sends_pack() ? 1 : 0;
+}
+
+const char *gsh_session_metrics_command(const gsh_session *s) {
+    return s->impl.command();
+}
+
+int gsh_session_metrics_protocol(const gsh_session *s) {
+    return s->impl.protocol_version();
+}
+
+void gsh_session_stop_pack(gsh_session *s) {
+    s->impl.stop_pack();
+}
+
 void gsh_session_destroy(gsh_session *s) {
     delete s;
 }

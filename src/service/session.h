@@ -3,6 +3,7 @@
 
 #include <git2.h>
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -38,6 +39,13 @@ class Session {
     unsigned long long pack_objects() const;
     unsigned long long pack_bytes() const;
 
+    bool sends_pack() const { return pack_ != nullptr; }
+    // "advertise", "ls-refs", "fetch", "object-info" or "unknown".
+    const char *command() const { return command_; }
+    int protocol_version() const { return protocol_version_; }
+    // Thread-safe: the pack ends at the next check in read().
+    void stop_pack() { stop_pack_.store(true, std::memory_order_relaxed); }
+
   private:
     int open(bool on_loop);
 
@@ -56,6 +64,11 @@ class Session {
     std::unique_ptr<PackSection> pack_;
     bool failed_ = false;
     std::string client_note_;
+    const char *command_ = "unknown";
+    int protocol_version_ = 0;
+    std::string repo_path_;
+    std::atomic<bool> stop_pack_{false};
+    bool stall_checked_ = false;
 };
 
 } // namespace gsh
