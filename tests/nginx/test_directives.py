@@ -637,3 +637,27 @@ def test_metrics_location_counts_a_git_location(running, root):
     assert b"git_smart_http_packs_in_flight 0\n" in body
     assert b'git_smart_http_requests_total{service="upload-pack",' \
            b'command="advertise",protocol="2",status="200"} 1\n' in body
+
+
+def test_limits_and_metrics_example_passes(tmp_path, module, root):
+    """examples/limits-and-metrics.conf, with its module and root paths
+    made real, passes nginx -t."""
+    text = (REPO_TOP / "examples" / "limits-and-metrics.conf").read_text()
+    assert "/path/to/ngx_http_git_smart_http_module.so" in text
+    assert "/srv/git" in text
+    text = text.replace("/path/to/ngx_http_git_smart_http_module.so",
+                        str(module)).replace("/srv/git", str(root))
+    text = text.replace("worker_processes auto;",
+                        "worker_processes auto;\npid %s/nginx.pid;"
+                        % tmp_path)
+    if os.geteuid() == 0:
+        text = "user root;\n" + text
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(text)
+    proc = subprocess.run(
+        [NGINX, "-t", "-p", str(tmp_path), "-c", str(conf), "-e", "stderr"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=TIMEOUT,
+        env=nginx_env())
+    err = proc.stderr.decode("utf-8", "replace")
+    assert proc.returncode == 0, err
+    assert "test is successful" in err, err
