@@ -19,6 +19,7 @@ static void *ngx_http_gsh_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_gsh_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static ngx_int_t ngx_http_gsh_init_process(ngx_cycle_t *cycle);
+static void ngx_http_gsh_exit_process(ngx_cycle_t *cycle);
 
 
 static ngx_command_t  ngx_http_gsh_commands[] = {
@@ -93,13 +94,41 @@ static ngx_command_t  ngx_http_gsh_commands[] = {
       0,
       NULL },
 
+    { ngx_string("git_smart_http_max_concurrent"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_gsh_max_concurrent,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("git_smart_http_queue"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_gsh_queue,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("git_smart_http_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_gsh_loc_conf_t, timeout),
+      NULL },
+
+    { ngx_string("git_smart_http_metrics"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_gsh_metrics,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
       ngx_null_command
 };
 
 
 static ngx_http_module_t  ngx_http_gsh_module_ctx = {
     ngx_http_gsh_add_variables,            /* preconfiguration */
-    NULL,                                  /* postconfiguration */
+    ngx_http_gsh_metrics_init,             /* postconfiguration */
 
     ngx_http_gsh_create_main_conf,         /* create main configuration */
     NULL,                                  /* init main configuration */
@@ -122,7 +151,7 @@ ngx_module_t  ngx_http_git_smart_http_module = {
     ngx_http_gsh_init_process,             /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    NULL,                                  /* exit process */
+    ngx_http_gsh_exit_process,             /* exit process */
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
@@ -299,6 +328,10 @@ ngx_http_gsh_create_loc_conf(ngx_conf_t *cf)
     glcf->max_request_size = NGX_CONF_UNSET_SIZE;
     glcf->max_wants = NGX_CONF_UNSET_UINT;
     glcf->max_haves = NGX_CONF_UNSET_UINT;
+    glcf->max_concurrent = NGX_CONF_UNSET;
+    glcf->queue = NGX_CONF_UNSET;
+    glcf->queue_timeout = NGX_CONF_UNSET_MSEC;
+    glcf->timeout = NGX_CONF_UNSET_MSEC;
 
     return glcf;
 }
@@ -341,6 +374,25 @@ ngx_http_gsh_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     if (conf->thread_pool == NULL) {
         conf->thread_pool = prev->thread_pool;
     }
+
+    /* a limit inherited is the same limit: its slots are shared */
+
+    if (conf->max_concurrent == NGX_CONF_UNSET) {
+        conf->max_concurrent = (prev->max_concurrent == NGX_CONF_UNSET)
+                               ? 0 : prev->max_concurrent;
+        conf->limit_key = prev->limit_key;
+    }
+
+    /* the queue and its timeout are one directive */
+
+    if (conf->queue == NGX_CONF_UNSET) {
+        conf->queue = (prev->queue == NGX_CONF_UNSET) ? 0 : prev->queue;
+        conf->queue_timeout = prev->queue_timeout;
+    }
+
+    ngx_conf_merge_msec_value(conf->queue_timeout, prev->queue_timeout,
+                              NGX_HTTP_GSH_QUEUE_TIMEOUT);
+    ngx_conf_merge_msec_value(conf->timeout, prev->timeout, 0);
 
     if (!conf->enable) {
         return NGX_CONF_OK;
@@ -389,8 +441,13 @@ ngx_http_gsh_init_process(ngx_cycle_t *cycle)
     gmcf = ngx_http_cycle_get_module_main_conf(cycle,
                                                ngx_http_git_smart_http_module);
 
-    if (gmcf == NULL || !gmcf->used) {
+    if (gmcf == NULL) {
         return NGX_OK;
+    }
+
+    if (!gmcf->used) {
+        /* maybe a metrics location alone */
+        return ngx_http_gsh_zone_init_process(cycle);
     }
 
     if (gsh_global_init() != 0) {
@@ -399,5 +456,12 @@ ngx_http_gsh_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
-    return NGX_OK;
+    return ngx_http_gsh_zone_init_process(cycle);
+}
+
+
+static void
+ngx_http_gsh_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_gsh_zone_exit_process(cycle);
 }

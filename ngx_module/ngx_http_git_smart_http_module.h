@@ -9,6 +9,10 @@
  *   ngx_http_git_smart_http_stream.c   thread-pool tasks and streaming of
  *                                      the response with back-pressure
  *   ngx_http_git_smart_http_variables.c  the $git_* variables for logs
+ *   ngx_http_git_smart_http_zone.c     the shared zone: pack slots, their
+ *                                      queue, the pack progress timeout
+ *   ngx_http_git_smart_http_metrics.c  counters in the zone, Prometheus
+ *                                      text on a location of its own
  */
 
 
@@ -38,12 +42,17 @@
 #define NGX_HTTP_GSH_BUF_SIZE        262144
 #define NGX_HTTP_GSH_BUFS            2
 
+/* how long a request waits for a pack slot unless told (queue timeout=) */
+#define NGX_HTTP_GSH_QUEUE_TIMEOUT  30000
+
 /* period of the timer that marks a task in flight (see task_timer) */
 #define NGX_HTTP_GSH_TASK_TIMER  60000
 
 
 typedef struct {
     ngx_flag_t                  used;       /* "git_smart_http on" anywhere */
+    ngx_flag_t                  metrics;    /* "git_smart_http_metrics" */
+    ngx_shm_zone_t             *zone;       /* see the zone file */
 } ngx_http_gsh_main_conf_t;
 
 
@@ -66,6 +75,13 @@ typedef struct {
     ngx_uint_t                  max_wants;        /* 0: unlimited */
     ngx_uint_t                  max_haves;        /* 0: unlimited */
     ngx_thread_pool_t          *thread_pool;
+
+    /* shared limits (the zone file) */
+    ngx_int_t                   max_concurrent;   /* 0: unlimited */
+    uint32_t                    limit_key;  /* where max_concurrent is set */
+    ngx_int_t                   queue;
+    ngx_msec_t                  queue_timeout;
+    ngx_msec_t                  timeout;    /* pack progress; 0: none */
 } ngx_http_gsh_loc_conf_t;
 
 
@@ -89,9 +105,13 @@ typedef struct {
 } ngx_http_gsh_task_ctx_t;
 
 
+typedef struct ngx_http_gsh_limit_s  ngx_http_gsh_limit_t;
+
+
 typedef struct {
     ngx_http_request_t         *request;
     gsh_session                *session;
+    ngx_http_gsh_limit_t       *limit;      /* the zone file's state */
     ngx_thread_pool_t          *thread_pool;
     ngx_thread_task_t          *task;       /* one per request, reused */
 
@@ -133,6 +153,28 @@ ngx_int_t ngx_http_gsh_open(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx);
 ngx_int_t ngx_http_gsh_set_nocache(ngx_http_request_t *r);
 ngx_int_t ngx_http_gsh_log_escape(ngx_pool_t *pool, ngx_str_t *src,
     ngx_str_t *dst);
+void ngx_http_gsh_send_response(ngx_http_request_t *r,
+    ngx_http_gsh_ctx_t *ctx);
+
+/* the zone file: slots, queue and progress timeout */
+char *ngx_http_gsh_max_concurrent(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_gsh_queue(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+ngx_int_t ngx_http_gsh_zone_add(ngx_conf_t *cf);
+ngx_int_t ngx_http_gsh_zone_init_process(ngx_cycle_t *cycle);
+void ngx_http_gsh_zone_exit_process(ngx_cycle_t *cycle);
+ngx_int_t ngx_http_gsh_limit_start(ngx_http_request_t *r,
+    ngx_http_gsh_ctx_t *ctx);
+ngx_int_t ngx_http_gsh_limit_enter(ngx_http_request_t *r,
+    ngx_http_gsh_ctx_t *ctx);
+void ngx_http_gsh_progress_arm(ngx_http_request_t *r,
+    ngx_http_gsh_ctx_t *ctx);
+void ngx_http_gsh_progress_done(ngx_http_gsh_ctx_t *ctx);
+void ngx_http_gsh_pack_end(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx);
+
+/* the metrics file */
+char *ngx_http_gsh_metrics(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+ngx_int_t ngx_http_gsh_metrics_init(ngx_conf_t *cf);
 
 ngx_int_t ngx_http_gsh_add_variables(ngx_conf_t *cf);
 

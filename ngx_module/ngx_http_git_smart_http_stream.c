@@ -42,6 +42,10 @@ ngx_http_gsh_open(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx)
 {
     int  status;
 
+    if (ngx_http_gsh_limit_start(r, ctx) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     status = gsh_session_open_on_loop(ctx->session);
 
     if (status == 0) {
@@ -121,6 +125,10 @@ ngx_http_gsh_post_task(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx,
 
     ngx_add_timer(&ctx->task_timer, NGX_HTTP_GSH_TASK_TIMER);
 
+    if (op == ngx_http_gsh_op_read) {
+        ngx_http_gsh_progress_arm(r, ctx);
+    }
+
     r->write_event_handler = ngx_http_gsh_write_handler;
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
@@ -173,6 +181,8 @@ ngx_http_gsh_task_done(ngx_event_t *ev)
     if (ctx->task_timer.timer_set) {
         ngx_del_timer(&ctx->task_timer);
     }
+
+    ngx_http_gsh_progress_done(ctx);
 
     if (r->done) {
         /*
@@ -272,11 +282,9 @@ ngx_http_gsh_write_handler(ngx_http_request_t *r)
 static void
 ngx_http_gsh_opened(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx)
 {
-    u_char                   *p;
-    size_t                    len;
     ngx_int_t                 rc, status;
     ngx_uint_t                level;
-    const char               *type, *note;
+    const char               *note;
     ngx_http_gsh_task_ctx_t  *t;
 
     if (ctx->on_loop) {
@@ -324,6 +332,31 @@ ngx_http_gsh_opened(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx)
                       "git_smart_http: repository \"%V\": client %s",
                       &ctx->repo_log, note);
     }
+
+    /* a pack may have to wait for a slot of git_smart_http_max_concurrent */
+
+    rc = ngx_http_gsh_limit_enter(r, ctx);
+
+    if (rc == NGX_AGAIN) {
+        return;
+    }
+
+    if (rc != NGX_OK) {
+        ngx_http_finalize_request(r, rc);
+        return;
+    }
+
+    ngx_http_gsh_send_response(r, ctx);
+}
+
+
+void
+ngx_http_gsh_send_response(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx)
+{
+    u_char      *p;
+    size_t       len;
+    ngx_int_t    rc;
+    const char  *type;
 
     type = gsh_session_content_type(ctx->session);
     len = ngx_strlen(type);
@@ -385,6 +418,7 @@ ngx_http_gsh_read_result(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx,
 
     case GSH_DONE:
         ctx->eof = 1;
+        ngx_http_gsh_pack_end(r, ctx);
         break;
 
     default:
@@ -393,6 +427,7 @@ ngx_http_gsh_read_result(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx,
                       "aborted: %s",
                       &ctx->repo_log, gsh_session_message(ctx->session));
         ctx->failed = 1;
+        ngx_http_gsh_pack_end(r, ctx);
         break;
     }
 

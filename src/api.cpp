@@ -168,7 +168,7 @@ void gsh_session_get_stats(const gsh_session *s, gsh_session_stats *st) {
     st->filter = sum.filter ? sum.filter->data() : nullptr;
     st->filter_len = sum.filter ? sum.filter->size() : 0;
     st->refused = s->impl.refused() ? 1 : 0;
-    st->pack = s->impl.has_pack() ? 1 : 0;
+    st->pack = s->impl.sends_pack() ? 1 : 0;
     st->pack_objects = s->impl.pack_objects();
     st->pack_bytes = s->impl.pack_bytes();
 }
@@ -177,6 +177,22 @@ int gsh_protocol_version(const char *git_protocol, size_t len) {
     if (!git_protocol || len == 0)
         return 0;
     return gsh::proto::protocol_version(std::string_view(git_protocol, len));
+}
+
+int gsh_session_sends_pack(const gsh_session *s) {
+    return s->impl.sends_pack() ? 1 : 0;
+}
+
+const char *gsh_session_metrics_command(const gsh_session *s) {
+    return s->impl.command();
+}
+
+int gsh_session_metrics_protocol(const gsh_session *s) {
+    return s->impl.protocol_version();
+}
+
+void gsh_session_stop_pack(gsh_session *s) {
+    s->impl.stop_pack();
 }
 
 void gsh_session_destroy(gsh_session *s) {

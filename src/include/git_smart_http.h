@@ -131,6 +131,28 @@ void gsh_session_get_stats(const gsh_session *s, gsh_session_stats *st);
 /* The protocol version a Git-Protocol header value asks for (0, 1 or 2), as
  * the session reads it; len 0 or NULL: 0. */
 int gsh_protocol_version(const char *git_protocol, size_t len);
+/* --- For shared limits, the pack timeout and metrics (the module's zone and
+ * metrics files). --- */
+
+/* Whether the response goes on to a pack after what open() prepared (a fetch
+ * that is done negotiating), as opposed to an advertisement, ls-refs,
+ * object-info or a negotiation round. Valid after gsh_session_open(). */
+int gsh_session_sends_pack(const gsh_session *s);
+
+/* What the request was, for metrics labels: "advertise", "ls-refs", "fetch"
+ * (a v2 fetch, or a v0/v1 upload-pack POST), "object-info", or "unknown" when
+ * the request could not be parsed. A static string. */
+const char *gsh_session_metrics_command(const gsh_session *s);
+
+/* The protocol version the request asked for with Git-Protocol: 0, 1 or 2. */
+int gsh_session_metrics_protocol(const gsh_session *s);
+
+/* The one call that may be made while a read runs on another thread: asks
+ * the session to end its pack. The read in flight (or the next one) stops at
+ * its next check, between pack chunks, and ends the response with a
+ * side-band 3 message (a bare v0 pack is cut short instead) and GSH_ERROR.
+ * A read blocked in a system call stops only after that call returns. */
+void gsh_session_stop_pack(gsh_session *s);
 
 void gsh_session_destroy(gsh_session *s);
 

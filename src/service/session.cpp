@@ -1,5 +1,10 @@
 #include "service/session.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
 #include <cstring>
 
 #include "protocol/pkt_line.h"
@@ -22,6 +27,38 @@ constexpr size_t kDefaultMaxRequestSize = 64u << 20;
 // hundred bytes; anything larger or compressed waits for a thread.
 constexpr size_t kLoopBodySize = 16 * 1024;
 
+const char *command_label(const std::string &command) {
+    if (command == "ls-refs")
+        return "ls-refs";
+    if (command == "fetch")
+        return "fetch";
+    if (command == "object-info")
+        return "object-info";
+    return "unknown";
+}
+
+// A test-only hook, in the spirit of git's GIT_TEST_* variables: with
+// GSH_TEST_PACK_STALL=NAME in the worker's environment (nginx's "env"
+// directive), a pack of a repository holding a FIFO called NAME waits before
+// its first byte until a writer opens and closes that FIFO. The tests make a
+// pack stall for as long as they choose with it, without timing guesses.
+void test_stall_hook(const std::string &repo_path) {
+    const char *name = std::getenv("GSH_TEST_PACK_STALL");
+    if (!name || !*name || std::strchr(name, '/'))
+        return;
+    std::string fifo = repo_path + "/" + name;
+    struct stat st;
+    if (lstat(fifo.c_str(), &st) != 0 || !S_ISFIFO(st.st_mode))
+        return;
+    int fd = ::open(fifo.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    char buf[64];
+    while (::read(fd, buf, sizeof(buf)) > 0) {
+    }
+    ::close(fd);
+}
+
 } // namespace
 
 Session::Session(const gsh_request &req)
@@ -38,16 +75,23 @@ Session::Session(const gsh_request &req)
 
 int Session::open(bool on_loop) {
     const int version = proto::protocol_version(git_protocol_);
+    protocol_version_ = version;
+    if (kind_ == GSH_ADVERTISE_UPLOAD_PACK)
+        command_ = "advertise";
+    else if (version != 2)
+        command_ = "fetch";
     if (on_loop && kind_ == GSH_RPC_UPLOAD_PACK) {
         if (version != 2 || !content_encoding_.empty() || body_.in_file() ||
             body_.size() > kLoopBodySize)
             return 0;
         v2_request_ = proto::parse_v2_request(body_.read("", max_request_size_));
         summary_ = summarize_v2(*v2_request_);
+        command_ = command_label(v2_request_->command);
         if (v2_request_->command != "ls-refs")
             return 0;
     }
     std::string path = resolve_repository(root_, repo_name_, export_all_);
+    repo_path_ = path;
     if (on_loop) {
         std::shared_ptr<const RepoSnapshot> cached = RepoCache::process().get_cached(path);
         if (!cached)
@@ -95,6 +139,7 @@ int Session::open(bool on_loop) {
     if (version == 2) {
         proto::V2Request req = proto::parse_v2_request(body);
         summary_ = summarize_v2(req);
+        command_ = command_label(req.command);
         client_note_ = client_note_v2(req);
         pending_ = answer_v2(*repo_, req, &pack_, &refused_);
     } else {
@@ -120,6 +165,12 @@ int Session::read(uint8_t *buf, size_t cap, size_t *written) {
             pending_pos_ = 0;
             if (failed_ || !pack_ || pack_->finished())
                 break;
+            if (!stall_checked_) {
+                stall_checked_ = true;
+                test_stall_hook(repo_path_);
+            }
+            if (stop_pack_.load(std::memory_order_relaxed))
+                throw Error("pack generation made no progress within git_smart_http_timeout");
             n += pack_->produce(buf + n, cap - n, &pending_);
         }
     } catch (const std::exception &e) {
@@ -128,10 +179,14 @@ int Session::read(uint8_t *buf, size_t cap, size_t *written) {
         failed_ = true;
         pending_.erase(0, pending_pos_);
         pending_pos_ = 0;
+        // A stop asked for by the server is no sign of corruption.
+        const std::string why = stop_pack_.load(std::memory_order_relaxed)
+                                    ? std::string(e.what()) + "\n"
+                                    : std::string(e.what()) +
+                                          "\naborting due to possible repository corruption on "
+                                          "the remote side.\n";
         if (pack_)
-            pack_->fail(&pending_, std::string(e.what()) +
-                                       "\naborting due to possible repository corruption on "
-                                       "the remote side.\n");
+            pack_->fail(&pending_, why);
     }
     *written = n;
     if (pending_pos_ < pending_.size())

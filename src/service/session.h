@@ -3,6 +3,7 @@
 
 #include <git2.h>
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -43,7 +44,12 @@ class Session {
     // The response is a refusal the client shows (an ERR line).
     bool refused() const { return refused_; }
     // A pack is part of the response.
-    bool has_pack() const { return pack_ != nullptr; }
+    bool sends_pack() const { return pack_ != nullptr; }
+    // "advertise", "ls-refs", "fetch", "object-info" or "unknown".
+    const char *command() const { return command_; }
+    int protocol_version() const { return protocol_version_; }
+    // Thread-safe: the pack ends at the next check in read().
+    void stop_pack() { stop_pack_.store(true, std::memory_order_relaxed); }
 
   private:
     int open(bool on_loop);
@@ -65,6 +71,11 @@ class Session {
     std::string client_note_;
     RequestSummary summary_;
     bool refused_ = false;
+    const char *command_ = "unknown";
+    int protocol_version_ = 0;
+    std::string repo_path_;
+    std::atomic<bool> stop_pack_{false};
+    bool stall_checked_ = false;
 };
 
 } // namespace gsh

@@ -551,3 +551,113 @@ def test_root_inherited_and_overridden(running, tmp_path):
     assert got == {"/one/a.git": 200, "/one/b.git": 404,
                    "/two/a.git": 404, "/two/b.git": 200}, got
     assert_clean_log(running.error_log())
+
+
+# --------------------------------------------------------------------------
+# shared limits, the pack timeout and the metrics location
+
+
+def test_limit_directives_at_every_level_pass(conf, root):
+    http = """
+    git_smart_http_max_concurrent 8;
+    git_smart_http_queue 16 timeout=30s;
+    git_smart_http_timeout 2m;
+""" + server("""
+        git_smart_http_max_concurrent off;
+        git_smart_http_queue 0;
+        git_smart_http_timeout 0;
+""" + location("/git/", """
+            git_smart_http on;
+            git_smart_http_root %s;
+            git_smart_http_max_concurrent 1;
+            git_smart_http_queue 4;
+            git_smart_http_timeout 10s;""" % root)
+        + location("= /metrics", """
+            git_smart_http_metrics;"""))
+    assert_ok(conf.write(http).test())
+
+
+def test_metrics_alone_passes(conf):
+    assert_ok(conf.write(server(location("/metrics", """
+            git_smart_http_metrics;"""))).test())
+
+
+@pytest.mark.parametrize("line,needles", [
+    ("git_smart_http_max_concurrent 0;", ["takes a number of packs"]),
+    ("git_smart_http_max_concurrent many;", ["takes a number of packs",
+                                             '"many"']),
+    ("git_smart_http_max_concurrent;", ["invalid number of arguments"]),
+    ("git_smart_http_max_concurrent 1; git_smart_http_max_concurrent 2;",
+     ["is duplicate"]),
+    ("git_smart_http_queue -1;", ["takes a number of waiting requests"]),
+    ("git_smart_http_queue 5000;", ["more than the zone holds"]),
+    ("git_smart_http_queue 2 timeout=soon;", ['invalid timeout "timeout=soon"']),
+    ("git_smart_http_queue 2 timeout=0;", ['invalid timeout "timeout=0"']),
+    ("git_smart_http_queue 2 wait=1s;", ['invalid parameter "wait=1s"']),
+    ("git_smart_http_queue 2 timeout=1s x;", ["invalid number of arguments"]),
+    ("git_smart_http_timeout forever;", ['"git_smart_http_timeout"',
+                                         "invalid value"]),
+    ("git_smart_http_metrics on;", ["invalid number of arguments"]),
+])
+def test_bad_limit_directive_rejected(conf, root, line, needles):
+    body = """
+            git_smart_http on;
+            git_smart_http_root %s;
+            %s""" % (root, line)
+    assert_fails(conf.write(server(location("/git/", body))).test(), *needles)
+
+
+def test_metrics_outside_location_rejected(conf):
+    assert_fails(conf.write(server("        git_smart_http_metrics;")).test(),
+                 '"git_smart_http_metrics" directive is not allowed here')
+
+
+def test_metrics_duplicate_rejected(conf):
+    assert_fails(conf.write(server(location("/m", """
+            git_smart_http_metrics;
+            git_smart_http_metrics;"""))).test(), "is duplicate")
+
+
+def test_metrics_location_counts_a_git_location(running, root):
+    """The limits inherited from http do not hold an advertisement back, and
+    the metrics location of the same nginx counts it."""
+    make_repo(root, "x.git")
+    http = """
+    git_smart_http_max_concurrent 1;
+    git_smart_http_queue 0 timeout=3s;
+""" + server(location("/a/", """
+            git_smart_http on;
+            git_smart_http_root %s;""" % root)
+             + location("= /metrics", """
+            git_smart_http_metrics;"""), listen="127.0.0.1:{port}")
+    running.start(http)
+    assert running.get("/a/x.git" + ADVERTISE) == 200
+    status, body = running.get_body("/metrics")
+    assert status == 200
+    assert b"git_smart_http_packs_in_flight 0\n" in body
+    assert b'git_smart_http_requests_total{service="upload-pack",' \
+           b'command="advertise",protocol="2",status="200"} 1\n' in body
+
+
+def test_limits_and_metrics_example_passes(tmp_path, module, root):
+    """examples/limits-and-metrics.conf, with its module and root paths
+    made real, passes nginx -t."""
+    text = (REPO_TOP / "examples" / "limits-and-metrics.conf").read_text()
+    assert "/path/to/ngx_http_git_smart_http_module.so" in text
+    assert "/srv/git" in text
+    text = text.replace("/path/to/ngx_http_git_smart_http_module.so",
+                        str(module)).replace("/srv/git", str(root))
+    text = text.replace("worker_processes auto;",
+                        "worker_processes auto;\npid %s/nginx.pid;"
+                        % tmp_path)
+    if os.geteuid() == 0:
+        text = "user root;\n" + text
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(text)
+    proc = subprocess.run(
+        [NGINX, "-t", "-p", str(tmp_path), "-c", str(conf), "-e", "stderr"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=TIMEOUT,
+        env=nginx_env())
+    err = proc.stderr.decode("utf-8", "replace")
+    assert proc.returncode == 0, err
+    assert "test is successful" in err, err

@@ -1,0 +1,544 @@
+
+/*
+ * Git Smart HTTP for nginx: metrics.  Every request of a git_smart_http
+ * location is counted in the log phase into the shared zone (see the zone
+ * file), so the counters are those of all workers, and a reload keeps them
+ * as it keeps the zone.  "git_smart_http_metrics" in a location of its own
+ * answers them in the Prometheus text format (version 0.0.4).
+ */
+
+
+#include "ngx_http_git_smart_http_zone.h"
+
+
+static ngx_int_t ngx_http_gsh_metrics_log(ngx_http_request_t *r);
+static ngx_int_t ngx_http_gsh_metrics_handler(ngx_http_request_t *r);
+static ngx_uint_t ngx_http_gsh_status_index(ngx_uint_t status);
+static ngx_uint_t ngx_http_gsh_header_version(ngx_http_request_t *r);
+static ngx_http_gsh_cmd_e ngx_http_gsh_cmd_index(const char *name);
+static void ngx_http_gsh_count_error(ngx_http_gsh_shctx_t *sh,
+    ngx_http_gsh_err_e kind);
+static u_char *ngx_http_gsh_print_msec(u_char *p, u_char *last,
+    ngx_atomic_uint_t msec);
+
+
+/* the statuses counted by their code; "other" counts the rest */
+
+static ngx_uint_t  ngx_http_gsh_statuses[NGX_HTTP_GSH_STATUSES - 1] = {
+    200, 206, 304, 400, 401, 403, 404, 405, 408, 411, 413, 415, 429, 499,
+    500, 503
+};
+
+static const char  *ngx_http_gsh_svc_names[ngx_http_gsh_svc_n] = {
+    "none", "upload-pack", "receive-pack"
+};
+
+static const char  *ngx_http_gsh_cmd_names[ngx_http_gsh_cmd_n] = {
+    "none", "advertise", "ls-refs", "fetch", "object-info", "unknown"
+};
+
+static const char  *ngx_http_gsh_err_names[ngx_http_gsh_err_n] = {
+    "limit", "queue_timeout", "zone_full", "pack_timeout", "pack_failed",
+    "client_closed", "send_timeout", "client_error", "server_error"
+};
+
+/* upper bounds of the pack time buckets, in milliseconds */
+
+static ngx_msec_t  ngx_http_gsh_buckets[NGX_HTTP_GSH_BUCKETS] = {
+    5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000
+};
+
+
+char *
+ngx_http_gsh_metrics(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_core_loc_conf_t  *clcf;
+    ngx_http_gsh_main_conf_t  *gmcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->handler == ngx_http_gsh_metrics_handler) {
+        return "is duplicate";
+    }
+
+    clcf->handler = ngx_http_gsh_metrics_handler;
+
+    gmcf = ngx_http_conf_get_module_main_conf(cf,
+                                              ngx_http_git_smart_http_module);
+    gmcf->metrics = 1;
+
+    return NGX_CONF_OK;
+}
+
+
+/* postconfiguration: the zone, and the log phase handler that counts */
+
+ngx_int_t
+ngx_http_gsh_metrics_init(ngx_conf_t *cf)
+{
+    ngx_http_handler_pt        *h;
+    ngx_http_gsh_main_conf_t   *gmcf;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    if (ngx_http_gsh_zone_add(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    gmcf = ngx_http_conf_get_module_main_conf(cf,
+                                              ngx_http_git_smart_http_module);
+
+    if (!gmcf->used) {
+        return NGX_OK;
+    }
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_gsh_metrics_log;
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_gsh_metrics_error(ngx_http_gsh_limit_t *lim,
+    ngx_http_gsh_err_e kind)
+{
+    /* one kind per request: the first, which explains the rest */
+
+    if (lim->error >= 0) {
+        return;
+    }
+
+    lim->error = kind;
+
+    if (lim->sh) {
+        ngx_http_gsh_count_error(lim->sh, kind);
+    }
+}
+
+
+static void
+ngx_http_gsh_count_error(ngx_http_gsh_shctx_t *sh, ngx_http_gsh_err_e kind)
+{
+    (void) ngx_atomic_fetch_add(&sh->errors[kind], 1);
+}
+
+
+void
+ngx_http_gsh_metrics_pack(ngx_http_gsh_limit_t *lim)
+{
+    ngx_uint_t             i;
+    ngx_http_gsh_shctx_t  *sh;
+
+    sh = lim->sh;
+
+    if (sh == NULL) {
+        return;
+    }
+
+    for (i = 0; i < NGX_HTTP_GSH_BUCKETS; i++) {
+        if (lim->pack_msec <= ngx_http_gsh_buckets[i]) {
+            break;
+        }
+    }
+
+    (void) ngx_atomic_fetch_add(&sh->pack_msec_buckets[i], 1);
+    (void) ngx_atomic_fetch_add(&sh->pack_msec_sum, lim->pack_msec);
+    (void) ngx_atomic_fetch_add(&sh->pack_bytes,
+                                gsh_session_pack_bytes(lim->ctx->session));
+    (void) ngx_atomic_fetch_add(&sh->pack_objects,
+                                gsh_session_pack_objects(lim->ctx->session));
+}
+
+
+static ngx_int_t
+ngx_http_gsh_metrics_log(ngx_http_request_t *r)
+{
+    off_t                     sent;
+    ngx_uint_t                status, version;
+    ngx_connection_t         *c;
+    ngx_http_gsh_ctx_t       *ctx;
+    ngx_http_gsh_svc_e        svc;
+    ngx_http_gsh_cmd_e        cmd;
+    ngx_http_gsh_limit_t     *lim;
+    ngx_http_gsh_shctx_t     *sh;
+    ngx_http_gsh_loc_conf_t  *glcf;
+
+    glcf = ngx_http_get_module_loc_conf(r, ngx_http_git_smart_http_module);
+
+    if (!glcf->enable || r != r->main) {
+        return NGX_OK;
+    }
+
+    sh = ngx_http_gsh_shctx();
+
+    if (sh == NULL) {
+        return NGX_OK;
+    }
+
+    c = r->connection;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_git_smart_http_module);
+    lim = ctx ? ctx->limit : NULL;
+
+    status = r->err_status ? r->err_status : r->headers_out.status;
+
+    svc = ngx_http_gsh_svc_none;
+    cmd = ngx_http_gsh_cmd_none;
+
+    if (ctx && ctx->session) {
+        svc = ngx_http_gsh_svc_upload_pack;
+        cmd = ngx_http_gsh_cmd_index(
+                                gsh_session_metrics_command(ctx->session));
+        version = gsh_session_metrics_protocol(ctx->session);
+
+    } else {
+        version = ngx_http_gsh_header_version(r);
+    }
+
+    if (version >= NGX_HTTP_GSH_VERSIONS) {
+        version = 0;
+    }
+
+    (void) ngx_atomic_fetch_add(
+                 &sh->requests[svc][cmd][version]
+                              [ngx_http_gsh_status_index(status)], 1);
+
+    sent = c->sent - r->header_size;
+
+    if (sent > 0) {
+        (void) ngx_atomic_fetch_add(&sh->body_bytes[cmd], sent);
+    }
+
+    /* the errors that nothing else has counted */
+
+    if (lim && lim->error >= 0) {
+        return NGX_OK;
+    }
+
+    if (ctx && ctx->streaming && !ctx->eof) {
+        if (ctx->failed) {
+            ngx_http_gsh_count_error(sh, ngx_http_gsh_err_pack_failed);
+
+        } else if (c->timedout) {
+            ngx_http_gsh_count_error(sh, ngx_http_gsh_err_send_timeout);
+
+        } else {
+            ngx_http_gsh_count_error(sh, ngx_http_gsh_err_client_closed);
+        }
+
+    } else if (status == NGX_HTTP_CLIENT_CLOSED_REQUEST) {
+        ngx_http_gsh_count_error(sh, ngx_http_gsh_err_client_closed);
+
+    } else if (status >= NGX_HTTP_INTERNAL_SERVER_ERROR) {
+        ngx_http_gsh_count_error(sh, ngx_http_gsh_err_server_error);
+
+    } else if (status >= NGX_HTTP_BAD_REQUEST && ctx && ctx->session) {
+        /* refusals of the handler (404, 405, ...) are not errors here */
+        ngx_http_gsh_count_error(sh, ngx_http_gsh_err_client_error);
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_uint_t
+ngx_http_gsh_status_index(ngx_uint_t status)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < NGX_HTTP_GSH_STATUSES - 1; i++) {
+        if (ngx_http_gsh_statuses[i] == status) {
+            return i;
+        }
+    }
+
+    return NGX_HTTP_GSH_STATUSES - 1;
+}
+
+
+/* the version a request without a session asked for, as a label */
+
+static ngx_uint_t
+ngx_http_gsh_header_version(ngx_http_request_t *r)
+{
+    u_char           *p, *last;
+    ngx_uint_t        i, v, best;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    best = 0;
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len != sizeof("Git-Protocol") - 1
+            || ngx_strncasecmp(h[i].key.data, (u_char *) "Git-Protocol",
+                               sizeof("Git-Protocol") - 1)
+               != 0)
+        {
+            continue;
+        }
+
+        p = h[i].value.data;
+        last = p + h[i].value.len;
+
+        for ( /* void */ ; last - p >= 9; p++) {
+            if (ngx_strncmp(p, "version=", 8) == 0
+                && (p == h[i].value.data || p[-1] == ':'))
+            {
+                v = p[8] - '0';
+
+                if (v < NGX_HTTP_GSH_VERSIONS && v > best) {
+                    best = v;
+                }
+            }
+        }
+    }
+
+    return best;
+}
+
+
+static ngx_http_gsh_cmd_e
+ngx_http_gsh_cmd_index(const char *name)
+{
+    ngx_uint_t  i;
+
+    for (i = ngx_http_gsh_cmd_advertise; i < ngx_http_gsh_cmd_n; i++) {
+        if (ngx_strcmp(name, ngx_http_gsh_cmd_names[i]) == 0) {
+            return i;
+        }
+    }
+
+    return ngx_http_gsh_cmd_unknown;
+}
+
+
+/* the largest text that the counters can make: every series once */
+
+#define NGX_HTTP_GSH_LINE  256
+
+#define NGX_HTTP_GSH_METRICS_SIZE                                            \
+    (NGX_HTTP_GSH_LINE                                                       \
+     * (ngx_http_gsh_svc_n * ngx_http_gsh_cmd_n * NGX_HTTP_GSH_VERSIONS      \
+        * NGX_HTTP_GSH_STATUSES                                              \
+        + ngx_http_gsh_cmd_n + NGX_HTTP_GSH_BUCKETS + ngx_http_gsh_err_n     \
+        + 40))
+
+
+static ngx_int_t
+ngx_http_gsh_metrics_handler(ngx_http_request_t *r)
+{
+    u_char                *p, *last;
+    ngx_int_t              rc;
+    ngx_buf_t             *b;
+    ngx_uint_t             s, c, v, st, i, queued, running;
+    ngx_chain_t            out;
+    ngx_pid_t              pid;
+    ngx_atomic_uint_t      n, total, in_flight;
+    ngx_http_gsh_shctx_t  *sh;
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return NGX_HTTP_NOT_ALLOWED;
+    }
+
+    rc = ngx_http_discard_request_body(r);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    sh = ngx_http_gsh_shctx();
+
+    if (sh == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b = ngx_create_temp_buf(r->pool, NGX_HTTP_GSH_METRICS_SIZE);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = b->pos;
+    last = b->end;
+
+    p = ngx_slprintf(p, last,
+        "# HELP git_smart_http_requests_total Requests to git_smart_http "
+        "locations, by service, command, protocol version and status.\n"
+        "# TYPE git_smart_http_requests_total counter\n");
+
+    for (s = 0; s < ngx_http_gsh_svc_n; s++) {
+        for (c = 0; c < ngx_http_gsh_cmd_n; c++) {
+            for (v = 0; v < NGX_HTTP_GSH_VERSIONS; v++) {
+                for (st = 0; st < NGX_HTTP_GSH_STATUSES; st++) {
+
+                    n = sh->requests[s][c][v][st];
+
+                    if (n == 0) {
+                        continue;
+                    }
+
+                    p = ngx_slprintf(p, last,
+                        "git_smart_http_requests_total{service=\"%s\","
+                        "command=\"%s\",protocol=\"%ui\",status=\"",
+                        ngx_http_gsh_svc_names[s], ngx_http_gsh_cmd_names[c],
+                        v);
+
+                    if (st == NGX_HTTP_GSH_STATUSES - 1) {
+                        p = ngx_slprintf(p, last, "other\"} %uA\n", n);
+
+                    } else {
+                        p = ngx_slprintf(p, last, "%ui\"} %uA\n",
+                                         ngx_http_gsh_statuses[st], n);
+                    }
+                }
+            }
+        }
+    }
+
+    p = ngx_slprintf(p, last,
+        "# HELP git_smart_http_response_bytes_total Response body bytes "
+        "sent, by command.\n"
+        "# TYPE git_smart_http_response_bytes_total counter\n");
+
+    for (c = 0; c < ngx_http_gsh_cmd_n; c++) {
+        n = sh->body_bytes[c];
+
+        if (n) {
+            p = ngx_slprintf(p, last,
+                             "git_smart_http_response_bytes_total"
+                             "{command=\"%s\"} %uA\n",
+                             ngx_http_gsh_cmd_names[c], n);
+        }
+    }
+
+    p = ngx_slprintf(p, last,
+        "# HELP git_smart_http_pack_bytes_total Bytes of the packs made "
+        "(side-band framing excluded).\n"
+        "# TYPE git_smart_http_pack_bytes_total counter\n"
+        "git_smart_http_pack_bytes_total %uA\n"
+        "# HELP git_smart_http_pack_objects_total Objects in the packs made.\n"
+        "# TYPE git_smart_http_pack_objects_total counter\n"
+        "git_smart_http_pack_objects_total %uA\n",
+        sh->pack_bytes, sh->pack_objects);
+
+    p = ngx_slprintf(p, last,
+        "# HELP git_smart_http_pack_seconds Time the thread pool spent "
+        "making each pack (not the time spent waiting for the client).\n"
+        "# TYPE git_smart_http_pack_seconds histogram\n");
+
+    total = 0;
+
+    for (i = 0; i <= NGX_HTTP_GSH_BUCKETS; i++) {
+        total += sh->pack_msec_buckets[i];
+
+        p = ngx_slprintf(p, last, "git_smart_http_pack_seconds_bucket{le=\"");
+
+        if (i == NGX_HTTP_GSH_BUCKETS) {
+            p = ngx_slprintf(p, last, "+Inf");
+
+        } else {
+            p = ngx_http_gsh_print_msec(p, last, ngx_http_gsh_buckets[i]);
+        }
+
+        p = ngx_slprintf(p, last, "\"} %uA\n", total);
+    }
+
+    p = ngx_slprintf(p, last, "git_smart_http_pack_seconds_sum ");
+    p = ngx_http_gsh_print_msec(p, last, sh->pack_msec_sum);
+    p = ngx_slprintf(p, last, "\ngit_smart_http_pack_seconds_count %uA\n",
+                     total);
+
+    /* gauges: what workers that are gone left behind does not count */
+
+    in_flight = 0;
+
+    for (i = 0; i < NGX_MAX_PROCESSES; i++) {
+        pid = sh->workers[i].pid;
+
+        if (pid == 0) {
+            continue;
+        }
+
+        if (pid != ngx_pid && kill(pid, 0) == -1 && ngx_errno == NGX_ESRCH) {
+            continue;
+        }
+
+        in_flight += sh->workers[i].in_flight;
+    }
+
+    running = ngx_http_gsh_zone_count(sh, &queued);
+
+    p = ngx_slprintf(p, last,
+        "# HELP git_smart_http_requests_in_flight Requests being answered "
+        "by the module, all workers.\n"
+        "# TYPE git_smart_http_requests_in_flight gauge\n"
+        "git_smart_http_requests_in_flight %uA\n"
+        "# HELP git_smart_http_packs_in_flight Packs holding a slot of "
+        "git_smart_http_max_concurrent.\n"
+        "# TYPE git_smart_http_packs_in_flight gauge\n"
+        "git_smart_http_packs_in_flight %ui\n"
+        "# HELP git_smart_http_requests_queued Pack requests waiting for a "
+        "slot (git_smart_http_queue).\n"
+        "# TYPE git_smart_http_requests_queued gauge\n"
+        "git_smart_http_requests_queued %ui\n",
+        in_flight, running, queued);
+
+    p = ngx_slprintf(p, last,
+        "# HELP git_smart_http_errors_total Requests that failed or were "
+        "refused, by kind.\n"
+        "# TYPE git_smart_http_errors_total counter\n");
+
+    for (i = 0; i < ngx_http_gsh_err_n; i++) {
+        p = ngx_slprintf(p, last,
+                         "git_smart_http_errors_total{kind=\"%s\"} %uA\n",
+                         ngx_http_gsh_err_names[i], sh->errors[i]);
+    }
+
+    b->last = p;
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    r->headers_out.status = NGX_HTTP_OK;
+    r->headers_out.content_length_n = b->last - b->pos;
+    ngx_str_set(&r->headers_out.content_type,
+                "text/plain; version=0.0.4; charset=utf-8");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+/* milliseconds as seconds, "0.005" */
+
+static u_char *
+ngx_http_gsh_print_msec(u_char *p, u_char *last, ngx_atomic_uint_t msec)
+{
+    return ngx_slprintf(p, last, "%uA.%03uA", msec / 1000, msec % 1000);
+}

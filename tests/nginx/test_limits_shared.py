@@ -1,0 +1,324 @@
+"""Limits shared by all workers (git_smart_http_max_concurrent,
+git_smart_http_queue) and the pack progress timeout (git_smart_http_timeout).
+
+Its own nginx, two workers. A pack is held in flight without timing guesses:
+a raw client asks for the whole nginx corpus with a tiny receive buffer and
+reads nothing, so the pack stops on back-pressure and keeps its slot until
+the test closes the socket. A pack is made to stall with the core's
+test-only hook GSH_TEST_PACK_STALL (a FIFO in the repository that the first
+pack read waits on until the test opens and closes it). The state of the
+shared zone is read from the metrics location in bounded polls.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import threading
+
+import pytest
+
+import helpers
+from helpers import Nginx, check_pack, demux_sideband, parse_pkt_lines, \
+    v2_request
+from prometheus import fetch_metrics, wait_for
+
+STALL_FIFO = "gsh-test-stall"
+RPC = {"Git-Protocol": "version=2",
+       "Content-Type": "application/x-git-upload-pack-request"}
+
+HTTP = """
+    server {
+        listen 127.0.0.1:{port};
+        git_smart_http_max_concurrent 1;
+        git_smart_http_queue 1 timeout=60s;
+        location / { return 404; }
+        location /git/ {
+            git_smart_http on;
+            git_smart_http_root {root};
+        }
+        # inherits the server's limit: the same slots as /git/
+        location /git2/ {
+            git_smart_http on;
+            git_smart_http_root {root};
+        }
+        location /gitq/ {
+            git_smart_http on;
+            git_smart_http_root {root};
+            git_smart_http_max_concurrent 1;
+            git_smart_http_queue 1 timeout=1s;
+        }
+        location /gitt/ {
+            git_smart_http on;
+            git_smart_http_root {root};
+            git_smart_http_max_concurrent off;
+            git_smart_http_timeout 1s;
+        }
+        location /stall/ {
+            git_smart_http on;
+            git_smart_http_root {stallroot};
+            git_smart_http_max_concurrent off;
+            git_smart_http_timeout 1s;
+        }
+        location = /metrics { git_smart_http_metrics; }
+    }
+"""
+
+
+@pytest.fixture(scope="module")
+def limited(git, repos_root, corpus, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("limits")
+    stallroot = tmp / "stallroot"
+    stallroot.mkdir()
+    git("clone", "-q", "--bare", repos_root / "small.git",
+        stallroot / "stall.git")
+    (stallroot / "stall.git" / "git-daemon-export-ok").touch()
+    os.mkfifo(stallroot / "stall.git" / STALL_FIFO)
+    body = HTTP.replace("{root}", str(repos_root)) \
+        .replace("{stallroot}", str(stallroot))
+    nginx = Nginx(tmp / "nginx", body, module=helpers.module_path(),
+                  worker_processes=2, main_extra="env GSH_TEST_PACK_STALL;")
+    nginx.extra_env["GSH_TEST_PACK_STALL"] = STALL_FIFO
+    nginx.start()
+    nginx.stallroot = stallroot
+    nginx.tip = git("rev-parse", "HEAD", cwd=corpus)
+    wait_for(nginx.port, lambda m: True, "an answer")
+    yield nginx
+    nginx.stop()
+
+
+def fetch_body(tip):
+    return v2_request("fetch", ["ofs-delta", "no-progress", "want " + tip,
+                                "done"])
+
+
+def raw_fetch(port, path, tip, rcvbuf=4096):
+    """Sends a v2 fetch over HTTP/1.0 (the body ends at EOF, no chunking)
+    and reads nothing: with a tiny receive buffer the pack soon waits for
+    this client."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    s.settimeout(120)
+    s.connect(("127.0.0.1", port))
+    body = fetch_body(tip)
+    s.sendall(b"POST %s HTTP/1.0\r\nHost: 127.0.0.1\r\n"
+              b"Git-Protocol: version=2\r\n"
+              b"Content-Type: application/x-git-upload-pack-request\r\n"
+              b"Content-Length: %d\r\n\r\n" % (path.encode(), len(body))
+              + body)
+    return s
+
+
+def read_all(s):
+    data = []
+    while True:
+        chunk = s.recv(1 << 20)
+        if not chunk:
+            break
+        data.append(chunk)
+    s.close()
+    head, _, body = b"".join(data).partition(b"\r\n\r\n")
+    return head, body
+
+
+def in_flight(n):
+    return lambda m: m.get("git_smart_http_packs_in_flight") == n
+
+
+def queued(n):
+    return lambda m: m.get("git_smart_http_requests_queued") == n
+
+
+def stall_release(nginx):
+    """Lets a pack waiting on the FIFO go on: an open for writing meets
+    its open for reading; the close gives it EOF."""
+    fd = os.open(nginx.stallroot / "stall.git" / STALL_FIFO, os.O_WRONLY)
+    os.close(fd)
+
+
+def test_second_pack_waits_third_gets_429(git, limited, tmp_path):
+    port = limited.port
+    held = raw_fetch(port, "/git/nginx.git/git-upload-pack", limited.tip)
+    clone = None
+    try:
+        wait_for(port, in_flight(1), "the held pack in its slot")
+
+        # a real clone: its fetch waits in the queue of the same limit
+        clone = subprocess.Popen(
+            ["git", "-c", "protocol.version=2", "clone", "-q", "--bare",
+             "http://127.0.0.1:%d/git/small.git" % port, tmp_path / "c.git"],
+            env=git.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            start_new_session=True)
+        wait_for(port, queued(1), "the clone's fetch in the queue")
+
+        # /git2/ inherits the server's limit: the queue is full there too
+        res = limited.http("POST", "/git2/small.git/git-upload-pack", RPC,
+                           fetch_body(git("rev-parse", "main",
+                                          cwd=limited.stallroot /
+                                          "stall.git")))
+        assert res.status == 429, res
+        assert res.header("Retry-After") == "60"
+
+        # adverts, ls-refs and ls-remote are never queued behind packs
+        res = limited.http("GET", "/git/small.git/info/refs"
+                           "?service=git-upload-pack",
+                           {"Git-Protocol": "version=2"})
+        assert res.status == 200
+        res = limited.http("POST", "/git/small.git/git-upload-pack", RPC,
+                           v2_request("ls-refs", ["ref-prefix refs/heads/"]))
+        assert res.status == 200 and b"refs/heads/main" in res.body
+        out = git("ls-remote", "http://127.0.0.1:%d/git/small.git" % port)
+        assert "refs/heads/main" in out
+        assert clone.poll() is None
+
+        m = fetch_metrics(port)
+        assert m.get("git_smart_http_errors_total", kind="limit") >= 1
+    finally:
+        # the held client goes away: its slot goes to the waiting clone
+        held.close()
+        if clone is not None:
+            out, err = clone.communicate(timeout=120)
+    assert clone.returncode == 0, err
+    git("fsck", "--no-progress", cwd=tmp_path / "c.git")
+    wait_for(port, lambda m: in_flight(0)(m) and queued(0)(m),
+             "every slot free again")
+
+
+def test_queue_timeout_gives_429(git, limited):
+    port = limited.port
+    held = raw_fetch(port, "/gitq/nginx.git/git-upload-pack", limited.tip)
+    try:
+        wait_for(port, in_flight(1), "the held pack in its slot")
+        before = fetch_metrics(port).get("git_smart_http_errors_total",
+                                         kind="queue_timeout")
+        tip = git("rev-parse", "main", cwd=limited.stallroot / "stall.git")
+        res = limited.http("POST", "/gitq/small.git/git-upload-pack", RPC,
+                           fetch_body(tip))
+        assert res.status == 429, res
+        assert res.header("Retry-After") == "1"
+        m = fetch_metrics(port)
+        assert m.get("git_smart_http_errors_total",
+                     kind="queue_timeout") == before + 1
+        assert m.get("git_smart_http_requests_queued") == 0
+    finally:
+        held.close()
+    wait_for(port, in_flight(0), "the slot free again")
+
+
+def test_waiting_client_that_leaves_frees_its_place(git, limited):
+    port = limited.port
+    held = raw_fetch(port, "/git/nginx.git/git-upload-pack", limited.tip)
+    try:
+        wait_for(port, in_flight(1), "the held pack in its slot")
+        waiter = raw_fetch(port, "/git/nginx.git/git-upload-pack",
+                           limited.tip)
+        wait_for(port, queued(1), "the second request in the queue")
+        waiter.close()
+        wait_for(port, queued(0), "the queue empty after the client left")
+        # its place is free: another request can queue (and gets the slot)
+        result = {}
+        tip = git("rev-parse", "main", cwd=limited.stallroot / "stall.git")
+
+        def fetch():
+            result["res"] = limited.http(
+                "POST", "/git/small.git/git-upload-pack", RPC,
+                fetch_body(tip))
+        t = threading.Thread(target=fetch)
+        t.start()
+        wait_for(port, queued(1), "a new request in the queue")
+    finally:
+        held.close()
+    t.join(120)
+    assert result["res"].status == 200
+    items = parse_pkt_lines(result["res"].body)
+    pack, _, err = demux_sideband(items[items.index(b"packfile\n") + 1:])
+    assert err == b""
+    assert check_pack(pack) > 0
+    wait_for(port, in_flight(0), "the slot free again")
+
+
+def test_slot_of_a_killed_worker_is_reclaimed(git, limited):
+    port = limited.port
+    held = raw_fetch(port, "/git/nginx.git/git-upload-pack", limited.tip)
+    try:
+        wait_for(port, in_flight(1), "the held pack in its slot")
+        master = limited.proc.pid
+        workers = [int(p) for p in subprocess.run(
+            ["pgrep", "-P", str(master)], stdout=subprocess.PIPE,
+            text=True).stdout.split()]
+        assert len(workers) == 2
+        for pid in workers:
+            os.kill(pid, signal.SIGKILL)
+        # the master starts new workers; they reclaim the dead ones' slots
+        wait_for(port, in_flight(0), "the dead worker's slot reclaimed")
+    finally:
+        held.close()
+    tip = git("rev-parse", "main", cwd=limited.stallroot / "stall.git")
+    res = limited.http("POST", "/git/small.git/git-upload-pack", RPC,
+                       fetch_body(tip))
+    assert res.status == 200
+    assert b"packfile\n" in res.body
+
+
+def test_stalled_pack_ends_with_sideband_3(git, limited, tmp_path):
+    port = limited.port
+    before = fetch_metrics(port).get("git_smart_http_errors_total",
+                                     kind="pack_timeout")
+    clone = subprocess.Popen(
+        ["git", "-c", "protocol.version=2", "clone", "-q", "--bare",
+         "http://127.0.0.1:%d/stall/stall.git" % port, tmp_path / "s.git"],
+        env=git.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        start_new_session=True)
+    try:
+        wait_for(port, lambda m: m.get("git_smart_http_errors_total",
+                                       kind="pack_timeout") == before + 1,
+                 "the progress timeout")
+    finally:
+        stall_release(limited)
+    out, err = clone.communicate(timeout=120)
+    assert clone.returncode != 0
+    # git shows side-band 3 as "remote: ..." when it goes on to fail
+    assert b"remote: pack generation made no progress within " \
+           b"git_smart_http_timeout" in err, err
+
+
+def test_slow_client_is_not_a_stalled_pack(git, limited, corpus):
+    """A client that reads nothing for longer than git_smart_http_timeout
+    gets its whole pack: only the core's own silence counts. Two stalled
+    packs of 1 s each, timed out one after the other, are the clock."""
+    port = limited.port
+    slow = raw_fetch(port, "/gitt/nginx.git/git-upload-pack", limited.tip)
+    try:
+        stalled_results = []
+        tip = git("rev-parse", "main", cwd=limited.stallroot / "stall.git")
+        for round in range(2):
+            before = fetch_metrics(port).get("git_smart_http_errors_total",
+                                             kind="pack_timeout")
+            stalled = threading.Thread(target=lambda: stalled_results.append(
+                limited.http("POST", "/stall/stall.git/git-upload-pack", RPC,
+                             fetch_body(tip))))
+            stalled.start()
+            try:
+                wait_for(port, lambda m: m.get(
+                    "git_smart_http_errors_total",
+                    kind="pack_timeout") == before + 1, "a timeout")
+            finally:
+                stall_release(limited)
+            stalled.join(120)
+        head, body = read_all(slow)
+    finally:
+        slow.close()
+    for res in stalled_results:
+        # the stalled packs: the side-band 3 message, then the end
+        assert res.status == 200
+        items = parse_pkt_lines(res.body)
+        _, _, err = demux_sideband(items[items.index(b"packfile\n") + 1:])
+        assert err == b"pack generation made no progress within " \
+                      b"git_smart_http_timeout\n"
+    assert len(stalled_results) == 2
+    assert head.startswith(b"HTTP/1.1 200"), head
+    items = parse_pkt_lines(body)
+    pack, _, err = demux_sideband(items[items.index(b"packfile\n") + 1:])
+    assert err == b""
+    assert check_pack(pack) == int(git("rev-list", "--objects", "--count",
+                                       limited.tip, cwd=corpus))

@@ -1,0 +1,152 @@
+"""git_smart_http_metrics: the Prometheus text after a known sequence of
+requests from real git clients, counters shared by the two workers and kept
+across `nginx -s reload`, and a valid exposition (HELP and TYPE for every
+family, histogram buckets monotone with +Inf equal to the count).
+
+Its own nginx, so that the counts are those of this file's requests only.
+"""
+
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+import helpers
+from helpers import Nginx
+from prometheus import fetch_metrics, wait_for
+
+HTTP = """
+    server {
+        listen 127.0.0.1:{port};
+        location / { return 404; }
+        location /git/ {
+            git_smart_http on;
+            git_smart_http_root {root};
+        }
+        location = /metrics { git_smart_http_metrics; }
+    }
+"""
+
+REQ = "git_smart_http_requests_total"
+
+
+@pytest.fixture(scope="module")
+def metered(repos_root, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("metrics")
+    nginx = Nginx(tmp / "nginx", HTTP.replace("{root}", str(repos_root)),
+                  module=helpers.module_path(), worker_processes=2)
+    nginx.start()
+    wait_for(nginx.port, lambda m: True, "an answer")
+    yield nginx
+    nginx.stop()
+
+
+def workers(nginx):
+    out = subprocess.run(["pgrep", "-P", str(nginx.proc.pid)],
+                         stdout=subprocess.PIPE, text=True).stdout
+    return set(int(p) for p in out.split())
+
+
+def check_format(m):
+    for family, kind in m.types.items():
+        assert family.startswith("git_smart_http_")
+        assert family in m.helps
+        if kind == "counter":
+            assert family.endswith("_total")
+    buckets, total, count = m.histogram("git_smart_http_pack_seconds")
+    les = [le for le, _ in buckets]
+    assert les == sorted(les) and les[-1] == float("inf")
+    counts = [c for _, c in buckets]
+    assert counts == sorted(counts), "buckets are not cumulative"
+    assert counts[-1] == count
+    assert total >= 0
+
+
+def test_counts_after_known_requests_and_reload(git, metered, repos_root,
+                                                 tmp_path):
+    port = metered.port
+    url = "http://127.0.0.1:%d/git/small.git" % port
+    small = repos_root / "small.git"
+    objects = int(git("rev-list", "--objects", "--count", "--branches",
+                      "--tags", cwd=small))
+    m0 = fetch_metrics(port)
+    check_format(m0)
+    assert m0.samples.get((REQ, frozenset())) is None
+    assert m0.get("git_smart_http_pack_seconds_count") == 0
+
+    git("ls-remote", url)                                   # v2
+    git("clone", "-q", "--bare", url, tmp_path / "v2.git")  # v2
+    git("clone", "-q", "--bare", url, tmp_path / "v0.git", protocol=0)
+    missing = metered.http("GET", "/git/nope.git/info/refs"
+                           "?service=git-upload-pack")
+    assert missing.status == 404
+
+    m = fetch_metrics(port)
+    check_format(m)
+    up = {"service": "upload-pack"}
+    assert m.get(REQ, command="advertise", protocol="2", status="200",
+                 **up) == 2
+    assert m.get(REQ, command="ls-refs", protocol="2", status="200",
+                 **up) == 2
+    assert m.get(REQ, command="fetch", protocol="2", status="200", **up) == 1
+    assert m.get(REQ, command="advertise", protocol="0", status="200",
+                 **up) == 1
+    assert m.get(REQ, command="fetch", protocol="0", status="200", **up) == 1
+    assert m.get(REQ, command="advertise", protocol="0", status="404",
+                 **up) == 1
+    assert m.sum(REQ) == 8
+    # two packs of every object of the branches and tags
+    assert m.get("git_smart_http_pack_objects_total") == 2 * objects
+    assert m.get("git_smart_http_pack_seconds_count") == 2
+    assert m.get("git_smart_http_pack_bytes_total") > 0
+    assert m.get("git_smart_http_response_bytes_total", command="fetch") > \
+        m.get("git_smart_http_pack_bytes_total")
+    assert m.get("git_smart_http_requests_in_flight") == 0
+    assert m.get("git_smart_http_packs_in_flight") == 0
+    assert m.get("git_smart_http_requests_queued") == 0
+    assert m.get("git_smart_http_errors_total", kind="client_error") == 1
+    assert m.sum("git_smart_http_errors_total") == 1
+
+    # reload: new workers, the same counters
+    old = workers(metered)
+    os.kill(metered.proc.pid, signal.SIGHUP)
+    for _ in range(1200):
+        now = workers(metered)
+        if now and not (now & old):
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError("the workers were not replaced")
+    after = fetch_metrics(port)
+    check_format(after)
+    assert after.samples == {k: v for k, v in m.samples.items()}
+
+    # and both new workers add to them
+    for _ in range(4):
+        git("ls-remote", url)
+    final = fetch_metrics(port)
+    assert final.get(REQ, command="ls-refs", protocol="2", status="200",
+                     **up) == 6
+    assert final.get(REQ, command="advertise", protocol="2", status="200",
+                     **up) == 6
+
+
+def test_metrics_location_answers_get_only(metered):
+    res = metered.http("POST", "/metrics", {}, b"x")
+    assert res.status == 405
+    res = metered.http("HEAD", "/metrics")
+    assert res.status == 200 and res.body == b""
+
+
+def test_refusals_before_a_session_are_counted_without_labels(metered):
+    before = fetch_metrics(metered.port)
+    res = metered.http("DELETE", "/git/small.git/info/refs",
+                       {"Git-Protocol": "version=2"})
+    assert res.status == 405
+    after = fetch_metrics(metered.port)
+    assert after.get(REQ, service="none", command="none", protocol="2",
+                     status="405") == \
+        before.get(REQ, service="none", command="none", protocol="2",
+                   status="405") + 1
