@@ -370,7 +370,15 @@ class Nginx(serving.NginxProcess):
         return "\n".join(lines) + "\n"
 
     def http(self, method, path, headers=None, body=None, timeout=120):
-        return http_request(self.port, method, path, headers, body, timeout)
+        # fcgiwrap answers 502 with this body when git http-backend exits
+        # (a 404, say) before fcgiwrap has written the whole request body to
+        # it: a race of the reference's plumbing, not an answer of git's.
+        for _ in range(5):
+            res = http_request(self.port, method, path, headers, body, timeout)
+            if not (res.status == 502 and res.body.startswith(
+                    b"An error occurred while reading the request")):
+                break
+        return res
 
 
 # --------------------------------------------------------------------------
