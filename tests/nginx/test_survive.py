@@ -241,7 +241,10 @@ def test_disconnect_200_clients(git, medium_root, tmp_path):
                 break
             time.sleep(0.05)
         rss1 = {p: rss_kb(p) for p in pids}
+        m = fetch_metrics(port)
+        closed = m.get("git_smart_http_errors_total", kind="client_closed")
         figures = {
+            "client_closed_metric": closed,
             "clients": len(jobs),
             "raw_fetches": sum(1 for k, _ in results if k == "raw"),
             "raw_linger0": sum(1 for k, _, l in jobs if k == "raw" and l),
@@ -254,6 +257,8 @@ def test_disconnect_200_clients(git, medium_root, tmp_path):
         }
         record(tmp_path, "disconnect", figures)
 
+        # the clients did go away in the middle of packs
+        assert closed >= 50, closed
         assert fds1 == fds0, "worker fds changed"
         # Tolerance: 25% of the warmed-up RSS plus 16 MB per worker, for
         # malloc arenas of the thread pool that glibc keeps but may reuse.
