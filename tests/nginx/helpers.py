@@ -468,6 +468,19 @@ def on_both(server, scenario):
     return {name: scenario(url, name) for name, url, _ in server.sides}
 
 
+# The headers of a protocol v2 upload-pack request.
+RPC_V2 = {"Git-Protocol": "version=2",
+          "Content-Type": "application/x-git-upload-pack-request"}
+
+
+def rpc_both(server, repo, body, headers=RPC_V2):
+    """POSTs body to repo's git-upload-pack on the module and the reference;
+    returns {"module": Response, "reference": Response}."""
+    return {name: server.http("POST", "%s/%s/git-upload-pack"
+                              % (prefix, repo), headers, body)
+            for name, _, prefix in server.sides}
+
+
 def clone(git, url, dest, *opts, worktree=None, env=None, protocol=2):
     """git clone [opts] url dest, tracing the received pack. Returns
     (comparable dict, GitResult, pack bytes). The comparable dict holds the
