@@ -46,6 +46,7 @@ import loadgen  # noqa: E402
 import measure  # noqa: E402
 import servers  # noqa: E402
 from bench_repos import GitEnv  # noqa: E402
+from serving import module_path  # noqa: E402
 
 TOP = HERE.parents[1]
 OUT = TOP / "build" / "bench"
@@ -64,18 +65,6 @@ QUIESCE_TIMEOUT = 300
 FATAL_MARKERS = ("exited on signal", "AddressSanitizer", "runtime error:",
                  "[emerg]", "[alert]", "[crit]")
 SIDES = ("module", "reference")
-
-
-def module_path():
-    value = os.environ.get("GSH_MODULE")
-    if not value:
-        return TOP / "build" / "ngx_http_git_smart_http_module.so"
-    p = Path(value)
-    if p.is_absolute():
-        return p
-    if p.exists():
-        return p.resolve()
-    return (TOP / p).resolve()
 
 
 def log(msg=""):

@@ -26,26 +26,12 @@ CORPUS_BUNDLE = Path(os.environ.get(
 sys.path.insert(0, str(REPO_TOP / "tests" / "lib"))
 import serving  # noqa: E402
 from serving import (FCGIWRAP_BIN, HTTP_BACKEND, NGINX_BIN,  # noqa: E402,F401
-                     free_listening_socket, stop_process_group)
+                     free_listening_socket, module_path, stop_process_group)
 
 # Every git command that does not pass an explicit timeout is killed after
 # this many seconds, so that a hanging server fails a test instead of hanging
 # the whole run. It is a safety net, not a timing assertion.
 GIT_TIMEOUT = 600
-
-
-def module_path():
-    """The module to load: env GSH_MODULE (relative to the current directory
-    or to the repository top), default <top>/build/<module>.so."""
-    value = os.environ.get("GSH_MODULE")
-    if not value:
-        return REPO_TOP / "build" / "ngx_http_git_smart_http_module.so"
-    p = Path(value)
-    if p.is_absolute():
-        return p
-    if p.exists():
-        return p.resolve()
-    return (REPO_TOP / p).resolve()
 
 
 # --------------------------------------------------------------------------
