@@ -34,6 +34,32 @@ from serving import (FCGIWRAP_BIN, HTTP_BACKEND, NGINX_BIN,  # noqa: E402,F401
 GIT_TIMEOUT = 600
 
 
+def run_in_group(cmd, env, cwd=None, input=None, timeout=GIT_TIMEOUT,
+                 who=None):
+    """Runs cmd (a client: git, JGit, Dulwich) in its own process group, so
+    that on a timeout (a hanging server) it and its helpers are all killed
+    and the test fails with a message naming who was killed.
+    Returns (code, out, err) with bytes out/err."""
+    proc = subprocess.Popen([str(c) for c in cmd], cwd=cwd, env=env,
+                            stdin=subprocess.PIPE if input is not None
+                            else subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    try:
+        out, err = proc.communicate(input, timeout=timeout)
+        code = proc.returncode
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        out, err = proc.communicate()
+        code = -signal.SIGKILL
+        err += b"\n[test harness: %skilled after %d s]\n" % (
+            (who + " ").encode() if who else b"", timeout)
+    return code, out, err
+
+
 # --------------------------------------------------------------------------
 # git with a clean environment
 
@@ -87,24 +113,8 @@ class Git:
             full_env.update(env)
         if isinstance(input, str):
             input = input.encode()
-        # Own process group: on a timeout (a hanging server) git and its
-        # remote helpers are all killed, and the test fails with a message.
-        proc = subprocess.Popen(cmd, cwd=cwd, env=full_env,
-                                stdin=subprocess.PIPE if input is not None
-                                else subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                start_new_session=True)
-        try:
-            out, err = proc.communicate(input, timeout=timeout)
-            code = proc.returncode
-        except subprocess.TimeoutExpired:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            out, err = proc.communicate()
-            code = -signal.SIGKILL
-            err += b"\n[test harness: git killed after %d s]\n" % timeout
+        code, out, err = run_in_group(cmd, full_env, cwd=cwd, input=input,
+                                      timeout=timeout, who="git")
         if text:
             out = out.decode("utf-8", "replace")
             err = err.decode("utf-8", "replace")
