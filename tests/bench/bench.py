@@ -277,6 +277,25 @@ def rmtree(p):
     shutil.rmtree(p, ignore_errors=True)
 
 
+# The parts of a scenario (prepare, run, check, cleanup) that several share.
+
+def no_dests(ctx, side, repo):
+    return []
+
+
+def no_check(ctx, side, repo, dests, res):
+    return None
+
+
+def remove_dests(ctx, dests):
+    for d in dests:
+        rmtree(d)
+
+
+def no_cleanup(ctx, dests):
+    pass
+
+
 def sc_clone(protocol, n=1, filter_spec=None):
     """n concurrent `git clone --mirror` (every ref, bare), protocol v0/v2,
     with --filter=filter_spec when given (a partial clone).
@@ -299,11 +318,7 @@ def sc_clone(protocol, n=1, filter_spec=None):
                 if err:
                     return err
         return None
-
-    def cleanup(ctx, dests):
-        for d in dests:
-            rmtree(d)
-    return prepare, run, check, cleanup
+    return prepare, run, check, remove_dests
 
 
 def sc_clone_shallow(depth, protocol=2):
@@ -329,11 +344,7 @@ def sc_clone_shallow(depth, protocol=2):
             if not (Path(d) / "shallow").is_file():
                 return "the clone is not shallow"
         return None
-
-    def cleanup(ctx, dests):
-        for d in dests:
-            rmtree(d)
-    return prepare, run, check, cleanup
+    return prepare, run, check, remove_dests
 
 
 def sc_fetch(protocol):
@@ -373,18 +384,11 @@ def sc_fetch(protocol):
 
     def check(ctx, side, repo, dests, res):
         return check_refs(ctx, repo, dests[0]) if res["ok"] else None
-
-    def cleanup(ctx, dests):
-        for d in dests:
-            rmtree(d)
-    return prepare, run, check, cleanup
+    return prepare, run, check, remove_dests
 
 
 def sc_ls_remote(n):
     """n sequential `git ls-remote` (v2: info/refs + ls-refs each)."""
-    def prepare(ctx, side, repo):
-        return []
-
     def run(ctx, side, repo, dests):
         cpu = 0.0
         for _ in range(n):
@@ -408,18 +412,12 @@ def sc_ls_remote(n):
             return "ls-remote misses %d refs (e.g. %s)" % (
                 len(missing), sorted(missing)[:2])
         return None
-
-    def cleanup(ctx, dests):
-        pass
-    return prepare, run, check, cleanup
+    return no_dests, run, check, no_cleanup
 
 
 def sc_refs_throughput():
     """info/refs + ls-refs, THROUGHPUT_CONNECTIONS keep-alive connections,
     DURATION seconds."""
-    def prepare(ctx, side, repo):
-        return []
-
     def run(ctx, side, repo, dests):
         r = loadgen.refs_throughput(side.port, side.path(repo),
                                     THROUGHPUT_CONNECTIONS, DURATION,
@@ -430,21 +428,12 @@ def sc_refs_throughput():
             res["error"] = "%d errors in %d requests" % (r["errors"],
                                                          r["requests"])
         return res
-
-    def check(ctx, side, repo, dests, res):
-        return None
-
-    def cleanup(ctx, dests):
-        pass
-    return prepare, run, check, cleanup
+    return no_dests, run, no_check, no_cleanup
 
 
 def sc_raw_fetch(n):
     """n concurrent v2 fetches of every ref by a client that only checks
     the pack's trailer (no index-pack): the server's own wall time."""
-    def prepare(ctx, side, repo):
-        return []
-
     def run(ctx, side, repo, dests):
         results = loadgen.raw_fetch_many(side.port, side.path(repo),
                                          ctx.wants[repo], n)
@@ -460,13 +449,7 @@ def sc_raw_fetch(n):
                 res["ok"] = False
                 res["error"] = "the packs differ in object count: %s" % objs
         return res
-
-    def check(ctx, side, repo, dests, res):
-        return None
-
-    def cleanup(ctx, dests):
-        pass
-    return prepare, run, check, cleanup
+    return no_dests, run, no_check, no_cleanup
 
 
 # (name, label, factory, which repos: "all", "corpus-bitmap", "first")
