@@ -27,6 +27,7 @@ sys.path.insert(0, str(REPO_TOP / "tests" / "lib"))
 import serving  # noqa: E402
 from serving import (FCGIWRAP_BIN, HTTP_BACKEND, NGINX_BIN,  # noqa: E402,F401
                      free_listening_socket, module_path, stop_process_group)
+from git_env import clean_git_env  # noqa: E402
 
 # Every git command that does not pass an explicit timeout is killed after
 # this many seconds, so that a hanging server fails a test instead of hanging
@@ -73,24 +74,15 @@ class Git:
 
     def __init__(self, home):
         self.home = Path(home)
-        self.home.mkdir(parents=True, exist_ok=True)
-        self.env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": str(self.home),
-            "LANG": "C",
-            "LC_ALL": "C",
-            "TZ": "UTC",
-            "GIT_CONFIG_NOSYSTEM": "1",
-            "GIT_TERMINAL_PROMPT": "0",
+        self.env = clean_git_env(self.home)
+        self.env.update({
             "GIT_AUTHOR_NAME": "Test Author",
             "GIT_AUTHOR_EMAIL": "author@example.com",
             "GIT_COMMITTER_NAME": "Test Committer",
             "GIT_COMMITTER_EMAIL": "committer@example.com",
             "GIT_AUTHOR_DATE": "1700000000 +0000",
             "GIT_COMMITTER_DATE": "1700000000 +0000",
-            "no_proxy": "*",
-            "NO_PROXY": "*",
-        }
+        })
         self._tick = 1700000000
 
     def tick(self):
