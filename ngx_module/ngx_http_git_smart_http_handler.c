@@ -45,6 +45,8 @@ static ngx_int_t ngx_http_gsh_add_header(ngx_http_request_t *r,
 static ngx_int_t ngx_http_gsh_error(ngx_http_request_t *r, ngx_int_t status);
 static ngx_int_t ngx_http_gsh_refuse(ngx_http_request_t *r,
     ngx_http_gsh_loc_conf_t *glcf, ngx_str_t *repo, ngx_int_t status);
+static ngx_int_t ngx_http_gsh_begin_upload_pack(ngx_http_request_t *r,
+    ngx_http_gsh_ctx_t *ctx, ngx_http_gsh_loc_conf_t *glcf, ngx_str_t *rel);
 static void ngx_http_gsh_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_gsh_start(ngx_http_request_t *r);
 static ngx_int_t ngx_http_gsh_add_body(ngx_http_request_t *r,
@@ -211,13 +213,9 @@ ngx_http_gsh_handler(ngx_http_request_t *r)
             return ngx_http_gsh_refuse(r, glcf, &rel, NGX_HTTP_FORBIDDEN);
         }
 
-        ngx_str_set(&ctx->service, "git-upload-pack");
-        ngx_http_gsh_set_protocol(r, ctx);
-
-        if (!glcf->upload_pack) {
-            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                          "git_smart_http: upload-pack is disabled");
-            return ngx_http_gsh_refuse(r, glcf, &rel, NGX_HTTP_FORBIDDEN);
+        rc = ngx_http_gsh_begin_upload_pack(r, ctx, glcf, &rel);
+        if (rc != NGX_OK) {
+            return rc;
         }
 
         ctx->kind = GSH_ADVERTISE_UPLOAD_PACK;
@@ -225,13 +223,9 @@ ngx_http_gsh_handler(ngx_http_request_t *r)
 
     case ngx_http_gsh_route_upload_pack:
 
-        ngx_str_set(&ctx->service, "git-upload-pack");
-        ngx_http_gsh_set_protocol(r, ctx);
-
-        if (!glcf->upload_pack) {
-            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                          "git_smart_http: upload-pack is disabled");
-            return ngx_http_gsh_refuse(r, glcf, &rel, NGX_HTTP_FORBIDDEN);
+        rc = ngx_http_gsh_begin_upload_pack(r, ctx, glcf, &rel);
+        if (rc != NGX_OK) {
+            return rc;
         }
 
         if (r->headers_in.content_type == NULL
@@ -703,6 +697,29 @@ ngx_http_gsh_refuse(ngx_http_request_t *r, ngx_http_gsh_loc_conf_t *glcf,
     }
 
     return ngx_http_gsh_error(r, status);
+}
+
+
+/*
+ * Both upload-pack routes (the advertisement and the POST): the service and
+ * protocol are set first, so that the log variables see them on a refusal.
+ * NGX_OK to go on, else the status to return.
+ */
+
+static ngx_int_t
+ngx_http_gsh_begin_upload_pack(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx,
+    ngx_http_gsh_loc_conf_t *glcf, ngx_str_t *rel)
+{
+    ngx_str_set(&ctx->service, "git-upload-pack");
+    ngx_http_gsh_set_protocol(r, ctx);
+
+    if (!glcf->upload_pack) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "git_smart_http: upload-pack is disabled");
+        return ngx_http_gsh_refuse(r, glcf, rel, NGX_HTTP_FORBIDDEN);
+    }
+
+    return NGX_OK;
 }
 
 

@@ -64,13 +64,8 @@ void BitmapEnumerator::find_objects(const std::vector<git_oid> &roots, Side &sid
     std::vector<git_oid> commits, trees;
     for (const git_oid &root : roots) {
         git_oid oid = root;
-        git_object_t type = objects_.type_of(oid);
-        while (type == GIT_OBJECT_TAG) {
-            mark(side, oid, stop);
-            git_oid target;
-            type = objects_.parse_tag(oid, &target);
-            oid = target;
-        }
+        const git_object_t type = objects_.peel_tags(
+            &oid, objects_.type_of(oid), [&](const git_oid &tag) { mark(side, tag, stop); });
         if (type == GIT_OBJECT_COMMIT)
             commits.push_back(oid);
         else
@@ -134,13 +129,8 @@ bool BitmapEnumerator::worth_it(const EnumerateInput &in, size_t limit) {
         for (git_oid oid : *roots) {
             if (!objects_.exists(oid))
                 continue;
-            git_object_t type = objects_.type_of(oid);
-            while (type == GIT_OBJECT_TAG) {
-                git_oid target;
-                type = objects_.parse_tag(oid, &target);
-                oid = target;
-            }
-            if (type == GIT_OBJECT_COMMIT)
+            if (objects_.peel_tags(&oid, objects_.type_of(oid), [](const git_oid &) {}) ==
+                GIT_OBJECT_COMMIT)
                 commits.push_back(oid);
         }
     OidSet seen;
@@ -277,16 +267,13 @@ Enumeration BitmapEnumerator::run(const EnumerateInput &in) {
     if (in.filter.active()) {
         Side tips{Bitset(n), OidSet()};
         for (const git_oid &w : in.wants) {
-            git_oid oid = w;
-            if (!demoted.contains(oid))
-                mark(tips, oid, nullptr);
-            while (objects_.type_of(oid) == GIT_OBJECT_TAG) {
-                git_oid target;
-                objects_.parse_tag(oid, &target);
-                oid = target;
+            auto mark_tip = [&](const git_oid &oid) {
                 if (!demoted.contains(oid))
                     mark(tips, oid, nullptr);
-            }
+            };
+            git_oid oid = w;
+            objects_.peel_tags(&oid, objects_.type_of(oid), mark_tip);
+            mark_tip(oid);
         }
         apply_filter(in.filter, want, tips);
     }
@@ -300,13 +287,7 @@ Enumeration BitmapEnumerator::run(const EnumerateInput &in) {
             continue;
         chain.clear();
         git_oid cur = tag;
-        git_object_t type = GIT_OBJECT_TAG;
-        while (type == GIT_OBJECT_TAG) {
-            chain.push_back(cur);
-            git_oid target;
-            type = objects_.parse_tag(cur, &target);
-            cur = target;
-        }
+        objects_.peel_tags(&cur, GIT_OBJECT_TAG, [&](const git_oid &t) { chain.push_back(t); });
         if (!has(want, cur))
             continue;
         for (const git_oid &t : chain)

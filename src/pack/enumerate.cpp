@@ -49,9 +49,6 @@ class Enumerator {
     void parse_commit(const git_oid &oid, git_oid *tree, std::vector<git_oid> *parents) {
         objects_.parse_commit(oid, tree, parents);
     }
-    git_object_t parse_tag(const git_oid &oid, git_oid *target) {
-        return objects_.parse_tag(oid, target);
-    }
 
     void insert(const git_oid &oid) {
         if (set_.insert(oid).second)
@@ -149,13 +146,8 @@ Enumeration Enumerator::run(const EnumerateInput &in) {
             continue; // the client has something we do not: irrelevant
         haves.push_back(have);
         git_oid oid = have;
-        git_object_t type = type_of(oid);
-        while (type == GIT_OBJECT_TAG) {
-            known_other.push_back(oid);
-            git_oid target;
-            type = parse_tag(oid, &target);
-            oid = target;
-        }
+        const git_object_t type = objects_.peel_tags(
+            &oid, type_of(oid), [&](const git_oid &tag) { known_other.push_back(tag); });
         if (type == GIT_OBJECT_COMMIT) {
             if (!walk) {
                 git_revwalk *w = nullptr;
@@ -179,14 +171,10 @@ Enumeration Enumerator::run(const EnumerateInput &in) {
     std::vector<std::pair<git_oid, git_object_t>> pending;
     for (const git_oid &want : in.wants) {
         git_oid oid = want;
-        git_object_t type = type_of(oid);
-        while (type == GIT_OBJECT_TAG) {
-            want_other.push_back(oid);
-            pending.emplace_back(oid, type);
-            git_oid target;
-            type = parse_tag(oid, &target);
-            oid = target;
-        }
+        const git_object_t type = objects_.peel_tags(&oid, type_of(oid), [&](const git_oid &tag) {
+            want_other.push_back(tag);
+            pending.emplace_back(tag, GIT_OBJECT_TAG);
+        });
         if (type == GIT_OBJECT_COMMIT) {
             want_commits.push_back(oid);
             continue;
@@ -298,13 +286,7 @@ Enumeration Enumerator::run(const EnumerateInput &in) {
             continue;
         chain.clear();
         git_oid cur = tag;
-        git_object_t type = GIT_OBJECT_TAG;
-        while (type == GIT_OBJECT_TAG) {
-            chain.push_back(cur);
-            git_oid target;
-            type = parse_tag(cur, &target);
-            cur = target;
-        }
+        objects_.peel_tags(&cur, GIT_OBJECT_TAG, [&](const git_oid &t) { chain.push_back(t); });
         if (!is_sent(cur))
             continue;
         for (const git_oid &t : chain) {
@@ -347,13 +329,8 @@ OidSet Enumerator::reachable_from(const std::vector<git_oid> &roots,
     std::vector<git_oid> commits, parents;
     for (const git_oid &root : roots) {
         git_oid oid = root;
-        git_object_t type = type_of(oid);
-        while (type == GIT_OBJECT_TAG) {
-            set_.insert(oid);
-            git_oid target;
-            type = parse_tag(oid, &target);
-            oid = target;
-        }
+        const git_object_t type =
+            objects_.peel_tags(&oid, type_of(oid), [&](const git_oid &tag) { set_.insert(tag); });
         if (type == GIT_OBJECT_COMMIT)
             commits.push_back(oid);
         else if (type == GIT_OBJECT_TREE)

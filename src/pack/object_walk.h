@@ -35,6 +35,18 @@ class ObjectParser {
     void parse_commit(const git_oid &oid, git_oid *tree, std::vector<git_oid> *parents);
     // Target and target type of a tag.
     git_object_t parse_tag(const git_oid &oid, git_oid *target);
+    // Follows *oid, of the given type, through any chain of tags: on_tag(tag)
+    // for each tag passed. *oid ends at the first object that is not a tag,
+    // whose type is returned.
+    template <typename Fn> git_object_t peel_tags(git_oid *oid, git_object_t type, Fn &&on_tag) {
+        while (type == GIT_OBJECT_TAG) {
+            on_tag(*oid);
+            git_oid target;
+            type = parse_tag(*oid, &target);
+            *oid = target;
+        }
+        return type;
+    }
 
     // Calls fn(id, is_tree) for every entry of a tree but gitlinks (commits
     // of other repositories). fn must not use the parser.

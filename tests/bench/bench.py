@@ -46,6 +46,7 @@ import loadgen  # noqa: E402
 import measure  # noqa: E402
 import servers  # noqa: E402
 from bench_repos import GitEnv  # noqa: E402
+from serving import module_path  # noqa: E402
 
 TOP = HERE.parents[1]
 OUT = TOP / "build" / "bench"
@@ -64,18 +65,6 @@ QUIESCE_TIMEOUT = 300
 FATAL_MARKERS = ("exited on signal", "AddressSanitizer", "runtime error:",
                  "[emerg]", "[alert]", "[crit]")
 SIDES = ("module", "reference")
-
-
-def module_path():
-    value = os.environ.get("GSH_MODULE")
-    if not value:
-        return TOP / "build" / "ngx_http_git_smart_http_module.so"
-    p = Path(value)
-    if p.is_absolute():
-        return p
-    if p.exists():
-        return p.resolve()
-    return (TOP / p).resolve()
 
 
 def log(msg=""):
@@ -288,6 +277,25 @@ def rmtree(p):
     shutil.rmtree(p, ignore_errors=True)
 
 
+# The parts of a scenario (prepare, run, check, cleanup) that several share.
+
+def no_dests(ctx, side, repo):
+    return []
+
+
+def no_check(ctx, side, repo, dests, res):
+    return None
+
+
+def remove_dests(ctx, dests):
+    for d in dests:
+        rmtree(d)
+
+
+def no_cleanup(ctx, dests):
+    pass
+
+
 def sc_clone(protocol, n=1, filter_spec=None):
     """n concurrent `git clone --mirror` (every ref, bare), protocol v0/v2,
     with --filter=filter_spec when given (a partial clone).
@@ -310,11 +318,7 @@ def sc_clone(protocol, n=1, filter_spec=None):
                 if err:
                     return err
         return None
-
-    def cleanup(ctx, dests):
-        for d in dests:
-            rmtree(d)
-    return prepare, run, check, cleanup
+    return prepare, run, check, remove_dests
 
 
 def sc_clone_shallow(depth, protocol=2):
@@ -340,11 +344,7 @@ def sc_clone_shallow(depth, protocol=2):
             if not (Path(d) / "shallow").is_file():
                 return "the clone is not shallow"
         return None
-
-    def cleanup(ctx, dests):
-        for d in dests:
-            rmtree(d)
-    return prepare, run, check, cleanup
+    return prepare, run, check, remove_dests
 
 
 def sc_fetch(protocol):
@@ -384,18 +384,11 @@ def sc_fetch(protocol):
 
     def check(ctx, side, repo, dests, res):
         return check_refs(ctx, repo, dests[0]) if res["ok"] else None
-
-    def cleanup(ctx, dests):
-        for d in dests:
-            rmtree(d)
-    return prepare, run, check, cleanup
+    return prepare, run, check, remove_dests
 
 
 def sc_ls_remote(n):
     """n sequential `git ls-remote` (v2: info/refs + ls-refs each)."""
-    def prepare(ctx, side, repo):
-        return []
-
     def run(ctx, side, repo, dests):
         cpu = 0.0
         for _ in range(n):
@@ -419,18 +412,12 @@ def sc_ls_remote(n):
             return "ls-remote misses %d refs (e.g. %s)" % (
                 len(missing), sorted(missing)[:2])
         return None
-
-    def cleanup(ctx, dests):
-        pass
-    return prepare, run, check, cleanup
+    return no_dests, run, check, no_cleanup
 
 
 def sc_refs_throughput():
     """info/refs + ls-refs, THROUGHPUT_CONNECTIONS keep-alive connections,
     DURATION seconds."""
-    def prepare(ctx, side, repo):
-        return []
-
     def run(ctx, side, repo, dests):
         r = loadgen.refs_throughput(side.port, side.path(repo),
                                     THROUGHPUT_CONNECTIONS, DURATION,
@@ -441,21 +428,12 @@ def sc_refs_throughput():
             res["error"] = "%d errors in %d requests" % (r["errors"],
                                                          r["requests"])
         return res
-
-    def check(ctx, side, repo, dests, res):
-        return None
-
-    def cleanup(ctx, dests):
-        pass
-    return prepare, run, check, cleanup
+    return no_dests, run, no_check, no_cleanup
 
 
 def sc_raw_fetch(n):
     """n concurrent v2 fetches of every ref by a client that only checks
     the pack's trailer (no index-pack): the server's own wall time."""
-    def prepare(ctx, side, repo):
-        return []
-
     def run(ctx, side, repo, dests):
         results = loadgen.raw_fetch_many(side.port, side.path(repo),
                                          ctx.wants[repo], n)
@@ -471,13 +449,7 @@ def sc_raw_fetch(n):
                 res["ok"] = False
                 res["error"] = "the packs differ in object count: %s" % objs
         return res
-
-    def check(ctx, side, repo, dests, res):
-        return None
-
-    def cleanup(ctx, dests):
-        pass
-    return prepare, run, check, cleanup
+    return no_dests, run, no_check, no_cleanup
 
 
 # (name, label, factory, which repos: "all", "corpus-bitmap", "first")

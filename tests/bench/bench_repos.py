@@ -32,6 +32,10 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 TOP = HERE.parents[1]
+
+sys.path.insert(0, str(TOP / "tests" / "lib"))
+from git_env import clean_git_env  # noqa: E402
+
 GENERATOR = HERE / "make_big_repo.py"
 REPOS_VERSION = 1   # the recipes in this file
 BEHIND = 150
@@ -42,18 +46,12 @@ class GitEnv:
 
     def __init__(self, home):
         self.home = Path(home)
-        self.home.mkdir(parents=True, exist_ok=True)
-        self.env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": str(self.home),
-            "LANG": "C", "LC_ALL": "C", "TZ": "UTC",
-            "GIT_CONFIG_NOSYSTEM": "1",
-            "GIT_TERMINAL_PROMPT": "0",
+        self.env = clean_git_env(self.home)
+        self.env.update({
             "GIT_AUTHOR_NAME": "Bench", "GIT_AUTHOR_EMAIL": "b@example.com",
             "GIT_COMMITTER_NAME": "Bench",
             "GIT_COMMITTER_EMAIL": "b@example.com",
-            "no_proxy": "*", "NO_PROXY": "*",
-        }
+        })
 
     def run(self, *args, cwd=None, check=True, input=None, timeout=3600):
         r = subprocess.run(["git"] + [str(a) for a in args], cwd=cwd,

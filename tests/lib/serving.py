@@ -16,6 +16,8 @@ import socket
 import subprocess
 from pathlib import Path
 
+# tests/lib/serving.py -> parents[2] is the repository top.
+REPO_TOP = Path(__file__).resolve().parents[2]
 NGINX_BIN = os.environ.get("GSH_NGINX", "/usr/sbin/nginx")
 FCGIWRAP_BIN = shutil.which("fcgiwrap") or "/usr/sbin/fcgiwrap"
 HTTP_BACKEND = "/usr/lib/git-core/git-http-backend"
@@ -60,6 +62,20 @@ def free_listening_socket(host="127.0.0.1", backlog=1024):
     s.setblocking(False)
     s.set_inheritable(True)
     return s
+
+
+def module_path():
+    """The module to load: env GSH_MODULE (relative to the current directory
+    or to the repository top), default <top>/build/<module>.so."""
+    value = os.environ.get("GSH_MODULE")
+    if not value:
+        return REPO_TOP / "build" / "ngx_http_git_smart_http_module.so"
+    p = Path(value)
+    if p.is_absolute():
+        return p
+    if p.exists():
+        return p.resolve()
+    return (REPO_TOP / p).resolve()
 
 
 def stop_process_group(proc, first_signal, timeout=30):

@@ -26,7 +26,8 @@ CORPUS_BUNDLE = Path(os.environ.get(
 sys.path.insert(0, str(REPO_TOP / "tests" / "lib"))
 import serving  # noqa: E402
 from serving import (FCGIWRAP_BIN, HTTP_BACKEND, NGINX_BIN,  # noqa: E402,F401
-                     free_listening_socket, stop_process_group)
+                     free_listening_socket, module_path, stop_process_group)
+from git_env import clean_git_env  # noqa: E402
 
 # Every git command that does not pass an explicit timeout is killed after
 # this many seconds, so that a hanging server fails a test instead of hanging
@@ -34,18 +35,30 @@ from serving import (FCGIWRAP_BIN, HTTP_BACKEND, NGINX_BIN,  # noqa: E402,F401
 GIT_TIMEOUT = 600
 
 
-def module_path():
-    """The module to load: env GSH_MODULE (relative to the current directory
-    or to the repository top), default <top>/build/<module>.so."""
-    value = os.environ.get("GSH_MODULE")
-    if not value:
-        return REPO_TOP / "build" / "ngx_http_git_smart_http_module.so"
-    p = Path(value)
-    if p.is_absolute():
-        return p
-    if p.exists():
-        return p.resolve()
-    return (REPO_TOP / p).resolve()
+def run_in_group(cmd, env, cwd=None, input=None, timeout=GIT_TIMEOUT,
+                 who=None):
+    """Runs cmd (a client: git, JGit, Dulwich) in its own process group, so
+    that on a timeout (a hanging server) it and its helpers are all killed
+    and the test fails with a message naming who was killed.
+    Returns (code, out, err) with bytes out/err."""
+    proc = subprocess.Popen([str(c) for c in cmd], cwd=cwd, env=env,
+                            stdin=subprocess.PIPE if input is not None
+                            else subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    try:
+        out, err = proc.communicate(input, timeout=timeout)
+        code = proc.returncode
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        out, err = proc.communicate()
+        code = -signal.SIGKILL
+        err += b"\n[test harness: %skilled after %d s]\n" % (
+            (who + " ").encode() if who else b"", timeout)
+    return code, out, err
 
 
 # --------------------------------------------------------------------------
@@ -61,24 +74,15 @@ class Git:
 
     def __init__(self, home):
         self.home = Path(home)
-        self.home.mkdir(parents=True, exist_ok=True)
-        self.env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": str(self.home),
-            "LANG": "C",
-            "LC_ALL": "C",
-            "TZ": "UTC",
-            "GIT_CONFIG_NOSYSTEM": "1",
-            "GIT_TERMINAL_PROMPT": "0",
+        self.env = clean_git_env(self.home)
+        self.env.update({
             "GIT_AUTHOR_NAME": "Test Author",
             "GIT_AUTHOR_EMAIL": "author@example.com",
             "GIT_COMMITTER_NAME": "Test Committer",
             "GIT_COMMITTER_EMAIL": "committer@example.com",
             "GIT_AUTHOR_DATE": "1700000000 +0000",
             "GIT_COMMITTER_DATE": "1700000000 +0000",
-            "no_proxy": "*",
-            "NO_PROXY": "*",
-        }
+        })
         self._tick = 1700000000
 
     def tick(self):
@@ -101,24 +105,8 @@ class Git:
             full_env.update(env)
         if isinstance(input, str):
             input = input.encode()
-        # Own process group: on a timeout (a hanging server) git and its
-        # remote helpers are all killed, and the test fails with a message.
-        proc = subprocess.Popen(cmd, cwd=cwd, env=full_env,
-                                stdin=subprocess.PIPE if input is not None
-                                else subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                start_new_session=True)
-        try:
-            out, err = proc.communicate(input, timeout=timeout)
-            code = proc.returncode
-        except subprocess.TimeoutExpired:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            out, err = proc.communicate()
-            code = -signal.SIGKILL
-            err += b"\n[test harness: git killed after %d s]\n" % timeout
+        code, out, err = run_in_group(cmd, full_env, cwd=cwd, input=input,
+                                      timeout=timeout, who="git")
         if text:
             out = out.decode("utf-8", "replace")
             err = err.decode("utf-8", "replace")
@@ -466,6 +454,19 @@ def on_both(server, scenario):
     """Runs scenario(url_prefix, side_name) for the module (/git) and the
     reference (/ref); returns {"module": ..., "reference": ...}."""
     return {name: scenario(url, name) for name, url, _ in server.sides}
+
+
+# The headers of a protocol v2 upload-pack request.
+RPC_V2 = {"Git-Protocol": "version=2",
+          "Content-Type": "application/x-git-upload-pack-request"}
+
+
+def rpc_both(server, repo, body, headers=RPC_V2):
+    """POSTs body to repo's git-upload-pack on the module and the reference;
+    returns {"module": Response, "reference": Response}."""
+    return {name: server.http("POST", "%s/%s/git-upload-pack"
+                              % (prefix, repo), headers, body)
+            for name, _, prefix in server.sides}
 
 
 def clone(git, url, dest, *opts, worktree=None, env=None, protocol=2):

@@ -115,9 +115,9 @@ def test_clone_without_progress(git, server, tmp_path, flag, path):
         assert remote_lines(r.err) == [], (side, r.err)
 
 
-def test_incremental_fetch_small(git, server, tmp_path):
-    """A client that has only release/1.0 (no tags) fetches every branch and
-    tag: the server must send what is missing, the result is the same."""
+def incremental_fetch_both(git, server, tmp_path, protocol=2):
+    """A client that has only release/1.0 of small.git (no tags) fetches
+    every branch and tag from both sides."""
     template = tmp_path / "template.git"
     git("clone", "-q", "--bare", "--no-local", "--single-branch",
         "--no-tags", "--branch", "release/1.0",
@@ -128,9 +128,16 @@ def test_incremental_fetch_small(git, server, tmp_path):
         git("clone", "-q", "--bare", "--no-local", "file://%s" % template,
             repo)
         return fetch(git, repo, "%s/small.git" % url,
-                     "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*")
+                     "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*",
+                     protocol=protocol)
 
-    res = on_both(server, run)
+    return on_both(server, run)
+
+
+def test_incremental_fetch_small(git, server, tmp_path):
+    """The server must send what the client is missing, the result is the
+    same."""
+    res = incremental_fetch_both(git, server, tmp_path)
     assert res["reference"][0]["code"] == 0, res["reference"][1].err
     assert res["module"][0] == res["reference"][0], res["module"][1].err
     assert check_pack(res["module"][2]) > 0
@@ -176,20 +183,7 @@ def test_clone_older_protocols(git, server, tmp_path, path, protocol):
 
 @pytest.mark.parametrize("protocol", [0, 1])
 def test_incremental_fetch_older_protocols(git, server, tmp_path, protocol):
-    template = tmp_path / "template.git"
-    git("clone", "-q", "--bare", "--no-local", "--single-branch",
-        "--no-tags", "--branch", "release/1.0",
-        "file://%s" % (server.root / "small.git"), template)
-
-    def run(url, side):
-        repo = tmp_path / side
-        git("clone", "-q", "--bare", "--no-local", "file://%s" % template,
-            repo)
-        return fetch(git, repo, "%s/small.git" % url,
-                     "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*",
-                     protocol=protocol)
-
-    res = on_both(server, run)
+    res = incremental_fetch_both(git, server, tmp_path, protocol)
     assert res["reference"][0]["code"] == 0, res["reference"][1].err
     if refused_older_protocol(res["module"]):
         return

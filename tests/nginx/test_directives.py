@@ -19,42 +19,17 @@ from pathlib import Path
 
 import pytest
 
-REPO_TOP = Path(__file__).resolve().parents[2]
+from helpers import REPO_TOP, module_path, sanitizer_env
+
 NGINX = os.environ.get("GSH_NGINX", "/usr/sbin/nginx")
 TIMEOUT = 60
-
-
-def module_path():
-    value = os.environ.get("GSH_MODULE")
-    if not value:
-        return REPO_TOP / "build" / "ngx_http_git_smart_http_module.so"
-    p = Path(value)
-    if p.is_absolute():
-        return p
-    if p.exists():
-        return p.resolve()
-    return (REPO_TOP / p).resolve()
 
 
 def nginx_env():
     """The environment nginx runs in: with GSH_SANITIZE=1 the stock binary
     needs the ASan/UBSan runtimes preloaded to load an instrumented module."""
     env = dict(os.environ)
-    if os.environ.get("GSH_SANITIZE") != "1":
-        return env
-    libs = []
-    for name in ("libasan.so", "libubsan.so"):
-        r = subprocess.run(["gcc", "-print-file-name=" + name],
-                           stdout=subprocess.PIPE, text=True)
-        p = r.stdout.strip()
-        if p and os.path.isabs(p) and os.path.exists(p):
-            libs.append(os.path.realpath(p))
-    env.update({
-        "LD_PRELOAD": " ".join(libs),
-        # nginx frees its pools at exit only partly: leaks are not errors
-        "ASAN_OPTIONS": "detect_leaks=0:abort_on_error=0:log_path=stderr",
-        "UBSAN_OPTIONS": "print_stacktrace=1",
-    })
+    env.update(sanitizer_env())
     return env
 
 

@@ -5,16 +5,7 @@ reference up to the pack (and the pack's objects)."""
 import pytest
 
 from helpers import (demux_sideband, fetch_outcome, parse_pkt_lines,
-                     v2_request)
-
-RPC = {"Git-Protocol": "version=2",
-       "Content-Type": "application/x-git-upload-pack-request"}
-
-
-def rpc_both(server, repo, body):
-    return {name: server.http("POST", "%s/%s/git-upload-pack" % (prefix, repo),
-                              RPC, body)
-            for name, _, prefix in server.sides}
+                     rpc_both, v2_request)
 
 
 def ids(git, server):

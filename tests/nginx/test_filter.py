@@ -11,10 +11,9 @@ objects with the bitmap where git does, and walks otherwise)."""
 
 import pytest
 
-from helpers import on_both, parse_pkt_lines, pkt, pkt_flush, v2_request
+from helpers import (RPC_V2, on_both, parse_pkt_lines, pkt, pkt_flush,
+                     rpc_both, v2_request)
 
-RPC_V2 = {"Git-Protocol": "version=2",
-          "Content-Type": "application/x-git-upload-pack-request"}
 RPC_V0 = {"Content-Type": "application/x-git-upload-pack-request"}
 
 FILTERS = [
@@ -224,12 +223,6 @@ def test_filter_policy(git, server, tmp_path, spec, allowed, protocol):
                         if "remote error" in line]
     assert errors["module"] == errors["reference"]
     assert errors["module"], res["reference"][2].err
-
-
-def rpc_both(server, repo, body, headers):
-    return {name: server.http("POST", "%s/%s/git-upload-pack"
-                              % (prefix, repo), headers, body)
-            for name, _, prefix in server.sides}
 
 
 def test_advertisements_same_as_reference(server):

@@ -4,16 +4,7 @@ byte for byte the same, errors included."""
 
 import pytest
 
-from helpers import parse_pkt_lines, v2_request
-
-RPC = {"Git-Protocol": "version=2",
-       "Content-Type": "application/x-git-upload-pack-request"}
-
-
-def rpc_both(server, repo, body):
-    return {name: server.http("POST", "%s/%s/git-upload-pack" % (prefix, repo),
-                              RPC, body)
-            for name, _, prefix in server.sides}
+from helpers import RPC_V2, parse_pkt_lines, rpc_both, v2_request
 
 
 def test_advertised_by_both(server):
@@ -78,5 +69,6 @@ def test_overlong_error_line_is_400(server):
     """An oid line that fits a request but whose ERR line would not fit a
     pkt-line: git dies, the module answers 400 (never a corrupt line)."""
     body = v2_request("object-info", ["size", "oid " + "zz" + "a" * 65500])
-    resp = server.http("POST", "/git/small.git/git-upload-pack", RPC, body)
+    resp = server.http("POST", "/git/small.git/git-upload-pack", RPC_V2,
+                       body)
     assert resp.status == 400

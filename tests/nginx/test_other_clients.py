@@ -15,16 +15,14 @@ client fails against both servers for a reason of its own, both failures
 must be the same."""
 
 import hashlib
-import os
 import re
-import signal
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from helpers import GitResult, check_pack, fetch, on_both, repo_state
+from helpers import (GitResult, check_pack, fetch, on_both, repo_state,
+                     run_in_group)
 
 # Debian installs the jars of jgit-cli and its dependencies here.
 JGIT_CLASSPATH = "/usr/share/java/*"
@@ -37,20 +35,7 @@ CLIENT_TIMEOUT = 600
 def run_process(cmd, env, cwd=None, timeout=CLIENT_TIMEOUT):
     """Runs cmd in its own process group (all of it killed on timeout).
     Returns GitResult(code, out, err) with text out/err."""
-    proc = subprocess.Popen([str(c) for c in cmd], cwd=cwd, env=env,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, start_new_session=True)
-    try:
-        out, err = proc.communicate(timeout=timeout)
-        code = proc.returncode
-    except subprocess.TimeoutExpired:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        out, err = proc.communicate()
-        code = -signal.SIGKILL
-        err += b"\n[test harness: killed after %d s]\n" % timeout
+    code, out, err = run_in_group(cmd, env, cwd=cwd, timeout=timeout)
     return GitResult(code, out.decode("utf-8", "replace"),
                      err.decode("utf-8", "replace"))
 

@@ -7,10 +7,7 @@ import re
 
 import pytest
 
-from helpers import clone, parse_pkt_lines, v2_request
-
-RPC = {"Git-Protocol": "version=2",
-       "Content-Type": "application/x-git-upload-pack-request"}
+from helpers import clone, parse_pkt_lines, rpc_both, v2_request
 
 
 def fetch_line(server, prefix, repo):
@@ -27,12 +24,6 @@ def test_advertised_only_when_allowed(server, repo, advertised):
         line = fetch_line(server, prefix, repo)
         assert len(line) == 1
         assert (b" sideband-all" in line[0]) == advertised, (prefix, line)
-
-
-def rpc_both(server, repo, body):
-    return {name: server.http("POST", "%s/%s/git-upload-pack" % (prefix, repo),
-                              RPC, body)
-            for name, _, prefix in server.sides}
 
 
 def head(body):

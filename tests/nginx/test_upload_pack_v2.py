@@ -5,11 +5,9 @@ must agree byte for byte (agent= values normalised)."""
 import pytest
 
 from helpers import (DELIM, FLUSH, fetch_outcome, normalise_agent,
-                     parse_pkt_lines, pkt, v2_request)
+                     parse_pkt_lines, pkt, rpc_both, v2_request)
 
 V2 = {"Git-Protocol": "version=2"}
-RPC = {"Git-Protocol": "version=2",
-       "Content-Type": "application/x-git-upload-pack-request"}
 
 # What git 2.39's upload-pack advertises (checked below, so that a change of
 # the reference is noticed) and what the module advertises: exactly this.
@@ -55,12 +53,6 @@ def test_module_capability_advertisement(server, repo):
               if isinstance(it, bytes) and it.startswith(b"agent=")]
     assert len(agents) == 1 and len(agents[0].strip()) > len(b"agent=")
     assert b" " not in agents[0].strip()
-
-
-def rpc_both(server, repo, body, headers=RPC):
-    return {name: server.http("POST", "%s/%s/git-upload-pack" % (prefix, repo),
-                              headers, body)
-            for name, _, prefix in server.sides}
 
 
 LS_REFS_ARGS = [

@@ -13,23 +13,15 @@ import re
 import pytest
 
 from helpers import (FLUSH, check_pack, clone, fetch_outcome, normalise_agent,
-                     parse_pkt_lines, pkt, v2_request)
+                     parse_pkt_lines, pkt, rpc_both, v2_request)
 
 V2 = {"Git-Protocol": "version=2"}
-RPC = {"Git-Protocol": "version=2",
-       "Content-Type": "application/x-git-upload-pack-request"}
 INFO_REFS = "/info/refs?service=git-upload-pack"
 
 
 def get_both(server, repo, headers):
     return {name: server.http("GET", "%s/%s%s" % (prefix, repo, INFO_REFS),
                               headers)
-            for name, _, prefix in server.sides}
-
-
-def rpc_both(server, repo, body):
-    return {name: server.http("POST", "%s/%s/git-upload-pack" % (prefix, repo),
-                              RPC, body)
             for name, _, prefix in server.sides}
 
 

@@ -4,7 +4,6 @@
 
 #include <map>
 #include <random>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -388,16 +387,9 @@ awk '{ print $1, "f" }' ../oids | git pack-objects -q --window=250 --depth=200 .
 git prune-packed)SH");
         versions_ = new std::vector<std::string>(test::split_lines(dir_->run("cat oids")));
         bases_ = new std::map<std::string, std::string>();
-        for (const auto &line :
-             test::split_lines(dir_->run("git verify-pack -v repo/.git/objects/pack/pack-*.idx"))) {
-            std::istringstream in(line);
-            std::vector<std::string> f;
-            std::string w;
-            while (in >> w)
-                f.push_back(w);
-            if (f.size() >= 5 && f[0].size() == GIT_OID_HEXSZ)
-                (*bases_)[f[0]] = f.size() >= 7 ? f[6] : "";
-        }
+        for (const auto &o : test::verify_pack_objects(
+                 dir_->run("git verify-pack -v repo/.git/objects/pack/pack-*.idx")))
+            (*bases_)[o.oid] = o.base;
     }
     static void TearDownTestSuite() {
         delete versions_;

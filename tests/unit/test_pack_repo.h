@@ -29,6 +29,26 @@ inline std::vector<std::string> split_lines(const std::string &s) {
     return out;
 }
 
+// An object line of `git verify-pack -v`: "<oid> <type> <size> <size in
+// pack> <offset> [<depth> <base>]"; base is "" for a whole object.
+struct VerifiedObject {
+    std::string oid, type, base;
+};
+
+inline std::vector<VerifiedObject> verify_pack_objects(const std::string &verify_pack_output) {
+    std::vector<VerifiedObject> out;
+    for (const auto &line : split_lines(verify_pack_output)) {
+        std::istringstream in(line);
+        std::vector<std::string> f;
+        std::string w;
+        while (in >> w)
+            f.push_back(w);
+        if (f.size() >= 5 && f[0].size() == GIT_OID_HEXSZ)
+            out.push_back({f[0], f[1], f.size() >= 7 ? f[6] : ""});
+    }
+    return out;
+}
+
 inline git_oid to_oid(const std::string &hex) {
     git_oid oid;
     EXPECT_EQ(git_oid_fromstrn(&oid, hex.data(), GIT_OID_HEXSZ), 0) << hex;

@@ -73,17 +73,10 @@ Verified verify_pack(const std::string &src_repo, const std::string &pack,
     const std::string idx = pack.substr(0, pack.size() - 5) + ".idx";
     sh("GIT_DIR='" + bare + "' git index-pack --strict -o '" + idx + "' '" + pack + "' >/dev/null");
     Verified v;
-    for (const auto &line : test::split_lines(sh("git verify-pack -v '" + idx + "'"))) {
-        std::istringstream in(line);
-        std::vector<std::string> f;
-        std::string w;
-        while (in >> w)
-            f.push_back(w);
-        if (f.size() < 5 || f[0].size() != GIT_OID_HEXSZ)
-            continue;
-        v.objects.insert(f[0]);
-        v.type[f[0]] = f[1];
-        v.base[f[0]] = f.size() >= 7 ? f[6] : "";
+    for (const auto &o : test::verify_pack_objects(sh("git verify-pack -v '" + idx + "'"))) {
+        v.objects.insert(o.oid);
+        v.type[o.oid] = o.type;
+        v.base[o.oid] = o.base;
     }
     return v;
 }
@@ -220,15 +213,9 @@ TEST_F(PackStreamTest, OldCommitOnlyDeltaBasesNotSentComeOutWhole) {
     std::set<std::string> orphans;
     for (const auto &idx :
          test::split_lines(sh("ls '" + repo_.path() + "'/objects/pack/pack-*.idx")))
-        for (const auto &line : test::split_lines(sh("git verify-pack -v '" + idx + "'"))) {
-            std::istringstream in(line);
-            std::vector<std::string> f;
-            std::string w;
-            while (in >> w)
-                f.push_back(w);
-            if (f.size() == 7 && expect.count(f[0]) && !expect.count(f[6]))
-                orphans.insert(f[0]);
-        }
+        for (const auto &o : test::verify_pack_objects(sh("git verify-pack -v '" + idx + "'")))
+            if (!o.base.empty() && expect.count(o.oid) && !expect.count(o.base))
+                orphans.insert(o.oid);
     ASSERT_FALSE(orphans.empty()) << "the fixture should have such deltas";
 
     for (bool ofs : {true, false}) {
@@ -569,15 +556,8 @@ TEST_F(PackStreamTest, WholeObjectsBecomeDeltasAgainstTheSamePath) {
 std::map<std::string, std::string> disk_bases(const std::string &repo) {
     std::map<std::string, std::string> bases;
     for (const auto &idx : test::split_lines(sh("ls '" + repo + "'/objects/pack/pack-*.idx")))
-        for (const auto &line : test::split_lines(sh("git verify-pack -v '" + idx + "'"))) {
-            std::istringstream in(line);
-            std::vector<std::string> f;
-            std::string w;
-            while (in >> w)
-                f.push_back(w);
-            if (f.size() >= 5 && f[0].size() == GIT_OID_HEXSZ)
-                bases[f[0]] = f.size() >= 7 ? f[6] : "";
-        }
+        for (const auto &o : test::verify_pack_objects(sh("git verify-pack -v '" + idx + "'")))
+            bases[o.oid] = o.base;
     return bases;
 }
 
