@@ -371,6 +371,10 @@ def test_cdn_edge(git, recipe, tmp_path):
     s0, h0, b0 = advert(edge.port, protocol=0)
     assert h0["X-Cache-Status"] == "MISS"
     assert b0.startswith(b"001e# service=git-upload-pack\n")
+    # the origin writes its log line a moment after the response
+    deadline = time.monotonic() + 30
+    while origin_adverts() < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert origin_adverts() == 2
 
     # POSTs are passed through every time
