@@ -80,6 +80,15 @@ def start_nginx(tmp, root, max_concurrent="off", queue=0, env=None,
     return nginx
 
 
+def start_clones(git, url, tmp_path, name, count, stdout):
+    """count bare v2 clones of url into tmp_path/<name><i>.git, at once."""
+    return [subprocess.Popen(
+        ["git", "-c", "protocol.version=2", "clone", "-q", "--bare",
+         url, str(tmp_path / ("%s%d.git" % (name, i)))], env=git.env,
+        stdout=stdout, stderr=subprocess.PIPE, start_new_session=True)
+        for i in range(count)]
+
+
 def workers(master_pid):
     out = subprocess.run(["pgrep", "-P", str(master_pid)],
                          stdout=subprocess.PIPE, text=True).stdout
@@ -336,12 +345,7 @@ def test_reload_and_binary_upgrade_during_16_clones(git, medium_root,
         os.close(os.open(parent_fifo, os.O_WRONLY))
         nginx.proc.wait(timeout=60)
         start = time.monotonic()
-        for i in range(16):
-            clones.append(subprocess.Popen(
-                ["git", "-c", "protocol.version=2", "clone", "-q", "--bare",
-                 url, str(tmp_path / ("c%d.git" % i))], env=git.env,
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                start_new_session=True))
+        clones += start_clones(git, url, tmp_path, "c", 16, subprocess.PIPE)
         # all 16 packs wait on the FIFO (the metrics location is not counted)
         wait_for(port, lambda m: m.get("git_smart_http_requests_in_flight")
                  == 16, "16 packs in flight")
@@ -436,12 +440,7 @@ def test_load_64_clones_and_2000_adverts(git, medium_root, tmp_path):
         port = nginx.port
         url = "http://127.0.0.1:%d/git/medium.git" % port
         start = time.monotonic()
-        for i in range(64):
-            clones.append(subprocess.Popen(
-                ["git", "-c", "protocol.version=2", "clone", "-q", "--bare",
-                 url, str(tmp_path / ("l%d.git" % i))], env=git.env,
-                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                start_new_session=True))
+        clones += start_clones(git, url, tmp_path, "l", 64, subprocess.DEVNULL)
         advert_results = asyncio.run(adverts(port, 2000))
         errs = [c.communicate(timeout=300)[1] for c in clones]
         duration = time.monotonic() - start
