@@ -21,7 +21,9 @@ typedef struct gsh_session gsh_session;
 /* What the HTTP request asks for. */
 typedef enum {
     GSH_ADVERTISE_UPLOAD_PACK = 0, /* GET  <repo>/info/refs?service=git-upload-pack */
-    GSH_RPC_UPLOAD_PACK = 1        /* POST <repo>/git-upload-pack */
+    GSH_RPC_UPLOAD_PACK = 1,       /* POST <repo>/git-upload-pack */
+    GSH_ADVERTISE_RECEIVE_PACK = 2, /* GET  <repo>/info/refs?service=git-receive-pack */
+    GSH_RPC_RECEIVE_PACK = 3        /* POST <repo>/git-receive-pack */
 } gsh_request_kind;
 
 /* Results of gsh_session_read(). */
@@ -44,6 +46,17 @@ typedef struct {
     size_t max_haves;        /* per request; 0: unlimited */
     int allow_filter;        /* partial clone, when the repository allows it too
                                 (uploadpack.allowFilter) */
+    /* Push (the receive-pack kinds only; the module sends those kinds only
+     * when git_smart_http_receive_pack is on). */
+    const char *remote_user; /* $remote_user, or NULL when nginx has none: as
+                                git http-backend's REMOTE_USER, it enables
+                                receive-pack unless http.receivepack says */
+    size_t remote_user_len;
+    const char *remote_addr; /* $remote_addr, for the committer identity of
+                                reflogs and hooks, as git http-backend sets it */
+    size_t remote_addr_len;
+    int run_hooks;           /* git_smart_http_hooks: run pre-receive, update,
+                                post-receive and post-update */
 } gsh_request;
 
 /* Once per process, before any session (e.g. in init_process). 0 on success. */
