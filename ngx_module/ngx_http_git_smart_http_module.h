@@ -70,6 +70,8 @@ typedef struct {
     ngx_flag_t                  export_all;
     ngx_flag_t                  upload_pack;
     ngx_flag_t                  receive_pack;
+    ngx_flag_t                  hooks;      /* run the repository's hooks
+                                               on push */
     ngx_flag_t                  filter;     /* partial clone (--filter) */
     size_t                      max_request_size; /* after gzip inflation */
     ngx_uint_t                  max_wants;        /* 0: unlimited */
