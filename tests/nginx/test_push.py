@@ -567,7 +567,10 @@ def test_hook_environment(push_env, seed):
                    'i=0\nwhile [ $i -lt "${GIT_PUSH_OPTION_COUNT:-0}" ]; do\n'
                    '  eval "echo option $i: \\$GIT_PUSH_OPTION_$i"\n'
                    '  i=$((i+1))\ndone\n'
-                   'echo "quarantine: ${GIT_QUARANTINE_PATH:+set}"\n')
+                   'echo "quarantine: ${GIT_QUARANTINE_PATH:+set}"\n'
+                   'echo "user: $REMOTE_USER from $REMOTE_ADDR"\n'
+                   'echo "committer: $GIT_COMMITTER_NAME '
+                   '<$GIT_COMMITTER_EMAIL>"\n')
     out = push_both(push_env, "hookenv", client, ["main"], seed=seed,
                     opts=("-o", "first", "-o", "second"), sides=HOOK_SIDES,
                     setup=setup,
@@ -577,6 +580,9 @@ def test_hook_environment(push_env, seed):
     assert "remote: GIT_DIR is REPO" in o["messages"], o
     assert "remote: options: 2" in o["messages"]
     assert "remote: option 1: second" in o["messages"]
+    assert "remote: user: %s from 127.0.0.1" % USER in o["messages"]
+    assert "remote: committer: %s <%s@http.127.0.0.1>" % (USER, USER) \
+        in o["messages"]
 
 
 def test_hooks_off_runs_no_hook(push_env, seed):
