@@ -806,6 +806,7 @@ ngx_http_gsh_body_handler(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_gsh_start(ngx_http_request_t *r)
 {
+    ngx_int_t                 rc;
     gsh_request               req;
     ngx_table_elt_t          *h;
     ngx_pool_cleanup_t       *cln;
@@ -888,8 +889,11 @@ ngx_http_gsh_start(ngx_http_request_t *r)
         r->read_event_handler = ngx_http_test_reading;
     }
 
-    if (ngx_http_gsh_open(r, ctx) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    rc = ngx_http_gsh_open(r, ctx);
+
+    if (rc != NGX_OK) {
+        /* NGX_ERROR, or a refusal of the shared limits (429, 503) */
+        return rc == NGX_ERROR ? NGX_HTTP_INTERNAL_SERVER_ERROR : rc;
     }
 
     return NGX_OK;

@@ -143,6 +143,9 @@ typedef struct {
     unsigned                    streaming:1;
     unsigned                    eof:1;
     unsigned                    failed:1;
+    unsigned                    opening:1;  /* the session's open is asked */
+    unsigned                    slot_first:1; /* a push: the slot is taken
+                                                 before the open */
 } ngx_http_gsh_ctx_t;
 
 
