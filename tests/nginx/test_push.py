@@ -61,6 +61,12 @@ PUSH_HTTP = """
         location /anon/ {%(module)s
             git_smart_http_receive_pack on;
         }
+        location /gitlim/ {%(auth)s%(module)s
+            git_smart_http_receive_pack on;
+            git_smart_http_max_concurrent 1;
+            git_smart_http_queue 1 timeout=60s;
+        }
+        location = /metrics { git_smart_http_metrics; }
         location /ref/ {%(auth)s%(fcgi)s
         }
         location /refanon/ {%(fcgi)s
@@ -83,6 +89,7 @@ HOOK_SIDES = (("module", "githooks"), ("reference", "ref"))
 ANON_SIDES = (("module", "anon"), ("reference", "refanon"))
 
 ZERO = "0" * 40
+STALL_FIFO = "gsh-test-stall"
 RECEIVE_PACK_REQUEST = "application/x-git-receive-pack-request"
 
 # What a successful push or a fault may never leave in the repository.
@@ -148,9 +155,15 @@ def push_env(git, tmp_path_factory):
         .replace("{htpasswd}", str(htpasswd)) \
         .replace("{sock}", str(fcgi.socket_path)) \
         .replace("{backend}", helpers.HTTP_BACKEND)
+    if SELF_CHECK:
+        body = body.replace(
+            "\n            git_smart_http_max_concurrent 1;", "").replace(
+            "\n            git_smart_http_queue 1 timeout=60s;", "").replace(
+            "        location = /metrics { git_smart_http_metrics; }\n", "")
     nginx = Nginx(tmp / "nginx", body,
                   module=None if SELF_CHECK else helpers.module_path(),
-                  worker_processes=2)
+                  worker_processes=2, main_extra="env GSH_TEST_PACK_STALL;")
+    nginx.extra_env["GSH_TEST_PACK_STALL"] = STALL_FIFO
     try:
         nginx.start()
     except Exception:
@@ -1081,11 +1094,9 @@ def test_worker_killed_in_pre_receive(push_env, seed):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-        # let the orphaned hook end
-        fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK) \
-            if _fifo_has_reader(fifo) else None
-        if fd is not None:
-            os.close(fd)
+        # let the orphaned hook end: an open for writing meets its read,
+        # the close gives it EOF
+        _release_fifo(fifo)
     assert server_refs(git, repo) == before
     deadline = time.monotonic() + 30
     while len(push_env.workers()) < len(workers) \
@@ -1098,12 +1109,11 @@ def test_worker_killed_in_pre_receive(push_env, seed):
     assert_clean(server_state(git, repo))
 
 
-def _fifo_has_reader(fifo):
+def _release_fifo(fifo):
     try:
         os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
-        return True
     except OSError:
-        return False
+        pass  # no reader (left already)
 
 
 def test_disk_full(push_env, seed):
@@ -1200,3 +1210,70 @@ def test_100mb_push_keeps_worker_memory_bounded(push_env, seed):
     growth = {pid: after[pid] - before[pid] for pid in workers}
     assert max(growth.values()) < 64 * 1024, \
         "worker peak RSS grew by %r kB" % growth
+
+
+# --------------------------------------------------------------------------
+# shared limits, module only
+
+
+def test_push_takes_a_pack_slot(push_env, seed):
+    """/gitlim/: one slot, one place in the queue. A fetch held before its
+    first byte takes the slot; a push then waits in the queue, a second
+    push is refused with 429, and the first goes through once the fetch
+    ends."""
+    from prometheus import fetch_metrics, wait_for
+    git = push_env.git
+    port = push_env.port
+    stall = push_env.new_repo("stall", seed)
+    os.mkfifo(stall / STALL_FIFO)
+    tip = rev(git, stall, "main")
+    client = client_of(push_env, seed, "limited")
+    new = commit_file(git, client, "file.txt", "limited\n", "limited")
+    repo = push_env.new_repo("limited", seed)
+
+    body = helpers.v2_request("fetch", ["no-progress", "want " + tip,
+                                        "done"])
+    held = socket.create_connection(("127.0.0.1", port))
+    held.sendall(("POST /gitlim/stall.git/git-upload-pack HTTP/1.0\r\n"
+                  "Git-Protocol: version=2\r\nAuthorization: %s\r\n"
+                  "Content-Type: application/x-git-upload-pack-request\r\n"
+                  "Content-Length: %d\r\n\r\n" % (basic_auth(), len(body))
+                  ).encode() + body)
+    push = None
+    try:
+        wait_for(port, lambda m: m.get("git_smart_http_packs_in_flight")
+                 == 1, "the held fetch in its slot")
+        push = subprocess.Popen(
+            ["git", "push", "--porcelain", push_env.url("gitlim", repo),
+             "main"], cwd=client, env=git.env, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, start_new_session=True)
+        wait_for(port, lambda m: m.get("git_smart_http_requests_queued")
+                 == 1, "the push in the queue")
+        assert push.poll() is None
+        assert rev(git, repo, "main") != new
+
+        old = advertised_refs(port, push_env.path("gitlim", repo))
+        res = helpers.http_request(
+            port, "POST", push_env.path("gitlim", repo) + RPC,
+            dict(RPC_HEADERS, Authorization=basic_auth()),
+            push_body([(old["refs/heads/main"], ZERO, "refs/heads/main")],
+                      b""))
+        assert res.status == 429, res
+        assert "refs/heads/main" in server_refs(git, repo)
+    finally:
+        fd = os.open(stall / STALL_FIFO, os.O_WRONLY)
+        os.close(fd)
+        held.settimeout(120)
+        while held.recv(1 << 16):
+            pass
+        held.close()
+        if push is not None:
+            out, err = push.communicate(timeout=120)
+    assert push.returncode == 0, err
+    assert rev(git, repo, "main") == new
+    assert_clean(server_state(git, repo))
+    m = fetch_metrics(port)
+    assert m.get("git_smart_http_requests_total", service="receive-pack",
+                 command="receive-pack", protocol="0", status="200") >= 1
+    assert m.sum("git_smart_http_requests_total", service="receive-pack",
+                 status="429") >= 1
