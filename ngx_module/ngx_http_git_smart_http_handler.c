@@ -47,6 +47,10 @@ static ngx_int_t ngx_http_gsh_refuse(ngx_http_request_t *r,
     ngx_http_gsh_loc_conf_t *glcf, ngx_str_t *repo, ngx_int_t status);
 static ngx_int_t ngx_http_gsh_begin_upload_pack(ngx_http_request_t *r,
     ngx_http_gsh_ctx_t *ctx, ngx_http_gsh_loc_conf_t *glcf, ngx_str_t *rel);
+static ngx_int_t ngx_http_gsh_begin_receive_pack(ngx_http_request_t *r,
+    ngx_http_gsh_ctx_t *ctx, ngx_http_gsh_loc_conf_t *glcf, ngx_str_t *rel);
+static ngx_int_t ngx_http_gsh_content_type_is(ngx_http_request_t *r,
+    ngx_str_t *type);
 static void ngx_http_gsh_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_gsh_start(ngx_http_request_t *r);
 static ngx_int_t ngx_http_gsh_add_body(ngx_http_request_t *r,
@@ -86,6 +90,8 @@ static ngx_http_gsh_route_t  ngx_http_gsh_routes[] = {
 
 static ngx_str_t  ngx_http_gsh_upload_pack_request =
     ngx_string("application/x-git-upload-pack-request");
+static ngx_str_t  ngx_http_gsh_receive_pack_request =
+    ngx_string("application/x-git-receive-pack-request");
 
 
 ngx_int_t
@@ -196,20 +202,25 @@ ngx_http_gsh_handler(ngx_http_request_t *r)
         if (service.len == sizeof("git-receive-pack") - 1
             && ngx_strncmp(service.data, "git-receive-pack", service.len) == 0)
         {
-            ngx_str_set(&ctx->service, "git-receive-pack");
-            ngx_http_gsh_set_protocol(r, ctx);
+            rc = ngx_http_gsh_begin_receive_pack(r, ctx, glcf, &rel);
+            if (rc != NGX_OK) {
+                return rc;
+            }
+
+            ctx->kind = GSH_ADVERTISE_RECEIVE_PACK;
+            break;
         }
 
         if (service.len != sizeof("git-upload-pack") - 1
             || ngx_strncmp(service.data, "git-upload-pack", service.len) != 0)
         {
             /*
-             * git-receive-pack (not yet), or an unsupported service; the
-             * decoded value is not logged, the request line shows it
+             * an unsupported service; the decoded value is not logged, the
+             * request line shows it
              */
 
             ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                          "git_smart_http: unsupported or disabled service");
+                          "git_smart_http: unsupported service");
             return ngx_http_gsh_refuse(r, glcf, &rel, NGX_HTTP_FORBIDDEN);
         }
 
@@ -228,13 +239,7 @@ ngx_http_gsh_handler(ngx_http_request_t *r)
             return rc;
         }
 
-        if (r->headers_in.content_type == NULL
-            || r->headers_in.content_type->value.len
-               != ngx_http_gsh_upload_pack_request.len
-            || ngx_strncmp(r->headers_in.content_type->value.data,
-                           ngx_http_gsh_upload_pack_request.data,
-                           ngx_http_gsh_upload_pack_request.len)
-               != 0)
+        if (!ngx_http_gsh_content_type_is(r, &ngx_http_gsh_upload_pack_request))
         {
             ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                           "git_smart_http: POST without Content-Type \"%V\"",
@@ -248,14 +253,22 @@ ngx_http_gsh_handler(ngx_http_request_t *r)
 
     case ngx_http_gsh_route_receive_pack:
 
-        ngx_str_set(&ctx->service, "git-receive-pack");
-        ngx_http_gsh_set_protocol(r, ctx);
+        rc = ngx_http_gsh_begin_receive_pack(r, ctx, glcf, &rel);
+        if (rc != NGX_OK) {
+            return rc;
+        }
 
-        /* push is not implemented yet, whatever git_smart_http_receive_pack */
+        if (!ngx_http_gsh_content_type_is(r, &ngx_http_gsh_receive_pack_request))
+        {
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "git_smart_http: POST without Content-Type \"%V\"",
+                          &ngx_http_gsh_receive_pack_request);
+            return ngx_http_gsh_refuse(r, glcf, &rel,
+                                       NGX_HTTP_UNSUPPORTED_MEDIA_TYPE);
+        }
 
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "git_smart_http: receive-pack is not enabled");
-        return ngx_http_gsh_refuse(r, glcf, &rel, NGX_HTTP_FORBIDDEN);
+        ctx->kind = GSH_RPC_RECEIVE_PACK;
+        break;
 
     default: /* ngx_http_gsh_route_dumb */
         return ngx_http_gsh_error(r, NGX_HTTP_NOT_FOUND);
@@ -723,6 +736,44 @@ ngx_http_gsh_begin_upload_pack(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx,
 }
 
 
+/*
+ * Both receive-pack routes.  Off, the answer is git http-backend's for a
+ * disabled service (403); on, whether this user may push is the core's
+ * decision, as it reads the repository's http.receivepack.
+ */
+
+static ngx_int_t
+ngx_http_gsh_begin_receive_pack(ngx_http_request_t *r,
+    ngx_http_gsh_ctx_t *ctx, ngx_http_gsh_loc_conf_t *glcf, ngx_str_t *rel)
+{
+    ngx_str_set(&ctx->service, "git-receive-pack");
+    ngx_http_gsh_set_protocol(r, ctx);
+
+    if (!glcf->receive_pack) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "git_smart_http: receive-pack is disabled");
+        return ngx_http_gsh_refuse(r, glcf, rel, NGX_HTTP_FORBIDDEN);
+    }
+
+    return NGX_OK;
+}
+
+
+/* exactly the type, as git http-backend compares it */
+
+static ngx_int_t
+ngx_http_gsh_content_type_is(ngx_http_request_t *r, ngx_str_t *type)
+{
+    ngx_table_elt_t  *h;
+
+    h = r->headers_in.content_type;
+
+    return h != NULL
+           && h->value.len == type->len
+           && ngx_strncmp(h->value.data, type->data, type->len) == 0;
+}
+
+
 static ngx_int_t
 ngx_http_gsh_error(ngx_http_request_t *r, ngx_int_t status)
 {
@@ -755,6 +806,7 @@ ngx_http_gsh_body_handler(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_gsh_start(ngx_http_request_t *r)
 {
+    ngx_int_t                 rc;
     gsh_request               req;
     ngx_table_elt_t          *h;
     ngx_pool_cleanup_t       *cln;
@@ -776,6 +828,27 @@ ngx_http_gsh_start(ngx_http_request_t *r)
     req.max_wants = glcf->max_wants;
     req.max_haves = glcf->max_haves;
     req.allow_filter = glcf->filter ? 1 : 0;
+
+    if (req.kind == GSH_ADVERTISE_RECEIVE_PACK
+        || req.kind == GSH_RPC_RECEIVE_PACK)
+    {
+        /*
+         * $remote_user: the user of the Authorization header, whether
+         * auth_basic checked it or auth_request did; NGX_DECLINED without
+         * one (anonymous, who may push only where http.receivepack says)
+         */
+
+        if (ngx_http_auth_basic_user(r) == NGX_OK
+            && r->headers_in.user.len)
+        {
+            req.remote_user = (const char *) r->headers_in.user.data;
+            req.remote_user_len = r->headers_in.user.len;
+        }
+
+        req.remote_addr = (const char *) r->connection->addr_text.data;
+        req.remote_addr_len = r->connection->addr_text.len;
+        req.run_hooks = glcf->hooks ? 1 : 0;
+    }
 
     h = ngx_http_gsh_find_header(r, "Git-Protocol",
                                  sizeof("Git-Protocol") - 1);
@@ -816,8 +889,11 @@ ngx_http_gsh_start(ngx_http_request_t *r)
         r->read_event_handler = ngx_http_test_reading;
     }
 
-    if (ngx_http_gsh_open(r, ctx) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    rc = ngx_http_gsh_open(r, ctx);
+
+    if (rc != NGX_OK) {
+        /* NGX_ERROR, or a refusal of the shared limits (429, 503) */
+        return rc == NGX_ERROR ? NGX_HTTP_INTERNAL_SERVER_ERROR : rc;
     }
 
     return NGX_OK;

@@ -34,7 +34,8 @@ static const char  *ngx_http_gsh_svc_names[ngx_http_gsh_svc_n] = {
 };
 
 static const char  *ngx_http_gsh_cmd_names[ngx_http_gsh_cmd_n] = {
-    "none", "advertise", "ls-refs", "fetch", "object-info", "unknown"
+    "none", "advertise", "ls-refs", "fetch", "object-info", "unknown",
+    "receive-pack"
 };
 
 static const char  *ngx_http_gsh_err_names[ngx_http_gsh_err_n] = {
@@ -137,7 +138,9 @@ ngx_http_gsh_metrics_pack(ngx_http_gsh_limit_t *lim)
 
     sh = lim->sh;
 
-    if (sh == NULL) {
+    /* a push holds a slot but makes no pack: these count packs sent */
+
+    if (sh == NULL || lim->ctx->kind == GSH_RPC_RECEIVE_PACK) {
         return;
     }
 
@@ -191,7 +194,9 @@ ngx_http_gsh_metrics_log(ngx_http_request_t *r)
     cmd = ngx_http_gsh_cmd_none;
 
     if (ctx && ctx->session) {
-        svc = ngx_http_gsh_svc_upload_pack;
+        svc = (ctx->kind == GSH_ADVERTISE_RECEIVE_PACK
+               || ctx->kind == GSH_RPC_RECEIVE_PACK)
+              ? ngx_http_gsh_svc_receive_pack : ngx_http_gsh_svc_upload_pack;
         cmd = ngx_http_gsh_cmd_index(
                                 gsh_session_metrics_command(ctx->session));
         version = gsh_session_metrics_protocol(ctx->session);

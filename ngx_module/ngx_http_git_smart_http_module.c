@@ -59,6 +59,13 @@ static ngx_command_t  ngx_http_gsh_commands[] = {
       offsetof(ngx_http_gsh_loc_conf_t, receive_pack),
       NULL },
 
+    { ngx_string("git_smart_http_hooks"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_gsh_loc_conf_t, hooks),
+      NULL },
+
     { ngx_string("git_smart_http_filter"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
       ngx_conf_set_flag_slot,
@@ -324,6 +331,7 @@ ngx_http_gsh_create_loc_conf(ngx_conf_t *cf)
     glcf->export_all = NGX_CONF_UNSET;
     glcf->upload_pack = NGX_CONF_UNSET;
     glcf->receive_pack = NGX_CONF_UNSET;
+    glcf->hooks = NGX_CONF_UNSET;
     glcf->filter = NGX_CONF_UNSET;
     glcf->max_request_size = NGX_CONF_UNSET_SIZE;
     glcf->max_wants = NGX_CONF_UNSET_UINT;
@@ -365,6 +373,7 @@ ngx_http_gsh_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_value(conf->export_all, prev->export_all, 0);
     ngx_conf_merge_value(conf->upload_pack, prev->upload_pack, 1);
     ngx_conf_merge_value(conf->receive_pack, prev->receive_pack, 0);
+    ngx_conf_merge_value(conf->hooks, prev->hooks, 0);
     ngx_conf_merge_value(conf->filter, prev->filter, 1);
     ngx_conf_merge_size_value(conf->max_request_size, prev->max_request_size,
                               64 * 1024 * 1024);

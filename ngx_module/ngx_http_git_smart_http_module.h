@@ -70,6 +70,8 @@ typedef struct {
     ngx_flag_t                  export_all;
     ngx_flag_t                  upload_pack;
     ngx_flag_t                  receive_pack;
+    ngx_flag_t                  hooks;      /* run the repository's hooks
+                                               on push */
     ngx_flag_t                  filter;     /* partial clone (--filter) */
     size_t                      max_request_size; /* after gzip inflation */
     ngx_uint_t                  max_wants;        /* 0: unlimited */
@@ -141,6 +143,9 @@ typedef struct {
     unsigned                    streaming:1;
     unsigned                    eof:1;
     unsigned                    failed:1;
+    unsigned                    opening:1;  /* the session's open is asked */
+    unsigned                    slot_first:1; /* a push: the slot is taken
+                                                 before the open */
 } ngx_http_gsh_ctx_t;
 
 

@@ -40,11 +40,34 @@ static ngx_chain_t *ngx_http_gsh_get_buf(ngx_http_request_t *r,
 ngx_int_t
 ngx_http_gsh_open(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx)
 {
-    int  status;
+    int        status;
+    ngx_int_t  rc;
 
     if (ngx_http_gsh_limit_start(r, ctx) != NGX_OK) {
         return NGX_ERROR;
     }
+
+    /*
+     * a push does its work (index-pack, checks, hooks, ref updates) when
+     * the session is opened, so it takes its slot before; when it waits,
+     * the zone's wait handler comes back through send_response()
+     */
+
+    if (ctx->kind == GSH_RPC_RECEIVE_PACK && !ctx->slot_first) {
+        ctx->slot_first = 1;
+
+        rc = ngx_http_gsh_limit_enter(r, ctx);
+
+        if (rc == NGX_AGAIN) {
+            return NGX_OK;
+        }
+
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
+    ctx->opening = 1;
 
     status = gsh_session_open_on_loop(ctx->session);
 
@@ -333,9 +356,12 @@ ngx_http_gsh_opened(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx)
                       &ctx->repo_log, note);
     }
 
-    /* a pack may have to wait for a slot of git_smart_http_max_concurrent */
+    /*
+     * a pack may have to wait for a slot of git_smart_http_max_concurrent;
+     * a push has one already
+     */
 
-    rc = ngx_http_gsh_limit_enter(r, ctx);
+    rc = ctx->slot_first ? NGX_OK : ngx_http_gsh_limit_enter(r, ctx);
 
     if (rc == NGX_AGAIN) {
         return;
@@ -357,6 +383,20 @@ ngx_http_gsh_send_response(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx)
     size_t       len;
     ngx_int_t    rc;
     const char  *type;
+
+    if (!ctx->opening) {
+        /* a push that got its slot after waiting: now its work */
+
+        rc = ngx_http_gsh_open(r, ctx);
+
+        if (rc != NGX_OK) {
+            ngx_http_finalize_request(r, rc == NGX_ERROR
+                                         ? NGX_HTTP_INTERNAL_SERVER_ERROR
+                                         : rc);
+        }
+
+        return;
+    }
 
     type = gsh_session_content_type(ctx->session);
     len = ngx_strlen(type);

@@ -160,6 +160,12 @@ ngx_http_gsh_session_variable(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx,
 
     gsh_session_get_stats(ctx->session, &st);
 
+    /* a push's counters are those of the pack it brought, if any */
+
+    if (ctx->kind == GSH_RPC_RECEIVE_PACK && st.pack_bytes) {
+        st.pack = 1;
+    }
+
     switch (var) {
 
     case ngx_http_gsh_var_command:

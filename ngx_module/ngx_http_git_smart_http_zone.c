@@ -394,7 +394,15 @@ ngx_http_gsh_limit_enter(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx)
 
     lim = ctx->limit;
 
-    if (lim == NULL || !gsh_session_sends_pack(ctx->session)) {
+    /*
+     * a push takes a slot as a pack does: receiving, indexing and checking
+     * a pack costs the server what sending one does
+     */
+
+    if (lim == NULL
+        || (ctx->kind != GSH_RPC_RECEIVE_PACK
+            && !gsh_session_sends_pack(ctx->session)))
+    {
         return NGX_OK;
     }
 
@@ -800,6 +808,15 @@ ngx_http_gsh_progress_arm(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx)
     }
 
     lim->task_start = ngx_current_msec;
+
+    /*
+     * the timeout watches the making of a pack to send; a push's work
+     * (index-pack, the connectivity check, hooks) is not cut short by it
+     */
+
+    if (ctx->kind == GSH_RPC_RECEIVE_PACK) {
+        return;
+    }
 
     glcf = ngx_http_get_module_loc_conf(r, ngx_http_git_smart_http_module);
 

@@ -15,7 +15,7 @@
 
 
 /* bumped whenever the layout below changes (the size usually does too) */
-#define NGX_HTTP_GSH_ZONE_MAGIC    0x67736803
+#define NGX_HTTP_GSH_ZONE_MAGIC    0x67736804
 
 /* packs running or waiting at once, all limits and workers together */
 #define NGX_HTTP_GSH_HOLDERS       1024
@@ -39,6 +39,7 @@ typedef enum {
     ngx_http_gsh_cmd_fetch,
     ngx_http_gsh_cmd_object_info,
     ngx_http_gsh_cmd_unknown,           /* not parsed */
+    ngx_http_gsh_cmd_receive_pack,      /* a push's POST */
     ngx_http_gsh_cmd_n
 } ngx_http_gsh_cmd_e;
 

@@ -141,6 +141,7 @@ def test_every_directive_at_every_level_passes(conf, root):
     git_smart_http_export_all off;
     git_smart_http_upload_pack on;
     git_smart_http_receive_pack off;
+    git_smart_http_hooks off;
     git_smart_http_filter off;
     git_smart_http_thread_pool default;
     git_smart_http_max_request_size 64m;
@@ -152,6 +153,7 @@ def test_every_directive_at_every_level_passes(conf, root):
         git_smart_http_export_all on;
         git_smart_http_upload_pack off;
         git_smart_http_receive_pack on;
+        git_smart_http_hooks on;
         git_smart_http_filter on;
         git_smart_http_thread_pool gsh;
 """ % {"root": root} + location("/git/", """
@@ -160,6 +162,7 @@ def test_every_directive_at_every_level_passes(conf, root):
             git_smart_http_export_all off;
             git_smart_http_upload_pack on;
             git_smart_http_receive_pack off;
+            git_smart_http_hooks off;
             git_smart_http_filter off;
             git_smart_http_thread_pool gsh;
             git_smart_http_max_request_size 512k;
@@ -207,7 +210,7 @@ def test_root_with_trailing_slash_passes(conf, root):
 @pytest.mark.parametrize("directive", [
     "git_smart_http", "git_smart_http_export_all",
     "git_smart_http_upload_pack", "git_smart_http_receive_pack",
-    "git_smart_http_filter"])
+    "git_smart_http_hooks", "git_smart_http_filter"])
 @pytest.mark.parametrize("value", ["yes", "1", "On1"])
 def test_bad_flag_value_rejected(conf, root, directive, value):
     body = """

@@ -193,6 +193,56 @@ def test_auth_basic(git, recipe, tmp_path):
     assert all(l.endswith(" 401 - - - -") for l in refused), "\n".join(lines)
 
 
+def test_push_auth_basic(git, recipe, tmp_path):
+    # a root of its own: the push changes the repository
+    root = tmp_path / "push-root"
+    work = tmp_path / "work"
+    git("init", "-q", "-b", "main", work)
+    (work / "README").write_text("push recipe\n")
+    git("add", "README", cwd=work)
+    git("commit", "-q", "-m", "first", cwd=work)
+    bare = root / "project.git"
+    git("init", "-q", "--bare", "-b", "main", bare)
+    git("push", "-q", bare, "main", cwd=work)
+    hook = bare / "hooks" / "post-receive"
+    hook.write_text("#!/bin/sh\necho \"post-receive ran for $REMOTE_USER\"\n")
+    hook.chmod(0o755)
+
+    ngx = recipe("push-auth-basic.conf", paths={"/srv/git": str(root)})
+    hashed = subprocess.run(["openssl", "passwd", "-apr1", "s3cret"],
+                            stdout=subprocess.PIPE, text=True,
+                            check=True).stdout.strip()
+    (ngx.prefix / "conf" / "git.htpasswd").write_text("alice:%s\n" % hashed)
+    ngx.start()
+    base = "127.0.0.1:%d/git/project.git" % ngx.port
+
+    # more than nginx's default client_max_body_size of 1m, sent chunked
+    (work / "random.bin").write_bytes(os.urandom(3 << 20))
+    git("add", "random.bin", cwd=work)
+    git("commit", "-q", "-m", "random", cwd=work)
+    tip = git("rev-parse", "HEAD", cwd=work)
+
+    r = git.run("push", "http://%s" % base, "main", cwd=work)
+    assert r.code != 0  # 401, and git cannot prompt here
+    assert git("rev-parse", "main", cwd=bare) != tip
+
+    r = git.run("push", "http://alice:s3cret@%s" % base, "main", cwd=work)
+    assert r.code == 0, r.err
+    assert git("rev-parse", "main", cwd=bare) == tip
+    pushes = [l for l in log_lines(ngx, "git-access.log")
+              if '"POST /git/project.git/git-receive-pack ' in l]
+    # git probes with a flush first (its body is larger than postBuffer)
+    assert len(pushes) == 2, log_lines(ngx, "git-access.log")
+    assert all(" alice " in l and " git-receive-pack receive-pack " in l
+               and l.endswith(" ok") for l in pushes), pushes
+    assert max(int(l.split()[-2]) for l in pushes) > 3 << 20  # the pack
+
+    # and a clone sees it
+    clone_ok(git, "http://alice:s3cret@%s" % base, tmp_path / "c")
+    # git_smart_http_hooks on: the hook ran, with the user's name
+    assert "remote: post-receive ran for alice" in r.err
+
+
 def test_auth_request(git, recipe, tmp_path):
     ngx = recipe("auth-request.conf", ports=("8080", "8081")).start()
     url = "http://127.0.0.1:%d/git/small.git" % ngx.port

@@ -1,0 +1,1279 @@
+"""Push (git receive-pack) through the module, compared with git
+http-backend behind fcgiwrap on the same nginx.
+
+Each scenario pushes from one client to two server repositories made alike
+(NAME-module.git served by the module, NAME-reference.git by
+http-backend) and compares: git push's exit code, its --porcelain per-ref
+lines and its error lines (the URL normalised), the server's refs after the
+push, and `git fsck --strict` of the server repository; it also checks that
+the push left nothing behind in the repository (no incoming-* quarantine,
+tmp_* file or *.lock).
+
+The nginx here is the test's own (module scope): push needs locations that
+the shared one has not (receive-pack on, auth_basic, hooks).
+
+  /git/       the module, git_smart_http_receive_pack on, behind auth_basic
+  /githooks/  the same with git_smart_http_hooks on
+  /gitoff/    the module behind auth_basic, receive-pack left off
+  /anon/      the module, receive-pack on, no auth
+  /ref/       git http-backend behind auth_basic (hooks always run)
+  /refanon/   git http-backend, no auth
+"""
+
+import base64
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import helpers
+from helpers import Fcgiwrap, Nginx, parse_pkt_lines, pkt, pkt_flush
+
+USER, PASSWORD = "pusher", "s3cret"
+AUTH = """
+            auth_basic "git";
+            auth_basic_user_file {htpasswd};"""
+MODULE = """
+            git_smart_http on;
+            git_smart_http_root {root};"""
+
+PUSH_HTTP = """
+    client_max_body_size 300m;
+    server {
+        listen 127.0.0.1:{port};
+        location / { return 404; }
+        location /git/ {%(auth)s%(module)s
+            git_smart_http_receive_pack on;
+        }
+        location /githooks/ {%(auth)s%(module)s
+            git_smart_http_receive_pack on;
+            git_smart_http_hooks on;
+        }
+        location /gitoff/ {%(auth)s%(module)s
+        }
+        location /anon/ {%(module)s
+            git_smart_http_receive_pack on;
+        }
+        location /gitlim/ {%(auth)s%(module)s
+            git_smart_http_receive_pack on;
+            git_smart_http_max_concurrent 1;
+            git_smart_http_queue 1 timeout=60s;
+        }
+        location = /metrics { git_smart_http_metrics; }
+        location /ref/ {%(auth)s%(fcgi)s
+        }
+        location /refanon/ {%(fcgi)s
+        }
+    }
+""" % {"auth": AUTH, "module": MODULE, "fcgi": helpers.serving.FASTCGI}
+
+# GSH_SELF_CHECK=1 (see conftest.py): every location is http-backend, so
+# the comparisons must hold; the tests of the module's own directives
+# (hooks off, receive-pack off, worker memory) fail then.
+SELF_CHECK = os.environ.get("GSH_SELF_CHECK") == "1"
+if SELF_CHECK:
+    PUSH_HTTP = PUSH_HTTP.replace(MODULE, helpers.serving.FASTCGI) \
+        .replace("\n            git_smart_http_receive_pack on;", "") \
+        .replace("\n            git_smart_http_hooks on;", "")
+
+# (side, location): the same scenario on both, module first
+SIDES = (("module", "git"), ("reference", "ref"))
+HOOK_SIDES = (("module", "githooks"), ("reference", "ref"))
+ANON_SIDES = (("module", "anon"), ("reference", "refanon"))
+
+ZERO = "0" * 40
+STALL_FIFO = "gsh-test-stall"
+RECEIVE_PACK_REQUEST = "application/x-git-receive-pack-request"
+
+# What a successful push or a fault may never leave in the repository.
+STRAY = re.compile(r"^(incoming-|tmp_|tmp-)|\.lock$")
+
+
+class PushEnv:
+    def __init__(self, git, tmp, nginx, fcgi, root):
+        self.git = git
+        self.tmp = tmp
+        self.nginx = nginx
+        self.fcgi = fcgi
+        self.root = root
+        self.port = nginx.port
+        self.count = 0
+
+    def url(self, location, repo, auth=True):
+        cred = "%s:%s@" % (USER, PASSWORD) if auth else ""
+        return "http://%s127.0.0.1:%d/%s/%s" % (cred, self.port, location,
+                                                Path(repo).name)
+
+    def path(self, location, repo):
+        return "/%s/%s" % (location, Path(repo).name)
+
+    def new_repo(self, name, seed=None, config=(), parent=None):
+        """A bare repository in the root (or under parent, which must be in
+        the root), exported, with seed's branches and tags if given."""
+        dest = (parent or self.root) / ("%s.git" % name)
+        git = self.git
+        git("init", "-q", "--bare", "-b", "main", dest)
+        if seed is not None:
+            git("push", "-q", dest, "refs/heads/*:refs/heads/*",
+                "refs/tags/*:refs/tags/*", cwd=seed)
+        for key, value in config:
+            git("config", key, value, cwd=dest)
+        (dest / "git-daemon-export-ok").write_text("")
+        return dest
+
+    def work_dir(self, name):
+        self.count += 1
+        d = self.tmp / "work" / ("%s-%d" % (name, self.count))
+        d.parent.mkdir(parents=True, exist_ok=True)
+        return d
+
+    def workers(self):
+        out = subprocess.run(["pgrep", "-P", str(self.nginx.proc.pid)],
+                             stdout=subprocess.PIPE, text=True).stdout
+        return sorted(int(p) for p in out.split())
+
+
+@pytest.fixture(scope="module")
+def push_env(git, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("push")
+    root = tmp / "root"
+    root.mkdir()
+    htpasswd = tmp / "htpasswd"
+    hashed = subprocess.run(["openssl", "passwd", "-apr1", PASSWORD],
+                            stdout=subprocess.PIPE, check=True,
+                            text=True).stdout.strip()
+    htpasswd.write_text("%s:%s\n" % (USER, hashed))
+    fcgi = Fcgiwrap(tmp / "fcgiwrap", children=4).start()
+    body = PUSH_HTTP.replace("{root}", str(root)) \
+        .replace("{htpasswd}", str(htpasswd)) \
+        .replace("{sock}", str(fcgi.socket_path)) \
+        .replace("{backend}", helpers.HTTP_BACKEND)
+    if SELF_CHECK:
+        body = body.replace(
+            "\n            git_smart_http_max_concurrent 1;", "").replace(
+            "\n            git_smart_http_queue 1 timeout=60s;", "").replace(
+            "        location = /metrics { git_smart_http_metrics; }\n", "")
+    nginx = Nginx(tmp / "nginx", body,
+                  module=None if SELF_CHECK else helpers.module_path(),
+                  worker_processes=2, main_extra="env GSH_TEST_PACK_STALL;")
+    nginx.extra_env["GSH_TEST_PACK_STALL"] = STALL_FIFO
+    try:
+        nginx.start()
+    except Exception:
+        fcgi.stop()
+        raise
+    env = PushEnv(git, tmp, nginx, fcgi, root)
+    try:
+        assert helpers.http_request(nginx.port, "GET", "/nowhere").status \
+            == 404
+        yield env
+    finally:
+        status = nginx.stop()
+        fcgi.stop()
+    assert status == 0, "nginx did not stop cleanly:\n%s" % \
+        nginx.read_error_log()[-5000:]
+
+
+@pytest.fixture(autouse=True)
+def _push_log_watch(request):
+    """A worker crash or a sanitizer report during a test fails it; the
+    error.log of the test is shown when it fails."""
+    if "push_env" not in request.fixturenames:
+        yield
+        return
+    env = request.getfixturevalue("push_env")
+    start = env.nginx.error_log_size()
+    yield
+    new = env.nginx.read_error_log(start)
+    bad = [line for line in new.splitlines()
+           if any(m in line for m in ("exited on signal", "AddressSanitizer",
+                                      "runtime error:", "[emerg]"))
+           and "signal 9" not in line]
+    assert not bad, "nginx error.log:\n" + "\n".join(bad[:20])
+
+
+@pytest.fixture(scope="module")
+def seed(push_env):
+    """A work repository: main (3 commits), feature (2 commits from
+    main~1), a lightweight tag lt and an annotated tag ann."""
+    git = push_env.git
+    work = push_env.work_dir("seed")
+    git("init", "-q", "-b", "main", work)
+    for i in range(3):
+        commit_file(git, work, "file.txt", "main %d\n" % i, "main %d" % i)
+    git("branch", "feature", "main~1", cwd=work)
+    git("checkout", "-q", "feature", cwd=work)
+    for i in range(2):
+        commit_file(git, work, "feature.txt", "feature %d\n" % i,
+                    "feature %d" % i)
+    git("checkout", "-q", "main", cwd=work)
+    git("tag", "lt", "main~2", cwd=work)
+    git.tick()
+    git("tag", "-a", "ann", "-m", "annotated", "main~1", cwd=work)
+    return work
+
+
+def commit_file(git, work, name, text, message):
+    path = Path(work) / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    git("add", name, cwd=work)
+    git.tick()
+    git("commit", "-q", "-m", message, cwd=work)
+    return git("rev-parse", "HEAD", cwd=work)
+
+
+def client_of(push_env, seed, name):
+    """A clone of seed with local branches main and feature."""
+    git = push_env.git
+    work = push_env.work_dir(name)
+    git("clone", "-q", seed, work)
+    git("branch", "-q", "feature", "origin/feature", cwd=work)
+    return work
+
+
+# --------------------------------------------------------------------------
+# outcomes
+
+URL_RE = re.compile(r"https?://[^\s']+")
+PROGRESS = re.compile(r"^(remote: )?(Enumerating|Counting|Compressing|"
+                      r"Writing|Total|Delta|Resolving|Unpacking|"
+                      r"Checking connectivity)")
+
+
+def normalise(text, repo=None):
+    text = URL_RE.sub("URL", text)
+    if repo is not None:
+        text = text.replace(str(Path(repo).resolve()), "REPO")
+        text = text.replace(str(repo), "REPO")
+    return text
+
+
+def message_lines(stderr, repo=None):
+    """The lines of a client's stderr that say something: no progress,
+    remote lines without trailing padding."""
+    lines = []
+    for line in re.split(r"[\r\n]", normalise(stderr, repo)):
+        line = line.rstrip()
+        if line and line != "remote:" and not PROGRESS.match(line):
+            lines.append(line)
+    return lines
+
+
+def server_refs(git, repo):
+    return git("for-each-ref", "--format=%(objectname) %(objecttype) "
+               "%(refname) %(*objectname)", cwd=repo)
+
+
+def stray_files(repo):
+    """Quarantine directories, temporary files and locks under the
+    repository's objects/ and refs/ (and top-level locks)."""
+    repo = Path(repo)
+    found = []
+    for top in (repo / "objects", repo / "refs"):
+        for dirpath, dirnames, filenames in os.walk(top):
+            for n in dirnames + filenames:
+                if STRAY.search(n):
+                    found.append(os.path.relpath(os.path.join(dirpath, n),
+                                                 repo))
+    found += [p.name for p in repo.glob("*.lock")]
+    return sorted(found)
+
+
+def fsck(git, repo):
+    r = git.run("fsck", "--strict", "--no-progress", "--no-dangling",
+                cwd=repo)
+    return (r.code, r.out.strip(), r.err.strip())
+
+
+def server_state(git, repo):
+    return {"refs": server_refs(git, repo), "fsck": fsck(git, repo),
+            "stray": stray_files(repo)}
+
+
+def push_outcome(git, res, repo):
+    return {"code": res.code, "porcelain": normalise(res.out).splitlines(),
+            "messages": message_lines(res.err, repo),
+            **server_state(git, repo)}
+
+
+def assert_clean(state):
+    assert state["fsck"][0] == 0, "fsck failed: %r" % (state["fsck"],)
+    assert state["stray"] == [], "left behind: %r" % state["stray"]
+
+
+def push_both(push_env, name, client, refspecs, opts=(), config=(),
+              seed=None, sides=SIDES, setup=None, auth=True, env=None):
+    """Pushes refspecs from client to NAME-<side>.git on both sides; the
+    outcomes must be equal. Returns {side: outcome}, outcome["repo"]."""
+    git = push_env.git
+    out = {}
+    for side, location in sides:
+        repo = push_env.new_repo("%s-%s" % (name, side), seed, config)
+        if setup is not None:
+            setup(repo)
+        res = git.run("push", "--porcelain", *opts,
+                      push_env.url(location, repo, auth), *refspecs,
+                      cwd=client, env=env)
+        out[side] = push_outcome(git, res, repo)
+        out[side]["repo"] = repo
+    cmp = {s: {k: v for k, v in o.items() if k != "repo"}
+           for s, o in out.items()}
+    helpers.assert_same(cmp["module"], cmp["reference"], name)
+    for o in out.values():
+        assert_clean(o)
+    return out
+
+
+def rev(git, repo, spec):
+    return git("rev-parse", spec, cwd=repo)
+
+
+# --------------------------------------------------------------------------
+# the ordinary pushes
+
+
+def test_push_new_branch(push_env, seed):
+    git = push_env.git
+    client = client_of(push_env, seed, "newbranch")
+    git("checkout", "-q", "-b", "topic", cwd=client)
+    tip = commit_file(git, client, "topic.txt", "topic\n", "topic")
+    out = push_both(push_env, "newbranch", client,
+                    ["topic", "main:refs/heads/copy"], seed=seed)
+    o = out["module"]
+    assert o["code"] == 0, o
+    assert "*\trefs/heads/topic:refs/heads/topic\t[new branch]" \
+        in o["porcelain"]
+    assert rev(git, o["repo"], "refs/heads/topic") == tip
+    assert rev(git, o["repo"], "refs/heads/copy") == rev(git, seed, "main")
+
+
+def test_push_fast_forward(push_env, seed):
+    git = push_env.git
+    client = client_of(push_env, seed, "ff")
+    tip = commit_file(git, client, "file.txt", "ff\n", "ff")
+    out = push_both(push_env, "ff", client, ["main"], seed=seed)
+    assert out["module"]["code"] == 0
+    assert rev(git, out["module"]["repo"], "main") == tip
+    assert any(line.startswith(" \trefs/heads/main:refs/heads/main\t")
+               for line in out["module"]["porcelain"])
+
+
+def test_force_push(push_env, seed):
+    git = push_env.git
+    client = client_of(push_env, seed, "force")
+    git("reset", "-q", "--hard", "HEAD~2", cwd=client)
+    tip = commit_file(git, client, "other.txt", "rewritten\n", "rewrite")
+    out = push_both(push_env, "force", client, ["main"], opts=("--force",),
+                    seed=seed)
+    assert out["module"]["code"] == 0
+    assert rev(git, out["module"]["repo"], "main") == tip
+    assert any(line.startswith("+\trefs/heads/main:refs/heads/main\t")
+               and "(forced update)" in line
+               for line in out["module"]["porcelain"])
+
+
+def test_non_fast_forward_refused_by_the_client(push_env, seed):
+    git = push_env.git
+    client = client_of(push_env, seed, "nonff")
+    git("reset", "-q", "--hard", "HEAD~1", cwd=client)
+    commit_file(git, client, "other.txt", "diverged\n", "diverge")
+    out = push_both(push_env, "nonff", client, ["main"], seed=seed)
+    assert out["module"]["code"] == 1
+    assert "!\trefs/heads/main:refs/heads/main\t[rejected] " \
+        "(non-fast-forward)" in out["module"]["porcelain"]
+    assert rev(git, out["module"]["repo"], "main") == rev(git, seed, "main")
+
+
+def test_non_fast_forward_refused_by_the_repository(push_env, seed):
+    git = push_env.git
+    client = client_of(push_env, seed, "denynonff")
+    git("reset", "-q", "--hard", "HEAD~1", cwd=client)
+    commit_file(git, client, "other.txt", "diverged\n", "diverge")
+    out = push_both(push_env, "denynonff", client, ["main"],
+                    opts=("--force",), seed=seed,
+                    config=[("receive.denyNonFastForwards", "true")])
+    assert out["module"]["code"] == 1
+    assert any("[remote rejected]" in line
+               for line in out["module"]["porcelain"]), out["module"]
+    assert rev(git, out["module"]["repo"], "main") == rev(git, seed, "main")
+
+
+def test_delete_branch(push_env, seed):
+    git = push_env.git
+    client = client_of(push_env, seed, "delete")
+    out = push_both(push_env, "delete", client, [":refs/heads/feature"],
+                    seed=seed)
+    assert out["module"]["code"] == 0
+    assert "refs/heads/feature" not in out["module"]["refs"]
+    assert "-\t:refs/heads/feature\t[deleted]" in out["module"]["porcelain"]
+
+
+def test_delete_refused_by_deny_deletes(push_env, seed):
+    git = push_env.git
+    client = client_of(push_env, seed, "denydel")
+    out = push_both(push_env, "denydel", client, [":refs/heads/feature"],
+                    seed=seed, config=[("receive.denyDeletes", "true")])
+    assert out["module"]["code"] == 1
+    assert "refs/heads/feature" in out["module"]["refs"]
+    assert any("deletion prohibited" in line
+               for line in out["module"]["porcelain"]), out["module"]
+
+
+def test_push_tags(push_env, seed):
+    git = push_env.git
+    client = client_of(push_env, seed, "tags")
+    git("tag", "lt2", "main~1", cwd=client)
+    git.tick()
+    git("tag", "-a", "ann2", "-m", "second annotated", "main", cwd=client)
+    out = push_both(push_env, "tags", client,
+                    ["refs/tags/lt2", "refs/tags/ann2"], seed=seed)
+    o = out["module"]
+    assert o["code"] == 0
+    kinds = {line.split()[2]: line.split()[1]
+             for line in o["refs"].splitlines()}
+    assert kinds["refs/tags/ann2"] == "tag"
+    assert kinds["refs/tags/lt2"] == "commit"
+
+
+def test_push_to_an_empty_repository(push_env, seed):
+    client = client_of(push_env, seed, "toempty")
+    out = push_both(push_env, "toempty", client,
+                    ["main", "feature", "refs/tags/ann"])
+    o = out["module"]
+    assert o["code"] == 0
+    assert len(o["refs"].splitlines()) == 3
+    assert push_env.git("symbolic-ref", "HEAD", cwd=o["repo"]) \
+        == "refs/heads/main"
+
+
+def test_atomic_push_with_one_ref_refused(push_env, seed):
+    """receive.denyNonFastForwards refuses feature; atomic: main does not
+    move either, and both refs are reported."""
+    git = push_env.git
+    client = client_of(push_env, seed, "atomic")
+    commit_file(git, client, "file.txt", "ff\n", "ff")
+    git("checkout", "-q", "feature", cwd=client)
+    git("reset", "-q", "--hard", "HEAD~1", cwd=client)
+    commit_file(git, client, "feature.txt", "rewritten\n", "rewrite")
+    out = push_both(push_env, "atomic", client, ["main", "feature"],
+                    opts=("--atomic", "--force"), seed=seed,
+                    config=[("receive.denyNonFastForwards", "true")])
+    o = out["module"]
+    assert o["code"] != 0
+    assert rev(git, o["repo"], "main") == rev(git, seed, "main")
+    assert rev(git, o["repo"], "feature") == rev(git, seed, "feature")
+    rejected = [line for line in o["porcelain"] if line.startswith("!")]
+    assert len(rejected) == 2, o["porcelain"]
+
+
+@pytest.mark.parametrize("advertised", [True, False])
+def test_push_options(push_env, seed, advertised):
+    git = push_env.git
+    client = client_of(push_env, seed, "pushopt")
+    tip = commit_file(git, client, "file.txt", "opt\n", "opt")
+    config = [("receive.advertisePushOptions", "true")] if advertised else []
+    out = push_both(push_env, "pushopt%d" % advertised, client, ["main"],
+                    opts=("-o", "a", "-o", "b"), seed=seed, config=config)
+    o = out["module"]
+    if advertised:
+        assert o["code"] == 0, o
+        assert rev(git, o["repo"], "main") == tip
+    else:
+        # the client refuses to send options that were not advertised
+        assert o["code"] != 0
+        assert any("push options" in m for m in o["messages"]), o
+
+
+def test_chunked_push(push_env, seed):
+    """A pack larger than http.postBuffer goes chunked."""
+    git = push_env.git
+    client = client_of(push_env, seed, "chunked")
+    (client / "random.bin").write_bytes(os.urandom(3 << 20))
+    git("add", "random.bin", cwd=client)
+    git.tick()
+    git("commit", "-q", "-m", "random", cwd=client)
+    out = push_both(push_env, "chunked", client, ["main"], seed=seed,
+                    opts=(), env={"GIT_TRACE_CURL": "0"})
+    assert out["module"]["code"] == 0
+    assert rev(git, out["module"]["repo"], "main") == rev(git, client, "main")
+    # the module's request was indeed chunked
+    repo = push_env.new_repo("chunked-check", seed)
+    r = git.run("-c", "http.postBuffer=65536", "push",
+                push_env.url("git", repo), "main", cwd=client,
+                env={"GIT_TRACE_CURL": "1", "GIT_TRACE_CURL_NO_DATA": "1"})
+    assert r.code == 0, r.err
+    assert re.search(r"Transfer-Encoding: chunked", r.err, re.I)
+    assert rev(git, repo, "main") == rev(git, client, "main")
+    assert_clean(server_state(git, repo))
+
+
+# --------------------------------------------------------------------------
+# hooks
+
+
+def write_hook(repo, name, body):
+    path = Path(repo) / "hooks" / name
+    path.write_text("#!/bin/sh\n" + body)
+    path.chmod(0o755)
+
+
+def test_pre_receive_refuses(push_env, seed):
+    git = push_env.git
+    client = client_of(push_env, seed, "prerecv")
+    commit_file(git, client, "file.txt", "hooked\n", "hooked")
+
+    def setup(repo):
+        write_hook(repo, "pre-receive",
+                   'echo "pre-receive says no" >&2\nexit 1\n')
+    out = push_both(push_env, "prerecv", client, ["main"], seed=seed,
+                    sides=HOOK_SIDES, setup=setup)
+    o = out["module"]
+    assert o["code"] == 1
+    assert "remote: pre-receive says no" in o["messages"], o
+    assert any("pre-receive hook declined" in line
+               for line in o["porcelain"]), o
+    assert rev(git, o["repo"], "main") == rev(git, seed, "main")
+
+
+def test_update_hook_refuses_one_ref_and_post_receive_speaks(push_env,
+                                                             seed):
+    git = push_env.git
+    client = client_of(push_env, seed, "update")
+    tip = commit_file(git, client, "file.txt", "hooked\n", "hooked")
+    git("branch", "blocked", cwd=client)
+
+    def setup(repo):
+        write_hook(repo, "update",
+                   'if [ "$1" = refs/heads/blocked ]; then\n'
+                   '  echo "update: $1 is blocked"; exit 1\nfi\n')
+        write_hook(repo, "post-receive",
+                   'echo "post-receive: $(wc -l) ref(s)"\n')
+        write_hook(repo, "post-update", 'echo "post-update: $*"\n')
+    out = push_both(push_env, "update", client, ["main", "blocked"],
+                    seed=seed, sides=HOOK_SIDES, setup=setup)
+    o = out["module"]
+    assert o["code"] == 1
+    assert "remote: update: refs/heads/blocked is blocked" in o["messages"]
+    assert "remote: post-receive: 1 ref(s)" in o["messages"], o
+    assert "remote: post-update: refs/heads/main" in o["messages"], o
+    assert rev(git, o["repo"], "main") == tip
+    assert "refs/heads/blocked" not in o["refs"]
+
+
+def test_hook_environment(push_env, seed):
+    git = push_env.git
+    client = client_of(push_env, seed, "hookenv")
+    commit_file(git, client, "file.txt", "env\n", "env")
+
+    def setup(repo):
+        write_hook(repo, "pre-receive",
+                   'echo "GIT_DIR is $(cd "$GIT_DIR" && pwd -P)"\n'
+                   'echo "options: $GIT_PUSH_OPTION_COUNT"\n'
+                   'i=0\nwhile [ $i -lt "${GIT_PUSH_OPTION_COUNT:-0}" ]; do\n'
+                   '  eval "echo option $i: \\$GIT_PUSH_OPTION_$i"\n'
+                   '  i=$((i+1))\ndone\n'
+                   'echo "quarantine: ${GIT_QUARANTINE_PATH:+set}"\n'
+                   'echo "user: $REMOTE_USER from $REMOTE_ADDR"\n'
+                   'echo "committer: $GIT_COMMITTER_NAME '
+                   '<$GIT_COMMITTER_EMAIL>"\n')
+    out = push_both(push_env, "hookenv", client, ["main"], seed=seed,
+                    opts=("-o", "first", "-o", "second"), sides=HOOK_SIDES,
+                    setup=setup,
+                    config=[("receive.advertisePushOptions", "true")])
+    o = out["module"]
+    assert o["code"] == 0, o
+    assert "remote: GIT_DIR is REPO" in o["messages"], o
+    assert "remote: options: 2" in o["messages"]
+    assert "remote: option 1: second" in o["messages"]
+    assert "remote: user: %s from 127.0.0.1" % USER in o["messages"]
+    assert "remote: committer: %s <%s@http.127.0.0.1>" % (USER, USER) \
+        in o["messages"]
+
+
+def test_hooks_off_runs_no_hook(push_env, seed):
+    git = push_env.git
+    client = client_of(push_env, seed, "hooksoff")
+    tip = commit_file(git, client, "file.txt", "nohooks\n", "nohooks")
+    repo = push_env.new_repo("hooksoff", seed)
+    marker = push_env.tmp / "hooksoff-ran"
+    for name in ("pre-receive", "update", "post-receive", "post-update"):
+        write_hook(repo, name, 'echo %s >> "%s"\nexit 1\n' % (name, marker))
+    r = git.run("push", "--porcelain", push_env.url("git", repo), "main",
+                cwd=client)
+    assert r.code == 0, r.err
+    assert not marker.exists(), marker.read_text()
+    assert rev(git, repo, "main") == tip
+    assert_clean(server_state(git, repo))
+
+
+def test_two_pushes_to_one_ref_at_once(push_env, seed):
+    """Both pushes pass pre-receive together (a barrier in the hook), then
+    race for the ref: one wins, the other is told, on both servers."""
+    git = push_env.git
+    clients = []
+    for i in range(2):
+        c = client_of(push_env, seed, "race%d" % i)
+        tip = commit_file(git, c, "race.txt", "client %d\n" % i,
+                          "race %d" % i)
+        clients.append((c, tip))
+    results = {}
+    for side, location in HOOK_SIDES:
+        repo = push_env.new_repo("race-%s" % side, seed)
+        barrier = push_env.tmp / ("barrier-%s" % side)
+        barrier.mkdir()
+        write_hook(repo, "pre-receive",
+                   'touch "%s/$$"\nn=0\n'
+                   'while [ "$(ls "%s" | wc -l)" -lt 2 ]; do\n'
+                   '  n=$((n+1)); [ $n -gt 1200 ] && exit 1\n'
+                   '  sleep 0.05\ndone\n' % (barrier, barrier))
+        runs = [None, None]
+
+        def push(i):
+            runs[i] = git.run("push", "--porcelain",
+                              push_env.url(location, repo), "main",
+                              cwd=clients[i][0])
+        threads = [threading.Thread(target=push, args=(i,))
+                   for i in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        codes = [r.code for r in runs]
+        assert sorted(codes) == [0, 1], (side, [r.err for r in runs])
+        winner = codes.index(0)
+        loser = 1 - winner
+        assert rev(git, repo, "main") == clients[winner][1]
+        assert any(line.startswith("!\trefs/heads/main:refs/heads/main\t"
+                                   "[remote rejected]")
+                   for line in runs[loser].out.splitlines()), runs[loser]
+        state = server_state(git, repo)
+        assert_clean(state)
+        results[side] = (sorted(codes), state["fsck"][0])
+    helpers.assert_same(results["module"], results["reference"], "race")
+
+
+# --------------------------------------------------------------------------
+# who may push
+
+
+def http_both(push_env, sides, method, suffix, name, headers=None,
+              body=None, auth=True, config=()):
+    out = {}
+    for side, location in sides:
+        repo = push_env.new_repo("%s-%s" % (name, side), config=config)
+        h = dict(headers or {})
+        if auth:
+            h["Authorization"] = basic_auth()
+        res = helpers.http_request(push_env.port, method,
+                                   push_env.path(location, repo) + suffix,
+                                   h, body)
+        out[side] = res.status
+    return out
+
+
+def basic_auth():
+    return "Basic " + base64.b64encode(
+        ("%s:%s" % (USER, PASSWORD)).encode()).decode()
+
+
+ADVERT = "/info/refs?service=git-receive-pack"
+RPC = "/git-receive-pack"
+RPC_HEADERS = {"Content-Type": RECEIVE_PACK_REQUEST}
+
+
+def test_anonymous_push_is_refused(push_env, seed):
+    client = client_of(push_env, seed, "anon")
+    out = push_both(push_env, "anon", client, ["main"], seed=seed,
+                    sides=ANON_SIDES, auth=False)
+    o = out["module"]
+    assert o["code"] == 128
+    assert any("403" in m for m in o["messages"]), o
+    assert http_both(push_env, ANON_SIDES, "GET", ADVERT, "anonget",
+                     auth=False) == {"module": 403, "reference": 403}
+    assert http_both(push_env, ANON_SIDES, "POST", RPC, "anonpost",
+                     RPC_HEADERS, pkt_flush(), auth=False) \
+        == {"module": 403, "reference": 403}
+
+
+def test_http_receivepack_true_allows_anonymous(push_env, seed):
+    git = push_env.git
+    client = client_of(push_env, seed, "anonok")
+    tip = commit_file(git, client, "file.txt", "anon\n", "anon")
+    out = push_both(push_env, "anonok", client, ["main"], seed=seed,
+                    sides=ANON_SIDES, auth=False,
+                    config=[("http.receivepack", "true")])
+    assert out["module"]["code"] == 0
+    assert rev(git, out["module"]["repo"], "main") == tip
+
+
+def test_http_receivepack_false_refuses_a_user(push_env, seed):
+    client = client_of(push_env, seed, "rpfalse")
+    out = push_both(push_env, "rpfalse", client, ["main"], seed=seed,
+                    config=[("http.receivepack", "false")])
+    assert out["module"]["code"] == 128
+    assert any("403" in m for m in out["module"]["messages"])
+    cfg = [("http.receivepack", "false")]
+    assert http_both(push_env, SIDES, "GET", ADVERT, "rpfget", config=cfg) \
+        == {"module": 403, "reference": 403}
+    assert http_both(push_env, SIDES, "POST", RPC, "rpfpost", RPC_HEADERS,
+                     pkt_flush(), config=cfg) \
+        == {"module": 403, "reference": 403}
+
+
+def test_receive_pack_off_is_403_for_everyone(push_env, seed):
+    """git_smart_http_receive_pack off answers as http-backend does for a
+    repository whose http.receivepack is false."""
+    client = client_of(push_env, seed, "off")
+    git = push_env.git
+    results = {}
+    for side, location, config in (
+            ("module", "gitoff", ()),
+            ("reference", "ref", [("http.receivepack", "false")])):
+        repo = push_env.new_repo("off-%s" % side, seed, config)
+        r = git.run("push", "--porcelain", push_env.url(location, repo),
+                    "main", cwd=client)
+        results[side] = push_outcome(git, r, repo)
+        results[side]["advert"] = helpers.http_request(
+            push_env.port, "GET", push_env.path(location, repo) + ADVERT,
+            {"Authorization": basic_auth()}).status
+        results[side]["post"] = helpers.http_request(
+            push_env.port, "POST", push_env.path(location, repo) + RPC,
+            dict(RPC_HEADERS, Authorization=basic_auth()), pkt_flush()).status
+    helpers.assert_same(results["module"], results["reference"], "off")
+    assert results["module"]["advert"] == 403
+    assert results["module"]["post"] == 403
+    assert results["module"]["code"] == 128
+
+
+def test_wrong_content_type_is_415(push_env):
+    assert http_both(push_env, SIDES, "POST", RPC, "ctype",
+                     {"Content-Type": "application/x-git-upload-pack-request"},
+                     pkt_flush()) == {"module": 415, "reference": 415}
+
+
+def test_auth_basic_without_credentials(push_env, seed):
+    client = client_of(push_env, seed, "nocred")
+    out = push_both(push_env, "nocred", client, ["main"], seed=seed,
+                    auth=False)
+    assert out["module"]["code"] == 128
+
+
+def test_fetch_sees_the_push_at_once(push_env, seed):
+    """Every advertisement after the push, from whichever worker answers,
+    shows the new tip."""
+    git = push_env.git
+    client = client_of(push_env, seed, "seen")
+    repo = push_env.new_repo("seen", seed)
+    url = push_env.url("git", repo)
+    # the advertisement of the old state, in both workers' caches if any
+    for _ in range(6):
+        assert rev(git, seed, "main") in git("ls-remote", url, "main")
+    for i in range(3):
+        tip = commit_file(git, client, "file.txt", "seen %d\n" % i,
+                          "seen %d" % i)
+        git("push", "-q", url, "main", cwd=client)
+        for _ in range(6):
+            assert git("ls-remote", url, "refs/heads/main").split()[0] == tip
+
+
+# --------------------------------------------------------------------------
+# faults, with raw requests
+
+
+def advertised_refs(port, path):
+    res = helpers.http_request(port, "GET", path + ADVERT,
+                               {"Authorization": basic_auth()})
+    assert res.status == 200, res
+    refs = {}
+    for item in parse_pkt_lines(res.body):
+        if isinstance(item, bytes) and not item.startswith(b"#"):
+            oid, _, name = item.split(b"\0")[0].strip().partition(b" ")
+            refs[name.decode()] = oid.decode()
+    return refs
+
+
+def push_body(commands, pack, caps="report-status side-band-64k "
+              "agent=git/test"):
+    lines = []
+    for i, (old, new, ref) in enumerate(commands):
+        line = "%s %s %s" % (old, new, ref)
+        if i == 0:
+            line += "\0" + caps
+        lines.append(pkt(line + "\n"))
+    return b"".join(lines) + pkt_flush() + pack
+
+
+def report(res):
+    """(unpack status, [ok/ng lines], side-band 2 text, side-band 3 text)
+    of a side-band-64k receive-pack response."""
+    items = parse_pkt_lines(res.body)
+    band1, band2, band3 = b"", b"", b""
+    for it in items:
+        if it == helpers.FLUSH:
+            break
+        if it[0] == 1:
+            band1 += it[1:]
+        elif it[0] == 2:
+            band2 += it[1:]
+        elif it[0] == 3:
+            band3 += it[1:]
+    inner = [i.decode().rstrip("\n") for i in parse_pkt_lines(band1)
+             if isinstance(i, bytes)]
+    unpack = inner[0] if inner else None
+    return unpack, inner[1:], band2.decode("utf-8", "replace"), band3.decode("utf-8", "replace")
+
+
+def raw_push_both(push_env, name, seed, make_body, sides=SIDES):
+    """POSTs make_body(refs of the repository) to NAME-<side>.git; returns
+    {side: (status, report, refs before, state after, repo)}."""
+    git = push_env.git
+    out = {}
+    for side, location in sides:
+        repo = push_env.new_repo("%s-%s" % (name, side), seed)
+        path = push_env.path(location, repo)
+        before = server_refs(git, repo)
+        body = make_body(advertised_refs(push_env.port, path))
+        res = helpers.http_request(
+            push_env.port, "POST", path + RPC,
+            dict(RPC_HEADERS, Authorization=basic_auth()), body)
+        out[side] = (res.status, report(res) if res.status == 200 else None,
+                     before, server_state(git, repo), repo)
+    for side, (status, rep, before, state, _repo) in out.items():
+        assert state["refs"] == before, "%s: a ref moved: %r" % (side, rep)
+        assert_clean(state)
+    return out
+
+
+def pack_of(git, repo, revs, thin=False):
+    args = ["pack-objects", "--stdout", "-q", "--revs"]
+    if thin:
+        args.append("--thin")
+    return helpers.run_in_group(["git"] + args, git.env, cwd=repo,
+                                input=("\n".join(revs) + "\n").encode())[1]
+
+
+def client_with_new_commit(push_env, seed, name, size=0):
+    git = push_env.git
+    client = client_of(push_env, seed, name)
+    if size:
+        (client / "data.bin").write_bytes(os.urandom(size))
+        git("add", "data.bin", cwd=client)
+    tip = commit_file(git, client, "file.txt", "%s\n" % name, name)
+    return client, tip
+
+
+def assert_failed_alike(out):
+    """Both sides refused the push in their report, in the same shape: an
+    unpack status other than ok, and ng for every ref."""
+    shapes = {}
+    for side, (status, rep, _b, _s, _r) in out.items():
+        assert status == 200, (side, status)
+        unpack, lines, _p, _e = rep
+        assert unpack is not None and unpack.startswith("unpack ") \
+            and unpack != "unpack ok", (side, rep)
+        assert lines and all(line.startswith("ng ") for line in lines), \
+            (side, rep)
+        shapes[side] = [line.split(" ")[:2] for line in lines]
+    helpers.assert_same(shapes["module"], shapes["reference"], "report")
+
+
+def test_corrupt_pack(push_env, seed):
+    git = push_env.git
+    client, tip = client_with_new_commit(push_env, seed, "corrupt", 4096)
+    pack = bytearray(pack_of(git, client, [tip, "^origin/main"]))
+    for i in range(40, len(pack) - 30, 97):
+        pack[i] ^= 0x5a
+
+    def body(refs):
+        return push_body([(refs["refs/heads/main"], tip, "refs/heads/main")],
+                         bytes(pack))
+    assert_failed_alike(raw_push_both(push_env, "corrupt", seed, body))
+
+
+def test_truncated_pack(push_env, seed):
+    git = push_env.git
+    client, tip = client_with_new_commit(push_env, seed, "trunc", 4096)
+    pack = pack_of(git, client, [tip, "^origin/main"])
+
+    def body(refs):
+        return push_body([(refs["refs/heads/main"], tip, "refs/heads/main")],
+                         pack[:len(pack) // 2])
+    assert_failed_alike(raw_push_both(push_env, "trunc", seed, body))
+
+
+def test_thin_pack_with_a_missing_base(push_env, seed):
+    """The base commit (and the big blob the pack deltas against) was never
+    pushed: index-pack cannot complete the thin pack."""
+    git = push_env.git
+    client = client_of(push_env, seed, "thin")
+    lines = ["line %d of a file long enough to delta against\n" % i
+             for i in range(2000)]
+    base = commit_file(git, client, "big.txt", "".join(lines), "base")
+    lines[1000] = "changed\n"
+    tip = commit_file(git, client, "big.txt", "".join(lines), "tip")
+    pack = pack_of(git, client, [tip, "^" + base], thin=True)
+
+    def body(refs):
+        return push_body([(refs["refs/heads/main"], tip, "refs/heads/main")],
+                         pack)
+    assert_failed_alike(raw_push_both(push_env, "thin", seed, body))
+
+
+def test_ref_update_without_objects(push_env, seed):
+    """A command naming a commit the server lacks, with an empty pack."""
+    git = push_env.git
+    client, tip = client_with_new_commit(push_env, seed, "noobj")
+    empty = pack_of(git, client, ["^" + tip, tip])
+
+    def body(refs):
+        return push_body([(refs["refs/heads/main"], tip, "refs/heads/main")],
+                         empty)
+    out = raw_push_both(push_env, "noobj", seed, body)
+    shapes = {}
+    for side, (status, rep, _b, _s, _r) in out.items():
+        assert status == 200
+        unpack, lines, _p, _e = rep
+        assert lines and lines[0].startswith("ng refs/heads/main"), rep
+        shapes[side] = (unpack, [line.split(" ")[:2] for line in lines])
+    helpers.assert_same(shapes["module"], shapes["reference"], "noobj")
+
+
+def send_partial(port, path, body, part):
+    """Sends the headers of a POST of body and its first `part` bytes;
+    returns the open socket."""
+    s = socket.create_connection(("127.0.0.1", port))
+    head = ("POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: %s\r\n"
+            "Authorization: %s\r\nContent-Length: %d\r\n\r\n"
+            % (path, RECEIVE_PACK_REQUEST, basic_auth(), len(body)))
+    s.sendall(head.encode() + body[:part])
+    return s
+
+
+def wait_access_log(push_env, count, what):
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        lines = push_env.nginx.access_log.read_text().splitlines() \
+            if push_env.nginx.access_log.exists() else []
+        if len(lines) >= count:
+            return lines
+        time.sleep(0.05)
+    pytest.fail("no access log line for %s" % what)
+
+
+def test_client_disconnects_mid_pack(push_env, seed):
+    git = push_env.git
+    client, tip = client_with_new_commit(push_env, seed, "midpack", 1 << 20)
+    pack = pack_of(git, client, [tip, "^origin/main"])
+    for side, location in SIDES:
+        repo = push_env.new_repo("midpack-%s" % side, seed)
+        path = push_env.path(location, repo)
+        before = server_refs(git, repo)
+        old = advertised_refs(push_env.port, path)["refs/heads/main"]
+        body = push_body([(old, tip, "refs/heads/main")], pack)
+        logged = len(push_env.nginx.access_log.read_text().splitlines())
+        s = send_partial(push_env.port, path + RPC, body, len(body) // 2)
+        s.close()
+        lines = wait_access_log(push_env, logged + 1, "the dropped push")
+        assert " 499 " in lines[-1] or " 400 " in lines[-1], lines[-1]
+        state = server_state(git, repo)
+        assert state["refs"] == before
+        assert_clean(state)
+
+
+def worker_of_connection(push_env, sock):
+    """The nginx worker holding the server side of sock."""
+    port = sock.getsockname()[1]
+    inode = None
+    deadline = time.monotonic() + 30
+    while inode is None and time.monotonic() < deadline:
+        with open("/proc/net/tcp") as f:
+            for line in f.readlines()[1:]:
+                fields = line.split()
+                remote_port = int(fields[2].split(":")[1], 16)
+                local_port = int(fields[1].split(":")[1], 16)
+                if remote_port == port and local_port == push_env.port:
+                    inode = fields[9]
+        for pid in push_env.workers():
+            try:
+                fds = os.listdir("/proc/%d/fd" % pid)
+            except OSError:
+                continue
+            for fd in fds:
+                try:
+                    link = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+                except OSError:
+                    continue
+                if inode and link == "socket:[%s]" % inode:
+                    return pid
+        inode = None
+        time.sleep(0.05)
+    pytest.fail("no worker holds the connection")
+
+
+def test_worker_killed_during_a_push(push_env, seed):
+    """SIGKILL of the worker reading a push: nothing changes, and the next
+    push succeeds and leaves nothing behind."""
+    git = push_env.git
+    client, tip = client_with_new_commit(push_env, seed, "killed", 1 << 20)
+    repo = push_env.new_repo("killed", seed)
+    path = push_env.path("git", repo)
+    before = server_refs(git, repo)
+    old = advertised_refs(push_env.port, path)["refs/heads/main"]
+    pack = pack_of(git, client, [tip, "^origin/main"])
+    body = push_body([(old, tip, "refs/heads/main")], pack)
+    workers = push_env.workers()
+    s = send_partial(push_env.port, path + RPC, body, len(body) // 2)
+    try:
+        pid = worker_of_connection(push_env, s)
+        os.kill(pid, signal.SIGKILL)
+        s.settimeout(60)
+        try:
+            assert s.recv(1) == b""
+        except ConnectionResetError:
+            pass
+    finally:
+        s.close()
+    assert server_refs(git, repo) == before
+    # the master starts a successor
+    deadline = time.monotonic() + 30
+    while len(push_env.workers()) < len(workers) \
+            and time.monotonic() < deadline:
+        time.sleep(0.05)
+    r = git.run("push", "--porcelain", push_env.url("git", repo), "main",
+                cwd=client)
+    assert r.code == 0, r.err
+    assert rev(git, repo, "main") == tip
+    assert_clean(server_state(git, repo))
+
+
+def test_worker_killed_in_pre_receive(push_env, seed):
+    """SIGKILL of the worker while the push runs its pre-receive hook (the
+    pack is in the quarantine by then): no ref moves, and the quarantine
+    is gone after the next successful push at the latest."""
+    git = push_env.git
+    client, tip = client_with_new_commit(push_env, seed, "killhook")
+    repo = push_env.new_repo("killhook", seed)
+    fifo = push_env.tmp / "killhook.fifo"
+    os.mkfifo(fifo)
+    started = push_env.tmp / "killhook.started"
+    write_hook(repo, "pre-receive",
+               'if [ ! -e "%s" ]; then echo "$PPID" > "%s"; read x < "%s"; '
+               'fi\n' % (started, started, fifo))
+    before = server_refs(git, repo)
+    proc = subprocess.Popen(
+        ["git", "push", push_env.url("githooks", repo), "main"],
+        cwd=client, env=git.env, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not (started.exists() and started.read_text().strip()):
+            assert time.monotonic() < deadline, "pre-receive never ran"
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.05)
+        workers = push_env.workers()
+        pid = int(started.read_text())
+        # the hook's parent, or its parent's: the worker
+        for _ in range(3):
+            if pid in workers:
+                break
+            with open("/proc/%d/status" % pid) as f:
+                pid = int(re.search(r"PPid:\s+(\d+)", f.read()).group(1))
+        assert pid in workers, "the hook does not run under a worker"
+        os.kill(pid, signal.SIGKILL)
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode != 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        # let the orphaned hook end: an open for writing meets its read,
+        # the close gives it EOF
+        _release_fifo(fifo)
+    assert server_refs(git, repo) == before
+    deadline = time.monotonic() + 30
+    while len(push_env.workers()) < len(workers) \
+            and time.monotonic() < deadline:
+        time.sleep(0.05)
+    r = git.run("push", "--porcelain", push_env.url("githooks", repo),
+                "main", cwd=client)
+    assert r.code == 0, r.err
+    assert rev(git, repo, "main") == tip
+    assert_clean(server_state(git, repo))
+
+
+def _release_fifo(fifo):
+    try:
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+    except OSError:
+        pass  # no reader (left already)
+
+
+def test_disk_full(push_env, seed):
+    """The repository on a small tmpfs, a push larger than the space
+    left: refused, nothing changed, nothing left."""
+    git = push_env.git
+    client, tip = client_with_new_commit(push_env, seed, "full", 6 << 20)
+    results = {}
+    for side, location in SIDES:
+        mnt = push_env.root / ("full-%s" % side)
+        mnt.mkdir()
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m",
+                            "tmpfs", str(mnt)], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True)
+        if r.returncode != 0:
+            pytest.fail("cannot mount a tmpfs for the disk-full test "
+                        "(needs root): %s" % r.stdout.strip(), pytrace=False)
+        try:
+            repo = push_env.new_repo("repo", seed, parent=mnt)
+            before = server_refs(git, repo)
+            res = git.run("push", "--porcelain",
+                          "http://%s:%s@127.0.0.1:%d/%s/full-%s/repo.git"
+                          % (USER, PASSWORD, push_env.port, location, side),
+                          "main", cwd=client)
+            state = server_state(git, repo)
+            assert state["refs"] == before, (side, res)
+            assert_clean(state)
+            results[side] = (res.code, normalise(res.out).splitlines())
+        finally:
+            subprocess.run(["umount", str(mnt)])
+    assert results["module"][0] != 0
+    helpers.assert_same(results["module"], results["reference"], "disk full")
+
+
+def test_two_pushes_racing(push_env, seed):
+    """No barrier: two pushes of sibling commits to one ref started
+    together. Whatever the interleaving, one wins and the ref is its
+    commit, or both pushes saw each other's result."""
+    git = push_env.git
+    clients = []
+    for i in range(2):
+        c, tip = client_with_new_commit(push_env, seed, "racing%d" % i)
+        clients.append((c, tip))
+    for side, location in SIDES:
+        repo = push_env.new_repo("racing-%s" % side, seed)
+        runs = [None, None]
+
+        def push(i):
+            runs[i] = git.run("push", "--porcelain",
+                              push_env.url(location, repo), "main",
+                              cwd=clients[i][0])
+        threads = [threading.Thread(target=push, args=(i,))
+                   for i in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        codes = [r.code for r in runs]
+        assert sorted(codes) == [0, 1], (side, [r.err for r in runs])
+        winner = codes.index(0)
+        assert rev(git, repo, "main") == clients[winner][1]
+        assert_clean(server_state(git, repo))
+
+
+# --------------------------------------------------------------------------
+# a large push, module only
+
+
+def vm_hwm_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
+
+
+def test_100mb_push_keeps_worker_memory_bounded(push_env, seed):
+    git = push_env.git
+    client = client_of(push_env, seed, "big")
+    for i in range(100):
+        (client / ("blob%03d.bin" % i)).write_bytes(os.urandom(1 << 20))
+    git("add", ".", cwd=client)
+    git.tick()
+    git("commit", "-q", "-m", "100 MB of random blobs", cwd=client)
+    repo = push_env.new_repo("big", seed)
+    workers = push_env.workers()
+    before = {pid: vm_hwm_kb(pid) for pid in workers}
+    r = git.run("push", "--porcelain", push_env.url("git", repo), "main",
+                cwd=client)
+    after = {pid: vm_hwm_kb(pid) for pid in workers}
+    assert r.code == 0, r.err
+    assert rev(git, repo, "main") == rev(git, client, "main")
+    assert_clean(server_state(git, repo))
+    growth = {pid: after[pid] - before[pid] for pid in workers}
+    assert max(growth.values()) < 64 * 1024, \
+        "worker peak RSS grew by %r kB" % growth
+
+
+# --------------------------------------------------------------------------
+# shared limits, module only
+
+
+def test_push_takes_a_pack_slot(push_env, seed):
+    """/gitlim/: one slot, one place in the queue. A fetch held before its
+    first byte takes the slot; a push then waits in the queue, a second
+    push is refused with 429, and the first goes through once the fetch
+    ends."""
+    from prometheus import fetch_metrics, wait_for
+    git = push_env.git
+    port = push_env.port
+    stall = push_env.new_repo("stall", seed)
+    os.mkfifo(stall / STALL_FIFO)
+    tip = rev(git, stall, "main")
+    client = client_of(push_env, seed, "limited")
+    new = commit_file(git, client, "file.txt", "limited\n", "limited")
+    repo = push_env.new_repo("limited", seed)
+
+    body = helpers.v2_request("fetch", ["no-progress", "want " + tip,
+                                        "done"])
+    held = socket.create_connection(("127.0.0.1", port))
+    held.sendall(("POST /gitlim/stall.git/git-upload-pack HTTP/1.0\r\n"
+                  "Git-Protocol: version=2\r\nAuthorization: %s\r\n"
+                  "Content-Type: application/x-git-upload-pack-request\r\n"
+                  "Content-Length: %d\r\n\r\n" % (basic_auth(), len(body))
+                  ).encode() + body)
+    push = None
+    try:
+        wait_for(port, lambda m: m.get("git_smart_http_packs_in_flight")
+                 == 1, "the held fetch in its slot")
+        push = subprocess.Popen(
+            ["git", "push", "--porcelain", push_env.url("gitlim", repo),
+             "main"], cwd=client, env=git.env, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, start_new_session=True)
+        wait_for(port, lambda m: m.get("git_smart_http_requests_queued")
+                 == 1, "the push in the queue")
+        assert push.poll() is None
+        assert rev(git, repo, "main") != new
+
+        old = advertised_refs(port, push_env.path("gitlim", repo))
+        res = helpers.http_request(
+            port, "POST", push_env.path("gitlim", repo) + RPC,
+            dict(RPC_HEADERS, Authorization=basic_auth()),
+            push_body([(old["refs/heads/main"], ZERO, "refs/heads/main")],
+                      b""))
+        assert res.status == 429, res
+        assert "refs/heads/main" in server_refs(git, repo)
+    finally:
+        fd = os.open(stall / STALL_FIFO, os.O_WRONLY)
+        os.close(fd)
+        held.settimeout(120)
+        while held.recv(1 << 16):
+            pass
+        held.close()
+        if push is not None:
+            out, err = push.communicate(timeout=120)
+    assert push.returncode == 0, err
+    assert rev(git, repo, "main") == new
+    assert_clean(server_state(git, repo))
+    m = fetch_metrics(port)
+    assert m.get("git_smart_http_requests_total", service="receive-pack",
+                 command="receive-pack", protocol="0", status="200") >= 1
+    assert m.sum("git_smart_http_requests_total", service="receive-pack",
+                 status="429") >= 1
