@@ -1,8 +1,11 @@
 #include "repo/quarantine.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <spawn.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -107,6 +110,72 @@ std::string Quarantine::index(git_odb *odb, const std::function<size_t(void *, s
     bytes_ = progress.received_bytes;
     pack_name_ = std::string("pack-") + git_indexer_name(indexer.get());
     return std::string();
+}
+
+std::string Quarantine::fsck() const {
+    if (pack_name_.empty() || objects_ == 0)
+        return std::string();
+    const std::string pack = dir_ + "/pack/" + pack_name_ + ".pack";
+    const std::string scratch = dir_ + "/fsck.idx";
+    std::vector<std::string> args = {"git", "index-pack", "--strict", "-o", scratch, pack};
+    const std::vector<std::pair<std::string, std::string>> overrides = {
+        {"GIT_DIR", git_dir_},
+        {"GIT_OBJECT_DIRECTORY", dir_},
+        {"GIT_ALTERNATE_OBJECT_DIRECTORIES", git_dir_ + "/objects"}};
+    std::vector<std::string> env;
+    for (char **e = environ; *e; e++) {
+        bool replaced = false;
+        for (const auto &[k, v] : overrides)
+            replaced |= std::strncmp(*e, k.c_str(), k.size()) == 0 && (*e)[k.size()] == '=';
+        if (!replaced)
+            env.push_back(*e);
+    }
+    for (const auto &[k, v] : overrides)
+        env.push_back(k + "=" + v);
+    std::vector<char *> argv, envp;
+    for (std::string &a : args)
+        argv.push_back(a.data());
+    argv.push_back(nullptr);
+    for (std::string &e : env)
+        envp.push_back(e.data());
+    envp.push_back(nullptr);
+
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0)
+        return std::string("fsck: pipe: ") + strerror(errno);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_adddup2(&actions, fds[1], 2);
+    pid_t pid = 0;
+    const int rc = posix_spawnp(&pid, "git", &actions, nullptr, argv.data(), envp.data());
+    posix_spawn_file_actions_destroy(&actions);
+    close(fds[1]);
+    std::string errors;
+    if (rc == 0) {
+        char buf[4096];
+        for (;;) {
+            const ssize_t n = ::read(fds[0], buf, sizeof(buf));
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0)
+                break;
+            if (errors.size() < 4096)
+                errors.append(buf, static_cast<size_t>(n));
+        }
+    }
+    close(fds[0]);
+    if (rc != 0)
+        return std::string("fsck: cannot run git index-pack: ") + strerror(rc);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        return std::string();
+    // git's first complaint says what is wrong; the rest repeats it.
+    std::string first = errors.substr(0, errors.find('\n'));
+    return "index-pack --strict failed" + (first.empty() ? std::string() : ": " + first);
 }
 
 void Quarantine::migrate() {

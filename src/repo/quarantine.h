@@ -37,6 +37,13 @@ class Quarantine {
     unsigned long long objects() const { return objects_; }
     unsigned long long bytes() const { return bytes_; }
 
+    // receive.fsckObjects: `git index-pack --strict` over the indexed pack
+    // (git's checks of every object and of what they name, with the
+    // repository's fsck.* settings), its index written to a scratch file in
+    // the quarantine. Runs git only when the pack has objects. Returns "" when
+    // it passes, else git's complaint.
+    std::string fsck() const;
+
     // Moves the pack into objects/pack (the .pack first, so that the .idx
     // never names a missing pack), then removes the quarantine. Throws
     // gsh::Error(500) when a rename fails. An empty pack is dropped instead.
