@@ -111,7 +111,8 @@ const char *gsh_session_client_note(const gsh_session *s);
  * why; whatever was written before stays valid to send). */
 int gsh_session_read(gsh_session *s, unsigned char *buf, size_t cap, size_t *written);
 
-/* Counters for logs, valid at any time. */
+/* Counters for logs, valid at any time: the pack sent, or for a push the
+ * pack received. */
 unsigned long long gsh_session_pack_objects(const gsh_session *s);
 unsigned long long gsh_session_pack_bytes(const gsh_session *s);
 
@@ -119,8 +120,8 @@ unsigned long long gsh_session_pack_bytes(const gsh_session *s);
  * field is "not known" (NULL or -1) until the request has been read that
  * far: a request refused before its body was read has no command. */
 typedef struct {
-    const char *command; /* "advertise", "ls-refs", "fetch", "object-info"
-                            (NUL-terminated), or NULL */
+    const char *command; /* "advertise", "ls-refs", "fetch", "object-info",
+                            "receive-pack" (NUL-terminated), or NULL */
     long long wants;     /* want and want-ref lines of a fetch request as
                             sent; -1 for other commands */
     long long haves;     /* have lines, likewise */
@@ -153,7 +154,8 @@ int gsh_protocol_version(const char *git_protocol, size_t len);
 int gsh_session_sends_pack(const gsh_session *s);
 
 /* What the request was, for metrics labels: "advertise", "ls-refs", "fetch"
- * (a v2 fetch, or a v0/v1 upload-pack POST), "object-info", or "unknown" when
+ * (a v2 fetch, or a v0/v1 upload-pack POST), "object-info", "receive-pack"
+ * (a push; its advertisement is "advertise"), or "unknown" when
  * the request could not be parsed. A static string. */
 const char *gsh_session_metrics_command(const gsh_session *s);
 

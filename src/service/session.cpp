@@ -9,10 +9,12 @@
 
 #include "protocol/pkt_line.h"
 #include "protocol/v2_request.h"
+#include "repo/receive_pack_config.h"
 #include "repo/repo_cache.h"
 #include "repo/repo_path.h"
 #include "repo/upload_pack_config.h"
 #include "service/client_note.h"
+#include "service/receive_pack.h"
 #include "service/upload_pack_v0.h"
 #include "service/upload_pack_v2.h"
 #include "util/error.h"
@@ -68,14 +70,59 @@ Session::Session(const gsh_request &req)
           req.content_encoding ? std::string(req.content_encoding, req.content_encoding_len) : ""),
       export_all_(req.export_all != 0), allow_filter_(req.allow_filter != 0),
       max_request_size_(req.max_request_size ? req.max_request_size : kDefaultMaxRequestSize),
-      max_wants_(req.max_wants), max_haves_(req.max_haves) {
-    if (kind_ == GSH_ADVERTISE_UPLOAD_PACK)
+      max_wants_(req.max_wants), max_haves_(req.max_haves),
+      remote_user_(req.remote_user ? std::string(req.remote_user, req.remote_user_len) : ""),
+      remote_addr_(req.remote_addr ? std::string(req.remote_addr, req.remote_addr_len) : ""),
+      has_remote_user_(req.remote_user && req.remote_user_len > 0), run_hooks_(req.run_hooks != 0) {
+    if (kind_ == GSH_ADVERTISE_UPLOAD_PACK || kind_ == GSH_ADVERTISE_RECEIVE_PACK)
         summary_.command = "advertise";
+}
+
+int Session::open_receive_pack() {
+    const std::string path = resolve_repository(root_, repo_name_, export_all_);
+    repo_path_ = path;
+    // A handle of its own, not the cache's: libgit2 caches the refdb, and a
+    // push must read the refs as they are under their locks.
+    git_repository *raw = nullptr;
+    git_check(git_repository_open_ext(&raw, path.c_str(), GIT_REPOSITORY_OPEN_NO_SEARCH, nullptr),
+              "opening the repository");
+    RepoPtr repo(raw);
+    const ReceivePackConfig config = load_receive_pack_config(repo.get());
+    // git http-backend answers both the advertisement and the POST so.
+    if (!receive_pack_enabled(config, has_remote_user_))
+        throw Error("Service not enabled: 'receive-pack'", 403);
+    if (kind_ == GSH_ADVERTISE_RECEIVE_PACK) {
+        content_type_ = "application/x-git-receive-pack-advertisement";
+        proto::pkt_write_line(pending_, "# service=git-receive-pack");
+        proto::pkt_flush(pending_);
+        // Protocol v2 has no push: a v2 request gets v0, as from git.
+        pending_ += advertise_receive_pack(repo.get(), config, protocol_version_ == 1);
+        return 200;
+    }
+    content_type_ = "application/x-git-receive-pack-result";
+    summary_.command = "receive-pack";
+    PushContext ctx;
+    ctx.git_dir = path;
+    ctx.remote_user = remote_user_;
+    ctx.remote_addr = remote_addr_;
+    ctx.run_hooks = run_hooks_;
+    ctx.content_encoding = content_encoding_;
+    ctx.max_request_size = max_request_size_;
+    PushOutcome outcome = receive_pack(repo.get(), config, ctx, body_);
+    received_objects_ = outcome.objects;
+    received_bytes_ = outcome.bytes;
+    refused_ = outcome.refused;
+    pending_ = std::move(outcome.response);
+    return 200;
 }
 
 int Session::open(bool on_loop) {
     const int version = proto::protocol_version(git_protocol_);
     protocol_version_ = version;
+    if (kind_ == GSH_ADVERTISE_RECEIVE_PACK || kind_ == GSH_RPC_RECEIVE_PACK) {
+        command_ = kind_ == GSH_ADVERTISE_RECEIVE_PACK ? "advertise" : "receive-pack";
+        return on_loop ? 0 : open_receive_pack();
+    }
     if (kind_ == GSH_ADVERTISE_UPLOAD_PACK)
         command_ = "advertise";
     else if (version != 2)
@@ -197,11 +244,15 @@ int Session::read(uint8_t *buf, size_t cap, size_t *written) {
 }
 
 unsigned long long Session::pack_objects() const {
+    if (kind_ == GSH_RPC_RECEIVE_PACK)
+        return received_objects_;
     const pack::PackStats *s = pack_ ? pack_->stats() : nullptr;
     return s ? s->objects : 0;
 }
 
 unsigned long long Session::pack_bytes() const {
+    if (kind_ == GSH_RPC_RECEIVE_PACK)
+        return received_bytes_;
     const pack::PackStats *s = pack_ ? pack_->stats() : nullptr;
     return s ? s->bytes : 0;
 }

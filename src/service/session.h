@@ -1,4 +1,4 @@
-// One HTTP request to upload-pack, from the request body to the last byte.
+// One HTTP request to upload-pack or receive-pack, from the request body to the last byte.
 #pragma once
 
 #include <git2.h>
@@ -37,6 +37,7 @@ class Session {
     std::string message;
     // The client's session-id and server options, for the log; "" if none.
     const std::string &client_note() const { return client_note_; }
+    // Sent, or for a push received.
     unsigned long long pack_objects() const;
     unsigned long long pack_bytes() const;
     // What the request asked, as far as it was read; for the access log.
@@ -45,7 +46,8 @@ class Session {
     bool refused() const { return refused_; }
     // A pack is part of the response.
     bool sends_pack() const { return pack_ != nullptr; }
-    // "advertise", "ls-refs", "fetch", "object-info" or "unknown".
+    // "advertise", "ls-refs", "fetch", "object-info", "receive-pack" or
+    // "unknown".
     const char *command() const { return command_; }
     int protocol_version() const { return protocol_version_; }
     // Thread-safe: the pack ends at the next check in read().
@@ -53,6 +55,8 @@ class Session {
 
   private:
     int open(bool on_loop);
+    // The receive-pack kinds, always on a thread.
+    int open_receive_pack();
 
     gsh_request_kind kind_;
     std::string root_, repo_name_, git_protocol_, content_encoding_;
@@ -76,6 +80,11 @@ class Session {
     std::string repo_path_;
     std::atomic<bool> stop_pack_{false};
     bool stall_checked_ = false;
+    // Push.
+    std::string remote_user_, remote_addr_;
+    bool has_remote_user_ = false;
+    bool run_hooks_ = false;
+    unsigned long long received_objects_ = 0, received_bytes_ = 0;
 };
 
 } // namespace gsh

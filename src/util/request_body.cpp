@@ -3,6 +3,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -99,6 +100,108 @@ std::string RequestBody::read(std::string_view content_encoding, size_t max_size
         }
     }
     return gzip ? inflate_gzip(raw, max_size) : raw;
+}
+
+namespace {
+
+constexpr size_t kRawChunk = 64 * 1024;
+
+bool is_gzip(std::string_view content_encoding) {
+    const bool gzip = content_encoding == "gzip" || content_encoding == "x-gzip";
+    if (!content_encoding.empty() && !gzip && content_encoding != "identity")
+        throw Error("unsupported Content-Encoding '" + std::string(content_encoding) + "'", 415);
+    return gzip;
+}
+
+} // namespace
+
+BodyReader::BodyReader(const RequestBody &body, std::string_view content_encoding,
+                       size_t max_inflated)
+    : body_(body), gzip_(is_gzip(content_encoding)), max_inflated_(max_inflated) {
+    if (!gzip_)
+        return;
+    auto *zs = new z_stream{};
+    if (inflateInit2(zs, 16 + MAX_WBITS) != Z_OK) {
+        delete zs;
+        throw Error("inflateInit2 failed", 500);
+    }
+    zs_ = zs;
+}
+
+BodyReader::~BodyReader() {
+    if (zs_) {
+        auto *zs = static_cast<z_stream *>(zs_);
+        inflateEnd(zs);
+        delete zs;
+    }
+}
+
+size_t BodyReader::read_raw(void *buf, size_t cap) {
+    size_t n = 0;
+    auto *out = static_cast<char *>(buf);
+    while (n < cap && piece_ < body_.pieces_.size()) {
+        const RequestBody::Piece &p = body_.pieces_[piece_];
+        if (piece_pos_ == p.len) {
+            piece_++;
+            piece_pos_ = 0;
+            continue;
+        }
+        const size_t want = std::min(cap - n, p.len - piece_pos_);
+        if (p.fd < 0) {
+            std::memcpy(out + n, p.data.data() + piece_pos_, want);
+            piece_pos_ += want;
+            n += want;
+            continue;
+        }
+        ssize_t got = pread(p.fd, out + n, want, p.offset + static_cast<off_t>(piece_pos_));
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0)
+            throw Error(std::string("reading the buffered request body: ") +
+                            (got < 0 ? strerror(errno) : "unexpected end of file"),
+                        500);
+        piece_pos_ += static_cast<size_t>(got);
+        n += static_cast<size_t>(got);
+    }
+    return n;
+}
+
+size_t BodyReader::read(void *buf, size_t cap) {
+    if (cap == 0)
+        return 0;
+    if (!gzip_) {
+        const size_t n = read_raw(buf, cap);
+        delivered_ += n;
+        return n;
+    }
+    auto *zs = static_cast<z_stream *>(zs_);
+    for (;;) {
+        if (gzip_end_)
+            return 0;
+        if (zs->avail_in == 0) {
+            in_.resize(kRawChunk);
+            const size_t got = read_raw(in_.data(), in_.size());
+            in_.resize(got);
+            zs->next_in = reinterpret_cast<Bytef *>(in_.data());
+            zs->avail_in = static_cast<uInt>(got);
+            if (got == 0)
+                throw Error("truncated gzip request body", 400);
+        }
+        const size_t room = std::min<size_t>(cap, 1u << 30);
+        zs->next_out = static_cast<Bytef *>(buf);
+        zs->avail_out = static_cast<uInt>(room);
+        const int rc = inflate(zs, Z_NO_FLUSH);
+        if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR)
+            throw Error("corrupt gzip request body", 400);
+        const size_t produced = room - zs->avail_out;
+        if (rc == Z_STREAM_END)
+            gzip_end_ = true;
+        if (delivered_ + produced > max_inflated_)
+            too_large(max_inflated_);
+        delivered_ += produced;
+        if (produced > 0)
+            return produced;
+    }
 }
 
 } // namespace gsh

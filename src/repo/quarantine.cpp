@@ -1,0 +1,198 @@
+#include "repo/quarantine.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "repo/git_ptr.h"
+#include "util/error.h"
+
+namespace gsh {
+
+namespace {
+
+constexpr char kPrefix[] = "incoming-";
+constexpr size_t kChunk = 64 * 1024;
+
+using IndexerPtr = GitPtr<git_indexer, git_indexer_free>;
+
+std::string git_message(const char *what) {
+    const git_error *e = git_error_last();
+    return std::string(what) + ": " + (e && e->message ? e->message : "libgit2 error");
+}
+
+// The pid of an "incoming-<pid>-XXXXXX" name, or 0 for any other name.
+pid_t quarantine_pid(const char *name) {
+    if (std::strncmp(name, kPrefix, sizeof(kPrefix) - 1) != 0)
+        return 0;
+    const char *p = name + sizeof(kPrefix) - 1;
+    char *end = nullptr;
+    errno = 0;
+    const long pid = std::strtol(p, &end, 10);
+    if (errno != 0 || end == p || *end != '-' || pid <= 0)
+        return 0;
+    return static_cast<pid_t>(pid);
+}
+
+void remove_tree(const std::string &path) {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+}
+
+} // namespace
+
+void remove_stale_quarantines(const std::string &objects_dir) {
+    DIR *d = opendir(objects_dir.c_str());
+    if (!d)
+        return;
+    std::vector<std::string> stale;
+    while (struct dirent *e = readdir(d)) {
+        const pid_t pid = quarantine_pid(e->d_name);
+        if (pid > 0 && kill(pid, 0) != 0 && errno == ESRCH)
+            stale.push_back(objects_dir + "/" + e->d_name);
+    }
+    closedir(d);
+    for (const std::string &path : stale)
+        remove_tree(path);
+}
+
+Quarantine::Quarantine(const std::string &git_dir) : git_dir_(git_dir) {
+    const std::string objects = git_dir + "/objects";
+    remove_stale_quarantines(objects);
+    std::string tmpl = objects + "/" + kPrefix + std::to_string(getpid()) + "-XXXXXX";
+    if (!mkdtemp(tmpl.data()))
+        throw Error("creating the quarantine directory in " + objects + ": " + strerror(errno));
+    dir_ = tmpl;
+    if (mkdir((dir_ + "/pack").c_str(), 0777) != 0) {
+        const int err = errno;
+        remove_tree(dir_);
+        throw Error("creating the quarantine pack directory: " + std::string(strerror(err)));
+    }
+}
+
+Quarantine::~Quarantine() {
+    if (!dir_.empty())
+        remove_tree(dir_);
+}
+
+std::string Quarantine::index(git_odb *odb, const std::function<size_t(void *, size_t)> &read) {
+    git_indexer_options opts = GIT_INDEXER_OPTIONS_INIT;
+    opts.verify = 1;
+    git_indexer *raw = nullptr;
+    if (git_indexer_new(&raw, (dir_ + "/pack").c_str(), 0, odb, &opts) < 0)
+        return git_message("index-pack");
+    IndexerPtr indexer(raw);
+    git_indexer_progress progress{};
+    std::unique_ptr<char[]> buf(new char[kChunk]);
+    for (;;) {
+        const size_t n = read(buf.get(), kChunk);
+        if (n == 0)
+            break;
+        if (git_indexer_append(indexer.get(), buf.get(), n, &progress) < 0)
+            return git_message("index-pack");
+    }
+    if (git_indexer_commit(indexer.get(), &progress) < 0)
+        return git_message("index-pack");
+    objects_ = progress.received_objects;
+    bytes_ = progress.received_bytes;
+    pack_name_ = std::string("pack-") + git_indexer_name(indexer.get());
+    return std::string();
+}
+
+std::string Quarantine::fsck() const {
+    if (pack_name_.empty() || objects_ == 0)
+        return std::string();
+    const std::string pack = dir_ + "/pack/" + pack_name_ + ".pack";
+    const std::string scratch = dir_ + "/fsck.idx";
+    std::vector<std::string> args = {"git", "index-pack", "--strict", "-o", scratch, pack};
+    const std::vector<std::pair<std::string, std::string>> overrides = {
+        {"GIT_DIR", git_dir_},
+        {"GIT_OBJECT_DIRECTORY", dir_},
+        {"GIT_ALTERNATE_OBJECT_DIRECTORIES", git_dir_ + "/objects"}};
+    std::vector<std::string> env;
+    for (char **e = environ; *e; e++) {
+        bool replaced = false;
+        for (const auto &[k, v] : overrides)
+            replaced |= std::strncmp(*e, k.c_str(), k.size()) == 0 && (*e)[k.size()] == '=';
+        if (!replaced)
+            env.push_back(*e);
+    }
+    for (const auto &[k, v] : overrides)
+        env.push_back(k + "=" + v);
+    std::vector<char *> argv, envp;
+    for (std::string &a : args)
+        argv.push_back(a.data());
+    argv.push_back(nullptr);
+    for (std::string &e : env)
+        envp.push_back(e.data());
+    envp.push_back(nullptr);
+
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0)
+        return std::string("fsck: pipe: ") + strerror(errno);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_adddup2(&actions, fds[1], 2);
+    pid_t pid = 0;
+    const int rc = posix_spawnp(&pid, "git", &actions, nullptr, argv.data(), envp.data());
+    posix_spawn_file_actions_destroy(&actions);
+    close(fds[1]);
+    std::string errors;
+    if (rc == 0) {
+        char buf[4096];
+        for (;;) {
+            const ssize_t n = ::read(fds[0], buf, sizeof(buf));
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0)
+                break;
+            if (errors.size() < 4096)
+                errors.append(buf, static_cast<size_t>(n));
+        }
+    }
+    close(fds[0]);
+    if (rc != 0)
+        return std::string("fsck: cannot run git index-pack: ") + strerror(rc);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        return std::string();
+    // git's first complaint says what is wrong; the rest repeats it.
+    std::string first = errors.substr(0, errors.find('\n'));
+    return "index-pack --strict failed" + (first.empty() ? std::string() : ": " + first);
+}
+
+void Quarantine::migrate() {
+    if (!pack_name_.empty() && objects_ > 0) {
+        const std::string from = dir_ + "/pack/" + pack_name_;
+        const std::string to = git_dir_ + "/objects/pack/" + pack_name_;
+        for (const char *ext : {".pack", ".rev", ".idx"}) {
+            struct stat st;
+            if (ext == std::string(".rev") && lstat((from + ext).c_str(), &st) != 0)
+                continue;
+            if (rename((from + ext).c_str(), (to + ext).c_str()) != 0)
+                throw Error("unable to migrate objects to permanent storage: " + to + ext + ": " +
+                            strerror(errno));
+        }
+    }
+    remove_tree(dir_);
+    dir_.clear();
+}
+
+} // namespace gsh

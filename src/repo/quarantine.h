@@ -1,0 +1,58 @@
+// Where a pushed pack waits until the push is accepted, as git's receive-pack
+// keeps it: a directory objects/incoming-<pid>-XXXXXX of the repository, with
+// a pack/ directory the pack is indexed into. Nothing in it is visible to the
+// repository until migrate() moves the pack into objects/pack; a quarantine
+// that is not migrated is removed with everything in it.
+#pragma once
+
+#include <git2.h>
+
+#include <cstddef>
+#include <functional>
+#include <string>
+
+namespace gsh {
+
+// Removes the incoming-<pid>-* directories under objects_dir whose process no
+// longer exists: what a worker killed in the middle of a push left.
+void remove_stale_quarantines(const std::string &objects_dir);
+
+class Quarantine {
+  public:
+    // Creates objects/incoming-<pid>-XXXXXX/pack under git_dir, after
+    // removing stale quarantines. Throws gsh::Error(500) when it cannot.
+    explicit Quarantine(const std::string &git_dir);
+    ~Quarantine();
+    Quarantine(const Quarantine &) = delete;
+    Quarantine &operator=(const Quarantine &) = delete;
+
+    // The quarantine's object directory (GIT_QUARANTINE_PATH in hooks).
+    const std::string &path() const { return dir_; }
+
+    // Indexes the pack that read() yields (it returns 0 at the end) with
+    // libgit2's indexer: a thin pack is completed from odb, and every object
+    // the pack's commits and trees name must be in the pack or in odb.
+    // Returns "" on success, else what went wrong (the "unpack" status).
+    std::string index(git_odb *odb, const std::function<size_t(void *, size_t)> &read);
+    unsigned long long objects() const { return objects_; }
+    unsigned long long bytes() const { return bytes_; }
+
+    // receive.fsckObjects: `git index-pack --strict` over the indexed pack
+    // (git's checks of every object and of what they name, with the
+    // repository's fsck.* settings), its index written to a scratch file in
+    // the quarantine. Runs git only when the pack has objects. Returns "" when
+    // it passes, else git's complaint.
+    std::string fsck() const;
+
+    // Moves the pack into objects/pack (the .pack first, so that the .idx
+    // never names a missing pack), then removes the quarantine. Throws
+    // gsh::Error(500) when a rename fails. An empty pack is dropped instead.
+    void migrate();
+
+  private:
+    std::string git_dir_, dir_;
+    std::string pack_name_; // "pack-<hash>" once indexed
+    unsigned long long objects_ = 0, bytes_ = 0;
+};
+
+} // namespace gsh

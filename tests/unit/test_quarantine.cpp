@@ -1,0 +1,131 @@
+// The quarantine: libgit2's indexer fed in pieces, thin packs completed from
+// the repository, nothing left behind on failure, stale directories removed.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+
+#include "fixture.h"
+#include "repo/git_ptr.h"
+#include "repo/quarantine.h"
+
+using namespace gsh;
+using gsh::test::sh;
+
+namespace {
+
+class QuarantineTest : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        git_libgit2_init();
+        dir.run("git init -q --bare -b main r.git && git init -q -b main w && cd w && "
+                "seq 1 2000 > f && git add f && git commit -qm a && git push -q ../r.git main "
+                "2>/dev/null && seq 1 2001 > f && git commit -qam b");
+        git_repository *raw = nullptr;
+        git_check(git_repository_open_bare(&raw, git_dir().c_str()), "open");
+        repo.reset(raw);
+        git_odb *o = nullptr;
+        git_check(git_repository_odb(&o, repo.get()), "odb");
+        odb.reset(o);
+    }
+    std::string git_dir() const { return dir.str() + "/r.git"; }
+    std::string pack(bool thin) const {
+        return dir.run(std::string("cd w && printf 'main\\n^main~1\\n' | git pack-objects -q "
+                                   "--stdout --revs") +
+                       (thin ? " --thin" : ""));
+    }
+    std::string index(Quarantine &q, const std::string &data) {
+        size_t pos = 0;
+        return q.index(odb.get(), [&](void *buf, size_t cap) {
+            const size_t n = std::min<size_t>({cap, 1000, data.size() - pos});
+            std::memcpy(buf, data.data() + pos, n);
+            pos += n;
+            return n;
+        });
+    }
+    size_t incoming() const {
+        size_t n = 0;
+        for (const auto &e : std::filesystem::directory_iterator(git_dir() + "/objects"))
+            n += e.path().filename().string().starts_with("incoming-");
+        return n;
+    }
+
+    test::TempDir dir;
+    RepoPtr repo;
+    OdbPtr odb;
+};
+
+TEST_F(QuarantineTest, ThinPackCompletedAndMigrated) {
+    const std::string head = dir.run("cd w && git rev-parse main").substr(0, 40);
+    {
+        Quarantine q(git_dir());
+        EXPECT_TRUE(q.path().starts_with(git_dir() + "/objects/incoming-" +
+                                         std::to_string(getpid()) + "-"));
+        ASSERT_EQ(index(q, pack(true)), "");
+        EXPECT_EQ(q.objects(), 3u);
+        // Not visible before migration.
+        EXPECT_NE(system(("git -C '" + git_dir() + "' cat-file -e " + head).c_str()), 0);
+        q.migrate();
+    }
+    EXPECT_EQ(incoming(), 0u);
+    sh("git -C '" + git_dir() + "' cat-file -e " + head);
+    sh("git -C '" + git_dir() + "' update-ref refs/heads/main " + head);
+    EXPECT_EQ(sh("git -C '" + git_dir() + "' fsck --strict 2>&1"), "");
+}
+
+TEST_F(QuarantineTest, CorruptAndTruncatedPacksLeaveNothing) {
+    const std::string before = sh("ls '" + git_dir() + "/objects/pack'");
+    std::string good = pack(false);
+    std::string corrupt = good;
+    corrupt[corrupt.size() - 25] ^= 0x01;
+    for (const std::string &bad : {corrupt, good.substr(0, good.size() - 10), good.substr(0, 8),
+                                   std::string("garbage!!!!!")}) {
+        Quarantine q(git_dir());
+        EXPECT_NE(index(q, bad), "");
+    }
+    EXPECT_EQ(incoming(), 0u);
+    EXPECT_EQ(sh("ls '" + git_dir() + "/objects/pack'"), before);
+}
+
+TEST_F(QuarantineTest, MissingBaseOrObjectRefused) {
+    // A thin pack of the second commit given to a repository lacking the first.
+    dir.run("rm -rf r.git && git init -q --bare r.git");
+    git_repository *raw = nullptr;
+    git_check(git_repository_open_bare(&raw, git_dir().c_str()), "open");
+    repo.reset(raw);
+    git_odb *o = nullptr;
+    git_check(git_repository_odb(&o, repo.get()), "odb");
+    odb.reset(o);
+    Quarantine q(git_dir());
+    EXPECT_NE(index(q, pack(true)), "");
+    // Not thin, but its commit names a parent the repository lacks.
+    Quarantine q2(git_dir());
+    EXPECT_NE(index(q2, pack(false)), "");
+}
+
+TEST_F(QuarantineTest, StaleDirectoriesOfDeadProcessesRemoved) {
+    dir.run(
+        "mkdir -p r.git/objects/incoming-2147483646-AAAAAA/pack r.git/objects/incoming-1-BBBBBB "
+        "r.git/objects/incoming-CCCCCC && touch r.git/objects/incoming-2147483646-AAAAAA/pack/x");
+    remove_stale_quarantines(git_dir() + "/objects");
+    EXPECT_FALSE(std::filesystem::exists(git_dir() + "/objects/incoming-2147483646-AAAAAA"));
+    EXPECT_TRUE(std::filesystem::exists(git_dir() + "/objects/incoming-1-BBBBBB"));
+    EXPECT_TRUE(std::filesystem::exists(git_dir() + "/objects/incoming-CCCCCC")); // git's own
+}
+
+TEST_F(QuarantineTest, EmptyPackIsDropped) {
+    const std::string before = sh("ls '" + git_dir() + "/objects/pack'");
+    const std::string empty =
+        dir.run("cd w && printf '^main\\n' | git pack-objects -q --stdout --revs");
+    {
+        Quarantine q(git_dir());
+        ASSERT_EQ(index(q, empty), "");
+        EXPECT_EQ(q.objects(), 0u);
+        q.migrate();
+    }
+    EXPECT_EQ(incoming(), 0u);
+    EXPECT_EQ(sh("ls '" + git_dir() + "/objects/pack'"), before);
+}
+
+} // namespace

@@ -1,0 +1,303 @@
+// A push end to end through the C API: request bodies made by the real git,
+// the report checked line by line, the repository checked with git fsck.
+#include <gtest/gtest.h>
+
+#include <zlib.h>
+
+#include "push_fixture.h"
+#include "repo/git_ptr.h"
+#include "repo/receive_pack_config.h"
+#include "service/receive_pack.h"
+
+using namespace gsh;
+using gsh::test::Answer;
+using gsh::test::sh;
+
+namespace {
+
+class ReceivePack : public gsh::test::PushFixture {
+  protected:
+    // client's main moved one commit on; returns {old, new}.
+    std::pair<std::string, std::string> new_commit() {
+        const std::string old_id = rev("cl", "main");
+        client("echo 3 >> f && git commit -qam three");
+        return {old_id, rev("cl", "main")};
+    }
+    std::string fsck() const { return sh("git -C '" + srv() + "' fsck --strict 2>&1"); }
+};
+
+TEST_F(ReceivePack, AdvertisementIsGitsButTheAgent) {
+    client("git tag v1 && git push -q origin v1 2>/dev/null");
+    sh("git -C '" + srv() + "' config receive.hideRefs refs/tags");
+    Answer a = request(GSH_ADVERTISE_RECEIVE_PACK, "");
+    ASSERT_EQ(a.status, 200) << a.message;
+    EXPECT_EQ(a.content_type, "application/x-git-receive-pack-advertisement");
+    const std::string theirs =
+        sh("git receive-pack --advertise-refs --stateless-rpc '" + srv() + "'");
+    std::string expected = pkts({"# service=git-receive-pack", "FLUSH"});
+    proto::PktReader r(theirs);
+    for (proto::Pkt p = r.next(); p.kind != proto::PktKind::End; p = r.next()) {
+        if (p.kind == proto::PktKind::Flush) {
+            proto::pkt_flush(expected);
+            continue;
+        }
+        std::string line(p.data);
+        const size_t agent = line.find("agent=git/");
+        if (agent != std::string::npos)
+            line = line.substr(0, agent) + "agent=git-smart-http/0.1";
+        proto::pkt_write_line(expected, line);
+    }
+    EXPECT_EQ(a.body, expected);
+    EXPECT_EQ(a.body.find("refs/tags/v1"), std::string::npos);
+}
+
+TEST_F(ReceivePack, EmptyRepositoryAdvertisesCapabilitiesLine) {
+    dir.run("rm -rf srv.git && git init -q --bare srv.git");
+    Answer a = request(GSH_ADVERTISE_RECEIVE_PACK, "");
+    ASSERT_EQ(a.status, 200);
+    EXPECT_NE(a.body.find(std::string(kZero) + " capabilities^{}" + std::string(1, '\0') +
+                          "report-status report-status-v2 delete-refs side-band-64k quiet "
+                          "atomic ofs-delta object-format=sha1 agent="),
+              std::string::npos);
+}
+
+TEST_F(ReceivePack, EnabledAsGitHttpBackendDecides) {
+    Answer anon = request(GSH_ADVERTISE_RECEIVE_PACK, "", nullptr);
+    EXPECT_EQ(anon.status, 403);
+    EXPECT_EQ(anon.message, "Service not enabled: 'receive-pack'");
+    EXPECT_EQ(request(GSH_ADVERTISE_RECEIVE_PACK, "", "").status, 403);
+    EXPECT_EQ(push(body({"x"}, "", ""), nullptr).status, 403);
+    sh("git -C '" + srv() + "' config http.receivepack true");
+    EXPECT_EQ(request(GSH_ADVERTISE_RECEIVE_PACK, "", nullptr).status, 200);
+    sh("git -C '" + srv() + "' config http.receivepack false");
+    EXPECT_EQ(request(GSH_ADVERTISE_RECEIVE_PACK, "", "alice").status, 403);
+}
+
+TEST_F(ReceivePack, PushMovesTheRefAndReports) {
+    auto [old_id, new_id] = new_commit();
+    Answer a = push(body({old_id + " " + new_id + " refs/heads/main"}, "report-status",
+                         pack({new_id, "^" + old_id})));
+    ASSERT_EQ(a.status, 200) << a.message;
+    EXPECT_EQ(a.content_type, "application/x-git-receive-pack-result");
+    EXPECT_EQ(a.body, pkts({"unpack ok", "ok refs/heads/main", "FLUSH"}));
+    EXPECT_EQ(rev("srv.git", "main"), new_id);
+    EXPECT_EQ(fsck(), "");
+    EXPECT_EQ(quarantines(), 0u);
+}
+
+TEST_F(ReceivePack, SideBandWrapsTheReport) {
+    auto [old_id, new_id] = new_commit();
+    Answer a = push(body({old_id + " " + new_id + " refs/heads/main"},
+                         "report-status-v2 side-band-64k quiet object-format=sha1 agent=git/2.39.5",
+                         pack({new_id, "^" + old_id}, true)));
+    ASSERT_EQ(a.status, 200) << a.message;
+    std::string report = pkts({"unpack ok", "ok refs/heads/main", "FLUSH"});
+    std::string expected;
+    proto::sideband_write(expected, 1, report);
+    proto::pkt_flush(expected);
+    EXPECT_EQ(a.body, expected);
+    EXPECT_EQ(rev("srv.git", "main"), new_id);
+}
+
+TEST_F(ReceivePack, GzipBody) {
+    auto [old_id, new_id] = new_commit();
+    std::string raw = body({old_id + " " + new_id + " refs/heads/main"}, "report-status",
+                           pack({new_id, "^" + old_id}));
+    z_stream zs{};
+    ASSERT_EQ(deflateInit2(&zs, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY), Z_OK);
+    std::string gz(deflateBound(&zs, raw.size()), '\0');
+    zs.next_in = reinterpret_cast<Bytef *>(raw.data());
+    zs.avail_in = raw.size();
+    zs.next_out = reinterpret_cast<Bytef *>(gz.data());
+    zs.avail_out = gz.size();
+    ASSERT_EQ(deflate(&zs, Z_FINISH), Z_STREAM_END);
+    gz.resize(zs.total_out);
+    deflateEnd(&zs);
+    Answer a = request(GSH_RPC_RECEIVE_PACK, gz, "alice", "gzip");
+    ASSERT_EQ(a.status, 200) << a.message;
+    EXPECT_EQ(a.body, pkts({"unpack ok", "ok refs/heads/main", "FLUSH"}));
+}
+
+TEST_F(ReceivePack, CorruptPackChangesNothing) {
+    auto [old_id, new_id] = new_commit();
+    const std::string packs_before = sh("ls '" + srv() + "/objects/pack'");
+    std::string p = pack({new_id, "^" + old_id});
+    p[p.size() / 2] ^= 0x55;
+    Answer a = push(body({old_id + " " + new_id + " refs/heads/main"}, "report-status", p));
+    ASSERT_EQ(a.status, 200) << a.message;
+    proto::PktReader r(a.body);
+    proto::Pkt first = r.next();
+    EXPECT_TRUE(first.data.starts_with("unpack index-pack")) << first.data;
+    EXPECT_EQ(r.next().data, "ng refs/heads/main unpacker error");
+    EXPECT_EQ(rev("srv.git", "main"), old_id);
+    EXPECT_EQ(quarantines(), 0u);
+    EXPECT_EQ(sh("ls '" + srv() + "/objects/pack'"), packs_before);
+}
+
+TEST_F(ReceivePack, TruncatedAndMissingPack) {
+    auto [old_id, new_id] = new_commit();
+    std::string p = pack({new_id, "^" + old_id});
+    for (const std::string &cut : {p.substr(0, p.size() - 30), std::string()}) {
+        Answer a = push(body({old_id + " " + new_id + " refs/heads/main"}, "report-status", cut));
+        ASSERT_EQ(a.status, 200) << a.message;
+        EXPECT_NE(a.body.find("ng refs/heads/main unpacker error"), std::string::npos);
+        EXPECT_EQ(rev("srv.git", "main"), old_id);
+    }
+    EXPECT_EQ(quarantines(), 0u);
+}
+
+TEST_F(ReceivePack, ThinPackWithoutItsBaseIsRefused) {
+    // A thin pack against a commit the server never had.
+    auto [a_id, b_id] = new_commit();
+    client("echo 4 >> f && git commit -qam four");
+    const std::string c_id = rev("cl", "main");
+    Answer a = push(body({a_id + " " + c_id + " refs/heads/main"}, "report-status",
+                         pack({c_id, "^" + b_id}, true)));
+    EXPECT_NE(a.body.find("ng refs/heads/main unpacker error"), std::string::npos) << a.body;
+    EXPECT_EQ(rev("srv.git", "main"), a_id);
+}
+
+TEST_F(ReceivePack, StaleOldValueFails) {
+    auto [old_id, new_id] = new_commit();
+    Answer a = push(body({new_id + " " + new_id + " refs/heads/main"}, "report-status",
+                         pack({new_id, "^" + old_id})));
+    EXPECT_EQ(a.body, pkts({"unpack ok", "ng refs/heads/main failed to update ref", "FLUSH"}));
+    EXPECT_EQ(rev("srv.git", "main"), old_id);
+    EXPECT_EQ(quarantines(), 0u);
+}
+
+TEST_F(ReceivePack, AtomicIsAllOrNothing) {
+    auto [old_id, new_id] = new_commit();
+    const std::string cmds_pack = pack({new_id, "^" + old_id});
+    Answer a = push(body({old_id + " " + new_id + " refs/heads/main",
+                          kZero + std::string(" ") + new_id + " refs/heads/topic",
+                          new_id + " " + new_id + " refs/heads/stale"},
+                         "report-status atomic", cmds_pack));
+    EXPECT_EQ(a.body, pkts({"unpack ok", "ng refs/heads/main atomic push failure",
+                            "ng refs/heads/topic atomic push failure",
+                            "ng refs/heads/stale failed to update ref", "FLUSH"}));
+    EXPECT_EQ(rev("srv.git", "main"), old_id);
+    EXPECT_EQ(rev("srv.git", "refs/heads/topic"), "");
+    // Without atomic the good ones go through.
+    a = push(body({old_id + " " + new_id + " refs/heads/main",
+                   kZero + std::string(" ") + new_id + " refs/heads/topic",
+                   new_id + " " + new_id + " refs/heads/stale"},
+                  "report-status", cmds_pack));
+    EXPECT_EQ(a.body, pkts({"unpack ok", "ok refs/heads/main", "ok refs/heads/topic",
+                            "ng refs/heads/stale failed to update ref", "FLUSH"}));
+    EXPECT_EQ(rev("srv.git", "main"), new_id);
+    EXPECT_EQ(rev("srv.git", "refs/heads/topic"), new_id);
+    EXPECT_EQ(fsck(), "");
+}
+
+TEST_F(ReceivePack, ChecksAsGitReceivePack) {
+    auto [old_id, new_id] = new_commit();
+    const std::string first = rev("cl", "main~2");
+    const std::string blob = rev("cl", "main:f");
+    sh("git -C '" + srv() + "' config receive.denyNonFastForwards true && git -C '" + srv() +
+       "' config receive.denyDeletes true && git -C '" + srv() +
+       "' config receive.hideRefs refs/secret && git -C '" + srv() + "' branch other main");
+    const std::string z = kZero;
+    Answer a = push(body({old_id + " " + first + " refs/heads/main", // rewind
+                          old_id + " " + z + " refs/heads/other",    // delete
+                          z + " " + new_id + " refs/secret/x",       // hidden
+                          z + " " + new_id + " refs/heads/bad..name", z + " " + new_id + " HEAD",
+                          z + " " + blob + " refs/heads/blob", z + " " + blob + " refs/blobs/ok",
+                          z + " " + std::string(39, '1') + "2 refs/heads/missing"},
+                         "report-status side-band-64k", pack({new_id, "^" + old_id})));
+    ASSERT_EQ(a.status, 200);
+    std::string report;
+    // The report is in band 1; band 2 carries git's error: lines.
+    proto::PktReader r(a.body);
+    std::string band2;
+    for (proto::Pkt p = r.next(); p.kind == proto::PktKind::Data; p = r.next())
+        (p.data[0] == 1 ? report : band2) += p.data.substr(1);
+    EXPECT_EQ(report, pkts({"unpack ok", "ng refs/heads/main non-fast-forward",
+                            "ng refs/heads/other deletion prohibited",
+                            "ng refs/secret/x deny updating a hidden ref",
+                            "ng refs/heads/bad..name funny refname", "ng HEAD funny refname",
+                            "ng refs/heads/blob failed to update ref", "ok refs/blobs/ok",
+                            "ng refs/heads/missing bad pack", "FLUSH"}));
+    EXPECT_NE(band2.find("error: denying non-fast-forward refs/heads/main (you should pull "
+                         "first)"),
+              std::string::npos);
+    EXPECT_EQ(rev("srv.git", "refs/blobs/ok"), blob);
+    EXPECT_EQ(rev("srv.git", "main"), old_id);
+}
+
+TEST_F(ReceivePack, DeleteOnlyAndCurrentBranch) {
+    const std::string head = rev("cl", "main");
+    sh("git -C '" + srv() + "' branch gone main");
+    Answer a = push(
+        body({head + " " + kZero + " refs/heads/gone", head + " " + kZero + " refs/heads/main"},
+             "report-status", ""));
+    EXPECT_EQ(a.body,
+              pkts({"unpack ok", "ok refs/heads/gone",
+                    "ng refs/heads/main deletion of the current branch prohibited", "FLUSH"}));
+    EXPECT_EQ(rev("srv.git", "refs/heads/gone"), "");
+    EXPECT_EQ(quarantines(), 0u);
+}
+
+TEST_F(ReceivePack, NonBareRefusesCheckedOutBranch) {
+    // srv.git is now a work tree: its .git is what is served.
+    const std::string head = rev("cl", "main");
+    dir.run("rm -rf srv.git && git clone -q cl srv.git && git -C srv.git branch side");
+    const std::string empty_pack = pack({"^" + head});
+    Answer a =
+        push(body({head + " " + kZero + " refs/heads/side", head + " " + head + " refs/heads/main"},
+                  "report-status", empty_pack));
+    ASSERT_EQ(a.status, 200) << a.message;
+    EXPECT_EQ(a.body, pkts({"unpack ok", "ok refs/heads/side",
+                            "ng refs/heads/main branch is currently checked out", "FLUSH"}));
+    sh("git -C '" + srv() + "' config receive.denyCurrentBranch ignore");
+    a = push(body({head + " " + head + " refs/heads/main"}, "report-status", empty_pack));
+    EXPECT_EQ(a.body, pkts({"unpack ok", "ok refs/heads/main", "FLUSH"}));
+}
+
+TEST_F(ReceivePack, MalformedCommandsAre400) {
+    EXPECT_EQ(push(pkts({"not a command", "FLUSH"})).status, 400);
+    Answer a = push(pkts({"not a command", "FLUSH"}));
+    EXPECT_EQ(a.message, "protocol error: expected old/new/ref, got 'not a command'");
+    EXPECT_EQ(push("00").status, 400);
+    EXPECT_EQ(push(pkts({std::string(kZero) + " " + kZero + " refs/heads/x"})).status, 400);
+    EXPECT_EQ(push("zzzz").status, 400);
+    // Nothing asked, nothing answered.
+    Answer empty = push(pkts({"FLUSH"}));
+    EXPECT_EQ(empty.status, 200);
+    EXPECT_EQ(empty.body, "");
+}
+
+TEST_F(ReceivePack, StaleQuarantineOfADeadWorkerIsRemoved) {
+    // A pid that cannot exist (above pid_max).
+    dir.run("mkdir -p srv.git/objects/incoming-2147483646-abcdef/pack && "
+            "touch srv.git/objects/incoming-2147483646-abcdef/pack/tmp_pack_x && "
+            "mkdir srv.git/objects/incoming-1-keep");
+    auto [old_id, new_id] = new_commit();
+    Answer a = push(body({old_id + " " + new_id + " refs/heads/main"}, "report-status",
+                         pack({new_id, "^" + old_id})));
+    EXPECT_EQ(a.body, pkts({"unpack ok", "ok refs/heads/main", "FLUSH"}));
+    EXPECT_FALSE(std::filesystem::exists(srv() + "/objects/incoming-2147483646-abcdef"));
+    // pid 1 is alive: its quarantine stays.
+    EXPECT_TRUE(std::filesystem::exists(srv() + "/objects/incoming-1-keep"));
+}
+
+TEST_F(ReceivePack, FsckObjectsRefusesABrokenCommit) {
+    sh("git -C '" + srv() + "' config receive.fsckObjects true");
+    const std::string old_id = rev("cl", "main");
+    const std::string tree = rev("cl", "main^{tree}");
+    // A commit with a malformed author line.
+    const std::string bad = client("printf 'tree " + tree + "\\nparent " + old_id +
+                                   "\\nauthor broken\\ncommitter C <c@x> 0 +0000\\n\\nm\\n' | "
+                                   "git hash-object -t commit -w --literally --stdin");
+    const std::string bad_id = bad.substr(0, 40);
+    Answer a = push(body({old_id + " " + bad_id + " refs/heads/main"}, "report-status",
+                         pack({bad_id, "^" + old_id})));
+    EXPECT_NE(a.body.find("ng refs/heads/main unpacker error"), std::string::npos) << a.body;
+    EXPECT_EQ(rev("srv.git", "main"), old_id);
+    // A good push still passes.
+    auto [o, n] = new_commit();
+    a = push(body({o + " " + n + " refs/heads/main"}, "report-status", pack({n, "^" + o})));
+    EXPECT_EQ(a.body, pkts({"unpack ok", "ok refs/heads/main", "FLUSH"}));
+}
+
+} // namespace
