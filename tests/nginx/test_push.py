@@ -1089,7 +1089,6 @@ def test_worker_killed_in_pre_receive(push_env, seed):
         assert pid in workers, "the hook does not run under a worker"
         os.kill(pid, signal.SIGKILL)
         out, err = proc.communicate(timeout=120)
-        assert proc.returncode != 0
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -1097,7 +1096,14 @@ def test_worker_killed_in_pre_receive(push_env, seed):
         # let the orphaned hook end: an open for writing meets its read,
         # the close gives it EOF
         _release_fifo(fifo)
-    assert server_refs(git, repo) == before
+    # libcurl sends a request again on a fresh connection when a reused one
+    # dies before any answer ("Connection died, retrying a fresh connect"):
+    # the push may then succeed through the other worker, whose pre-receive
+    # passes. Either way, the refs are what the client was told.
+    if proc.returncode == 0:
+        assert rev(git, repo, "main") == tip, err
+    else:
+        assert server_refs(git, repo) == before, err
     deadline = time.monotonic() + 30
     while len(push_env.workers()) < len(workers) \
             and time.monotonic() < deadline:
