@@ -2,8 +2,9 @@
 // post-update): where they are and running one as a child process.
 //
 // It is called on an nginx thread-pool thread of a multi-threaded worker
-// whose SIGCHLD handler reaps every child with waitpid(-1): the hook is
-// started as a "clone" child (no exit signal) so that only we reap it.
+// whose SIGCHLD handler reaps every child with waitpid(-1): the hook is the
+// child of a waiter process that has no exit signal, which that handler
+// cannot see, so the hook's status reaches us (hooks.cpp).
 #pragma once
 
 #include <functional>

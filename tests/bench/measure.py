@@ -381,18 +381,20 @@ class LogTail:
 
 
 def parse_access(text):
-    """(requests, bytes sent, {status: count}) of access-log lines written
-    with the bench log_format."""
-    n = sent = 0
+    """(requests, bytes sent, bytes received, {status: count}) of access-log
+    lines written with the bench log_format ($request_length: request line,
+    headers and body, so a push's pack)."""
+    n = sent = received = 0
     statuses = {}
     for line in text.splitlines():
         parts = line.split()
-        if len(parts) < 2:
+        if len(parts) < 3:
             continue
         n += 1
         sent += int(parts[1])
+        received += int(parts[2])
         statuses[parts[0]] = statuses.get(parts[0], 0) + 1
-    return n, sent, statuses
+    return n, sent, received, statuses
 
 
 def wait_for(cond, timeout, interval=0.01, what="condition"):

@@ -34,10 +34,14 @@ MODULE_LOCATION = """
         location /git/ {
             git_smart_http on;
             git_smart_http_root {root};
+            git_smart_http_receive_pack on;
+            client_max_body_size 0;
         }"""
 
+# client_max_body_size 0: a push's request body is its whole pack.
 REFERENCE_LOCATION = """
         location /ref/ {%s
+            client_max_body_size 0;
         }""" % FASTCGI
 
 
