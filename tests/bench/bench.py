@@ -454,10 +454,6 @@ def sc_raw_fetch(n):
     return no_dests, run, no_check, no_cleanup
 
 
-# Push: the module's receive-pack is not in this build yet (it answers 403):
-# until it lands, the module side of a push row failing with 403 is
-# reported but does not make the run fail. Set False once push is served.
-MODULE_PUSH_PENDING = True
 PUSH_TARGET_PREFIX = "push-target-"
 
 
@@ -511,11 +507,6 @@ def sc_push(full):
         if code != 0:
             text = err.read_text(errors="replace")
             res["error"] = "git push exited %d: %s" % (code, text[-1500:])
-            if (MODULE_PUSH_PENDING and side.name == "module"
-                    and "403" in text):
-                res["expected_failure"] = (
-                    "403: the module does not serve push yet "
-                    "(MODULE_PUSH_PENDING)")
         out.unlink()
         err.unlink()
         return res
@@ -1183,15 +1174,11 @@ def main():
                     res["round"] = rnd + 1
                     results[key][sname_].append(res)
                     line.append("%s %s cpu %.3fs wall %.2fs" % (
-                        sname_[:3], "ok" if res.get("ok") else
-                        "FAILED (expected)" if res.get("expected_failure")
-                        else "FAILED", res["cpu"], res["wall"]))
+                        sname_[:3], "ok" if res.get("ok") else "FAILED",
+                        res["cpu"], res["wall"]))
                     if not res.get("ok"):
-                        problems.append("round %d %s/%s %s: %s%s" % (
+                        problems.append("round %d %s/%s %s: %s" % (
                             rnd + 1, repo, sname, sname_,
-                            "expected failure, %s; " % res[
-                                "expected_failure"]
-                            if res.get("expected_failure") else "",
                             res.get("error", "?")))
                     for note in res.get("notes", []):
                         problems.append("round %d %s/%s %s: %s" % (
@@ -1357,9 +1344,9 @@ def main():
         log("server logs: %s" % last.relative_to(TOP))
     except OSError:
         pass
-    # non-zero when a scenario failed on either side (but for an expected
-    # failure, see MODULE_PUSH_PENDING): the smoke run then fails too
-    return 1 if any(not r.get("ok") and not r.get("expected_failure")
+    # non-zero when a scenario failed on either side: the smoke run then
+    # fails too
+    return 1 if any(not r.get("ok")
                     for k in order for s in SIDES
                     for r in results[k][s]) else 0
 
