@@ -1,5 +1,7 @@
 #include "repo/ref_update.h"
 
+#include <git2/sys/repository.h>
+
 #include "repo/git_ptr.h"
 
 namespace gsh {
@@ -76,6 +78,39 @@ bool stage(git_transaction *tx, git_repository *repo, RefUpdate &u, const git_si
     return true;
 }
 
+// libgit2 drops a deleted ref from its packed-refs cache before it takes
+// packed-refs.lock, and keeps it dropped when that fails: the next packed-refs
+// it writes through this handle would leave the ref out. Fresh refs then.
+void reload_refs(git_repository *repo) {
+    git_refdb *db = nullptr;
+    if (git_refdb_open(&db, repo) == 0) {
+        git_repository_set_refdb(repo, db);
+        git_refdb_free(db);
+    }
+    git_error_clear();
+}
+
+// Whether u's ref now is what u asked for. libgit2 commits a transaction's
+// refs one at a time, so a failed commit may have moved some of them (a
+// deletion rewrites packed-refs only then, and fails when another process
+// holds its lock): the report must say what happened to each.
+bool landed(git_repository *repo, const RefUpdate &u) {
+    git_reference *raw = nullptr;
+    const int rc = git_reference_lookup(&raw, repo, u.ref.c_str());
+    RefPtr current(raw);
+    if (git_oid_is_zero(&u.new_id))
+        return rc == GIT_ENOTFOUND;
+    return rc == 0 && git_reference_type(current.get()) == GIT_REFERENCE_DIRECT &&
+           git_oid_equal(git_reference_target(current.get()), &u.new_id);
+}
+
+// git removes a deleted ref's reflog with it; libgit2's transactions leave it,
+// and a stale logs/refs/heads/x then stops refs/heads/x/y from being made.
+void after_commit(git_repository *repo, const RefUpdate &u) {
+    if (git_oid_is_zero(&u.new_id) && git_reflog_delete(repo, u.ref.c_str()) < 0)
+        git_error_clear();
+}
+
 } // namespace
 
 void update_refs(git_repository *repo, std::vector<RefUpdate> &updates, bool atomic,
@@ -90,10 +125,18 @@ void update_refs(git_repository *repo, std::vector<RefUpdate> &updates, bool ato
                 continue;
             }
             TransactionPtr tx(raw);
-            if (stage(tx.get(), repo, u, sig, message) && git_transaction_commit(tx.get()) < 0) {
-                u.error = failure_reason(u);
-                u.detail = last_git_error();
+            if (!stage(tx.get(), repo, u, sig, message))
+                continue;
+            if (git_transaction_commit(tx.get()) < 0) {
+                const std::string why = last_git_error();
+                reload_refs(repo);
+                if (!landed(repo, u)) {
+                    u.error = failure_reason(u);
+                    u.detail = why;
+                    continue;
+                }
             }
+            after_commit(repo, u);
         }
         return;
     }
@@ -123,11 +166,16 @@ void update_refs(git_repository *repo, std::vector<RefUpdate> &updates, bool ato
         }
     if (git_transaction_commit(tx.get()) < 0) {
         const std::string why = last_git_error();
-        for (RefUpdate &u : updates) {
-            u.error = "atomic transaction failed";
-            u.detail = why;
-        }
+        reload_refs(repo);
+        for (RefUpdate &u : updates)
+            if (!landed(repo, u)) {
+                u.error = "atomic transaction failed";
+                u.detail = why;
+            }
     }
+    for (const RefUpdate &u : updates)
+        if (u.error.empty())
+            after_commit(repo, u);
 }
 
 } // namespace gsh

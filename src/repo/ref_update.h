@@ -23,7 +23,9 @@ struct RefUpdate {
 // with old_id. Without atomic each ref succeeds or fails alone ("failed to
 // update ref" / "failed to delete"); with atomic all are locked and checked
 // first, and when one fails none moves and the others get "atomic push
-// failure". sig is the reflog identity, message the reflog message.
+// failure". A commit that fails part way (libgit2 writes the locked refs one
+// by one) leaves an error only on the refs that did not move. A deleted ref's
+// reflog goes with it. sig is the reflog identity, message the reflog message.
 void update_refs(git_repository *repo, std::vector<RefUpdate> &updates, bool atomic,
                  const git_signature *sig, const char *message);
 

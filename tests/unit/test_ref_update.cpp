@@ -1,6 +1,7 @@
 // Locked compare-and-swap ref updates, checked with the real git.
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 
 #include "fixture.h"
@@ -110,6 +111,63 @@ TEST_F(RefUpdateTest, PackedRefDeletion) {
     update_refs(repo.get(), u, false, sig.get(), "push");
     EXPECT_EQ(u[0].error, "failed to delete");
     EXPECT_EQ(rev("refs/tags/t"), a);
+}
+
+// libgit2 rewrites packed-refs for a deletion only when it commits, after
+// the other refs of the transaction may have moved: what the report says of
+// each ref must be what happened to it.
+TEST_F(RefUpdateTest, AtomicCommitFailureReportsWhatMoved) {
+    sh("git -C '" + dir.str() + "/r.git' pack-refs --all");
+    std::ofstream(dir.str() + "/r.git/packed-refs.lock") << "x";
+    for (int i = 0; i < 8; i++) {
+        const std::string name = "refs/heads/n" + std::to_string(i);
+        std::vector<RefUpdate> u = {update(name, "", a), update("refs/heads/other", b, "")};
+        update_refs(repo.get(), u, true, sig.get(), "push");
+        EXPECT_EQ(u[1].error, "atomic transaction failed");
+        EXPECT_EQ(rev("refs/heads/other"), b);
+        const bool exists = rev(name) == a;
+        EXPECT_EQ(u[0].error.empty(), exists) << name << ": " << u[0].error;
+        EXPECT_FALSE(std::filesystem::exists(dir.str() + "/r.git/" + name + ".lock"));
+    }
+    // The lock is someone else's: it stays.
+    EXPECT_TRUE(std::filesystem::exists(dir.str() + "/r.git/packed-refs.lock"));
+}
+
+// A deletion that failed on packed-refs.lock must not make the handle forget
+// the ref: the next packed-refs written through it (another deletion of the
+// same push, once the lock is gone) would drop the ref the client was told
+// is still there.
+TEST_F(RefUpdateTest, FailedPackedDeletionForgetsNothing) {
+    sh("git -C '" + dir.str() + "/r.git' pack-refs --all");
+    std::ofstream(dir.str() + "/r.git/packed-refs.lock") << "x";
+    std::vector<RefUpdate> u = {update("refs/heads/other", b, "")};
+    update_refs(repo.get(), u, false, sig.get(), "push");
+    EXPECT_EQ(u[0].error, "failed to delete");
+    std::filesystem::remove(dir.str() + "/r.git/packed-refs.lock");
+    u = {update("refs/tags/t", a, "")};
+    update_refs(repo.get(), u, false, sig.get(), "push");
+    EXPECT_EQ(u[0].error, "");
+    EXPECT_EQ(rev("refs/tags/t"), "");
+    EXPECT_EQ(rev("refs/heads/other"), b);
+    EXPECT_EQ(rev("refs/heads/main"), b);
+}
+
+TEST_F(RefUpdateTest, DeletionRemovesTheReflog) {
+    sh("git -C '" + dir.str() + "/r.git' config core.logAllRefUpdates always");
+    std::vector<RefUpdate> u = {update("refs/heads/feature", "", a)};
+    update_refs(repo.get(), u, false, sig.get(), "push");
+    ASSERT_EQ(u[0].error, "");
+    ASSERT_TRUE(std::filesystem::exists(dir.str() + "/r.git/logs/refs/heads/feature"));
+    u = {update("refs/heads/feature", a, "")};
+    update_refs(repo.get(), u, false, sig.get(), "push");
+    ASSERT_EQ(u[0].error, "");
+    EXPECT_FALSE(std::filesystem::exists(dir.str() + "/r.git/logs/refs/heads/feature"));
+    // As after git's deletion, a ref named below the deleted one can be made.
+    u = {update("refs/heads/feature/x", "", a)};
+    update_refs(repo.get(), u, true, sig.get(), "push");
+    EXPECT_EQ(u[0].error, "") << u[0].detail;
+    EXPECT_EQ(rev("refs/heads/feature/x"), a);
+    EXPECT_EQ(sh("git -C '" + dir.str() + "/r.git' fsck 2>&1"), "");
 }
 
 TEST_F(RefUpdateTest, ReflogIdentity) {
