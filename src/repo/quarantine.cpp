@@ -52,6 +52,22 @@ void remove_tree(const std::string &path) {
     std::filesystem::remove_all(path, ec);
 }
 
+// git's default core.fsync covers packs and their indexes: a ref must not
+// outlive a crash that the objects it names did not. libgit2's indexer syncs
+// only when told to for the whole process, so the quarantined files are
+// synced before they move, and their new directory after.
+void sync_path(const std::string &path, int flags) {
+    const int fd = open(path.c_str(), flags | O_CLOEXEC);
+    if (fd < 0 || fsync(fd) != 0) {
+        const int err = errno;
+        if (fd >= 0)
+            close(fd);
+        throw Error("unable to migrate objects to permanent storage: fsync " + path + ": " +
+                    strerror(err));
+    }
+    close(fd);
+}
+
 } // namespace
 
 void remove_stale_quarantines(const std::string &objects_dir) {
@@ -88,9 +104,26 @@ Quarantine::~Quarantine() {
         remove_tree(dir_);
 }
 
-std::string Quarantine::index(git_odb *odb, const std::function<size_t(void *, size_t)> &read) {
+std::string
+Quarantine::index(git_odb *odb, const std::function<size_t(void *, size_t)> &read,
+                  const std::function<void(const git_indexer_progress &)> &on_progress) {
     git_indexer_options opts = GIT_INDEXER_OPTIONS_INIT;
     opts.verify = 1;
+    if (on_progress) {
+        // No exception may cross libgit2's C frames: one stops the indexing.
+        opts.progress_cb = [](const git_indexer_progress *stats, void *payload) {
+            try {
+                (*static_cast<const std::function<void(const git_indexer_progress &)> *>(payload))(
+                    *stats);
+                return 0;
+            } catch (...) {
+                git_error_set_str(GIT_ERROR_NOMEMORY, "progress report failed");
+                return -1;
+            }
+        };
+        opts.progress_cb_payload =
+            const_cast<std::function<void(const git_indexer_progress &)> *>(&on_progress);
+    }
     git_indexer *raw = nullptr;
     if (git_indexer_new(&raw, (dir_ + "/pack").c_str(), 0, odb, &opts) < 0)
         return git_message("index-pack");
@@ -182,14 +215,19 @@ void Quarantine::migrate() {
     if (!pack_name_.empty() && objects_ > 0) {
         const std::string from = dir_ + "/pack/" + pack_name_;
         const std::string to = git_dir_ + "/objects/pack/" + pack_name_;
+        std::vector<const char *> exts;
         for (const char *ext : {".pack", ".rev", ".idx"}) {
             struct stat st;
             if (ext == std::string(".rev") && lstat((from + ext).c_str(), &st) != 0)
                 continue;
+            sync_path(from + ext, O_RDONLY);
+            exts.push_back(ext);
+        }
+        for (const char *ext : exts)
             if (rename((from + ext).c_str(), (to + ext).c_str()) != 0)
                 throw Error("unable to migrate objects to permanent storage: " + to + ext + ": " +
                             strerror(errno));
-        }
+        sync_path(git_dir_ + "/objects/pack", O_RDONLY | O_DIRECTORY);
     }
     remove_tree(dir_);
     dir_.clear();

@@ -32,8 +32,11 @@ class Quarantine {
     // Indexes the pack that read() yields (it returns 0 at the end) with
     // libgit2's indexer: a thin pack is completed from odb, and every object
     // the pack's commits and trees name must be in the pack or in odb.
+    // progress, when given, gets the indexer's counts as they change (the
+    // deltas are resolved in the end, after the whole pack is read).
     // Returns "" on success, else what went wrong (the "unpack" status).
-    std::string index(git_odb *odb, const std::function<size_t(void *, size_t)> &read);
+    std::string index(git_odb *odb, const std::function<size_t(void *, size_t)> &read,
+                      const std::function<void(const git_indexer_progress &)> &progress = {});
     unsigned long long objects() const { return objects_; }
     unsigned long long bytes() const { return bytes_; }
 
@@ -45,7 +48,8 @@ class Quarantine {
     std::string fsck() const;
 
     // Moves the pack into objects/pack (the .pack first, so that the .idx
-    // never names a missing pack), then removes the quarantine. Throws
+    // never names a missing pack; each file synced to disk before it moves,
+    // and the directory after), then removes the quarantine. Throws
     // gsh::Error(500) when a rename fails. An empty pack is dropped instead.
     void migrate();
 

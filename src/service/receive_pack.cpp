@@ -1,6 +1,9 @@
 #include "service/receive_pack.h"
 
 #include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string_view>
@@ -54,6 +57,11 @@ class Messages {
         sent_ += text.size();
         proto::sideband_write(out_, 2, text);
     }
+    // Not counted with the hooks' output, which cannot push it out.
+    void progress(std::string_view text) {
+        if (sideband_ && !text.empty())
+            proto::sideband_write(out_, 2, text);
+    }
     void error(const std::string &text) { raw("error: " + one_line(text) + "\n"); }
     void warning(const std::string &text) { raw("warning: " + one_line(text) + "\n"); }
 
@@ -61,6 +69,49 @@ class Messages {
     std::string &out_;
     bool sideband_;
     size_t sent_ = 0;
+};
+
+// The "Resolving deltas" progress that git's receive-pack relays from
+// index-pack on band 2 when the client neither asked for quiet nor went
+// without side-band: progress.c's lines, one per percent ending in "\r",
+// then the last one again ending in ", done.\n". Nothing without deltas.
+class DeltaProgress {
+  public:
+    void update(const git_indexer_progress &p) {
+        if (p.total_deltas == 0)
+            return;
+        total_ = p.total_deltas;
+        if (last_percent_ < 0) {
+            line(0, "\r"); // where git's progress starts
+            last_percent_ = 0;
+        }
+        const int percent = static_cast<int>(uint64_t{p.indexed_deltas} * 100 / total_);
+        if (percent == last_percent_)
+            return;
+        last_percent_ = percent;
+        line(p.indexed_deltas, "\r");
+    }
+    // After the indexing succeeded; the text for band 2.
+    std::string finish() {
+        if (total_ > 0)
+            line(total_, ", done.\n");
+        return std::move(text_);
+    }
+    // After it failed: what was shown so far, as git's would have been.
+    std::string abandon() { return std::move(text_); }
+
+  private:
+    void line(unsigned n, const char *eol) {
+        char buf[96];
+        const unsigned percent = static_cast<unsigned>(uint64_t{n} * 100 / total_);
+        std::snprintf(buf, sizeof(buf), "Resolving deltas: %3u%% (%u/%u)%s", percent, n, total_,
+                      eol);
+        text_ += buf;
+    }
+
+    unsigned total_ = 0;
+    int last_percent_ = -1;
+    std::string text_;
 };
 
 bool is_branch(const std::string &ref) {
@@ -267,8 +318,14 @@ PushOutcome receive_pack(git_repository *repo, const ReceivePackConfig &config,
     std::optional<Quarantine> quarantine;
     if (req.pack_expected()) {
         quarantine.emplace(ctx.git_dir);
+        DeltaProgress progress;
+        std::function<void(const git_indexer_progress &)> on_progress;
+        if (req.side_band_64k && !req.quiet)
+            on_progress = [&](const git_indexer_progress &p) { progress.update(p); };
         std::string err = quarantine->index(
-            repo_odb.get(), [&](void *buf, size_t cap) { return pkts.read_raw(buf, cap); });
+            repo_odb.get(), [&](void *buf, size_t cap) { return pkts.read_raw(buf, cap); },
+            on_progress);
+        msg.progress(err.empty() ? progress.finish() : progress.abandon());
         if (err.empty() && config.fsck_objects)
             err = quarantine->fsck();
         outcome.objects = quarantine->objects();

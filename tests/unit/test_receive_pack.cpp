@@ -4,6 +4,8 @@
 
 #include <zlib.h>
 
+#include <fstream>
+
 #include "push_fixture.h"
 #include "repo/git_ptr.h"
 #include "repo/receive_pack_config.h"
@@ -24,6 +26,41 @@ class ReceivePack : public gsh::test::PushFixture {
         return {old_id, rev("cl", "main")};
     }
     std::string fsck() const { return sh("git -C '" + srv() + "' fsck --strict 2>&1"); }
+
+    // Two versions of a file large enough for pack-objects to deltify.
+    std::pair<std::string, std::string> commits_with_deltas() {
+        const std::string old_id = rev("cl", "main");
+        client("seq 1 3000 > g && git add g && git commit -qm g1 && seq 1 3001 > g && "
+               "git commit -qam g2 && seq 2 3002 > g && git commit -qam g3");
+        return {old_id, rev("cl", "main")};
+    }
+
+    // What git's own receive-pack answers to request (on a copy of the served
+    // repository, always through index-pack as this module does).
+    std::string gits_answer(const std::string &request) const {
+        sh("rm -rf '" + dir.str() + "/theirs.git' && cp -r '" + srv() + "' '" + dir.str() +
+           "/theirs.git'");
+        std::ofstream(dir.str() + "/request", std::ios::binary) << request;
+        return sh("git -c receive.unpackLimit=1 receive-pack --stateless-rpc '" + dir.str() +
+                  "/theirs.git' < '" + dir.str() + "/request'");
+    }
+
+    // The payloads of bands 1 and 2 of a side-band response, read by hand:
+    // PktReader drops the '\n' that ends a progress line.
+    static std::pair<std::string, std::string> demux(const std::string &response) {
+        std::string band1, band2;
+        size_t pos = 0;
+        while (pos + 4 <= response.size()) {
+            const size_t len = std::stoul(response.substr(pos, 4), nullptr, 16);
+            if (len < 5) {
+                pos += 4;
+                continue;
+            }
+            (response[pos + 4] == 1 ? band1 : band2).append(response, pos + 5, len - 5);
+            pos += len;
+        }
+        return {band1, band2};
+    }
 };
 
 TEST_F(ReceivePack, AdvertisementIsGitsButTheAgent) {
@@ -298,6 +335,55 @@ TEST_F(ReceivePack, FsckObjectsRefusesABrokenCommit) {
     auto [o, n] = new_commit();
     a = push(body({o + " " + n + " refs/heads/main"}, "report-status", pack({n, "^" + o})));
     EXPECT_EQ(a.body, pkts({"unpack ok", "ok refs/heads/main", "FLUSH"}));
+}
+
+} // namespace
+
+namespace {
+
+// git's receive-pack relays index-pack's "Resolving deltas" progress on band
+// 2 when the client asked for side-band-64k and not for quiet.
+TEST_F(ReceivePack, ResolvingDeltasProgressAsGits) {
+    auto [old_id, new_id] = commits_with_deltas();
+    const std::string request = body({old_id + " " + new_id + " refs/heads/main"},
+                                     "report-status-v2 side-band-64k object-format=sha1 "
+                                     "agent=git/2.39.5",
+                                     pack({new_id, "^" + old_id}));
+    const auto [their_report, their_progress] = demux(gits_answer(request));
+    ASSERT_NE(their_progress.find(", done.\n"), std::string::npos) << their_progress;
+    Answer a = push(request);
+    ASSERT_EQ(a.status, 200) << a.message;
+    const auto [report, progress] = demux(a.body);
+    EXPECT_EQ(report, pkts({"unpack ok", "ok refs/heads/main", "FLUSH"}));
+    EXPECT_EQ(progress, their_progress);
+    EXPECT_TRUE(progress.starts_with("Resolving deltas:   0% (0/")) << progress;
+    EXPECT_EQ(rev("srv.git", "main"), new_id);
+    EXPECT_EQ(fsck(), "");
+}
+
+TEST_F(ReceivePack, NoProgressWhenQuietOrWithoutSideBandOrDeltas) {
+    auto [old_id, new_id] = commits_with_deltas();
+    const std::string p = pack({new_id, "^" + old_id});
+    const std::string cmd = old_id + " " + new_id + " refs/heads/main";
+    // quiet: the report alone, on band 1.
+    std::string q = push(body({cmd}, "report-status side-band-64k quiet", p)).body;
+    std::string expected;
+    proto::sideband_write(expected, 1, pkts({"unpack ok", "ok refs/heads/main", "FLUSH"}));
+    proto::pkt_flush(expected);
+    EXPECT_EQ(q, expected);
+    // Without side-band: the bare report.
+    sh("git -C '" + srv() + "' update-ref refs/heads/main " + old_id);
+    EXPECT_EQ(push(body({cmd}, "report-status", p)).body,
+              pkts({"unpack ok", "ok refs/heads/main", "FLUSH"}));
+    // A pack without deltas: nothing on band 2, as from git.
+    client("echo 5 >> f && git commit -qam five");
+    const std::string next = rev("cl", "main");
+    const std::string request = body({new_id + " " + next + " refs/heads/main"},
+                                     "report-status side-band-64k", pack({next, "^" + new_id}));
+    EXPECT_EQ(demux(gits_answer(request)).second, "");
+    Answer a = push(request);
+    EXPECT_EQ(a.body, expected);
+    EXPECT_EQ(rev("srv.git", "main"), next);
 }
 
 } // namespace
