@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include "repo/git_ptr.h"
+#include "repo/config_entries.h"
 
 namespace gsh {
 
@@ -31,19 +31,6 @@ bool HiddenRefs::hidden(std::string_view refname) const {
 
 namespace {
 
-struct Entry {
-    git_config_level_t level;
-    size_t order;
-    std::string name;
-    std::string value;
-    bool implicit = false; // "[section] key" with no "=": true for a boolean
-};
-
-bool config_bool(const Entry &entry) {
-    int b = 0;
-    return entry.implicit || (git_config_parse_bool(&b, entry.value.c_str()) == 0 && b);
-}
-
 // git_config_ulong() (which would die on a bad value: refuse every depth).
 uint64_t config_ulong(const std::string &value) {
     pack::ObjectFilter f;
@@ -56,15 +43,6 @@ uint64_t config_ulong(const std::string &value) {
 } // namespace
 
 UploadPackConfig load_upload_pack_config(git_repository *repo) {
-    git_config *raw = nullptr;
-    git_check(git_repository_config_snapshot(&raw, repo), "reading the repository config");
-    ConfigPtr cfg(raw);
-
-    // git reads config files from the system one to the repository's, in file
-    // order, and the last value wins; libgit2 lists the most specific first.
-    // (Its whole-config iterator leaks pcre2 match data in 1.5, so ask by key;
-    // transfer.* and uploadpack.* in one file are not interleaved as git would.)
-    std::vector<Entry> entries;
     std::vector<std::string> keys = {"http.uploadpack",
                                      "transfer.hiderefs",
                                      "uploadpack.hiderefs",
@@ -81,27 +59,13 @@ UploadPackConfig load_upload_pack_config(git_repository *repo) {
     for (const char *name :
          {"blob:none", "blob:limit", "tree", "sparse:oid", "object:type", "combine"})
         keys.push_back(std::string("uploadpackfilter.") + name + ".allow");
-    for (const std::string &key : keys) {
-        int rc = git_config_get_multivar_foreach(
-            cfg.get(), key.c_str(), nullptr,
-            [](const git_config_entry *e, void *payload) {
-                auto *out = static_cast<std::vector<Entry> *>(payload);
-                out->push_back(
-                    {e->level, out->size(), e->name, e->value ? e->value : "", !e->value});
-                return 0;
-            },
-            &entries);
-        if (rc != GIT_ENOTFOUND)
-            git_check(rc, "reading the repository config");
-    }
-    std::stable_sort(entries.begin(), entries.end(),
-                     [](const Entry &a, const Entry &b) { return a.level < b.level; });
+    const std::vector<ConfigEntry> entries = read_config_entries(repo, keys);
 
     UploadPackConfig conf;
-    for (const Entry &entry : entries) {
+    for (const ConfigEntry &entry : entries) {
         const std::string &n = entry.name;
         if (n == "http.uploadpack") {
-            conf.http_uploadpack = config_bool(entry);
+            conf.http_uploadpack = entry.as_bool();
             continue;
         }
         if (n == "uploadpack.hiderefs" || n == "transfer.hiderefs") {
@@ -109,11 +73,11 @@ UploadPackConfig load_upload_pack_config(git_repository *repo) {
             continue;
         }
         if (n == "uploadpack.allowfilter") {
-            conf.allow_filter = config_bool(entry);
+            conf.allow_filter = entry.as_bool();
             continue;
         }
         if (n == "uploadpackfilter.allow") {
-            conf.filter_policy.fallback = config_bool(entry);
+            conf.filter_policy.fallback = entry.as_bool();
             continue;
         }
         if (n == "uploadpackfilter.tree.maxdepth") {
@@ -125,19 +89,19 @@ UploadPackConfig load_upload_pack_config(git_repository *repo) {
         if (n.starts_with("uploadpackfilter.") && n.ends_with(".allow")) {
             const size_t first = n.find('.') + 1;
             conf.filter_policy.allowed.emplace_back(n.substr(first, n.size() - 6 - first),
-                                                    config_bool(entry));
+                                                    entry.as_bool());
             continue;
         }
         if (n == "uploadpack.allowrefinwant") {
-            conf.allow_ref_in_want = config_bool(entry);
+            conf.allow_ref_in_want = entry.as_bool();
             continue;
         }
         if (n == "uploadpack.allowsidebandall") {
-            conf.allow_sideband_all = config_bool(entry);
+            conf.allow_sideband_all = entry.as_bool();
             continue;
         }
         if (n == "transfer.advertisesid") {
-            conf.advertise_sid = config_bool(entry);
+            conf.advertise_sid = entry.as_bool();
             continue;
         }
         unsigned bit = 0;
@@ -148,7 +112,7 @@ UploadPackConfig load_upload_pack_config(git_repository *repo) {
         else if (n == "uploadpack.allowanysha1inwant")
             bit = kAllowAnySha1;
         if (bit) {
-            if (config_bool(entry))
+            if (entry.as_bool())
                 conf.allow_uor |= bit;
             else
                 conf.allow_uor &= ~bit;
