@@ -107,7 +107,11 @@ Quarantine::~Quarantine() {
 std::string
 Quarantine::index(git_odb *odb, const std::function<size_t(void *, size_t)> &read,
                   const std::function<void(const git_indexer_progress &)> &on_progress) {
-    git_indexer_options opts = GIT_INDEXER_OPTIONS_INIT;
+    // libgit2's own initialiser rather than its INIT macro, which names one
+    // field and so trips clang's -Wmissing-field-initializers (the fuzz build).
+    git_indexer_options opts;
+    git_check(git_indexer_options_init(&opts, GIT_INDEXER_OPTIONS_VERSION),
+              "initialising the indexer options");
     opts.verify = 1;
     if (on_progress) {
         // No exception may cross libgit2's C frames: one stops the indexing.

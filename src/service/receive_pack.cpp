@@ -123,7 +123,7 @@ bool is_branch(const std::string &ref) {
 class Checker {
   public:
     Checker(git_repository *repo, const ReceivePackConfig &config, git_odb *odb, Messages &msg)
-        : repo_(repo), config_(config), odb_(odb), msg_(msg) {
+        : config_(config), odb_(odb), msg_(msg) {
         git_reference *raw = nullptr;
         if (git_reference_lookup(&raw, repo, "HEAD") == 0) {
             RefPtr head(raw);
@@ -220,7 +220,6 @@ class Checker {
         return type;
     }
 
-    git_repository *repo_;
     const ReceivePackConfig &config_;
     git_odb *odb_;
     Messages &msg_;
