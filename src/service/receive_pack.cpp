@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "protocol/pkt_line.h"
+#include "repo/frozen_odb.h"
 #include "repo/git_ptr.h"
 #include "repo/quarantine.h"
 #include "repo/ref_update.h"
@@ -311,7 +312,8 @@ PushOutcome receive_pack(git_repository *repo, const ReceivePackConfig &config,
 
     git_odb *odb_raw = nullptr;
     git_check(git_repository_odb(&odb_raw, repo), "opening the object database");
-    OdbPtr repo_odb(odb_raw);
+    // Thin-pack bases and the indexer's checks are looked up here.
+    OdbPtr repo_odb = frozen_odb(OdbPtr(odb_raw));
 
     std::string unpack_status = "ok";
     std::optional<Quarantine> quarantine;
