@@ -818,8 +818,11 @@ def test_deny_current_branch(push_env, seed, deny):
     def setup(repo):
         for key, value in config:
             git("config", key, value, cwd=repo)
+    # unconfigured: git adds its advice on receive.denyCurrentBranch, the
+    # core does not (test_deny_current_branch_advice)
     out = push_both(push_env, "denycur-%s" % deny, client, ["main"],
-                    make_repo=non_bare_maker(push_env, seed), setup=setup)
+                    make_repo=non_bare_maker(push_env, seed), setup=setup,
+                    ignore=("messages",) if deny is None else ())
     trees = {side: work_tree_state(git, o["repo"])
              for side, o in out.items()}
     helpers.assert_same(trees["module"], trees["reference"], "work tree")
@@ -837,6 +840,21 @@ def test_deny_current_branch(push_env, seed, deny):
     if deny == "updateInstead":
         assert trees["module"]["file"] == "current\n"
         assert trees["module"]["status"] == ""
+
+
+@pytest.mark.xfail(not SELF_CHECK, strict=True, reason=(
+    "receive.denyCurrentBranch unconfigured: the core refuses as git does "
+    "but leaves out the advice git's refuse_unconfigured_deny() prints "
+    "(\"By default, updating the current branch in a non-bare repository "
+    "is denied...\")"))
+def test_deny_current_branch_advice(push_env, seed):
+    git = push_env.git
+    client = client_of(push_env, seed, "denyadvice")
+    commit_file(git, client, "file.txt", "advice\n", "advice")
+    out = push_both(push_env, "denyadvice", client, ["main"],
+                    make_repo=non_bare_maker(push_env, seed))
+    assert any("By default, updating the current branch" in m
+               for m in out["module"]["messages"])
 
 
 def test_push_to_another_branch_of_a_non_bare_repository(push_env, seed):
@@ -870,7 +888,14 @@ def commit_with_bad_author(git, client):
     return oid
 
 
-@pytest.mark.parametrize("fsck_objects", ["true", "false"])
+@pytest.mark.parametrize("fsck_objects", [
+    "true",
+    pytest.param("false", marks=pytest.mark.xfail(
+        not SELF_CHECK, strict=True,
+        reason="receive.fsckObjects=false: the core still refuses a commit "
+               "whose author line has no e-mail (libgit2's indexer parses "
+               "every commit: \"index-pack: failed to parse signature - "
+               "malformed e-mail\", unpacker error); git accepts it"))])
 def test_receive_fsck_objects(push_env, seed, fsck_objects):
     """On: both refuse the pack (their unpack status texts differ: git's
     names unpack-objects, the module's index-pack --strict, so the
@@ -915,9 +940,15 @@ def test_stale_ref_lock(push_env, seed):
 
     def setup(repo):
         (Path(repo) / "refs" / "heads" / "feature.lock").write_text(stale)
+    # the lock error's text is libgit2's on the module side ("failed to
+    # lock file ... for writing"), git's on the other ("Unable to create
+    # ...: File exists." and advice): compared by its first words
     out = push_both(push_env, "stalelock", client, ["main", "feature"],
-                    seed=seed, setup=setup, clean=False)
+                    seed=seed, setup=setup, clean=False, ignore=("messages",))
     for side, o in out.items():
+        assert o["messages"][0].startswith(
+            "remote: error: cannot lock ref 'refs/heads/feature': "), \
+            (side, o["messages"])
         assert o["code"] == 1, (side, o)
         assert o["fsck"][0] == 0, (side, o)
         assert o["stray"] == ["refs/heads/feature.lock"], (side, o)
@@ -1261,7 +1292,19 @@ def test_funny_refname(push_env, seed, funny):
         in progress
 
 
-@pytest.mark.parametrize("case", ["alone", "consistent", "inconsistent"])
+SYMREF_BUG = ("the core refuses every update through a symbolic ref "
+              "(\"cannot lock ref 'refs/heads/alias': is a symbolic ref, "
+              "which a push does not update here\", failed to update ref)")
+
+
+@pytest.mark.parametrize("case", [
+    pytest.param(c, marks=pytest.mark.xfail(not SELF_CHECK, strict=True,
+                                            reason=reason))
+    for c, reason in (
+        ("alone", SYMREF_BUG + "; git updates main through it"),
+        ("consistent", SYMREF_BUG + "; git reports ok for both"),
+        ("inconsistent", SYMREF_BUG + " and moves main; git refuses both "
+         "(inconsistent aliased update) and moves nothing"))])
 def test_update_through_a_symbolic_ref(push_env, seed, case):
     """refs/heads/alias -> refs/heads/main on the server. Alone, an update
     of alias moves main; next to main's update, the same update is done
