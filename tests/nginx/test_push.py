@@ -1666,6 +1666,9 @@ def test_push_takes_a_pack_slot(push_env, seed):
     first byte takes the slot; a push then waits in the queue, a second
     push is refused with 429, and the first goes through once the fetch
     ends."""
+    if SELF_CHECK:
+        # http-backend never opens the stall FIFO: the test would hang
+        pytest.fail("module only: shared limits and the pack stall")
     from prometheus import fetch_metrics, wait_for
     git = push_env.git
     port = push_env.port
