@@ -3,7 +3,9 @@
 real traffic: git clients clone and fetch the fixture repository of
 make_fixture.sh through git http-backend behind a small recording HTTP
 server, and every request body they POST is kept as sent (gzip included);
-the fixture's own .idx, .rev and .bitmap seed the pack readers.
+git push sends its receive-pack requests to copies of the fixture's
+push.git the same way; the fixture's own .idx, .rev and .bitmap seed the
+pack readers.
 
 Run it again after changing make_fixture.sh or when git changes what it
 sends: the seeds name the fixture's object ids. Usage: make_corpus.py
@@ -176,6 +178,94 @@ def record_requests(tmp, seeds):
         raise RuntimeError("no request was gzipped")
 
 
+def push_scenarios(url_of, work):
+    """Real git push commands, each named; url_of(name) is the URL of a
+    fresh copy of the fixture's push.git."""
+    def push(name, *args):
+        git("-c", "pack.threads=1", "push", "-q", *args[:-1], url_of(name), *args[-1],
+            cwd=work)
+
+    def commit(message, path="pushed.txt"):
+        Path(work, path).write_text(message + "\n")
+        git("add", path, cwd=work)
+        when = f"@{1800000000 + len(message) * 60} +0000"
+        git("commit", "-q", "-m", message, cwd=work,
+            env={"GIT_AUTHOR_DATE": when, "GIT_COMMITTER_DATE": when})
+
+    def fast_forward():
+        commit("fast forward")
+        push("ff", ["main"])
+    yield "ff", fast_forward
+
+    def new_branch_and_tag():
+        git("checkout", "-q", "-b", "topic", cwd=work)
+        commit("on a new branch", "topic.txt")
+        git("tag", "-a", "-m", "pushed tag", "v2", cwd=work,
+            env={"GIT_COMMITTER_DATE": "@1800009000 +0000"})
+        git("checkout", "-q", "main", cwd=work)
+        push("new", ["topic", "refs/tags/v2"])
+    yield "new-branch-tag", new_branch_and_tag
+
+    yield "delete", lambda: push("delete", [":refs/heads/side", ":refs/tags/light"])
+
+    def options_atomic():
+        commit("with options")
+        push("options", "--atomic", "-o", "ci.skip", "-o", "reviewer=someone",
+             ["main", "main:refs/heads/copy"])
+    yield "options-atomic", options_atomic
+
+    # last: the pushes above build on the fixture's main
+    def force():
+        git("reset", "-q", "--hard", "HEAD~3", cwd=work)
+        commit("history rewritten")
+        push("force", "--force", ["main"])
+    yield "force", force
+
+    def hidden():
+        # refused by receive.hideRefs: still a request the target must read
+        git_failing("-c", "pack.threads=1", "push", "-q", url_of("hidden"),
+                    "main:refs/hidden/secret", cwd=work)
+    yield "hidden", hidden
+
+
+def git_failing(*args, cwd=None):
+    """git that is expected to fail (a push the server refuses)."""
+    r = subprocess.run(["git", *args], cwd=cwd, env=dict(os.environ, **GIT_ENV),
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if r.returncode == 0:
+        raise RuntimeError(f"git {' '.join(args)} succeeded")
+
+
+def record_push_requests(tmp, seeds):
+    """The bodies git push POSTs to git-receive-pack, each push to a fresh
+    copy of push.git (so that every seed's old ids are the fixture's)."""
+    root = tmp / "pushes"
+    root.mkdir()
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    Recorder.root = str(root)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    def url_of(name):
+        shutil.copytree(tmp / "push.git", root / f"{name}.git")
+        return f"http://127.0.0.1:{server.server_port}/{name}.git"
+    work = tmp / "push-client"
+    git("clone", "-q", str(tmp / "repo.git"), str(work))
+    try:
+        for name, run in push_scenarios(url_of, work):
+            Recorder.bodies.clear()
+            run()
+            posts = list(Recorder.bodies)
+            if not posts:
+                raise RuntimeError(f"push {name}: nothing POSTed")
+            for i, (_proto, encoding, raw) in enumerate(posts):
+                body = gzip.decompress(raw) if encoding == "gzip" else raw
+                if encoding not in ("", "gzip"):
+                    raise RuntimeError(f"{name}: Content-Encoding {encoding!r}")
+                seeds.add("receive_request", f"{name}-{i}", body)
+    finally:
+        server.shutdown()
+
+
 def record_pack_files(tmp, seeds):
     pack_dir = tmp / "repo.git" / "objects" / "pack"
     base = next(pack_dir.glob("pack-*.idx")).with_suffix("")
@@ -211,6 +301,7 @@ def main():
         tmp = Path(t)
         subprocess.run([str(HERE / "make_fixture.sh"), str(tmp)], check=True)
         record_requests(tmp, seeds)
+        record_push_requests(tmp, seeds)
         record_pack_files(tmp, seeds)
     for folder in sorted(CORPUS.iterdir()):
         files = list(folder.iterdir())

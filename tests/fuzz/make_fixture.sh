@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Makes the fuzz targets' repository, DIR/repo.git, the same on every run:
-# the seed requests name its object ids, so identity, dates and
-# configuration are all fixed. Used by the targets at start-up and by
+# Makes the fuzz targets' repositories, DIR/repo.git and DIR/push.git, the
+# same on every run: the seed requests name their object ids, so identity,
+# dates and configuration are all fixed. Used by the targets at start-up and by
 # make_corpus.py, so that both see the same objects.
 set -euo pipefail
 dir=$1
@@ -50,3 +50,14 @@ git config pack.writeReverseIndex true
 git repack -q -a -d -b
 touch git-daemon-export-ok
 rm -rf "$dir/work"
+
+# The push target's repository (fuzz_receive_request): the same objects and
+# refs, receive-pack on for anyone, refs/hidden hidden from push too, push
+# options advertised; no sample hooks, so that the copy the target puts back
+# after an input is small.
+cp -R "$dir/repo.git" "$dir/push.git"
+cd "$dir/push.git"
+rm -rf hooks description info
+git config http.receivepack true
+git config receive.hideRefs refs/hidden
+git config receive.advertisePushOptions true
