@@ -149,6 +149,18 @@ def log_lines(ngx, name="access.log"):
     return serving.read_text_from(ngx.prefix / "logs" / name).splitlines()
 
 
+def log_lines_once(ngx, settled, name="access.log"):
+    """The log's lines once settled(lines) holds: nginx writes a request's
+    line after the client has the whole response. Bounded; the lines as they
+    are then either way, for the test's own assertions to judge."""
+    deadline = time.monotonic() + 30
+    while True:
+        lines = log_lines(ngx, name)
+        if settled(lines) or time.monotonic() > deadline:
+            return lines
+        time.sleep(0.01)
+
+
 # --------------------------------------------------------------------------
 
 
@@ -180,7 +192,9 @@ def test_auth_basic(git, recipe, tmp_path):
     # private: export_all, so noexport.git is served to alice
     clone_ok(git, "http://alice:s3cret@%s/noexport.git" % base,
              tmp_path / "c")
-    lines = log_lines(ngx, "git-access.log")
+    lines = log_lines_once(
+        ngx, lambda ls: any(" noexport.git fetch " in l for l in ls),
+        "git-access.log")
     mine = [l for l in lines if " alice " in l]
     assert mine, "\n".join(lines)
     # $remote_user beside what the module did
@@ -229,7 +243,9 @@ def test_push_auth_basic(git, recipe, tmp_path):
     r = git.run("push", "http://alice:s3cret@%s" % base, "main", cwd=work)
     assert r.code == 0, r.err
     assert git("rev-parse", "main", cwd=bare) == tip
-    pushes = [l for l in log_lines(ngx, "git-access.log")
+    pushes = [l for l in log_lines_once(
+        ngx, lambda ls: sum('"POST /git/project.git/git-receive-pack ' in l
+                            for l in ls) >= 2, "git-access.log")
               if '"POST /git/project.git/git-receive-pack ' in l]
     # git probes with a flush first (its body is larger than postBuffer)
     assert len(pushes) == 2, log_lines(ngx, "git-access.log")
@@ -255,7 +271,9 @@ def test_auth_request(git, recipe, tmp_path):
              env={"GIT_CONFIG_COUNT": "1",
                   "GIT_CONFIG_KEY_0": "http.extraHeader",
                   "GIT_CONFIG_VALUE_0": "Authorization: Bearer change-me"})
-    lines = log_lines(ngx, "git-access.log")
+    lines = log_lines_once(
+        ngx, lambda ls: any(" token-user " in l and " fetch " in l
+                            for l in ls), "git-access.log")
     allowed = [l for l in lines if " token-user " in l]
     assert [l.split()[-2] for l in allowed] == ["advertise", "ls-refs",
                                                 "fetch"], "\n".join(lines)
@@ -284,7 +302,9 @@ def test_tls(git, recipe, tmp_path):
     # ...and the one the test made is trusted when named
     clone_ok(git, url, tmp_path / "c", "-c",
              "http.sslCAInfo=%s" % (tls / "git.crt"))
-    lines = log_lines(ngx, "git-access.log")
+    lines = log_lines_once(
+        ngx, lambda ls: any(" small.git fetch " in l for l in ls),
+        "git-access.log")
     fetches = [l for l in lines if " small.git fetch " in l]
     assert len(fetches) == 1 and fetches[0].endswith(" ok")
     assert all(" TLSv1." in l for l in lines)
@@ -395,7 +415,7 @@ def test_health(recipe):
     status, _, body = request(ngx.port, "GET", "/healthz")
     assert (status, body) == (204, b"")
     assert advert(ngx.port)[0] == 200
-    lines = log_lines(ngx)
+    lines = log_lines_once(ngx, lambda ls: any("/info/refs" in l for l in ls))
     assert any("/info/refs" in l for l in lines)
     assert not any("/healthz" in l for l in lines)
 
@@ -407,15 +427,10 @@ def test_cdn_edge(git, recipe, tmp_path):
     edge.start()
 
     def origin_count(what):
-        """Lines of the origin's access log for what, once there are two
-        (the origin writes its log line a moment after the response)."""
-        deadline = time.monotonic() + 30
-        while True:
-            n = sum(l.startswith("127.0.0.1") and what in l
-                    for l in log_lines(origin))
-            if n >= 2 or time.monotonic() > deadline:
-                return n
-            time.sleep(0.01)
+        """Lines of the origin's access log for what, once there are two."""
+        def count(lines):
+            return sum(l.startswith("127.0.0.1") and what in l for l in lines)
+        return count(log_lines_once(origin, lambda ls: count(ls) >= 2))
 
     s1, h1, b1 = advert(edge.port)
     s2, h2, b2 = advert(edge.port)
