@@ -623,6 +623,28 @@ def test_hooks_off_runs_no_hook(push_env, seed):
     assert_clean(server_state(git, repo))
 
 
+def push_both_at_once(push_env, location, repo, clients):
+    """`git push main` from both (client, tip) at once: exactly one wins,
+    and the ref is its tip. Returns the two runs and the winner's index."""
+    git = push_env.git
+    runs = [None, None]
+
+    def push(i):
+        runs[i] = git.run("push", "--porcelain",
+                          push_env.url(location, repo), "main",
+                          cwd=clients[i][0])
+    threads = [threading.Thread(target=push, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    codes = [r.code for r in runs]
+    assert sorted(codes) == [0, 1], (location, [r.err for r in runs])
+    winner = codes.index(0)
+    assert rev(git, repo, "main") == clients[winner][1]
+    return runs, winner
+
+
 def test_two_pushes_to_one_ref_at_once(push_env, seed):
     """Both pushes pass pre-receive together (a barrier in the hook), then
     race for the ref: one wins, the other is told, on both servers."""
@@ -643,29 +665,14 @@ def test_two_pushes_to_one_ref_at_once(push_env, seed):
                    'while [ "$(ls "%s" | wc -l)" -lt 2 ]; do\n'
                    '  n=$((n+1)); [ $n -gt 1200 ] && exit 1\n'
                    '  sleep 0.05\ndone\n' % (barrier, barrier))
-        runs = [None, None]
-
-        def push(i):
-            runs[i] = git.run("push", "--porcelain",
-                              push_env.url(location, repo), "main",
-                              cwd=clients[i][0])
-        threads = [threading.Thread(target=push, args=(i,))
-                   for i in range(2)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        codes = [r.code for r in runs]
-        assert sorted(codes) == [0, 1], (side, [r.err for r in runs])
-        winner = codes.index(0)
+        runs, winner = push_both_at_once(push_env, location, repo, clients)
         loser = 1 - winner
-        assert rev(git, repo, "main") == clients[winner][1]
         assert any(line.startswith("!\trefs/heads/main:refs/heads/main\t"
                                    "[remote rejected]")
                    for line in runs[loser].out.splitlines()), runs[loser]
         state = server_state(git, repo)
         assert_clean(state)
-        results[side] = (sorted(codes), state["fsck"][0])
+        results[side] = (sorted(r.code for r in runs), state["fsck"][0])
     helpers.assert_same(results["module"], results["reference"], "race")
 
 
@@ -1604,22 +1611,7 @@ def test_two_pushes_racing(push_env, seed):
         clients.append((c, tip))
     for side, location in SIDES:
         repo = push_env.new_repo("racing-%s" % side, seed)
-        runs = [None, None]
-
-        def push(i):
-            runs[i] = git.run("push", "--porcelain",
-                              push_env.url(location, repo), "main",
-                              cwd=clients[i][0])
-        threads = [threading.Thread(target=push, args=(i,))
-                   for i in range(2)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        codes = [r.code for r in runs]
-        assert sorted(codes) == [0, 1], (side, [r.err for r in runs])
-        winner = codes.index(0)
-        assert rev(git, repo, "main") == clients[winner][1]
+        push_both_at_once(push_env, location, repo, clients)
         assert_clean(server_state(git, repo))
 
 
