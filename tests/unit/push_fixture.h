@@ -11,6 +11,7 @@
 
 #include "fixture.h"
 #include "git_smart_http.h"
+#include "pkt_lines.h"
 #include "protocol/pkt_line.h"
 
 namespace gsh::test {
@@ -116,15 +117,7 @@ class PushFixture : public ::testing::Test {
         return n;
     }
 
-    static std::string pkts(const std::vector<std::string> &lines) {
-        std::string out;
-        for (const std::string &l : lines)
-            if (l == "FLUSH")
-                proto::pkt_flush(out);
-            else
-                proto::pkt_write_line(out, l);
-        return out;
-    }
+    static std::string pkts(const std::vector<std::string> &lines) { return test::pkts(lines); }
 
     static constexpr const char *kZero = "0000000000000000000000000000000000000000";
     TempDir dir;

@@ -4,6 +4,7 @@
 
 #include <zlib.h>
 
+#include "pkt_lines.h"
 #include "protocol/pkt_line.h"
 #include "service/receive_commands.h"
 #include "util/error.h"
@@ -14,15 +15,7 @@ namespace {
 
 const std::string kA(40, 'a'), kB(40, 'b'), kZ(40, '0');
 
-std::string pkts(const std::vector<std::string> &lines) {
-    std::string out;
-    for (const std::string &l : lines)
-        if (l == "FLUSH")
-            proto::pkt_flush(out);
-        else
-            proto::pkt_write_line(out, l);
-    return out;
-}
+using test::pkts;
 
 ReceiveRequest parse(const std::string &data, bool allow_options = true, size_t max = 1 << 20,
                      std::string *rest = nullptr) {
