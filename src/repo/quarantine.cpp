@@ -188,6 +188,7 @@ std::string Quarantine::fsck() const {
         envp.push_back(e.data());
     envp.push_back(nullptr);
 
+    unlink(scratch.c_str());
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) != 0)
         return std::string("fsck: pipe: ") + strerror(errno);
@@ -216,10 +217,16 @@ std::string Quarantine::fsck() const {
     close(fds[0]);
     if (rc != 0)
         return std::string("fsck: cannot run git index-pack: ") + strerror(rc);
+    // nginx's worker reaps every child with waitpid(-1) on SIGCHLD, and may
+    // take git's status first (ECHILD here). git writes the index only once
+    // every check has passed, so the scratch index says how it ended then.
     int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    int waited;
+    while ((waited = waitpid(pid, &status, 0)) < 0 && errno == EINTR) {
     }
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+    struct stat st;
+    if (waited == pid ? WIFEXITED(status) && WEXITSTATUS(status) == 0
+                      : lstat(scratch.c_str(), &st) == 0)
         return std::string();
     // git's first complaint says what is wrong; the rest repeats it.
     std::string first = errors.substr(0, errors.find('\n'));
