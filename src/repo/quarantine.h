@@ -31,7 +31,8 @@ class Quarantine {
 
     // Indexes the pack that read() yields (it returns 0 at the end) with
     // libgit2's indexer: a thin pack is completed from odb, and every object
-    // the pack's commits and trees name must be in the pack or in odb.
+    // the pack's commits, trees and tags name must be in the pack or in odb
+    // (pack/connectivity.h; commits are not parsed further).
     // progress, when given, gets the indexer's counts as they change (the
     // deltas are resolved in the end, after the whole pack is read).
     // Returns "" on success, else what went wrong (the "unpack" status).

@@ -895,14 +895,7 @@ def commit_with_bad_author(git, client):
     return oid
 
 
-@pytest.mark.parametrize("fsck_objects", [
-    "true",
-    pytest.param("false", marks=pytest.mark.xfail(
-        not SELF_CHECK, strict=True,
-        reason="receive.fsckObjects=false: the core still refuses a commit "
-               "whose author line has no e-mail (libgit2's indexer parses "
-               "every commit: \"index-pack: failed to parse signature - "
-               "malformed e-mail\", unpacker error); git accepts it"))])
+@pytest.mark.parametrize("fsck_objects", ["true", "false"])
 def test_receive_fsck_objects(push_env, seed, fsck_objects):
     """On: both refuse the pack (their unpack status texts differ: git's
     names unpack-objects, the module's index-pack --strict, so the
@@ -915,7 +908,10 @@ def test_receive_fsck_objects(push_env, seed, fsck_objects):
     out = push_both(push_env, "fsck-%s" % fsck_objects, client, ["bad"],
                     seed=seed,
                     config=[("receive.fsckObjects", fsck_objects)],
-                    ignore=("messages",) if on else (), clean=False)
+                    # Off: git fsck's exit codes differ, 1 against 4: git
+                    # keeps so small a push as loose objects, the module
+                    # as a pack (whose verification the bad commit fails).
+                    ignore=("messages",) if on else ("fsck",), clean=False)
     for side, o in out.items():
         assert o["stray"] == [], (side, o)
         if on:

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
+#include <string>
+#include <vector>
 
 #include "fixture.h"
 #include "repo/git_ptr.h"
@@ -102,6 +104,106 @@ TEST_F(QuarantineTest, MissingBaseOrObjectRefused) {
     // Not thin, but its commit names a parent the repository lacks.
     Quarantine q2(git_dir());
     EXPECT_NE(index(q2, pack(false)), "");
+}
+
+// Objects written in w with hash-object --literally (content from printf
+// arguments), and a pack of exactly the objects listed.
+class ConnectivityTest : public QuarantineTest {
+  protected:
+    std::string object(const std::string &type, const std::string &printf_args) const {
+        return dir
+            .run("cd w && printf " + printf_args + " | git hash-object -t " + type +
+                 " --literally -w --stdin")
+            .substr(0, 40);
+    }
+    std::string rev(const std::string &what) const {
+        return dir.run("cd w && git rev-parse " + what).substr(0, 40);
+    }
+    std::string pack_of(const std::vector<std::string> &oids) const {
+        std::string list;
+        for (const std::string &o : oids)
+            list += o + "\\n";
+        return dir.run("cd w && printf '" + list + "' | git pack-objects -q --stdout");
+    }
+    // The raw 20 bytes of an id as printf escapes.
+    static std::string raw(const std::string &hex) {
+        std::string out;
+        for (size_t i = 0; i < hex.size(); i += 2)
+            out += "\\" + std::to_string(std::stoi(hex.substr(i, 2), nullptr, 16) / 64) +
+                   std::to_string(std::stoi(hex.substr(i, 2), nullptr, 16) / 8 % 8) +
+                   std::to_string(std::stoi(hex.substr(i, 2), nullptr, 16) % 8);
+        return out;
+    }
+    std::string index_of(const std::vector<std::string> &oids) {
+        Quarantine q(git_dir());
+        return index(q, pack_of(oids));
+    }
+};
+
+TEST_F(ConnectivityTest, CommitWithAMissingTreeRefused) {
+    // main's tree (the second version of f) is not in the repository.
+    const std::string c =
+        object("commit", "'tree " + rev("main^{tree}") + "\\nparent " + rev("main~1") +
+                             "\\nauthor A <a@b> 1 +0000\\ncommitter A <a@b> 1 +0000\\n\\nx\\n'");
+    const std::string err = index_of({c});
+    EXPECT_NE(err.find("missing object " + rev("main^{tree}")), std::string::npos) << err;
+    EXPECT_EQ(incoming(), 0u);
+}
+
+TEST_F(ConnectivityTest, CommitWithAMissingParentRefused) {
+    const std::string c =
+        object("commit", "'tree " + rev("main~1^{tree}") + "\\nparent " + rev("main") +
+                             "\\nauthor A <a@b> 1 +0000\\ncommitter A <a@b> 1 +0000\\n\\nx\\n'");
+    const std::string err = index_of({c});
+    EXPECT_NE(err.find("missing object " + rev("main")), std::string::npos) << err;
+}
+
+TEST_F(ConnectivityTest, TreeWithAMissingBlobRefused) {
+    const std::string t = object("tree", "'100644 f\\000" + raw(rev("main:f")) + "'");
+    const std::string err = index_of({t});
+    EXPECT_NE(err.find("missing object " + rev("main:f")), std::string::npos) << err;
+    // With the blob in the pack it is complete.
+    EXPECT_EQ(index_of({t, rev("main:f")}), "");
+}
+
+TEST_F(ConnectivityTest, GitlinksNotRequired) {
+    const std::string t = object("tree", "'160000 sub\\000" + raw(std::string(40, 'e')) +
+                                             "100644 f\\000" + raw(rev("main~1:f")) + "'");
+    EXPECT_EQ(index_of({t}), "");
+}
+
+TEST_F(ConnectivityTest, MalformedAuthorAcceptedWhenItsObjectsExist) {
+    // git takes this in without receive.fsckObjects; only the tree and
+    // parent lines matter, and both name objects of the repository.
+    const std::string c =
+        object("commit", "'tree " + rev("main~1^{tree}") + "\\nparent " + rev("main~1") +
+                             "\\nauthor No Email 1700000000 +0000\\ncommitter broken\\n\\nx\\n'");
+    Quarantine q(git_dir());
+    EXPECT_EQ(index(q, pack_of({c})), "");
+    // receive.fsckObjects still refuses it.
+    EXPECT_NE(q.fsck().find("missingEmail"), std::string::npos) << q.fsck();
+}
+
+TEST_F(ConnectivityTest, TagWithAMissingTargetRefused) {
+    const std::string tag =
+        object("tag", "'object " + rev("main") + "\\ntype commit\\ntag v\\n\\nx\\n'");
+    const std::string err = index_of({tag});
+    EXPECT_NE(err.find("missing object " + rev("main")), std::string::npos) << err;
+    const std::string ok =
+        object("tag", "'object " + rev("main~1") + "\\ntype commit\\ntag v\\n\\nx\\n'");
+    EXPECT_EQ(index_of({ok}), "");
+}
+
+TEST_F(ConnectivityTest, StructurallyBrokenObjectsRefused) {
+    const std::string no_tree =
+        object("commit", "'author A <a@b> 1 +0000\\ncommitter A <a@b> 1 +0000\\n\\nx\\n'");
+    EXPECT_NE(index_of({no_tree}).find("corrupt commit " + no_tree), std::string::npos);
+    const std::string truncated =
+        object("tree", "'100644 f\\000" + raw(rev("main~1:f")).substr(0, 5 * 10) + "'");
+    EXPECT_NE(index_of({truncated}).find("corrupt tree " + truncated), std::string::npos);
+    const std::string no_object = object("tag", "'type commit\\ntag v\\n\\nx\\n'");
+    EXPECT_NE(index_of({no_object}).find("corrupt tag " + no_object), std::string::npos);
+    EXPECT_EQ(incoming(), 0u);
 }
 
 TEST_F(QuarantineTest, StaleDirectoriesOfDeadProcessesRemoved) {
