@@ -106,7 +106,7 @@ Quarantine::~Quarantine() {
 }
 
 std::string
-Quarantine::index(git_odb *odb, const std::function<size_t(void *, size_t)> &read,
+Quarantine::index(git_odb *odb, const std::function<size_t(void *, size_t)> &read, size_t max_bytes,
                   const std::function<void(const git_indexer_progress &)> &on_progress) {
     // libgit2's own initialiser rather than its INIT macro, which names one
     // field and so trips clang's -Wmissing-field-initializers (the fuzz build).
@@ -137,6 +137,27 @@ Quarantine::index(git_odb *odb, const std::function<size_t(void *, size_t)> &rea
     IndexerPtr indexer(raw);
     git_indexer_progress progress{};
     std::unique_ptr<char[]> buf(new char[kChunk]);
+    // The header first, whole: "PACK", the version, the object count.
+    size_t have = 0;
+    while (have < 12) {
+        const size_t n = read(buf.get() + have, 12 - have);
+        if (n == 0)
+            break;
+        have += n;
+    }
+    if (have == 12 && std::memcmp(buf.get(), "PACK", 4) == 0) {
+        const auto *h = reinterpret_cast<const unsigned char *>(buf.get());
+        const uint32_t claimed =
+            uint32_t(h[8]) << 24 | uint32_t(h[9]) << 16 | uint32_t(h[10]) << 8 | uint32_t(h[11]);
+        // An object takes at least 9 bytes: a header byte and a whole zlib
+        // stream (2 bytes of header, 2 of the shortest deflate block, 4 of
+        // checksum).
+        if (claimed > max_bytes / 9)
+            return "index-pack: the pack header claims " + std::to_string(claimed) +
+                   " objects, more than " + std::to_string(max_bytes) + " bytes can hold";
+    }
+    if (have > 0 && git_indexer_append(indexer.get(), buf.get(), have, &progress) < 0)
+        return git_message("index-pack");
     for (;;) {
         const size_t n = read(buf.get(), kChunk);
         if (n == 0)

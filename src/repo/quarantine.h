@@ -35,8 +35,12 @@ class Quarantine {
     // (pack/connectivity.h; commits are not parsed further).
     // progress, when given, gets the indexer's counts as they change (the
     // deltas are resolved in the end, after the whole pack is read).
+    // max_bytes bounds the pack's size (the body's): a header that claims
+    // more objects than that many bytes can hold is refused before libgit2
+    // sizes its tables by the claim (gigabytes for a few bytes of input).
     // Returns "" on success, else what went wrong (the "unpack" status).
     std::string index(git_odb *odb, const std::function<size_t(void *, size_t)> &read,
+                      size_t max_bytes,
                       const std::function<void(const git_indexer_progress &)> &progress = {});
     unsigned long long objects() const { return objects_; }
     unsigned long long bytes() const { return bytes_; }

@@ -229,6 +229,14 @@ class Checker {
     RepoPtr objects_;
 };
 
+// The most bytes the pack can be: the body's, or what a gzip body may
+// inflate to.
+size_t pack_size_bound(const PushContext &ctx, const RequestBody &body) {
+    return ctx.content_encoding.empty() || ctx.content_encoding == "identity"
+               ? body.size()
+               : ctx.max_request_size;
+}
+
 // The reflog and hook identity git http-backend gives receive-pack.
 std::pair<std::string, std::string> committer(const PushContext &ctx) {
     const std::string name = ctx.remote_user.empty() ? "anonymous" : ctx.remote_user;
@@ -325,7 +333,7 @@ PushOutcome receive_pack(git_repository *repo, const ReceivePackConfig &config,
             on_progress = [&](const git_indexer_progress &p) { progress.update(p); };
         std::string err = quarantine->index(
             repo_odb.get(), [&](void *buf, size_t cap) { return pkts.read_raw(buf, cap); },
-            on_progress);
+            pack_size_bound(ctx, body), on_progress);
         msg.progress(err.empty() ? progress.finish() : progress.abandon());
         if (err.empty() && config.fsck_objects)
             err = quarantine->fsck();
