@@ -807,6 +807,7 @@ static ngx_int_t
 ngx_http_gsh_start(ngx_http_request_t *r)
 {
     ngx_int_t                 rc;
+    ngx_str_t                 user;
     gsh_request               req;
     ngx_table_elt_t          *h;
     ngx_pool_cleanup_t       *cln;
@@ -832,17 +833,15 @@ ngx_http_gsh_start(ngx_http_request_t *r)
     if (req.kind == GSH_ADVERTISE_RECEIVE_PACK
         || req.kind == GSH_RPC_RECEIVE_PACK)
     {
-        /*
-         * $remote_user: the user of the Authorization header, whether
-         * auth_basic checked it or auth_request did; NGX_DECLINED without
-         * one (anonymous, who may push only where http.receivepack says)
-         */
+        /* anonymous (NULL) unless an nginx check verified a user */
 
-        if (ngx_http_auth_basic_user(r) == NGX_OK
-            && r->headers_in.user.len)
-        {
-            req.remote_user = (const char *) r->headers_in.user.data;
-            req.remote_user_len = r->headers_in.user.len;
+        if (ngx_http_gsh_user(r, &user) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (user.len) {
+            req.remote_user = (const char *) user.data;
+            req.remote_user_len = user.len;
         }
 
         req.remote_addr = (const char *) r->connection->addr_text.data;

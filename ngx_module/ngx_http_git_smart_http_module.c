@@ -66,6 +66,13 @@ static ngx_command_t  ngx_http_gsh_commands[] = {
       offsetof(ngx_http_gsh_loc_conf_t, hooks),
       NULL },
 
+    { ngx_string("git_smart_http_user"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_set_complex_value_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_gsh_loc_conf_t, user),
+      NULL },
+
     { ngx_string("git_smart_http_filter"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
       ngx_conf_set_flag_slot,
@@ -325,6 +332,7 @@ ngx_http_gsh_create_loc_conf(ngx_conf_t *cf)
      *     glcf->prefix = { 0, NULL };
      *     glcf->root = { 0, NULL };
      *     glcf->thread_pool = NULL;
+     *     glcf->user = NULL;
      */
 
     glcf->enable = NGX_CONF_UNSET;
@@ -375,6 +383,11 @@ ngx_http_gsh_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_value(conf->receive_pack, prev->receive_pack, 0);
     ngx_conf_merge_value(conf->hooks, prev->hooks, 0);
     ngx_conf_merge_value(conf->filter, prev->filter, 1);
+
+    if (conf->user == NULL) {
+        conf->user = prev->user;
+    }
+
     ngx_conf_merge_size_value(conf->max_request_size, prev->max_request_size,
                               64 * 1024 * 1024);
     ngx_conf_merge_uint_value(conf->max_wants, prev->max_wants, 1000000);
@@ -429,6 +442,8 @@ ngx_http_gsh_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     if (clcf->handler == NULL) {
         clcf->handler = ngx_http_gsh_handler;
     }
+
+    ngx_http_gsh_user_check_conf(cf, conf);
 
     if (conf->prefix.data == NULL) {
         ngx_str_set(&conf->prefix, "");

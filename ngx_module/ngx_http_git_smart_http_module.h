@@ -72,6 +72,8 @@ typedef struct {
     ngx_flag_t                  receive_pack;
     ngx_flag_t                  hooks;      /* run the repository's hooks
                                                on push */
+    ngx_http_complex_value_t   *user;       /* git_smart_http_user; NULL:
+                                               see the user file */
     ngx_flag_t                  filter;     /* partial clone (--filter) */
     size_t                      max_request_size; /* after gzip inflation */
     ngx_uint_t                  max_wants;        /* 0: unlimited */
@@ -182,6 +184,11 @@ char *ngx_http_gsh_metrics(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 ngx_int_t ngx_http_gsh_metrics_init(ngx_conf_t *cf);
 
 ngx_int_t ngx_http_gsh_add_variables(ngx_conf_t *cf);
+
+/* the user file: who is pushing */
+ngx_int_t ngx_http_gsh_user(ngx_http_request_t *r, ngx_str_t *user);
+void ngx_http_gsh_user_check_conf(ngx_conf_t *cf,
+    ngx_http_gsh_loc_conf_t *conf);
 
 
 #endif /* _NGX_HTTP_GIT_SMART_HTTP_MODULE_H_INCLUDED_ */

@@ -24,7 +24,8 @@ typedef enum {
     ngx_http_gsh_var_pack_bytes,
     ngx_http_gsh_var_depth,
     ngx_http_gsh_var_filter,
-    ngx_http_gsh_var_status
+    ngx_http_gsh_var_status,
+    ngx_http_gsh_var_user
 } ngx_http_gsh_var_e;
 
 
@@ -76,6 +77,9 @@ static ngx_http_variable_t  ngx_http_gsh_vars[] = {
     { ngx_string("git_status"), NULL, ngx_http_gsh_variable,
       ngx_http_gsh_var_status, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
+    { ngx_string("git_user"), NULL, ngx_http_gsh_variable,
+      ngx_http_gsh_var_user, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
       ngx_http_null_variable
 };
 
@@ -103,6 +107,7 @@ static ngx_int_t
 ngx_http_gsh_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
     uintptr_t data)
 {
+    ngx_str_t            user;
     const char          *status;
     ngx_http_gsh_ctx_t  *ctx;
 
@@ -131,6 +136,16 @@ ngx_http_gsh_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
     case ngx_http_gsh_var_protocol:
         if (ctx->protocol >= 0) {
             return ngx_http_gsh_number(r, v, ctx->protocol);
+        }
+        return NGX_OK;
+
+    case ngx_http_gsh_var_user:
+        /* the user a push would be made as (see the user file) */
+        if (ngx_http_gsh_user(r, &user) != NGX_OK) {
+            return NGX_ERROR;
+        }
+        if (user.len) {
+            ngx_http_gsh_set_value(v, user.data, user.len);
         }
         return NGX_OK;
 

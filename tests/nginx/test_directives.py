@@ -639,3 +639,73 @@ def test_limits_and_metrics_example_passes(tmp_path, module, root):
     err = proc.stderr.decode("utf-8", "replace")
     assert proc.returncode == 0, err
     assert "test is successful" in err, err
+
+
+# --------------------------------------------------------------------------
+# git_smart_http_user: where a push's user comes from
+
+NO_USER_WARNING = "but no user can be verified there"
+AUTH_BASIC = """
+            auth_basic "git";
+            auth_basic_user_file %s;"""
+
+
+def push_location(root, extra=""):
+    return location("/git/", """
+            git_smart_http on;
+            git_smart_http_root %s;
+            git_smart_http_receive_pack on;%s""" % (root, extra))
+
+
+def test_receive_pack_without_any_user_source_warns(conf, root):
+    rc, err = conf.write(server(push_location(root))).test()
+    assert rc == 0, err
+    assert "[warn]" in err and NO_USER_WARNING in err, err
+    assert 'location "/git/"' in err, err
+
+
+@pytest.mark.parametrize("extra", [
+    AUTH_BASIC,
+    "\n            git_smart_http_user $remote_user;",
+    "\n            git_smart_http_user $http_x_verified_user;",
+])
+def test_receive_pack_with_a_user_source_does_not_warn(conf, root, extra):
+    htpasswd = conf.prefix / "conf" / "htpasswd"
+    htpasswd.write_text("")
+    rc, err = conf.write(server(push_location(
+        root, extra.replace("%s", str(htpasswd))))).test()
+    assert_ok((rc, err))
+    assert NO_USER_WARNING not in err, err
+
+
+def test_satisfy_any_with_auth_basic_warns(conf, root):
+    htpasswd = conf.prefix / "conf" / "htpasswd"
+    htpasswd.write_text("")
+    rc, err = conf.write(server(push_location(
+        root, "\n            satisfy any;\n            allow 127.0.0.1;"
+        + AUTH_BASIC % htpasswd))).test()
+    assert rc == 0, err
+    assert NO_USER_WARNING in err, err
+
+
+def test_user_inherited_from_server(conf, root):
+    rc, err = conf.write(server(
+        "        git_smart_http_user $remote_user;\n"
+        + push_location(root))).test()
+    assert_ok((rc, err))
+    assert NO_USER_WARNING not in err, err
+
+
+def test_user_duplicate_rejected(conf, root):
+    assert_fails(conf.write(server(push_location(
+        root, "\n            git_smart_http_user $remote_user;"
+        "\n            git_smart_http_user $remote_user;"))).test(),
+        '"git_smart_http_user" directive is duplicate')
+
+
+def test_receive_pack_off_without_user_does_not_warn(conf, root):
+    rc, err = conf.write(server(location("/git/", """
+            git_smart_http on;
+            git_smart_http_root %s;""" % root))).test()
+    assert_ok((rc, err))
+    assert NO_USER_WARNING not in err, err

@@ -140,16 +140,19 @@ class PushEnv:
         return sorted(int(p) for p in out.split())
 
 
+def hashed_password():
+    return subprocess.run(["openssl", "passwd", "-apr1", PASSWORD],
+                          stdout=subprocess.PIPE, check=True,
+                          text=True).stdout.strip()
+
+
 @pytest.fixture(scope="module")
 def push_env(git, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("push")
     root = tmp / "root"
     root.mkdir()
     htpasswd = tmp / "htpasswd"
-    hashed = subprocess.run(["openssl", "passwd", "-apr1", PASSWORD],
-                            stdout=subprocess.PIPE, check=True,
-                            text=True).stdout.strip()
-    htpasswd.write_text("%s:%s\n" % (USER, hashed))
+    htpasswd.write_text("%s:%s\n" % (USER, hashed_password()))
     fcgi = Fcgiwrap(tmp / "fcgiwrap", children=4).start()
     body = PUSH_HTTP.replace("{root}", str(root)) \
         .replace("{htpasswd}", str(htpasswd)) \
@@ -201,6 +204,10 @@ def _push_log_watch(request):
 
 @pytest.fixture(scope="module")
 def seed(push_env):
+    return make_seed(push_env)
+
+
+def make_seed(push_env):
     """A work repository: main (3 commits), feature (2 commits from
     main~1), a lightweight tag lt and an annotated tag ann."""
     git = push_env.git
