@@ -12,6 +12,7 @@
 #include "protocol/pkt_line.h"
 #include "repo/frozen_odb.h"
 #include "repo/git_ptr.h"
+#include "repo/ident.h"
 #include "repo/quarantine.h"
 #include "repo/ref_update.h"
 #include "repo/refs.h"
@@ -428,7 +429,10 @@ PushOutcome receive_pack(git_repository *repo, const ReceivePackConfig &config,
     quarantine.reset(); // nothing of it stays unless migrated
     if (any_pending(updates)) {
         git_signature *sig_raw = nullptr;
-        if (git_signature_now(&sig_raw, committer_name.c_str(), committer_email.c_str()) < 0)
+        // Hooks get the user as it is, as from git http-backend; the reflog
+        // gets it as git's ident code writes it.
+        if (git_signature_now(&sig_raw, ident_without_crud(committer_name).c_str(),
+                              ident_without_crud(committer_email).c_str()) < 0)
             git_check(git_signature_now(&sig_raw, "anonymous", "anonymous@http"),
                       "making the reflog identity");
         SignaturePtr sig(sig_raw);
