@@ -1295,6 +1295,93 @@ def test_funny_refname(push_env, seed, funny):
         in progress
 
 
+# Names git's receive-pack refuses, as bytes: check_refname_format's rules
+# one by one, and every control byte. The client refuses to send most of
+# them (invalid refspec), so they go in a raw request.
+FUNNY_NAMES = (
+    [b"refs/heads/a%cb" % b for b in range(1, 0x20)] +
+    [b"refs/heads/a%cb" % c for c in b" :?[\\^~*\x7f"] +
+    [b"refs/HEAD", b"refs/FETCH_HEAD", b"refs/ORIG_HEAD", b"refs/main",
+     b"refs/", b"refs", b"heads/main", b"Refs/heads/x", b"/refs/heads/x",
+     b"refs/@", b"refs/heads/a..b", b"refs/heads/a@{b", b"refs/heads/x.lock",
+     b"refs/heads/x.lock/y", b"refs/heads/.x", b"refs/heads/x.",
+     b"refs/heads/x/", b"refs//heads/x", b"refs/heads//x", b"refs/heads/*",
+     b"refs/heads/" + b"x" * 5000 + b"\x7f"])
+# Odd names git takes: they must become refs on both sides.
+ODD_NAMES = [b"refs/heads/@", b"refs/heads/a@b", b"refs/heads/a{b}",
+             b"refs/heads/-x", b"refs/heads/\xc3\xa9t\xc3\xa9",
+             b"refs/heads/\xff\x80", b"refs/x/y"]
+
+
+def push_body_bytes(commands, pack, caps=b"report-status side-band-64k "
+                    b"agent=git/test"):
+    lines = []
+    for i, (old, new, ref) in enumerate(commands):
+        line = b"%s %s %s" % (old.encode(), new.encode(), ref)
+        if i == 0:
+            line += b"\0" + caps
+        lines.append(pkt(line + b"\n"))
+    return b"".join(lines) + pkt_flush() + pack
+
+
+def test_funny_refnames_refused_as_git_does(push_env, seed):
+    """One push of main's update, every name in FUNNY_NAMES and the odd
+    names git takes: the response is http-backend's byte for byte (each
+    refusal's "ng <name> funny refname" and its error line on side-band 2,
+    line breaks and long names as git writes them), and so are the refs
+    afterwards."""
+    git = push_env.git
+    client, tip = client_with_new_commit(push_env, seed, "funnyall")
+    pack = pack_of(git, client, [tip, "^origin/main"])
+
+    def body(refs):
+        cmds = [(refs["refs/heads/main"], tip, b"refs/heads/main")]
+        cmds += [(ZERO, tip, name) for name in FUNNY_NAMES + ODD_NAMES]
+        return push_body_bytes(cmds, pack)
+    out = raw_push_both(push_env, "funnyall", seed, body, unchanged=False,
+                        raw=True)
+    got = {side: (status, res.body, state["refs"])
+           for side, (status, res, _b, state, _r) in out.items()}
+    helpers.assert_same(got["module"], got["reference"], "response")
+    status, body_bytes, refs = got["module"]
+    assert status == 200
+    band1, band2 = b"", b""
+    for item in parse_pkt_lines(body_bytes):
+        if item == helpers.FLUSH:
+            break
+        if item[0] == 1:
+            band1 += item[1:]
+        elif item[0] == 2:
+            band2 += item[1:]
+    for name in FUNNY_NAMES:
+        assert pkt(b"ng %s funny refname\n" % name) in band1, name
+        line = b"error: refusing to create funny ref '%s' remotely" % name
+        assert line[:4095] + b"\n" in band2, name
+    assert pkt(b"ok refs/heads/main\n") in band1
+    for name in ODD_NAMES:
+        assert pkt(b"ok %s\n" % name) in band1, name
+    assert "refs/HEAD" not in refs and "FETCH_HEAD" not in refs
+    assert "\x7f" not in refs
+
+
+def test_funny_refnames_through_git_push(push_env, seed):
+    """The names the git client does send: one component after refs/
+    (refs/HEAD, refs/FETCH_HEAD, refs/main) are refused as funny by the
+    server, beside an update that goes through."""
+    client, _tip = client_with_new_commit(push_env, seed, "funnypush")
+    out = push_both(push_env, "funnypush", client,
+                    ["HEAD:refs/HEAD", "HEAD:refs/FETCH_HEAD",
+                     "HEAD:refs/main", "main"], seed=seed)
+    o = out["module"]
+    assert o["code"] != 0
+    for name in ("refs/HEAD", "refs/FETCH_HEAD", "refs/main"):
+        assert "!\tHEAD:%s\t[remote rejected] (funny refname)" % name \
+            in o["porcelain"], o["porcelain"]
+        assert "remote: error: refusing to create funny ref '%s' remotely" \
+            % name in o["messages"], o["messages"]
+    assert " refs/HEAD " not in o["refs"]
+
+
 SYMREF_BUG = ("the core refuses every update through a symbolic ref "
               "(\"cannot lock ref 'refs/heads/alias': is a symbolic ref, "
               "which a push does not update here\", failed to update ref)")
