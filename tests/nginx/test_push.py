@@ -1306,11 +1306,14 @@ FUNNY_NAMES = (
      b"refs/@", b"refs/heads/a..b", b"refs/heads/a@{b", b"refs/heads/x.lock",
      b"refs/heads/x.lock/y", b"refs/heads/.x", b"refs/heads/x.",
      b"refs/heads/x/", b"refs//heads/x", b"refs/heads//x", b"refs/heads/*",
-     b"refs/heads/" + b"x" * 5000 + b"\x7f"])
+     b"refs/heads/" + b"x" * 5000 + b"\x7f", b"", b"refs/heads/q\n",
+     b"refs/heads/r\r"])
 # Odd names git takes: they must become refs on both sides.
 ODD_NAMES = [b"refs/heads/@", b"refs/heads/a@b", b"refs/heads/a{b}",
              b"refs/heads/-x", b"refs/heads/\xc3\xa9t\xc3\xa9",
              b"refs/heads/\xff\x80", b"refs/x/y"]
+# A NUL ends the name (what follows it is read as capabilities).
+CUT_NAME = b"refs/heads/cut\0here"
 
 
 def push_body_bytes(commands, pack, caps=b"report-status side-band-64k "
@@ -1325,8 +1328,8 @@ def push_body_bytes(commands, pack, caps=b"report-status side-band-64k "
 
 
 def test_funny_refnames_refused_as_git_does(push_env, seed):
-    """One push of main's update, every name in FUNNY_NAMES and the odd
-    names git takes: the response is http-backend's byte for byte (each
+    """One push of main's update, every name in FUNNY_NAMES (the empty one
+    too), the odd names git takes and one cut by a NUL: the response is http-backend's byte for byte (each
     refusal's "ng <name> funny refname" and its error line on side-band 2,
     line breaks and long names as git writes them), and so are the refs
     afterwards."""
@@ -1336,7 +1339,8 @@ def test_funny_refnames_refused_as_git_does(push_env, seed):
 
     def body(refs):
         cmds = [(refs["refs/heads/main"], tip, b"refs/heads/main")]
-        cmds += [(ZERO, tip, name) for name in FUNNY_NAMES + ODD_NAMES]
+        cmds += [(ZERO, tip, name)
+                 for name in FUNNY_NAMES + ODD_NAMES + [CUT_NAME]]
         return push_body_bytes(cmds, pack)
     out = raw_push_both(push_env, "funnyall", seed, body, unchanged=False,
                         raw=True)
@@ -1358,7 +1362,7 @@ def test_funny_refnames_refused_as_git_does(push_env, seed):
         line = b"error: refusing to create funny ref '%s' remotely" % name
         assert line[:4095] + b"\n" in band2, name
     assert pkt(b"ok refs/heads/main\n") in band1
-    for name in ODD_NAMES:
+    for name in ODD_NAMES + [b"refs/heads/cut"]:
         assert pkt(b"ok %s\n" % name) in band1, name
     assert "refs/HEAD" not in refs and "FETCH_HEAD" not in refs
     assert "\x7f" not in refs
