@@ -1648,6 +1648,47 @@ def test_worker_killed_in_pre_receive(push_env, seed):
     assert_clean(server_state(git, repo))
 
 
+def test_stale_quarantines_of_this_host_only(push_env, seed):
+    """A quarantine is named for the worker's host and pid space as well as
+    its pid (the pre-receive hook sees it in GIT_QUARANTINE_PATH). A push
+    removes a quarantine of this host whose pid is gone, and leaves alone
+    one of another host (or pid namespace) and one of the older layout
+    with no host, whatever their pid: on shared storage their pid says
+    nothing here."""
+    git = push_env.git
+    client, tip = client_with_new_commit(push_env, seed, "qhost")
+    repo = push_env.new_repo("qhost", seed)
+    seen = push_env.tmp / "qhost.name"
+    write_hook(repo, "pre-receive",
+               'basename "$GIT_QUARANTINE_PATH" > "%s"; exit 1\n' % seen)
+    r = git.run("push", push_env.url("githooks", repo), "main", cwd=client)
+    assert r.code != 0 and "pre-receive hook declined" in r.err, r.err
+    m = re.fullmatch(r"incoming-(h[0-9a-f]{16})-(\d+)-\w{6}",
+                     seen.read_text().strip())
+    assert m, seen.read_text()
+    host, pid = m.group(1), int(m.group(2))
+    assert pid in push_env.workers()
+    objects = Path(repo) / "objects"
+    dead = "2147483646"  # above pid_max: no process has it
+    other = "h0123456789abcdef" if host != "h0123456789abcdef" \
+        else "hfedcba9876543210"
+    mine = objects / ("incoming-%s-%s-AAAAAA" % (host, dead))
+    foreign = [objects / ("incoming-%s-%s-BBBBBB" % (other, dead)),
+               objects / ("incoming-%s-CCCCCC" % dead)]
+    for d in [mine] + foreign:
+        (d / "pack").mkdir(parents=True)
+        (d / "pack" / "tmp_pack_x").write_bytes(b"PACK")
+    r = git.run("push", "--porcelain", push_env.url("git", repo), "main",
+                cwd=client)
+    assert r.code == 0, r.err
+    assert rev(git, repo, "main") == tip
+    assert not mine.exists()
+    assert all(d.exists() for d in foreign)
+    for d in foreign:
+        shutil.rmtree(d)
+    assert_clean(server_state(git, repo))
+
+
 def _release_fifo(fifo):
     try:
         os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
