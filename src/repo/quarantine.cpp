@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -20,7 +21,6 @@
 #include <limits>
 #include <memory>
 #include <optional>
-#include <random>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -111,12 +111,12 @@ uint64_t fnv1a(std::string_view s) {
 std::string make_host_id() {
     const std::string boot = read_first_line("/proc/sys/kernel/random/boot_id");
     struct stat ns;
-    uint64_t h;
+    uint64_t h = 0;
     if (!boot.empty() && stat("/proc/self/ns/pid", &ns) == 0) {
         h = fnv1a(boot + "\n" + std::to_string(ns.st_dev) + ":" + std::to_string(ns.st_ino));
-    } else {
-        std::random_device random;
-        h = (uint64_t{random()} << 32) ^ random();
+    } else if (getrandom(&h, sizeof(h), GRND_NONBLOCK) != static_cast<ssize_t>(sizeof(h))) {
+        h = fnv1a(std::to_string(time(nullptr)) + ":" + std::to_string(getpid()) + ":" +
+                  std::to_string(reinterpret_cast<uintptr_t>(&h)));
     }
     char buf[2 + kHostIdDigits];
     std::snprintf(buf, sizeof(buf), "h%016llx", static_cast<unsigned long long>(h));
