@@ -4,17 +4,25 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <limits>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "pack/connectivity.h"
@@ -35,17 +43,105 @@ std::string git_message(const char *what) {
     return std::string(what) + ": " + (e && e->message ? e->message : "libgit2 error");
 }
 
-// The pid of an "incoming-<pid>-XXXXXX" name, or 0 for any other name.
-pid_t quarantine_pid(const char *name) {
-    if (std::strncmp(name, kPrefix, sizeof(kPrefix) - 1) != 0)
-        return 0;
-    const char *p = name + sizeof(kPrefix) - 1;
-    char *end = nullptr;
-    errno = 0;
-    const long pid = std::strtol(p, &end, 10);
-    if (errno != 0 || end == p || *end != '-' || pid <= 0)
-        return 0;
-    return static_cast<pid_t>(pid);
+constexpr size_t kHostIdDigits = 16;
+
+// A quarantine's name, taken apart: "incoming-h<host>-<pid>-XXXXXX", or the
+// older "incoming-<pid>-XXXXXX" (host empty). Other names (git's own
+// incoming-XXXXXX among them) are not ours.
+struct QuarantineName {
+    std::string host;
+    pid_t pid = 0;
+};
+
+// The decimal pid at the front of s, up to a '-' followed by something.
+bool take_pid(std::string_view s, pid_t *pid) {
+    const size_t dash = s.find('-');
+    if (dash == 0 || dash == std::string_view::npos || dash + 1 == s.size() || dash > 10)
+        return false;
+    long long value = 0;
+    for (char c : s.substr(0, dash)) {
+        if (c < '0' || c > '9')
+            return false;
+        value = value * 10 + (c - '0');
+    }
+    if (value <= 0 || value > std::numeric_limits<pid_t>::max())
+        return false;
+    *pid = static_cast<pid_t>(value);
+    return true;
+}
+
+std::optional<QuarantineName> parse_name(std::string_view name) {
+    if (!name.starts_with(kPrefix))
+        return std::nullopt;
+    name.remove_prefix(sizeof(kPrefix) - 1);
+    QuarantineName q;
+    if (name.starts_with('h')) {
+        const std::string_view host = name.substr(0, 1 + kHostIdDigits);
+        if (host.size() != 1 + kHostIdDigits || name.size() <= host.size() ||
+            name[host.size()] != '-')
+            return std::nullopt;
+        for (char c : host.substr(1))
+            if (!std::isxdigit(static_cast<unsigned char>(c)))
+                return std::nullopt;
+        q.host = std::string(host);
+        name.remove_prefix(host.size() + 1);
+    }
+    if (!take_pid(name, &q.pid))
+        return std::nullopt;
+    return q;
+}
+
+std::string read_first_line(const char *path) {
+    std::ifstream in(path);
+    std::string line;
+    std::getline(in, line);
+    return line;
+}
+
+// 64-bit FNV-1a: stable across builds and hosts, which std::hash is not.
+uint64_t fnv1a(std::string_view s) {
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (unsigned char c : s) {
+        h ^= c;
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
+std::string make_host_id() {
+    const std::string boot = read_first_line("/proc/sys/kernel/random/boot_id");
+    struct stat ns;
+    uint64_t h = 0;
+    if (!boot.empty() && stat("/proc/self/ns/pid", &ns) == 0) {
+        h = fnv1a(boot + "\n" + std::to_string(ns.st_dev) + ":" + std::to_string(ns.st_ino));
+    } else if (getrandom(&h, sizeof(h), GRND_NONBLOCK) != static_cast<ssize_t>(sizeof(h))) {
+        h = fnv1a(std::to_string(time(nullptr)) + ":" + std::to_string(getpid()) + ":" +
+                  std::to_string(reinterpret_cast<uintptr_t>(&h)));
+    }
+    char buf[2 + kHostIdDigits];
+    std::snprintf(buf, sizeof(buf), "h%016llx", static_cast<unsigned long long>(h));
+    return buf;
+}
+
+// The newest modification time in the tree at path (the directory itself
+// included); nullopt when it cannot be read whole, so that it counts as new.
+std::optional<time_t> newest_mtime(const std::string &path) {
+    struct stat st;
+    if (lstat(path.c_str(), &st) != 0)
+        return std::nullopt;
+    time_t newest = st.st_mtime;
+    std::error_code ec;
+    std::filesystem::recursive_directory_iterator it(path, ec), end;
+    if (ec)
+        return std::nullopt;
+    for (; it != end; it.increment(ec)) {
+        if (ec || lstat(it->path().c_str(), &st) != 0)
+            return std::nullopt;
+        newest = std::max(newest, st.st_mtime);
+    }
+    if (ec)
+        return std::nullopt;
+    return newest;
 }
 
 void remove_tree(const std::string &path) {
@@ -71,25 +167,42 @@ void sync_path(const std::string &path, int flags) {
 
 } // namespace
 
+const std::string &quarantine_host_id() {
+    static const std::string id = make_host_id();
+    return id;
+}
+
 void remove_stale_quarantines(const std::string &objects_dir) {
     DIR *d = opendir(objects_dir.c_str());
     if (!d)
         return;
-    std::vector<std::string> stale;
+    std::vector<std::pair<std::string, QuarantineName>> ours;
     while (struct dirent *e = readdir(d)) {
-        const pid_t pid = quarantine_pid(e->d_name);
-        if (pid > 0 && kill(pid, 0) != 0 && errno == ESRCH)
-            stale.push_back(objects_dir + "/" + e->d_name);
+        const std::optional<QuarantineName> q = parse_name(e->d_name);
+        if (q)
+            ours.emplace_back(objects_dir + "/" + e->d_name, *q);
     }
     closedir(d);
-    for (const std::string &path : stale)
-        remove_tree(path);
+    const time_t cutoff =
+        time(nullptr) - std::chrono::duration_cast<std::chrono::seconds>(kQuarantineGrace).count();
+    for (auto &[path, q] : ours) {
+        const bool dead_here =
+            q.host == quarantine_host_id() && kill(q.pid, 0) != 0 && errno == ESRCH;
+        if (dead_here) {
+            remove_tree(path);
+            continue;
+        }
+        const std::optional<time_t> newest = newest_mtime(path);
+        if (newest && *newest < cutoff)
+            remove_tree(path);
+    }
 }
 
 Quarantine::Quarantine(const std::string &git_dir) : git_dir_(git_dir) {
     const std::string objects = git_dir + "/objects";
     remove_stale_quarantines(objects);
-    std::string tmpl = objects + "/" + kPrefix + std::to_string(getpid()) + "-XXXXXX";
+    std::string tmpl =
+        objects + "/" + kPrefix + quarantine_host_id() + "-" + std::to_string(getpid()) + "-XXXXXX";
     if (!mkdtemp(tmpl.data()))
         throw Error("creating the quarantine directory in " + objects + ": " + strerror(errno));
     dir_ = tmpl;

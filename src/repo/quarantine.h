@@ -1,25 +1,57 @@
 // Where a pushed pack waits until the push is accepted, as git's receive-pack
-// keeps it: a directory objects/incoming-<pid>-XXXXXX of the repository, with
-// a pack/ directory the pack is indexed into. Nothing in it is visible to the
-// repository until migrate() moves the pack into objects/pack; a quarantine
-// that is not migrated is removed with everything in it.
+// keeps it: a directory objects/incoming-h<host>-<pid>-XXXXXX of the
+// repository, with a pack/ directory the pack is indexed into. Nothing in it
+// is visible to the repository until migrate() moves the pack into
+// objects/pack; a quarantine that is not migrated is removed with everything
+// in it.
+//
+// A worker killed in the middle of a push leaves its quarantine behind; the
+// next push cleans up. A pid says whether a process lives only to processes
+// of the same kernel boot and pid namespace, and one repository directory
+// may be served by several hosts (NFS, a shared volume) or containers. So
+// the name carries <host>, this process's pid space (quarantine_host_id()),
+// and a quarantine is removed when:
+//   - its <host> is ours and its pid is gone (kill(pid, 0): ESRCH), or
+//   - nothing in it has been modified for kQuarantineGrace, whoever made it
+//     (a pid alive here too: a killed worker's pid may since have gone to
+//     another long-lived process).
+// A name of the older layout, incoming-<pid>-XXXXXX, has no host: it is
+// taken as foreign (the grace period alone). git's own incoming-XXXXXX are
+// git's and never touched.
 #pragma once
 
 #include <git2.h>
 
+#include <chrono>
 #include <cstddef>
 #include <functional>
 #include <string>
 
 namespace gsh {
 
-// Removes the incoming-<pid>-* directories under objects_dir whose process no
-// longer exists: what a worker killed in the middle of a push left.
+// How long a quarantine may go unmodified before any host may take it for
+// abandoned. A live push writes its pack as it reads it and spends seconds to
+// minutes in hooks and checks; a day leaves room for clock skew between
+// hosts and for slow hooks, and a dead host's leftovers are gone the next
+// day.
+inline constexpr std::chrono::hours kQuarantineGrace{24};
+
+// "h" and 16 hex digits naming this process's pid space: a hash of the
+// kernel's boot id (/proc/sys/kernel/random/boot_id: a new one for each boot
+// of each host, shared by the containers on it, unlike a hostname or
+// /etc/machine-id, which clones and containers often share) and of the pid
+// namespace (the st_dev/st_ino of /proc/self/ns/pid). Without /proc it is
+// random for the process, so that no other process ever takes its
+// quarantines for its own.
+const std::string &quarantine_host_id();
+
+// Removes the quarantines under objects_dir that the rules above say are
+// abandoned: what a worker killed in the middle of a push left.
 void remove_stale_quarantines(const std::string &objects_dir);
 
 class Quarantine {
   public:
-    // Creates objects/incoming-<pid>-XXXXXX/pack under git_dir, after
+    // Creates objects/incoming-h<host>-<pid>-XXXXXX/pack under git_dir, after
     // removing stale quarantines. Throws gsh::Error(500) when it cannot.
     explicit Quarantine(const std::string &git_dir);
     ~Quarantine();

@@ -154,7 +154,9 @@ ReceiveRequest read_receive_request(PktStream &in, bool allow_push_options, size
             text = text.substr(0, nul);
         }
         RefCommand cmd;
-        if (text.size() < 83 || text[40] != ' ' || text[81] != ' ' ||
+        // An empty name is a command as git reads it (refused later as a
+        // funny refname), not a protocol error.
+        if (text.size() < 82 || text[40] != ' ' || text[81] != ' ' ||
             !parse_oid(text.substr(0, 40), &cmd.old_id) ||
             !parse_oid(text.substr(41, 40), &cmd.new_id))
             bad_request("protocol error: expected old/new/ref, got '" + std::string(text) + "'");

@@ -15,6 +15,7 @@
 #include "repo/ident.h"
 #include "repo/quarantine.h"
 #include "repo/ref_update.h"
+#include "repo/refname.h"
 #include "repo/refs.h"
 #include "service/hooks.h"
 #include "service/receive_commands.h"
@@ -65,6 +66,14 @@ class Messages {
             proto::sideband_write(out_, 2, text);
     }
     void error(const std::string &text) { raw("error: " + one_line(text) + "\n"); }
+    // As git's receive-pack reports (rp_error): the text as it is, line
+    // breaks and all, the whole line cut at 4095 bytes before its '\n'.
+    void rp_error(std::string_view text) {
+        constexpr size_t kMaxLine = 4095;
+        std::string line = "error: ";
+        line.append(text.substr(0, kMaxLine - line.size()));
+        raw(line + "\n");
+    }
     void warning(const std::string &text) { raw("warning: " + one_line(text) + "\n"); }
 
   private:
@@ -145,10 +154,8 @@ class Checker {
             u.error = "deny updating a hidden ref";
             return;
         }
-        int valid = 0;
-        if (!name.starts_with("refs/") || git_reference_name_is_valid(&valid, name.c_str()) < 0 ||
-            !valid) {
-            msg_.error("refusing to create funny ref '" + name + "' remotely");
+        if (!pushable_refname(name)) {
+            msg_.rp_error("refusing to create funny ref '" + name + "' remotely");
             u.error = "funny refname";
             return;
         }

@@ -292,6 +292,18 @@ def record_pack_files(tmp, seeds):
     seeds.add("bitmap_index", "no-hash-cache", struct.pack(">I", plain_count) + bitmap.read_bytes())
 
 
+def write_refname_seeds(seeds):
+    """fuzz_refname: a flags byte (allow-onelevel 1, refspec-pattern 2),
+    then a name; one for each of git's rules."""
+    for name, data in (
+            ("branch", b"\0heads/main"), ("onelevel", b"\1HEAD"),
+            ("pattern", b"\2refs/heads/*"), ("lock", b"\0heads/x.lock"),
+            ("dots", b"\0heads/a..b/.c."), ("at-brace", b"\0heads/a@{1}"),
+            ("del", b"\0heads/a\x7fb"), ("slashes", b"\0heads//x/"),
+            ("utf8", b"\3tags/\xc3\xa9t\xc3\xa9/v1.0")):
+        seeds.add("refname", name, data)
+
+
 def main():
     if len(sys.argv) != 1:
         sys.exit(__doc__)
@@ -303,6 +315,7 @@ def main():
         record_requests(tmp, seeds)
         record_push_requests(tmp, seeds)
         record_pack_files(tmp, seeds)
+    write_refname_seeds(seeds)
     for folder in sorted(CORPUS.iterdir()):
         files = list(folder.iterdir())
         print(f"{folder.name}: {len(files)} seeds, {sum(f.stat().st_size for f in files)} bytes")

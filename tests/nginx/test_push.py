@@ -1302,6 +1302,97 @@ def test_funny_refname(push_env, seed, funny):
         in progress
 
 
+# Names git's receive-pack refuses, as bytes: check_refname_format's rules
+# one by one, and every control byte. The client refuses to send most of
+# them (invalid refspec), so they go in a raw request.
+FUNNY_NAMES = (
+    [b"refs/heads/a%cb" % b for b in range(1, 0x20)] +
+    [b"refs/heads/a%cb" % c for c in b" :?[\\^~*\x7f"] +
+    [b"refs/HEAD", b"refs/FETCH_HEAD", b"refs/ORIG_HEAD", b"refs/main",
+     b"refs/", b"refs", b"heads/main", b"Refs/heads/x", b"/refs/heads/x",
+     b"refs/@", b"refs/heads/a..b", b"refs/heads/a@{b", b"refs/heads/x.lock",
+     b"refs/heads/x.lock/y", b"refs/heads/.x", b"refs/heads/x.",
+     b"refs/heads/x/", b"refs//heads/x", b"refs/heads//x", b"refs/heads/*",
+     b"refs/heads/" + b"x" * 5000 + b"\x7f", b"", b"refs/heads/q\n",
+     b"refs/heads/r\r"])
+# Odd names git takes: they must become refs on both sides.
+ODD_NAMES = [b"refs/heads/@", b"refs/heads/a@b", b"refs/heads/a{b}",
+             b"refs/heads/-x", b"refs/heads/\xc3\xa9t\xc3\xa9",
+             b"refs/heads/\xff\x80", b"refs/x/y"]
+# A NUL ends the name (what follows it is read as capabilities).
+CUT_NAME = b"refs/heads/cut\0here"
+
+
+def push_body_bytes(commands, pack, caps=b"report-status side-band-64k "
+                    b"agent=git/test"):
+    lines = []
+    for i, (old, new, ref) in enumerate(commands):
+        line = b"%s %s %s" % (old.encode(), new.encode(), ref)
+        if i == 0:
+            line += b"\0" + caps
+        lines.append(pkt(line + b"\n"))
+    return b"".join(lines) + pkt_flush() + pack
+
+
+def test_funny_refnames_refused_as_git_does(push_env, seed):
+    """One push of main's update, every name in FUNNY_NAMES (the empty one
+    too), the odd names git takes and one cut by a NUL: the response is http-backend's byte for byte (each
+    refusal's "ng <name> funny refname" and its error line on side-band 2,
+    line breaks and long names as git writes them), and so are the refs
+    afterwards."""
+    git = push_env.git
+    client, tip = client_with_new_commit(push_env, seed, "funnyall")
+    pack = pack_of(git, client, [tip, "^origin/main"])
+
+    def body(refs):
+        cmds = [(refs["refs/heads/main"], tip, b"refs/heads/main")]
+        cmds += [(ZERO, tip, name)
+                 for name in FUNNY_NAMES + ODD_NAMES + [CUT_NAME]]
+        return push_body_bytes(cmds, pack)
+    out = raw_push_both(push_env, "funnyall", seed, body, unchanged=False,
+                        raw=True)
+    got = {side: (status, res.body, state["refs"])
+           for side, (status, res, _b, state, _r) in out.items()}
+    helpers.assert_same(got["module"], got["reference"], "response")
+    status, body_bytes, refs = got["module"]
+    assert status == 200
+    band1, band2 = b"", b""
+    for item in parse_pkt_lines(body_bytes):
+        if item == helpers.FLUSH:
+            break
+        if item[0] == 1:
+            band1 += item[1:]
+        elif item[0] == 2:
+            band2 += item[1:]
+    for name in FUNNY_NAMES:
+        assert pkt(b"ng %s funny refname\n" % name) in band1, name
+        line = b"error: refusing to create funny ref '%s' remotely" % name
+        assert line[:4095] + b"\n" in band2, name
+    assert pkt(b"ok refs/heads/main\n") in band1
+    for name in ODD_NAMES + [b"refs/heads/cut"]:
+        assert pkt(b"ok %s\n" % name) in band1, name
+    assert "refs/HEAD" not in refs and "FETCH_HEAD" not in refs
+    assert "\x7f" not in refs
+
+
+def test_funny_refnames_through_git_push(push_env, seed):
+    """The names the git client does send: one component after refs/
+    (refs/HEAD, refs/FETCH_HEAD, refs/main) are refused as funny by the
+    server, beside an update that goes through."""
+    client, _tip = client_with_new_commit(push_env, seed, "funnypush")
+    out = push_both(push_env, "funnypush", client,
+                    ["HEAD:refs/HEAD", "HEAD:refs/FETCH_HEAD",
+                     "HEAD:refs/main", "main"], seed=seed)
+    o = out["module"]
+    assert o["code"] != 0
+    for name in ("refs/HEAD", "refs/FETCH_HEAD", "refs/main"):
+        assert "!\tHEAD:%s\t[remote rejected] (funny refname)" % name \
+            in o["porcelain"], o["porcelain"]
+        assert "remote: error: refusing to create funny ref '%s' remotely" \
+            % name in o["messages"], o["messages"]
+    assert " refs/HEAD " not in o["refs"]
+
+
 SYMREF_BUG = ("the core refuses every update through a symbolic ref "
               "(\"cannot lock ref 'refs/heads/alias': is a symbolic ref, "
               "which a push does not update here\", failed to update ref)")
@@ -1561,6 +1652,47 @@ def test_worker_killed_in_pre_receive(push_env, seed):
                 "main", cwd=client)
     assert r.code == 0, r.err
     assert rev(git, repo, "main") == tip
+    assert_clean(server_state(git, repo))
+
+
+def test_stale_quarantines_of_this_host_only(push_env, seed):
+    """A quarantine is named for the worker's host and pid space as well as
+    its pid (the pre-receive hook sees it in GIT_QUARANTINE_PATH). A push
+    removes a quarantine of this host whose pid is gone, and leaves alone
+    one of another host (or pid namespace) and one of the older layout
+    with no host, whatever their pid: on shared storage their pid says
+    nothing here."""
+    git = push_env.git
+    client, tip = client_with_new_commit(push_env, seed, "qhost")
+    repo = push_env.new_repo("qhost", seed)
+    seen = push_env.tmp / "qhost.name"
+    write_hook(repo, "pre-receive",
+               'basename "$GIT_QUARANTINE_PATH" > "%s"; exit 1\n' % seen)
+    r = git.run("push", push_env.url("githooks", repo), "main", cwd=client)
+    assert r.code != 0 and "pre-receive hook declined" in r.err, r.err
+    m = re.fullmatch(r"incoming-(h[0-9a-f]{16})-(\d+)-\w{6}",
+                     seen.read_text().strip())
+    assert m, seen.read_text()
+    host, pid = m.group(1), int(m.group(2))
+    assert pid in push_env.workers()
+    objects = Path(repo) / "objects"
+    dead = "2147483646"  # above pid_max: no process has it
+    other = "h0123456789abcdef" if host != "h0123456789abcdef" \
+        else "hfedcba9876543210"
+    mine = objects / ("incoming-%s-%s-AAAAAA" % (host, dead))
+    foreign = [objects / ("incoming-%s-%s-BBBBBB" % (other, dead)),
+               objects / ("incoming-%s-CCCCCC" % dead)]
+    for d in [mine] + foreign:
+        (d / "pack").mkdir(parents=True)
+        (d / "pack" / "tmp_pack_x").write_bytes(b"PACK")
+    r = git.run("push", "--porcelain", push_env.url("git", repo), "main",
+                cwd=client)
+    assert r.code == 0, r.err
+    assert rev(git, repo, "main") == tip
+    assert not mine.exists()
+    assert all(d.exists() for d in foreign)
+    for d in foreign:
+        shutil.rmtree(d)
     assert_clean(server_state(git, repo))
 
 

@@ -3,8 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -65,8 +67,8 @@ TEST_F(QuarantineTest, ThinPackCompletedAndMigrated) {
     const std::string head = dir.run("cd w && git rev-parse main").substr(0, 40);
     {
         Quarantine q(git_dir());
-        EXPECT_TRUE(q.path().starts_with(git_dir() + "/objects/incoming-" +
-                                         std::to_string(getpid()) + "-"));
+        EXPECT_TRUE(q.path().starts_with(git_dir() + "/objects/incoming-" + quarantine_host_id() +
+                                         "-" + std::to_string(getpid()) + "-"));
         ASSERT_EQ(index(q, pack(true)), "");
         EXPECT_EQ(q.objects(), 3u);
         // Not visible before migration.
@@ -209,14 +211,105 @@ TEST_F(ConnectivityTest, StructurallyBrokenObjectsRefused) {
     EXPECT_EQ(incoming(), 0u);
 }
 
-TEST_F(QuarantineTest, StaleDirectoriesOfDeadProcessesRemoved) {
-    dir.run(
-        "mkdir -p r.git/objects/incoming-2147483646-AAAAAA/pack r.git/objects/incoming-1-BBBBBB "
-        "r.git/objects/incoming-CCCCCC && touch r.git/objects/incoming-2147483646-AAAAAA/pack/x");
-    remove_stale_quarantines(git_dir() + "/objects");
-    EXPECT_FALSE(std::filesystem::exists(git_dir() + "/objects/incoming-2147483646-AAAAAA"));
-    EXPECT_TRUE(std::filesystem::exists(git_dir() + "/objects/incoming-1-BBBBBB"));
-    EXPECT_TRUE(std::filesystem::exists(git_dir() + "/objects/incoming-CCCCCC")); // git's own
+// A pid that no process has: above the kernel's pid_max.
+const std::string kDeadPid = "2147483646";
+// Another host's (or pid namespace's) id.
+const std::string kOtherHost = "h0123456789abcdef";
+
+class StaleQuarantines : public QuarantineTest {
+  protected:
+    void SetUp() override {
+        QuarantineTest::SetUp();
+        ASSERT_NE(quarantine_host_id(), kOtherHost);
+    }
+    // A quarantine named name under objects/, with a file in its pack/.
+    std::string make(const std::string &name) const {
+        const std::string path = git_dir() + "/objects/" + name;
+        std::filesystem::create_directories(path + "/pack");
+        std::ofstream(path + "/pack/tmp_pack_x") << "PACK";
+        return path;
+    }
+    // Sets the modification time of path and of everything in it back by
+    // the grace period and an hour.
+    static void age(const std::string &path) {
+        const auto then = std::filesystem::file_time_type::clock::now() - kQuarantineGrace -
+                          std::chrono::hours(1);
+        for (const auto &e : std::filesystem::recursive_directory_iterator(path))
+            std::filesystem::last_write_time(e.path(), then);
+        std::filesystem::last_write_time(path, then);
+    }
+    static bool exists(const std::string &path) { return std::filesystem::exists(path); }
+    std::string mine(const std::string &pid, const std::string &tail) const {
+        return "incoming-" + quarantine_host_id() + "-" + pid + "-" + tail;
+    }
+    void clean() const { remove_stale_quarantines(git_dir() + "/objects"); }
+};
+
+TEST_F(StaleQuarantines, HostIdNamesThisPidSpace) {
+    const std::string &id = quarantine_host_id();
+    ASSERT_EQ(id.size(), 17u);
+    EXPECT_EQ(id[0], 'h');
+    EXPECT_EQ(id.find_first_not_of("0123456789abcdef", 1), std::string::npos) << id;
+    EXPECT_EQ(&id, &quarantine_host_id()); // computed once
+    Quarantine q(git_dir());
+    EXPECT_TRUE(q.path().starts_with(git_dir() + "/objects/" + mine(std::to_string(getpid()), "")))
+        << q.path();
+}
+
+TEST_F(StaleQuarantines, ThisHostsDeadOneIsRemoved) {
+    const std::string dead = make(mine(kDeadPid, "AAAAAA"));
+    clean();
+    EXPECT_FALSE(exists(dead));
+    // Creating a quarantine cleans up too.
+    const std::string again = make(mine(kDeadPid, "BBBBBB"));
+    Quarantine q(git_dir());
+    EXPECT_FALSE(exists(again));
+}
+
+TEST_F(StaleQuarantines, AnotherHostsDeadOneIsKept) {
+    const std::string foreign = make("incoming-" + kOtherHost + "-" + kDeadPid + "-AAAAAA");
+    // The older layout has no host: foreign too.
+    const std::string older = make("incoming-" + kDeadPid + "-BBBBBB");
+    clean();
+    EXPECT_TRUE(exists(foreign));
+    EXPECT_TRUE(exists(older));
+}
+
+TEST_F(StaleQuarantines, LiveOneIsKept) {
+    const std::string live = make(mine(std::to_string(getpid()), "AAAAAA"));
+    const std::string init = make(mine("1", "BBBBBB")); // alive, if not ours to signal
+    clean();
+    EXPECT_TRUE(exists(live));
+    EXPECT_TRUE(exists(init));
+}
+
+TEST_F(StaleQuarantines, OldOnesOfAnyHostAreRemoved) {
+    const std::string pid = std::to_string(getpid());
+    const std::vector<std::string> old = {
+        make("incoming-" + kOtherHost + "-" + kDeadPid + "-AAAAAA"),
+        make("incoming-" + kOtherHost + "-" + pid + "-BBBBBB"),
+        make("incoming-" + kDeadPid + "-CCCCCC"),
+        make("incoming-" + pid + "-DDDDDD"),
+        make(mine(pid, "EEEEEE")),
+    };
+    // Old, but its pack is still being written.
+    const std::string writing = make("incoming-" + kOtherHost + "-" + kDeadPid + "-FFFFFF");
+    // git's own quarantine, and names that are not quarantines.
+    const std::string git_own = make("incoming-GGGGGG");
+    const std::string other = make("incomingx-1-HHHHHH");
+    const std::string bad_host = make("incoming-h0123-" + kDeadPid + "-IIIIII");
+    for (const std::string &path : old)
+        age(path);
+    for (const std::string &path : {writing, git_own, other, bad_host})
+        age(path);
+    std::ofstream(writing + "/pack/tmp_pack_x", std::ios::app) << "more";
+    clean();
+    for (const std::string &path : old)
+        EXPECT_FALSE(exists(path)) << path;
+    EXPECT_TRUE(exists(writing));
+    EXPECT_TRUE(exists(git_own));
+    EXPECT_TRUE(exists(other));
+    EXPECT_TRUE(exists(bad_host));
 }
 
 TEST_F(QuarantineTest, EmptyPackIsDropped) {

@@ -80,6 +80,12 @@ TEST(ReceiveCommands, DeletesOnlyNeedNoPack) {
     EXPECT_FALSE(req.report_status); // no capabilities at all
 }
 
+TEST(ReceiveCommands, EmptyNameIsACommand) {
+    ReceiveRequest req = parse(pkts({kA + " " + kB + " ", "FLUSH"}));
+    ASSERT_EQ(req.commands.size(), 1u);
+    EXPECT_EQ(req.commands[0].ref, "");
+}
+
 TEST(ReceiveCommands, MalformedIs400WithGitsWording) {
     try {
         parse(pkts({kA + " " + kB, "FLUSH"}));

@@ -8,6 +8,7 @@
 
 #include "push_fixture.h"
 #include "repo/git_ptr.h"
+#include "repo/quarantine.h"
 #include "repo/receive_pack_config.h"
 #include "service/receive_pack.h"
 
@@ -305,17 +306,20 @@ TEST_F(ReceivePack, MalformedCommandsAre400) {
 }
 
 TEST_F(ReceivePack, StaleQuarantineOfADeadWorkerIsRemoved) {
-    // A pid that cannot exist (above pid_max).
-    dir.run("mkdir -p srv.git/objects/incoming-2147483646-abcdef/pack && "
-            "touch srv.git/objects/incoming-2147483646-abcdef/pack/tmp_pack_x && "
-            "mkdir srv.git/objects/incoming-1-keep");
+    // A pid that cannot exist (above pid_max), in this host's quarantine
+    // name; the same dead pid under another host's id, and pid 1 (alive).
+    const std::string dead = "incoming-" + quarantine_host_id() + "-2147483646-abcdef";
+    const std::string foreign = "incoming-h0123456789abcdef-2147483646-abcdef";
+    const std::string live = "incoming-" + quarantine_host_id() + "-1-keep";
+    dir.run("mkdir -p srv.git/objects/" + dead + "/pack && touch srv.git/objects/" + dead +
+            "/pack/tmp_pack_x && mkdir srv.git/objects/" + foreign + " srv.git/objects/" + live);
     auto [old_id, new_id] = new_commit();
     Answer a = push(body({old_id + " " + new_id + " refs/heads/main"}, "report-status",
                          pack({new_id, "^" + old_id})));
     EXPECT_EQ(a.body, pkts({"unpack ok", "ok refs/heads/main", "FLUSH"}));
-    EXPECT_FALSE(std::filesystem::exists(srv() + "/objects/incoming-2147483646-abcdef"));
-    // pid 1 is alive: its quarantine stays.
-    EXPECT_TRUE(std::filesystem::exists(srv() + "/objects/incoming-1-keep"));
+    EXPECT_FALSE(std::filesystem::exists(srv() + "/objects/" + dead));
+    EXPECT_TRUE(std::filesystem::exists(srv() + "/objects/" + foreign));
+    EXPECT_TRUE(std::filesystem::exists(srv() + "/objects/" + live));
 }
 
 TEST_F(ReceivePack, FsckObjectsRefusesABrokenCommit) {
