@@ -103,7 +103,7 @@ std::string want(uint8_t actual, uint8_t wanted, const git_oid &id, const std::s
 
 } // namespace
 
-std::string check_connectivity(const std::string &idx_path, git_odb *odb) {
+std::string check_connectivity(const std::string &idx_path, git_odb *odb, bool limited) {
     PackSet packs(idx_path.substr(0, idx_path.rfind('/')));
     if (packs.size() != 1)
         throw Error("connectivity check: expected one pack beside " + idx_path);
@@ -156,7 +156,8 @@ std::string check_connectivity(const std::string &idx_path, git_odb *odb) {
             while (oid_line(p, end, "parent", &id))
                 if (std::string err =
                         want(type_of(id), kCommit, id,
-                             "Failed to traverse parents of commit " + oid_hex(self_id));
+                             limited ? std::string("revision walk setup failed")
+                                     : "Failed to traverse parents of commit " + oid_hex(self_id));
                     !err.empty())
                     return err;
         } else if (type == kTag) {

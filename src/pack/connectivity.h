@@ -20,7 +20,9 @@ namespace gsh::pack {
 // Gitlinks are not followed. Returns "" when every link holds, else what
 // git's rev-list says of the first that does not, as its "error:" and
 // "fatal:" lines (each ending in a newline): receive-pack relays them and
-// refuses the commands with "missing necessary objects".
-std::string check_connectivity(const std::string &idx_path, git_odb *odb);
+// refuses the commands with "missing necessary objects". limited: the
+// repository has refs, so git's walk (--not --all) is limited by them, and
+// a bad parent is found while the walk is set up, not while it runs.
+std::string check_connectivity(const std::string &idx_path, git_odb *odb, bool limited = false);
 
 } // namespace gsh::pack

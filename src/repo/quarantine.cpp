@@ -108,7 +108,7 @@ Quarantine::~Quarantine() {
 
 std::string
 Quarantine::index(git_odb *odb, const std::function<size_t(void *, size_t)> &read, size_t max_bytes,
-                  const pack::PackCheckLimits &limits,
+                  const pack::PackCheckLimits &limits, bool has_refs,
                   const std::function<void(const git_indexer_progress &)> &on_progress) {
     // libgit2's own initialiser rather than its INIT macro, which names one
     // field and so trips clang's -Wmissing-field-initializers (the fuzz build).
@@ -191,7 +191,7 @@ Quarantine::index(git_odb *odb, const std::function<size_t(void *, size_t)> &rea
     if (objects_ == 0)
         return std::string();
     try {
-        missing_ = pack::check_connectivity(dir_ + "/pack/" + pack_name_ + ".idx", odb);
+        missing_ = pack::check_connectivity(dir_ + "/pack/" + pack_name_ + ".idx", odb, has_refs);
         return std::string();
     } catch (const Error &e) {
         return std::string("index-pack: ") + e.what();

@@ -39,7 +39,8 @@ class Quarantine {
     // then every object the pack's commits, trees and tags name must be in
     // the pack or in odb, of the type the link wants (pack/connectivity.h):
     // when one is not, index() still succeeds, as git's index-pack does, and
-    // missing() holds what git's connectivity check prints.
+    // missing() holds what git's connectivity check prints (has_refs: the
+    // repository has refs, which change git's words; see check_connectivity).
     // progress, when given, gets the indexer's counts as they change (the
     // deltas are resolved in the end, after the whole pack is read).
     // max_bytes bounds the pack's size (the body's): a header that claims
@@ -48,6 +49,7 @@ class Quarantine {
     // Returns "" on success, else what went wrong (the "unpack" status).
     std::string index(git_odb *odb, const std::function<size_t(void *, size_t)> &read,
                       size_t max_bytes, const pack::PackCheckLimits &limits = {},
+                      bool has_refs = false,
                       const std::function<void(const git_indexer_progress &)> &progress = {});
     const std::string &fatal() const { return fatal_; }
     const std::string &missing() const { return missing_; }

@@ -265,6 +265,16 @@ void fail_pending(std::vector<RefUpdate> &updates, const char *reason) {
             u.error = reason;
 }
 
+bool has_any_ref(git_repository *repo) {
+    git_reference_iterator *raw = nullptr;
+    if (git_reference_iterator_new(&raw, repo) < 0)
+        return false;
+    const char *name = nullptr;
+    const bool any = git_reference_next_name(&name, raw) == 0;
+    git_reference_iterator_free(raw);
+    return any;
+}
+
 } // namespace
 
 std::string advertise_receive_pack(git_repository *repo, const ReceivePackConfig &config, bool v1) {
@@ -336,7 +346,7 @@ PushOutcome receive_pack(git_repository *repo, const ReceivePackConfig &config,
         limits.max_input_size = config.max_input_size;
         std::string err = quarantine->index(
             repo_odb.get(), [&](void *buf, size_t cap) { return pkts.read_raw(buf, cap); },
-            pack_size_bound(ctx, body), limits, on_progress);
+            pack_size_bound(ctx, body), limits, has_any_ref(repo), on_progress);
         msg.progress(err.empty() ? progress.finish() : progress.abandon());
         if (err.empty() && config.fsck_objects)
             err = quarantine->fsck(config.fsck_msg_types);
