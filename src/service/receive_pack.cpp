@@ -265,14 +265,14 @@ void fail_pending(std::vector<RefUpdate> &updates, const char *reason) {
             u.error = reason;
 }
 
+// Whether git's connectivity walk (--not --all) would be limited by refs.
 bool has_any_ref(git_repository *repo) {
     git_reference_iterator *raw = nullptr;
     if (git_reference_iterator_new(&raw, repo) < 0)
         return false;
+    RefIterPtr refs(raw);
     const char *name = nullptr;
-    const bool any = git_reference_next_name(&name, raw) == 0;
-    git_reference_iterator_free(raw);
-    return any;
+    return git_reference_next_name(&name, refs.get()) == 0;
 }
 
 } // namespace

@@ -18,10 +18,13 @@ import struct
 import zlib
 from pathlib import Path
 
+import pytest
+
 import helpers
 from test_push import (RPC, RPC_HEADERS, SIDES, ZERO, _push_log_watch,  # noqa: F401
-                       assert_clean, basic_auth, push_body, push_env, report, seed,
-                       server_refs, server_state, vm_hwm_kb)
+                       assert_clean, basic_auth, client_of, commit_with_bad_author,
+                       push_body, push_both, push_env, report, rev, seed, server_refs,
+                       server_state, vm_hwm_kb)
 
 # No progress from either side: the comparison is of what is said.
 CAPS = "report-status side-band-64k quiet agent=git/test"
@@ -252,3 +255,30 @@ def test_delta_bomb_refused_before_it_is_resolved(push_env, seed):
     state = server_state(git, repo)
     assert state["refs"] == refs and objects_listing(repo) == objects
     assert_clean(state)
+
+
+# --------------------------------------------------------------------------
+# receive.fsck.<msg-id> and receive.fsck.skipList, passed to index-pack
+# --strict as git's receive-pack passes them
+
+@pytest.mark.parametrize("how", ["severity", "skiplist"])
+def test_receive_fsck_settings_let_a_known_problem_in(push_env, seed, how):
+    """receive.fsckObjects refuses a commit without an author e-mail
+    (test_push.test_receive_fsck_objects); receive.fsck.missingEmail=ignore,
+    or the commit on receive.fsck.skipList, lets it in on both sides."""
+    git = push_env.git
+    client = client_of(push_env, seed, "fsck-" + how)
+    bad = commit_with_bad_author(git, client)
+    config = [("receive.fsckObjects", "true")]
+    if how == "severity":
+        config.append(("receive.fsck.missingEmail", "ignore"))
+    else:
+        skip = push_env.tmp / "skiplist"
+        skip.write_text(bad + "\n")
+        config.append(("receive.fsck.skipList", str(skip)))
+    out = push_both(push_env, "fsck-" + how, client, ["bad"], seed=seed,
+                    config=config, ignore=("fsck",), clean=False)
+    for side, o in out.items():
+        assert o["code"] == 0, (side, o)
+        assert rev(git, o["repo"], "bad") == bad, side
+        assert o["stray"] == [], (side, o)
