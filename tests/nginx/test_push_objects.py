@@ -243,15 +243,15 @@ def test_delta_bomb_refused_before_it_is_resolved(push_env, seed):
         dict(RPC_HEADERS, Authorization=basic_auth()),
         push_body([(ZERO, new, "refs/heads/x")], data, caps=CAPS))
     after = {pid: vm_hwm_kb(pid) for pid in workers}
+    growth = {pid: after[pid] - before[pid] for pid in workers}
+    assert max(growth.values()) < 64 * 1024, \
+        "worker peak RSS grew by %r kB" % growth
     unpack, lines, band2, _e = report(res)
     assert unpack == "unpack index-pack abnormal exit", (unpack, band2)
     assert lines == ["ng refs/heads/x unpacker error"]
     assert band2 == "fatal: pack has bad object at offset %d: delta result " \
         "of 1024.00 MiB exceeds the maximum object size (128.00 MiB)\n" \
         % bomb_offset
-    growth = {pid: after[pid] - before[pid] for pid in workers}
-    assert max(growth.values()) < 64 * 1024, \
-        "worker peak RSS grew by %r kB" % growth
     state = server_state(git, repo)
     assert state["refs"] == refs and objects_listing(repo) == objects
     assert_clean(state)
