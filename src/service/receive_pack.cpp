@@ -362,13 +362,15 @@ PushOutcome receive_pack(git_repository *repo, const ReceivePackConfig &config,
             fail_pending(updates, "unpacker error");
             quarantine.reset();
         } else if (!quarantine->missing().empty()) {
-            // git's connectivity check: the pack stays unpacked ("unpack ok"),
+            // git's connectivity check: the pack was unpacked ("unpack ok"),
             // rev-list's complaint goes to the client, and every command that
-            // names an object fails.
+            // names an object fails. What is left (deletions) needs none of
+            // the pack, which is dropped rather than moved in as git would.
             msg.raw(quarantine->missing());
             for (RefUpdate &u : updates)
                 if (u.error.empty() && !git_oid_is_zero(&u.new_id))
                     u.error = "missing necessary objects";
+            quarantine.reset();
         }
     }
 

@@ -282,3 +282,25 @@ def test_receive_fsck_settings_let_a_known_problem_in(push_env, seed, how):
         assert o["code"] == 0, (side, o)
         assert rev(git, o["repo"], "bad") == bad, side
         assert o["stray"] == [], (side, o)
+
+
+def test_bad_link_beside_a_deletion_leaves_no_object(push_env, seed):
+    """Module only: a deletion goes through beside a refused creation, and
+    the refused pack is dropped (git would move it in, unreferenced)."""
+    git = push_env.git
+    repo = push_env.new_repo("bad-link-delete", seed)
+    objects = objects_listing(repo)
+    lt = rev(git, repo, "refs/tags/lt")
+    c = commit(BLOB_ID)
+    commands = [(lt, ZERO, "refs/tags/lt"), (ZERO, oid("commit", c), "refs/heads/x")]
+    res = helpers.http_request(
+        push_env.port, "POST", push_env.path("git", repo) + RPC,
+        dict(RPC_HEADERS, Authorization=basic_auth()),
+        push_body(commands, pack([entry("blob", BLOB), entry("commit", c)]),
+                  caps=CAPS))
+    unpack, lines, band2, _e = report(res)
+    assert (unpack, lines) == ("unpack ok", [
+        "ok refs/tags/lt", "ng refs/heads/x missing necessary objects"]), band2
+    assert "refs/tags/lt" not in server_refs(git, repo)
+    assert objects_listing(repo) == objects
+    assert_clean(server_state(git, repo))
