@@ -847,6 +847,7 @@ ngx_http_gsh_start(ngx_http_request_t *r)
         req.remote_addr = (const char *) r->connection->addr_text.data;
         req.remote_addr_len = r->connection->addr_text.len;
         req.run_hooks = glcf->hooks ? 1 : 0;
+        req.max_object_size = glcf->max_object_size;
     }
 
     h = ngx_http_gsh_find_header(r, "Git-Protocol",

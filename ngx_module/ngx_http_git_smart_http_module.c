@@ -87,6 +87,13 @@ static ngx_command_t  ngx_http_gsh_commands[] = {
       offsetof(ngx_http_gsh_loc_conf_t, max_request_size),
       NULL },
 
+    { ngx_string("git_smart_http_max_object_size"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_gsh_loc_conf_t, max_object_size),
+      NULL },
+
     { ngx_string("git_smart_http_max_wants"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_num_slot,
@@ -342,6 +349,7 @@ ngx_http_gsh_create_loc_conf(ngx_conf_t *cf)
     glcf->hooks = NGX_CONF_UNSET;
     glcf->filter = NGX_CONF_UNSET;
     glcf->max_request_size = NGX_CONF_UNSET_SIZE;
+    glcf->max_object_size = NGX_CONF_UNSET_SIZE;
     glcf->max_wants = NGX_CONF_UNSET_UINT;
     glcf->max_haves = NGX_CONF_UNSET_UINT;
     glcf->max_concurrent = NGX_CONF_UNSET;
@@ -390,6 +398,8 @@ ngx_http_gsh_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_size_value(conf->max_request_size, prev->max_request_size,
                               64 * 1024 * 1024);
+    ngx_conf_merge_size_value(conf->max_object_size, prev->max_object_size,
+                              128 * 1024 * 1024);
     ngx_conf_merge_uint_value(conf->max_wants, prev->max_wants, 1000000);
     ngx_conf_merge_uint_value(conf->max_haves, prev->max_haves, 1000000);
 

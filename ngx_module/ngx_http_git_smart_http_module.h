@@ -76,6 +76,7 @@ typedef struct {
                                                see the user file */
     ngx_flag_t                  filter;     /* partial clone (--filter) */
     size_t                      max_request_size; /* after gzip inflation */
+    size_t                      max_object_size;  /* pushed; 0: unlimited */
     ngx_uint_t                  max_wants;        /* 0: unlimited */
     ngx_uint_t                  max_haves;        /* 0: unlimited */
     ngx_thread_pool_t          *thread_pool;

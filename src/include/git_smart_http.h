@@ -57,6 +57,9 @@ typedef struct {
     size_t remote_addr_len;
     int run_hooks;           /* git_smart_http_hooks: run pre-receive, update,
                                 post-receive and post-update */
+    size_t max_object_size;  /* git_smart_http_max_object_size: every pushed
+                                object's declared size and every delta's
+                                declared result size; 0: no limit */
 } gsh_request;
 
 /* Once per process, before any session (e.g. in init_process). 0 on success. */

@@ -73,9 +73,37 @@ std::vector<uint8_t> entry_types(const PackIndex &pack) {
     return types;
 }
 
+const char *const kTypeNames[] = {"", "commit", "tree", "blob", "tag"};
+
+// The "type <name>\n" line of a tag at p: the type, or 0.
+uint8_t type_line(const char *p, const char *end) {
+    const char *eol = static_cast<const char *>(std::memchr(p, '\n', size_t(end - p)));
+    if (!eol || size_t(eol - p) < 5 || std::memcmp(p, "type ", 5) != 0)
+        return 0;
+    const std::string name(p + 5, eol);
+    for (uint8_t t = 1; t <= 4; t++)
+        if (name == kTypeNames[t])
+            return t;
+    return 0;
+}
+
+// What git's walk says of a link to id of type actual (0: missing) where it
+// wants a wanted one: "" when it is one, else its error lines.
+std::string want(uint8_t actual, uint8_t wanted, const git_oid &id, const std::string &fatal) {
+    if (actual == wanted)
+        return std::string();
+    if (actual == 0)
+        return "fatal: " + fatal + "\n";
+    return std::string(wanted == kBlob
+                           ? "error: object " + oid_hex(id) + " is a " + kTypeNames[actual] +
+                                 ", not a blob"
+                           : "error: Object " + oid_hex(id) + " not a " + kTypeNames[wanted]) +
+           "\nfatal: " + fatal + "\n";
+}
+
 } // namespace
 
-std::string check_connectivity(const std::string &idx_path, git_odb *odb) {
+std::string check_connectivity(const std::string &idx_path, git_odb *odb, bool limited) {
     PackSet packs(idx_path.substr(0, idx_path.rfind('/')));
     if (packs.size() != 1)
         throw Error("connectivity check: expected one pack beside " + idx_path);
@@ -89,45 +117,62 @@ std::string check_connectivity(const std::string &idx_path, git_odb *odb) {
     RepoPtr repo(raw);
     ObjectReader reader(repo.get(), packs);
 
-    OidSet present; // found in odb: names repeat across trees and commits
-    std::string missing;
-    auto need = [&](const git_oid &id, const uint8_t *by, const char *by_type) {
-        if (pack.find(id) >= 0 || present.contains(id))
-            return true;
-        if (git_odb_exists_ext(odb, &id, GIT_ODB_LOOKUP_NO_REFRESH) == 1) {
-            present.insert(id);
-            return true;
-        }
-        git_oid from;
-        std::memcpy(from.id, by, GIT_OID_RAWSZ);
-        missing = "missing object " + oid_hex(id) + " named by " + by_type + " " + oid_hex(from);
-        return false;
+    // Found in odb, with their types: names repeat across trees and commits.
+    OidSet present;
+    std::vector<uint8_t> present_types;
+    // The type of id, from the pack or from odb's header; 0 when missing.
+    auto type_of = [&](const git_oid &id) -> uint8_t {
+        const int64_t pos = pack.find(id);
+        if (pos >= 0)
+            return types[size_t(pos)];
+        const auto [i, inserted] = present.insert(id);
+        if (!inserted)
+            return present_types[i];
+        size_t len = 0;
+        git_object_t type = GIT_OBJECT_INVALID;
+        const uint8_t t = git_odb_read_header(&len, &type, odb, &id) == 0 && type > 0 && type < 5
+                              ? uint8_t(type)
+                              : 0;
+        present_types.push_back(t);
+        return t;
     };
 
     for (uint32_t pos = 0; pos < pack.count(); pos++) {
         const uint8_t type = types[pos];
         if (type != kCommit && type != kTree && type != kTag)
             continue;
-        const uint8_t *self = pack.oid_at(pos);
         git_oid self_id;
-        std::memcpy(self_id.id, self, GIT_OID_RAWSZ);
+        std::memcpy(self_id.id, pack.oid_at(pos), GIT_OID_RAWSZ);
         const ObjectReader::Object obj = reader.read_packed(0, pack.offset_at(pos));
         const char *p = reinterpret_cast<const char *>(obj.data);
         const char *end = p + obj.size;
         git_oid id;
         if (type == kCommit) {
             if (!oid_line(p, end, "tree", &id))
-                return "corrupt commit " + oid_hex(self_id) + ": no tree line";
-            if (!need(id, self, "commit"))
-                return missing;
+                return "fatal: corrupt commit " + oid_hex(self_id) + ": no tree line\n";
+            if (std::string err = want(type_of(id), kTree, id, "bad tree object " + oid_hex(id));
+                !err.empty())
+                return err;
             while (oid_line(p, end, "parent", &id))
-                if (!need(id, self, "commit"))
-                    return missing;
+                if (std::string err =
+                        want(type_of(id), kCommit, id,
+                             limited ? std::string("revision walk setup failed")
+                                     : "Failed to traverse parents of commit " + oid_hex(self_id));
+                    !err.empty())
+                    return err;
         } else if (type == kTag) {
             if (!oid_line(p, end, "object", &id))
-                return "corrupt tag " + oid_hex(self_id) + ": no object line";
-            if (!need(id, self, "tag"))
-                return missing;
+                return "fatal: corrupt tag " + oid_hex(self_id) + ": no object line\n";
+            const uint8_t named = type_line(p, end);
+            if (named == 0)
+                return "fatal: corrupt tag " + oid_hex(self_id) + ": bad type line\n";
+            const uint8_t actual = type_of(id);
+            if (actual == 0)
+                return "fatal: bad object " + oid_hex(id) + "\n";
+            if (actual != named)
+                // git knows the target by the tag's word first.
+                return "error: object " + oid_hex(id) + " is a " + kTypeNames[named] + ", not a " +
+                       kTypeNames[actual] + "\nfatal: bad object " + oid_hex(id) + "\n";
         } else {
             while (p < end) {
                 // "<octal mode> <name>\0<20-byte id>"
@@ -139,11 +184,20 @@ std::string check_connectivity(const std::string &idx_path, git_odb *odb) {
                         ? static_cast<const char *>(std::memchr(p, 0, size_t(end - p)))
                         : nullptr;
                 if (!nul || size_t(end - nul) < 1 + GIT_OID_RAWSZ)
-                    return "corrupt tree " + oid_hex(self_id);
+                    return "fatal: corrupt tree " + oid_hex(self_id) + "\n";
                 std::memcpy(id.id, nul + 1, GIT_OID_RAWSZ);
                 p = nul + 1 + GIT_OID_RAWSZ;
-                if ((mode & 0170000) != 0160000 && !need(id, self, "tree"))
-                    return missing;
+                // As git's walk reads a mode: a directory, a gitlink (not
+                // followed), and anything else a blob.
+                const uint32_t kind = mode & 0170000;
+                if (kind == 0160000)
+                    continue;
+                std::string err =
+                    kind == 0040000
+                        ? want(type_of(id), kTree, id, "bad tree object " + oid_hex(id))
+                        : want(type_of(id), kBlob, id, "missing blob object '" + oid_hex(id) + "'");
+                if (!err.empty())
+                    return err;
             }
         }
     }

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "pack/connectivity.h"
+#include "pack/pack_check.h"
 #include "repo/git_ptr.h"
 #include "util/error.h"
 
@@ -220,6 +221,7 @@ Quarantine::~Quarantine() {
 
 std::string
 Quarantine::index(git_odb *odb, const std::function<size_t(void *, size_t)> &read, size_t max_bytes,
+                  const pack::PackCheckLimits &limits, bool has_refs,
                   const std::function<void(const git_indexer_progress &)> &on_progress) {
     // libgit2's own initialiser rather than its INIT macro, which names one
     // field and so trips clang's -Wmissing-field-initializers (the fuzz build).
@@ -249,6 +251,14 @@ Quarantine::index(git_odb *odb, const std::function<size_t(void *, size_t)> &rea
         return git_message("index-pack");
     IndexerPtr indexer(raw);
     git_indexer_progress progress{};
+    // Every byte goes through the checker before the indexer sees it: what
+    // the checker refuses never reaches libgit2, which would store a corrupt
+    // entry or resolve a delta of any declared size.
+    pack::PackChecker checker(limits);
+    auto refused = [&] {
+        fatal_ = checker.error();
+        return std::string("index-pack abnormal exit");
+    };
     std::unique_ptr<char[]> buf(new char[kChunk]);
     // The header first, whole: "PACK", the version, the object count.
     size_t have = 0;
@@ -269,15 +279,23 @@ Quarantine::index(git_odb *odb, const std::function<size_t(void *, size_t)> &rea
             return "index-pack: the pack header claims " + std::to_string(claimed) +
                    " objects, more than " + std::to_string(max_bytes) + " bytes can hold";
     }
-    if (have > 0 && git_indexer_append(indexer.get(), buf.get(), have, &progress) < 0)
-        return git_message("index-pack");
+    if (have > 0) {
+        if (!checker.feed(buf.get(), have))
+            return refused();
+        if (git_indexer_append(indexer.get(), buf.get(), have, &progress) < 0)
+            return git_message("index-pack");
+    }
     for (;;) {
         const size_t n = read(buf.get(), kChunk);
         if (n == 0)
             break;
+        if (!checker.feed(buf.get(), n))
+            return refused();
         if (git_indexer_append(indexer.get(), buf.get(), n, &progress) < 0)
             return git_message("index-pack");
     }
+    if (have > 0 && !checker.finish())
+        return refused();
     if (git_indexer_commit(indexer.get(), &progress) < 0)
         return git_message("index-pack");
     objects_ = progress.received_objects;
@@ -286,20 +304,20 @@ Quarantine::index(git_odb *odb, const std::function<size_t(void *, size_t)> &rea
     if (objects_ == 0)
         return std::string();
     try {
-        const std::string err =
-            pack::check_connectivity(dir_ + "/pack/" + pack_name_ + ".idx", odb);
-        return err.empty() ? err : "index-pack: " + err;
+        missing_ = pack::check_connectivity(dir_ + "/pack/" + pack_name_ + ".idx", odb, has_refs);
+        return std::string();
     } catch (const Error &e) {
         return std::string("index-pack: ") + e.what();
     }
 }
 
-std::string Quarantine::fsck() const {
+std::string Quarantine::fsck(const std::string &msg_types) const {
     if (pack_name_.empty() || objects_ == 0)
         return std::string();
     const std::string pack = dir_ + "/pack/" + pack_name_ + ".pack";
     const std::string scratch = dir_ + "/fsck.idx";
-    std::vector<std::string> args = {"git", "index-pack", "--strict", "-o", scratch, pack};
+    std::vector<std::string> args = {"git", "index-pack", "--strict" + msg_types,
+                                     "-o",  scratch,      pack};
     const std::vector<std::pair<std::string, std::string>> overrides = {
         {"GIT_DIR", git_dir_},
         {"GIT_OBJECT_DIRECTORY", dir_},

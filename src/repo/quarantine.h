@@ -27,6 +27,8 @@
 #include <functional>
 #include <string>
 
+#include "pack/pack_check.h"
+
 namespace gsh {
 
 // How long a quarantine may go unmodified before any host may take it for
@@ -62,9 +64,15 @@ class Quarantine {
     const std::string &path() const { return dir_; }
 
     // Indexes the pack that read() yields (it returns 0 at the end) with
-    // libgit2's indexer: a thin pack is completed from odb, and every object
-    // the pack's commits, trees and tags name must be in the pack or in odb
-    // (pack/connectivity.h; commits are not parsed further).
+    // libgit2's indexer, every byte checked first by a pack::PackChecker with
+    // limits (sizes, zlib streams, trailer): a pack it refuses returns
+    // "index-pack abnormal exit", as git's receive-pack says, and fatal()
+    // says why in git's index-pack words. A thin pack is completed from odb;
+    // then every object the pack's commits, trees and tags name must be in
+    // the pack or in odb, of the type the link wants (pack/connectivity.h):
+    // when one is not, index() still succeeds, as git's index-pack does, and
+    // missing() holds what git's connectivity check prints (has_refs: the
+    // repository has refs, which change git's words; see check_connectivity).
     // progress, when given, gets the indexer's counts as they change (the
     // deltas are resolved in the end, after the whole pack is read).
     // max_bytes bounds the pack's size (the body's): a header that claims
@@ -72,17 +80,21 @@ class Quarantine {
     // sizes its tables by the claim (gigabytes for a few bytes of input).
     // Returns "" on success, else what went wrong (the "unpack" status).
     std::string index(git_odb *odb, const std::function<size_t(void *, size_t)> &read,
-                      size_t max_bytes,
+                      size_t max_bytes, const pack::PackCheckLimits &limits = {},
+                      bool has_refs = false,
                       const std::function<void(const git_indexer_progress &)> &progress = {});
+    const std::string &fatal() const { return fatal_; }
+    const std::string &missing() const { return missing_; }
     unsigned long long objects() const { return objects_; }
     unsigned long long bytes() const { return bytes_; }
 
-    // receive.fsckObjects: `git index-pack --strict` over the indexed pack
-    // (git's checks of every object and of what they name, with the
-    // repository's fsck.* settings), its index written to a scratch file in
+    // receive.fsckObjects: `git index-pack --strict<msg_types>` over the
+    // indexed pack (git's checks of every object and of what they name, with
+    // the severities and skiplist of msg_types, as receive-pack passes them:
+    // ReceivePackConfig::fsck_msg_types), its index written to a scratch file in
     // the quarantine. Runs git only when the pack has objects. Returns "" when
     // it passes, else git's complaint.
-    std::string fsck() const;
+    std::string fsck(const std::string &msg_types = {}) const;
 
     // Moves the pack into objects/pack (the .pack first, so that the .idx
     // never names a missing pack; each file synced to disk before it moves,
@@ -93,6 +105,7 @@ class Quarantine {
   private:
     std::string git_dir_, dir_;
     std::string pack_name_; // "pack-<hash>" once indexed
+    std::string fatal_, missing_;
     unsigned long long objects_ = 0, bytes_ = 0;
 };
 

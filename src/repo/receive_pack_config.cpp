@@ -1,6 +1,7 @@
 #include "repo/receive_pack_config.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -9,6 +10,64 @@
 namespace gsh {
 
 namespace {
+
+// git 2.39's fsck message ids (fsck.h), as its config keys are compared:
+// lower case, without the underscores.
+constexpr const char *kFsckMsgIds[] = {
+    "nulinheader",
+    "unterminatedheader",
+    "baddate",
+    "baddateoverflow",
+    "bademail",
+    "badname",
+    "badtimezone",
+    "badtree",
+    "badtype",
+    "duplicateentries",
+    "missingauthor",
+    "missingcommitter",
+    "missingemail",
+    "missingnamebeforeemail",
+    "missingobject",
+    "missingspacebeforedate",
+    "missingspacebeforeemail",
+    "missingtag",
+    "missingtagentry",
+    "missingtree",
+    "missingtype",
+    "missingtypeentry",
+    "multipleauthors",
+    "treenotsorted",
+    "unknowntype",
+    "zeropaddeddate",
+    "gitmodulesmissing",
+    "gitmodulesblob",
+    "gitmoduleslarge",
+    "gitmodulesname",
+    "gitmodulessymlink",
+    "gitmodulesurl",
+    "gitmodulespath",
+    "gitmodulesupdate",
+    "gitattributesmissing",
+    "gitattributeslarge",
+    "gitattributeslinelength",
+    "gitattributesblob",
+    "emptyname",
+    "fullpathname",
+    "hasdot",
+    "hasdotdot",
+    "hasdotgit",
+    "zeropaddedfilemode",
+    "nulincommit",
+    "badfilemode",
+    "gitmodulesparse",
+    "gitignoresymlink",
+    "gitattributessymlink",
+    "mailmapsymlink",
+    "badtagname",
+    "missingtaggerentry",
+    "extraheaderentry",
+};
 
 // git's parse_deny_action(): a boolean, or ignore/warn/refuse/updateInstead.
 DenyAction as_deny(const ConfigEntry &e) {
@@ -32,7 +91,7 @@ ReceivePackConfig load_receive_pack_config(git_repository *repo) {
         repo, {"http.receivepack", "transfer.hiderefs", "receive.hiderefs", "receive.denydeletes",
                "receive.denynonfastforwards", "receive.denycurrentbranch",
                "receive.denydeletecurrent", "transfer.fsckobjects", "receive.fsckobjects",
-               "receive.advertiseatomic", "receive.advertisepushoptions"});
+               "receive.advertiseatomic", "receive.advertisepushoptions", "receive.maxinputsize"});
     ReceivePackConfig conf;
     std::optional<bool> receive_fsck, transfer_fsck;
     for (const ConfigEntry &e : entries) {
@@ -57,8 +116,35 @@ ReceivePackConfig load_receive_pack_config(git_repository *repo) {
             conf.advertise_atomic = e.as_bool();
         else if (n == "receive.advertisepushoptions")
             conf.advertise_push_options = e.as_bool();
+        else if (n == "receive.maxinputsize") {
+            int64_t v = 0;
+            conf.max_input_size =
+                git_config_parse_int64(&v, e.value.c_str()) == 0 && v > 0 ? uint64_t(v) : 0;
+        }
     }
     conf.fsck_objects = receive_fsck.value_or(transfer_fsck.value_or(false));
+    if (conf.fsck_objects) {
+        // What git's receive-pack hands index-pack as --strict=<this>: its
+        // receive.fsck.* settings, an unknown message id left out (git warns
+        // on its own stderr), the skiplist path expanded as git does.
+        std::vector<std::string> keys = {"receive.fsck.skiplist"};
+        for (const char *id : kFsckMsgIds)
+            keys.push_back(std::string("receive.fsck.") + id);
+        for (const ConfigEntry &e : read_config_entries(repo, keys)) {
+            std::string item;
+            if (e.name == "receive.fsck.skiplist") {
+                git_buf path = GIT_BUF_INIT;
+                if (git_config_parse_path(&path, e.value.c_str()) == 0)
+                    item = std::string("skiplist=") + path.ptr;
+                git_buf_dispose(&path);
+                if (item.empty())
+                    continue;
+            } else {
+                item = e.name.substr(sizeof("receive.fsck.") - 1) + "=" + e.value;
+            }
+            conf.fsck_msg_types += (conf.fsck_msg_types.empty() ? "=" : ",") + item;
+        }
+    }
     return conf;
 }
 

@@ -3,7 +3,9 @@
 
 #include <git2.h>
 
+#include <cstdint>
 #include <optional>
+#include <string>
 
 #include "repo/upload_pack_config.h"
 
@@ -22,6 +24,11 @@ struct ReceivePackConfig {
     bool fsck_objects = false;           // receive.fsckObjects, else transfer.fsckObjects
     bool advertise_atomic = true;        // receive.advertiseAtomic
     bool advertise_push_options = false; // receive.advertisePushOptions
+    uint64_t max_input_size = 0;         // receive.maxInputSize; 0: none
+    // With fsck_objects: what git's receive-pack appends to index-pack's
+    // --strict, "" or "=<msg-id>=<severity>,skiplist=<path>,..." from
+    // receive.fsck.*.
+    std::string fsck_msg_types;
 };
 
 ReceivePackConfig load_receive_pack_config(git_repository *repo);

@@ -273,6 +273,16 @@ void fail_pending(std::vector<RefUpdate> &updates, const char *reason) {
             u.error = reason;
 }
 
+// Whether git's connectivity walk (--not --all) would be limited by refs.
+bool has_any_ref(git_repository *repo) {
+    git_reference_iterator *raw = nullptr;
+    if (git_reference_iterator_new(&raw, repo) < 0)
+        return false;
+    RefIterPtr refs(raw);
+    const char *name = nullptr;
+    return git_reference_next_name(&name, refs.get()) == 0;
+}
+
 } // namespace
 
 std::string advertise_receive_pack(git_repository *repo, const ReceivePackConfig &config, bool v1) {
@@ -339,18 +349,35 @@ PushOutcome receive_pack(git_repository *repo, const ReceivePackConfig &config,
         std::function<void(const git_indexer_progress &)> on_progress;
         if (req.side_band_64k && !req.quiet)
             on_progress = [&](const git_indexer_progress &p) { progress.update(p); };
+        pack::PackCheckLimits limits;
+        limits.max_object_size = ctx.max_object_size;
+        limits.max_input_size = config.max_input_size;
         std::string err = quarantine->index(
             repo_odb.get(), [&](void *buf, size_t cap) { return pkts.read_raw(buf, cap); },
-            pack_size_bound(ctx, body), on_progress);
+            pack_size_bound(ctx, body), limits, has_any_ref(repo), on_progress);
         msg.progress(err.empty() ? progress.finish() : progress.abandon());
         if (err.empty() && config.fsck_objects)
-            err = quarantine->fsck();
+            err = quarantine->fsck(config.fsck_msg_types);
         outcome.objects = quarantine->objects();
         outcome.bytes = quarantine->bytes();
         if (!err.empty()) {
             unpack_status = one_line(err);
-            msg.error(err);
+            // git's index-pack dies with its reason on receive-pack's band 2.
+            if (!quarantine->fatal().empty())
+                msg.raw("fatal: " + one_line(quarantine->fatal()) + "\n");
+            else
+                msg.error(err);
             fail_pending(updates, "unpacker error");
+            quarantine.reset();
+        } else if (!quarantine->missing().empty()) {
+            // git's connectivity check: the pack was unpacked ("unpack ok"),
+            // rev-list's complaint goes to the client, and every command that
+            // names an object fails. What is left (deletions) needs none of
+            // the pack, which is dropped rather than moved in as git would.
+            msg.raw(quarantine->missing());
+            for (RefUpdate &u : updates)
+                if (u.error.empty() && !git_oid_is_zero(&u.new_id))
+                    u.error = "missing necessary objects";
             quarantine.reset();
         }
     }
@@ -398,7 +425,8 @@ PushOutcome receive_pack(git_repository *repo, const ReceivePackConfig &config,
                       "opening the quarantined objects");
         Checker checker(repo, config, check_odb.get(), msg);
         for (RefUpdate &u : updates)
-            checker.check(u);
+            if (u.error.empty())
+                checker.check(u);
         if (req.atomic && !std::all_of(updates.begin(), updates.end(),
                                        [](const RefUpdate &u) { return u.error.empty(); }))
             fail_pending(updates, "atomic push failure");

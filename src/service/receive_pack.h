@@ -4,6 +4,7 @@
 
 #include <git2.h>
 
+#include <cstdint>
 #include <string>
 
 #include "repo/receive_pack_config.h"
@@ -23,6 +24,9 @@ struct PushContext {
     bool run_hooks = false;
     std::string content_encoding;
     size_t max_request_size = 0; // of the inflated commands (and a gzip body)
+    // Every pushed object's declared size and every delta's declared result
+    // size (git_smart_http_max_object_size); 0: no limit.
+    uint64_t max_object_size = 0;
 };
 
 struct PushOutcome {

@@ -70,7 +70,7 @@ Session::Session(const gsh_request &req)
           req.content_encoding ? std::string(req.content_encoding, req.content_encoding_len) : ""),
       export_all_(req.export_all != 0), allow_filter_(req.allow_filter != 0),
       max_request_size_(req.max_request_size ? req.max_request_size : kDefaultMaxRequestSize),
-      max_wants_(req.max_wants), max_haves_(req.max_haves),
+      max_wants_(req.max_wants), max_haves_(req.max_haves), max_object_size_(req.max_object_size),
       remote_user_(req.remote_user ? std::string(req.remote_user, req.remote_user_len) : ""),
       remote_addr_(req.remote_addr ? std::string(req.remote_addr, req.remote_addr_len) : ""),
       has_remote_user_(req.remote_user && req.remote_user_len > 0), run_hooks_(req.run_hooks != 0) {
@@ -108,6 +108,7 @@ int Session::open_receive_pack() {
     ctx.run_hooks = run_hooks_;
     ctx.content_encoding = content_encoding_;
     ctx.max_request_size = max_request_size_;
+    ctx.max_object_size = max_object_size_;
     PushOutcome outcome = receive_pack(repo.get(), config, ctx, body_);
     received_objects_ = outcome.objects;
     received_bytes_ = outcome.bytes;

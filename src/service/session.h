@@ -63,6 +63,7 @@ class Session {
     bool export_all_;
     bool allow_filter_;
     size_t max_request_size_, max_wants_, max_haves_;
+    size_t max_object_size_;
     RequestBody body_;
     std::optional<proto::V2Request> v2_request_; // parsed on the loop
     // Before pack_, which reads through it: destroyed after.

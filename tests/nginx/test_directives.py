@@ -9,11 +9,13 @@ default build/ngx_http_git_smart_http_module.so; with GSH_SANITIZE=1 (a module
 built with `make SANITIZE=1`) the sanitizer runtimes are preloaded into nginx.
 """
 
+import hashlib
 import os
 import shutil
 import socket
 import subprocess
 import time
+import zlib
 import http.client
 from pathlib import Path
 
@@ -145,6 +147,7 @@ def test_every_directive_at_every_level_passes(conf, root):
     git_smart_http_filter off;
     git_smart_http_thread_pool default;
     git_smart_http_max_request_size 64m;
+    git_smart_http_max_object_size 0;
     git_smart_http_max_wants 0;
     git_smart_http_max_haves 1000;
 """ % {"root": root}
@@ -166,6 +169,7 @@ def test_every_directive_at_every_level_passes(conf, root):
             git_smart_http_filter off;
             git_smart_http_thread_pool gsh;
             git_smart_http_max_request_size 512k;
+            git_smart_http_max_object_size 1024m;
             git_smart_http_max_wants 100;
             git_smart_http_max_haves 0;""" % {"root": root})
         + location("/off/", """
@@ -223,6 +227,7 @@ def test_bad_flag_value_rejected(conf, root, directive, value):
 
 @pytest.mark.parametrize("directive,value,message", [
     ("git_smart_http_max_request_size", "lots", "invalid value"),
+    ("git_smart_http_max_object_size", "big", "invalid value"),
     ("git_smart_http_max_wants", "-1", "invalid number"),
     ("git_smart_http_max_haves", "many", "invalid number"),
 ])
@@ -496,6 +501,65 @@ def test_filter_off_inherited_and_overridden(running, root):
     assert status == 200 and b"fetch=shallow wait-for-done\n" in body
     status, body = running.get_body("/override/x.git" + ADVERTISE)
     assert status == 200 and b"fetch=shallow wait-for-done filter\n" in body
+    assert_clean_log(running.error_log())
+
+
+def small_push(blob_size):
+    """A receive-pack request creating refs/heads/x at a commit whose tree
+    holds one blob of blob_size bytes."""
+    def obj(kind, data):
+        return hashlib.sha1(b"%s %d\0" % (kind, len(data)) + data)
+
+    def entry(code, data):
+        size, c, head = len(data) >> 4, (code << 4) | (len(data) & 15), b""
+        while size:
+            head += bytes([c | 0x80])
+            c, size = size & 0x7f, size >> 7
+        return head + bytes([c]) + zlib.compress(data)
+    blob = b"x" * blob_size
+    tree = b"100644 f\0" + obj(b"blob", blob).digest()
+    commit = (b"tree %s\nauthor A <a@b> 1 +0000\ncommitter A <a@b> 1 "
+              b"+0000\n\nm\n" % obj(b"tree", tree).hexdigest().encode())
+    pack = b"PACK\0\0\0\2\0\0\0\3" + entry(3, blob) + entry(2, tree) + \
+        entry(1, commit)
+    pack += hashlib.sha1(pack).digest()
+    line = b"%s %s refs/heads/x\0report-status\n" % (
+        b"0" * 40, obj(b"commit", commit).hexdigest().encode())
+    return b"%04x" % (len(line) + 4) + line + b"0000" + pack
+
+
+def test_max_object_size_inherited_and_overridden(running, root):
+    """1k from the http level refuses a pushed 2 KB blob where it is
+    inherited; 0 (no limit) in a location lets it in."""
+    for name in ("a.git", "b.git"):
+        repo = make_repo(Path(root), name)
+        subprocess.run(["git", "config", "http.receivepack", "true"],
+                       cwd=repo, check=True, timeout=TIMEOUT)
+    running.start("    git_smart_http_max_object_size 1k;\n"
+                  "    git_smart_http_root %s;\n" % root
+                  + server(location("/inherit/", """
+            git_smart_http on;
+            git_smart_http_receive_pack on;""") + location("/override/", """
+            git_smart_http on;
+            git_smart_http_receive_pack on;
+            git_smart_http_max_object_size 0;"""), listen="127.0.0.1:{port}"))
+    answers = {}
+    for path in ("/inherit/a.git", "/override/b.git"):
+        c = http.client.HTTPConnection("127.0.0.1", running.port,
+                                       timeout=TIMEOUT)
+        try:
+            c.request("POST", path + "/git-receive-pack", small_push(2048), {
+                "Content-Type": "application/x-git-receive-pack-request"})
+            r = c.getresponse()
+            answers[path] = (r.status, r.read())
+        finally:
+            c.close()
+    status, body = answers["/inherit/a.git"]
+    assert status == 200 and b"unpack index-pack abnormal exit" in body, body
+    assert not (Path(root) / "a.git" / "refs" / "heads" / "x").exists()
+    status, body = answers["/override/b.git"]
+    assert status == 200 and b"unpack ok" in body and \
+        b"ok refs/heads/x" in body, body
     assert_clean_log(running.error_log())
 
 

@@ -108,7 +108,9 @@ TEST_F(QuarantineTest, MissingBaseOrObjectRefused) {
     EXPECT_NE(index(q, pack(true)), "");
     // Not thin, but its commit names a parent the repository lacks.
     Quarantine q2(git_dir());
-    EXPECT_NE(index(q2, pack(false)), "");
+    EXPECT_EQ(index(q2, pack(false)), "");
+    EXPECT_EQ(q2.missing(), "fatal: Failed to traverse parents of commit " +
+                                dir.run("cd w && git rev-parse main").substr(0, 40) + "\n");
 }
 
 // Objects written in w with hash-object --literally (content from printf
@@ -139,9 +141,11 @@ class ConnectivityTest : public QuarantineTest {
                    std::to_string(std::stoi(hex.substr(i, 2), nullptr, 16) % 8);
         return out;
     }
+    // The unpack failure, else what the connectivity check found.
     std::string index_of(const std::vector<std::string> &oids) {
         Quarantine q(git_dir());
-        return index(q, pack_of(oids));
+        const std::string err = index(q, pack_of(oids));
+        return err.empty() ? q.missing() : err;
     }
 };
 
@@ -151,7 +155,7 @@ TEST_F(ConnectivityTest, CommitWithAMissingTreeRefused) {
         object("commit", "'tree " + rev("main^{tree}") + "\\nparent " + rev("main~1") +
                              "\\nauthor A <a@b> 1 +0000\\ncommitter A <a@b> 1 +0000\\n\\nx\\n'");
     const std::string err = index_of({c});
-    EXPECT_NE(err.find("missing object " + rev("main^{tree}")), std::string::npos) << err;
+    EXPECT_EQ(err, "fatal: bad tree object " + rev("main^{tree}") + "\n");
     EXPECT_EQ(incoming(), 0u);
 }
 
@@ -160,13 +164,13 @@ TEST_F(ConnectivityTest, CommitWithAMissingParentRefused) {
         object("commit", "'tree " + rev("main~1^{tree}") + "\\nparent " + rev("main") +
                              "\\nauthor A <a@b> 1 +0000\\ncommitter A <a@b> 1 +0000\\n\\nx\\n'");
     const std::string err = index_of({c});
-    EXPECT_NE(err.find("missing object " + rev("main")), std::string::npos) << err;
+    EXPECT_EQ(err, "fatal: Failed to traverse parents of commit " + c + "\n");
 }
 
 TEST_F(ConnectivityTest, TreeWithAMissingBlobRefused) {
     const std::string t = object("tree", "'100644 f\\000" + raw(rev("main:f")) + "'");
     const std::string err = index_of({t});
-    EXPECT_NE(err.find("missing object " + rev("main:f")), std::string::npos) << err;
+    EXPECT_EQ(err, "fatal: missing blob object '" + rev("main:f") + "'\n");
     // With the blob in the pack it is complete.
     EXPECT_EQ(index_of({t, rev("main:f")}), "");
 }
@@ -193,10 +197,43 @@ TEST_F(ConnectivityTest, TagWithAMissingTargetRefused) {
     const std::string tag =
         object("tag", "'object " + rev("main") + "\\ntype commit\\ntag v\\n\\nx\\n'");
     const std::string err = index_of({tag});
-    EXPECT_NE(err.find("missing object " + rev("main")), std::string::npos) << err;
+    EXPECT_EQ(err, "fatal: bad object " + rev("main") + "\n");
     const std::string ok =
         object("tag", "'object " + rev("main~1") + "\\ntype commit\\ntag v\\n\\nx\\n'");
     EXPECT_EQ(index_of({ok}), "");
+}
+
+// Each link must name an object of the type it wants, whether the object
+// is in the pack or in the repository; git's rev-list words.
+TEST_F(ConnectivityTest, LinksOfTheWrongTypeRefused) {
+    const std::string blob = rev("main~1:f"), tree = rev("main~1^{tree}");
+    const std::string author = "\\nauthor A <a@b> 1 +0000\\ncommitter A <a@b> 1 +0000\\n\\nx\\n'";
+    const std::string tree_is_blob = object("commit", "'tree " + blob + author);
+    EXPECT_EQ(index_of({tree_is_blob}),
+              "error: Object " + blob + " not a tree\nfatal: bad tree object " + blob + "\n");
+    const std::string parent_is_blob =
+        object("commit", "'tree " + tree + "\\nparent " + blob + author);
+    EXPECT_EQ(index_of({parent_is_blob}), "error: Object " + blob +
+                                              " not a commit\nfatal: Failed to traverse parents "
+                                              "of commit " +
+                                              parent_is_blob + "\n");
+    const std::string dir_is_blob = object("tree", "'40000 d\\000" + raw(blob) + "'");
+    EXPECT_EQ(index_of({dir_is_blob}),
+              "error: Object " + blob + " not a tree\nfatal: bad tree object " + blob + "\n");
+    // Also when the wrong object comes in the same pack.
+    const std::string dir_in_pack = object("tree", "'40000 d\\000" + raw(rev("main:f")) + "'");
+    EXPECT_NE(index_of({dir_in_pack, rev("main:f")}).find("not a tree"), std::string::npos);
+    const std::string blob_is_tree = object("tree", "'100644 f\\000" + raw(tree) + "'");
+    EXPECT_NE(index_of({blob_is_tree}).find("is a tree, not a blob"), std::string::npos);
+    const std::string tag = object("tag", "'object " + tree + "\\ntype commit\\ntag v\\n\\nx\\n'");
+    EXPECT_EQ(index_of({tag}), "error: object " + tree +
+                                   " is a commit, not a tree\nfatal: bad object " + tree + "\n");
+    const std::string good_tag =
+        object("tag", "'object " + tree + "\\ntype tree\\ntag v\\n\\nx\\n'");
+    EXPECT_EQ(index_of({good_tag}), "");
+    // Gitlinks name commits of another repository: never looked at.
+    EXPECT_EQ(index_of({object("tree", "'160000 s\\000" + raw(blob) + "'")}), "");
+    EXPECT_EQ(incoming(), 0u);
 }
 
 TEST_F(ConnectivityTest, StructurallyBrokenObjectsRefused) {
