@@ -39,11 +39,16 @@ Listing list(const std::string &dir) {
 }
 
 // What an ended push may never leave: its quarantine (objects/incoming-*),
-// a temporary file of libgit2 or git (tmp_*, tmp-*), a lock (*.lock).
+// a temporary file of libgit2 or git (tmp_*, tmp-*, outside refs), a lock
+// (*.lock).
 void check_nothing_left(const Listing &listing) {
     for (const auto &[rel, info] : listing) {
         const std::string name = fs::path(rel).filename().string();
-        if (name.starts_with("incoming-") || name.starts_with("tmp_") || name.starts_with("tmp-") ||
+        // A pushed ref may well be named refs/heads/tmp-x (its reflog too);
+        // no ref name ends in .lock.
+        const bool ref = rel.starts_with("refs/") || rel.starts_with("logs/");
+        if ((!ref && (name.starts_with("incoming-") || name.starts_with("tmp_") ||
+                      name.starts_with("tmp-"))) ||
             name.ends_with(".lock")) {
             std::fprintf(stderr, "the push left %s behind\n", rel.c_str());
             abort();
