@@ -64,6 +64,14 @@ class Messages {
             proto::sideband_write(out_, 2, text);
     }
     void error(const std::string &text) { raw("error: " + one_line(text) + "\n"); }
+    // git's rp_error() of a message that may span lines (a lock's advice):
+    // sent as it is, cut to git's 4096-byte buffer with its newline.
+    void error_lines(const std::string &text) {
+        std::string line = "error: " + text;
+        if (line.size() > 4095)
+            line.resize(4095);
+        raw(line + "\n");
+    }
     void warning(const std::string &text) { raw("warning: " + one_line(text) + "\n"); }
 
   private:
@@ -440,7 +448,7 @@ PushOutcome receive_pack(git_repository *repo, const ReceivePackConfig &config,
             if (!pending[i])
                 continue;
             if (!updates[i].detail.empty())
-                msg.error(updates[i].detail);
+                msg.error_lines(updates[i].detail);
             if (updates[i].error.empty())
                 moved.push_back(&updates[i]);
         }
