@@ -1,5 +1,5 @@
-// Compare-and-swap ref updates under git's lock files (through libgit2's
-// transactions, which take refs/...lock and packed-refs.lock as git does).
+// A push's compare-and-swap ref updates, through the repository's own ref
+// store (repo/ref_store.h), reported as git's receive-pack reports them.
 #pragma once
 
 #include <git2.h>
@@ -20,12 +20,14 @@ struct RefUpdate {
 };
 
 // Applies every update whose error is empty, each compared under its lock
-// with old_id. Without atomic each ref succeeds or fails alone ("failed to
-// update ref" / "failed to delete"); with atomic all are locked and checked
-// first, and when one fails none moves and the others get "atomic push
-// failure". A commit that fails part way (libgit2 writes the locked refs one
-// by one) leaves an error only on the refs that did not move. A deleted ref's
-// reflog goes with it. sig is the reflog identity, message the reflog message.
+// with old_id (a deletion whose old_id is zero or names no object deletes
+// whatever is there, as receive-pack's does). Without atomic each ref is a
+// transaction of its own and fails alone ("failed to update ref"); with
+// atomic they are one transaction, and when it fails nothing moves and
+// every one gets "atomic transaction failed", the first with git's message.
+// A failure in the middle of committing (a full disk) leaves an error only
+// on the refs that did not move. A deleted ref's reflog goes with it. sig is
+// the reflog identity, message the reflog message.
 void update_refs(git_repository *repo, std::vector<RefUpdate> &updates, bool atomic,
                  const git_signature *sig, const char *message);
 

@@ -479,7 +479,7 @@ PushOutcome receive_pack(git_repository *repo, const ReceivePackConfig &config,
             if (!pending[i])
                 continue;
             if (!updates[i].detail.empty())
-                msg.error(updates[i].detail);
+                msg.rp_error(updates[i].detail);
             if (updates[i].error.empty())
                 moved.push_back(&updates[i]);
         }
