@@ -4,6 +4,7 @@
 
 #include "protocol/pkt_line.h"
 #include "repo/refs.h"
+#include "repo/unique_oids.h"
 #include "service/negotiation.h"
 #include "service/session_id.h"
 #include "service/shallow.h"
@@ -33,14 +34,16 @@ bool has_feature(std::string_view features, std::string_view feature) {
 }
 
 struct Needs {
-    std::vector<git_oid> wants;
+    UniqueOids wants;
     ShallowArgs shallow;
     bool multi_ack = false, multi_ack_detailed = false, no_done = false;
     bool ofs_delta = false, thin_pack = false, no_progress = false, include_tag = false;
     bool filter_capability = false;
     size_t sideband = 0;
     pack::ObjectFilter filter;
-    std::string filter_refused; // git's ERR text when the policy refuses it
+    // git's ERR text when the filter policy refuses the request, or ours
+    // when it has more wants than git_smart_http_max_wants: reading stops there.
+    std::string refused;
 };
 
 [[noreturn]] void bad_request(const std::string &why) {
@@ -64,8 +67,8 @@ Needs read_needs(git_repository *repo, const UploadPackConfig &config, proto::Pk
         if (line.starts_with("filter ")) {
             if (!n.filter_capability)
                 bad_request("git upload-pack: filtering capability not negotiated");
-            parse_filter_line(config, line.substr(7), &n.filter, &n.filter_refused);
-            if (!n.filter_refused.empty())
+            parse_filter_line(config, line.substr(7), &n.filter, &n.refused);
+            if (!n.refused.empty())
                 return n; // git dies at this line
             continue;
         }
@@ -90,7 +93,12 @@ Needs read_needs(git_repository *repo, const UploadPackConfig &config, proto::Pk
         n.include_tag |= has_feature(features, "include-tag");
         n.shallow.deepen_relative |= has_feature(features, "deepen-relative");
         n.filter_capability |= config.allow_filter && has_feature(features, "filter");
-        add_unique(n.wants, oid);
+        if (n.wants.add(oid)) {
+            if (std::string err = over_limit(config, n.wants.size(), 0); !err.empty()) {
+                n.refused = std::move(err);
+                return n; // the rest of the request is not read
+            }
+        }
     }
 }
 
@@ -144,19 +152,15 @@ std::string answer_v0(RepoAccess &access, std::string_view body, std::unique_ptr
     proto::PktReader reader(body);
     Needs needs = read_needs(repo, config, reader);
     std::string out;
-    if (!needs.filter_refused.empty()) {
-        proto::pkt_write(out, "ERR " + needs.filter_refused);
+    if (!needs.refused.empty()) {
+        proto::pkt_write(out, "ERR " + needs.refused);
         *refused = true;
         return out;
     }
     if (needs.wants.empty())
         return out;
-    if (std::string err = over_limit(config, needs.wants.size(), 0); !err.empty()) {
-        proto::pkt_write(out, "ERR " + err);
-        *refused = true;
-        return out;
-    }
-    if (std::optional<git_oid> want = refused_want(access, needs.wants)) {
+    const std::vector<git_oid> wants = needs.wants.take();
+    if (std::optional<git_oid> want = refused_want(access, wants)) {
         proto::pkt_write(out, "ERR upload-pack: not our ref " + oid_hex(*want));
         *refused = true;
         return out;
@@ -164,7 +168,7 @@ std::string answer_v0(RepoAccess &access, std::string_view body, std::unique_ptr
     // git's send_shallow_list(): the boundary right after the wants.
     std::optional<ShallowInfo> shallow;
     if (needs.shallow.any()) {
-        shallow = compute_shallow(repo, needs.wants, needs.shallow, access.snapshot().tips());
+        shallow = compute_shallow(repo, wants, needs.shallow, access.snapshot().tips());
         if (needs.shallow.depth > 0 || needs.shallow.by_rev_list()) {
             // git writes these two without '\n'.
             for (const git_oid &c : shallow->shallow)
@@ -180,7 +184,7 @@ std::string answer_v0(RepoAccess &access, std::string_view body, std::unique_ptr
         return out;
 
     // git's get_common_commits().
-    Negotiator neg(repo, needs.wants);
+    Negotiator neg(repo, wants);
     bool got_common = false, got_other = false, sent_ready = false;
     std::string last_hex;
     size_t haves = 0;
@@ -247,7 +251,7 @@ std::string answer_v0(RepoAccess &access, std::string_view body, std::unique_ptr
 
     *pack = std::make_unique<PackSection>(
         repo, access.snapshot().packs(),
-        pack_input(access, needs.wants, neg.have_objects(), needs.include_tag,
+        pack_input(access, wants, neg.have_objects(), needs.include_tag,
                    shallow ? &*shallow : nullptr, std::move(needs.filter)),
         pack::PackOptions{needs.ofs_delta, needs.thin_pack}, !needs.no_progress, needs.sideband);
     return out;
