@@ -19,7 +19,7 @@ constexpr int kInfiniteDepth = 0x7fffffff;
 
 struct ShallowArgs {
     UniqueOids client_shallows; // "shallow" lines naming commits we have
-    int depth = 0;                        // "deepen N"
+    int depth = 0;              // "deepen N"
     bool deepen_relative = false;
     git_time_t deepen_since = 0;
     std::vector<git_oid> deepen_not; // commits of the "deepen-not" refs

@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "protocol/pkt_line.h"
+#include "repo/git_ptr.h"
 #include "repo/refs.h"
 #include "repo/unique_oids.h"
 #include "service/negotiation.h"
@@ -53,6 +54,9 @@ struct Needs {
 // git's receive_needs(): want lines (the first with capabilities) up to a flush.
 Needs read_needs(git_repository *repo, const UploadPackConfig &config, proto::PktReader &reader) {
     Needs n;
+    git_odb *odb_raw = nullptr;
+    git_check(git_repository_odb(&odb_raw, repo), "opening the object database");
+    OdbPtr odb(odb_raw);
     for (;;) {
         proto::Pkt pkt = reader.next();
         if (pkt.kind == proto::PktKind::End && n.wants.empty())
@@ -93,11 +97,19 @@ Needs read_needs(git_repository *repo, const UploadPackConfig &config, proto::Pk
         n.include_tag |= has_feature(features, "include-tag");
         n.shallow.deepen_relative |= has_feature(features, "deepen-relative");
         n.filter_capability |= config.allow_filter && has_feature(features, "filter");
-        if (n.wants.add(oid)) {
-            if (std::string err = over_limit(config, n.wants.size(), 0); !err.empty()) {
-                n.refused = std::move(err);
-                return n; // the rest of the request is not read
-            }
+        // As git's receive_needs(): a want we lack ends the request at its
+        // line, and so does one past the operator's limit; the rest of the
+        // request is not read.
+        if (n.wants.contains(oid))
+            continue;
+        if (!git_odb_exists(odb.get(), &oid)) {
+            n.refused = "upload-pack: not our ref " + oid_hex(oid);
+            return n;
+        }
+        n.wants.add(oid);
+        if (std::string err = over_limit(config, n.wants.size(), 0); !err.empty()) {
+            n.refused = std::move(err);
+            return n;
         }
     }
 }
