@@ -18,13 +18,14 @@ using OidSet = OidHashSet;
 // Whether a walk from want, through commits not older than min_time,
 // reaches a commit in they_have. Results are remembered across wants.
 bool reaches(CommitCache &commits, const git_oid &want, const OidSet &they_have,
-             git_time_t min_time, OidSet &reached, OidSet &stale) {
+             git_time_t min_time, OidSet &reached, OidSet &stale, size_t &steps) {
     struct Frame {
         git_oid id;
         size_t next_parent;
     };
     std::vector<Frame> stack{{want, 0}};
     while (!stack.empty()) {
+        ++steps;
         Frame &top = stack.back();
         if (they_have.count(top.id) || reached.count(top.id)) {
             git_oid done = top.id;
@@ -132,7 +133,7 @@ bool Negotiator::ok_to_give_up() {
     OidSet reached, stale;
     s.give_up = true;
     for (const git_oid &c : *s.want_commits) {
-        if (!reaches(s.commits, c, s.they_have, s.oldest_have, reached, stale)) {
+        if (!reaches(s.commits, c, s.they_have, s.oldest_have, reached, stale, walk_steps_)) {
             s.give_up = false;
             break;
         }

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "repo/commits.h"
+#include "service/negotiation.h"
 #include "upload_pack_fixture.h"
 
 using namespace gsh;
@@ -133,4 +134,33 @@ TEST_F(RequestCost, MadeUpOidsDoNotShareABucket) {
             worst = std::max(worst, set.bucket_size(b));
         EXPECT_LT(worst, 32u) << "oids varying from byte " << varying;
     }
+}
+
+// v0 with multi_ack asks ok_to_give_up() after every have we lack, as git
+// does; the answer can only change when a have we have comes, so 1,000
+// made-up haves cost no more walking than one.
+TEST_F(RequestCost, HavesWeLackDoNotRepeatTheWalk) {
+    RepoAccess &a = access_to(path);
+    auto oid = [](const std::string &hex) {
+        git_oid o;
+        EXPECT_EQ(git_oid_fromstrn(&o, hex.data(), hex.size()), 0);
+        return o;
+    };
+    Negotiator neg(a.git(), {oid(rev("main"))});
+    ASSERT_NE(neg.got(oid(rev("main~4"))), Negotiator::Have::Missing);
+    ASSERT_TRUE(neg.ok_to_give_up());
+    const size_t one_walk = neg.walk_steps();
+    ASSERT_GT(one_walk, 0u);
+    for (uint32_t i = 0; i < 1000; i++) {
+        git_oid fake;
+        std::memset(fake.id, 0x5a, sizeof(fake.id));
+        std::memcpy(fake.id + 16, &i, sizeof(i));
+        ASSERT_EQ(neg.got(fake), Negotiator::Have::Missing);
+        ASSERT_TRUE(neg.ok_to_give_up());
+    }
+    EXPECT_EQ(neg.walk_steps(), one_walk);
+    // a have that changes what the client has: asked again
+    ASSERT_NE(neg.got(oid(rev("main~1"))), Negotiator::Have::Missing);
+    EXPECT_TRUE(neg.ok_to_give_up());
+    EXPECT_GT(neg.walk_steps(), one_walk);
 }
