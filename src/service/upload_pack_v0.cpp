@@ -6,7 +6,9 @@
 #include "repo/git_ptr.h"
 #include "repo/refs.h"
 #include "repo/unique_oids.h"
+#include "service/client_note.h"
 #include "service/negotiation.h"
+#include "service/request_summary.h"
 #include "service/session_id.h"
 #include "service/shallow.h"
 #include "service/upload_pack_common.h"
@@ -51,8 +53,27 @@ struct Needs {
     throw Error(why, 400);
 }
 
+// The request's lines as the answer reads them, each counted for the log.
+struct Lines {
+    proto::PktReader &reader;
+    RequestSummary *summary;
+    std::string *note;
+
+    proto::Pkt next() {
+        proto::Pkt pkt = reader.next();
+        if (pkt.kind == proto::PktKind::Data) {
+            if (summary)
+                count_fetch_line(*summary, pkt.data);
+            if (note && note->empty())
+                note_v0_line(pkt.data, note);
+        }
+        return pkt;
+    }
+    bool at_end() { return reader.at_end(); }
+};
+
 // git's receive_needs(): want lines (the first with capabilities) up to a flush.
-Needs read_needs(git_repository *repo, const UploadPackConfig &config, proto::PktReader &reader) {
+Needs read_needs(git_repository *repo, const UploadPackConfig &config, Lines &reader) {
     Needs n;
     git_odb *odb_raw = nullptr;
     git_check(git_repository_odb(&odb_raw, repo), "opening the object database");
@@ -156,12 +177,19 @@ std::string advertise_v0(const RepoSnapshot &repo, bool v1, bool filter) {
 
 std::string answer_v0(RepoAccess &access, std::string_view body, std::unique_ptr<PackSection> *pack,
                       bool *refused) {
+    proto::PktReader reader(body);
+    return answer_v0(access, reader, pack, refused, nullptr, nullptr);
+}
+
+std::string answer_v0(RepoAccess &access, proto::PktReader &body,
+                      std::unique_ptr<PackSection> *pack, bool *refused, RequestSummary *summary,
+                      std::string *note) {
     bool unused = false;
     if (!refused)
         refused = &unused;
     git_repository *repo = access.git();
     const UploadPackConfig &config = access.config();
-    proto::PktReader reader(body);
+    Lines reader{body, summary, note};
     Needs needs = read_needs(repo, config, reader);
     std::string out;
     if (!needs.refused.empty()) {

@@ -9,6 +9,7 @@
 
 #include "repo/commits.h"
 #include "service/negotiation.h"
+#include "service/request_summary.h"
 #include "upload_pack_fixture.h"
 
 using namespace gsh;
@@ -163,4 +164,34 @@ TEST_F(RequestCost, HavesWeLackDoNotRepeatTheWalk) {
     ASSERT_NE(neg.got(oid(rev("main~1"))), Negotiator::Have::Missing);
     EXPECT_TRUE(neg.ok_to_give_up());
     EXPECT_GT(neg.walk_steps(), one_walk);
+}
+
+// The session reads a v0 body through a PktReader that pulls from the body
+// (inflating a gzip body as it goes): after the want that crosses the limit,
+// or one we lack, at most one more chunk is taken of a 4 MB tail.
+TEST_F(RequestCost, V0TakesTheBodyOnlyUpToWhereItStops) {
+    for (bool unknown : {false, true}) {
+        const std::string body =
+            v0({rev("main"), rev("side"),
+                unknown ? "1234567890123456789012345678901234567890" : rev("v1")},
+               {}) +
+            std::string(4 << 20, 'x');
+        size_t given = 0;
+        proto::PktReader reader([&](char *buf, size_t cap) {
+            const size_t n = std::min(cap, body.size() - given);
+            std::memcpy(buf, body.data() + given, n);
+            given += n;
+            return n;
+        });
+        RepoAccess &a = access_to(path);
+        a.set_limits(unknown ? 0 : 2, 0);
+        std::unique_ptr<PackSection> pack;
+        bool refused = false;
+        RequestSummary summary = summarize_v0("");
+        const std::string answer = answer_v0(a, reader, &pack, &refused, &summary, nullptr);
+        EXPECT_TRUE(refused);
+        EXPECT_NE(answer.find(unknown ? "not our ref" : "too many wants"), std::string::npos);
+        EXPECT_LE(given, size_t(200 + 64 * 1024)) << unknown;
+        EXPECT_EQ(summary.wants, 3); // the lines read
+    }
 }
