@@ -130,7 +130,8 @@ FetchArgs parse_fetch_args(RepoAccess &access, const proto::V2Request &req) {
             continue;
         }
         // Past an operator's limit the request is refused at once: the
-        // rest of it is not read.
+        // arguments after it are not looked at (the body's framing was
+        // checked whole by parse_v2_request, in linear time).
         if (arg.starts_with("want ")) {
             if (!parse_oid(arg.substr(5), &oid))
                 bad_request("protocol error, expected to get oid, not '" + line + "'");
