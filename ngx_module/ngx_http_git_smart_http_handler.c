@@ -38,8 +38,6 @@ static u_char *ngx_http_gsh_decode_param(u_char **pos, u_char *last,
     const char *stop, u_char *dst);
 static ngx_table_elt_t *ngx_http_gsh_find_header(ngx_http_request_t *r,
     const char *name, size_t len);
-static void ngx_http_gsh_set_protocol(ngx_http_request_t *r,
-    ngx_http_gsh_ctx_t *ctx);
 static ngx_int_t ngx_http_gsh_add_header(ngx_http_request_t *r,
     const char *key, size_t key_len, const char *value, size_t value_len);
 static ngx_int_t ngx_http_gsh_error(ngx_http_request_t *r, ngx_int_t status);
@@ -593,19 +591,28 @@ ngx_http_gsh_find_header(ngx_http_request_t *r, const char *name, size_t len)
 }
 
 
-/* the version a Git-Protocol header asks for, for $git_protocol */
+/*
+ * The version a request's Git-Protocol header asks for (0, 1 or 2), read by
+ * the core's one parser as git reads GIT_PROTOCOL; the first header, as
+ * the core and $http_git_protocol (what git http-backend is given) see it.
+ * The one reading for the session, $git_protocol and the metrics.
+ */
 
-static void
-ngx_http_gsh_set_protocol(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx)
+ngx_uint_t
+ngx_http_gsh_protocol(ngx_http_request_t *r)
 {
+    int               v;
     ngx_table_elt_t  *h;
 
     h = ngx_http_gsh_find_header(r, "Git-Protocol",
                                  sizeof("Git-Protocol") - 1);
+    if (h == NULL) {
+        return 0;
+    }
 
-    ctx->protocol = h ? gsh_protocol_version((const char *) h->value.data,
-                                             h->value.len)
-                      : 0;
+    v = gsh_protocol_version((const char *) h->value.data, h->value.len);
+
+    return v > 0 ? (ngx_uint_t) v : 0;
 }
 
 
@@ -724,7 +731,7 @@ ngx_http_gsh_begin_upload_pack(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx,
     ngx_http_gsh_loc_conf_t *glcf, ngx_str_t *rel)
 {
     ngx_str_set(&ctx->service, "git-upload-pack");
-    ngx_http_gsh_set_protocol(r, ctx);
+    ctx->protocol = ngx_http_gsh_protocol(r);
 
     if (!glcf->upload_pack) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
@@ -747,7 +754,7 @@ ngx_http_gsh_begin_receive_pack(ngx_http_request_t *r,
     ngx_http_gsh_ctx_t *ctx, ngx_http_gsh_loc_conf_t *glcf, ngx_str_t *rel)
 {
     ngx_str_set(&ctx->service, "git-receive-pack");
-    ngx_http_gsh_set_protocol(r, ctx);
+    ctx->protocol = ngx_http_gsh_protocol(r);
 
     if (!glcf->receive_pack) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,

@@ -14,7 +14,6 @@
 static ngx_int_t ngx_http_gsh_metrics_log(ngx_http_request_t *r);
 static ngx_int_t ngx_http_gsh_metrics_handler(ngx_http_request_t *r);
 static ngx_uint_t ngx_http_gsh_status_index(ngx_uint_t status);
-static ngx_uint_t ngx_http_gsh_header_version(ngx_http_request_t *r);
 static ngx_http_gsh_cmd_e ngx_http_gsh_cmd_index(const char *name);
 static void ngx_http_gsh_count_error(ngx_http_gsh_shctx_t *sh,
     ngx_http_gsh_err_e kind);
@@ -199,11 +198,12 @@ ngx_http_gsh_metrics_log(ngx_http_request_t *r)
               ? ngx_http_gsh_svc_receive_pack : ngx_http_gsh_svc_upload_pack;
         cmd = ngx_http_gsh_cmd_index(
                                 gsh_session_metrics_command(ctx->session));
-        version = gsh_session_metrics_protocol(ctx->session);
-
-    } else {
-        version = ngx_http_gsh_header_version(r);
     }
+
+    /* the same reading as the session's and $git_protocol's */
+
+    version = (ctx && ctx->protocol >= 0) ? (ngx_uint_t) ctx->protocol
+                                          : ngx_http_gsh_protocol(r);
 
     if (version >= NGX_HTTP_GSH_VERSIONS) {
         version = 0;
@@ -263,60 +263,6 @@ ngx_http_gsh_status_index(ngx_uint_t status)
     }
 
     return NGX_HTTP_GSH_STATUSES - 1;
-}
-
-
-/* the version a request without a session asked for, as a label */
-
-static ngx_uint_t
-ngx_http_gsh_header_version(ngx_http_request_t *r)
-{
-    u_char           *p, *last;
-    ngx_uint_t        i, v, best;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
-
-    best = 0;
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len != sizeof("Git-Protocol") - 1
-            || ngx_strncasecmp(h[i].key.data, (u_char *) "Git-Protocol",
-                               sizeof("Git-Protocol") - 1)
-               != 0)
-        {
-            continue;
-        }
-
-        p = h[i].value.data;
-        last = p + h[i].value.len;
-
-        for ( /* void */ ; last - p >= 9; p++) {
-            if (ngx_strncmp(p, "version=", 8) == 0
-                && (p == h[i].value.data || p[-1] == ':'))
-            {
-                v = p[8] - '0';
-
-                if (v < NGX_HTTP_GSH_VERSIONS && v > best) {
-                    best = v;
-                }
-            }
-        }
-    }
-
-    return best;
 }
 
 

@@ -159,6 +159,7 @@ ngx_int_t ngx_http_gsh_handler(ngx_http_request_t *r);
 
 ngx_int_t ngx_http_gsh_open(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx);
 ngx_int_t ngx_http_gsh_set_nocache(ngx_http_request_t *r);
+ngx_uint_t ngx_http_gsh_protocol(ngx_http_request_t *r);
 ngx_int_t ngx_http_gsh_log_escape(ngx_pool_t *pool, ngx_str_t *src,
     ngx_str_t *dst);
 void ngx_http_gsh_send_response(ngx_http_request_t *r,

@@ -416,6 +416,15 @@ ngx_http_gsh_send_response(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx)
     r->headers_out.content_type_lowcase = NULL;
     r->headers_out.content_length_n = -1;
 
+    /*
+     * no answer here has a validator, so nginx's not_modified filter would
+     * turn "If-None-Match: *" into a 304 without a body and any
+     * If-Unmodified-Since into a 412; git http-backend ignores these
+     * headers (and nginx does not apply them to FastCGI answers): 200
+     */
+
+    r->disable_not_modified = 1;
+
     if (ngx_http_gsh_set_nocache(r) != NGX_OK) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;

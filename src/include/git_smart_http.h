@@ -146,7 +146,10 @@ typedef struct {
 void gsh_session_get_stats(const gsh_session *s, gsh_session_stats *st);
 
 /* The protocol version a Git-Protocol header value asks for (0, 1 or 2), as
- * the session reads it; len 0 or NULL: 0. */
+ * the session reads it and as git reads GIT_PROTOCOL: the highest of the
+ * ':'-separated items that are exactly "version=0", "version=1" or
+ * "version=2"; anything else ("version=23", " version=2", "VERSION=2") is
+ * ignored. len 0 or NULL: 0. The module's one reading of the header. */
 int gsh_protocol_version(const char *git_protocol, size_t len);
 /* --- For shared limits, the pack timeout and metrics (the module's zone and
  * metrics files). --- */
@@ -162,7 +165,8 @@ int gsh_session_sends_pack(const gsh_session *s);
  * the request could not be parsed. A static string. */
 const char *gsh_session_metrics_command(const gsh_session *s);
 
-/* The protocol version the request asked for with Git-Protocol: 0, 1 or 2. */
+/* The protocol version the request asked for with Git-Protocol: 0, 1 or 2
+ * (gsh_protocol_version() of the header value it was given). */
 int gsh_session_metrics_protocol(const gsh_session *s);
 
 /* The one call that may be made while a read runs on another thread: asks

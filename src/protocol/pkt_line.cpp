@@ -1,11 +1,38 @@
 #include "protocol/pkt_line.h"
 
+#include <algorithm>
+
 #include "util/error.h"
 #include "util/hex.h"
 
 namespace gsh::proto {
 
+namespace {
+
+// What a source is asked for at least each time: pkt-lines are small, and
+// a parser that stops early leaves at most this much read for nothing.
+constexpr size_t kSourceChunk = 64 * 1024;
+
+} // namespace
+
+void PktReader::fill(size_t need) {
+    if (!source_ || eof_ || buf_.size() - pos_ >= need)
+        return;
+    own_.erase(0, pos_);
+    dropped_ += pos_;
+    pos_ = 0;
+    while (own_.size() < need && !eof_) {
+        const size_t have = own_.size();
+        own_.resize(have + std::max(need - have, kSourceChunk));
+        const size_t got = source_(own_.data() + have, own_.size() - have);
+        own_.resize(have + got);
+        eof_ = got == 0;
+    }
+    buf_ = own_;
+}
+
 Pkt PktReader::next() {
+    fill(4);
     if (pos_ == buf_.size())
         return {PktKind::End, {}};
     if (buf_.size() - pos_ < 4)
@@ -34,6 +61,7 @@ Pkt PktReader::next() {
     }
     if (len < 4 || len > kMaxPktLen)
         throw Error("protocol error: bad line length " + std::to_string(len), 400);
+    fill(len);
     if (buf_.size() - pos_ < len)
         throw Error("protocol error: the request ends inside a pkt-line", 400);
     std::string_view data = buf_.substr(pos_ + 4, len - 4);

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -19,18 +20,39 @@ struct Pkt {
     std::string_view data; // payload of a Data pkt, without a trailing '\n'
 };
 
-// Reads pkt-lines from a complete request body. A malformed length or a body
-// that ends inside a pkt-line throws gsh::Error with HTTP status 400.
+// Reads pkt-lines from a request body. A malformed length or a body that
+// ends inside a pkt-line throws gsh::Error with HTTP status 400.
 class PktReader {
   public:
+    // Fills buf with up to cap bytes; 0 only at the end. May throw.
+    using Source = std::function<size_t(char *buf, size_t cap)>;
+
+    // A complete body, read in place.
     explicit PktReader(std::string_view buf) : buf_(buf) {}
+    // A body read from source as the lines are asked for (a gzip body is
+    // inflated no further than that): a parser that stops early does not
+    // pay for the rest. The data of a Pkt is valid until the next call.
+    explicit PktReader(Source source) : source_(std::move(source)) {}
     // PktKind::End once the body is exhausted.
     Pkt next();
-    bool at_end() const { return pos_ == buf_.size(); }
+    bool at_end() {
+        fill(1);
+        return pos_ == buf_.size();
+    }
+    // Bytes of the body taken from the source (or the buffer) so far,
+    // including what is buffered and not yet returned.
+    size_t bytes_read() const { return dropped_ + buf_.size(); }
 
   private:
+    // Makes at least need unread bytes available when the body has them.
+    void fill(size_t need);
+
     std::string_view buf_;
     size_t pos_ = 0;
+    Source source_;
+    std::string own_; // what came from source_ and is not consumed yet
+    size_t dropped_ = 0;
+    bool eof_ = false;
 };
 
 void pkt_write(std::string &out, std::string_view payload);

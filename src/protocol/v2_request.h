@@ -17,7 +17,10 @@ struct V2Request {
 // (or empty) gives an empty command. Malformed input throws gsh::Error (400).
 V2Request parse_v2_request(std::string_view body);
 
-// The highest "version=N" in a Git-Protocol header value ("version=2:k=v").
+// The version a Git-Protocol header value asks for, as git's
+// determine_protocol_version_server() reads GIT_PROTOCOL: the highest of the
+// ':'-separated items that are exactly "version=0", "=1" or "=2"; other items
+// ("version=23", "version=02", "k=v") are ignored. 0 when none.
 int protocol_version(std::string_view git_protocol);
 
 } // namespace gsh::proto

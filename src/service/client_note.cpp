@@ -30,22 +30,24 @@ std::string client_note_v2(const proto::V2Request &req) {
     return note;
 }
 
+bool note_v0_line(std::string_view line, std::string *note) {
+    if (!line.starts_with("want "))
+        return false;
+    size_t pos = line.find(" session-id=");
+    if (pos == std::string_view::npos)
+        return false;
+    std::string_view value = line.substr(pos + 12);
+    add(*note, "session-id", value.substr(0, value.find(' ')));
+    return true;
+}
+
 std::string client_note_v0(std::string_view body) {
     proto::PktReader reader(body);
     try {
-        for (proto::Pkt pkt = reader.next(); pkt.kind == proto::PktKind::Data;
-             pkt = reader.next()) {
-            std::string_view line = pkt.data;
-            if (!line.starts_with("want "))
-                continue;
-            size_t pos = line.find(" session-id=");
-            if (pos == std::string_view::npos)
-                continue;
-            std::string_view value = line.substr(pos + 12);
-            std::string note;
-            add(note, "session-id", value.substr(0, value.find(' ')));
-            return note;
-        }
+        std::string note;
+        for (proto::Pkt pkt = reader.next(); pkt.kind == proto::PktKind::Data; pkt = reader.next())
+            if (note_v0_line(pkt.data, &note))
+                return note;
     } catch (const Error &) {
         // A malformed body is answered elsewhere; there is nothing to note.
     }

@@ -1,6 +1,7 @@
 #include "service/negotiation.h"
 
 #include <cstring>
+#include <optional>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -17,13 +18,14 @@ using OidSet = OidHashSet;
 // Whether a walk from want, through commits not older than min_time,
 // reaches a commit in they_have. Results are remembered across wants.
 bool reaches(CommitCache &commits, const git_oid &want, const OidSet &they_have,
-             git_time_t min_time, OidSet &reached, OidSet &stale) {
+             git_time_t min_time, OidSet &reached, OidSet &stale, size_t &steps) {
     struct Frame {
         git_oid id;
         size_t next_parent;
     };
     std::vector<Frame> stack{{want, 0}};
     while (!stack.empty()) {
+        ++steps;
         Frame &top = stack.back();
         if (they_have.count(top.id) || reached.count(top.id)) {
             git_oid done = top.id;
@@ -67,6 +69,12 @@ struct Negotiator::State {
     CommitCache commits;
     OidSet they_have, seen_have;
     git_time_t oldest_have = 0;
+    // The wants peeled to commits, once: not for every have.
+    std::optional<std::vector<git_oid>> want_commits;
+    // ok_to_give_up() depends only on they_have and oldest_have: remembered
+    // until a have changes them, so that a run of haves we lack (each asks
+    // again, as in git) costs one walk, not one each.
+    std::optional<bool> give_up;
 };
 
 Negotiator::Negotiator(git_repository *repo, std::vector<git_oid> wants)
@@ -94,10 +102,15 @@ Negotiator::Have Negotiator::got(const git_oid &h) {
         return Have::New;
     }
     bool knew = !s.they_have.insert(h).second;
-    if (!s.oldest_have || info->time < s.oldest_have)
+    if (!knew)
+        s.give_up.reset();
+    if (!s.oldest_have || info->time < s.oldest_have) {
         s.oldest_have = info->time;
+        s.give_up.reset();
+    }
     for (const git_oid &p : info->parents)
-        s.they_have.insert(p);
+        if (s.they_have.insert(p).second)
+            s.give_up.reset();
     if (knew)
         return Have::Known;
     have_objects_.push_back(h);
@@ -108,15 +121,24 @@ bool Negotiator::ok_to_give_up() {
     if (have_objects_.empty())
         return false;
     State &s = *state_;
-    OidSet reached, stale;
-    for (const git_oid &w : wants_) {
-        std::optional<git_oid> commit = peel_to_commit(repo_, w);
-        if (!commit)
-            continue; // not a commit: git cannot tell, and counts it as reached
-        if (!reaches(s.commits, *commit, s.they_have, s.oldest_have, reached, stale))
-            return false;
+    if (s.give_up)
+        return *s.give_up;
+    if (!s.want_commits) {
+        // A want that is not a commit: git cannot tell, and counts it as reached.
+        s.want_commits.emplace();
+        for (const git_oid &w : wants_)
+            if (std::optional<git_oid> commit = peel_to_commit(repo_, w))
+                s.want_commits->push_back(*commit);
     }
-    return true;
+    OidSet reached, stale;
+    s.give_up = true;
+    for (const git_oid &c : *s.want_commits) {
+        if (!reaches(s.commits, c, s.they_have, s.oldest_have, reached, stale, walk_steps_)) {
+            s.give_up = false;
+            break;
+        }
+    }
+    return *s.give_up;
 }
 
 std::optional<git_oid> first_missing(git_repository *repo, const std::vector<git_oid> &wants) {

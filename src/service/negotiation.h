@@ -34,11 +34,16 @@ class Negotiator {
     // Distinct haves we have, in order: the pack leaves out what they reach.
     const std::vector<git_oid> &have_objects() const { return have_objects_; }
 
+    // Commits stepped through by ok_to_give_up() so far: what a request's
+    // haves cost, for tests that must see it stay linear.
+    size_t walk_steps() const { return walk_steps_; }
+
   private:
     struct State;
     git_repository *repo_;
     std::vector<git_oid> wants_;
     std::vector<git_oid> have_objects_;
+    size_t walk_steps_ = 0;
     std::unique_ptr<State> state_;
 };
 

@@ -7,10 +7,7 @@
 
 namespace gsh {
 
-namespace {
-
-// One argument line of a fetch (v0 and v2 share these words).
-void count(RequestSummary &s, std::string_view line) {
+void count_fetch_line(RequestSummary &s, std::string_view line) {
     if (line.starts_with("want ") || line.starts_with("want-ref ")) {
         ++s.wants;
     } else if (line.starts_with("have ")) {
@@ -25,8 +22,6 @@ void count(RequestSummary &s, std::string_view line) {
     }
 }
 
-} // namespace
-
 RequestSummary summarize_v2(const proto::V2Request &req) {
     RequestSummary s;
     if (req.command == "ls-refs" || req.command == "object-info")
@@ -36,7 +31,7 @@ RequestSummary summarize_v2(const proto::V2Request &req) {
     s.command = "fetch";
     s.wants = s.haves = 0;
     for (const std::string &arg : req.args)
-        count(s, arg);
+        count_fetch_line(s, arg);
     return s;
 }
 
@@ -48,7 +43,7 @@ RequestSummary summarize_v0(std::string_view body) {
     try {
         for (proto::Pkt pkt = reader.next(); pkt.kind != proto::PktKind::End; pkt = reader.next())
             if (pkt.kind == proto::PktKind::Data)
-                count(s, pkt.data);
+                count_fetch_line(s, pkt.data);
     } catch (const Error &) {
         // A malformed body is answered elsewhere (400).
     }

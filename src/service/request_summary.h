@@ -25,5 +25,9 @@ RequestSummary summarize_v2(const proto::V2Request &req);
 // A v0/v1 POST is always a fetch (upload-pack has no other command there).
 // A malformed body gives the counts up to where it breaks.
 RequestSummary summarize_v0(std::string_view body);
+// Adds one line of a fetch (v0 and v2 share these words) to s: for a v0
+// request counted as it is read, up to where the reading stops (a limit, a
+// want we lack).
+void count_fetch_line(RequestSummary &s, std::string_view line);
 
 } // namespace gsh

@@ -183,18 +183,21 @@ int Session::open(bool on_loop) {
         pending_ = answer_v2(*repo_, *v2_request_, &pack_, &refused_);
         return 200;
     }
-    std::string body = body_.read(content_encoding_, max_request_size_);
     if (version == 2) {
-        proto::V2Request req = proto::parse_v2_request(body);
+        proto::V2Request req =
+            proto::parse_v2_request(body_.read(content_encoding_, max_request_size_));
         summary_ = summarize_v2(req);
         command_ = command_label(req.command);
         client_note_ = client_note_v2(req);
         pending_ = answer_v2(*repo_, req, &pack_, &refused_);
-    } else {
-        summary_ = summarize_v0(body);
-        client_note_ = client_note_v0(body);
-        pending_ = answer_v0(*repo_, body, &pack_, &refused_);
+        return 200;
     }
+    // v0/v1: the body is read (and inflated) only as far as the answer
+    // needs; what it asked is logged as far as it was read.
+    summary_ = summarize_v0(std::string_view());
+    BodyReader in(body_, content_encoding_, max_request_size_);
+    proto::PktReader reader([&in](char *buf, size_t cap) { return in.read(buf, cap); });
+    pending_ = answer_v0(*repo_, reader, &pack_, &refused_, &summary_, &client_note_);
     return 200;
 }
 

@@ -100,20 +100,33 @@ void shallow_by_rev_list(CommitCache &commits, const std::vector<git_oid> &wants
         not_shallow->erase(id);
 }
 
-// The commits of the client's boundary that our refs reach (deepen-relative).
-std::vector<git_oid> reachable_shallows(git_repository *repo, const std::vector<git_oid> &shallows,
-                                        const std::vector<Tip> &tips) {
-    std::vector<git_oid> out;
-    for (const git_oid &s : shallows) {
-        for (const Tip &t : tips) {
-            std::optional<git_oid> tip = peel_to_commit(repo, t.oid);
-            if (tip &&
-                (git_oid_equal(&*tip, &s) || git_graph_descendant_of(repo, &*tip, &s) == 1)) {
-                out.push_back(s);
-                break;
-            }
-        }
+// The commits of the client's boundary that our refs reach (deepen-relative),
+// in the client's order. One walk down from all tips that ends once every
+// shallow is found: a reachability test per shallow and tip made 2,000
+// shallows take half a minute.
+std::vector<git_oid> reachable_shallows(git_repository *repo, CommitCache &commits,
+                                        const UniqueOids &shallows, const std::vector<Tip> &tips) {
+    OidHashSet missing(shallows.list().begin(), shallows.list().end());
+    OidHashSet found, seen;
+    std::vector<git_oid> stack;
+    for (const Tip &t : tips)
+        if (std::optional<git_oid> tip = peel_to_commit(repo, t.oid))
+            if (seen.insert(*tip).second)
+                stack.push_back(*tip);
+    while (!stack.empty() && !missing.empty()) {
+        git_oid id = stack.back();
+        stack.pop_back();
+        if (missing.erase(id))
+            found.insert(id);
+        if (const CommitInfo *info = commits.get(id))
+            for (const git_oid &p : info->parents)
+                if (seen.insert(p).second)
+                    stack.push_back(p);
     }
+    std::vector<git_oid> out;
+    for (const git_oid &s : shallows.list())
+        if (found.count(s))
+            out.push_back(s);
     return out;
 }
 
@@ -133,9 +146,9 @@ ShallowInfo compute_shallow(git_repository *repo, const std::vector<git_oid> &wa
             heads.push_back(*c);
 
     if (args.depth == kInfiniteDepth) {
-        not_shallow.insert(args.client_shallows.begin(), args.client_shallows.end());
+        not_shallow.insert(args.client_shallows.list().begin(), args.client_shallows.list().end());
     } else if (args.depth > 0 && args.deepen_relative) {
-        shallow_by_depth(commits, reachable_shallows(repo, args.client_shallows, tips),
+        shallow_by_depth(commits, reachable_shallows(repo, commits, args.client_shallows, tips),
                          args.depth + 1, &info.shallow, &not_shallow);
     } else if (args.depth > 0) {
         shallow_by_depth(commits, heads, args.depth, &info.shallow, &not_shallow);
@@ -143,23 +156,26 @@ ShallowInfo compute_shallow(git_repository *repo, const std::vector<git_oid> &wa
         shallow_by_rev_list(commits, heads, args, &info.shallow, &not_shallow);
     }
 
-    OidHashSet client(args.client_shallows.begin(), args.client_shallows.end());
     // A boundary the client already has is not news to it.
-    info.shallow.erase(
-        std::remove_if(info.shallow.begin(), info.shallow.end(),
-                       [&](const git_oid &c) { return client.count(c) || not_shallow.count(c); }),
-        info.shallow.end());
+    info.shallow.erase(std::remove_if(info.shallow.begin(), info.shallow.end(),
+                                      [&](const git_oid &c) {
+                                          return args.client_shallows.contains(c) ||
+                                                 not_shallow.count(c);
+                                      }),
+                       info.shallow.end());
     info.parentless = info.shallow;
-    for (const git_oid &s : args.client_shallows) {
+    UniqueOids more_wants;
+    for (const git_oid &s : args.client_shallows.list()) {
         if (not_shallow.count(s)) {
             info.unshallow.push_back(s);
             if (const CommitInfo *c = commits.get(s))
                 for (const git_oid &p : c->parents)
-                    add_unique(info.more_wants, p);
+                    more_wants.add(p);
             info.more_haves.push_back(s);
         }
         info.parentless.push_back(s);
     }
+    info.more_wants = more_wants.take();
     return info;
 }
 
@@ -177,7 +193,7 @@ bool parse_shallow_line(git_repository *repo, std::string_view line, ShallowArgs
             return true; // git ignores a boundary it does not know
         if (type != GIT_OBJECT_COMMIT)
             bad_request("invalid shallow object " + oid_hex(oid));
-        add_unique(args->client_shallows, oid);
+        args->client_shallows.add(oid);
         return true;
     }
     if (line.starts_with("deepen ")) {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "repo/refs.h"
+#include "repo/unique_oids.h"
 
 namespace gsh {
 
@@ -17,8 +18,8 @@ namespace gsh {
 constexpr int kInfiniteDepth = 0x7fffffff;
 
 struct ShallowArgs {
-    std::vector<git_oid> client_shallows; // "shallow" lines naming commits we have
-    int depth = 0;                        // "deepen N"
+    UniqueOids client_shallows; // "shallow" lines naming commits we have
+    int depth = 0;              // "deepen N"
     bool deepen_relative = false;
     git_time_t deepen_since = 0;
     std::vector<git_oid> deepen_not; // commits of the "deepen-not" refs

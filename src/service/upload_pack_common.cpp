@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "repo/refs.h"
+#include "repo/unique_oids.h"
 #include "service/negotiation.h"
 #include "util/error.h"
 
@@ -23,12 +24,6 @@ bool parse_oid(std::string_view hex, git_oid *out) {
         if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')))
             return false;
     return git_oid_fromstrn(out, hex.data(), hex.size()) == 0;
-}
-
-void add_unique(std::vector<git_oid> &oids, const git_oid &oid) {
-    if (std::none_of(oids.begin(), oids.end(),
-                     [&](const git_oid &o) { return git_oid_equal(&o, &oid); }))
-        oids.push_back(oid);
 }
 
 std::optional<git_oid> refused_want(RepoAccess &repo, const std::vector<git_oid> &wants) {
@@ -52,15 +47,17 @@ pack::EnumerateInput pack_input(const RepoAccess &repo, std::vector<git_oid> wan
                                 const ShallowInfo *shallow, pack::ObjectFilter filter) {
     pack::EnumerateInput input;
     input.filter = std::move(filter);
-    input.wants = std::move(wants);
     input.haves = std::move(haves);
     if (shallow) {
+        UniqueOids all(wants);
         for (const git_oid &w : shallow->more_wants)
-            add_unique(input.wants, w);
+            all.add(w);
+        wants = all.take();
         input.haves.insert(input.haves.end(), shallow->more_haves.begin(),
                            shallow->more_haves.end());
         input.parentless = shallow->parentless;
     }
+    input.wants = std::move(wants);
     if (include_tag)
         for (const Ref &ref : repo.snapshot().refs())
             if (ref.peeled && ref.name.starts_with("refs/tags/"))

@@ -21,14 +21,14 @@ extern const char *const kAgent;
 std::string oid_hex(const git_oid &oid);
 // Exactly 40 hex digits.
 bool parse_oid(std::string_view hex, git_oid *out);
-void add_unique(std::vector<git_oid> &oids, const git_oid &oid);
 
 // The want git would answer with "ERR upload-pack: not our ref <oid>": the
 // first one the repository lacks, else the first the client may not have.
 std::optional<git_oid> refused_want(RepoAccess &repo, const std::vector<git_oid> &wants);
 
 // The ERR text when a request has more wants or haves than the operator
-// allows, or "".
+// allows, or "". Parsers check it as each want or have arrives and stop
+// reading there, so the rest of an oversized request costs nothing.
 std::string over_limit(const UploadPackConfig &config, size_t wants, size_t haves);
 
 // What the pack holds: wants minus what the haves reach, and with

@@ -3,8 +3,12 @@
 #include <vector>
 
 #include "protocol/pkt_line.h"
+#include "repo/git_ptr.h"
 #include "repo/refs.h"
+#include "repo/unique_oids.h"
+#include "service/client_note.h"
 #include "service/negotiation.h"
+#include "service/request_summary.h"
 #include "service/session_id.h"
 #include "service/shallow.h"
 #include "service/upload_pack_common.h"
@@ -33,23 +37,47 @@ bool has_feature(std::string_view features, std::string_view feature) {
 }
 
 struct Needs {
-    std::vector<git_oid> wants;
+    UniqueOids wants;
     ShallowArgs shallow;
     bool multi_ack = false, multi_ack_detailed = false, no_done = false;
     bool ofs_delta = false, thin_pack = false, no_progress = false, include_tag = false;
     bool filter_capability = false;
     size_t sideband = 0;
     pack::ObjectFilter filter;
-    std::string filter_refused; // git's ERR text when the policy refuses it
+    // git's ERR text when the filter policy refuses the request, or ours
+    // when it has more wants than git_smart_http_max_wants: reading stops there.
+    std::string refused;
 };
 
 [[noreturn]] void bad_request(const std::string &why) {
     throw Error(why, 400);
 }
 
+// The request's lines as the answer reads them, each counted for the log.
+struct Lines {
+    proto::PktReader &reader;
+    RequestSummary *summary;
+    std::string *note;
+
+    proto::Pkt next() {
+        proto::Pkt pkt = reader.next();
+        if (pkt.kind == proto::PktKind::Data) {
+            if (summary)
+                count_fetch_line(*summary, pkt.data);
+            if (note && note->empty())
+                note_v0_line(pkt.data, note);
+        }
+        return pkt;
+    }
+    bool at_end() { return reader.at_end(); }
+};
+
 // git's receive_needs(): want lines (the first with capabilities) up to a flush.
-Needs read_needs(git_repository *repo, const UploadPackConfig &config, proto::PktReader &reader) {
+Needs read_needs(git_repository *repo, const UploadPackConfig &config, Lines &reader) {
     Needs n;
+    git_odb *odb_raw = nullptr;
+    git_check(git_repository_odb(&odb_raw, repo), "opening the object database");
+    OdbPtr odb(odb_raw);
     for (;;) {
         proto::Pkt pkt = reader.next();
         if (pkt.kind == proto::PktKind::End && n.wants.empty())
@@ -64,8 +92,8 @@ Needs read_needs(git_repository *repo, const UploadPackConfig &config, proto::Pk
         if (line.starts_with("filter ")) {
             if (!n.filter_capability)
                 bad_request("git upload-pack: filtering capability not negotiated");
-            parse_filter_line(config, line.substr(7), &n.filter, &n.filter_refused);
-            if (!n.filter_refused.empty())
+            parse_filter_line(config, line.substr(7), &n.filter, &n.refused);
+            if (!n.refused.empty())
                 return n; // git dies at this line
             continue;
         }
@@ -90,7 +118,20 @@ Needs read_needs(git_repository *repo, const UploadPackConfig &config, proto::Pk
         n.include_tag |= has_feature(features, "include-tag");
         n.shallow.deepen_relative |= has_feature(features, "deepen-relative");
         n.filter_capability |= config.allow_filter && has_feature(features, "filter");
-        add_unique(n.wants, oid);
+        // As git's receive_needs(): a want we lack ends the request at its
+        // line, and so does one past the operator's limit; the rest of the
+        // request is not read.
+        if (n.wants.contains(oid))
+            continue;
+        if (!git_odb_exists(odb.get(), &oid)) {
+            n.refused = "upload-pack: not our ref " + oid_hex(oid);
+            return n;
+        }
+        n.wants.add(oid);
+        if (std::string err = over_limit(config, n.wants.size(), 0); !err.empty()) {
+            n.refused = std::move(err);
+            return n;
+        }
     }
 }
 
@@ -136,27 +177,30 @@ std::string advertise_v0(const RepoSnapshot &repo, bool v1, bool filter) {
 
 std::string answer_v0(RepoAccess &access, std::string_view body, std::unique_ptr<PackSection> *pack,
                       bool *refused) {
+    proto::PktReader reader(body);
+    return answer_v0(access, reader, pack, refused, nullptr, nullptr);
+}
+
+std::string answer_v0(RepoAccess &access, proto::PktReader &body,
+                      std::unique_ptr<PackSection> *pack, bool *refused, RequestSummary *summary,
+                      std::string *note) {
     bool unused = false;
     if (!refused)
         refused = &unused;
     git_repository *repo = access.git();
     const UploadPackConfig &config = access.config();
-    proto::PktReader reader(body);
+    Lines reader{body, summary, note};
     Needs needs = read_needs(repo, config, reader);
     std::string out;
-    if (!needs.filter_refused.empty()) {
-        proto::pkt_write(out, "ERR " + needs.filter_refused);
+    if (!needs.refused.empty()) {
+        proto::pkt_write(out, "ERR " + needs.refused);
         *refused = true;
         return out;
     }
     if (needs.wants.empty())
         return out;
-    if (std::string err = over_limit(config, needs.wants.size(), 0); !err.empty()) {
-        proto::pkt_write(out, "ERR " + err);
-        *refused = true;
-        return out;
-    }
-    if (std::optional<git_oid> want = refused_want(access, needs.wants)) {
+    const std::vector<git_oid> wants = needs.wants.take();
+    if (std::optional<git_oid> want = refused_want(access, wants)) {
         proto::pkt_write(out, "ERR upload-pack: not our ref " + oid_hex(*want));
         *refused = true;
         return out;
@@ -164,7 +208,7 @@ std::string answer_v0(RepoAccess &access, std::string_view body, std::unique_ptr
     // git's send_shallow_list(): the boundary right after the wants.
     std::optional<ShallowInfo> shallow;
     if (needs.shallow.any()) {
-        shallow = compute_shallow(repo, needs.wants, needs.shallow, access.snapshot().tips());
+        shallow = compute_shallow(repo, wants, needs.shallow, access.snapshot().tips());
         if (needs.shallow.depth > 0 || needs.shallow.by_rev_list()) {
             // git writes these two without '\n'.
             for (const git_oid &c : shallow->shallow)
@@ -180,7 +224,7 @@ std::string answer_v0(RepoAccess &access, std::string_view body, std::unique_ptr
         return out;
 
     // git's get_common_commits().
-    Negotiator neg(repo, needs.wants);
+    Negotiator neg(repo, wants);
     bool got_common = false, got_other = false, sent_ready = false;
     std::string last_hex;
     size_t haves = 0;
@@ -247,7 +291,7 @@ std::string answer_v0(RepoAccess &access, std::string_view body, std::unique_ptr
 
     *pack = std::make_unique<PackSection>(
         repo, access.snapshot().packs(),
-        pack_input(access, needs.wants, neg.have_objects(), needs.include_tag,
+        pack_input(access, wants, neg.have_objects(), needs.include_tag,
                    shallow ? &*shallow : nullptr, std::move(needs.filter)),
         pack::PackOptions{needs.ofs_delta, needs.thin_pack}, !needs.no_progress, needs.sideband);
     return out;

@@ -8,8 +8,10 @@
 #include <string>
 #include <string_view>
 
+#include "protocol/pkt_line.h"
 #include "repo/repo_access.h"
 #include "service/pack_section.h"
+#include "service/request_summary.h"
 
 namespace gsh {
 
@@ -25,5 +27,11 @@ std::string advertise_v0(const RepoSnapshot &repo, bool v1, bool filter);
 // *refused when given.
 std::string answer_v0(RepoAccess &repo, std::string_view body, std::unique_ptr<PackSection> *pack,
                       bool *refused = nullptr);
+// The same, reading the request from body only as far as the answer needs
+// (as git, a want we lack or one past a limit ends it there); each line read
+// is counted into *summary, and the client's session-id noted in *note,
+// when given.
+std::string answer_v0(RepoAccess &repo, proto::PktReader &body, std::unique_ptr<PackSection> *pack,
+                      bool *refused, RequestSummary *summary, std::string *note);
 
 } // namespace gsh

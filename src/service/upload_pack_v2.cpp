@@ -8,6 +8,7 @@
 #include "protocol/section_writer.h"
 #include "repo/git_ptr.h"
 #include "repo/refs.h"
+#include "repo/unique_oids.h"
 #include "service/negotiation.h"
 #include "service/object_info.h"
 #include "service/session_id.h"
@@ -88,7 +89,7 @@ std::string ls_refs(const RepoSnapshot &repo, const proto::V2Request &req) {
 }
 
 struct FetchArgs {
-    std::vector<git_oid> wants;
+    UniqueOids wants;
     std::vector<git_oid> haves;
     // want-ref lines in request order (repeats included, as git lists them)
     // with what the refs point at.
@@ -128,15 +129,19 @@ FetchArgs parse_fetch_args(RepoAccess &access, const proto::V2Request &req) {
                 return refuse(std::move(refused));
             continue;
         }
+        // Past an operator's limit the request is refused at once: the
+        // arguments after it are not looked at (the body's framing was
+        // checked whole by parse_v2_request, in linear time).
         if (arg.starts_with("want ")) {
             if (!parse_oid(arg.substr(5), &oid))
                 bad_request("protocol error, expected to get oid, not '" + line + "'");
-            // Past the operator's limit the request is refused anyway:
-            // no object lookups for it.
-            bool over = config.max_wants && a.wants.size() >= config.max_wants;
-            if (!over && !git_odb_exists(odb.get(), &oid))
+            if (a.wants.contains(oid))
+                continue;
+            if (std::string err = over_limit(config, a.wants.size() + 1, 0); !err.empty())
+                return refuse(std::move(err));
+            if (!git_odb_exists(odb.get(), &oid))
                 return refuse("upload-pack: not our ref " + oid_hex(oid));
-            add_unique(a.wants, oid);
+            a.wants.add(oid);
         } else if (config.allow_ref_in_want && arg.starts_with("want-ref ")) {
             std::string_view name = arg.substr(9);
             // Hidden refs are not in the snapshot: unknown, as git says.
@@ -144,10 +149,14 @@ FetchArgs parse_fetch_args(RepoAccess &access, const proto::V2Request &req) {
             if (!ref)
                 return refuse("unknown ref " + std::string(name));
             a.wanted_refs.emplace_back(std::string(name), ref->oid);
-            add_unique(a.wants, ref->oid);
+            if (a.wants.add(ref->oid))
+                if (std::string err = over_limit(config, a.wants.size(), 0); !err.empty())
+                    return refuse(std::move(err));
         } else if (arg.starts_with("have ")) {
             if (!parse_oid(arg.substr(5), &oid))
                 bad_request("expected SHA1 object, got '" + std::string(arg.substr(5)) + "'");
+            if (std::string err = over_limit(config, 0, a.haves.size() + 1); !err.empty())
+                return refuse(std::move(err));
             a.haves.push_back(oid);
         } else if (arg == "done") {
             a.done = true;
@@ -173,7 +182,6 @@ FetchArgs parse_fetch_args(RepoAccess &access, const proto::V2Request &req) {
 std::string fetch(RepoAccess &access, const proto::V2Request &req,
                   std::unique_ptr<PackSection> *pack, bool *refused) {
     git_repository *repo = access.git();
-    const UploadPackConfig &config = access.config();
     FetchArgs args = parse_fetch_args(access, req);
     std::string out;
     proto::SectionWriter w(out);
@@ -193,18 +201,14 @@ std::string fetch(RepoAccess &access, const proto::V2Request &req,
     if (args.wants.empty() && !args.wait_for_done)
         return out;
 
-    if (std::string err = over_limit(config, args.wants.size(), args.haves.size()); !err.empty()) {
-        w.error(err);
-        *refused = true;
-        return out;
-    }
-    if (std::optional<git_oid> want = refused_want(access, args.wants)) {
+    const std::vector<git_oid> wants = args.wants.take();
+    if (std::optional<git_oid> want = refused_want(access, wants)) {
         w.error("upload-pack: not our ref " + oid_hex(*want));
         *refused = true;
         return out;
     }
 
-    Negotiator neg(repo, args.wants);
+    Negotiator neg(repo, wants);
     if (!args.haves.empty()) {
         std::vector<git_oid> common;
         for (const git_oid &h : args.haves)
@@ -230,7 +234,7 @@ std::string fetch(RepoAccess &access, const proto::V2Request &req,
     // fails against it.
     std::optional<ShallowInfo> shallow;
     if (args.shallow.any()) {
-        shallow = compute_shallow(repo, args.wants, args.shallow, access.snapshot().tips());
+        shallow = compute_shallow(repo, wants, args.shallow, access.snapshot().tips());
         w.line("shallow-info");
         for (const git_oid &c : shallow->shallow)
             w.bare("shallow " + oid_hex(c));
@@ -247,7 +251,7 @@ std::string fetch(RepoAccess &access, const proto::V2Request &req,
     w.line("packfile");
     *pack = std::make_unique<PackSection>(
         repo, access.snapshot().packs(),
-        pack_input(access, args.wants, neg.have_objects(), args.include_tag,
+        pack_input(access, wants, neg.have_objects(), args.include_tag,
                    shallow ? &*shallow : nullptr, std::move(args.filter)),
         pack::PackOptions{args.ofs_delta, args.thin_pack}, !args.no_progress);
     return out;

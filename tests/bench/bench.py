@@ -27,6 +27,8 @@ compete with the servers for its cores: server CPU is the figure to compare;
 wall times are informative.
 """
 
+import gzip
+import http.client
 import json
 import os
 import shutil
@@ -454,6 +456,99 @@ def sc_raw_fetch(n):
     return no_dests, run, no_check, no_cleanup
 
 
+# Hostile request shapes (issue 14): one request each whose cost must grow
+# no faster than n log n in its size. Each body is made once per run.
+
+HOSTILE_WANTS = 160000
+HOSTILE_HAVES = 100000
+HOSTILE_SHALLOWS = 2000
+HOSTILE_DEEPEN_NOT = 10000
+V0_HEADERS = {"Content-Type": "application/x-git-upload-pack-request",
+              "Accept": "application/x-git-upload-pack-result"}
+
+
+def hostile_body(ctx, repo, kind):
+    """(headers, body, what the answer must hold) for one hostile shape."""
+    key = (repo, kind)
+    cache = ctx.__dict__.setdefault("hostile", {})
+    if key in cache:
+        return cache[key]
+    path = ctx.repos[repo][0]
+    pkt = loadgen.pkt
+    head = ctx.git.run("rev-parse", "HEAD", cwd=path).strip()
+    v2 = (pkt("command=fetch\n") + pkt("agent=%s\n" % loadgen.AGENT)
+          + pkt("object-format=sha1\n") + b"0001")
+    if kind == "wants":
+        # made-up wants (not in any repository), in 0.4 MB of gzip
+        lines = [pkt("want %040x multi_ack_detailed side-band-64k "
+                     "ofs-delta\n" % 1)]
+        lines += [pkt("want %040x\n" % i)
+                  for i in range(2, HOSTILE_WANTS + 1)]
+        body = b"".join(lines) + b"0000" + pkt("done\n")
+        out = (dict(V0_HEADERS, **{"Content-Encoding": "gzip"}),
+               gzip.compress(body), b"ERR upload-pack: not our ref")
+    elif kind == "haves":
+        # one have we have, then made-up ones: a negotiation round
+        # (multi_ack_detailed asks ok_to_give_up after each)
+        old = ctx.git.run("rev-parse", "HEAD~150", cwd=path).strip()
+        lines = [pkt("want %s multi_ack_detailed side-band-64k ofs-delta\n"
+                     % head), b"0000", pkt("have %s\n" % old)]
+        lines += [pkt("have %040x\n" % i) for i in range(1, HOSTILE_HAVES)]
+        body = b"".join(lines) + b"0000"
+        out = (dict(V0_HEADERS, **{"Content-Encoding": "gzip"}),
+               gzip.compress(body), b"ACK %s common" % old.encode())
+    elif kind == "deepen-relative":
+        shallows = ctx.git.run("rev-list", "--first-parent", "--skip=10",
+                               "-n", str(HOSTILE_SHALLOWS), "HEAD",
+                               cwd=path).split()
+        body = v2 + pkt("want %s\n" % head) + b"".join(
+            pkt("shallow %s\n" % c) for c in shallows) + pkt(
+            "deepen-relative\n") + pkt("deepen 1\n") + pkt(
+            "ofs-delta\n") + pkt("no-progress\n") + pkt("done\n") + b"0000"
+        out = (loadgen.POST_HEADERS, body, b"shallow-info")
+    elif kind == "deepen-not":
+        tags = ctx.git.run("for-each-ref", "--format=%(refname)",
+                           "refs/tags/", cwd=path).split()
+        body = v2 + pkt("want %s\n" % head) + b"".join(
+            pkt("deepen-not %s\n" % tags[i % len(tags)])
+            for i in range(HOSTILE_DEEPEN_NOT)) + pkt("ofs-delta\n") + pkt(
+            "no-progress\n") + pkt("done\n") + b"0000"
+        out = (loadgen.POST_HEADERS, body, b"shallow-info")
+    else:
+        raise ValueError(kind)
+    cache[key] = out
+    return out
+
+
+def sc_hostile(kind):
+    """One hostile upload-pack request; the answer must be the one git
+    gives such a request (an ERR line, an acknowledgment, a shallow-info
+    section and its pack)."""
+    def prepare(ctx, side, repo):
+        hostile_body(ctx, repo, kind)  # made outside the measured time
+        return []
+
+    def run(ctx, side, repo, dests):
+        headers, body, expect = hostile_body(ctx, repo, kind)
+        conn = http.client.HTTPConnection("127.0.0.1", side.port,
+                                          timeout=3600)
+        try:
+            conn.request("POST", side.path(repo) + "/git-upload-pack",
+                         body=body, headers=headers)
+            resp = conn.getresponse()
+            data = resp.read()
+        finally:
+            conn.close()
+        res = {"ok": resp.status == 200 and expect in data,
+               "client_cpu": None, "request_bytes": len(body),
+               "response_bytes": len(data)}
+        if not res["ok"]:
+            res["error"] = "HTTP %d, %d bytes, %r does not hold %r" % (
+                resp.status, len(data), data[:200], expect)
+        return res
+    return prepare, run, no_check, no_cleanup
+
+
 PUSH_TARGET_PREFIX = "push-target-"
 
 
@@ -537,7 +632,7 @@ def sc_push(full):
 
 
 # (name, label, factory, which repos: "all", "first", "refs", "fetchable",
-# "push")
+# "push", "hostile")
 SCENARIOS = [
     ("clone-v2", "full clone v2", lambda: sc_clone(2), "all"),
     ("clone-v0", "full clone v0", lambda: sc_clone(0), "all"),
@@ -558,6 +653,14 @@ SCENARIOS = [
     # the full run only (not BENCH_QUICK, so not make bench-smoke)
     ("push-150", "push, 150 commits", lambda: sc_push(False), "push"),
     ("push-full", "push --mirror, empty", lambda: sc_push(True), "push"),
+    ("hostile-wants", "%dk made-up wants, gzip" % (HOSTILE_WANTS // 1000),
+     lambda: sc_hostile("wants"), "hostile"),
+    ("hostile-haves", "%dk haves, multi_ack" % (HOSTILE_HAVES // 1000),
+     lambda: sc_hostile("haves"), "hostile"),
+    ("hostile-deepen-relative", "%d shallows, deepen-relative"
+     % HOSTILE_SHALLOWS, lambda: sc_hostile("deepen-relative"), "hostile"),
+    ("hostile-deepen-not", "%d deepen-not" % HOSTILE_DEEPEN_NOT,
+     lambda: sc_hostile("deepen-not"), "hostile"),
 ]
 
 
@@ -577,6 +680,9 @@ def plan(repos, ctx):
                 ok = repo != "nginx-nobitmap"
             elif where == "fetchable":
                 ok = repo in ctx.behind
+            elif where == "hostile":
+                # the full run only: request shapes, not repository shapes
+                ok = not QUICK and repo == "nginx-bitmap"
             elif where == "push":
                 ok = (not QUICK and repo == "nginx-bitmap"
                       and repo in ctx.behind)

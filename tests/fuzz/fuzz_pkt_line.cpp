@@ -1,7 +1,9 @@
 // The pkt-line reader over any request body: every pkt-line it returns
 // must lie inside the body, and a malformed body is a 400.
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <string_view>
 
 #include "fuzz_fixture.h"
@@ -29,6 +31,36 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             abort();
     } catch (const gsh::Error &e) {
         gsh::fuzz::expect_client_error(e);
+    }
+    // Read from a source in small pieces, the same lines and the same end.
+    const size_t step = size ? size_t(data[0] % 7) + 1 : 1;
+    size_t pos = 0;
+    gsh::proto::PktReader in_place(body);
+    gsh::proto::PktReader streamed([&](char *buf, size_t cap) {
+        const size_t n = std::min({cap, step, size - pos});
+        std::memcpy(buf, data + pos, n);
+        pos += n;
+        return n;
+    });
+    for (;;) {
+        int failed = 0;
+        gsh::proto::Pkt a{}, b{};
+        try {
+            a = in_place.next();
+        } catch (const gsh::Error &) {
+            failed |= 1;
+        }
+        try {
+            b = streamed.next();
+        } catch (const gsh::Error &) {
+            failed |= 2;
+        }
+        if (failed == 3)
+            break;
+        if (failed || a.kind != b.kind || a.data != b.data)
+            abort();
+        if (a.kind == gsh::proto::PktKind::End)
+            break;
     }
     return 0;
 }

@@ -882,6 +882,21 @@ def test_v0_tens_of_thousands_of_unknown_haves(server, git, tmp_path,
     assert len(out[2]) == 3 * MANY_REFS
 
 
+def test_v0_160k_made_up_wants_gzipped_refused_like_reference(server):
+    """160,000 made-up wants in 0.44 MB of gzip (once half a minute of a
+    thread): as git, the first want we lack ends the request, with the very
+    ERR line of the reference."""
+    wants = ["%040x" % i for i in range(1, 160001)]
+    body = gzip_bytes(v0_request(wants))
+    assert len(body) < 512 * 1024
+    res = post_both(server, "small.git", body,
+                    dict(RPC_V0, **{"Content-Encoding": "gzip"}))
+    ref, mod = res["reference"], res["module"]
+    assert ref.status == 200 and mod.status == 200, mod
+    assert b"ERR upload-pack: not our ref " + wants[0].encode() in ref.body
+    assert mod.body == ref.body
+
+
 # --------------------------------------------------------------------------
 # wants of hidden and unknown objects (v2 single wants: test_upload_pack_v2)
 

@@ -322,6 +322,99 @@ def test_rpc_headers(server):
         assert mod.header_all(name) == [value], name
 
 
+# Git-Protocol as git reads GIT_PROTOCOL (exact version=0|1|2 items, the
+# highest wins), and of two headers the first, as git http-backend is given.
+@pytest.mark.parametrize("headers", [
+    {"Git-Protocol": "version=23"},
+    {"Git-Protocol": "version=02"},
+    {"Git-Protocol": "version=2:version=1"},
+    {"Git-Protocol": "version=1:bogus"},
+    {"Git-Protocol": "VERSION=2"},
+    {"Git-Protocol": "version=1,version=2"},
+    {"Git-Protocol": "version=1", "git-protocol": "version=2"},
+    {"Git-Protocol": "version=2", "git-protocol": "version=0"},
+], ids=["23", "02", "2:1", "1:bogus", "VERSION=2", "1,2", "1 then 2",
+        "2 then 0"])
+def test_git_protocol_header_read_like_reference(server, headers):
+    res = both(server, "GET", "/small.git" + INFO_REFS, headers)
+    ref, mod = res["reference"], res["module"]
+    assert ref.status == 200 and mod.status == 200, mod
+    if b"version 2\n" in parse_pkt_lines(ref.body)[:1]:
+        assert [normalise_agent(x) for x in parse_pkt_lines(mod.body)] == \
+            [normalise_agent(x) for x in parse_pkt_lines(ref.body)]
+    else:
+        assert b"version 2\n" not in mod.body
+        why = v0_acceptable(mod, ref)
+        assert why is None, why
+
+
+# --------------------------------------------------------------------------
+# conditional headers: nothing the module answers has a validator (no ETag,
+# no Last-Modified), and git http-backend ignores them; nginx's not_modified
+# filter would answer "If-None-Match: *" with a 304 without a body and any
+# If-Unmodified-Since with a 412
+
+CONDITIONAL = [
+    {"If-None-Match": "*"},
+    {"If-None-Match": '"abc"'},
+    {"If-None-Match": 'W/"abc", *'},
+    {"If-Match": "*"},
+    {"If-Match": '"abc"'},
+    {"If-Modified-Since": "Sun, 06 Nov 1994 08:49:37 GMT"},
+    {"If-Modified-Since": "Fri, 01 Jan 2100 00:00:00 GMT"},
+    {"If-Unmodified-Since": "Sun, 06 Nov 1994 08:49:37 GMT"},
+    {"If-Unmodified-Since": "Fri, 01 Jan 2100 00:00:00 GMT"},
+    {"If-None-Match": "*", "If-Modified-Since": "Fri, 01 Jan 2100 00:00:00 GMT"},
+    {"If-Range": '"abc"', "Range": "bytes=0-3"},
+]
+CONDITIONAL_IDS = ["; ".join("%s: %s" % kv for kv in h.items())
+                   for h in CONDITIONAL]
+
+
+def conditional_requests(git, server):
+    """(name, method, path, headers, body) of every kind of answer: the
+    advertisement v0 and v2, ls-refs, a v2 fetch with its pack, a v0 fetch."""
+    want = git("rev-parse", "main", cwd=server.root / "small.git")
+    v0_fetch = (b"%04x" % (4 + len("want %s ofs-delta\n" % want))
+                + b"want %s ofs-delta\n" % want.encode() + b"0000"
+                + b"0009done\n")
+    return [
+        ("info/refs v0", "GET", "/small.git" + INFO_REFS, {}, None),
+        ("info/refs v2", "GET", "/small.git" + INFO_REFS, V2, None),
+        ("ls-refs", "POST", "/small.git/git-upload-pack", RPC,
+         v2_request("ls-refs")),
+        ("fetch v2", "POST", "/small.git/git-upload-pack", RPC,
+         v2_request("fetch", ["want " + want, "ofs-delta", "no-progress",
+                              "done"])),
+        ("fetch v0", "POST", "/small.git/git-upload-pack",
+         {"Content-Type": RPC_TYPE}, v0_fetch),
+    ]
+
+
+@pytest.mark.parametrize("conditional", CONDITIONAL, ids=CONDITIONAL_IDS)
+def test_conditional_headers_answered_like_reference(server, git,
+                                                     conditional):
+    for name, method, path, headers, body in conditional_requests(git, server):
+        plain = both(server, method, path, headers, body)
+        res = both(server, method, path, dict(headers, **conditional), body)
+        ref, mod = res["reference"], res["module"]
+
+        def head(r):
+            # up to the pack (and its first side-band header), whose deltas
+            # git may choose differently
+            h = r.body.split(b"PACK")[0]
+            return normalise_agent(h[:-5] if h.endswith(b"\x01") else h)
+
+        # git http-backend: a full answer, as without the header
+        assert ref.status == 200, (name, ref.status)
+        assert head(ref) == head(plain["reference"]), name
+        assert mod.status == 200, (name, mod.status, mod.body[:200])
+        assert mod.header("Content-Range") is None, name
+        assert mod.body == plain["module"].body, name
+        if name.startswith("fetch"):
+            assert b"PACK" in ref.body and b"PACK" in mod.body, name
+
+
 # --------------------------------------------------------------------------
 # request bodies
 

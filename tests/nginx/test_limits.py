@@ -92,6 +92,45 @@ def test_too_many_haves_is_a_protocol_error(git, server):
     assert res.body.endswith(b"ERR upload-pack: too many haves (the limit is 3)")
 
 
+# Past a limit the request is not read on: what follows the want or have
+# that crosses it (here a malformed line, then a cut pkt-line, which would
+# be a 400 if read) does not matter.
+CUT = pkt("bogus line\n") + b"00ff-cut-short"
+
+
+def test_v0_reading_stops_at_the_want_limit(git, server):
+    wants = tips(git, server, 3)
+    body = pkt("want %s multi_ack_detailed side-band-64k ofs-delta\n"
+               % wants[0]) + b"".join(pkt("want %s\n" % w)
+                                      for w in wants[1:]) + CUT
+    res = server.http("POST", "/gitlim/small.git/git-upload-pack", RPC_V0,
+                      body)
+    assert res.status == 200, res
+    assert err_line(res.body) == \
+        b"ERR upload-pack: too many wants (the limit is 2)"
+    # the same tail within the limit is read, and refused
+    body = pkt("want %s ofs-delta\n" % wants[0]) + CUT
+    res = server.http("POST", "/gitlim/small.git/git-upload-pack", RPC_V0,
+                      body)
+    assert res.status == 400
+
+
+def test_v2_reading_stops_at_the_want_and_have_limits(git, server):
+    wants = ["want " + o for o in tips(git, server, 3)]
+    res = server.http("POST", "/gitlim/small.git/git-upload-pack", RPC,
+                      v2_request("fetch", wants + ["want nothex", "done"]))
+    assert res.status == 200, res
+    assert err_line(res.body) == \
+        b"ERR upload-pack: too many wants (the limit is 2)"
+    haves = ["have " + o for o in commits(git, server, 4)]
+    res = server.http("POST", "/gitlim/small.git/git-upload-pack", RPC,
+                      v2_request("fetch", wants[:1] + haves
+                                 + ["have nothex", "done"]))
+    assert res.status == 200, res
+    assert err_line(res.body) == \
+        b"ERR upload-pack: too many haves (the limit is 3)"
+
+
 def test_a_git_client_shows_the_limit(git, server, tmp_path):
     code, _, err = git.run("clone", "--bare", server.module_url[:-len("/git")]
                            + "/gitlim/small.git", str(tmp_path / "c"))

@@ -154,3 +154,32 @@ def test_refusals_before_a_session_are_counted_without_labels(metered):
                      status="405") == \
         before.get(REQ, service="none", command="none", protocol="2",
                    status="405") + 1
+
+
+# Git-Protocol values as git reads them: only exact version=0|1|2 items
+# count, the highest wins; with two headers, the first (what git
+# http-backend is given as HTTP_GIT_PROTOCOL). The label, the answer and
+# the session agree; before, the metrics read "version=23" as 2.
+@pytest.mark.parametrize("headers,version", [
+    ({"Git-Protocol": "version=23"}, 0),
+    ({"Git-Protocol": "version=02"}, 0),
+    ({"Git-Protocol": "version=2:version=1"}, 2),
+    ({"Git-Protocol": "junk:version=1:x=y"}, 1),
+    ({"Git-Protocol": "version=0", "git-protocol": "version=2"}, 0),
+], ids=["version=23", "version=02", "2:1", "junk:1", "two headers"])
+def test_protocol_label_is_read_as_git_reads_it(metered, headers, version):
+    before = fetch_metrics(metered.port)
+    res = metered.http("GET", "/git/small.git/info/refs?service=git-upload-pack",
+                       headers)
+    assert res.status == 200
+    assert (b"version 2\n" in res.body) == (version == 2)
+    assert (b"version 1\n" in res.body) == (version == 1)
+    res = metered.http("DELETE", "/git/small.git/info/refs", headers)
+    assert res.status == 405
+    keys = [dict(command="advertise", protocol=str(version), status="200"),
+            dict(command="none", protocol=str(version), status="405")]
+    # counted in the log phase, after the client has the answer
+    wait_for(metered.port,
+             lambda m: all(m.sum(REQ, **k) == before.sum(REQ, **k) + 1
+                           for k in keys),
+             "both requests counted under protocol %d" % version)

@@ -1,5 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstring>
+
 #include "protocol/pkt_line.h"
 #include "util/error.h"
 
@@ -70,4 +73,42 @@ TEST(PktLine, SidebandSplitsAtTheLargestPacket) {
     PktReader r(out);
     EXPECT_EQ(r.next().data.size(), kMaxSidebandData + 1);
     EXPECT_EQ(r.next().data.size(), 11u);
+}
+
+// From a source that hands over one byte at a time, and from one that hands
+// over everything: the same lines as reading the body in place, and the
+// same errors.
+TEST(PktLine, ReadsFromASourceAsFromTheBody) {
+    const std::string big(70000, 'x');
+    std::string body = "0009hello0000000aworld\n0001";
+    body += "fff0" + big.substr(0, 0xfff0 - 4) + "0004";
+    for (size_t step : {size_t(1), size_t(7), size_t(1) << 20}) {
+        size_t pos = 0;
+        PktReader in_place(body);
+        PktReader streamed([&](char *buf, size_t cap) {
+            const size_t n = std::min({cap, step, body.size() - pos});
+            std::memcpy(buf, body.data() + pos, n);
+            pos += n;
+            return n;
+        });
+        for (;;) {
+            Pkt a = in_place.next(), b = streamed.next();
+            ASSERT_EQ(a.kind, b.kind) << step;
+            ASSERT_EQ(a.data, b.data) << step;
+            if (a.kind == PktKind::End)
+                break;
+        }
+        EXPECT_TRUE(streamed.at_end());
+        EXPECT_EQ(streamed.bytes_read(), body.size());
+    }
+    size_t pos = 0;
+    const std::string cut = "0009hello00ff-short";
+    PktReader streamed([&](char *buf, size_t cap) {
+        const size_t n = std::min(cap, cut.size() - pos);
+        std::memcpy(buf, cut.data() + pos, n);
+        pos += n;
+        return n;
+    });
+    EXPECT_EQ(streamed.next().data, "hello");
+    EXPECT_THROW(streamed.next(), Error);
 }

@@ -49,6 +49,8 @@ TEST_F(Shallow, ShallowInfoMatchesGit) {
              "git merge -q --no-ff -m merge merged && git checkout -q main");
     const std::string tip = rev("main"), side = rev("side"), c2 = rev("main~2"), c4 = rev("main~4");
     const std::string since = dir->run("cd repo && git log -1 --format=%ct main~3").substr(0, 10);
+    const std::string dangling =
+        dir->run("cd repo && git commit-tree -m dangling main~1^{tree}").substr(0, 40);
     const std::vector<std::vector<std::string>> cases = {
         {"want " + tip, "deepen 1", "done"},
         {"want " + tip, "deepen 2", "done"},
@@ -58,6 +60,9 @@ TEST_F(Shallow, ShallowInfoMatchesGit) {
         {"want " + tip, "shallow " + c2, "done"},                      // boundary only
         {"want " + tip, "shallow " + c2, "deepen 2147483647", "done"}, // --unshallow
         {"want " + tip, "shallow " + c2, "deepen-relative", "deepen 1", "done"},
+        // several boundaries, one repeated, one that no ref reaches
+        {"want " + tip, "shallow " + c2, "shallow " + c4, "shallow " + side, "shallow " + c2,
+         "shallow " + dangling, "deepen-relative", "deepen 2", "done"},
         {"want " + tip, "deepen-since " + since, "done"},
         {"want " + tip, "deepen-not old-tag", "done"},
         {"want " + tip, "deepen-not side", "deepen-since " + since, "done"},
@@ -143,11 +148,13 @@ TEST_F(Shallow, ShallowPacksHoldGitsObjects) {
     dir->run(
         "git clone -q --bare repo shallow-src.git && git clone -q shallow-src.git w && cd w && "
         "git -c protocol.file.allow=always submodule -q add ../sub sub && git commit -qm sub && "
-        "git checkout -q -b topic HEAD~2 2>/dev/null && echo t > t && git add t && git commit -qm t && "
+        "git checkout -q -b topic HEAD~2 2>/dev/null && echo t > t && git add t && git commit -qm "
+        "t && "
         "git checkout -q main && git merge -q --no-ff -m merge topic && "
         "echo late >> f && git commit -qam late && "
         "git tag -a -m 'a tree' tree-tag HEAD^{tree} && "
-        "git tag -a -m 'a blob' blob-tag HEAD:f && git push -q origin main topic tree-tag blob-tag");
+        "git tag -a -m 'a blob' blob-tag HEAD:f && git push -q origin main topic tree-tag "
+        "blob-tag");
     const std::string src = dir->str() + "/shallow-src.git";
     const std::string tip = dir->run("git --git-dir='" + src + "' rev-parse main").substr(0, 40);
     const std::string tree_tag =

@@ -76,3 +76,19 @@ TEST(V2Request, ProtocolVersionTakesTheHighest) {
     EXPECT_EQ(protocol_version("version=3"), 0);
     EXPECT_EQ(protocol_version("version=22"), 0);
 }
+
+// As git 2.39 reads GIT_PROTOCOL (each checked with upload-pack
+// --advertise-refs): only exact "version=0|1|2" items count, the highest wins.
+TEST(V2Request, ProtocolVersionReadsItemsAsGitDoes) {
+    EXPECT_EQ(protocol_version("version=23"), 0);
+    EXPECT_EQ(protocol_version("version=02"), 0);
+    EXPECT_EQ(protocol_version("version=2:version=1"), 2);
+    EXPECT_EQ(protocol_version("version=2:junk"), 2);
+    EXPECT_EQ(protocol_version("foo:version=2:"), 2);
+    EXPECT_EQ(protocol_version("version=2 "), 0);
+    EXPECT_EQ(protocol_version(" version=2"), 0);
+    EXPECT_EQ(protocol_version("version=1,version=2"), 0);
+    EXPECT_EQ(protocol_version("VERSION=2"), 0);
+    EXPECT_EQ(protocol_version("version="), 0);
+    EXPECT_EQ(protocol_version("::"), 0);
+}
