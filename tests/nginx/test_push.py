@@ -184,24 +184,6 @@ def push_env(git, tmp_path_factory):
         nginx.read_error_log()[-5000:]
 
 
-@pytest.fixture(autouse=True)
-def _push_log_watch(request):
-    """A worker crash or a sanitizer report during a test fails it; the
-    error.log of the test is shown when it fails."""
-    if "push_env" not in request.fixturenames:
-        yield
-        return
-    env = request.getfixturevalue("push_env")
-    start = env.nginx.error_log_size()
-    yield
-    new = env.nginx.read_error_log(start)
-    bad = [line for line in new.splitlines()
-           if any(m in line for m in ("exited on signal", "AddressSanitizer",
-                                      "runtime error:", "[emerg]"))
-           and "signal 9" not in line]
-    assert not bad, "nginx error.log:\n" + "\n".join(bad[:20])
-
-
 @pytest.fixture(scope="module")
 def seed(push_env):
     return make_seed(push_env)
@@ -1467,6 +1449,7 @@ def worker_of_connection(push_env, sock):
     pytest.fail("no worker holds the connection")
 
 
+@pytest.mark.kills_workers
 def test_worker_killed_during_a_push(push_env, seed):
     """SIGKILL of the worker reading a push: nothing changes, and the next
     push succeeds and leaves nothing behind."""
@@ -1503,6 +1486,7 @@ def test_worker_killed_during_a_push(push_env, seed):
     assert_clean(server_state(git, repo))
 
 
+@pytest.mark.kills_workers
 def test_worker_killed_in_pre_receive(push_env, seed):
     """SIGKILL of the worker while the push runs its pre-receive hook (the
     pack is in the quarantine by then): no ref moves, and the quarantine
