@@ -152,6 +152,7 @@ def test_fetch_up_to_date(git, server, tmp_path):
                      "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*")
 
     res = on_both(server, run)
+    assert res["reference"][0]["code"] == 0, res["reference"][1].err
     assert res["module"][0] == res["reference"][0], res["module"][1].err
     assert res["reference"][2] == b""
     assert res["module"][2] == b""
