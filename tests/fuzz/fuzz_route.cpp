@@ -162,17 +162,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                                     target.size(), repo, repo_len))
         return 0; // 404
     const std::string_view name(reinterpret_cast<const char *>(repo), repo_len);
-    for (std::string_view left = name;;) {
-        const std::string_view part = left.substr(0, left.find('/'));
+    // "" (the root itself, as git http-backend allows it) or names whose
+    // every component is neither empty, "." nor "..", without \ or NUL
+    for (size_t start = 0; !name.empty();) {
+        const size_t slash = name.find('/', start);
+        const std::string_view part = name.substr(start, slash - start);
         if (part.empty() || part == "." || part == ".." ||
             part.find_first_of(std::string_view("\\\0", 2)) != std::string_view::npos) {
             std::fprintf(stderr, "unsafe name \"%.*s\" let through\n", int(name.size()),
                          name.data());
             abort();
         }
-        if (part.size() == left.size())
+        if (slash == std::string_view::npos)
             break;
-        left.remove_prefix(part.size() + 1);
+        start = slash + 1;
     }
     if (route->post ? !post : !get_or_head)
         return 0; // 405, or 400 in HTTP/1.0
