@@ -38,6 +38,9 @@ FUZZ_CXX := clang++
 FUZZ_CXXFLAGS := -std=c++20 -O1 -g -Wall -Wextra -Werror -pthread -I$(ROOT)/src \
                  -I$(ROOT)/src/include -fno-omit-frame-pointer \
                  -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_CC := clang
+FUZZ_CFLAGS := -std=c99 -O1 -g -Wall -Wextra -Werror -fno-omit-frame-pointer \
+               -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_CORE_OBJS := $(patsubst src/%.cpp,$(FUZZ_BUILD)/core/obj/%.o,$(CORE_SRCS))
 FUZZ_CORE_LIB := $(FUZZ_BUILD)/core/libgsh_core.a
 FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.cpp))
@@ -140,10 +143,18 @@ $(FUZZ_CORE_LIB): $(FUZZ_CORE_OBJS)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
+# The module's C files that need no nginx header, compiled as C for the
+# targets that call them (fuzz_route: the request routing).
+$(FUZZ_BUILD)/module/%.o: ngx_module/%.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+
+$(FUZZ_BUILD)/fuzz_route: $(FUZZ_BUILD)/module/ngx_http_git_smart_http_route.o
+
 $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.cpp $(FUZZ_CORE_LIB)
 	$(FUZZ_CXX) $(FUZZ_CXXFLAGS) -fsanitize=fuzzer -MMD -MP -MT $@ -MF $@.d \
 	    -DGSH_FUZZ_FIXTURE_SCRIPT='"$(ROOT)/tests/fuzz/make_fixture.sh"' \
-	    -o $@ $< $(FUZZ_CORE_LIB) $(LDLIBS)
+	    -o $@ $< $(filter $(FUZZ_BUILD)/module/%.o,$^) $(FUZZ_CORE_LIB) $(LDLIBS)
 
 fuzz-build: $(FUZZ_BINS)
 
@@ -182,4 +193,5 @@ format:
 clean:
 	rm -rf $(ROOT)/build
 
--include $(CORE_OBJS:.o=.d) $(UNIT_OBJS:.o=.d) $(FUZZ_CORE_OBJS:.o=.d) $(FUZZ_BINS:=.d)
+-include $(CORE_OBJS:.o=.d) $(UNIT_OBJS:.o=.d) $(FUZZ_CORE_OBJS:.o=.d) $(FUZZ_BINS:=.d) \
+    $(FUZZ_BUILD)/module/ngx_http_git_smart_http_route.d

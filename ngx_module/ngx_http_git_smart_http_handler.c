@@ -8,34 +8,15 @@
 
 
 #include "ngx_http_git_smart_http_module.h"
-
-
-typedef enum {
-    ngx_http_gsh_route_none = 0,
-    ngx_http_gsh_route_info_refs,       /* GET, smart or dumb */
-    ngx_http_gsh_route_dumb,            /* GET, dumb protocol only */
-    ngx_http_gsh_route_upload_pack,     /* POST */
-    ngx_http_gsh_route_receive_pack     /* POST */
-} ngx_http_gsh_route_e;
-
-
-typedef struct {
-    ngx_http_gsh_route_e        route;
-    ngx_uint_t                  post;   /* the method: POST, or GET/HEAD */
-    char                       *suffix; /* '#' stands for [0-9a-f] */
-} ngx_http_gsh_route_t;
+#include "ngx_http_git_smart_http_route.h"
 
 
 static ngx_int_t ngx_http_gsh_uri_is_safe(ngx_http_request_t *r,
     ngx_str_t *rel);
-static ngx_http_gsh_route_t *ngx_http_gsh_find_route(ngx_str_t *path,
-    size_t *repo_len);
 static ngx_int_t ngx_http_gsh_method_not_allowed(ngx_http_request_t *r,
-    ngx_http_gsh_route_t *route);
+    const ngx_http_gsh_route_t *route);
 static ngx_int_t ngx_http_gsh_get_service(ngx_http_request_t *r,
     ngx_str_t *value);
-static u_char *ngx_http_gsh_decode_param(u_char **pos, u_char *last,
-    const char *stop, u_char *dst);
 static ngx_table_elt_t *ngx_http_gsh_find_header(ngx_http_request_t *r,
     const char *name, size_t len);
 static ngx_int_t ngx_http_gsh_add_header(ngx_http_request_t *r,
@@ -56,36 +37,6 @@ static ngx_int_t ngx_http_gsh_add_body(ngx_http_request_t *r,
 static void ngx_http_gsh_cleanup(void *data);
 
 
-#define H8  "########"
-#define H38 H8 H8 H8 H8 "######"
-#define H40 H8 H8 H8 H8 H8
-#define H62 H8 H8 H8 H8 H8 H8 H8 "######"
-#define H64 H8 H8 H8 H8 H8 H8 H8 H8
-
-
-/* "git http-backend" routes (git 2.39), anchored at the end of the path */
-
-static ngx_http_gsh_route_t  ngx_http_gsh_routes[] = {
-
-    { ngx_http_gsh_route_dumb, 0, "/HEAD" },
-    { ngx_http_gsh_route_info_refs, 0, "/info/refs" },
-    { ngx_http_gsh_route_dumb, 0, "/objects/info/alternates" },
-    { ngx_http_gsh_route_dumb, 0, "/objects/info/http-alternates" },
-    { ngx_http_gsh_route_dumb, 0, "/objects/info/packs" },
-    { ngx_http_gsh_route_dumb, 0, "/objects/##/" H38 },
-    { ngx_http_gsh_route_dumb, 0, "/objects/##/" H62 },
-    { ngx_http_gsh_route_dumb, 0, "/objects/pack/pack-" H40 ".pack" },
-    { ngx_http_gsh_route_dumb, 0, "/objects/pack/pack-" H64 ".pack" },
-    { ngx_http_gsh_route_dumb, 0, "/objects/pack/pack-" H40 ".idx" },
-    { ngx_http_gsh_route_dumb, 0, "/objects/pack/pack-" H64 ".idx" },
-
-    { ngx_http_gsh_route_upload_pack, 1, "/git-upload-pack" },
-    { ngx_http_gsh_route_receive_pack, 1, "/git-receive-pack" },
-
-    { ngx_http_gsh_route_none, 0, NULL }
-};
-
-
 static ngx_str_t  ngx_http_gsh_upload_pack_request =
     ngx_string("application/x-git-upload-pack-request");
 static ngx_str_t  ngx_http_gsh_receive_pack_request =
@@ -95,12 +46,12 @@ static ngx_str_t  ngx_http_gsh_receive_pack_request =
 ngx_int_t
 ngx_http_gsh_handler(ngx_http_request_t *r)
 {
-    size_t                    repo_len;
-    ngx_int_t                 rc;
-    ngx_str_t                 rel, service;
-    ngx_http_gsh_ctx_t       *ctx;
-    ngx_http_gsh_route_t     *route;
-    ngx_http_gsh_loc_conf_t  *glcf;
+    ngx_int_t                    rc;
+    ngx_str_t                    rel, service;
+    const u_char                *repo;
+    ngx_http_gsh_ctx_t          *ctx;
+    ngx_http_gsh_loc_conf_t     *glcf;
+    const ngx_http_gsh_route_t  *route;
 
     glcf = ngx_http_get_module_loc_conf(r, ngx_http_git_smart_http_module);
 
@@ -143,12 +94,7 @@ ngx_http_gsh_handler(ngx_http_request_t *r)
     rel.data = r->uri.data + glcf->prefix.len;
     rel.len = r->uri.len - glcf->prefix.len;
 
-    while (rel.len && rel.data[0] == '/') {
-        rel.data++;
-        rel.len--;
-    }
-
-    route = ngx_http_gsh_find_route(&rel, &repo_len);
+    route = ngx_http_gsh_route_find(rel.data, rel.len, &repo, &rel.len);
 
     if (route == NULL) {
         ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
@@ -156,11 +102,7 @@ ngx_http_gsh_handler(ngx_http_request_t *r)
         return ngx_http_gsh_error(r, NGX_HTTP_NOT_FOUND);
     }
 
-    rel.len = repo_len;
-
-    while (rel.len && rel.data[rel.len - 1] == '/') {
-        rel.len--;
-    }
+    rel.data = (u_char *) repo;
 
     if (ngx_http_gsh_uri_is_safe(r, &rel) != NGX_OK) {
         return ngx_http_gsh_error(r, NGX_HTTP_NOT_FOUND);
@@ -300,68 +242,16 @@ ngx_http_gsh_handler(ngx_http_request_t *r)
 }
 
 
-/*
- * Refuses what could leave the root: encoded slashes, dots and backslashes,
- * backslashes and NULs in the request line, and "." or ".." components (or
- * empty ones, which http-backend refuses as well) in the decoded path.
- */
+/* refuses what could leave the root (see ngx_http_gsh_route_is_safe) */
 
 static ngx_int_t
 ngx_http_gsh_uri_is_safe(ngx_http_request_t *r, ngx_str_t *rel)
 {
-    u_char  *p, *last, *start, c1, c2;
-
-    p = r->unparsed_uri.data;
-    last = p + r->unparsed_uri.len;
-
-    for ( /* void */ ; p < last && *p != '?'; p++) {
-
-        if (*p == '\\' || *p == '\0') {
-            goto unsafe;
-        }
-
-        if (*p != '%' || last - p < 3) {
-            continue;
-        }
-
-        c1 = p[1];
-        c2 = (u_char) (p[2] | 0x20);
-
-        if ((c1 == '2' && (c2 == 'f' || c2 == 'e'))
-            || (c1 == '5' && c2 == 'c')
-            || (c1 == '0' && c2 == '0'))
-        {
-            goto unsafe;
-        }
+    if (ngx_http_gsh_route_is_safe(r->unparsed_uri.data, r->unparsed_uri.len,
+                                   rel->data, rel->len))
+    {
+        return NGX_OK;
     }
-
-    p = rel->data;
-    last = p + rel->len;
-
-    while (p < last) {
-        start = p;
-
-        while (p < last && *p != '/') {
-            if (*p == '\\' || *p == '\0') {
-                goto unsafe;
-            }
-
-            p++;
-        }
-
-        if (p - start == 0
-            || (p - start == 1 && start[0] == '.')
-            || (p - start == 2 && start[0] == '.' && start[1] == '.'))
-        {
-            goto unsafe;
-        }
-
-        p++;
-    }
-
-    return NGX_OK;
-
-unsafe:
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "git_smart_http: refusing unsafe URI \"%V\"",
@@ -372,69 +262,13 @@ unsafe:
 
 
 /*
- * Matches the path after the location prefix, as if it started with "/",
- * against the route suffixes; the repository is what precedes the suffix.
- */
-
-static ngx_http_gsh_route_t *
-ngx_http_gsh_find_route(ngx_str_t *path, size_t *repo_len)
-{
-    u_char                *p;
-    size_t                 len, n;
-    const char            *s;
-    ngx_http_gsh_route_t  *route;
-
-    for (route = ngx_http_gsh_routes; route->suffix; route++) {
-
-        s = route->suffix;
-        len = ngx_strlen(s);
-
-        if (path->len + 1 < len) {
-            continue;
-        }
-
-        if (path->len + 1 == len) {
-            /* the suffix's leading "/" is the one before the path */
-            s++;
-            len--;
-            p = path->data;
-            *repo_len = 0;
-
-        } else {
-            p = path->data + path->len - len;
-            *repo_len = path->len - len;
-        }
-
-        for (n = 0; n < len; n++) {
-            if (s[n] == '#') {
-                if (!((p[n] >= '0' && p[n] <= '9')
-                      || (p[n] >= 'a' && p[n] <= 'f')))
-                {
-                    break;
-                }
-
-            } else if ((u_char) s[n] != p[n]) {
-                break;
-            }
-        }
-
-        if (n == len) {
-            return route;
-        }
-    }
-
-    return NULL;
-}
-
-
-/*
  * As "git http-backend": 405 with the allowed methods in HTTP/1.1 (and,
  * here, HTTP/2 and later), 400 in HTTP/1.0, which has no 405.
  */
 
 static ngx_int_t
 ngx_http_gsh_method_not_allowed(ngx_http_request_t *r,
-    ngx_http_gsh_route_t *route)
+    const ngx_http_gsh_route_t *route)
 {
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "git_smart_http: method \"%V\" not allowed",
@@ -466,97 +300,34 @@ ngx_http_gsh_method_not_allowed(ngx_http_request_t *r,
 
 
 /*
- * The "service" query parameter, decoded as git's url.c does it ("+" is a
- * space, %XX a byte except %00; the last occurrence wins).  NGX_DECLINED
- * when there is none.
+ * The "service" query parameter (see ngx_http_gsh_route_service), or
+ * NGX_DECLINED when there is none.
  */
 
 static ngx_int_t
 ngx_http_gsh_get_service(ngx_http_request_t *r, ngx_str_t *value)
 {
-    u_char  *p, *last, *name, *name_end, *val, *val_end;
+    u_char        *buf;
+    const u_char  *found;
 
     if (r->args.len == 0) {
         return NGX_DECLINED;
     }
 
-    /* decoding never grows, so one buffer per parameter part is enough */
-
-    name = ngx_pnalloc(r->pool, 2 * r->args.len);
-    if (name == NULL) {
+    buf = ngx_pnalloc(r->pool, 3 * r->args.len);
+    if (buf == NULL) {
         return NGX_ERROR;
     }
 
-    val = name + r->args.len;
-
-    value->data = NULL;
-    value->len = 0;
-
-    p = r->args.data;
-    last = p + r->args.len;
-
-    while (p < last) {
-        name_end = ngx_http_gsh_decode_param(&p, last, "&=", name);
-        val_end = ngx_http_gsh_decode_param(&p, last, "&", val);
-
-        if (name_end - name != sizeof("service") - 1
-            || ngx_strncmp(name, "service", sizeof("service") - 1) != 0)
-        {
-            continue;
-        }
-
-        value->len = val_end - val;
-        value->data = ngx_pnalloc(r->pool, value->len + 1);
-        if (value->data == NULL) {
-            return NGX_ERROR;
-        }
-
-        ngx_memcpy(value->data, val, value->len);
+    if (!ngx_http_gsh_route_service(r->args.data, r->args.len, buf, &found,
+                                    &value->len))
+    {
+        return NGX_DECLINED;
     }
 
-    return value->data ? NGX_OK : NGX_DECLINED;
-}
+    value->data = (u_char *) found;
 
-
-static u_char *
-ngx_http_gsh_decode_param(u_char **pos, u_char *last, const char *stop,
-    u_char *dst)
-{
-    u_char      *p, c, hi, lo;
-    ngx_uint_t   n;
-
-    for (p = *pos; p < last; p++) {
-
-        if (ngx_strchr(stop, *p)) {
-            p++;
-            break;
-        }
-
-        if (*p == '%' && last - p >= 3) {
-            hi = (u_char) (p[1] | 0x20);
-            lo = (u_char) (p[2] | 0x20);
-
-            if (((hi >= '0' && hi <= '9') || (hi >= 'a' && hi <= 'f'))
-                && ((lo >= '0' && lo <= '9') || (lo >= 'a' && lo <= 'f')))
-            {
-                n = (hi <= '9' ? hi - '0' : hi - 'a' + 10) << 4;
-                n |= lo <= '9' ? lo - '0' : lo - 'a' + 10;
-
-                if (n) {
-                    *dst++ = (u_char) n;
-                    p += 2;
-                    continue;
-                }
-            }
-        }
-
-        c = *p;
-        *dst++ = (c == '+') ? ' ' : c;
-    }
-
-    *pos = p;
-
-    return dst;
+    return NGX_OK;
 }
 
 

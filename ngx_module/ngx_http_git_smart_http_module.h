@@ -6,6 +6,8 @@
  *                                      process init
  *   ngx_http_git_smart_http_handler.c  content handler: routing, URI checks,
  *                                      request body, session creation
+ *   ngx_http_git_smart_http_route.c    the routing and URI checks in plain
+ *                                      C, no nginx header (fuzzed alone)
  *   ngx_http_git_smart_http_stream.c   thread-pool tasks and streaming of
  *                                      the response with back-pressure
  *   ngx_http_git_smart_http_variables.c  the $git_* variables for logs

@@ -45,6 +45,12 @@ FASTCGI = """
             fastcgi_param SERVER_PROTOCOL $server_protocol;
             fastcgi_param GATEWAY_INTERFACE CGI/1.1;"""
 
+# Told of every NginxProcess that starts and stops: observer.started(nginx)
+# just before the master is launched, observer.stopped(nginx, status) once
+# it is gone. The nginx tests' crash watch adds itself (tests/nginx/
+# log_watch.py); the bench adds nothing.
+OBSERVERS = []
+
 TEMP_DIRS = ("client_body_temp", "fastcgi_temp", "proxy_temp", "uwsgi_temp",
              "scgi_temp")
 
@@ -232,6 +238,8 @@ class NginxProcess:
         # the inherited listening sockets (what nginx uses for binary
         # upgrades): "fd;fd;"
         env["NGINX"] = "".join("%d;" % s.fileno() for s in socks)
+        for observer in OBSERVERS:
+            observer.started(self)
         with open(self.stderr_log, "ab") as err:
             self.proc = subprocess.Popen(
                 self.wrap([NGINX_BIN, "-p", str(self.prefix), "-c",
@@ -252,6 +260,8 @@ class NginxProcess:
             return None
         status = stop_process_group(self.proc, signal.SIGQUIT, timeout=30)
         self.proc = None
+        for observer in OBSERVERS:
+            observer.stopped(self, status)
         return status
 
     def alive(self):

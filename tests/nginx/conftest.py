@@ -24,6 +24,7 @@ import pytest
 pytest.register_assert_rewrite("helpers")
 
 import helpers  # noqa: E402
+import log_watch  # noqa: E402
 import repos  # noqa: E402
 from helpers import Fcgiwrap, Git, Nginx  # noqa: E402
 
@@ -180,39 +181,53 @@ def corpus(git, repos_root):
     return dest
 
 
-# Signs in error.log that something went badly wrong in a worker, whatever
-# the HTTP status said: a crash, a sanitizer report.
-FATAL_LOG_MARKERS = ("exited on signal", "AddressSanitizer", "runtime error:",
-                     "LeakSanitizer", "[emerg]")
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "kills_workers: the test kills nginx workers with "
+        "SIGKILL on purpose; the crash watch lets their 'exited on signal "
+        "9' lines pass (and nothing else)")
+
+
+def _kills_workers(item):
+    return item.get_closest_marker("kills_workers") is not None
 
 
 @pytest.fixture(autouse=True)
 def _nginx_log_watch(request):
-    """For tests that use the server: remembers where error.log was when the
-    test started, attaches the new part to a failing test's report, and fails
-    the test when a worker crashed or a sanitizer reported during it."""
-    if "server" not in request.fixturenames:
-        yield
-        return
-    srv = request.getfixturevalue("server")
-    start = srv.error_log_size()
-    stderr_start = srv.nginx.stderr_size()
-    request.node._gsh_log = (srv, start, len(srv.fcgiwrap.log()))
+    """After every test, what every nginx started so far (the shared
+    server, a test file's own, one started by the test) wrote since the
+    last look: a worker that exited on a signal, a sanitizer report, an
+    [alert] or [emerg] line fails the test. For tests that use the shared
+    server, its error.log of the test is attached to a failing report."""
+    srv = None
+    if "server" in request.fixturenames:
+        srv = request.getfixturevalue("server")
+        request.node._gsh_log = (srv, srv.error_log_size(),
+                                 len(srv.fcgiwrap.log()))
     yield
-    new = srv.error_log(start) + srv.nginx.read_stderr(stderr_start)
-    bad = [line for line in new.splitlines()
-           if any(m in line for m in FATAL_LOG_MARKERS)]
-    if bad:
-        pytest.fail("nginx error.log reports a crash or sanitizer error:\n"
-                    + "\n".join(bad[:20]), pytrace=False)
-    if not srv.nginx.alive():
-        pytest.fail("nginx master is gone:\n" + new[-5000:], pytrace=False)
+    found = log_watch.WATCH.collect(_kills_workers(request.node))
+    if found:
+        pytest.fail("nginx reports a crash, a sanitizer error or an alert:\n"
+                    + log_watch.report(found), pytrace=False)
+    if srv is not None and not srv.nginx.alive():
+        pytest.fail("nginx master is gone:\n"
+                    + srv.error_log(request.node._gsh_log[1])[-5000:],
+                    pytrace=False)
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
+    if call.when == "teardown":
+        # nginx instances of module and session fixtures stop after the
+        # last test's fixture check: what they wrote until they were gone
+        # fails this teardown.
+        found = log_watch.WATCH.collect(_kills_workers(item))
+        if found:
+            report.outcome = "failed"
+            report.longrepr = ("nginx reports a crash, a sanitizer error or "
+                               "an alert:\n" + log_watch.report(found))
     info = getattr(item, "_gsh_log", None)
     if info is None or not report.failed:
         return

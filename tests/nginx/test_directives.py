@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+import log_watch
 from helpers import REPO_TOP, module_path, sanitizer_env
 
 NGINX = os.environ.get("GSH_NGINX", "/usr/sbin/nginx")
@@ -382,6 +383,9 @@ class Running:
         self.proc = None
 
     def start(self, http, main=""):
+        # The port is found free, then bound by nginx: another process may
+        # take it in between. Only that is tried again; any other failure
+        # to start (the module failing to load, a crash) fails at once.
         last = None
         for _ in range(5):
             self.port = free_port()
@@ -404,6 +408,11 @@ class Running:
                 except OSError:
                     time.sleep(0.05)
             last = self.stop()
+            log = self.error_log() if (self.conf.prefix / "logs" /
+                                       "error.log").exists() else ""
+            if "bind() to 127.0.0.1:%d failed (98: Address already in use)" \
+                    % self.port not in last + log:
+                break
         pytest.fail("nginx did not start: %s" % last, pytrace=False)
 
     def stop(self):
@@ -444,7 +453,10 @@ def running(conf):
     r = Running(conf)
     yield r
     err = r.stop() or ""
-    assert "AddressSanitizer" not in err and "runtime error:" not in err, err
+    log = r.error_log() if (conf.prefix / "logs" / "error.log").exists() \
+        else ""
+    bad = log_watch.fatal_lines(err + log)
+    assert not bad, "\n".join(bad[:20])
 
 
 def make_repo(parent, name):

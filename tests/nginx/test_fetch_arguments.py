@@ -4,7 +4,8 @@ reference up to the pack (and the pack's objects)."""
 
 import pytest
 
-from helpers import (demux_sideband, fetch_outcome, parse_pkt_lines,
+from helpers import (check_pack, demux_sideband, fetch_outcome,
+                     parse_pkt_lines,
                      rpc_both, v2_request)
 
 
@@ -52,9 +53,12 @@ def test_no_progress(git, server, progress):
         args.insert(0, "no-progress")
     res = rpc_both(server, "small.git", v2_request("fetch", args))
     for side, resp in res.items():
-        _, rest = parse_pkt_lines(resp.body, stop_at_pack=True)
-        _, messages, error = demux_sideband(parse_pkt_lines(rest))
+        assert resp.status == 200, (side, resp.body[:200])
+        items, rest = parse_pkt_lines(resp.body, stop_at_pack=True)
+        assert items and items[-1] == b"packfile\n", (side, items)
+        pack, messages, error = demux_sideband(parse_pkt_lines(rest))
         assert not error
+        assert check_pack(pack) > 0, side
         assert bool(messages) == progress, (side, messages)
 
 

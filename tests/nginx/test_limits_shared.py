@@ -84,7 +84,7 @@ def limited(git, repos_root, corpus, tmp_path_factory):
     nginx.tip = git("rev-parse", "HEAD", cwd=corpus)
     wait_for(nginx.port, lambda m: True, "an answer")
     yield nginx
-    nginx.stop()
+    assert nginx.stop() == 0, nginx.read_error_log()[-5000:]
 
 
 def fetch_body(tip):
@@ -237,6 +237,7 @@ def test_waiting_client_that_leaves_frees_its_place(git, limited):
     wait_for(port, in_flight(0), "the slot free again")
 
 
+@pytest.mark.kills_workers
 def test_slot_of_a_killed_worker_is_reclaimed(git, limited):
     port = limited.port
     held = raw_fetch(port, "/git/nginx.git/git-upload-pack", limited.tip)

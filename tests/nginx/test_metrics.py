@@ -40,7 +40,7 @@ def metered(repos_root, tmp_path_factory):
     nginx.start()
     wait_for(nginx.port, lambda m: True, "an answer")
     yield nginx
-    nginx.stop()
+    assert nginx.stop() == 0, nginx.read_error_log()[-5000:]
 
 
 def workers(nginx):

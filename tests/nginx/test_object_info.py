@@ -72,3 +72,17 @@ def test_overlong_error_line_is_400(server):
     resp = server.http("POST", "/git/small.git/git-upload-pack", RPC_V2,
                        body)
     assert resp.status == 400
+
+
+def test_without_size_lists_the_ids(git, server):
+    """README: object-info without the size argument lists only the object
+    ids (git 2.39 reads an uninitialised flag there, so the reference is
+    not compared)."""
+    o = ids(git, server)
+    wanted = [o["main"], o["main:big.txt"]]
+    resp = server.http("POST", "/git/small.git/git-upload-pack", RPC_V2,
+                       v2_request("object-info",
+                                  ["oid " + v for v in wanted]))
+    assert resp.status == 200
+    assert parse_pkt_lines(resp.body) == [v.encode() for v in wanted] + \
+        ["flush"]

@@ -112,12 +112,9 @@ def ident(git, tmp_path_factory):
     finally:
         status = nginx.stop()
         fcgi.stop()
-    errors = nginx.read_error_log()
-    bad = [line for line in errors.splitlines()
-           if any(m in line for m in ("exited on signal", "AddressSanitizer",
-                                      "runtime error:", "[emerg]"))]
-    assert not bad, "\n".join(bad[:20])
-    assert status == 0, "nginx did not stop cleanly:\n%s" % errors[-5000:]
+    # crashes and sanitizer reports: conftest's watch over every nginx
+    assert status == 0, "nginx did not stop cleanly:\n%s" % \
+        nginx.read_error_log()[-5000:]
 
 
 def basic(user, password):

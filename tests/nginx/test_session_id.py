@@ -115,3 +115,12 @@ def test_session_id_not_advertised_is_refused(server):
     assert res["module"].status == 400
     ok = server.http("POST", "/git/v2extras.git/git-upload-pack", RPC, body)
     assert ok.status == 200 and b"refs/heads/main" in ok.body
+
+
+def test_session_id_has_a_request_number(server):
+    """README: the server's session-id is git's with -S<n> appended, n a
+    per-request sequence number of the worker."""
+    for _ in range(3):
+        sid = SID_RE.search(advert(server, "/git", "v2extras.git",
+                                   "version=2").body).group(0)
+        assert re.fullmatch(rb"session-id=[!-~]+-S[0-9]+\n?", sid), sid

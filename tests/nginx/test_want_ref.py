@@ -190,6 +190,11 @@ def test_git_fetch_of_unknown_ref_fails_as_reference(git, server, tmp_path):
     res = {side: run(url, side) for side, url, _ in server.sides}
     assert res["reference"].code != 0
     assert res["module"].code == res["reference"].code
+    # what the user is told, with the URL (/git or /ref) taken out
+    told = {side: res[side].err.replace(url, "URL")
+            for side, url, _ in server.sides}
+    assert "refs/heads/nope" in told["reference"], told["reference"]
+    assert told["module"] == told["reference"]
 
 
 @pytest.mark.parametrize("args", [[], ["peel", "symrefs", "unborn"],
@@ -199,5 +204,7 @@ def test_ls_refs_unchanged(server, args):
     """uploadpack.allowRefInWant changes nothing in ls-refs."""
     res = rpc_both(server, "wantref.git", v2_request("ls-refs", args))
     plain = rpc_both(server, "hidden.git", v2_request("ls-refs", args))
+    for r in (res, plain):
+        assert (r["module"].status, r["reference"].status) == (200, 200)
     assert res["reference"].body == plain["reference"].body
     assert res["module"].body == res["reference"].body

@@ -1,0 +1,66 @@
+
+/*
+ * Git Smart HTTP for nginx: the routing of a request, in plain C with no
+ * nginx header, so that the fuzz target tests/fuzz/fuzz_route.cpp runs the
+ * very functions the content handler calls: the route of a path, the
+ * refusal of URIs that could leave the root, and the "service" parameter.
+ */
+
+
+#ifndef _NGX_HTTP_GIT_SMART_HTTP_ROUTE_H_INCLUDED_
+#define _NGX_HTTP_GIT_SMART_HTTP_ROUTE_H_INCLUDED_
+
+
+#include <stddef.h>
+
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+
+typedef enum {
+    ngx_http_gsh_route_none = 0,
+    ngx_http_gsh_route_info_refs,       /* GET, smart or dumb */
+    ngx_http_gsh_route_dumb,            /* GET, dumb protocol only */
+    ngx_http_gsh_route_upload_pack,     /* POST */
+    ngx_http_gsh_route_receive_pack     /* POST */
+} ngx_http_gsh_route_e;
+
+
+typedef struct {
+    ngx_http_gsh_route_e        route;
+    unsigned                    post;   /* the method: POST, or GET/HEAD */
+    const char                 *suffix; /* '#' stands for [0-9a-f] */
+} ngx_http_gsh_route_t;
+
+
+/*
+ * The route of the URI's part after the location prefix (rel, len bytes),
+ * or NULL; on a route, *repo and *repo_len are the repository's name in it
+ * (leading and trailing slashes left out).
+ */
+const ngx_http_gsh_route_t *ngx_http_gsh_route_find(const unsigned char *rel,
+    size_t len, const unsigned char **repo, size_t *repo_len);
+
+/*
+ * 1 unless the request line (unparsed, up to its '?') or the decoded
+ * repository name could lead out of the root.
+ */
+int ngx_http_gsh_route_is_safe(const unsigned char *unparsed,
+    size_t unparsed_len, const unsigned char *repo, size_t repo_len);
+
+/*
+ * The last "service" parameter of the query string args, decoded; buf holds
+ * 3 * len bytes, and *value points into it.  0 when there is none.
+ */
+int ngx_http_gsh_route_service(const unsigned char *args, size_t len,
+    unsigned char *buf, const unsigned char **value, size_t *value_len);
+
+
+#ifdef __cplusplus
+}
+#endif
+
+
+#endif /* _NGX_HTTP_GIT_SMART_HTTP_ROUTE_H_INCLUDED_ */
