@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 import helpers
-from test_push import (RPC, RPC_HEADERS, SIDES, ZERO, _push_log_watch,  # noqa: F401
+from test_push import (RPC, RPC_HEADERS, SIDES, ZERO,  # noqa: F401
                        assert_clean, basic_auth, client_of, commit_with_bad_author,
                        push_body, push_both, push_env, report, rev, seed, server_refs,
                        server_state, vm_hwm_kb)
