@@ -165,6 +165,8 @@ struct PackStream::Impl {
     void choose_actions();
     void break_cycles();
     void pair_by_path();
+    uint32_t planned_base(size_t i) const;
+    void order_bases();
     bool leads_to(uint32_t from, uint32_t to) const;
     const OidSet &sent();
     bool take_whole_pack();
@@ -257,6 +259,7 @@ PackStream::Impl::Impl(git_repository *repo, Enumeration objects, PackOptions op
     choose_actions();
     break_cycles();
     pair_by_path();
+    order_bases();
 
     if (entries_.size() > UINT32_MAX)
         throw Error("too many objects for one pack");
@@ -558,10 +561,7 @@ void PackStream::Impl::choose_actions() {
 // back to it (possible only with the same objects in several packs) would
 // make an unresolvable pack: such a cycle is broken by writing one whole.
 void PackStream::Impl::break_cycles() {
-    auto base_of = [&](size_t i) -> uint32_t {
-        const Entry &e = entries_[i];
-        return e.action == kWhole || thin_action(e.action) ? kNone : e.base;
-    };
+    auto base_of = [&](size_t i) { return planned_base(i); };
     std::vector<uint8_t> state(entries_.size(), 0); // 0 new, 1 on the path, 2 done
     std::vector<uint32_t> path;
     for (size_t i = 0; i < entries_.size(); i++) {
@@ -584,15 +584,68 @@ void PackStream::Impl::break_cycles() {
     }
 }
 
+// The entry that entries_[i] is planned as a delta against, or kNone (a
+// whole object, or a delta against a base the client has).
+uint32_t PackStream::Impl::planned_base(size_t i) const {
+    const Entry &e = entries_[i];
+    return e.action == kWhole || thin_action(e.action) ? kNone : e.base;
+}
+
 // Whether the bases planned from entry from lead to entry to.
 bool PackStream::Impl::leads_to(uint32_t from, uint32_t to) const {
     for (size_t steps = 0; from != kNone && steps <= entries_.size(); steps++) {
         if (from == to)
             return true;
-        const Entry &e = entries_[from];
-        from = e.action == kWhole || thin_action(e.action) ? kNone : e.base;
+        from = planned_base(from);
     }
     return false;
+}
+
+// Every delta's base is written before the delta: a reader that indexes the
+// pack in one pass (libgit2's indexer, a verifying proxy) cannot resolve a
+// delta whose base comes later, and drops it. The (pack, offset) order puts
+// bases first within a pack, but not a base in another pack or loose, one
+// found by path (pair_by_path()) or down a chain, nor the appended bases of
+// a pack that index-pack --fix-thin completed. A base planned after one of
+// its deltas is moved to just before the first of them, with the bases it
+// needs itself before it, as git's pack-objects writes a delta's base when
+// it meets the delta. The plan has no cycle (break_cycles()).
+void PackStream::Impl::order_bases() {
+    const size_t n = entries_.size();
+    bool forward = false;
+    for (size_t i = 0; i < n && !forward; i++) {
+        const uint32_t b = planned_base(i);
+        forward = b != kNone && b > i;
+    }
+    if (!forward)
+        return;
+    std::vector<uint32_t> order;
+    order.reserve(n);
+    std::vector<uint8_t> placed(n, 0);
+    std::vector<uint32_t> chain;
+    for (size_t i = 0; i < n; i++) {
+        chain.clear();
+        for (uint32_t j = uint32_t(i); j != kNone && !placed[j]; j = planned_base(j)) {
+            placed[j] = 1;
+            chain.push_back(j);
+        }
+        order.insert(order.end(), chain.rbegin(), chain.rend());
+    }
+    std::vector<uint32_t> where(n);
+    for (size_t k = 0; k < n; k++)
+        where[order[k]] = uint32_t(k);
+    std::vector<Entry> ordered;
+    ordered.reserve(n);
+    for (const uint32_t i : order) {
+        Entry e = entries_[i];
+        if (planned_base(i) != kNone)
+            e.base = where[e.base];
+        ordered.push_back(e);
+    }
+    entries_.swap(ordered);
+    // Entry indexes are stale in both; neither is used after planning.
+    sent_.reset();
+    pack_begin_.clear();
 }
 
 // Finds bases for what would be written whole, in an incremental fetch
@@ -650,12 +703,11 @@ void PackStream::Impl::pair_by_path() {
             // the client has it too, index-pack --fix-thin may take it from
             // the client's repository as well as resolve it in the pack, and
             // resolve the delta twice (and refuse the pack). In a thin pack
-            // only an OFS_DELTA, to an entry written before, is safe; a
-            // pack that is not thin resolves whole without the client's
-            // objects.
+            // only an OFS_DELTA is safe (order_bases() writes its base
+            // first); a pack that is not thin resolves whole without the
+            // client's objects.
             if (const int64_t b = sent().find(*base); b >= 0) {
-                const bool ofs = ofs_delta_ && uint32_t(b) < i;
-                if ((thin_ && !ofs) || leads_to(uint32_t(b), i))
+                if ((thin_ && !ofs_delta_) || leads_to(uint32_t(b), i))
                     continue;
                 e.base = uint32_t(b);
                 e.action = kEncode;
