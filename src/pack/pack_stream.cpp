@@ -142,6 +142,9 @@ struct PackStream::Impl {
         uint8_t type = 0; // on disk
         uint8_t header_len = 0;
         Action action = kWhole;
+        // kEncode, kEncodeThin: composing along the chain on disk is the
+        // fallback when no delta is kept (compose_orphans() found a base).
+        bool composable = false;
     };
 
     git_oid oid_of(const Entry &e) const {
@@ -179,6 +182,7 @@ struct PackStream::Impl {
     }
     void start_whole(Entry &e);
     bool start_composed(Entry &e);
+    bool start_composed_written(Entry &e);
     bool start_encoded(Entry &e);
     void start_deflate(const uint8_t *data, size_t size);
     void feed_whole();
@@ -643,32 +647,38 @@ void PackStream::Impl::order_bases() {
         ordered.push_back(e);
     }
     entries_.swap(ordered);
-    // Entry indexes are stale in both; neither is used after planning.
+    // Entry indexes are stale in both (sent() is made again if needed).
     sent_.reset();
     pack_begin_.clear();
 }
 
-// Finds bases for what would be written whole, in an incremental fetch
-// only (a clone sends the bases whole anyway, and reuses every delta on
-// disk): see path_pairs.h. Only trees are read here; the deltas are made in
-// read().
+// Finds bases for what would be written whole: see path_pairs.h. In an
+// incremental fetch, for everything written whole; in a clone (which
+// reuses every delta on disk whose base it sends), for the deltas whose
+// base is not sent, as a single-branch clone has them: git searches them
+// new bases too. Only trees are read here; the deltas are made in read().
 void PackStream::Impl::pair_by_path() {
-    if (sent_commits_.empty())
+    const bool clone = !known_.client_has_any();
+    if (sent_commits_.empty() && !clone)
         return;
     // With a bitmap, git sends the bitmapped pack's entries as they are on
-    // disk (it has no edge trees to take bases from): so are they here, the
-    // CPU goes to the loose objects and other packs only.
+    // disk (it has no edge trees to take bases from) where it can: so are
+    // they here, but for deltas whose base is not sent. The CPU goes to
+    // those, the loose objects and other packs.
     size_t bitmapped = SIZE_MAX;
     known_.pack_objects(&bitmapped);
     std::vector<uint32_t> candidates;
     for (size_t i = 0; i < entries_.size(); i++) {
         const Entry &e = entries_[i];
-        if (e.pack == bitmapped)
+        const bool composed = e.action == kCompose || e.action == kComposeThin;
+        const bool orphan =
+            composed || (e.action == kWhole && e.pack != kLoose && is_delta(e.type));
+        if ((e.pack == bitmapped || clone) && !orphan)
             continue;
         // What is stored whole on disk (the newest version of a file, as
         // git packs it) is copied whole unless it gets a base here.
         const bool stored_whole = e.action == kCopy && !is_delta(e.type);
-        if (e.action != kWhole && !stored_whole)
+        if (e.action != kWhole && !stored_whole && !composed)
             continue;
         // Commits and tags are not paired; a packed whole entry says its type.
         if (e.pack != kLoose && (e.type == kCommit || e.type == kTag))
@@ -679,6 +689,22 @@ void PackStream::Impl::pair_by_path() {
     }
     if (candidates.empty())
         return;
+    if (clone) {
+        // The commits sent, from the entries (a commit stored as a delta is
+        // rare, and only loses its pairs).
+        for (const Entry &e : entries_) {
+            if (e.pack != kLoose ? e.type == kCommit : false)
+                sent_commits_.push_back(oid_of(e));
+        }
+        for (const git_oid &oid : loose_) {
+            size_t size;
+            git_object_t type;
+            if (git_odb_read_header(&size, &type, odb_.get(), &oid) == 0 &&
+                type == GIT_OBJECT_COMMIT)
+                sent_commits_.push_back(oid);
+        }
+        git_error_clear();
+    }
     PathPairs pairs;
     try {
         ObjectParser objects(repo_, packs_);
@@ -709,11 +735,13 @@ void PackStream::Impl::pair_by_path() {
             if (const int64_t b = sent().find(*base); b >= 0) {
                 if ((thin_ && !ofs_delta_) || leads_to(uint32_t(b), i))
                     continue;
+                e.composable = e.action == kCompose || e.action == kComposeThin;
                 e.base = uint32_t(b);
                 e.action = kEncode;
                 break;
             }
             if (thin_ && known_.client_has(*base)) {
+                e.composable = e.action == kCompose || e.action == kComposeThin;
                 e.base = uint32_t(thin_bases_.size());
                 thin_bases_.push_back(*base);
                 e.action = kEncodeThin;
@@ -765,7 +793,7 @@ void PackStream::Impl::start_next() {
         return;
     }
     if (e.action == kEncode || e.action == kEncodeThin) {
-        if (start_encoded(e))
+        if (start_encoded(e) || (e.composable && start_composed_written(e)))
             return;
         if (e.pack == kLoose || is_delta(e.type)) {
             start_whole(e);
@@ -854,6 +882,29 @@ void PackStream::Impl::start_whole(Entry &e) {
     staged_pos_ = 0;
     start_deflate(
         whole_ ? static_cast<const uint8_t *>(git_odb_object_data(whole_.get())) : nullptr, size);
+}
+
+// Sets up e, a delta on disk whose base is not sent, as composed down its
+// chain to an entry already written or a base the client has (thin): the
+// fallback of a delta made against its path pair that was not kept.
+bool PackStream::Impl::start_composed_written(Entry &e) {
+    const int64_t here = int64_t(next_ - 1);
+    const DeltaChain::Usable usable = [&](const git_oid &oid) {
+        const int64_t b = sent().find(oid);
+        return b >= 0 ? b < here : thin_ && known_.client_has(oid);
+    };
+    git_oid base;
+    if (!chain_->follow(e.pack, e.offset, usable, &base))
+        return false;
+    if (const int64_t b = sent().find(base); b >= 0) {
+        e.base = uint32_t(b);
+        e.action = kCompose;
+    } else {
+        e.base = uint32_t(thin_bases_.size());
+        thin_bases_.push_back(base);
+        e.action = kComposeThin;
+    }
+    return start_composed(e);
 }
 
 // Sets up e (kCompose or kComposeThin) as the delta from its planned base to
