@@ -446,6 +446,15 @@ std::vector<git_oid> Enumeration::sent_commits() const {
     return out;
 }
 
+std::vector<git_oid> Enumeration::deepened_commits() const {
+    // Each costs a tree diff; a client that deepens has a few.
+    constexpr size_t kMax = 256;
+    if (parentless_.empty())
+        return {};
+    return std::vector<git_oid>(haves_.begin(),
+                                haves_.begin() + std::ptrdiff_t(std::min(haves_.size(), kMax)));
+}
+
 void Enumeration::widen_known() {
     if (!can_widen())
         return;

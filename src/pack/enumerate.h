@@ -74,6 +74,10 @@ class Enumeration {
     // those of objects). Throws gsh::Error.
     std::vector<git_oid> sent_commits() const;
 
+    // In a shallow fetch that deepens the client's history: the commits it
+    // has whose parents may be sent (at most a bounded number).
+    std::vector<git_oid> deepened_commits() const;
+
     // Widens client_has() to everything reachable from the haves: a walk of
     // their whole history, done when a thin pack would otherwise inflate
     // deltas whose base the edge does not hold. Throws gsh::Error.

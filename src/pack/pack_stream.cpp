@@ -713,40 +713,61 @@ void PackStream::Impl::pair_by_path() {
                 break;
             pairs.add_commit(objects, c);
         }
+        // A deepened client has the children of the commits sent: their
+        // objects are the newer versions of what is sent, and bases.
+        for (const git_oid &c : known_.deepened_commits()) {
+            if (pairs.full())
+                break;
+            try {
+                pairs.add_commit(objects, c);
+            } catch (const Error &) {
+                git_error_clear(); // a have that is not a commit
+            }
+        }
     } catch (const Error &) {
         // An object the pairing could not read: the pack is written without
         // the pairs it did not find, and reports the object if it needs it.
         git_error_clear();
     }
     std::vector<git_oid>().swap(sent_commits_);
-    for (const uint32_t i : candidates) {
+    // An object sent is never a thin base, even when the client has it
+    // (widen_known() may say so): the pack would hold it twice, which
+    // index-pack refuses. Nor is it named by a REF_DELTA: when the client
+    // has it too, index-pack --fix-thin may take it from the client's
+    // repository as well as resolve it in the pack, and resolve the delta
+    // twice (and refuse the pack). In a thin pack only an OFS_DELTA is safe
+    // (order_bases() writes its base first); a pack that is not thin
+    // resolves whole without the client's objects.
+    const auto take = [&](uint32_t i, const git_oid &base) {
         Entry &e = entries_[i];
-        const git_oid *base = pairs.base_of(oid_of(e));
-        for (size_t hop = 0; base && hop < kMaxPairHops; hop++, base = pairs.base_of(*base)) {
-            // An object sent is never a thin base, even when the client has
-            // it (widen_known() may say so): the pack would hold it twice,
-            // which index-pack refuses. Nor is it named by a REF_DELTA: when
-            // the client has it too, index-pack --fix-thin may take it from
-            // the client's repository as well as resolve it in the pack, and
-            // resolve the delta twice (and refuse the pack). In a thin pack
-            // only an OFS_DELTA is safe (order_bases() writes its base
-            // first); a pack that is not thin resolves whole without the
-            // client's objects.
-            if (const int64_t b = sent().find(*base); b >= 0) {
-                if ((thin_ && !ofs_delta_) || leads_to(uint32_t(b), i))
-                    continue;
-                e.composable = e.action == kCompose || e.action == kComposeThin;
-                e.base = uint32_t(b);
-                e.action = kEncode;
+        if (const int64_t b = sent().find(base); b >= 0) {
+            if ((thin_ && !ofs_delta_) || leads_to(uint32_t(b), i))
+                return false;
+            e.composable = e.action == kCompose || e.action == kComposeThin;
+            e.base = uint32_t(b);
+            e.action = kEncode;
+            return true;
+        }
+        if (!thin_ || !known_.client_has(base))
+            return false;
+        e.composable = e.action == kCompose || e.action == kComposeThin;
+        e.base = uint32_t(thin_bases_.size());
+        thin_bases_.push_back(base);
+        e.action = kEncodeThin;
+        return true;
+    };
+    for (const uint32_t i : candidates) {
+        const git_oid oid = oid_of(entries_[i]);
+        bool found = false;
+        // The older versions first (as the object was paired), then the
+        // newer ones (what a deepened client has).
+        for (const auto step : {&PathPairs::base_of, &PathPairs::newer_of}) {
+            const git_oid *base = (pairs.*step)(oid);
+            for (size_t hop = 0; base && hop < kMaxPairHops && !found;
+                 hop++, base = (pairs.*step)(*base))
+                found = take(i, *base);
+            if (found)
                 break;
-            }
-            if (thin_ && known_.client_has(*base)) {
-                e.composable = e.action == kCompose || e.action == kComposeThin;
-                e.base = uint32_t(thin_bases_.size());
-                thin_bases_.push_back(*base);
-                e.action = kEncodeThin;
-                break;
-            }
         }
     }
 }
