@@ -20,17 +20,24 @@
 //          REF_DELTA (the base is named by e.base as for ToRef, or by
 //          thin_bases_ when the client has it);
 //   Encode an object that would be written whole (stored whole on disk,
-//          loose, or a delta with no usable base down its chain) when the
-//          client has, or is sent, the object at the same path in the first
-//          parent of a commit sent (path_pairs.h): a delta is made against
-//          it in read() and kept when it is less than half the object, as
-//          git's pack-objects does for the objects it tries (REF_DELTA to
-//          what the client has, OFS_DELTA to an entry sent before; only in
-//          an incremental fetch, and with a bitmap only for objects outside
-//          the bitmapped pack); an entry stored whole is copied after all
-//          when no delta is kept;
+//          loose, or a delta whose base is not sent) when the client has,
+//          or is sent, the object at the same path in the first parent of a
+//          commit sent, or in a child the client has (a deepening): see
+//          path_pairs.h. A delta is made against it in read() and kept when
+//          it is less than half the object, as git's pack-objects does for
+//          the objects it tries (REF_DELTA to what the client has, OFS_DELTA
+//          to an entry sent). In an incremental fetch for everything
+//          written whole (with a bitmap, only outside the bitmapped pack);
+//          in a clone, and for the bitmapped pack, only for deltas whose
+//          base is not sent. When no delta is kept: an entry stored whole is
+//          copied after all, a delta that composes is composed down its
+//          chain to an entry written before or a base the client has;
 //   Whole  the object inflated, resolved and deflated again (loose objects,
 //          deltas whose chain reaches no base that is sent or known).
+//
+// Every delta's base is written before the delta (order_bases()): entries
+// are in (pack, offset) order except that a base planned after a delta that
+// needs it is moved to just before that delta.
 //
 // read() then produces the pack in order; runs of verbatim entries that are
 // contiguous on disk become one copy, read with large preads. Composing is
