@@ -273,12 +273,17 @@ def demux_sideband(items):
     return pack, progress, error
 
 
-def check_pack(data, thin=False):
+def check_pack(data, thin=False, repo=None, env=None):
     """Validates a pack as a one-pass reader needs it (pack_check.py):
     header, every entry, the SHA-1 trailer, and every delta's base before
     the delta; a REF_DELTA to an object not in the pack only when thin.
-    Returns its object count."""
-    return pack_check.check_pack(data, thin=thin)
+    repo: a repository with the thin bases (the client after its fetch),
+    so that every entry of a thin pack is resolved and checked. Returns its
+    object count."""
+    if not (thin and repo):
+        return pack_check.check_pack(data, thin=thin)
+    with pack_check.GitObjectSource(repo, env) as source:
+        return pack_check.check_pack(data, thin=True, base_source=source)
 
 
 def gzip_bytes(data):
@@ -505,7 +510,8 @@ def fetch(git, repo, url, *refspecs, opts=(), env=None, protocol=2):
     state = repo_state(git, repo) if r.code == 0 else None
     pack = trace.read_bytes() if trace.exists() else b""
     if pack:
-        check_pack(pack, thin="--no-thin" not in opts)
+        check_pack(pack, thin="--no-thin" not in opts,
+                   repo=repo if r.code == 0 else None, env=git.env)
     return {"code": r.code, "state": state}, r, pack
 
 

@@ -195,6 +195,7 @@ def parse_pack(data, resolve=None, base_source=None):
             ref_bases[r[3]] = ref_bases.get(r[3], 0) + 1
 
     if not resolve and (resolve is not None or not ref_bases):
+        # No REF_DELTA: OFS_DELTA bases are checked by offset, no id needed.
         return [Entry(r[0], r[1], r[2], r[3], None) for r in raw]
 
     # Pass 2, in pack order: resolve each entry from bases already read.
@@ -257,12 +258,15 @@ def forward_references(entries):
     return forward, thin
 
 
-def check_pack(data, thin=False):
+def check_pack(data, thin=False, base_source=None):
     """Validates a pack the way a one-pass reader needs it: header, every
     entry, the trailer, and every delta's base before the delta. A REF_DELTA
     to an object not in the pack (a thin base) is allowed only when thin.
-    Returns the object count."""
-    entries = parse_pack(data)
+    In a thin pack, an entry built on a thin base has an id only when
+    base_source (see parse_pack()) gives that base: without it, a REF_DELTA
+    naming such an entry further on passes for thin. Returns the object
+    count."""
+    entries = parse_pack(data, None, base_source if thin else None)
     forward, thin_bases = forward_references(entries)
     if forward:
         raise PackError("%d delta(s) whose base is not before them: %s"
@@ -280,3 +284,37 @@ def pack_ids(data, base_source=None):
     """The ids of the objects a pack holds (hex); those built on thin bases
     that base_source does not give are left out."""
     return {e.oid for e in parse_pack(data, True, base_source) if e.oid}
+
+
+class GitObjectSource:
+    """base_source for parse_pack(): objects read from a repository with
+    git cat-file --batch (the client's, after a fetch; the server's)."""
+
+    KINDS = {b"commit": OBJ_COMMIT, b"tree": OBJ_TREE, b"blob": OBJ_BLOB,
+             b"tag": OBJ_TAG}
+
+    def __init__(self, repo, env=None):
+        import subprocess
+        self.proc = subprocess.Popen(
+            ["git", "cat-file", "--batch"], cwd=repo, env=env,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+
+    def __call__(self, oid):
+        self.proc.stdin.write(oid.encode() + b"\n")
+        self.proc.stdin.flush()
+        head = self.proc.stdout.readline().split()
+        if len(head) < 3:
+            return None  # "<oid> missing"
+        data = self.proc.stdout.read(int(head[2]))
+        self.proc.stdout.read(1)
+        return self.KINDS[head[1]], data
+
+    def close(self):
+        self.proc.stdin.close()
+        self.proc.wait()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

@@ -6,7 +6,6 @@ strict one-pass checker (every delta's base before the delta; a base not in
 the pack only in a thin pack)."""
 
 import shutil
-import subprocess
 
 import pytest
 
@@ -14,31 +13,6 @@ import pack_check
 from helpers import demux_sideband, parse_pkt_lines, rpc_both, v2_request
 
 MAX_BYTES_RATIO = 1.05
-
-
-class ObjectSource:
-    """Objects of the server's repository, for resolving the deltas of a
-    thin pack against the bases the client has."""
-
-    def __init__(self, git, repo):
-        self.proc = subprocess.Popen(
-            ["git", "cat-file", "--batch"], cwd=repo, env=git.env,
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-
-    def __call__(self, oid):
-        self.proc.stdin.write(oid.encode() + b"\n")
-        self.proc.stdin.flush()
-        head = self.proc.stdout.readline().split()
-        if head[1] == b"missing":
-            return None
-        data = self.proc.stdout.read(int(head[2]))
-        self.proc.stdout.read(1)
-        kind = {b"commit": 1, b"tree": 2, b"blob": 3, b"tag": 4}[head[1]]
-        return kind, data
-
-    def close(self):
-        self.proc.stdin.close()
-        self.proc.wait()
 
 
 @pytest.fixture(scope="module")
@@ -117,21 +91,18 @@ def test_pack_as_exact_as_git(git, server, corpus, filter_corpus, shapes,
     mod_sections, mod_pack = pack_of(res["module"])
     # shallow-info and acknowledgments as git sends them
     assert mod_sections == ref_sections
-    ref_count = pack_check.check_pack(ref_pack, thin=thin)
-    mod_count = pack_check.check_pack(mod_pack, thin=thin)
+    with pack_check.GitObjectSource(corpus, git.env) as source:
+        ref_count = pack_check.check_pack(ref_pack, thin, source)
+        mod_count = pack_check.check_pack(mod_pack, thin, source)
     figures = "module %d objects, %d bytes; git %d objects, %d bytes" % (
         mod_count, len(mod_pack), ref_count, len(ref_pack))
     print("%s: %s" % (shape, figures))
     assert mod_count <= ref_count, figures
     assert len(mod_pack) <= MAX_BYTES_RATIO * len(ref_pack), figures
     if compare_sets:
-        source = ObjectSource(git, corpus) if thin else None
-        try:
+        with pack_check.GitObjectSource(corpus, git.env) as source:
             mod_ids = pack_check.pack_ids(mod_pack, source)
             ref_ids = pack_check.pack_ids(ref_pack, source)
-        finally:
-            if source:
-                source.close()
         assert len(mod_ids) == mod_count and len(ref_ids) == ref_count
         extra = mod_ids - ref_ids
         assert not extra, "%d objects git does not send, e.g. %s (%s)" % (
