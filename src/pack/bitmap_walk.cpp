@@ -152,6 +152,28 @@ bool BitmapEnumerator::worth_it(const EnumerateInput &in, size_t limit) {
     return true;
 }
 
+void BitmapEnumerator::subtract_haves(const EnumerateInput &in, Enumeration *out) {
+    Side have{Bitset(pack_.count()), OidSet()};
+    std::vector<git_oid> haves;
+    for (const git_oid &h : in.haves)
+        if (objects_.exists(h))
+            haves.push_back(h);
+    if (haves.empty())
+        return;
+    find_objects(haves, have, nullptr, nullptr);
+    std::vector<git_oid> &objects = out->objects;
+    objects.erase(std::remove_if(objects.begin(), objects.end(),
+                                 [&](const git_oid &oid) { return has(have, oid); }),
+                  objects.end());
+    // A partial clone lacks what its filter left out, however reachable.
+    if (in.filter.active())
+        return;
+    out->have_ = std::make_unique<Enumeration::Bitmapped>();
+    out->have_->pack = pack_index_;
+    out->have_->have = std::move(have.bits);
+    out->have_->have_extra = std::move(have.extra);
+}
+
 bool BitmapEnumerator::can_filter(const ObjectFilter &filter) {
     switch (filter.kind) {
     case ObjectFilter::Kind::None:

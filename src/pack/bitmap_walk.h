@@ -44,6 +44,10 @@ class BitmapEnumerator {
     // every one of them, the walk only those between the wants and the
     // haves.
     bool worth_it(const EnumerateInput &in, size_t limit);
+    // Takes out of a walk's answer (not shallow) everything the haves of in
+    // reach, counted as run() counts them; without a filter, the client is
+    // then known to have all of it (thin packs may use it as bases).
+    void subtract_haves(const EnumerateInput &in, Enumeration *out);
 
     // Whether the filter can be applied to the bitmap's result (git's
     // can_filter_bitmap()): blob:none, blob:limit, tree:0, object:type and

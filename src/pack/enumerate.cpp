@@ -393,6 +393,13 @@ bool Enumeration::client_has(const git_oid &oid) const {
             return bitmap_->have.test(pack.rank_of_pos(uint32_t(pos)));
         return bitmap_->have_extra.contains(oid);
     }
+    if (have_) {
+        const PackIndex &pack = (*packs_)[have_->pack];
+        const int64_t pos = pack.find(oid);
+        if (pos >= 0)
+            return have_->have.test(pack.rank_of_pos(uint32_t(pos)));
+        return have_->have_extra.contains(oid);
+    }
     if (reachable_)
         return reachable_->contains(oid);
     const int64_t i = known_count_ ? known_.find(oid) : -1;
@@ -439,6 +446,15 @@ std::vector<git_oid> Enumeration::sent_commits() const {
     return out;
 }
 
+std::vector<git_oid> Enumeration::deepened_commits() const {
+    // Each costs a tree diff; a client that deepens has a few.
+    constexpr size_t kMax = 256;
+    if (parentless_.empty())
+        return {};
+    return std::vector<git_oid>(haves_.begin(),
+                                haves_.begin() + std::ptrdiff_t(std::min(haves_.size(), kMax)));
+}
+
 void Enumeration::widen_known() {
     if (!can_widen())
         return;
@@ -467,6 +483,16 @@ Enumeration enumerate_objects(git_repository *repo, std::shared_ptr<const PackSe
             BitmapEnumerator e(repo, packs, pack, *bitmap, progress);
             if (e.worth_it(in, kBitmapUncoveredLimit))
                 return e.run(in);
+            // The walk leaves out only what the trees at its edge hold;
+            // git counts with the bitmap, which leaves out everything the
+            // haves reach: so is the walk's answer narrowed, with the
+            // haves' side counted by the bitmap (cheap: the client's
+            // commits are old, and mostly covered).
+            Enumerator w(repo, packs, progress);
+            Enumeration out = w.run(in);
+            if (!in.haves.empty())
+                e.subtract_haves(in, &out);
+            return out;
         }
     }
     Enumerator e(repo, std::move(packs), progress);

@@ -74,11 +74,15 @@ class Enumeration {
     // those of objects). Throws gsh::Error.
     std::vector<git_oid> sent_commits() const;
 
+    // In a shallow fetch that deepens the client's history: the commits it
+    // has whose parents may be sent (at most a bounded number).
+    std::vector<git_oid> deepened_commits() const;
+
     // Widens client_has() to everything reachable from the haves: a walk of
     // their whole history, done when a thin pack would otherwise inflate
     // deltas whose base the edge does not hold. Throws gsh::Error.
     void widen_known();
-    bool can_widen() const { return !haves_.empty() && !reachable_; }
+    bool can_widen() const { return !haves_.empty() && !reachable_ && !have_; }
 
   private:
     friend class Enumerator;
@@ -98,6 +102,9 @@ class Enumeration {
     // With a bitmap.
     struct Bitmapped;
     std::unique_ptr<Bitmapped> bitmap_;
+    // After a walk on a repository with a bitmap (BitmapEnumerator::
+    // subtract_haves()): everything the haves reach, for client_has().
+    std::unique_ptr<Bitmapped> have_;
 };
 
 // Every object reachable from wants and not from haves, counted with the

@@ -20,17 +20,24 @@
 //          REF_DELTA (the base is named by e.base as for ToRef, or by
 //          thin_bases_ when the client has it);
 //   Encode an object that would be written whole (stored whole on disk,
-//          loose, or a delta with no usable base down its chain) when the
-//          client has, or is sent, the object at the same path in the first
-//          parent of a commit sent (path_pairs.h): a delta is made against
-//          it in read() and kept when it is less than half the object, as
-//          git's pack-objects does for the objects it tries (REF_DELTA to
-//          what the client has, OFS_DELTA to an entry sent before; only in
-//          an incremental fetch, and with a bitmap only for objects outside
-//          the bitmapped pack); an entry stored whole is copied after all
-//          when no delta is kept;
+//          loose, or a delta whose base is not sent) when the client has,
+//          or is sent, the object at the same path in the first parent of a
+//          commit sent, or in a child the client has (a deepening): see
+//          path_pairs.h. A delta is made against it in read() and kept when
+//          it is less than half the object, as git's pack-objects does for
+//          the objects it tries (REF_DELTA to what the client has, OFS_DELTA
+//          to an entry sent). In an incremental fetch for everything
+//          written whole (with a bitmap, only outside the bitmapped pack);
+//          in a clone, and for the bitmapped pack, only for deltas whose
+//          base is not sent. When no delta is kept: an entry stored whole is
+//          copied after all, a delta that composes is composed down its
+//          chain to an entry written before or a base the client has;
 //   Whole  the object inflated, resolved and deflated again (loose objects,
 //          deltas whose chain reaches no base that is sent or known).
+//
+// Every delta's base is written before the delta (order_bases()): entries
+// are in (pack, offset) order except that a base planned after a delta that
+// needs it is moved to just before that delta.
 //
 // read() then produces the pack in order; runs of verbatim entries that are
 // contiguous on disk become one copy, read with large preads. Composing is
@@ -142,6 +149,9 @@ struct PackStream::Impl {
         uint8_t type = 0; // on disk
         uint8_t header_len = 0;
         Action action = kWhole;
+        // kEncode, kEncodeThin: composing along the chain on disk is the
+        // fallback when no delta is kept (compose_orphans() found a base).
+        bool composable = false;
     };
 
     git_oid oid_of(const Entry &e) const {
@@ -165,6 +175,8 @@ struct PackStream::Impl {
     void choose_actions();
     void break_cycles();
     void pair_by_path();
+    uint32_t planned_base(size_t i) const;
+    void order_bases();
     bool leads_to(uint32_t from, uint32_t to) const;
     const OidSet &sent();
     bool take_whole_pack();
@@ -177,6 +189,7 @@ struct PackStream::Impl {
     }
     void start_whole(Entry &e);
     bool start_composed(Entry &e);
+    bool start_composed_written(Entry &e);
     bool start_encoded(Entry &e);
     void start_deflate(const uint8_t *data, size_t size);
     void feed_whole();
@@ -257,6 +270,7 @@ PackStream::Impl::Impl(git_repository *repo, Enumeration objects, PackOptions op
     choose_actions();
     break_cycles();
     pair_by_path();
+    order_bases();
 
     if (entries_.size() > UINT32_MAX)
         throw Error("too many objects for one pack");
@@ -558,10 +572,7 @@ void PackStream::Impl::choose_actions() {
 // back to it (possible only with the same objects in several packs) would
 // make an unresolvable pack: such a cycle is broken by writing one whole.
 void PackStream::Impl::break_cycles() {
-    auto base_of = [&](size_t i) -> uint32_t {
-        const Entry &e = entries_[i];
-        return e.action == kWhole || thin_action(e.action) ? kNone : e.base;
-    };
+    auto base_of = [&](size_t i) { return planned_base(i); };
     std::vector<uint8_t> state(entries_.size(), 0); // 0 new, 1 on the path, 2 done
     std::vector<uint32_t> path;
     for (size_t i = 0; i < entries_.size(); i++) {
@@ -584,38 +595,97 @@ void PackStream::Impl::break_cycles() {
     }
 }
 
+// The entry that entries_[i] is planned as a delta against, or kNone (a
+// whole object, or a delta against a base the client has).
+uint32_t PackStream::Impl::planned_base(size_t i) const {
+    const Entry &e = entries_[i];
+    return e.action == kWhole || thin_action(e.action) ? kNone : e.base;
+}
+
 // Whether the bases planned from entry from lead to entry to.
 bool PackStream::Impl::leads_to(uint32_t from, uint32_t to) const {
     for (size_t steps = 0; from != kNone && steps <= entries_.size(); steps++) {
         if (from == to)
             return true;
-        const Entry &e = entries_[from];
-        from = e.action == kWhole || thin_action(e.action) ? kNone : e.base;
+        from = planned_base(from);
     }
     return false;
 }
 
-// Finds bases for what would be written whole, in an incremental fetch
-// only (a clone sends the bases whole anyway, and reuses every delta on
-// disk): see path_pairs.h. Only trees are read here; the deltas are made in
-// read().
+// Every delta's base is written before the delta: a reader that indexes the
+// pack in one pass (libgit2's indexer, a verifying proxy) cannot resolve a
+// delta whose base comes later, and drops it. The (pack, offset) order puts
+// bases first within a pack, but not a base in another pack or loose, one
+// found by path (pair_by_path()) or down a chain, nor the appended bases of
+// a pack that index-pack --fix-thin completed. A base planned after one of
+// its deltas is moved to just before the first of them, with the bases it
+// needs itself before it, as git's pack-objects writes a delta's base when
+// it meets the delta. The plan has no cycle (break_cycles()).
+void PackStream::Impl::order_bases() {
+    const size_t n = entries_.size();
+    bool forward = false;
+    for (size_t i = 0; i < n && !forward; i++) {
+        const uint32_t b = planned_base(i);
+        forward = b != kNone && b > i;
+    }
+    if (!forward)
+        return;
+    std::vector<uint32_t> order;
+    order.reserve(n);
+    std::vector<uint8_t> placed(n, 0);
+    std::vector<uint32_t> chain;
+    for (size_t i = 0; i < n; i++) {
+        chain.clear();
+        for (uint32_t j = uint32_t(i); j != kNone && !placed[j]; j = planned_base(j)) {
+            placed[j] = 1;
+            chain.push_back(j);
+        }
+        order.insert(order.end(), chain.rbegin(), chain.rend());
+    }
+    std::vector<uint32_t> where(n);
+    for (size_t k = 0; k < n; k++)
+        where[order[k]] = uint32_t(k);
+    std::vector<Entry> ordered;
+    ordered.reserve(n);
+    for (const uint32_t i : order) {
+        Entry e = entries_[i];
+        if (planned_base(i) != kNone)
+            e.base = where[e.base];
+        ordered.push_back(e);
+    }
+    entries_.swap(ordered);
+    // Entry indexes are stale in both (sent() is made again if needed).
+    sent_.reset();
+    pack_begin_.clear();
+}
+
+// Finds bases for what would be written whole: see path_pairs.h. In an
+// incremental fetch, for everything written whole; in a clone (which
+// reuses every delta on disk whose base it sends), for the deltas whose
+// base is not sent, as a single-branch clone has them: git searches them
+// new bases too. Only trees are read here; the deltas are made in read().
 void PackStream::Impl::pair_by_path() {
-    if (sent_commits_.empty())
+    const bool clone = !known_.client_has_any();
+    if (sent_commits_.empty() && !clone)
         return;
     // With a bitmap, git sends the bitmapped pack's entries as they are on
-    // disk (it has no edge trees to take bases from): so are they here, the
-    // CPU goes to the loose objects and other packs only.
+    // disk (it has no edge trees to take bases from) where it can: so are
+    // they here, but for deltas whose base is not sent. The CPU goes to
+    // those, the loose objects and other packs.
     size_t bitmapped = SIZE_MAX;
     known_.pack_objects(&bitmapped);
     std::vector<uint32_t> candidates;
     for (size_t i = 0; i < entries_.size(); i++) {
         const Entry &e = entries_[i];
-        if (e.pack == bitmapped)
+        const bool composed = e.action == kCompose || e.action == kComposeThin;
+        const bool orphan =
+            composed || (e.action == kWhole && e.pack != kLoose && is_delta(e.type));
+        if ((e.pack == bitmapped || clone) && !orphan)
             continue;
         // What is stored whole on disk (the newest version of a file, as
         // git packs it) is copied whole unless it gets a base here.
         const bool stored_whole = e.action == kCopy && !is_delta(e.type);
-        if (e.action != kWhole && !stored_whole)
+        if (e.action != kWhole && !stored_whole && !composed)
             continue;
         // Commits and tags are not paired; a packed whole entry says its type.
         if (e.pack != kLoose && (e.type == kCommit || e.type == kTag))
@@ -626,6 +696,22 @@ void PackStream::Impl::pair_by_path() {
     }
     if (candidates.empty())
         return;
+    if (clone) {
+        // The commits sent, from the entries (a commit stored as a delta is
+        // rare, and only loses its pairs).
+        for (const Entry &e : entries_) {
+            if (e.pack != kLoose ? e.type == kCommit : false)
+                sent_commits_.push_back(oid_of(e));
+        }
+        for (const git_oid &oid : loose_) {
+            size_t size;
+            git_object_t type;
+            if (git_odb_read_header(&size, &type, odb_.get(), &oid) == 0 &&
+                type == GIT_OBJECT_COMMIT)
+                sent_commits_.push_back(oid);
+        }
+        git_error_clear();
+    }
     PathPairs pairs;
     try {
         ObjectParser objects(repo_, packs_);
@@ -634,39 +720,61 @@ void PackStream::Impl::pair_by_path() {
                 break;
             pairs.add_commit(objects, c);
         }
+        // A deepened client has the children of the commits sent: their
+        // objects are the newer versions of what is sent, and bases.
+        for (const git_oid &c : known_.deepened_commits()) {
+            if (pairs.full())
+                break;
+            try {
+                pairs.add_commit(objects, c);
+            } catch (const Error &) {
+                git_error_clear(); // a have that is not a commit
+            }
+        }
     } catch (const Error &) {
         // An object the pairing could not read: the pack is written without
         // the pairs it did not find, and reports the object if it needs it.
         git_error_clear();
     }
     std::vector<git_oid>().swap(sent_commits_);
-    for (const uint32_t i : candidates) {
+    // An object sent is never a thin base, even when the client has it
+    // (widen_known() may say so): the pack would hold it twice, which
+    // index-pack refuses. Nor is it named by a REF_DELTA: when the client
+    // has it too, index-pack --fix-thin may take it from the client's
+    // repository as well as resolve it in the pack, and resolve the delta
+    // twice (and refuse the pack). In a thin pack only an OFS_DELTA is safe
+    // (order_bases() writes its base first); a pack that is not thin
+    // resolves whole without the client's objects.
+    const auto take = [&](uint32_t i, const git_oid &base) {
         Entry &e = entries_[i];
-        const git_oid *base = pairs.base_of(oid_of(e));
-        for (size_t hop = 0; base && hop < kMaxPairHops; hop++, base = pairs.base_of(*base)) {
-            // An object sent is never a thin base, even when the client has
-            // it (widen_known() may say so): the pack would hold it twice,
-            // which index-pack refuses. Nor is it named by a REF_DELTA: when
-            // the client has it too, index-pack --fix-thin may take it from
-            // the client's repository as well as resolve it in the pack, and
-            // resolve the delta twice (and refuse the pack). In a thin pack
-            // only an OFS_DELTA, to an entry written before, is safe; a
-            // pack that is not thin resolves whole without the client's
-            // objects.
-            if (const int64_t b = sent().find(*base); b >= 0) {
-                const bool ofs = ofs_delta_ && uint32_t(b) < i;
-                if ((thin_ && !ofs) || leads_to(uint32_t(b), i))
-                    continue;
-                e.base = uint32_t(b);
-                e.action = kEncode;
+        if (const int64_t b = sent().find(base); b >= 0) {
+            if ((thin_ && !ofs_delta_) || leads_to(uint32_t(b), i))
+                return false;
+            e.composable = e.action == kCompose || e.action == kComposeThin;
+            e.base = uint32_t(b);
+            e.action = kEncode;
+            return true;
+        }
+        if (!thin_ || !known_.client_has(base))
+            return false;
+        e.composable = e.action == kCompose || e.action == kComposeThin;
+        e.base = uint32_t(thin_bases_.size());
+        thin_bases_.push_back(base);
+        e.action = kEncodeThin;
+        return true;
+    };
+    for (const uint32_t i : candidates) {
+        const git_oid oid = oid_of(entries_[i]);
+        bool found = false;
+        // The older versions first (as the object was paired), then the
+        // newer ones (what a deepened client has).
+        for (const auto step : {&PathPairs::base_of, &PathPairs::newer_of}) {
+            const git_oid *base = (pairs.*step)(oid);
+            for (size_t hop = 0; base && hop < kMaxPairHops && !found;
+                 hop++, base = (pairs.*step)(*base))
+                found = take(i, *base);
+            if (found)
                 break;
-            }
-            if (thin_ && known_.client_has(*base)) {
-                e.base = uint32_t(thin_bases_.size());
-                thin_bases_.push_back(*base);
-                e.action = kEncodeThin;
-                break;
-            }
         }
     }
 }
@@ -713,7 +821,7 @@ void PackStream::Impl::start_next() {
         return;
     }
     if (e.action == kEncode || e.action == kEncodeThin) {
-        if (start_encoded(e))
+        if (start_encoded(e) || (e.composable && start_composed_written(e)))
             return;
         if (e.pack == kLoose || is_delta(e.type)) {
             start_whole(e);
@@ -802,6 +910,29 @@ void PackStream::Impl::start_whole(Entry &e) {
     staged_pos_ = 0;
     start_deflate(
         whole_ ? static_cast<const uint8_t *>(git_odb_object_data(whole_.get())) : nullptr, size);
+}
+
+// Sets up e, a delta on disk whose base is not sent, as composed down its
+// chain to an entry already written or a base the client has (thin): the
+// fallback of a delta made against its path pair that was not kept.
+bool PackStream::Impl::start_composed_written(Entry &e) {
+    const int64_t here = int64_t(next_ - 1);
+    const DeltaChain::Usable usable = [&](const git_oid &oid) {
+        const int64_t b = sent().find(oid);
+        return b >= 0 ? b < here : thin_ && known_.client_has(oid);
+    };
+    git_oid base;
+    if (!chain_->follow(e.pack, e.offset, usable, &base))
+        return false;
+    if (const int64_t b = sent().find(base); b >= 0) {
+        e.base = uint32_t(b);
+        e.action = kCompose;
+    } else {
+        e.base = uint32_t(thin_bases_.size());
+        thin_bases_.push_back(base);
+        e.action = kComposeThin;
+    }
+    return start_composed(e);
 }
 
 // Sets up e (kCompose or kComposeThin) as the delta from its planned base to

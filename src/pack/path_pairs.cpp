@@ -38,7 +38,7 @@ void PathPairs::diff(ObjectParser &objects, const git_oid &new_tree, const git_o
         stack_.pop_back();
         if (git_oid_equal(&now, &before) || !news_.insert(now).second)
             continue; // the same, or paired (and entered) already
-        olds_.push_back(before);
+        pair(now, before);
         read_tree(objects, now, &new_entries_);
         read_tree(objects, before, &old_entries_);
         for (const Entry &e : new_entries_) {
@@ -51,7 +51,7 @@ void PathPairs::diff(ObjectParser &objects, const git_oid &new_tree, const git_o
             if (e.is_tree) {
                 stack_.emplace_back(e.id, it->id);
             } else if (!full() && news_.insert(e.id).second) {
-                olds_.push_back(it->id);
+                pair(e.id, it->id);
             }
         }
     }

@@ -32,6 +32,11 @@ class PathPairs {
         const int64_t i = news_.find(oid);
         return i < 0 ? nullptr : &olds_[size_t(i)];
     }
+    // What oid was the older side of (its first pairing), or nullptr.
+    const git_oid *newer_of(const git_oid &oid) const {
+        const int64_t i = olds_set_.find(oid);
+        return i < 0 ? nullptr : &news_by_old_[size_t(i)];
+    }
     size_t size() const { return olds_.size(); }
     bool full() const { return olds_.size() >= max_pairs_; }
 
@@ -42,11 +47,18 @@ class PathPairs {
         bool is_tree;
     };
     void read_tree(ObjectParser &objects, const git_oid &tree, std::vector<Entry> *out);
+    void pair(const git_oid &now, const git_oid &before) {
+        olds_.push_back(before);
+        if (olds_set_.insert(before).second)
+            news_by_old_.push_back(now);
+    }
     void diff(ObjectParser &objects, const git_oid &new_tree, const git_oid &old_tree);
 
     size_t max_pairs_;
     OidSet news_;
     std::vector<git_oid> olds_; // by index in news_
+    OidSet olds_set_;
+    std::vector<git_oid> news_by_old_; // by index in olds_set_
     std::vector<git_oid> parents_;
     std::vector<std::pair<git_oid, git_oid>> stack_;
     std::vector<Entry> new_entries_, old_entries_;

@@ -29,6 +29,8 @@ from serving import (FCGIWRAP_BIN, HTTP_BACKEND, NGINX_BIN,  # noqa: E402,F401
                      free_listening_socket, module_path, stop_process_group)
 from git_env import clean_git_env  # noqa: E402
 
+import pack_check  # noqa: E402
+
 # Every git command that does not pass an explicit timeout is killed after
 # this many seconds, so that a hanging server fails a test instead of hanging
 # the whole run. It is a safety net, not a timing assertion.
@@ -271,15 +273,17 @@ def demux_sideband(items):
     return pack, progress, error
 
 
-def check_pack(data):
-    """Validates a pack's header and SHA-1 trailer; returns its object count."""
-    assert data[:4] == b"PACK", "pack does not start with PACK: %r" % data[:12]
-    assert len(data) >= 32, "pack too short (%d bytes)" % len(data)
-    version = int.from_bytes(data[4:8], "big")
-    assert version in (2, 3), "pack version %d" % version
-    assert hashlib.sha1(data[:-20]).digest() == data[-20:], \
-        "pack trailer is not the SHA-1 of the pack (%d bytes)" % len(data)
-    return int.from_bytes(data[8:12], "big")
+def check_pack(data, thin=False, repo=None, env=None):
+    """Validates a pack as a one-pass reader needs it (pack_check.py):
+    header, every entry, the SHA-1 trailer, and every delta's base before
+    the delta; a REF_DELTA to an object not in the pack only when thin.
+    repo: a repository with the thin bases (the client after its fetch),
+    so that every entry of a thin pack is resolved and checked. Returns its
+    object count."""
+    if not (thin and repo):
+        return pack_check.check_pack(data, thin=thin)
+    with pack_check.GitObjectSource(repo, env) as source:
+        return pack_check.check_pack(data, thin=True, base_source=source)
 
 
 def gzip_bytes(data):
@@ -406,6 +410,7 @@ def assert_same(module, reference, what=""):
 def pack_object_ids(git, pack, workdir):
     """The object ids in a pack (bytes), via git index-pack + show-index.
     The pack must be self-contained (not thin)."""
+    check_pack(pack)
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha1(pack).hexdigest()
@@ -436,7 +441,6 @@ def fetch_outcome(git, response, workdir):
     pack, _progress, error = demux_sideband(parse_pkt_lines(rest))
     if error:
         return ("sideband error", error)
-    check_pack(pack)
     return ("pack", items[:-1], pack_object_ids(git, pack, workdir))
 
 
@@ -487,6 +491,8 @@ def clone(git, url, dest, *opts, worktree=None, env=None, protocol=2):
             state["origin_head"] = git.run(
                 "symbolic-ref", "refs/remotes/origin/HEAD", cwd=dest).out
     pack = trace.read_bytes() if trace.exists() else b""
+    if pack:
+        check_pack(pack)
     return {"code": r.code, "state": state}, r, pack
 
 
@@ -503,6 +509,9 @@ def fetch(git, repo, url, *refspecs, opts=(), env=None, protocol=2):
                 protocol=protocol)
     state = repo_state(git, repo) if r.code == 0 else None
     pack = trace.read_bytes() if trace.exists() else b""
+    if pack:
+        check_pack(pack, thin="--no-thin" not in opts,
+                   repo=repo if r.code == 0 else None, env=git.env)
     return {"code": r.code, "state": state}, r, pack
 
 

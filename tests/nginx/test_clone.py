@@ -140,7 +140,7 @@ def test_incremental_fetch_small(git, server, tmp_path):
     res = incremental_fetch_both(git, server, tmp_path)
     assert res["reference"][0]["code"] == 0, res["reference"][1].err
     assert res["module"][0] == res["reference"][0], res["module"][1].err
-    assert check_pack(res["module"][2]) > 0
+    assert check_pack(res["module"][2], thin=True) > 0
 
 
 def test_fetch_up_to_date(git, server, tmp_path):

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -49,6 +50,56 @@ Written write_pack(const std::string &repo_path, const std::vector<git_oid> &obj
     return {file, ps.stats()};
 }
 
+// The deltas of a pack whose base is another entry of the pack at a later
+// offset (a one-pass reader cannot resolve them; git's index-pack hides
+// it). idx is the pack's index (made by index-pack, which accepts them);
+// entries past limit (bases that index-pack --fix-thin appended) are not
+// the pack's own: a delta may name them.
+size_t forward_bases(const std::string &pack, const std::string &idx, uint64_t limit = UINT64_MAX) {
+    std::ifstream in(pack, std::ios::binary);
+    const std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::map<std::string, uint64_t> offset_of;
+    std::vector<uint64_t> offsets;
+    for (const auto &line : test::split_lines(sh("git show-index < '" + idx + "'"))) {
+        const uint64_t off = std::stoull(line.substr(0, line.find(' ')));
+        offset_of[line.substr(line.find(' ') + 1, GIT_OID_HEXSZ)] = off;
+        offsets.push_back(off);
+    }
+    std::sort(offsets.begin(), offsets.end());
+    size_t forward = 0;
+    for (const uint64_t off : offsets) {
+        if (off >= limit)
+            continue;
+        size_t p = off;
+        uint8_t c = uint8_t(data.at(p++));
+        const int type = (c >> 4) & 7;
+        while (c & 0x80)
+            c = uint8_t(data.at(p++));
+        uint64_t base = 0;
+        if (type == 6) {
+            c = uint8_t(data.at(p++));
+            uint64_t dist = c & 0x7f;
+            while (c & 0x80) {
+                c = uint8_t(data.at(p++));
+                dist = ((dist + 1) << 7) | (c & 0x7f);
+            }
+            base = off - dist;
+        } else if (type == 7) {
+            git_oid oid;
+            std::memcpy(oid.id, data.data() + p, GIT_OID_RAWSZ);
+            const auto it = offset_of.find(test::to_hex(oid));
+            if (it == offset_of.end() || it->second >= limit)
+                continue; // a thin base
+            base = it->second;
+        } else {
+            continue;
+        }
+        if (base >= off || !std::binary_search(offsets.begin(), offsets.end(), base))
+            forward++;
+    }
+    return forward;
+}
+
 struct Verified {
     std::set<std::string> objects;
     // oid -> the delta base named by verify-pack, "" for a whole object.
@@ -72,6 +123,7 @@ Verified verify_pack(const std::string &src_repo, const std::string &pack,
     }
     const std::string idx = pack.substr(0, pack.size() - 5) + ".idx";
     sh("GIT_DIR='" + bare + "' git index-pack --strict -o '" + idx + "' '" + pack + "' >/dev/null");
+    EXPECT_EQ(forward_bases(pack, idx), 0u) << "deltas before their bases in " << pack;
     Verified v;
     for (const auto &o : test::verify_pack_objects(sh("git verify-pack -v '" + idx + "'"))) {
         v.objects.insert(o.oid);
@@ -413,10 +465,17 @@ Written write_fetch_pack(const std::string &repo_path, const std::vector<std::st
 }
 
 // Whether git can index the pack with nothing but itself.
+// Checks too that no delta comes before its base.
 bool self_contained(const std::string &pack, const std::string &work) {
-    return sh("rm -rf '" + work + "/e.git' && git init -q --bare '" + work +
-              "/e.git' && GIT_DIR='" + work + "/e.git' git index-pack --stdin < '" + pack +
-              "' >/dev/null 2>&1 && echo yes || echo no") == "yes\n";
+    if (sh("rm -rf '" + work + "/e.git' && git init -q --bare '" + work + "/e.git' && GIT_DIR='" +
+           work + "/e.git' git index-pack --stdin < '" + pack +
+           "' >/dev/null 2>&1 && echo yes || echo no") != "yes\n")
+        return false;
+    const std::string copy =
+        test::split_lines(sh("ls '" + work + "'/e.git/objects/pack/*.pack"))[0];
+    EXPECT_EQ(forward_bases(copy, copy.substr(0, copy.size() - 5) + ".idx"), 0u)
+        << "deltas before their bases in " << pack;
+    return true;
 }
 
 // The client's side of a thin pack: index-pack --fix-thin completes it with
@@ -429,6 +488,12 @@ std::string check_thin_pack(const std::string &src_repo, const Written &w,
     const std::string client = client_repo(src_repo, haves, work + "/client.git");
     sh("GIT_DIR='" + client + "' git index-pack --strict --fix-thin --stdin < '" + w.pack +
        "' >/dev/null");
+    const std::string completed =
+        test::split_lines(sh("ls '" + client + "'/objects/pack/pack-*.pack"))[0];
+    EXPECT_EQ(forward_bases(completed, completed.substr(0, completed.size() - 5) + ".idx",
+                            std::filesystem::file_size(w.pack) - GIT_OID_RAWSZ),
+              0u)
+        << "deltas before their bases in the thin pack";
     std::string refs;
     for (size_t i = 0; i < wants.size(); i++)
         refs += "git update-ref refs/heads/w" + std::to_string(i) + " " + wants[i] + " && ";
@@ -613,9 +678,10 @@ class ComposeTest : public PackStreamTest {
 };
 
 // Main's newest versions are deltas against versions only the side branch
-// has: a fetch of main composes them down their chains to main's older
-// ones instead of writing them whole, for about the size of git's pack
-// (which searches new deltas for them).
+// has: a fetch of main makes them deltas against main's older ones (new,
+// against the same path, or composed down their chains) instead of writing
+// them whole, for about the size of git's pack (which searches new deltas
+// for them).
 TEST_F(ComposeTest, DeltasAgainstAnotherBranchAreComposed) {
     const std::vector<std::string> wants = {rev("main")};
     const auto expect = test::rev_list_objects(src_, wants, {});
@@ -629,11 +695,14 @@ TEST_F(ComposeTest, DeltasAgainstAnotherBranchAreComposed) {
         SCOPED_TRACE(ofs ? "ofs-delta" : "no ofs-delta");
         Written w = write_fetch_pack(src_, wants, {}, {ofs, false}, work_.str() + "/c.pack");
         EXPECT_EQ(w.stats.objects, expect.size());
-        EXPECT_EQ(w.stats.composed_deltas, 3u);
+        // Each a delta against M: made new against the same path (tried
+        // first, as git searches new bases), or composed down the chain.
+        const uint32_t made = w.stats.composed_deltas + w.stats.encoded_deltas;
+        EXPECT_GE(made, 3u);
         EXPECT_EQ(w.stats.thin_deltas, 0u);
-        EXPECT_EQ(w.stats.deltas, w.stats.reused_deltas + w.stats.composed_deltas);
-        // Written whole: only the two that reach no base that is sent.
-        EXPECT_EQ(w.stats.objects - w.stats.reused - w.stats.composed_deltas, 2u);
+        EXPECT_EQ(w.stats.deltas, w.stats.reused_deltas + made);
+        // Written whole: at most the two that reach no base that is sent.
+        EXPECT_LE(w.stats.objects - w.stats.reused - made, 2u);
         EXPECT_LE(double(w.stats.bytes), 1.2 * double(git_size)) << "git: " << git_size;
         Verified v = verify_pack(src_, w.pack, {}, work_.str());
         EXPECT_EQ(v.objects, expect);
@@ -651,7 +720,8 @@ TEST_F(ComposeTest, DeltasAgainstAnotherBranchAreComposed) {
         in.wants = test::oids_of(wants);
         Written small = write_pack(src_, enumerate_objects(repo.get(), in, nullptr).list(), ofs, 7,
                                    work_.str() + "/small.pack");
-        EXPECT_EQ(small.stats.composed_deltas, 3u);
+        EXPECT_EQ(small.stats.composed_deltas, w.stats.composed_deltas);
+        EXPECT_EQ(small.stats.encoded_deltas, w.stats.encoded_deltas);
         EXPECT_EQ(sh("cmp '" + w.pack + "' '" + small.pack + "' && echo same"), "same\n");
     }
 }
@@ -671,7 +741,7 @@ TEST_F(ComposeTest, ThinPackComposesAgainstWhatTheClientHas) {
         Written thin =
             write_fetch_pack(src_, wants, haves, {ofs, true}, work_.str() + "/thin.pack");
         EXPECT_EQ(thin.stats.objects, expect.size());
-        EXPECT_EQ(thin.stats.composed_deltas, 3u);
+        EXPECT_EQ(thin.stats.composed_deltas + thin.stats.encoded_deltas, 3u);
         EXPECT_EQ(thin.stats.thin_deltas, 3u);
         EXPECT_LE(double(thin.stats.bytes), 1.2 * double(git_size)) << "git: " << git_size;
         EXPECT_FALSE(self_contained(thin.pack, work_.str()));
@@ -694,9 +764,10 @@ TEST_F(ComposeTest, ThinPackComposesAgainstWhatTheClientHas) {
 
 // A pushed pack keeps its thin deltas and has their bases appended at its
 // end (index-pack --fix-thin), after the deltas; it is the newest pack, so
-// its entries come first. D is composed down to M, which the pack then
-// sends after it: a REF_DELTA, even with ofs-delta.
-TEST_F(ComposeTest, BaseSentLaterMakesARefDelta) {
+// its entries come first. D is composed down to M, which the pack would
+// send after it: M is written first instead, and D is an OFS_DELTA against
+// it with ofs-delta (a REF_DELTA to an earlier entry without).
+TEST_F(ComposeTest, BaseOnDiskAfterTheDeltaIsWrittenFirst) {
     const std::string server = work_.str() + "/server.git";
     sh("git init -q --bare '" + server + "' && git -C '" + server +
        "' config receive.unpackLimit 1 && git -C '" + dir_ + "' push -q '" + server +
@@ -708,11 +779,22 @@ TEST_F(ComposeTest, BaseSentLaterMakesARefDelta) {
     for (bool ofs : {true, false}) {
         SCOPED_TRACE(ofs ? "ofs-delta" : "no ofs-delta");
         Written w = write_fetch_pack(server, wants, {}, {ofs, false}, work_.str() + "/p.pack");
-        EXPECT_EQ(w.stats.composed_deltas, 3u);
         EXPECT_EQ(verify_pack(server, w.pack, {}, work_.str()).objects, expect);
+        const std::string idx = w.pack.substr(0, w.pack.size() - 5) + ".idx";
+        EXPECT_EQ(forward_bases(w.pack, idx), 0u);
         const auto types = entry_types(w.pack);
-        EXPECT_EQ(types.count(6), 0u);
-        EXPECT_EQ(types.at(7), int(w.stats.deltas));
+        EXPECT_EQ(types.count(ofs ? 7 : 6), 0u);
+        EXPECT_EQ(types.at(ofs ? 6 : 7), int(w.stats.deltas));
+    }
+    // Every ref: the pushed pack's REF_DELTAs are copied as they are on
+    // disk, their appended bases written before them.
+    const std::vector<std::string> all = {rev("main"), rev("side")};
+    const auto expect_all = test::rev_list_objects(server, all, {});
+    for (bool ofs : {true, false}) {
+        SCOPED_TRACE(ofs ? "all, ofs-delta" : "all, no ofs-delta");
+        Written w = write_fetch_pack(server, all, {}, {ofs, false}, work_.str() + "/a.pack");
+        EXPECT_GT(w.stats.reused_deltas, 0u);
+        EXPECT_EQ(verify_pack(server, w.pack, {}, work_.str()).objects, expect_all);
     }
 }
 
