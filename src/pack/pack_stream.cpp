@@ -191,6 +191,7 @@ struct PackStream::Impl {
     bool start_composed(Entry &e);
     bool start_composed_written(Entry &e);
     bool start_encoded(Entry &e);
+    void start_delta(const Entry &e, bool thin, const git_oid &base);
     void start_deflate(const uint8_t *data, size_t size);
     void feed_whole();
     bool verbatim(const Entry &e, uint64_t at) const;
@@ -951,23 +952,8 @@ bool PackStream::Impl::start_composed(Entry &e) {
         !delta_sizes(composed_.data(), composed_.size(), &base_size, &result_size) ||
         composed_.size() >= result_size)
         return false;
-    whole_.reset();
-    whole_stream_.reset();
-    staged_pos_ = 0;
-    const size_t here = next_ - 1;
-    if (!thin && ofs_delta_ && e.base < here) {
-        staged_len_ = encode_type_size(staged_, kOfsDelta, composed_.size());
-        staged_len_ += encode_ofs(staged_ + staged_len_, e.new_pos - entries_[e.base].new_pos);
-    } else {
-        staged_len_ = encode_type_size(staged_, kRefDelta, composed_.size());
-        std::memcpy(staged_ + staged_len_, target.id, GIT_OID_RAWSZ);
-        staged_len_ += GIT_OID_RAWSZ;
-    }
-    stats_.deltas++;
     stats_.composed_deltas++;
-    if (thin)
-        stats_.thin_deltas++;
-    start_deflate(composed_.data(), composed_.size());
+    start_delta(e, thin, target);
     return true;
 }
 
@@ -1007,6 +993,17 @@ bool PackStream::Impl::start_encoded(Entry &e) {
     } catch (const Error &) {
         return false; // resolving the object whole reports what is wrong
     }
+    stats_.encoded_deltas++;
+    start_delta(e, thin, base_oid);
+    return true;
+}
+
+// Starts deflating size bytes at data (or from whole_stream_ when data is
+// null) after the staged header.
+// Writes e's header as a delta of composed_ against base (an OFS_DELTA when
+// the base is an earlier entry of this pack and the client takes them, else
+// a REF_DELTA naming it) and starts deflating composed_.
+void PackStream::Impl::start_delta(const Entry &e, bool thin, const git_oid &base) {
     whole_.reset();
     whole_stream_.reset();
     staged_pos_ = 0;
@@ -1015,19 +1012,15 @@ bool PackStream::Impl::start_encoded(Entry &e) {
         staged_len_ += encode_ofs(staged_ + staged_len_, e.new_pos - entries_[e.base].new_pos);
     } else {
         staged_len_ = encode_type_size(staged_, kRefDelta, composed_.size());
-        std::memcpy(staged_ + staged_len_, base_oid.id, GIT_OID_RAWSZ);
+        std::memcpy(staged_ + staged_len_, base.id, GIT_OID_RAWSZ);
         staged_len_ += GIT_OID_RAWSZ;
     }
     stats_.deltas++;
-    stats_.encoded_deltas++;
     if (thin)
         stats_.thin_deltas++;
     start_deflate(composed_.data(), composed_.size());
-    return true;
 }
 
-// Starts deflating size bytes at data (or from whole_stream_ when data is
-// null) after the staged header.
 void PackStream::Impl::start_deflate(const uint8_t *data, size_t size) {
     whole_data_ = data;
     whole_size_ = size;

@@ -24,6 +24,8 @@ unsigned random_below(unsigned n) {
     return static_cast<unsigned>(gen() % n);
 }
 
+} // namespace
+
 bool write_all(int fd, std::string_view data) {
     while (!data.empty()) {
         const ssize_t n = ::write(fd, data.data(), data.size());
@@ -36,8 +38,6 @@ bool write_all(int fd, std::string_view data) {
     }
     return true;
 }
-
-} // namespace
 
 LockFile::LockFile(LockFile &&other) noexcept : path_(std::move(other.path_)), fd_(other.fd_) {
     other.path_.clear();

@@ -48,6 +48,10 @@ class LockFile {
     int fd_ = -1;
 };
 
+// Writes all of data to fd, through EINTR and short writes; false with errno
+// set when a write fails.
+bool write_all(int fd, std::string_view data);
+
 // git's unable_to_lock_message(): why the lock for path (shown as given)
 // could not be taken.
 std::string unable_to_lock_message(const std::string &shown_path, int err);

@@ -135,19 +135,6 @@ std::string resolve_symlink(std::string path) {
     return path;
 }
 
-bool write_all(int fd, std::string_view data) {
-    while (!data.empty()) {
-        const ssize_t n = ::write(fd, data.data(), data.size());
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return false;
-        }
-        data.remove_prefix(static_cast<size_t>(n));
-    }
-    return true;
-}
-
 // What reading one ref found, as git's files_read_raw_ref() reports it.
 struct RawRef {
     int err = 0; // 0 when read; else ENOENT, EISDIR, EINVAL (broken) or the errno

@@ -148,31 +148,47 @@ def hashed_password():
 
 @pytest.fixture(scope="module")
 def push_env(git, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("push")
-    root = tmp / "root"
-    root.mkdir()
-    htpasswd = tmp / "htpasswd"
-    htpasswd.write_text("%s:%s\n" % (USER, hashed_password()))
-    fcgi = Fcgiwrap(tmp / "fcgiwrap", children=4).start()
-    body = PUSH_HTTP.replace("{root}", str(root)) \
-        .replace("{htpasswd}", str(htpasswd)) \
-        .replace("{sock}", str(fcgi.socket_path)) \
-        .replace("{backend}", helpers.HTTP_BACKEND)
+    body = PUSH_HTTP
     if SELF_CHECK:
         body = body.replace(
             "\n            git_smart_http_max_concurrent 1;", "").replace(
             "\n            git_smart_http_queue 1 timeout=60s;", "").replace(
             "        location = /metrics { git_smart_http_metrics; }\n", "")
-    nginx = Nginx(tmp / "nginx", body,
-                  module=None if SELF_CHECK else helpers.module_path(),
-                  worker_processes=2, main_extra="env GSH_TEST_PACK_STALL;")
-    nginx.extra_env["GSH_TEST_PACK_STALL"] = STALL_FIFO
+
+    def make_nginx(prefix, conf):
+        nginx = Nginx(prefix, conf,
+                      module=None if SELF_CHECK else helpers.module_path(),
+                      worker_processes=2,
+                      main_extra="env GSH_TEST_PACK_STALL;")
+        nginx.extra_env["GSH_TEST_PACK_STALL"] = STALL_FIFO
+        return nginx
+    yield from serve_push_env(git, tmp_path_factory.mktemp("push"), body,
+                              make_nginx)
+
+
+def serve_push_env(git, tmp, body, make_nginx, fcgi_children=4,
+                   env_class=PushEnv, **fill):
+    """A fixture's body: TMP/root (empty), an htpasswd for USER, fcgiwrap
+    and the nginx make_nginx(prefix, conf) makes of body, whose {root},
+    {htpasswd}, {sock}, {backend} (and the names in fill) are filled in.
+    Yields env_class(...); stops both after, and the nginx must stop
+    cleanly (crashes and sanitizer reports: conftest's watch)."""
+    root = tmp / "root"
+    root.mkdir()
+    htpasswd = tmp / "htpasswd"
+    htpasswd.write_text("%s:%s\n" % (USER, hashed_password()))
+    fcgi = Fcgiwrap(tmp / "fcgiwrap", children=fcgi_children).start()
+    fill = dict(fill, root=root, htpasswd=htpasswd, sock=fcgi.socket_path,
+                backend=helpers.HTTP_BACKEND)
+    for key, value in fill.items():
+        body = body.replace("{%s}" % key, str(value))
+    nginx = make_nginx(tmp / "nginx", body)
     try:
         nginx.start()
     except Exception:
         fcgi.stop()
         raise
-    env = PushEnv(git, tmp, nginx, fcgi, root)
+    env = env_class(git, tmp, nginx, fcgi, root)
     try:
         assert helpers.http_request(nginx.port, "GET", "/nowhere").status \
             == 404

@@ -22,7 +22,7 @@ import pytest
 
 import helpers
 import test_push as tp
-from helpers import Fcgiwrap, Nginx, pkt_flush
+from helpers import Nginx, pkt_flush
 
 TOKEN = "change-me"
 TOKEN_USER = "token-user"
@@ -86,35 +86,12 @@ class IdentityEnv(tp.PushEnv):
 @pytest.fixture(scope="module")
 def ident(git, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("identity")
-    root = tmp / "root"
-    root.mkdir()
-    htpasswd = tmp / "htpasswd"
-    htpasswd.write_text("%s:%s\n" % (tp.USER, tp.hashed_password()))
     log = tmp / "who.log"
-    fcgi = Fcgiwrap(tmp / "fcgiwrap", children=2).start()
-    body = IDENTITY_HTTP.replace("{root}", str(root)) \
-        .replace("{htpasswd}", str(htpasswd)) \
-        .replace("{log}", str(log)) \
-        .replace("{sock}", str(fcgi.socket_path)) \
-        .replace("{backend}", helpers.HTTP_BACKEND)
-    nginx = Nginx(tmp / "nginx", body, module=helpers.module_path())
-    try:
-        nginx.start()
-    except Exception:
-        fcgi.stop()
-        raise
-    env = IdentityEnv(git, tmp, nginx, fcgi, root)
-    env.log = log
-    try:
-        assert helpers.http_request(nginx.port, "GET", "/nowhere").status \
-            == 404
-        yield env
-    finally:
-        status = nginx.stop()
-        fcgi.stop()
-    # crashes and sanitizer reports: conftest's watch over every nginx
-    assert status == 0, "nginx did not stop cleanly:\n%s" % \
-        nginx.read_error_log()[-5000:]
+    IdentityEnv.log = log
+    yield from tp.serve_push_env(
+        git, tmp, IDENTITY_HTTP,
+        lambda prefix, conf: Nginx(prefix, conf, module=helpers.module_path()),
+        fcgi_children=2, env_class=IdentityEnv, log=log)
 
 
 def basic(user, password):
