@@ -280,6 +280,11 @@ def record_pack_files(tmp, seeds):
     seeds.add("pack_index", "v1", struct.pack(">II", pack_size, v1.stat().st_size)
               + v1.read_bytes())
 
+    # fuzz_pack_check: a piece-size byte, then a pack as a push sends it
+    pack = base.with_suffix(".pack").read_bytes()
+    seeds.add("pack_check", "whole", b"\0" + pack)
+    seeds.add("pack_check", "pieces-7", b"\6" + pack)
+
     count = struct.unpack(">I", idx[8 + 1020:8 + 1024])[0]
     seeds.add("bitmap_index", "hash-cache",
               struct.pack(">I", count) + base.with_suffix(".bitmap").read_bytes())
