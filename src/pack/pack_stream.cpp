@@ -188,6 +188,7 @@ struct PackStream::Impl {
             sha_.update(p, n);
     }
     void start_whole(Entry &e);
+    bool plan_composed(Entry &e, const DeltaChain::Usable &usable);
     bool start_composed(Entry &e);
     bool start_composed_written(Entry &e);
     bool start_encoded(Entry &e);
@@ -540,18 +541,26 @@ void PackStream::Impl::compose_orphans() {
             continue;
         if (!chain_)
             chain_ = std::make_unique<DeltaChain>(packs_);
-        git_oid base;
-        if (!chain_->follow(e.pack, e.offset, usable, &base))
-            continue;
-        if (const int64_t b = sent().find(base); b >= 0) {
-            e.base = uint32_t(b);
-            e.action = kCompose;
-        } else {
-            e.base = uint32_t(thin_bases_.size());
-            thin_bases_.push_back(base);
-            e.action = kComposeThin;
-        }
+        plan_composed(e, usable);
     }
+}
+
+// Plans e (a delta on disk) as composed down its chain to the first base
+// usable says may be named: an entry sent (kCompose) or one the client has
+// (kComposeThin). False, with e unchanged, when the chain has none.
+bool PackStream::Impl::plan_composed(Entry &e, const DeltaChain::Usable &usable) {
+    git_oid base;
+    if (!chain_->follow(e.pack, e.offset, usable, &base))
+        return false;
+    if (const int64_t b = sent().find(base); b >= 0) {
+        e.base = uint32_t(b);
+        e.action = kCompose;
+    } else {
+        e.base = uint32_t(thin_bases_.size());
+        thin_bases_.push_back(base);
+        e.action = kComposeThin;
+    }
+    return true;
 }
 
 bool PackStream::Impl::usable_base(const git_oid &oid) {
@@ -922,18 +931,7 @@ bool PackStream::Impl::start_composed_written(Entry &e) {
         const int64_t b = sent().find(oid);
         return b >= 0 ? b < here : thin_ && known_.client_has(oid);
     };
-    git_oid base;
-    if (!chain_->follow(e.pack, e.offset, usable, &base))
-        return false;
-    if (const int64_t b = sent().find(base); b >= 0) {
-        e.base = uint32_t(b);
-        e.action = kCompose;
-    } else {
-        e.base = uint32_t(thin_bases_.size());
-        thin_bases_.push_back(base);
-        e.action = kComposeThin;
-    }
-    return start_composed(e);
+    return plan_composed(e, usable) && start_composed(e);
 }
 
 // Sets up e (kCompose or kComposeThin) as the delta from its planned base to

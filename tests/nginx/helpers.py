@@ -14,6 +14,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from collections import namedtuple
 from pathlib import Path
 
@@ -141,6 +142,23 @@ class Response(namedtuple("Response", "status reason headers body complete")):
     def header_all(self, name):
         name = name.lower()
         return [v for k, v in self.headers if k.lower() == name]
+
+
+def wait_log_lines(path, mark, count, timeout=30):
+    """The non-empty lines of the log at path written after offset mark,
+    once there are at least count of them. nginx writes a request's line
+    once its response is out, which may be a moment after the client has
+    read it: this waits for them (bounded) and fails if they never come."""
+    deadline = time.monotonic() + timeout
+    while True:
+        text = serving.read_text_from(path, mark)
+        lines = [l for l in text.splitlines() if l]
+        if len(lines) >= count or time.monotonic() > deadline:
+            break
+        time.sleep(0.01)
+    assert len(lines) >= count, "expected %d log lines, got:\n%s" % (
+        count, text)
+    return lines
 
 
 def http_request(port, method, path, headers=None, body=None, timeout=120,

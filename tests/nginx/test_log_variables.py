@@ -7,7 +7,6 @@ Module-specific: nothing to compare with git http-backend here.
 
 import os
 import socket
-import time
 
 import pytest
 
@@ -65,15 +64,7 @@ class LogServer:
         """The first `count` log lines written after mark, as dicts. nginx
         writes a line once the response is out, which may be a moment
         after the client has read it: wait for them (bounded)."""
-        deadline = time.monotonic() + 30
-        while True:
-            text = helpers.serving.read_text_from(self.log_path, mark)
-            lines = [l for l in text.splitlines() if l]
-            if len(lines) >= count or time.monotonic() > deadline:
-                break
-            time.sleep(0.01)
-        assert len(lines) >= count, "expected %d log lines, got:\n%s" % (
-            count, text)
+        lines = helpers.wait_log_lines(self.log_path, mark, count)
         return [dict(zip(FIELDS, l.split("|"))) for l in lines]
 
 

@@ -16,7 +16,6 @@ with the usual `fastcgi_param REMOTE_USER $remote_user`:
 """
 
 import base64
-import time
 
 import pytest
 
@@ -160,22 +159,9 @@ def test_forged_user_is_not_git_user(ident, seed):
                      {"Authorization": FORGED}) == 403
     assert status_of(ident, "GET", "git", repo, tp.ADVERT,
                      {"Authorization": tp.basic_auth()}) == 200
-    lines = wait_lines(ident, mark, 2)
+    lines = helpers.wait_log_lines(ident.log, mark, 2)
     assert lines[0].split("|")[1:] == ["403", "mallory", "-"], lines
     assert lines[1].split("|")[1:] == ["200", tp.USER, tp.USER], lines
-
-
-def wait_lines(env, mark, count):
-    """nginx logs a request after its response is out: wait (bounded)."""
-    deadline = time.monotonic() + 30
-    while True:
-        text = helpers.serving.read_text_from(env.log, mark)
-        lines = [l for l in text.splitlines() if l]
-        if len(lines) >= count or time.monotonic() > deadline:
-            break
-        time.sleep(0.01)
-    assert len(lines) >= count, lines
-    return lines
 
 
 @pytest.mark.parametrize("method,suffix", [("GET", tp.ADVERT),
