@@ -46,6 +46,7 @@ static ngx_str_t  ngx_http_gsh_receive_pack_request =
 ngx_int_t
 ngx_http_gsh_handler(ngx_http_request_t *r)
 {
+    size_t                       repo_len;
     ngx_int_t                    rc;
     ngx_str_t                    rel, service;
     const u_char                *repo;
@@ -94,13 +95,23 @@ ngx_http_gsh_handler(ngx_http_request_t *r)
     rel.data = r->uri.data + glcf->prefix.len;
     rel.len = r->uri.len - glcf->prefix.len;
 
-    route = ngx_http_gsh_route_find(rel.data, rel.len, &repo, &rel.len);
+    route = ngx_http_gsh_route_find(rel.data, rel.len, &repo, &repo_len);
 
     if (route == NULL) {
         ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                        "git_smart_http: no route for \"%V\"", &rel);
         return ngx_http_gsh_error(r, NGX_HTTP_NOT_FOUND);
     }
+
+    if (route->route == ngx_http_gsh_route_file) {
+        ctx->file.data = (u_char *) ngx_http_gsh_route_file_name(route,
+                                                 rel.data, rel.len,
+                                                 &ctx->file.len);
+        ctx->file_type = route->type;
+        ctx->file_immutable = route->immutable;
+    }
+
+    rel.len = repo_len;
 
     rel.data = (u_char *) repo;
 
@@ -135,8 +146,12 @@ ngx_http_gsh_handler(ngx_http_request_t *r)
         }
 
         if (rc == NGX_DECLINED) {
-            /* the dumb protocol is not served */
-            return ngx_http_gsh_error(r, NGX_HTTP_NOT_FOUND);
+            if (!glcf->dumb) {
+                return ngx_http_gsh_error(r, NGX_HTTP_NOT_FOUND);
+            }
+
+            ctx->kind = GSH_DUMB_INFO_REFS;
+            break;
         }
 
         if (service.len == sizeof("git-receive-pack") - 1
@@ -210,8 +225,17 @@ ngx_http_gsh_handler(ngx_http_request_t *r)
         ctx->kind = GSH_RPC_RECEIVE_PACK;
         break;
 
-    default: /* ngx_http_gsh_route_dumb */
-        return ngx_http_gsh_error(r, NGX_HTTP_NOT_FOUND);
+    default: /* the dumb protocol's other files */
+
+        if (!glcf->dumb) {
+            return ngx_http_gsh_error(r, NGX_HTTP_NOT_FOUND);
+        }
+
+        ctx->kind = (route->route == ngx_http_gsh_route_head)
+                    ? GSH_DUMB_HEAD
+                    : (route->route == ngx_http_gsh_route_info_packs)
+                      ? GSH_DUMB_INFO_PACKS : GSH_DUMB_FILE;
+        break;
     }
 
     if (r->method == NGX_HTTP_POST) {

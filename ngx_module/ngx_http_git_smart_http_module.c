@@ -52,6 +52,13 @@ static ngx_command_t  ngx_http_gsh_commands[] = {
       offsetof(ngx_http_gsh_loc_conf_t, upload_pack),
       NULL },
 
+    { ngx_string("git_smart_http_dumb"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_gsh_loc_conf_t, dumb),
+      NULL },
+
     { ngx_string("git_smart_http_receive_pack"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
       ngx_conf_set_flag_slot,
@@ -345,6 +352,7 @@ ngx_http_gsh_create_loc_conf(ngx_conf_t *cf)
     glcf->enable = NGX_CONF_UNSET;
     glcf->export_all = NGX_CONF_UNSET;
     glcf->upload_pack = NGX_CONF_UNSET;
+    glcf->dumb = NGX_CONF_UNSET;
     glcf->receive_pack = NGX_CONF_UNSET;
     glcf->hooks = NGX_CONF_UNSET;
     glcf->filter = NGX_CONF_UNSET;
@@ -388,6 +396,12 @@ ngx_http_gsh_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_value(conf->export_all, prev->export_all, 0);
     ngx_conf_merge_value(conf->upload_pack, prev->upload_pack, 1);
+
+    /*
+     * off: dumb HTTP hands out object and pack files as they are, objects
+     * that no advertised ref reaches included (see the README)
+     */
+    ngx_conf_merge_value(conf->dumb, prev->dumb, 0);
     ngx_conf_merge_value(conf->receive_pack, prev->receive_pack, 0);
     ngx_conf_merge_value(conf->hooks, prev->hooks, 0);
     ngx_conf_merge_value(conf->filter, prev->filter, 1);

@@ -10,6 +10,8 @@
  *                                      C, no nginx header (fuzzed alone)
  *   ngx_http_git_smart_http_stream.c   thread-pool tasks and streaming of
  *                                      the response with back-pressure
+ *   ngx_http_git_smart_http_dumb.c     the dumb protocol's object and pack
+ *                                      files, sent as static files
  *   ngx_http_git_smart_http_variables.c  the $git_* variables for logs
  *   ngx_http_git_smart_http_zone.c     the shared zone: pack slots, their
  *                                      queue, the pack progress timeout
@@ -71,6 +73,7 @@ typedef struct {
     ngx_str_t                   root;       /* absolute, NUL-terminated */
     ngx_flag_t                  export_all;
     ngx_flag_t                  upload_pack;
+    ngx_flag_t                  dumb;       /* the dumb protocol's files */
     ngx_flag_t                  receive_pack;
     ngx_flag_t                  hooks;      /* run the repository's hooks
                                                on push */
@@ -141,6 +144,10 @@ typedef struct {
     ngx_str_t                   service;    /* "git-upload-pack", ... */
     ngx_int_t                   protocol;   /* of Git-Protocol; -1: unset */
 
+    /* a dumb file: its name in the git directory, its Content-Type */
+    ngx_str_t                   file;
+    const char                 *file_type;
+
     unsigned                    first_buf:1; /* the small one is made */
     unsigned                    on_loop:1;  /* answered with no thread */
     unsigned                    task_busy:1;
@@ -151,6 +158,8 @@ typedef struct {
     unsigned                    opening:1;  /* the session's open is asked */
     unsigned                    slot_first:1; /* a push: the slot is taken
                                                  before the open */
+    unsigned                    file_immutable:1; /* a dumb file that never
+                                                     changes (objects, packs) */
 } ngx_http_gsh_ctx_t;
 
 
@@ -165,6 +174,10 @@ ngx_uint_t ngx_http_gsh_protocol(ngx_http_request_t *r);
 ngx_int_t ngx_http_gsh_log_escape(ngx_pool_t *pool, ngx_str_t *src,
     ngx_str_t *dst);
 void ngx_http_gsh_send_response(ngx_http_request_t *r,
+    ngx_http_gsh_ctx_t *ctx);
+
+/* the dumb file: a dumb protocol's file sent as nginx sends static files */
+ngx_int_t ngx_http_gsh_send_file(ngx_http_request_t *r,
     ngx_http_gsh_ctx_t *ctx);
 
 /* the zone file: slots, queue and progress timeout */

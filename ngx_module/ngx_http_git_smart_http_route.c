@@ -17,27 +17,39 @@
 #define H62 H8 H8 H8 H8 H8 H8 H8 "######"
 #define H64 H8 H8 H8 H8 H8 H8 H8 H8
 
+#define NGX_HTTP_GSH_LOOSE  "application/x-git-loose-object"
+#define NGX_HTTP_GSH_PACK   "application/x-git-packed-objects"
+#define NGX_HTTP_GSH_IDX    "application/x-git-packed-objects-toc"
+
 
 /* "git http-backend" routes (git 2.39), anchored at the end of the path */
 
 static const ngx_http_gsh_route_t  ngx_http_gsh_routes[] = {
 
-    { ngx_http_gsh_route_dumb, 0, "/HEAD" },
-    { ngx_http_gsh_route_info_refs, 0, "/info/refs" },
-    { ngx_http_gsh_route_dumb, 0, "/objects/info/alternates" },
-    { ngx_http_gsh_route_dumb, 0, "/objects/info/http-alternates" },
-    { ngx_http_gsh_route_dumb, 0, "/objects/info/packs" },
-    { ngx_http_gsh_route_dumb, 0, "/objects/##/" H38 },
-    { ngx_http_gsh_route_dumb, 0, "/objects/##/" H62 },
-    { ngx_http_gsh_route_dumb, 0, "/objects/pack/pack-" H40 ".pack" },
-    { ngx_http_gsh_route_dumb, 0, "/objects/pack/pack-" H64 ".pack" },
-    { ngx_http_gsh_route_dumb, 0, "/objects/pack/pack-" H40 ".idx" },
-    { ngx_http_gsh_route_dumb, 0, "/objects/pack/pack-" H64 ".idx" },
+    { ngx_http_gsh_route_head, 0, "/HEAD", NULL, 0 },
+    { ngx_http_gsh_route_info_refs, 0, "/info/refs", NULL, 0 },
+    { ngx_http_gsh_route_file, 0, "/objects/info/alternates",
+      "text/plain", 0 },
+    { ngx_http_gsh_route_file, 0, "/objects/info/http-alternates",
+      "text/plain", 0 },
+    { ngx_http_gsh_route_info_packs, 0, "/objects/info/packs", NULL, 0 },
+    { ngx_http_gsh_route_file, 0, "/objects/##/" H38,
+      NGX_HTTP_GSH_LOOSE, 1 },
+    { ngx_http_gsh_route_file, 0, "/objects/##/" H62,
+      NGX_HTTP_GSH_LOOSE, 1 },
+    { ngx_http_gsh_route_file, 0, "/objects/pack/pack-" H40 ".pack",
+      NGX_HTTP_GSH_PACK, 1 },
+    { ngx_http_gsh_route_file, 0, "/objects/pack/pack-" H64 ".pack",
+      NGX_HTTP_GSH_PACK, 1 },
+    { ngx_http_gsh_route_file, 0, "/objects/pack/pack-" H40 ".idx",
+      NGX_HTTP_GSH_IDX, 1 },
+    { ngx_http_gsh_route_file, 0, "/objects/pack/pack-" H64 ".idx",
+      NGX_HTTP_GSH_IDX, 1 },
 
-    { ngx_http_gsh_route_upload_pack, 1, "/git-upload-pack" },
-    { ngx_http_gsh_route_receive_pack, 1, "/git-receive-pack" },
+    { ngx_http_gsh_route_upload_pack, 1, "/git-upload-pack", NULL, 0 },
+    { ngx_http_gsh_route_receive_pack, 1, "/git-receive-pack", NULL, 0 },
 
-    { ngx_http_gsh_route_none, 0, NULL }
+    { ngx_http_gsh_route_none, 0, NULL, NULL, 0 }
 };
 
 
@@ -74,6 +86,18 @@ ngx_http_gsh_route_find(const unsigned char *rel, size_t len,
     *repo_len = n;
 
     return route;
+}
+
+
+const unsigned char *
+ngx_http_gsh_route_file_name(const ngx_http_gsh_route_t *route,
+    const unsigned char *rel, size_t len, size_t *name_len)
+{
+    /* the suffix matched the end of rel, its "/" perhaps before rel */
+
+    *name_len = strlen(route->suffix) - 1;
+
+    return rel + len - *name_len;
 }
 
 

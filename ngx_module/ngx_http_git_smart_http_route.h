@@ -22,7 +22,9 @@ extern "C" {
 typedef enum {
     ngx_http_gsh_route_none = 0,
     ngx_http_gsh_route_info_refs,       /* GET, smart or dumb */
-    ngx_http_gsh_route_dumb,            /* GET, dumb protocol only */
+    ngx_http_gsh_route_head,            /* GET, dumb: made up from HEAD */
+    ngx_http_gsh_route_info_packs,      /* GET, dumb: made up from packs */
+    ngx_http_gsh_route_file,            /* GET, dumb: a file, as it is */
     ngx_http_gsh_route_upload_pack,     /* POST */
     ngx_http_gsh_route_receive_pack     /* POST */
 } ngx_http_gsh_route_e;
@@ -32,6 +34,13 @@ typedef struct {
     ngx_http_gsh_route_e        route;
     unsigned                    post;   /* the method: POST, or GET/HEAD */
     const char                 *suffix; /* '#' stands for [0-9a-f] */
+
+    /*
+     * a file route's Content-Type, and whether the file never changes under
+     * its name (objects, packs: cached for a year, as git http-backend says)
+     */
+    const char                 *type;
+    unsigned                    immutable;
 } ngx_http_gsh_route_t;
 
 
@@ -42,6 +51,14 @@ typedef struct {
  */
 const ngx_http_gsh_route_t *ngx_http_gsh_route_find(const unsigned char *rel,
     size_t len, const unsigned char **repo, size_t *repo_len);
+
+/*
+ * The file a file route names, relative to the git directory: the matched
+ * suffix without its leading "/" (rel, len as given to route_find).
+ */
+const unsigned char *ngx_http_gsh_route_file_name(
+    const ngx_http_gsh_route_t *route, const unsigned char *rel, size_t len,
+    size_t *name_len);
 
 /*
  * 1 unless the request line (unparsed, up to its '?') or the decoded

@@ -398,6 +398,11 @@ ngx_http_gsh_send_response(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx)
         return;
     }
 
+    if (ctx->kind == GSH_DUMB_FILE) {
+        ngx_http_finalize_request(r, ngx_http_gsh_send_file(r, ctx));
+        return;
+    }
+
     type = gsh_session_content_type(ctx->session);
     len = ngx_strlen(type);
 
@@ -414,7 +419,7 @@ ngx_http_gsh_send_response(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx)
     r->headers_out.content_type.len = len;
     r->headers_out.content_type_len = len;
     r->headers_out.content_type_lowcase = NULL;
-    r->headers_out.content_length_n = -1;
+    r->headers_out.content_length_n = gsh_session_content_length(ctx->session);
 
     /*
      * no answer here has a validator, so nginx's not_modified filter would
@@ -425,7 +430,9 @@ ngx_http_gsh_send_response(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx)
 
     r->disable_not_modified = 1;
 
-    if (ngx_http_gsh_set_nocache(r) != NGX_OK) {
+    /* git http-backend sends the dumb HEAD with no cache headers */
+
+    if (ctx->kind != GSH_DUMB_HEAD && ngx_http_gsh_set_nocache(r) != NGX_OK) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }

@@ -121,6 +121,14 @@ const char *gsh_session_content_type(const gsh_session *s) {
     return s->impl.content_type();
 }
 
+long long gsh_session_content_length(const gsh_session *s) {
+    return s->impl.content_length();
+}
+
+const char *gsh_session_repo_path(const gsh_session *s) {
+    return s->impl.repo_path().c_str();
+}
+
 const char *gsh_session_message(const gsh_session *s) {
     auto *session = const_cast<gsh_session *>(s);
     try {

@@ -23,7 +23,14 @@ typedef enum {
     GSH_ADVERTISE_UPLOAD_PACK = 0, /* GET  <repo>/info/refs?service=git-upload-pack */
     GSH_RPC_UPLOAD_PACK = 1,       /* POST <repo>/git-upload-pack */
     GSH_ADVERTISE_RECEIVE_PACK = 2, /* GET  <repo>/info/refs?service=git-receive-pack */
-    GSH_RPC_RECEIVE_PACK = 3        /* POST <repo>/git-receive-pack */
+    GSH_RPC_RECEIVE_PACK = 3,       /* POST <repo>/git-receive-pack */
+    /* The dumb protocol (git_smart_http_dumb), GET or HEAD: */
+    GSH_DUMB_INFO_REFS = 4,  /* <repo>/info/refs without ?service */
+    GSH_DUMB_HEAD = 5,       /* <repo>/HEAD */
+    GSH_DUMB_INFO_PACKS = 6, /* <repo>/objects/info/packs */
+    GSH_DUMB_FILE = 7        /* a file the module sends itself (objects,
+                                packs, alternates): the session only finds
+                                the repository and checks http.getanyfile */
 } gsh_request_kind;
 
 /* Results of gsh_session_read(). */
@@ -96,6 +103,14 @@ int gsh_session_open_on_loop(gsh_session *s);
 
 /* Content-Type of a 200 response. Valid after gsh_session_open(). */
 const char *gsh_session_content_type(const gsh_session *s);
+
+/* The length of a 200 response's body when it is known after the open (the
+ * dumb kinds), else -1. */
+long long gsh_session_content_length(const gsh_session *s);
+
+/* The repository's git directory (absolute, resolved, NUL-terminated) after
+ * an open that found it, else "". Where a GSH_DUMB_FILE is read from. */
+const char *gsh_session_repo_path(const gsh_session *s);
 
 /* Why the last call failed, or "" (NUL-terminated, owned by the session,
  * valid until the next call on it). Bytes the client sent are \xNN-escaped

@@ -30,6 +30,8 @@ class RepoSnapshot {
         kAdvertisementV1,
         kAdvertisementV0Filter,
         kAdvertisementV1Filter,
+        kDumbInfoRefs,  // with no hidden refs: refs() is every ref then
+        kDumbInfoPacks, // the pack folder is part of current()
         kMemoSlots
     };
 

@@ -44,6 +44,7 @@ uint64_t config_ulong(const std::string &value) {
 
 UploadPackConfig load_upload_pack_config(git_repository *repo) {
     std::vector<std::string> keys = {"http.uploadpack",
+                                     "http.getanyfile",
                                      "transfer.hiderefs",
                                      "uploadpack.hiderefs",
                                      "uploadpack.allowtipsha1inwant",
@@ -66,6 +67,10 @@ UploadPackConfig load_upload_pack_config(git_repository *repo) {
         const std::string &n = entry.name;
         if (n == "http.uploadpack") {
             conf.http_uploadpack = entry.as_bool();
+            continue;
+        }
+        if (n == "http.getanyfile") {
+            conf.http_getanyfile = entry.as_bool();
             continue;
         }
         if (n == "uploadpack.hiderefs" || n == "transfer.hiderefs") {

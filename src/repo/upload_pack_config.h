@@ -34,6 +34,7 @@ struct UploadPackConfig {
     HiddenRefs hidden;
     unsigned allow_uor = 0;
     bool http_uploadpack = true; // http.uploadpack: false refuses the service
+    bool http_getanyfile = true; // http.getanyfile: false refuses dumb HTTP
     // uploadpack.allowFilter, and false when the operator refuses filters.
     bool allow_filter = false;
     pack::FilterPolicy filter_policy; // uploadpackfilter.*

@@ -14,6 +14,7 @@
 #include "repo/repo_path.h"
 #include "repo/upload_pack_config.h"
 #include "service/client_note.h"
+#include "service/dumb_http.h"
 #include "service/receive_pack.h"
 #include "service/upload_pack_v0.h"
 #include "service/upload_pack_v2.h"
@@ -117,9 +118,56 @@ int Session::open_receive_pack() {
     return 200;
 }
 
+// As git http-backend: the repository (404), then http.getanyfile (403).
+int Session::open_dumb(bool on_loop) {
+    command_ = "dumb";
+    const std::string path = resolve_repository(root_, repo_name_, export_all_);
+    repo_path_ = path;
+    if (on_loop) {
+        std::shared_ptr<const RepoSnapshot> cached = RepoCache::process().get_cached(path);
+        if (!cached)
+            return 0;
+        repo_ = std::make_unique<RepoAccess>(RepoCache::process(), std::move(cached));
+    } else {
+        repo_ = std::make_unique<RepoAccess>(RepoCache::process(), path);
+    }
+    const RepoSnapshot &snapshot = repo_->snapshot();
+    if (!snapshot.config().http_getanyfile)
+        throw Error("Unsupported service: getanyfile", 403);
+    switch (kind_) {
+    case GSH_DUMB_FILE:
+        return 200;
+    case GSH_DUMB_HEAD:
+        pending_ = dumb_head(snapshot.refs());
+        break;
+    case GSH_DUMB_INFO_PACKS:
+        content_type_ = "text/plain; charset=utf-8";
+        pending_ = snapshot.memo(RepoSnapshot::kDumbInfoPacks,
+                                 [&] { return dumb_info_packs(path + "/objects"); });
+        break;
+    default:
+        // Dumb HTTP hides nothing (every object file is there to take), and
+        // git http-backend lists hidden refs too.
+        if (snapshot.config().hidden.empty()) {
+            pending_ = snapshot.memo(RepoSnapshot::kDumbInfoRefs,
+                                     [&] { return dumb_info_refs(snapshot.refs()); });
+        } else if (on_loop) {
+            repo_.reset();
+            return 0;
+        } else {
+            pending_ = dumb_info_refs(list_refs(repo_->git(), HiddenRefs()));
+        }
+        break;
+    }
+    content_length_ = static_cast<long long>(pending_.size());
+    return 200;
+}
+
 int Session::open(bool on_loop) {
     const int version = proto::protocol_version(git_protocol_);
     protocol_version_ = version;
+    if (kind_ >= GSH_DUMB_INFO_REFS)
+        return open_dumb(on_loop);
     if (kind_ == GSH_ADVERTISE_RECEIVE_PACK || kind_ == GSH_RPC_RECEIVE_PACK) {
         command_ = kind_ == GSH_ADVERTISE_RECEIVE_PACK ? "advertise" : "receive-pack";
         return on_loop ? 0 : open_receive_pack();

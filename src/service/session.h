@@ -34,6 +34,10 @@ class Session {
     int read(uint8_t *buf, size_t cap, size_t *written);
 
     const char *content_type() const { return content_type_; }
+    // Known after an open of a dumb kind, else -1.
+    long long content_length() const { return content_length_; }
+    // The git directory, once found.
+    const std::string &repo_path() const { return repo_path_; }
     std::string message;
     // The client's session-id and server options, for the log; "" if none.
     const std::string &client_note() const { return client_note_; }
@@ -57,6 +61,8 @@ class Session {
     int open(bool on_loop);
     // The receive-pack kinds, always on a thread.
     int open_receive_pack();
+    // The dumb kinds (dumb_http.h).
+    int open_dumb(bool on_loop);
 
     gsh_request_kind kind_;
     std::string root_, repo_name_, git_protocol_, content_encoding_;
@@ -69,6 +75,7 @@ class Session {
     // Before pack_, which reads through it: destroyed after.
     std::unique_ptr<RepoAccess> repo_;
     const char *content_type_ = "text/plain";
+    long long content_length_ = -1;
     std::string pending_;
     size_t pending_pos_ = 0;
     std::unique_ptr<PackSection> pack_;
