@@ -215,7 +215,7 @@ def test_root_with_trailing_slash_passes(conf, root):
 @pytest.mark.parametrize("directive", [
     "git_smart_http", "git_smart_http_export_all",
     "git_smart_http_upload_pack", "git_smart_http_receive_pack",
-    "git_smart_http_hooks", "git_smart_http_filter"])
+    "git_smart_http_hooks", "git_smart_http_filter", "git_smart_http_dumb"])
 @pytest.mark.parametrize("value", ["yes", "1", "On1"])
 def test_bad_flag_value_rejected(conf, root, directive, value):
     body = """
