@@ -7,7 +7,8 @@
 // dot or slash, or a symbolic link), and answers 200 or 4xx, never 5xx.
 //
 // Input: one flags byte (bits 0-1 the method GET, HEAD, POST, PUT; bit 2
-// HTTP/1.0; bit 3 a Git-Protocol header; bit 4 receive-pack on), then the
+// HTTP/1.0; bit 3 a Git-Protocol header; bit 4 receive-pack on; bit 5
+// git_smart_http_dumb on), then the
 // request target ("/git/<repo>/info/refs?service=..."), a newline, the
 // Content-Type, a newline, the Git-Protocol value. The location is /git/.
 #include <cstdint>
@@ -137,6 +138,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const std::string_view git_protocol = rest;
     const bool post = (flags & 3) == 2, get_or_head = (flags & 3) < 2;
     const bool receive_pack_on = flags & 16;
+    const bool dumb_on = flags & 32;
 
     // nginx: r->uri (decoded), r->unparsed_uri, r->args
     const std::string uri = decode_path(target);
@@ -191,8 +193,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         size_t service_len = 0;
         if (!ngx_http_gsh_route_service(reinterpret_cast<const unsigned char *>(args.data()),
                                         args.size(), reinterpret_cast<unsigned char *>(buf.data()),
-                                        &service, &service_len))
-            return 0; // 404: the dumb protocol
+                                        &service, &service_len)) {
+            // the dumb protocol: 404 when off
+            if (dumb_on)
+                answer(root, GSH_DUMB_INFO_REFS, name, protocol);
+            return 0;
+        }
         if (service_len > args.size()) {
             std::fprintf(stderr, "the decoded service is longer than the query\n");
             abort();
@@ -214,7 +220,31 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (receive_pack_on && content_type == "application/x-git-receive-pack-request")
             answer(root, GSH_RPC_RECEIVE_PACK, name, protocol);
         return 0;
+    case ngx_http_gsh_route_head:
+    case ngx_http_gsh_route_info_packs:
+        if (dumb_on)
+            answer(root,
+                   route->route == ngx_http_gsh_route_head ? GSH_DUMB_HEAD : GSH_DUMB_INFO_PACKS,
+                   name, protocol);
+        return 0;
+    case ngx_http_gsh_route_file: {
+        // the file is the matched suffix, inside the URI, after the
+        // repository, and under objects/: never a way out of the git folder
+        size_t file_len = 0;
+        const unsigned char *file =
+            ngx_http_gsh_route_file_name(route, rel, uri.size() - kPrefix.size(), &file_len);
+        const std::string_view f(reinterpret_cast<const char *>(file), file_len);
+        if (file < repo + repo_len || file + file_len != begin + uri.size() ||
+            !f.starts_with("objects/") || f.find("..") != std::string_view::npos ||
+            f.find("//") != std::string_view::npos || !route->type) {
+            std::fprintf(stderr, "dumb file \"%.*s\" let through\n", int(f.size()), f.data());
+            abort();
+        }
+        if (dumb_on)
+            answer(root, GSH_DUMB_FILE, name, protocol);
+        return 0;
+    }
     default:
-        return 0; // the dumb protocol: 404
+        return 0;
     }
 }
