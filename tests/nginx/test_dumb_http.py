@@ -345,16 +345,27 @@ def test_symlinked_object_outside_is_refused(dumb_env, tmp_path):
     link.symlink_to(secret)
     link_pack = repo / "objects" / "pack" / ("pack-" + "f" * 40 + ".pack")
     link_pack.symlink_to(secret)
+    # a folder of loose objects that is a link out of the repository
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / ("d" * 38)).write_bytes(b"not for you\n")
+    link_folder = repo / "objects" / "fd"
+    link_folder.symlink_to(outside)
     try:
         for p in ("objects/fe/" + "e" * 38,
+                  "objects/fd/" + "d" * 38,
                   "objects/pack/pack-" + "f" * 40 + ".pack"):
             r = nginx.http("GET", "/dumb/repo.git/" + p)
             assert r.status == 404, p
             assert b"not for you" not in r.body
+            # git http-backend follows the links
+            assert nginx.http("GET", "/ref/repo.git/" + p).body \
+                == b"not for you\n", p
     finally:
         link.unlink()
         link_dir.rmdir()
         link_pack.unlink()
+        link_folder.unlink()
 
 
 # --------------------------------------------------------------------------
@@ -405,4 +416,13 @@ def test_smart_client_without_fallback(dumb_env, git, tmp_path):
         r = git.run("clone", "-q", "--bare", base + prefix + "/repo.git",
                     tmp_path / name)
         codes[name] = r.code
-    assert codes["module"] == codes["reference"]
+    assert codes["module"] == codes["reference"] == 128
+
+
+def test_dumb_clone_needs_the_directive(dumb_env, git, tmp_path):
+    _, nginx, _ = dumb_env
+    r = git.run("clone", "-q", "--bare",
+                "http://127.0.0.1:%d/nodumb/repo.git" % nginx.port,
+                tmp_path / "c", env=DUMB)
+    assert r.code != 0
+    assert "404" in r.err or "not found" in r.err, r.err
