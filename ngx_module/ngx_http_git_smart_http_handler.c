@@ -111,9 +111,8 @@ ngx_http_gsh_handler(ngx_http_request_t *r)
         ctx->file_immutable = route->immutable;
     }
 
-    rel.len = repo_len;
-
     rel.data = (u_char *) repo;
+    rel.len = repo_len;
 
     if (ngx_http_gsh_uri_is_safe(r, &rel) != NGX_OK) {
         return ngx_http_gsh_error(r, NGX_HTTP_NOT_FOUND);
