@@ -312,7 +312,11 @@ ngx_http_gsh_interim_handler(ngx_event_t *ev)
             cl = ngx_alloc_chain_link(r->pool);
 
             if (b == NULL || cl == NULL) {
-                /* nothing is lost: what the core gave goes unsent */
+                /*
+                 * out of memory: these pkt-lines (progress or a
+                 * keepalive, all whole) are dropped, the response stays
+                 * well-formed
+                 */
                 return;
             }
 
