@@ -52,6 +52,14 @@
 /* period of the timer that marks a task in flight (see task_timer) */
 #define NGX_HTTP_GSH_TASK_TIMER  60000
 
+/*
+ * while a read task counts objects and plans a pack, the core's interim
+ * output (progress lines, keepalives) is asked for this often and sent in
+ * a buffer of this size
+ */
+#define NGX_HTTP_GSH_INTERIM_TIMER  1000
+#define NGX_HTTP_GSH_INTERIM_SIZE   4096
+
 
 typedef struct {
     ngx_flag_t                  used;       /* "git_smart_http on" anywhere */
@@ -130,6 +138,11 @@ typedef struct {
      * exits as soon as no timer is left, and must wait for the task
      */
     ngx_event_t                 task_timer;
+
+    /* armed while a read task is in flight: see the stream file */
+    ngx_event_t                 interim_timer;
+    u_char                     *interim_data; /* NGX_HTTP_GSH_INTERIM_SIZE */
+    ngx_buf_t                  *interim_sent; /* the last one sent */
 
     ngx_chain_t                *filling;    /* buffer the task writes into */
     ngx_chain_t                *free;

@@ -203,6 +203,14 @@ void gsh_session_stop_pack(gsh_session *s) {
     s->impl.stop_pack();
 }
 
+size_t gsh_session_interim(gsh_session *s, unsigned char *buf, size_t cap) {
+    try {
+        return s->impl.interim(buf, cap);
+    } catch (...) {
+        return 0;
+    }
+}
+
 void gsh_session_destroy(gsh_session *s) {
     delete s;
 }

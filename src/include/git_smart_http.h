@@ -184,12 +184,28 @@ const char *gsh_session_metrics_command(const gsh_session *s);
  * (gsh_protocol_version() of the header value it was given). */
 int gsh_session_metrics_protocol(const gsh_session *s);
 
-/* The one call that may be made while a read runs on another thread: asks
- * the session to end its pack. The read in flight (or the next one) stops at
- * its next check, between pack chunks, and ends the response with a
- * side-band 3 message (a bare v0 pack is cut short instead) and GSH_ERROR.
- * A read blocked in a system call stops only after that call returns. */
+/* One of the two calls that may be made while a read runs on another
+ * thread: asks the session to end its pack. The read in flight (or the next
+ * one) stops at its next check (between pack chunks, every 1024 objects of
+ * the count, between the steps of planning the pack) and ends the response
+ * with a side-band 3 message (a bare v0 pack is cut short instead) and
+ * GSH_ERROR. A read blocked in a system call stops only after that call
+ * returns. */
 void gsh_session_stop_pack(gsh_session *s);
+
+/* The other call that may be made while a read runs on another thread
+ * (never two of these at once). A read that starts a pack first returns
+ * what precedes it; the next read counts the objects and plans the pack,
+ * which may take long with nothing written. While it does, this call writes
+ * into buf (at most cap bytes, whole pkt-lines only) what may go out ahead
+ * of that read's result: the count's progress lines (side-band 2, unless the
+ * client said no-progress), or, when nothing went out for
+ * uploadpack.keepAlive seconds (default 5, 0: none), git's keepalive, an
+ * empty side-band 1 pkt-line. Returns the bytes written, 0 when there is
+ * nothing to send now or interim output is not allowed (no count under way,
+ * a bare v0 pack). Bytes it returned must be sent before the buffer of the
+ * read in flight. Never blocks for long: the caller is the event loop. */
+size_t gsh_session_interim(gsh_session *s, unsigned char *buf, size_t cap);
 
 void gsh_session_destroy(gsh_session *s);
 

@@ -18,7 +18,8 @@ namespace gsh::pack {
 class PackSet;
 
 // Receives progress text as git's pack-objects prints it ("Enumerating
-// objects: 12, done.\n", "Counting objects:  50% (6/12)\r", ...).
+// objects: 12, done.\n", "Counting objects:  50% (6/12)\r", ...), and
+// empty text now and then during a long count: it may throw to stop it.
 using ProgressFn = std::function<void(std::string_view)>;
 
 struct EnumerateInput {

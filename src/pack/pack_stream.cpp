@@ -162,7 +162,8 @@ struct PackStream::Impl {
         return oid;
     }
 
-    Impl(git_repository *repo, Enumeration objects, PackOptions options);
+    Impl(git_repository *repo, Enumeration objects, PackOptions options,
+         const std::function<void()> &checkpoint);
     ~Impl();
 
     size_t read(uint8_t *buf, size_t cap);
@@ -247,7 +248,8 @@ struct PackStream::Impl {
     bool trailer_ = false;  // the trailer is staged
 };
 
-PackStream::Impl::Impl(git_repository *repo, Enumeration objects, PackOptions options)
+PackStream::Impl::Impl(git_repository *repo, Enumeration objects, PackOptions options,
+                       const std::function<void()> &checkpoint)
     : repo_(repo),
       pack_set_(objects.packs() ? objects.packs() : std::make_shared<const PackSet>(repo)),
       packs_(*pack_set_), ofs_delta_(options.ofs_delta), thin_(options.thin),
@@ -262,16 +264,28 @@ PackStream::Impl::Impl(git_repository *repo, Enumeration objects, PackOptions op
     plan_pos_ = 12;
     if (take_whole_pack())
         return;
+    // Each step is linear or n log n in the objects: the time a stop waits.
+    const auto step = [&checkpoint] {
+        if (checkpoint)
+            checkpoint();
+    };
     // Listed before locate() takes the objects (pair_by_path() needs them).
     if (known_.client_has_any())
         sent_commits_ = known_.sent_commits();
+    step();
     locate();
+    step();
     read_headers();
+    step();
     thin_out_orphans();
+    step();
     compose_orphans();
+    step();
     choose_actions();
     break_cycles();
+    step();
     pair_by_path();
+    step();
     order_bases();
 
     if (entries_.size() > UINT32_MAX)
@@ -1147,8 +1161,9 @@ size_t PackStream::Impl::read(uint8_t *buf, size_t cap) {
     return n;
 }
 
-PackStream::PackStream(git_repository *repo, Enumeration objects, PackOptions options)
-    : impl_(std::make_unique<Impl>(repo, std::move(objects), options)) {}
+PackStream::PackStream(git_repository *repo, Enumeration objects, PackOptions options,
+                       const std::function<void()> &checkpoint)
+    : impl_(std::make_unique<Impl>(repo, std::move(objects), options, checkpoint)) {}
 
 PackStream::~PackStream() = default;
 

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -41,7 +42,10 @@ struct PackStats {
 class PackStream {
   public:
     // client_has of objects names the bases a thin pack may leave out.
-    PackStream(git_repository *repo, Enumeration objects, PackOptions options);
+    // Planning the pack happens here; checkpoint, when set, is called
+    // between its steps and may throw to stop it.
+    PackStream(git_repository *repo, Enumeration objects, PackOptions options,
+               const std::function<void()> &checkpoint = {});
     // A self-contained pack.
     PackStream(git_repository *repo, std::vector<git_oid> objects, bool ofs_delta)
         : PackStream(repo, Enumeration(std::move(objects)), PackOptions{ofs_delta, false}) {}

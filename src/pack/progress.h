@@ -4,12 +4,14 @@
 #include <chrono>
 #include <cstddef>
 #include <string>
+#include <string_view>
 
 #include "pack/enumerate.h"
 
 namespace gsh::pack {
 
-// Reports at most a few times a second.
+// Reports at most a few times a second, and checks in with empty text every
+// 1024 objects, so that the receiver may stop a long count by throwing.
 class EnumerateProgress {
   public:
     explicit EnumerateProgress(const ProgressFn &fn) : fn_(fn) {
@@ -17,13 +19,17 @@ class EnumerateProgress {
             last_ = std::chrono::steady_clock::now();
     }
     void tick(size_t n) {
-        if (!fn_ || (n & 4095) != 0)
+        if (!fn_ || (n & 1023) != 0)
             return;
-        auto now = std::chrono::steady_clock::now();
-        if (now - last_ < std::chrono::milliseconds(250))
-            return;
-        last_ = now;
-        fn_("Enumerating objects: " + std::to_string(n) + "\r");
+        if ((n & 4095) == 0) {
+            auto now = std::chrono::steady_clock::now();
+            if (now - last_ >= std::chrono::milliseconds(250)) {
+                last_ = now;
+                fn_("Enumerating objects: " + std::to_string(n) + "\r");
+                return;
+            }
+        }
+        fn_(std::string_view());
     }
     void done(size_t n) {
         if (fn_)

@@ -55,7 +55,8 @@ UploadPackConfig load_upload_pack_config(git_repository *repo) {
                                      "uploadpackfilter.tree.maxdepth",
                                      "uploadpack.allowrefinwant",
                                      "uploadpack.allowsidebandall",
-                                     "transfer.advertisesid"};
+                                     "transfer.advertisesid",
+                                     "uploadpack.keepalive"};
     // Subsections are case-sensitive: the names git compares them with.
     for (const char *name :
          {"blob:none", "blob:limit", "tree", "sparse:oid", "object:type", "combine"})
@@ -107,6 +108,16 @@ UploadPackConfig load_upload_pack_config(git_repository *repo) {
         }
         if (n == "transfer.advertisesid") {
             conf.advertise_sid = entry.as_bool();
+            continue;
+        }
+        if (n == "uploadpack.keepalive") {
+            // git dies on a value it cannot read; keeping the last one
+            // serves the request instead.
+            int32_t seconds = 0;
+            if (git_config_parse_int32(&seconds, entry.value.c_str()) == 0)
+                conf.keepalive = seconds;
+            else
+                git_error_clear();
             continue;
         }
         unsigned bit = 0;

@@ -42,6 +42,9 @@ struct UploadPackConfig {
     bool allow_ref_in_want = false;  // uploadpack.allowRefInWant: want-ref
     bool allow_sideband_all = false; // uploadpack.allowSidebandAll
     bool advertise_sid = false;      // transfer.advertiseSID: session-id
+    // uploadpack.keepAlive: seconds of silence before a keepalive while a
+    // pack is prepared; 0 or less sends none.
+    int keepalive = 5;
     // The operator's limits per request (nginx directives); 0 is unlimited.
     size_t max_wants = 0;
     size_t max_haves = 0;

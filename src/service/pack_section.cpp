@@ -22,19 +22,37 @@ void PackSection::fail(std::string *spill, std::string_view why) const {
         proto::sideband_write(*spill, 3, why, max_pkt_);
 }
 
-void PackSection::start(std::string *spill) {
-    pack::Enumeration objects = pack::enumerate_objects(
-        repo_, packs_, input_, [&](std::string_view text) { progress(spill, text); });
+void PackSection::start(const PostFn &post, const std::function<void()> &checkpoint) {
+    std::string pkts;
+    const auto say = [&](std::string_view text) {
+        if (!progress_)
+            return;
+        pkts.clear();
+        progress(&pkts, text);
+        post(pkts);
+    };
+    pack::Enumeration objects =
+        pack::enumerate_objects(repo_, packs_, input_, [&](std::string_view text) {
+            // Empty text is the walk checking in.
+            if (text.empty()) {
+                if (checkpoint)
+                    checkpoint();
+                return;
+            }
+            say(text);
+        });
     std::string n = std::to_string(objects.count());
-    progress(spill, "Counting objects: 100% (" + n + "/" + n + "), done.\n");
-    stream_ = std::make_unique<pack::PackStream>(repo_, std::move(objects), options_);
+    say("Counting objects: 100% (" + n + "/" + n + "), done.\n");
+    if (checkpoint)
+        checkpoint();
+    stream_ = std::make_unique<pack::PackStream>(repo_, std::move(objects), options_, checkpoint);
 }
 
 size_t PackSection::produce(uint8_t *buf, size_t cap, std::string *spill) {
     if (finished_)
         return 0;
     if (!stream_) {
-        start(spill);
+        start([spill](std::string_view pkts) { spill->append(pkts); }, nullptr);
         return 0;
     }
     if (max_pkt_ == 0) {

@@ -7,8 +7,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "pack/pack_stream.h"
 #include "protocol/pkt_line.h"
@@ -24,9 +26,23 @@ class PackSection {
                 pack::EnumerateInput input, pack::PackOptions options, bool progress,
                 size_t max_pkt = proto::kMaxPktLen);
 
+    // Receives whole side-band pkt-lines of progress.
+    using PostFn = std::function<void(std::string_view)>;
+
+    // Counts the objects and plans the pack: the long work before the
+    // first pack byte. Progress goes to post as it is made; checkpoint is
+    // called now and then and may throw to stop the work. Throws
+    // gsh::Error.
+    void start(const PostFn &post, const std::function<void()> &checkpoint);
+    bool started() const { return stream_ != nullptr; }
+    // Side-band pkt-lines (so progress and keepalives have a place), as
+    // opposed to a bare pack.
+    bool sideband() const { return max_pkt_ > 0; }
+
     // Writes side-band pkt-lines into buf (at most cap bytes) and text that
     // does not fit a pkt-line of its own into *spill; returns bytes written.
-    // The first call counts the objects. Throws gsh::Error.
+    // A call before start() starts, with its progress in *spill. Throws
+    // gsh::Error.
     size_t produce(uint8_t *buf, size_t cap, std::string *spill);
     bool finished() const { return finished_; }
     // Tells the client why the pack stops here (side-band 3; a bare pack
@@ -35,7 +51,6 @@ class PackSection {
     const pack::PackStats *stats() const { return stream_ ? &stream_->stats() : nullptr; }
 
   private:
-    void start(std::string *spill);
     void progress(std::string *spill, std::string_view text);
 
     git_repository *repo_;

@@ -1,11 +1,14 @@
 #include "service/session.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 
 #include "protocol/pkt_line.h"
 #include "protocol/v2_request.h"
@@ -42,10 +45,11 @@ const char *command_label(const std::string &command) {
 
 // A test-only hook, in the spirit of git's GIT_TEST_* variables: with
 // GSH_TEST_PACK_STALL=NAME in the worker's environment (nginx's "env"
-// directive), a pack of a repository holding a FIFO called NAME waits before
-// its first byte until a writer opens and closes that FIFO. The tests make a
-// pack stall for as long as they choose with it, without timing guesses.
-void test_stall_hook(const std::string &repo_path) {
+// directive), the count of a pack of a repository holding a FIFO called NAME
+// waits until a writer has opened and closed that FIFO. The tests make a
+// count stall for as long as they choose with it, without timing guesses.
+// The wait polls, so that checkpoint (which throws on a stop) ends it.
+void test_stall_hook(const std::string &repo_path, const std::function<void()> &checkpoint) {
     const char *name = std::getenv("GSH_TEST_PACK_STALL");
     if (!name || !*name || std::strchr(name, '/'))
         return;
@@ -53,13 +57,25 @@ void test_stall_hook(const std::string &repo_path) {
     struct stat st;
     if (lstat(fifo.c_str(), &st) != 0 || !S_ISFIFO(st.st_mode))
         return;
-    int fd = ::open(fifo.c_str(), O_RDONLY | O_CLOEXEC);
+    // Non-blocking, so that the open does not wait for a writer; Linux
+    // reports POLLHUP on it only once a writer has come and gone.
+    const int fd = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0)
         return;
-    char buf[64];
-    while (::read(fd, buf, sizeof(buf)) > 0) {
+    struct Closer {
+        int fd;
+        ~Closer() { ::close(fd); }
+    } closer{fd};
+    for (;;) {
+        checkpoint();
+        struct pollfd p = {fd, POLLIN, 0};
+        if (::poll(&p, 1, 50) <= 0)
+            continue;
+        char buf[64];
+        const ssize_t k = ::read(fd, buf, sizeof(buf));
+        if (k == 0 || (k < 0 && errno != EAGAIN && errno != EINTR))
+            return;
     }
-    ::close(fd);
 }
 
 } // namespace
@@ -226,6 +242,7 @@ int Session::open(bool on_loop) {
         return 200;
     }
     content_type_ = "application/x-git-upload-pack-result";
+    interim_.set_keepalive(repo_->config().keepalive);
     if (v2_request_) {
         client_note_ = client_note_v2(*v2_request_);
         pending_ = answer_v2(*repo_, *v2_request_, &pack_, &refused_);
@@ -264,12 +281,16 @@ int Session::read(uint8_t *buf, size_t cap, size_t *written) {
             pending_pos_ = 0;
             if (failed_ || !pack_ || pack_->finished())
                 break;
-            if (!stall_checked_) {
-                stall_checked_ = true;
-                test_stall_hook(repo_path_);
+            if (!pack_->started()) {
+                // What precedes the pack goes out before the count, so
+                // that interim output starts at a pkt-line boundary and
+                // after it.
+                if (n > 0)
+                    break;
+                count_and_plan();
+                continue;
             }
-            if (stop_pack_.load(std::memory_order_relaxed))
-                throw Error("pack generation made no progress within git_smart_http_timeout");
+            check_stop();
             n += pack_->produce(buf + n, cap - n, &pending_);
         }
     } catch (const std::exception &e) {
@@ -293,6 +314,34 @@ int Session::read(uint8_t *buf, size_t cap, size_t *written) {
     if (failed_)
         return GSH_ERROR;
     return pack_ && !pack_->finished() ? GSH_AGAIN : GSH_DONE;
+}
+
+void Session::check_stop() const {
+    if (stop_pack_.load(std::memory_order_relaxed))
+        throw Error("pack generation made no progress within git_smart_http_timeout");
+}
+
+void Session::count_and_plan() {
+    const auto checkpoint = [this] { check_stop(); };
+    // A bare pack has no room for anything but pack bytes.
+    if (!pack_->sideband()) {
+        test_stall_hook(repo_path_, checkpoint);
+        pack_->start(nullptr, checkpoint);
+        return;
+    }
+    interim_.open(InterimOutput::Clock::now());
+    try {
+        test_stall_hook(repo_path_, checkpoint);
+        pack_->start([this](std::string_view pkts) { interim_.post(pkts); }, checkpoint);
+    } catch (...) {
+        pending_ += interim_.close();
+        throw;
+    }
+    pending_ += interim_.close();
+}
+
+size_t Session::interim(uint8_t *buf, size_t cap) {
+    return interim_.take(buf, cap, InterimOutput::Clock::now());
 }
 
 unsigned long long Session::pack_objects() const {

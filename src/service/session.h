@@ -13,6 +13,7 @@
 #include "protocol/v2_request.h"
 #include "repo/git_ptr.h"
 #include "repo/repo_access.h"
+#include "service/interim.h"
 #include "service/pack_section.h"
 #include "service/request_summary.h"
 #include "util/request_body.h"
@@ -54,8 +55,12 @@ class Session {
     // "unknown".
     const char *command() const { return command_; }
     int protocol_version() const { return protocol_version_; }
-    // Thread-safe: the pack ends at the next check in read().
+    // Thread-safe: the pack ends at the next check in read(), or in the
+    // count or the plan.
     void stop_pack() { stop_pack_.store(true, std::memory_order_relaxed); }
+    // Thread-safe: output to send while a read counts objects and plans
+    // the pack (see InterimOutput::take()).
+    size_t interim(uint8_t *buf, size_t cap);
 
   private:
     int open(bool on_loop);
@@ -63,6 +68,10 @@ class Session {
     int open_receive_pack();
     // The dumb kinds (dumb_http.h).
     int open_dumb(bool on_loop);
+    // The pack's long start, with interim output allowed.
+    void count_and_plan();
+    // Throws when stop_pack() was called.
+    void check_stop() const;
 
     gsh_request_kind kind_;
     std::string root_, repo_name_, git_protocol_, content_encoding_;
@@ -87,7 +96,7 @@ class Session {
     int protocol_version_ = 0;
     std::string repo_path_;
     std::atomic<bool> stop_pack_{false};
-    bool stall_checked_ = false;
+    InterimOutput interim_;
     // Push.
     std::string remote_user_, remote_addr_;
     bool has_remote_user_ = false;

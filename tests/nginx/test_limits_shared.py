@@ -5,11 +5,13 @@ Its own nginx, two workers. A pack is held in flight without timing guesses:
 a raw client asks for the whole nginx corpus with a tiny receive buffer and
 reads nothing, so the pack stops on back-pressure and keeps its slot until
 the test closes the socket. A pack is made to stall with the core's
-test-only hook GSH_TEST_PACK_STALL (a FIFO in the repository that the first
-pack read waits on until the test opens and closes it). The state of the
-shared zone is read from the metrics location in bounded polls.
+test-only hook GSH_TEST_PACK_STALL (a FIFO in the repository that the count
+of a pack waits on until the test opens and closes it, or a stop ends it).
+The state of the shared zone is read from the metrics location in bounded
+polls.
 """
 
+import errno
 import os
 import signal
 import socket
@@ -130,9 +132,16 @@ def queued(n):
 
 
 def stall_release(nginx):
-    """Lets a pack waiting on the FIFO go on: an open for writing meets
-    its open for reading; the close gives it EOF."""
-    fd = os.open(nginx.stallroot / "stall.git" / STALL_FIFO, os.O_WRONLY)
+    """Lets a count waiting on the FIFO go on: an open for writing meets
+    its open for reading; the close gives it EOF. A count that the timeout
+    ended has closed the FIFO already: nothing to release then."""
+    try:
+        fd = os.open(nginx.stallroot / "stall.git" / STALL_FIFO,
+                     os.O_WRONLY | os.O_NONBLOCK)
+    except OSError as e:
+        if e.errno != errno.ENXIO:
+            raise
+        return
     os.close(fd)
 
 
