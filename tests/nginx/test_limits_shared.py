@@ -323,3 +323,90 @@ def test_slow_client_is_not_a_stalled_pack(git, limited, corpus):
     assert err == b""
     assert check_pack(pack) == int(git("rev-list", "--objects", "--count",
                                        limited.tip, cwd=corpus))
+
+
+POOL_HTTP = """
+    log_format poolfmt '$status $git_status';
+    server {
+        listen 127.0.0.1:{port};
+        access_log {log} poolfmt;
+        location / { return 404; }
+        location /stall/ {
+            git_smart_http on;
+            git_smart_http_root {stallroot};
+            git_smart_http_timeout 1s;
+            git_smart_http_thread_pool gsh;
+        }
+        location /git/ {
+            git_smart_http on;
+            git_smart_http_root {root};
+            git_smart_http_thread_pool gsh;
+        }
+        location = /metrics { access_log off; git_smart_http_metrics; }
+    }
+"""
+
+
+def test_named_thread_pool_is_the_one_used(git, limited, repos_root,
+                                           tmp_path):
+    """git_smart_http_thread_pool gsh runs the work on pool gsh, not on
+    nginx's default one (32 threads): with gsh at one thread and a queue of
+    one, a stalled pack holds the thread, a second request waits in the
+    queue, and a third overflows it. nginx names the pool in that error,
+    the request is a 500, logged as $git_status "error" and counted as
+    errors_total{kind="server_error"}."""
+    log = tmp_path / "pool.log"
+    body = POOL_HTTP.replace("{root}", str(repos_root)) \
+        .replace("{stallroot}", str(limited.stallroot)) \
+        .replace("{log}", str(log))
+    # one worker: a thread pool is per worker process
+    nginx = Nginx(tmp_path / "nginx", body, module=helpers.module_path(),
+                  worker_processes=1,
+                  main_extra="env GSH_TEST_PACK_STALL;\n"
+                             "thread_pool gsh threads=1 max_queue=1;")
+    nginx.extra_env["GSH_TEST_PACK_STALL"] = STALL_FIFO
+    nginx.start()
+    port = nginx.port
+    results = {}
+    threads = []
+    try:
+        wait_for(port, lambda m: True, "an answer")
+        tip = git("rev-parse", "main", cwd=limited.stallroot / "stall.git")
+
+        def post(name, path):
+            results[name] = nginx.http("POST", path, RPC, fetch_body(tip))
+        stalled = threading.Thread(target=post, args=(
+            "stalled", "/stall/stall.git/git-upload-pack"))
+        stalled.start()
+        threads.append(stalled)
+        # the pack timeout fired: its task is still blocked on the FIFO,
+        # holding gsh's only thread
+        wait_for(port, lambda m: m.get("git_smart_http_errors_total",
+                                       kind="pack_timeout") == 1,
+                 "the stalled pack's timeout")
+        queued = threading.Thread(target=post, args=(
+            "queued", "/git/small.git/git-upload-pack"))
+        queued.start()
+        threads.append(queued)
+        wait_for(port, lambda m: m.get("git_smart_http_requests_in_flight")
+                 == 2, "the second request in the pool's queue")
+        # nginx posts the request's task once its body is read; the queue
+        # is full then, whatever the order of this poll and that post
+        overflow = nginx.http("POST", "/git/small.git/git-upload-pack", RPC,
+                              fetch_body(tip))
+        assert overflow.status == 500, overflow
+        assert 'thread pool "gsh" queue overflow' in nginx.read_error_log()
+        m = wait_for(port, lambda m: m.get("git_smart_http_errors_total",
+                                           kind="server_error") == 1,
+                     "the 500 counted")
+        assert "queued" not in results
+    finally:
+        stall_release(limited)
+        for t in threads:
+            t.join(120)
+        status = nginx.stop()
+    assert status == 0, nginx.read_error_log()[-5000:]
+    assert results["queued"].status == 200
+    assert b"packfile\n" in results["queued"].body
+    lines = helpers.wait_log_lines(log, 0, 3)
+    assert sorted(lines) == ["200 aborted", "200 ok", "500 error"], lines
