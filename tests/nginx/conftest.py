@@ -52,6 +52,13 @@ NGINX_HTTP = """
             git_smart_http_max_wants 2;
             git_smart_http_max_haves 3;
         }
+        # 0: no limit
+        location /gitnolim/ {
+            git_smart_http on;
+            git_smart_http_root {root};
+            git_smart_http_max_wants 0;
+            git_smart_http_max_haves 0;
+        }
         location /gitnofilter/ {
             git_smart_http on;
             git_smart_http_root {root};
