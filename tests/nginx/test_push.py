@@ -13,7 +13,8 @@ The nginx here is the test's own (module scope): push needs locations that
 the shared one has not (receive-pack on, auth_basic, hooks).
 
   /git/       the module, git_smart_http_receive_pack on, behind auth_basic
-  /githooks/  the same with git_smart_http_hooks on
+  /githooks/  the same with git_smart_http_hooks on, and
+              git_smart_http_timeout 1ms (which a push ignores)
   /gitoff/    the module behind auth_basic, receive-pack left off
   /anon/      the module, receive-pack on, no auth
   /ref/       git http-backend behind auth_basic (hooks always run)
@@ -55,6 +56,9 @@ PUSH_HTTP = """
         location /githooks/ {%(auth)s%(module)s
             git_smart_http_receive_pack on;
             git_smart_http_hooks on;
+            # does not apply to pushes: each of these takes far longer
+            # (index-pack, hooks), and every one must go through
+            git_smart_http_timeout 1ms;
         }
         location /gitoff/ {%(auth)s%(module)s
         }
@@ -81,7 +85,8 @@ SELF_CHECK = os.environ.get("GSH_SELF_CHECK") == "1"
 if SELF_CHECK:
     PUSH_HTTP = PUSH_HTTP.replace(MODULE, helpers.serving.FASTCGI) \
         .replace("\n            git_smart_http_receive_pack on;", "") \
-        .replace("\n            git_smart_http_hooks on;", "")
+        .replace("\n            git_smart_http_hooks on;", "") \
+        .replace("\n            git_smart_http_timeout 1ms;", "")
 
 # (side, location): the same scenario on both, module first
 SIDES = (("module", "git"), ("reference", "ref"))
