@@ -374,6 +374,31 @@ def test_push_new_branch(push_env, seed):
     assert rev(git, o["repo"], "refs/heads/copy") == rev(git, seed, "main")
 
 
+def loose_objects(repo):
+    return sorted(p.parent.name + p.name
+                  for p in Path(repo).glob("objects/[0-9a-f][0-9a-f]/*"))
+
+
+def test_receive_unpack_limit_is_not_read(push_env, seed):
+    """A difference from git (README, Push): under receive.unpackLimit git
+    explodes a small push into loose objects; the module keeps every push
+    as a pack. Refs and objects are the same (push_both)."""
+    git = push_env.git
+    client = client_of(push_env, seed, "unpacklimit")
+    commit_file(git, client, "file.txt", "unpack limit\n", "unpack limit")
+    before = {}
+
+    def setup(repo):
+        before[str(repo)] = loose_objects(repo)
+    out = push_both(push_env, "unpacklimit", client, ["main"], seed=seed,
+                    config=[("receive.unpackLimit", "100")], setup=setup)
+    assert out["module"]["code"] == 0, out["module"]
+    mod, ref = out["module"]["repo"], out["reference"]["repo"]
+    assert loose_objects(mod) == before[str(mod)]
+    # the commit, its tree, the blob
+    assert len(loose_objects(ref)) == len(before[str(ref)]) + 3
+
+
 def test_push_fast_forward(push_env, seed):
     git = push_env.git
     client = client_of(push_env, seed, "ff")
