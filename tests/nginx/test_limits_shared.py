@@ -11,6 +11,7 @@ shared zone is read from the metrics location in bounded polls.
 """
 
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -48,6 +49,12 @@ HTTP = """
             git_smart_http_root {root};
             git_smart_http_max_concurrent 1;
             git_smart_http_queue 1 timeout=1s;
+        }
+        location /gitfifo/ {
+            git_smart_http on;
+            git_smart_http_root {root};
+            git_smart_http_max_concurrent 1;
+            git_smart_http_queue 2 timeout=60s;
         }
         location /gitt/ {
             git_smart_http on;
@@ -296,6 +303,98 @@ def children(nginx):
     out = subprocess.run(["pgrep", "-P", str(nginx.proc.pid)],
                          stdout=subprocess.PIPE, text=True).stdout
     return set(int(p) for p in out.split())
+
+
+def worker_of(nginx, s):
+    """The pid of the worker that accepted client socket s (its server
+    end's inode in /proc/net/tcp, found among the workers' descriptors),
+    or None while no worker has accepted it."""
+    port = s.getsockname()[1]
+    inode = None
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            local, remote = fields[1], fields[2]
+            if int(local.split(":")[1], 16) == nginx.port and \
+                    int(remote.split(":")[1], 16) == port:
+                inode = fields[9]
+    if inode is None or inode == "0":
+        return None
+    for pid in children(nginx):
+        try:
+            for fd in os.listdir("/proc/%d/fd" % pid):
+                if os.readlink("/proc/%d/fd/%s" % (pid, fd)) == \
+                        "socket:[%s]" % inode:
+                    return pid
+        except OSError:
+            continue
+    return None
+
+
+def connect_to_worker(nginx, want):
+    """A connection (tiny receive buffer, no request yet) that a worker
+    for which want(pid) holds has accepted; the kernel picks the worker, so
+    others are closed and tried again."""
+    for _ in range(200):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.settimeout(120)
+        s.connect(("127.0.0.1", nginx.port))
+        for _ in range(400):
+            pid = worker_of(nginx, s)
+            if pid is not None:
+                break
+            time.sleep(0.005)
+        if pid is not None and want(pid):
+            return s, pid
+        s.close()
+    raise AssertionError("no connection reached the wanted worker")
+
+
+def send_fetch(s, path, tip):
+    body = fetch_body(tip)
+    s.sendall(b"POST %s HTTP/1.0\r\nHost: 127.0.0.1\r\n"
+              b"Git-Protocol: version=2\r\n"
+              b"Content-Type: application/x-git-upload-pack-request\r\n"
+              b"Content-Length: %d\r\n\r\n" % (path.encode(), len(body))
+              + body)
+
+
+def test_queue_is_first_come_first_served_across_workers(git, limited):
+    """The pack in the slot runs in worker A; the first waiter came to
+    worker B, the second to A. When A's pack ends, the slot goes to B's
+    waiter (it came first), not to A's own."""
+    port = limited.port
+    path = "/gitfifo/nginx.git/git-upload-pack"
+    socks = []
+    try:
+        held, a = connect_to_worker(limited, lambda pid: True)
+        socks.append(held)
+        send_fetch(held, path, limited.tip)
+        wait_for(port, in_flight(1), "the held pack in its slot")
+        first, b = connect_to_worker(limited, lambda pid: pid != a)
+        socks.append(first)
+        send_fetch(first, path, limited.tip)
+        wait_for(port, queued(1), "the first waiter in the queue")
+        second, _ = connect_to_worker(limited, lambda pid: pid == a)
+        socks.append(second)
+        send_fetch(second, path, limited.tip)
+        wait_for(port, queued(2), "the second waiter in the queue")
+        held.close()
+        wait_for(port, lambda m: in_flight(1)(m) and queued(1)(m),
+                 "the slot given to one waiter")
+        # the one with the slot gets its response; the other waits on
+        assert first.recv(64).startswith(b"HTTP/1.1 200"), "first waiter"
+        readable, _, _ = select.select([second], [], [], 0)
+        assert not readable, "the second waiter got the slot first"
+        first.close()
+        wait_for(port, lambda m: in_flight(1)(m) and queued(0)(m),
+                 "the slot given to the second waiter")
+        assert second.recv(64).startswith(b"HTTP/1.1 200")
+    finally:
+        for s in socks:
+            s.close()
+    wait_for(port, in_flight(0), "every slot free again")
 
 
 def test_stalled_pack_ends_with_sideband_3(git, limited, tmp_path):
