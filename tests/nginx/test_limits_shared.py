@@ -556,3 +556,66 @@ def test_named_thread_pool_is_the_one_used(git, limited, repos_root,
     stalled = [l for l in lines if l not in ("200 ok", "500 error")]
     assert sorted(set(lines) - set(stalled)) == ["200 ok", "500 error"], lines
     assert len(stalled) == 1 and stalled[0] in ("200 aborted", "200 error")
+
+
+FULL_HTTP = """
+    server {
+        listen 127.0.0.1:{port} backlog=2048;
+        location / { return 404; }
+        location /git/ {
+            git_smart_http on;
+            git_smart_http_root {root};
+            git_smart_http_max_concurrent 1;
+            git_smart_http_queue 1000 timeout=60s;
+        }
+        location /git2/ {
+            git_smart_http on;
+            git_smart_http_root {root};
+            git_smart_http_max_concurrent 1;
+            git_smart_http_queue 1000 timeout=60s;
+        }
+        location = /metrics { git_smart_http_metrics; }
+    }
+"""
+HOLDERS = 1024  # the zone's entries: running and waiting packs together
+
+
+def test_full_zone_gives_503(git, limited, repos_root, tmp_path):
+    """Two limits of 1 slot and 1000 places each: a pack running in each,
+    then 1022 waiting fill the zone's 1024 entries, though neither queue
+    is full: the next request is 503 with Retry-After, counted as
+    errors_total{kind="zone_full"}."""
+    nginx = Nginx(tmp_path / "nginx",
+                  FULL_HTTP.replace("{root}", str(repos_root)),
+                  module=helpers.module_path(), worker_processes=1,
+                  worker_connections=HOLDERS + 200)
+    nginx.start()
+    port = nginx.port
+    socks = []
+    try:
+        wait_for(port, lambda m: True, "an answer")
+        for loc in ("/git/", "/git2/"):
+            socks.append(raw_fetch(port, loc + "nginx.git/git-upload-pack",
+                                   limited.tip))
+        wait_for(port, in_flight(2), "the held packs in their slots")
+        tip = git("rev-parse", "main", cwd=repos_root / "small.git")
+        for i in range(HOLDERS - 2):
+            loc = "/git/" if i < 1000 else "/git2/"
+            socks.append(raw_fetch(port, loc + "small.git/git-upload-pack",
+                                   tip))
+        wait_for(port, queued(HOLDERS - 2), "the zone full")
+        res = nginx.http("POST", "/git2/small.git/git-upload-pack", RPC,
+                         fetch_body(tip))
+        assert res.status == 503, res
+        assert res.header("Retry-After") == "60"
+        m = fetch_metrics(port)
+        assert m.get("git_smart_http_errors_total", kind="zone_full") == 1
+    finally:
+        for s in socks:
+            s.close()
+        try:
+            wait_for(port, lambda m: in_flight(0)(m) and queued(0)(m),
+                     "the zone empty again")
+        finally:
+            status = nginx.stop()
+    assert status == 0, nginx.read_error_log()[-5000:]
