@@ -28,6 +28,7 @@ wall times are informative.
 """
 
 import gzip
+import hashlib
 import http.client
 import json
 import os
@@ -277,6 +278,68 @@ def check_refs(ctx, repo, dest):
     return None
 
 
+def object_set(ctx, repo_dir):
+    """{"count", "digest"} of every object a repository holds (packed and
+    loose, promisor packs included): what the answer gave the client, to be
+    compared with the other side's (a pack that leaves out trees gives a
+    smaller set, even when git accepts it as a partial clone)."""
+    out = ctx.git.run("cat-file", "--batch-all-objects",
+                      "--batch-check=%(objectname)", cwd=repo_dir)
+    names = out.split()
+    return {"count": len(names),
+            "digest": hashlib.sha256("\n".join(sorted(names))
+                                     .encode()).hexdigest()}
+
+
+def pack_object_set(ctx, pack):
+    """The object set of a pack file that no repository holds (the raw
+    fetch's): indexed with index-pack, read back with show-index."""
+    idx = Path(str(pack)[:-len(".pack")] + ".idx")
+    ctx.git.run("index-pack", "--threads=1", "-o", idx, pack)
+    with open(idx, "rb") as f:
+        r = subprocess.run(["git", "show-index"], stdin=f, env=ctx.git.env,
+                           stdout=subprocess.PIPE, check=True)
+    names = [line.split()[1] for line in r.stdout.decode().splitlines()]
+    idx.unlink()
+    return {"count": len(names),
+            "digest": hashlib.sha256("\n".join(sorted(names))
+                                     .encode()).hexdigest()}
+
+
+def same_object_sets(res, dests_sets):
+    """Every destination of one side must hold the same objects; that set
+    goes into res["object_set"]. Returns an error or None."""
+    sets = {(s["count"], s["digest"]) for s in dests_sets}
+    if len(sets) > 1:
+        return "the %d answers differ in their objects: counts %s" % (
+            len(dests_sets), sorted(c for c, _ in sets))
+    res["object_set"] = dests_sets[0]
+    return None
+
+
+def compare_sides(rnd_results):
+    """After both sides of a round ran: the module's answer must hold the
+    objects the reference's holds. A module round that differs fails."""
+    m, r = rnd_results.get("module"), rnd_results.get("reference")
+    if not (m and r and m.get("ok") and r.get("ok")):
+        return None
+    mo, ro = m.get("object_set"), r.get("object_set")
+    if mo is None and ro is None:
+        return None
+    if mo is None or ro is None:
+        err = "only one side's objects were checked"
+    elif mo != ro:
+        err = "objects differ from the reference's: module %d, reference " \
+              "%d (set digests %s / %s)" % (mo["count"], ro["count"],
+                                            mo["digest"][:12],
+                                            ro["digest"][:12])
+    else:
+        return None
+    m["ok"] = False
+    m["error"] = err
+    return err
+
+
 def rmtree(p):
     shutil.rmtree(p, ignore_errors=True)
 
@@ -321,6 +384,8 @@ def sc_clone(protocol, n=1, filter_spec=None):
                 err = check_refs(ctx, repo, d)
                 if err:
                     return err
+            return same_object_sets(res, [object_set(ctx, d)
+                                          for d in dests])
         return None
     return prepare, run, check, remove_dests
 
@@ -347,7 +412,7 @@ def sc_clone_shallow(depth, protocol=2):
                 return "HEAD is %s, the server's %s" % (got, want)
             if not (Path(d) / "shallow").is_file():
                 return "the clone is not shallow"
-        return None
+        return same_object_sets(res, [object_set(ctx, d) for d in dests])
     return prepare, run, check, remove_dests
 
 
@@ -387,7 +452,12 @@ def sc_fetch(protocol):
         return res
 
     def check(ctx, side, repo, dests, res):
-        return check_refs(ctx, repo, dests[0]) if res["ok"] else None
+        if not res["ok"]:
+            return None
+        # the seed's objects and what the fetch brought: the same on both
+        # sides when the thin pack held every object the refs need
+        return check_refs(ctx, repo, dests[0]) or same_object_sets(
+            res, [object_set(ctx, dests[0])])
     return prepare, run, check, remove_dests
 
 
@@ -437,10 +507,16 @@ def sc_refs_throughput():
 
 def sc_raw_fetch(n):
     """n concurrent v2 fetches of every ref by a client that only checks
-    the pack's trailer (no index-pack): the server's own wall time."""
+    the pack's trailer (no index-pack): the server's own wall time. The
+    first pack is kept and indexed after the measured time, so the row
+    compares object sets, not only the headers' counts."""
+    def prepare(ctx, side, repo):
+        return [Path(str(ctx.dest("raw")) + ".pack")]
+
     def run(ctx, side, repo, dests):
         results = loadgen.raw_fetch_many(side.port, side.path(repo),
-                                         ctx.wants[repo], n)
+                                         ctx.wants[repo], n,
+                                         save_first=dests[0])
         bad = [r for r in results if not isinstance(r, dict)]
         res = {"ok": not bad, "client_cpu": None}
         if bad:
@@ -453,7 +529,21 @@ def sc_raw_fetch(n):
                 res["ok"] = False
                 res["error"] = "the packs differ in object count: %s" % objs
         return res
-    return no_dests, run, no_check, no_cleanup
+
+    def check(ctx, side, repo, dests, res):
+        if not res["ok"]:
+            return None
+        got = pack_object_set(ctx, dests[0])
+        if got["count"] != res["objects"]:
+            return "the pack's header says %d objects, it holds %d" % (
+                res["objects"], got["count"])
+        res["object_set"] = got
+        return None
+
+    def cleanup(ctx, dests):
+        for d in dests:
+            Path(d).unlink(missing_ok=True)
+    return prepare, run, check, cleanup
 
 
 # Hostile request shapes (issue 14): one request each whose cost must grow
@@ -627,7 +717,7 @@ def sc_push(full):
         if r.returncode != 0:
             return "fsck --connectivity-only: %s" % r.stdout.decode(
                 errors="replace")[-500:]
-        return None
+        return same_object_sets(res, [object_set(ctx, target)])
     return prepare, run, check, remove_dests
 
 
@@ -1055,6 +1145,15 @@ GOALS = [
 ]
 
 
+def rounds_failed(s):
+    """"" when every round of both sides succeeded, else what failed."""
+    bad = ["%s %d/%d rounds ok" % (side, s[side]["ok_rounds"],
+                                   s[side]["rounds"])
+           for side in SIDES
+           if not s[side]["rounds"] or s[side]["ok_rounds"] < s[side]["rounds"]]
+    return ", ".join(bad)
+
+
 def goals_report(summary):
     rows = []
     for label, repo, sc, metric, op, goal in GOALS:
@@ -1062,7 +1161,11 @@ def goals_report(summary):
         if not s:
             continue
         v = ratio(s["module"].get(metric), s["reference"].get(metric))
-        if v is None:
+        failed = rounds_failed(s)
+        if failed:
+            # a median of the rounds that worked says nothing of the others
+            verdict = "NOT met (%s)" % failed
+        elif v is None:
             verdict = "-"
         else:
             verdict = "met" if (v <= goal if op == "<=" else v >= goal) \
@@ -1074,9 +1177,11 @@ def goals_report(summary):
         if n and n > 1:
             g = s["module"].get("rss_growth")
             v = None if g is None else g / n / 1048576.0
+            failed = rounds_failed(s)
             rows.append(["RSS growth per in-flight clone (MB)",
                          "%s/%s" % key, "-" if v is None else "%.1f" % v,
-                         "<= 16", "-" if v is None else
+                         "<= 16", "NOT met (%s)" % failed if failed else
+                         "-" if v is None else
                          ("met" if v <= 16 else "NOT met")])
     if not rows:
         return ""
@@ -1098,7 +1203,11 @@ Method:
                 every 10 ms), and that peak minus the idle RSS before the
                 scenario (per-clone figures below divide by clones in flight).
   MBsent      = $bytes_sent of the side's nginx access log (headers + body).
-  Figures are medians over %(rounds)d round(s); sides alternate within a round.
+  Figures are medians over %(rounds)d round(s); the side that goes first
+  alternates from scenario to scenario and from round to round. Every row
+  that gives objects compares the module's object set with the
+  reference's in the same round; a goal is met only when every round of
+  both sides succeeded.
 """
 
 
@@ -1261,11 +1370,17 @@ def main():
 
         for rnd in range(ROUNDS):
             log("round %d/%d" % (rnd + 1, ROUNDS))
-            for repo, sname, label, factory in todo:
+            for index, (repo, sname, label, factory) in enumerate(todo):
                 key = (repo, sname)
                 prepare, run, check, cleanup = factory()
-                side_order = SIDES if rnd % 2 == 0 else SIDES[::-1]
+                # which side goes first changes from one scenario to the
+                # next and from one round to the next: over a run each side
+                # is first about as often (a side that goes second finds
+                # the page cache warmed by the first)
+                side_order = SIDES if (rnd + index) % 2 == 0 \
+                    else SIDES[::-1]
                 line = []
+                this_round = {}
                 for sname_ in side_order:
                     side = sides[sname_]
                     dests = prepare(ctx, side, repo)
@@ -1278,7 +1393,13 @@ def main():
                     cleanup(ctx, dests)
                     res.pop("stdouts", None)
                     res["round"] = rnd + 1
+                    res["first"] = sname_ == side_order[0]
                     results[key][sname_].append(res)
+                    this_round[sname_] = res
+                # the module's answer must be as complete as git's
+                compare_sides(this_round)
+                for sname_ in side_order:
+                    res = this_round[sname_]
                     line.append("%s %s cpu %.3fs wall %.2fs" % (
                         sname_[:3], "ok" if res.get("ok") else "FAILED",
                         res["cpu"], res["wall"]))

@@ -183,10 +183,12 @@ class RawFetchError(Exception):
     pass
 
 
-def raw_fetch(port, prefix, wants, timeout=600):
+def raw_fetch(port, prefix, wants, timeout=600, save=None):
     """One v2 fetch of `wants` with no haves; returns {"pack_bytes",
-    "objects", "wall"}; raises RawFetchError on anything wrong."""
+    "objects", "wall"}; raises RawFetchError on anything wrong. With save,
+    the pack is also written to that file (for its object set)."""
     t0 = time.monotonic()
+    out = open(save, "wb") if save else None
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
         conn.request("POST", prefix + "/git-upload-pack",
@@ -228,6 +230,8 @@ def raw_fetch(port, prefix, wants, timeout=600):
                 # (an empty band-1 packet is upload-pack's keep-alive while
                 # pack-objects is still counting)
                 total += len(data)
+                if out:
+                    out.write(data)
                 if len(header) < 12:
                     header += data[:12 - len(header)]
                 buf = held + data
@@ -252,14 +256,17 @@ def raw_fetch(port, prefix, wants, timeout=600):
         raise RawFetchError(str(e))
     finally:
         conn.close()
+        if out:
+            out.close()
 
 
-def raw_fetch_many(port, prefix, wants, n):
+def raw_fetch_many(port, prefix, wants, n, save_first=None):
     results = [None] * n
 
     def run(i):
         try:
-            results[i] = raw_fetch(port, prefix, wants)
+            results[i] = raw_fetch(port, prefix, wants,
+                                   save=save_first if i == 0 else None)
         except RawFetchError as e:
             results[i] = e
 

@@ -52,6 +52,13 @@ NGINX_HTTP = """
             git_smart_http_max_wants 2;
             git_smart_http_max_haves 3;
         }
+        # 0: no limit
+        location /gitnolim/ {
+            git_smart_http on;
+            git_smart_http_root {root};
+            git_smart_http_max_wants 0;
+            git_smart_http_max_haves 0;
+        }
         location /gitnofilter/ {
             git_smart_http on;
             git_smart_http_root {root};
@@ -125,7 +132,11 @@ def git(session_tmp):
 
 @pytest.fixture(scope="session")
 def repos_root(git, session_tmp):
-    return repos.build_all(git, session_tmp / "repos")
+    # The fixtures' commit dates come from a clock of their own, which
+    # starts at the same instant whatever ran first: a test that ticked the
+    # session's clock (a push, say) before the first use of the root would
+    # otherwise move every date, and --shallow-since cuts at a fixed one.
+    return repos.build_all(Git(git.home), session_tmp / "repos")
 
 
 @pytest.fixture(scope="session")

@@ -357,15 +357,17 @@ class Nginx(serving.NginxProcess):
     (added here); it may use {port}. The listening socket is inherited."""
 
     def __init__(self, prefix, http_body, module=None, worker_processes=2,
-                 main_extra=""):
+                 main_extra="", worker_connections=512):
         super().__init__(prefix, module, preexec_fn=_die_with_parent,
                          env=sanitizer_env())
         self.http_body = http_body
         self.worker_processes = worker_processes
+        self.worker_connections = worker_connections
         self.main_extra = main_extra
 
     def config_text(self, ports):
-        lines = self.main_lines(self.worker_processes, "info", 512)
+        lines = self.main_lines(self.worker_processes, "info",
+                                self.worker_connections)
         lines.insert(-1, self.main_extra)
         lines += [
             "http {",

@@ -13,6 +13,16 @@ def loose_objects(path):
     return [p for p in (path / "objects").glob("[0-9a-f][0-9a-f]/*")]
 
 
+def test_small_repository_dates_are_fixed(git, repos_root):
+    """The fixtures' dates do not depend on which test ran first (one that
+    ticked the session's clock before the root was made moved them all,
+    and test_shallow's --shallow-since @1700000600 then cut nothing)."""
+    dates = git("log", "--format=%ct", "--reverse", "main",
+                cwd=repos_root / "small.git").split()
+    assert dates[0] == "1700000060"
+    assert int(dates[0]) < 1700000600 < int(dates[-1])
+
+
 def test_small_repository_shape(git, repos_root):
     path = repos_root / "small.git"
     assert git("symbolic-ref", "HEAD", cwd=path) == "refs/heads/main"

@@ -92,6 +92,19 @@ def test_too_many_haves_is_a_protocol_error(git, server):
     assert res.body.endswith(b"ERR upload-pack: too many haves (the limit is 3)")
 
 
+def test_zero_means_no_limit(git, server):
+    """git_smart_http_max_wants 0 and max_haves 0: any number (here more
+    than /gitlim/ takes), not none."""
+    wants = ["want " + o for o in tips(git, server, 3)]
+    haves = ["have " + o for o in commits(git, server, 4)]
+    res = server.http("POST", "/gitnolim/small.git/git-upload-pack", RPC,
+                      v2_request("fetch", wants + haves
+                                 + ["no-progress", "done"]))
+    assert res.status == 200
+    assert b"ERR" not in res.body[:200]
+    assert b"packfile\n" in res.body
+
+
 # Past a limit the request is not read on: what follows the want or have
 # that crosses it (here a malformed line, then a cut pkt-line, which would
 # be a 400 if read) does not matter.

@@ -12,6 +12,7 @@ import pytest
 
 import helpers
 from helpers import Nginx
+from prometheus import fetch_metrics, wait_for
 
 pytestmark = pytest.mark.skipif(
     os.environ.get("GSH_SELF_CHECK") == "1",
@@ -44,6 +45,31 @@ HTTP_BODY = """
             git_smart_http_root {bigroot};
             git_smart_http_export_all on;
         }
+        # a client that reads nothing is ended by send_timeout
+        location /slow/ {
+            git_smart_http on;
+            git_smart_http_root {bigroot};
+            git_smart_http_export_all on;
+            send_timeout 1s;
+        }
+        location /tiny/ {
+            git_smart_http on;
+            git_smart_http_root {root};
+            git_smart_http_max_request_size 1k;
+        }
+        location /tinybody/ {
+            git_smart_http on;
+            git_smart_http_root {root};
+            client_max_body_size 1k;
+        }
+        # the module's 404 goes on to /gone, where no Git route is
+        location /redirected/ {
+            git_smart_http on;
+            git_smart_http_root {root};
+            error_page 404 /gone;
+        }
+        location = /gone { return 404 "gone\n"; }
+        location = /metrics { access_log off; git_smart_http_metrics; }
     }
 """ % LOG_FORMAT
 
@@ -84,6 +110,32 @@ def big_root(git, session_tmp):
     git("commit", "-q", "-m", "a large blob", cwd=work)
     git("clone", "-q", "--bare", work, root / "big.git")
     return root
+
+
+@pytest.fixture(scope="module")
+def corrupt_root(git, session_tmp):
+    """BIGROOT/corrupt.git (next to big.git, served by /big/): a commit
+    whose blob's loose object is gone. Counting needs only the commit and
+    its tree, so the pack has begun when the blob cannot be read.
+    (A loose object cut in the middle of its zlib stream would be the
+    other case; libgit2 1.5 loops forever inflating one: see the report
+    of issue 15.)"""
+    work = session_tmp / "logvars-corrupt-work"
+    git("init", "-q", "-b", "main", work)
+    (work / "data.bin").write_bytes(os.urandom(1 << 20))
+    git("add", "data.bin", cwd=work)
+    git("commit", "-q", "-m", "a blob to corrupt", cwd=work)
+    repo = session_tmp / "logvars-big" / "corrupt.git"
+    git("clone", "-q", "--bare", "--no-local", work, repo)
+    packs = list((repo / "objects" / "pack").glob("*.pack"))
+    data = b"".join(p.read_bytes() for p in packs)
+    for p in (repo / "objects" / "pack").iterdir():
+        p.unlink()
+    git("unpack-objects", "-q", input=data, cwd=repo, text=False)
+    blob = git("rev-parse", "main:data.bin", cwd=repo)
+    loose = repo / "objects" / blob[:2] / blob[2:]
+    loose.unlink()
+    return repo
 
 
 @pytest.fixture(scope="module")
@@ -330,3 +382,108 @@ def test_client_closed_during_the_pack(git, logsrv, big_root):
     assert line["repo"] == "big.git" and line["command"] == "fetch"
     assert line["pack_objects"] != "-"
     assert 0 <= int(line["pack_bytes"]) < BIG_BLOB
+
+
+def metrics(logsrv):
+    return fetch_metrics(logsrv.port)
+
+
+def test_too_large(logsrv):
+    """413 from git_smart_http_max_request_size, and from
+    client_max_body_size on a chunked body (the module reads it). A
+    Content-Length over client_max_body_size is refused by nginx before
+    any handler runs: no variable is known then."""
+    body = helpers.v2_request("ls-refs", ["ref-prefix x" * 200])
+    assert len(body) > 1024
+    rpc = {"Git-Protocol": "version=2",
+           "Content-Type": "application/x-git-upload-pack-request"}
+    mark = logsrv.mark()
+    assert logsrv.nginx.http("POST", "/tiny/small.git/git-upload-pack",
+                             headers=rpc, body=body).status == 413
+    s = socket.create_connection(("127.0.0.1", logsrv.port), timeout=60)
+    try:
+        s.sendall(b"POST /tinybody/small.git/git-upload-pack HTTP/1.1\r\n"
+                  b"Host: 127.0.0.1\r\nGit-Protocol: version=2\r\n"
+                  b"Content-Type: application/x-git-upload-pack-request\r\n"
+                  b"Transfer-Encoding: chunked\r\n\r\n"
+                  + b"%x\r\n" % len(body) + body + b"\r\n0\r\n\r\n")
+        assert s.recv(4096).startswith(b"HTTP/1.1 413 ")
+    finally:
+        s.close()
+    assert logsrv.nginx.http("POST", "/tinybody/small.git/git-upload-pack",
+                             headers=rpc, body=body).status == 413
+    inflated, chunked, by_nginx = logsrv.lines_since(mark, 3)
+    for line in (inflated, chunked):
+        assert line["git_status"] == "too_large", line
+        assert line["repo"] == "small.git" and line["command"] == "-"
+    assert by_nginx["status"] == "413"
+    assert by_nginx["git_status"] == "-" and by_nginx["repo"] == "-"
+
+
+def test_send_timeout(git, logsrv, big_root):
+    """A client that reads nothing of a 32 MB pack: nginx's send_timeout
+    (1 s here) ends the response; $git_status says timeout, and the
+    metrics count a send_timeout error."""
+    oid = git("rev-parse", "main", cwd=big_root / "big.git")
+    body = helpers.v2_request("fetch", ["want " + oid, "no-progress",
+                                        "done"])
+    before = metrics(logsrv).get("git_smart_http_errors_total",
+                                 kind="send_timeout")
+    mark = logsrv.mark()
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.settimeout(60)
+    s.connect(("127.0.0.1", logsrv.port))
+    try:
+        s.sendall(b"POST /slow/big.git/git-upload-pack HTTP/1.1\r\n"
+                  b"Host: 127.0.0.1\r\nGit-Protocol: version=2\r\n"
+                  b"Content-Type: application/x-git-upload-pack-request\r\n"
+                  b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        # read nothing until nginx has given up on this client
+        (line,) = logsrv.lines_since(mark, 1)
+    finally:
+        s.close()
+    assert line["git_status"] == "timeout", line
+    assert line["command"] == "fetch" and line["repo"] == "big.git"
+    assert 0 <= int(line["pack_bytes"]) < BIG_BLOB
+    wait_for(logsrv.port, lambda m: m.get("git_smart_http_errors_total",
+                                          kind="send_timeout") == before + 1,
+             "the send_timeout counted")
+
+
+def test_pack_that_cannot_be_completed_is_aborted(git, logsrv, corrupt_root):
+    """An object that vanished, found once the pack has begun: side-band 3,
+    the connection closed, $git_status aborted, errors_total{pack_failed}."""
+    oid = git("rev-parse", "main", cwd=corrupt_root)
+    body = helpers.v2_request("fetch", ["want " + oid, "no-progress",
+                                        "done"])
+    before = metrics(logsrv).get("git_smart_http_errors_total",
+                                 kind="pack_failed")
+    mark = logsrv.mark()
+    resp = logsrv.nginx.http(
+        "POST", "/big/corrupt.git/git-upload-pack",
+        headers={"Git-Protocol": "version=2",
+                 "Content-Type": "application/x-git-upload-pack-request"},
+        body=body)
+    assert resp.status == 200
+    items = helpers.parse_pkt_lines(resp.body)
+    _, _, err = helpers.demux_sideband(items[items.index(b"packfile\n")
+                                             + 1:])
+    assert err, "no side-band 3 message"
+    (line,) = logsrv.lines_since(mark, 1)
+    assert line["git_status"] == "aborted", line
+    wait_for(logsrv.port, lambda m: m.get("git_smart_http_errors_total",
+                                          kind="pack_failed") == before + 1,
+             "the failed pack counted")
+
+
+def test_variables_are_empty_after_an_error_page_redirect(logsrv):
+    mark = logsrv.mark()
+    resp = logsrv.nginx.http(
+        "GET", "/redirected/nope.git/info/refs?service=git-upload-pack",
+        headers={"Git-Protocol": "version=2"})
+    assert resp.status == 404 and resp.body == b"gone\n"
+    (line,) = logsrv.lines_since(mark, 1)
+    assert line["uri"].startswith("/redirected/nope.git/")
+    for field in ("repo", "service", "protocol", "command", "git_status"):
+        assert line[field] == "-", (field, line)

@@ -25,6 +25,11 @@ HTTP = """
             git_smart_http on;
             git_smart_http_root {root};
         }
+        location /push/ {
+            git_smart_http on;
+            git_smart_http_root {pushroot};
+            git_smart_http_receive_pack on;
+        }
         location = /metrics { git_smart_http_metrics; }
     }
 """
@@ -35,8 +40,12 @@ REQ = "git_smart_http_requests_total"
 @pytest.fixture(scope="module")
 def metered(repos_root, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("metrics")
-    nginx = Nginx(tmp / "nginx", HTTP.replace("{root}", str(repos_root)),
+    pushroot = tmp / "pushroot"
+    pushroot.mkdir()
+    nginx = Nginx(tmp / "nginx", HTTP.replace("{root}", str(repos_root))
+                  .replace("{pushroot}", str(pushroot)),
                   module=helpers.module_path(), worker_processes=2)
+    nginx.pushroot = pushroot
     nginx.start()
     wait_for(nginx.port, lambda m: True, "an answer")
     yield nginx
@@ -183,3 +192,37 @@ def test_protocol_label_is_read_as_git_reads_it(metered, headers, version):
              lambda m: all(m.sum(REQ, **k) == before.sum(REQ, **k) + 1
                            for k in keys),
              "both requests counted under protocol %d" % version)
+
+
+def test_a_push_is_counted_but_not_as_pack_bytes(git, metered, repos_root,
+                                                tmp_path):
+    """A push is service="receive-pack"; the pack it brings is not in
+    pack_bytes_total or pack_objects_total (those are packs made)."""
+    port = metered.port
+    target = metered.pushroot / "p.git"
+    git("clone", "-q", "--bare", repos_root / "small.git", target)
+    git("config", "http.receivepack", "true", cwd=target)
+    (target / "git-daemon-export-ok").touch()
+    work = tmp_path / "work"
+    git("clone", "-q", repos_root / "small.git", work)
+    (work / "pushed.txt").write_text("a pushed file\n")
+    git("add", "pushed.txt", cwd=work)
+    git("commit", "-q", "-m", "pushed", cwd=work)
+    before = fetch_metrics(port)
+    pushes = before.get(REQ, service="receive-pack", command="receive-pack",
+                        protocol="0", status="200") or 0
+    git("push", "-q", "http://127.0.0.1:%d/push/p.git" % port, "HEAD:main",
+        cwd=work)
+    assert git("rev-parse", "main", cwd=target) == \
+        git("rev-parse", "HEAD", cwd=work)
+    m = wait_for(port, lambda m: (m.get(
+        REQ, service="receive-pack", command="receive-pack", protocol="0",
+        status="200") or 0) == pushes + 1, "the push counted")
+    assert m.get(REQ, service="receive-pack", command="advertise",
+                 protocol="0", status="200") >= 1
+    for family in ("git_smart_http_pack_bytes_total",
+                   "git_smart_http_pack_objects_total",
+                   "git_smart_http_pack_seconds_count"):
+        assert m.get(family) == before.get(family), family
+    assert m.get("git_smart_http_response_bytes_total",
+                 command="receive-pack") > 0

@@ -13,7 +13,8 @@ The nginx here is the test's own (module scope): push needs locations that
 the shared one has not (receive-pack on, auth_basic, hooks).
 
   /git/       the module, git_smart_http_receive_pack on, behind auth_basic
-  /githooks/  the same with git_smart_http_hooks on
+  /githooks/  the same with git_smart_http_hooks on, and
+              git_smart_http_timeout 1ms (which a push ignores)
   /gitoff/    the module behind auth_basic, receive-pack left off
   /anon/      the module, receive-pack on, no auth
   /ref/       git http-backend behind auth_basic (hooks always run)
@@ -55,6 +56,9 @@ PUSH_HTTP = """
         location /githooks/ {%(auth)s%(module)s
             git_smart_http_receive_pack on;
             git_smart_http_hooks on;
+            # does not apply to pushes: each of these takes far longer
+            # (index-pack, hooks), and every one must go through
+            git_smart_http_timeout 1ms;
         }
         location /gitoff/ {%(auth)s%(module)s
         }
@@ -81,7 +85,8 @@ SELF_CHECK = os.environ.get("GSH_SELF_CHECK") == "1"
 if SELF_CHECK:
     PUSH_HTTP = PUSH_HTTP.replace(MODULE, helpers.serving.FASTCGI) \
         .replace("\n            git_smart_http_receive_pack on;", "") \
-        .replace("\n            git_smart_http_hooks on;", "")
+        .replace("\n            git_smart_http_hooks on;", "") \
+        .replace("\n            git_smart_http_timeout 1ms;", "")
 
 # (side, location): the same scenario on both, module first
 SIDES = (("module", "git"), ("reference", "ref"))
@@ -367,6 +372,31 @@ def test_push_new_branch(push_env, seed):
         in o["porcelain"]
     assert rev(git, o["repo"], "refs/heads/topic") == tip
     assert rev(git, o["repo"], "refs/heads/copy") == rev(git, seed, "main")
+
+
+def loose_objects(repo):
+    return sorted(p.parent.name + p.name
+                  for p in Path(repo).glob("objects/[0-9a-f][0-9a-f]/*"))
+
+
+def test_receive_unpack_limit_is_not_read(push_env, seed):
+    """A difference from git (README, Push): under receive.unpackLimit git
+    explodes a small push into loose objects; the module keeps every push
+    as a pack. Refs and objects are the same (push_both)."""
+    git = push_env.git
+    client = client_of(push_env, seed, "unpacklimit")
+    commit_file(git, client, "file.txt", "unpack limit\n", "unpack limit")
+    before = {}
+
+    def setup(repo):
+        before[str(repo)] = loose_objects(repo)
+    out = push_both(push_env, "unpacklimit", client, ["main"], seed=seed,
+                    config=[("receive.unpackLimit", "100")], setup=setup)
+    assert out["module"]["code"] == 0, out["module"]
+    mod, ref = out["module"]["repo"], out["reference"]["repo"]
+    assert loose_objects(mod) == before[str(mod)]
+    # the commit, its tree, the blob
+    assert len(loose_objects(ref)) == len(before[str(ref)]) + 3
 
 
 def test_push_fast_forward(push_env, seed):
