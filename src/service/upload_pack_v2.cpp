@@ -1,6 +1,7 @@
 #include "service/upload_pack_v2.h"
 
 #include <algorithm>
+#include <memory>
 #include <string_view>
 #include <vector>
 
@@ -130,8 +131,8 @@ FetchArgs parse_fetch_args(RepoAccess &access, const proto::V2Request &req) {
             continue;
         }
         // Past an operator's limit the request is refused at once: the
-        // arguments after it are not looked at (the body's framing was
-        // checked whole by parse_v2_request, in linear time).
+        // arguments after it are not looked at (and not read: see
+        // fetch_limit_stop()).
         if (arg.starts_with("want ")) {
             if (!parse_oid(arg.substr(5), &oid))
                 bad_request("protocol error, expected to get oid, not '" + line + "'");
@@ -183,6 +184,10 @@ std::string fetch(RepoAccess &access, const proto::V2Request &req,
                   std::unique_ptr<PackSection> *pack, bool *refused) {
     git_repository *repo = access.git();
     FetchArgs args = parse_fetch_args(access, req);
+    // A parse cut short ends at a refusal; anything else would answer part
+    // of a request.
+    if (req.cut && args.refusal.empty())
+        bad_request("protocol error: the request was cut at a limit it did not pass");
     std::string out;
     proto::SectionWriter w(out);
     if (!args.refusal.empty()) {
@@ -279,6 +284,36 @@ std::string advertise_v2(const UploadPackConfig &config) {
     proto::pkt_write_line(out, "object-info");
     proto::pkt_flush(out);
     return out;
+}
+
+proto::ArgStop fetch_limit_stop(RepoAccess &repo) {
+    // Counts as parse_fetch_args() does, for the limits alone.
+    struct Count {
+        UniqueOids wants;
+        size_t haves = 0;
+    };
+    auto count = std::make_shared<Count>();
+    return [&repo, count](const proto::V2Request &req, std::string_view arg) {
+        const UploadPackConfig &config = repo.config();
+        if (req.command != "fetch" || (!config.max_wants && !config.max_haves))
+            return false;
+        git_oid oid;
+        if (arg.starts_with("want ")) {
+            if (!parse_oid(arg.substr(5), &oid) || !count->wants.add(oid))
+                return false;
+        } else if (config.allow_ref_in_want && arg.starts_with("want-ref ")) {
+            const Ref *ref = repo.snapshot().find_ref(arg.substr(9));
+            if (!ref || !count->wants.add(ref->oid))
+                return false;
+        } else if (arg.starts_with("have ")) {
+            if (!parse_oid(arg.substr(5), &oid))
+                return false;
+            return !over_limit(config, 0, ++count->haves).empty();
+        } else {
+            return false;
+        }
+        return !over_limit(config, count->wants.size(), 0).empty();
+    };
 }
 
 std::string answer_v2(RepoAccess &repo, const proto::V2Request &req,
