@@ -194,6 +194,7 @@ int Session::open(bool on_loop) {
     if (version == 2) {
         // Read (and inflated) only as far as the parse goes: a limit passed
         // stops it there.
+        body_.check_size(max_request_size_);
         BodyReader in(body_, content_encoding_, max_request_size_);
         proto::PktReader reader([&in](char *buf, size_t cap) { return in.read(buf, cap); });
         proto::V2Request req = proto::parse_v2_request(reader, fetch_limit_stop(*repo_));

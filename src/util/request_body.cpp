@@ -64,6 +64,11 @@ std::string inflate_gzip(const std::string &in, size_t max_size) {
 
 } // namespace
 
+void RequestBody::check_size(size_t max_size) const {
+    if (total_ > max_size)
+        too_large(max_size);
+}
+
 bool RequestBody::in_file() const {
     for (const Piece &p : pieces_)
         if (p.fd >= 0)
@@ -75,8 +80,7 @@ std::string RequestBody::read(std::string_view content_encoding, size_t max_size
     bool gzip = content_encoding == "gzip" || content_encoding == "x-gzip";
     if (!content_encoding.empty() && !gzip && content_encoding != "identity")
         throw Error("unsupported Content-Encoding '" + std::string(content_encoding) + "'", 415);
-    if (total_ > max_size)
-        too_large(max_size);
+    check_size(max_size);
     std::string raw;
     raw.reserve(total_);
     for (const Piece &p : pieces_) {

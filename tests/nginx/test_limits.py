@@ -48,6 +48,12 @@ def test_request_size_counts_after_inflation(server):
     res = server.http("POST", "/gitlim/small.git/git-upload-pack",
                       dict(RPC, **{"Content-Encoding": "gzip"}), gzip_bytes(plain))
     assert res.status == 413
+    # the same body sent as it is (parsed on a thread, a fetch, where the
+    # body is read as the parse goes) is as large
+    fetch = v2_request("fetch", ["no-progress"] * 400 + ["done"])
+    assert 4096 < len(fetch) < 16 * 1024
+    res = server.http("POST", "/gitlim/small.git/git-upload-pack", RPC, fetch)
+    assert res.status == 413
     small = v2_request("ls-refs", ["ref-prefix refs/heads/"])
     res = server.http("POST", "/gitlim/small.git/git-upload-pack",
                       dict(RPC, **{"Content-Encoding": "gzip"}), gzip_bytes(small))
@@ -136,14 +142,15 @@ def test_v2_reading_stops_at_the_want_and_have_limits(git, server):
 @pytest.mark.parametrize("encoding", ["identity", "gzip"])
 def test_v2_body_is_read_no_further_than_the_limit(git, server, encoding):
     """A v2 fetch body is read (and inflated) only up to the want or have
-    that crosses a limit: what follows, here no flush and a tail past
-    git_smart_http_max_request_size (4k) that is not even pkt-lines, would
-    be a 413 (inflated past the limit) or a 400 (framing) if it were
+    that crosses a limit: what follows, here no flush and a tail that is
+    not even pkt-lines (inflated, past git_smart_http_max_request_size),
+    would be a 400 (framing) or a 413 (inflated past the limit) if it were
     read."""
     wants = ["want " + o for o in tips(git, server, 3)]
     haves = ["have " + o for o in commits(git, server, 4)]
-    # gzip: 1 MiB inflated; identity: within client_max_body_size (64k)
-    tail = CUT + b"x" * ((1 << 20) if encoding == "gzip" else 32 * 1024)
+    # gzip: 1 MiB inflated; identity: within max_request_size (4k), which
+    # applies to a body as sent
+    tail = CUT + b"x" * ((1 << 20) if encoding == "gzip" else 3000)
     headers = dict(RPC)
     if encoding == "gzip":
         headers["Content-Encoding"] = "gzip"
@@ -152,7 +159,7 @@ def test_v2_body_is_read_no_further_than_the_limit(git, server, encoding):
         body = v2_request("fetch", args)[:-4] + tail  # no flush
         if encoding == "gzip":
             body = gzip_bytes(body)
-        assert len(body) < 64 * 1024
+        assert len(body) < 4096
         return server.http("POST", "/gitlim/small.git/git-upload-pack",
                            headers, body)
 
