@@ -197,7 +197,7 @@ int Session::open(bool on_loop) {
         body_.check_size(max_request_size_);
         BodyReader in(body_, content_encoding_, max_request_size_);
         proto::PktReader reader([&in](char *buf, size_t cap) { return in.read(buf, cap); });
-        proto::V2Request req = proto::parse_v2_request(reader, fetch_limit_stop(*repo_));
+        proto::V2Request req = proto::parse_v2_request(reader, fetch_refusal_stop(*repo_));
         summary_ = summarize_v2(req);
         command_ = command_label(req.command);
         client_note_ = client_note_v2(req);

@@ -132,7 +132,7 @@ FetchArgs parse_fetch_args(RepoAccess &access, const proto::V2Request &req) {
         }
         // Past an operator's limit the request is refused at once: the
         // arguments after it are not looked at (and not read: see
-        // fetch_limit_stop()).
+        // fetch_refusal_stop()).
         if (arg.starts_with("want ")) {
             if (!parse_oid(arg.substr(5), &oid))
                 bad_request("protocol error, expected to get oid, not '" + line + "'");
@@ -286,33 +286,45 @@ std::string advertise_v2(const UploadPackConfig &config) {
     return out;
 }
 
-proto::ArgStop fetch_limit_stop(RepoAccess &repo) {
-    // Counts as parse_fetch_args() does, for the limits alone.
-    struct Count {
+proto::ArgStop fetch_refusal_stop(RepoAccess &repo) {
+    // Counts and looks up as parse_fetch_args() does, as far as its
+    // refusals go.
+    struct State {
+        OdbPtr odb;
         UniqueOids wants;
         size_t haves = 0;
     };
-    auto count = std::make_shared<Count>();
-    return [&repo, count](const proto::V2Request &req, std::string_view arg) {
-        const UploadPackConfig &config = repo.config();
-        if (req.command != "fetch" || (!config.max_wants && !config.max_haves))
+    auto state = std::make_shared<State>();
+    return [&repo, state](const proto::V2Request &req, std::string_view arg) {
+        if (req.command != "fetch")
             return false;
+        const UploadPackConfig &config = repo.config();
         git_oid oid;
         if (arg.starts_with("want ")) {
-            if (!parse_oid(arg.substr(5), &oid) || !count->wants.add(oid))
+            if (!parse_oid(arg.substr(5), &oid) || state->wants.contains(oid))
                 return false;
+            if (!state->odb) {
+                git_odb *odb = nullptr;
+                git_check(git_repository_odb(&odb, repo.git()), "opening the object database");
+                state->odb.reset(odb);
+            }
+            if (!git_odb_exists(state->odb.get(), &oid))
+                return true; // "not our ref", as git, which reads no further
+            state->wants.add(oid);
         } else if (config.allow_ref_in_want && arg.starts_with("want-ref ")) {
             const Ref *ref = repo.snapshot().find_ref(arg.substr(9));
-            if (!ref || !count->wants.add(ref->oid))
+            if (!ref)
+                return true; // "unknown ref"
+            if (!state->wants.add(ref->oid))
                 return false;
         } else if (arg.starts_with("have ")) {
             if (!parse_oid(arg.substr(5), &oid))
                 return false;
-            return !over_limit(config, 0, ++count->haves).empty();
+            return !over_limit(config, 0, ++state->haves).empty();
         } else {
             return false;
         }
-        return !over_limit(config, count->wants.size(), 0).empty();
+        return !over_limit(config, state->wants.size(), 0).empty();
     };
 }
 

@@ -142,7 +142,7 @@ def test_v2_reading_stops_at_the_want_and_have_limits(git, server):
 @pytest.mark.parametrize("encoding", ["identity", "gzip"])
 def test_v2_body_is_read_no_further_than_the_limit(git, server, encoding):
     """A v2 fetch body is read (and inflated) only up to the want or have
-    that crosses a limit: what follows, here no flush and a tail that is
+    that crosses a limit, or a want we lack: what follows, here no flush and a tail that is
     not even pkt-lines (inflated, past git_smart_http_max_request_size),
     would be a 400 (framing) or a 413 (inflated past the limit) if it were
     read."""
@@ -163,8 +163,12 @@ def test_v2_body_is_read_no_further_than_the_limit(git, server, encoding):
         return server.http("POST", "/gitlim/small.git/git-upload-pack",
                            headers, body)
 
+    unknown = "12" * 20
     for args, err in ((wants, b"too many wants (the limit is 2)"),
-                      (wants[:1] + haves, b"too many haves (the limit is 3)")):
+                      (wants[:1] + haves, b"too many haves (the limit is 3)"),
+                      # as git, which reads no further than a want it lacks
+                      (wants[:1] + ["want " + unknown],
+                       b"not our ref " + unknown.encode())):
         res = post(args)
         assert res.status == 200, res
         assert err_line(res.body) == b"ERR upload-pack: " + err

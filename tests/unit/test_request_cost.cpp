@@ -197,9 +197,11 @@ TEST_F(RequestCost, V0TakesTheBodyOnlyUpToWhereItStops) {
 }
 
 // A v2 fetch is parsed from a PktReader that pulls from the body too: the
-// want or have that crosses a limit ends the reading, so a 4 MB tail that
-// is not even pkt-lines is never taken (read, it would be a 400).
+// want or have that crosses a limit, or a want we lack, ends the reading, so
+// a 4 MB tail that is not even pkt-lines is never taken (read, it would be
+// a 400: without the limits, the same body is).
 TEST_F(RequestCost, V2TakesTheBodyOnlyUpToWhereItStops) {
+    const std::string unknown = "1234567890123456789012345678901234567890";
     struct Case {
         std::vector<std::string> args;
         size_t max_wants, max_haves;
@@ -214,12 +216,15 @@ TEST_F(RequestCost, V2TakesTheBodyOnlyUpToWhereItStops) {
          0,
          1,
          "too many haves (the limit is 1)"},
+        {{"want " + rev("main"), "want " + unknown}, 0, 0, "not our ref " + unknown},
     };
     for (const Case &c : cases) {
-        std::string body = request("fetch", c.args);
-        body.resize(body.size() - 4); // no flush: the tail follows the arguments
-        body += std::string(4 << 20, 'x');
         for (bool limited : {true, false}) {
+            std::string body = request("fetch", c.args);
+            if (!limited && c.max_wants + c.max_haves == 0)
+                continue;                 // nothing to lift
+            body.resize(body.size() - 4); // no flush: the tail follows the arguments
+            body += std::string(4 << 20, 'x');
             size_t given = 0;
             proto::PktReader reader([&](char *buf, size_t cap) {
                 const size_t n = std::min(cap, body.size() - given);
@@ -230,10 +235,10 @@ TEST_F(RequestCost, V2TakesTheBodyOnlyUpToWhereItStops) {
             RepoAccess &a = access_to(path);
             a.set_limits(limited ? c.max_wants : 0, limited ? c.max_haves : 0);
             if (!limited) {
-                EXPECT_THROW(proto::parse_v2_request(reader, fetch_limit_stop(a)), Error);
+                EXPECT_THROW(proto::parse_v2_request(reader, fetch_refusal_stop(a)), Error);
                 continue;
             }
-            const proto::V2Request req = proto::parse_v2_request(reader, fetch_limit_stop(a));
+            const proto::V2Request req = proto::parse_v2_request(reader, fetch_refusal_stop(a));
             EXPECT_TRUE(req.cut);
             EXPECT_EQ(req.args.size(), c.args.size());
             EXPECT_LE(given, size_t(300 + 64 * 1024));
