@@ -8,8 +8,8 @@
 // Trees and blobs are found by walking trees with one hash set of every
 // object seen: first everything reachable from the uninteresting side (the
 // haves, and the commits whose trees git's pack-objects counts as the
-// client's) is inserted, then the
-// trees of the wanted commits are walked, skipping subtrees already seen.
+// client's) is inserted, then the trees of the wanted commits are walked,
+// skipping subtrees already seen.
 // Members inserted after the uninteresting phase are exactly the ones to
 // send, so the set's insertion order gives the answer without flags.
 //

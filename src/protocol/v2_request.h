@@ -21,7 +21,7 @@ struct V2Request {
 
 // Called with each argument line as it is read, the request so far holding
 // the command: true stops the parse after that line, which the answer then
-// refuses (an operator's limit passed), so the rest of the body is never
+// refuses (a limit passed, a want we lack), so the rest of the body is never
 // read, however large or malformed.
 using ArgStop = std::function<bool(const V2Request &so_far, std::string_view arg)>;
 

@@ -187,7 +187,7 @@ std::string fetch(RepoAccess &access, const proto::V2Request &req,
     // A parse cut short ends at a refusal; anything else would answer part
     // of a request.
     if (req.cut && args.refusal.empty())
-        bad_request("protocol error: the request was cut at a limit it did not pass");
+        bad_request("protocol error: the request was cut where nothing was refused");
     std::string out;
     proto::SectionWriter w(out);
     if (!args.refusal.empty()) {
