@@ -1,14 +1,15 @@
 // enumerate_objects(): the objects a fetch needs. With a reachability
 // bitmap the counting is bitmap_walk.cpp's; this is the walk used without.
 //
-// Commits: with haves, a libgit2 revision walk (wants pushed, haves hidden),
+// Commits: with haves, git's own revision walk (enumerate_commits.cpp),
 // which knows when to stop below the haves; without (a clone), a plain walk
 // over every ancestor, reading commits straight from the packs.
 //
 // Trees and blobs are found by walking trees with one hash set of every
 // object seen: first everything reachable from the uninteresting side (the
-// haves and the hidden parents of the walked commits) is inserted, then the
-// trees of the wanted commits are walked, skipping subtrees already seen.
+// haves, and the commits whose trees git's pack-objects counts as the
+// client's) is inserted, then the trees of the wanted commits are walked,
+// skipping subtrees already seen.
 // Members inserted after the uninteresting phase are exactly the ones to
 // send, so the set's insertion order gives the answer without flags.
 //
@@ -21,6 +22,7 @@
 #include <string>
 
 #include "pack/bitmap_walk.h"
+#include "pack/enumerate_commits.h"
 #include "pack/filter_walk.h"
 #include "pack/object_walk.h"
 #include "pack/oid_set.h"
@@ -135,12 +137,9 @@ void Enumerator::walk_shallow(const std::vector<git_oid> &parentless,
 }
 
 Enumeration Enumerator::run(const EnumerateInput &in) {
-    RevwalkPtr walk;
-
     // The uninteresting side: haves classified by type; commits hidden.
     std::vector<git_oid> known_trees, known_other, known_commits;
     std::vector<git_oid> haves; // those we have
-    bool any_hidden = false;
     for (const git_oid &have : in.haves) {
         if (!objects_.exists(have))
             continue; // the client has something we do not: irrelevant
@@ -149,15 +148,7 @@ Enumeration Enumerator::run(const EnumerateInput &in) {
         const git_object_t type = objects_.peel_tags(
             &oid, type_of(oid), [&](const git_oid &tag) { known_other.push_back(tag); });
         if (type == GIT_OBJECT_COMMIT) {
-            if (!walk) {
-                git_revwalk *w = nullptr;
-                git_check(git_revwalk_new(&w, repo_), "starting the revision walk");
-                walk.reset(w);
-                git_check(git_revwalk_sorting(walk.get(), GIT_SORT_NONE), "setting the walk order");
-            }
-            git_check(git_revwalk_hide(walk.get(), &oid), "hiding a have");
             known_commits.push_back(oid);
-            any_hidden = true;
         } else if (type == GIT_OBJECT_TREE) {
             known_trees.push_back(oid);
         } else {
@@ -191,28 +182,14 @@ Enumeration Enumerator::run(const EnumerateInput &in) {
     std::vector<git_oid> parents;
     if (!in.parentless.empty()) {
         walk_shallow(in.parentless, want_commits, &known_commits, &commits, &commit_trees);
-    } else if (any_hidden) {
-        // libgit2's walk knows when to stop below the haves. The hidden
-        // parents of what it returns are the boundary.
-        for (const git_oid &c : want_commits)
-            git_check(git_revwalk_push(walk.get(), &c), "walking from a want");
-        git_oid oid;
-        int rc;
-        while ((rc = git_revwalk_next(&oid, walk.get())) == 0)
-            commits.push_back(oid);
-        if (rc != GIT_ITEROVER)
-            git_check(rc, "walking the history");
-        commit_trees.resize(commits.size());
-        OidSet interesting(commits.size());
-        for (const git_oid &c : commits)
-            interesting.insert(c);
-        OidSet boundary;
-        for (size_t i = 0; i < commits.size(); i++) {
-            parse_commit(commits[i], &commit_trees[i], &parents);
-            for (const git_oid &parent : parents)
-                if (!interesting.contains(parent) && boundary.insert(parent).second)
-                    known_commits.push_back(parent);
-        }
+    } else if (!known_commits.empty()) {
+        // git's walk, so that no commit is new here that git knows the
+        // client has; the commits whose trees git leaves out join the
+        // client's side.
+        LimitedCommits limited = limit_commits(objects_, want_commits, known_commits);
+        commits = std::move(limited.commits);
+        commit_trees = std::move(limited.trees);
+        known_commits.insert(known_commits.end(), limited.edge.begin(), limited.edge.end());
     } else {
         // Nothing hidden: every ancestor. A depth-first walk (first parents
         // first) visits trees in history order, which suits delta bases.
@@ -232,7 +209,6 @@ Enumeration Enumerator::run(const EnumerateInput &in) {
                     stack.push_back(parents[i]);
         }
     }
-    walk.reset();
 
     // Phase 1: everything the client has.
     for (const git_oid &c : known_commits) {

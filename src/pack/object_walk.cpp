@@ -78,6 +78,61 @@ void ObjectParser::parse_commit(const git_oid &oid, git_oid *tree, std::vector<g
     }
 }
 
+namespace {
+
+// The committer date after the parent lines at p, as git 2.39's
+// parse_commit_date() finds it: the author line, then the committer line,
+// whose first '>' the date follows.
+int64_t commit_date(const char *p, const char *end) {
+    if (end - p <= 6 || std::memcmp(p, "author", 6) != 0)
+        return 0;
+    const char *nl = static_cast<const char *>(std::memchr(p, '\n', size_t(end - p)));
+    if (!nl)
+        return 0;
+    p = nl + 1;
+    if (end - p <= 9 || std::memcmp(p, "committer", 9) != 0)
+        return 0;
+    const char *gt = static_cast<const char *>(std::memchr(p, '>', size_t(end - p)));
+    if (!gt)
+        return 0;
+    p = gt + 1;
+    nl = static_cast<const char *>(std::memchr(p, '\n', size_t(end - p)));
+    if (!nl)
+        return 0;
+    while (p < nl && (*p == ' ' || *p == '\t'))
+        p++;
+    uint64_t v = 0;
+    for (; p < nl && *p >= '0' && *p <= '9'; p++) {
+        if (v > (uint64_t(INT64_MAX) - 9) / 10)
+            return INT64_MAX;
+        v = v * 10 + uint64_t(*p - '0');
+    }
+    return int64_t(v);
+}
+
+} // namespace
+
+void ObjectParser::parse_commit(const git_oid &oid, git_oid *tree, std::vector<git_oid> *parents,
+                                int64_t *date) {
+    constexpr size_t kPrefix = 1024; // tree, parents, author and committer lines
+    size_t limit = kPrefix;
+    for (;;) {
+        ObjectReader::Object obj = read(oid, GIT_OBJECT_COMMIT, limit);
+        const char *p = reinterpret_cast<const char *>(obj.data);
+        const char *end = p + obj.size;
+        if (!parse_oid_line(p, end, "tree", tree))
+            throw Error("corrupt commit " + oid_hex(oid));
+        parents->clear();
+        git_oid parent;
+        while (parse_oid_line(p, end, "parent", &parent))
+            parents->push_back(parent);
+        *date = commit_date(p, end);
+        if (obj.size < limit || *date != 0)
+            return;
+        limit = SIZE_MAX; // cut before the committer line ends
+    }
+}
+
 git_object_t ObjectParser::parse_tag(const git_oid &oid, git_oid *target) {
     ObjectReader::Object obj = read(oid, GIT_OBJECT_TAG);
     const char *p = reinterpret_cast<const char *>(obj.data);

@@ -33,6 +33,10 @@ class ObjectParser {
     std::pair<git_object_t, size_t> header_of(const git_oid &oid) const;
     // Tree and parents of a commit, from its header lines.
     void parse_commit(const git_oid &oid, git_oid *tree, std::vector<git_oid> *parents);
+    // The same with the committer date, read as git's parse_commit_date()
+    // reads it (0 when the lines are not where git looks for them).
+    void parse_commit(const git_oid &oid, git_oid *tree, std::vector<git_oid> *parents,
+                      int64_t *date);
     // Target and target type of a tag.
     git_object_t parse_tag(const git_oid &oid, git_oid *target);
     // Follows *oid, of the given type, through any chain of tags: on_tag(tag)

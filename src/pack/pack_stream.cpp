@@ -89,6 +89,9 @@ constexpr size_t kEncodeCache = 8u << 20;
 // How far back along a path a base is looked for when the object at the
 // same path in the parent can be neither sent as base nor assumed known.
 constexpr size_t kMaxPairHops = 64;
+// Other versions at an object's path tried as its base (git's delta window
+// is 10).
+constexpr size_t kMaxPathTries = 10;
 
 enum Action : uint8_t {
     kCopy,
@@ -800,6 +803,14 @@ void PackStream::Impl::pair_by_path() {
             if (found)
                 break;
         }
+        // Then another version at the same path: a branch's oldest versions
+        // pair with what the client has, and git's delta window (sorted by
+        // path) finds them bases on other branches.
+        size_t tries = 0;
+        if (!found)
+            pairs.for_each_at_path(oid, [&](const git_oid &other) {
+                return take(i, other) || ++tries >= kMaxPathTries;
+            });
     }
 }
 

@@ -32,15 +32,15 @@ void PathPairs::add_commit(ObjectParser &objects, const git_oid &commit) {
 
 void PathPairs::diff(ObjectParser &objects, const git_oid &new_tree, const git_oid &old_tree) {
     stack_.clear();
-    stack_.emplace_back(new_tree, old_tree);
+    stack_.push_back({new_tree, old_tree, std::string()});
     while (!stack_.empty() && !full()) {
-        const auto [now, before] = stack_.back();
+        const Pending top = std::move(stack_.back());
         stack_.pop_back();
-        if (git_oid_equal(&now, &before) || !news_.insert(now).second)
+        if (git_oid_equal(&top.now, &top.before) || !news_.insert(top.now).second)
             continue; // the same, or paired (and entered) already
-        pair(now, before);
-        read_tree(objects, now, &new_entries_);
-        read_tree(objects, before, &old_entries_);
+        pair(top.now, top.before, top.path);
+        read_tree(objects, top.now, &new_entries_);
+        read_tree(objects, top.before, &old_entries_);
         for (const Entry &e : new_entries_) {
             auto it = std::lower_bound(
                 old_entries_.begin(), old_entries_.end(), e.name,
@@ -48,10 +48,11 @@ void PathPairs::diff(ObjectParser &objects, const git_oid &new_tree, const git_o
             if (it == old_entries_.end() || it->name != e.name || it->is_tree != e.is_tree ||
                 git_oid_equal(&it->id, &e.id))
                 continue;
+            std::string path = top.path.empty() ? e.name : top.path + "/" + e.name;
             if (e.is_tree) {
-                stack_.emplace_back(e.id, it->id);
+                stack_.push_back({e.id, it->id, std::move(path)});
             } else if (!full() && news_.insert(e.id).second) {
-                pair(e.id, it->id);
+                pair(e.id, it->id, path);
             }
         }
     }

@@ -1,13 +1,16 @@
 #include "protocol/v2_request.h"
 
-#include "protocol/pkt_line.h"
 #include "util/error.h"
 
 namespace gsh::proto {
 
 V2Request parse_v2_request(std::string_view body) {
-    V2Request req;
     PktReader reader(body);
+    return parse_v2_request(reader);
+}
+
+V2Request parse_v2_request(PktReader &reader, const ArgStop &stop) {
+    V2Request req;
     Pkt pkt = reader.next();
     if (pkt.kind == PktKind::End || pkt.kind == PktKind::Flush)
         return req;
@@ -28,6 +31,10 @@ V2Request parse_v2_request(std::string_view body) {
         std::string line(pkt.data);
         if (in_args) {
             req.args.push_back(std::move(line));
+            if (stop && !req.command.empty() && stop(req, req.args.back())) {
+                req.cut = true;
+                return req;
+            }
         } else if (line.starts_with("command=")) {
             if (!req.command.empty())
                 throw Error("command supplied twice", 400);

@@ -196,11 +196,19 @@ int Session::open(bool on_loop) {
         if (version != 2 || !content_encoding_.empty() || body_.in_file() ||
             body_.size() > kLoopBodySize)
             return 0;
-        v2_request_ = proto::parse_v2_request(body_.read("", max_request_size_));
-        summary_ = summarize_v2(*v2_request_);
-        command_ = command_label(v2_request_->command);
-        if (v2_request_->command != "ls-refs")
+        // Only ls-refs is answered here. Another command is parsed on the
+        // thread, with the repository's limits, which stop the parse.
+        const std::string body = body_.read("", max_request_size_);
+        proto::PktReader reader(body);
+        proto::V2Request req =
+            proto::parse_v2_request(reader, [](const proto::V2Request &r, std::string_view) {
+                return r.command != "ls-refs";
+            });
+        summary_ = summarize_v2(req);
+        command_ = command_label(req.command);
+        if (req.command != "ls-refs")
             return 0;
+        v2_request_ = std::move(req);
     }
     std::string path = resolve_repository(root_, repo_name_, export_all_);
     repo_path_ = path;
@@ -249,8 +257,12 @@ int Session::open(bool on_loop) {
         return 200;
     }
     if (version == 2) {
-        proto::V2Request req =
-            proto::parse_v2_request(body_.read(content_encoding_, max_request_size_));
+        // Read (and inflated) only as far as the parse goes: a limit passed
+        // stops it there.
+        body_.check_size(max_request_size_);
+        BodyReader in(body_, content_encoding_, max_request_size_);
+        proto::PktReader reader([&in](char *buf, size_t cap) { return in.read(buf, cap); });
+        proto::V2Request req = proto::parse_v2_request(reader, fetch_refusal_stop(*repo_));
         summary_ = summarize_v2(req);
         command_ = command_label(req.command);
         client_note_ = client_note_v2(req);

@@ -1,6 +1,7 @@
 #include "service/upload_pack_v2.h"
 
 #include <algorithm>
+#include <memory>
 #include <string_view>
 #include <vector>
 
@@ -130,8 +131,8 @@ FetchArgs parse_fetch_args(RepoAccess &access, const proto::V2Request &req) {
             continue;
         }
         // Past an operator's limit the request is refused at once: the
-        // arguments after it are not looked at (the body's framing was
-        // checked whole by parse_v2_request, in linear time).
+        // arguments after it are not looked at (and not read: see
+        // fetch_refusal_stop()).
         if (arg.starts_with("want ")) {
             if (!parse_oid(arg.substr(5), &oid))
                 bad_request("protocol error, expected to get oid, not '" + line + "'");
@@ -183,6 +184,10 @@ std::string fetch(RepoAccess &access, const proto::V2Request &req,
                   std::unique_ptr<PackSection> *pack, bool *refused) {
     git_repository *repo = access.git();
     FetchArgs args = parse_fetch_args(access, req);
+    // A parse cut short ends at a refusal; anything else would answer part
+    // of a request.
+    if (req.cut && args.refusal.empty())
+        bad_request("protocol error: the request was cut where nothing was refused");
     std::string out;
     proto::SectionWriter w(out);
     if (!args.refusal.empty()) {
@@ -279,6 +284,48 @@ std::string advertise_v2(const UploadPackConfig &config) {
     proto::pkt_write_line(out, "object-info");
     proto::pkt_flush(out);
     return out;
+}
+
+proto::ArgStop fetch_refusal_stop(RepoAccess &repo) {
+    // Counts and looks up as parse_fetch_args() does, as far as its
+    // refusals go.
+    struct State {
+        OdbPtr odb;
+        UniqueOids wants;
+        size_t haves = 0;
+    };
+    auto state = std::make_shared<State>();
+    return [&repo, state](const proto::V2Request &req, std::string_view arg) {
+        if (req.command != "fetch")
+            return false;
+        const UploadPackConfig &config = repo.config();
+        git_oid oid;
+        if (arg.starts_with("want ")) {
+            if (!parse_oid(arg.substr(5), &oid) || state->wants.contains(oid))
+                return false;
+            if (!state->odb) {
+                git_odb *odb = nullptr;
+                git_check(git_repository_odb(&odb, repo.git()), "opening the object database");
+                state->odb.reset(odb);
+            }
+            if (!git_odb_exists(state->odb.get(), &oid))
+                return true; // "not our ref", as git, which reads no further
+            state->wants.add(oid);
+        } else if (config.allow_ref_in_want && arg.starts_with("want-ref ")) {
+            const Ref *ref = repo.snapshot().find_ref(arg.substr(9));
+            if (!ref)
+                return true; // "unknown ref"
+            if (!state->wants.add(ref->oid))
+                return false;
+        } else if (arg.starts_with("have ")) {
+            if (!parse_oid(arg.substr(5), &oid))
+                return false;
+            return !over_limit(config, 0, ++state->haves).empty();
+        } else {
+            return false;
+        }
+        return !over_limit(config, state->wants.size(), 0).empty();
+    };
 }
 
 std::string answer_v2(RepoAccess &repo, const proto::V2Request &req,

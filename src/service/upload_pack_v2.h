@@ -25,4 +25,11 @@ std::string advertise_v2(const UploadPackConfig &config);
 std::string answer_v2(RepoAccess &repo, const proto::V2Request &req,
                       std::unique_ptr<PackSection> *pack, bool *refused = nullptr);
 
+// Stops the parse of a fetch at the argument answer_v2() refuses, as git
+// stops reading there: a want we lack ("not our ref") or an unknown
+// want-ref, the want that makes one distinct want too many or the have that
+// makes one have too many (git_smart_http_max_wants, max_haves). repo must
+// outlive the parse.
+proto::ArgStop fetch_refusal_stop(RepoAccess &repo);
+
 } // namespace gsh

@@ -64,6 +64,11 @@ std::string inflate_gzip(const std::string &in, size_t max_size) {
 
 } // namespace
 
+void RequestBody::check_size(size_t max_size) const {
+    if (total_ > max_size)
+        too_large(max_size);
+}
+
 bool RequestBody::in_file() const {
     for (const Piece &p : pieces_)
         if (p.fd >= 0)
@@ -75,8 +80,7 @@ std::string RequestBody::read(std::string_view content_encoding, size_t max_size
     bool gzip = content_encoding == "gzip" || content_encoding == "x-gzip";
     if (!content_encoding.empty() && !gzip && content_encoding != "identity")
         throw Error("unsupported Content-Encoding '" + std::string(content_encoding) + "'", 415);
-    if (total_ > max_size)
-        too_large(max_size);
+    check_size(max_size);
     std::string raw;
     raw.reserve(total_);
     for (const Piece &p : pieces_) {
@@ -187,8 +191,13 @@ size_t BodyReader::read(void *buf, size_t cap) {
             if (got == 0)
                 throw Error("truncated gzip request body", 400);
         }
-        const size_t room = std::min<size_t>(cap, 1u << 30);
-        zs->next_out = static_cast<Bytef *>(buf);
+        // Nothing past the limit is inflated but one byte, to learn whether
+        // there is more: a reader that reads ahead (PktReader) for a parser
+        // that stops within the limit gets no 413 for what follows.
+        const size_t left = max_inflated_ - delivered_;
+        char probe;
+        const size_t room = left == 0 ? 1 : std::min<size_t>(std::min<size_t>(cap, 1u << 30), left);
+        zs->next_out = reinterpret_cast<Bytef *>(left == 0 ? &probe : static_cast<char *>(buf));
         zs->avail_out = static_cast<uInt>(room);
         const int rc = inflate(zs, Z_NO_FLUSH);
         if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR)
@@ -196,7 +205,7 @@ size_t BodyReader::read(void *buf, size_t cap) {
         const size_t produced = room - zs->avail_out;
         if (rc == Z_STREAM_END)
             gzip_end_ = true;
-        if (delivered_ + produced > max_inflated_)
+        if (produced > left)
             too_large(max_inflated_);
         delivered_ += produced;
         if (produced > 0)

@@ -20,6 +20,9 @@ class RequestBody {
     // corrupt gzip stream, 415 for an unknown encoding, 500 on a read error.
     std::string read(std::string_view content_encoding, size_t max_size) const;
     size_t size() const { return total_; }
+    // Throws gsh::Error(413) when the body as sent is larger than max_size,
+    // as read() does before it reads anything.
+    void check_size(size_t max_size) const;
     // Whether a piece is in a file (read() then does I/O).
     bool in_file() const;
 

@@ -48,6 +48,12 @@ def test_request_size_counts_after_inflation(server):
     res = server.http("POST", "/gitlim/small.git/git-upload-pack",
                       dict(RPC, **{"Content-Encoding": "gzip"}), gzip_bytes(plain))
     assert res.status == 413
+    # the same body sent as it is (parsed on a thread, a fetch, where the
+    # body is read as the parse goes) is as large
+    fetch = v2_request("fetch", ["no-progress"] * 400 + ["done"])
+    assert 4096 < len(fetch) < 16 * 1024
+    res = server.http("POST", "/gitlim/small.git/git-upload-pack", RPC, fetch)
+    assert res.status == 413
     small = v2_request("ls-refs", ["ref-prefix refs/heads/"])
     res = server.http("POST", "/gitlim/small.git/git-upload-pack",
                       dict(RPC, **{"Content-Encoding": "gzip"}), gzip_bytes(small))
@@ -56,7 +62,9 @@ def test_request_size_counts_after_inflation(server):
 
 
 def test_gzip_bomb_stops_at_the_limit(server):
-    bomb = gzip.compress(b"0" * (48 << 20), compresslevel=9)  # 48 MiB inflated
+    # A request that goes on: 16 MiB of arguments once inflated.
+    request = v2_request("fetch", [])[:-4] + pkt("include-tag\n") * ((16 << 20) // 16)
+    bomb = gzip.compress(request, compresslevel=9)
     assert len(bomb) < 64 * 1024
     res = server.http("POST", "/gitlim/small.git/git-upload-pack",
                       dict(RPC, **{"Content-Encoding": "gzip"}), bomb)
@@ -142,6 +150,44 @@ def test_v2_reading_stops_at_the_want_and_have_limits(git, server):
     assert res.status == 200, res
     assert err_line(res.body) == \
         b"ERR upload-pack: too many haves (the limit is 3)"
+
+
+@pytest.mark.parametrize("encoding", ["identity", "gzip"])
+def test_v2_body_is_read_no_further_than_the_limit(git, server, encoding):
+    """A v2 fetch body is read (and inflated) only up to the want or have
+    that crosses a limit, or a want we lack: what follows, here no flush and a tail that is
+    not even pkt-lines (inflated, past git_smart_http_max_request_size),
+    would be a 400 (framing) or a 413 (inflated past the limit) if it were
+    read."""
+    wants = ["want " + o for o in tips(git, server, 3)]
+    haves = ["have " + o for o in commits(git, server, 4)]
+    # gzip: 1 MiB inflated; identity: within max_request_size (4k), which
+    # applies to a body as sent
+    tail = CUT + b"x" * ((1 << 20) if encoding == "gzip" else 3000)
+    headers = dict(RPC)
+    if encoding == "gzip":
+        headers["Content-Encoding"] = "gzip"
+
+    def post(args):
+        body = v2_request("fetch", args)[:-4] + tail  # no flush
+        if encoding == "gzip":
+            body = gzip_bytes(body)
+        assert len(body) < 4096
+        return server.http("POST", "/gitlim/small.git/git-upload-pack",
+                           headers, body)
+
+    unknown = "12" * 20
+    for args, err in ((wants, b"too many wants (the limit is 2)"),
+                      (wants[:1] + haves, b"too many haves (the limit is 3)"),
+                      # as git, which reads no further than a want it lacks
+                      (wants[:1] + ["want " + unknown],
+                       b"not our ref " + unknown.encode())):
+        res = post(args)
+        assert res.status == 200, res
+        assert err_line(res.body) == b"ERR upload-pack: " + err
+    # within the limits the tail is read, and refused
+    res = post(wants[:2] + haves[:3])
+    assert res.status == 400, res
 
 
 def test_a_git_client_shows_the_limit(git, server, tmp_path):

@@ -3,7 +3,9 @@ shapes on the nginx corpus: the same protocol v2 fetch request goes to the
 module and to git http-backend, and the module's pack must hold no object
 git's does not, no more objects, no more than 1.05x its bytes, and pass the
 strict one-pass checker (every delta's base before the delta; a base not in
-the pack only in a thin pack)."""
+the pack only in a thin pack). Every shape runs on the corpus as served
+(with a reachability bitmap) and on a copy without one, where both sides
+count by walking the history."""
 
 import shutil
 
@@ -21,6 +23,18 @@ def filter_corpus(git, server, corpus):
     dest = server.root / "nginx-filter.git"
     if not dest.exists():
         shutil.copytree(corpus, dest, symlinks=True)
+        git("config", "uploadpack.allowFilter", "true", cwd=dest)
+    return dest.name
+
+
+@pytest.fixture(scope="module")
+def nobitmap_corpus(git, server, corpus):
+    """A copy of the corpus without its bitmap, filters allowed."""
+    dest = server.root / "nginx-nobitmap.git"
+    if not dest.exists():
+        shutil.copytree(corpus, dest, symlinks=True)
+        for bitmap in (dest / "objects" / "pack").glob("*.bitmap"):
+            bitmap.unlink()
         git("config", "uploadpack.allowFilter", "true", cwd=dest)
     return dest.name
 
@@ -80,12 +94,18 @@ def pack_of(response):
 
 
 @pytest.mark.parametrize("shape", SHAPES)
-def test_pack_as_exact_as_git(git, server, corpus, filter_corpus, shapes,
-                              shape):
+@pytest.mark.parametrize("bitmap", [True, False], ids=["bitmap", "no bitmap"])
+def test_pack_as_exact_as_git(git, server, corpus, filter_corpus,
+                              nobitmap_corpus, shapes, bitmap, shape):
     args, thin, compare_sets = shapes[shape]
     caps = ["ofs-delta", "no-progress"] + (["thin-pack"] if thin else [])
     body = v2_request("fetch", caps + args + ["done"])
-    repo = filter_corpus if "filter" in shape else "nginx.git"
+    if not bitmap:
+        repo = nobitmap_corpus
+    elif "filter" in shape:
+        repo = filter_corpus
+    else:
+        repo = "nginx.git"
     res = rpc_both(server, repo, body)
     ref_sections, ref_pack = pack_of(res["reference"])
     mod_sections, mod_pack = pack_of(res["module"])
@@ -96,7 +116,8 @@ def test_pack_as_exact_as_git(git, server, corpus, filter_corpus, shapes,
         mod_count = pack_check.check_pack(mod_pack, thin, source)
     figures = "module %d objects, %d bytes; git %d objects, %d bytes" % (
         mod_count, len(mod_pack), ref_count, len(ref_pack))
-    print("%s: %s" % (shape, figures))
+    print("%s, %s: %s" % (shape, "bitmap" if bitmap else "no bitmap",
+                          figures))
     assert mod_count <= ref_count, figures
     assert len(mod_pack) <= MAX_BYTES_RATIO * len(ref_pack), figures
     if compare_sets:

@@ -86,6 +86,38 @@ TEST_F(EnumerateTest, HaveCommitWithoutWalkedCommits) {
     expect_like_rev_list({"blob-tag"}, {"v1"}, {"v1^{tree}"});
 }
 
+// A have whose date is older than the history it builds on: git's walk
+// lists the wanted commits' ancestors (newer by date) before it learns from
+// the have that the client has them, and pack-objects then takes their
+// trees as the client's. The blob deleted in C1 and brought back in W is in
+// B's tree only: git does not send it, and neither does the walk.
+TEST(EnumerateSkew, CommitsListedBeforeTheHaveReachesThemAreTheClients) {
+    test::TempDir dir;
+    dir.run("git init -q r && cd r && "
+            "c() { GIT_COMMITTER_DATE=\"@$1 +0000\" GIT_AUTHOR_DATE=\"@$1 +0000\" "
+            "git commit -qam \"$2\"; }; "
+            "echo gone >a.txt && echo 1 >b.txt && git add . && c 1000000100 B && "
+            "git rm -q a.txt && echo 2 >b.txt && c 1000000200 C1 && "
+            "echo 3 >b.txt && c 1000000300 C2 && git branch want && "
+            "echo 4 >b.txt && c 1000000060 P && echo 5 >b.txt && c 1000000050 H && "
+            "git checkout -q want && echo gone >a.txt && git add a.txt && echo 6 >b.txt && "
+            "c 1000000400 W");
+    const std::string repo_path = dir.str() + "/r/.git";
+    auto rev = [&](const std::string &spec) {
+        std::string out = test::sh("git --git-dir='" + repo_path + "' rev-parse " + spec);
+        return out.substr(0, GIT_OID_HEXSZ);
+    };
+    const std::string w = rev("want"), h = rev("master");
+    RepoPtr repo = test::open_repo(repo_path);
+    EnumerateInput in;
+    in.wants = test::oids_of({w});
+    in.haves = test::oids_of({h});
+    const std::set<std::string> got = test::hex_set(enumerate_objects(repo.get(), in, {}).list());
+    EXPECT_EQ(got, test::rev_list_objects(repo_path, {w}, {h}));
+    EXPECT_FALSE(got.count(rev("want:a.txt")));
+    EXPECT_EQ(got.size(), 3u); // W, its tree, b.txt
+}
+
 TEST_F(EnumerateTest, GitlinksAreNotObjectsToSend) {
     auto got = run({repo_.rev("main")}, {});
     EXPECT_FALSE(got.count("1234567890abcdef1234567890abcdef12345678"));

@@ -195,3 +195,57 @@ TEST_F(RequestCost, V0TakesTheBodyOnlyUpToWhereItStops) {
         EXPECT_EQ(summary.wants, 3); // the lines read
     }
 }
+
+// A v2 fetch is parsed from a PktReader that pulls from the body too: the
+// want or have that crosses a limit, or a want we lack, ends the reading, so
+// a 4 MB tail that is not even pkt-lines is never taken (read, it would be
+// a 400: without the limits, the same body is).
+TEST_F(RequestCost, V2TakesTheBodyOnlyUpToWhereItStops) {
+    const std::string unknown = "1234567890123456789012345678901234567890";
+    struct Case {
+        std::vector<std::string> args;
+        size_t max_wants, max_haves;
+        std::string err;
+    };
+    const std::vector<Case> cases = {
+        {{"want " + rev("main"), "want " + rev("main"), "want " + rev("side"), "want " + rev("v1")},
+         2,
+         0,
+         "too many wants (the limit is 2)"},
+        {{"want " + rev("main"), "have " + rev("main~1"), "have " + rev("main~2")},
+         0,
+         1,
+         "too many haves (the limit is 1)"},
+        {{"want " + rev("main"), "want " + unknown}, 0, 0, "not our ref " + unknown},
+    };
+    for (const Case &c : cases) {
+        for (bool limited : {true, false}) {
+            std::string body = request("fetch", c.args);
+            if (!limited && c.max_wants + c.max_haves == 0)
+                continue;                 // nothing to lift
+            body.resize(body.size() - 4); // no flush: the tail follows the arguments
+            body += std::string(4 << 20, 'x');
+            size_t given = 0;
+            proto::PktReader reader([&](char *buf, size_t cap) {
+                const size_t n = std::min(cap, body.size() - given);
+                std::memcpy(buf, body.data() + given, n);
+                given += n;
+                return n;
+            });
+            RepoAccess &a = access_to(path);
+            a.set_limits(limited ? c.max_wants : 0, limited ? c.max_haves : 0);
+            if (!limited) {
+                EXPECT_THROW(proto::parse_v2_request(reader, fetch_refusal_stop(a)), Error);
+                continue;
+            }
+            const proto::V2Request req = proto::parse_v2_request(reader, fetch_refusal_stop(a));
+            EXPECT_TRUE(req.cut);
+            EXPECT_EQ(req.args.size(), c.args.size());
+            EXPECT_LE(given, size_t(300 + 64 * 1024));
+            std::unique_ptr<PackSection> pack;
+            bool refused = false;
+            EXPECT_EQ(answer_v2(a, req, &pack, &refused), err("upload-pack: " + c.err));
+            EXPECT_TRUE(refused);
+        }
+    }
+}
