@@ -46,6 +46,7 @@ void BitmapEnumerator::walk_tree(const git_oid &root, Side &side, const Side *st
         return;
     stack_.assign(1, root);
     while (!stack_.empty()) {
+        progress_.check_in();
         const git_oid tree = stack_.back();
         stack_.pop_back();
         objects_.for_each_entry(tree, [&](const git_oid &id, bool is_tree) {
@@ -74,6 +75,7 @@ void BitmapEnumerator::find_objects(const std::vector<git_oid> &roots, Side &sid
     // Commits first, so that every bitmap reached is in before the trees
     // are walked.
     while (!commits.empty()) {
+        progress_.check_in();
         const git_oid c = commits.back();
         commits.pop_back();
         uint32_t pos;
@@ -136,6 +138,7 @@ bool BitmapEnumerator::worth_it(const EnumerateInput &in, size_t limit) {
     OidSet seen;
     size_t uncovered = 0;
     while (!commits.empty()) {
+        progress_.check_in();
         const git_oid c = commits.back();
         commits.pop_back();
         if (!seen.insert(c).second)

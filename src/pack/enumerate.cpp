@@ -59,6 +59,8 @@ class Enumerator {
     void tick() {
         if (counting_)
             progress_.tick(set_.size() - boundary_);
+        else
+            progress_.check_in();
     }
 
     // Inserts tree and everything below it that is not in the set yet.
@@ -186,7 +188,8 @@ Enumeration Enumerator::run(const EnumerateInput &in) {
         // git's walk, so that no commit is new here that git knows the
         // client has; the commits whose trees git leaves out join the
         // client's side.
-        LimitedCommits limited = limit_commits(objects_, want_commits, known_commits);
+        LimitedCommits limited =
+            limit_commits(objects_, want_commits, known_commits, [this] { progress_.check_in(); });
         commits = std::move(limited.commits);
         commit_trees = std::move(limited.trees);
         known_commits.insert(known_commits.end(), limited.edge.begin(), limited.edge.end());

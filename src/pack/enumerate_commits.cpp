@@ -21,7 +21,8 @@ constexpr int kSlop = 5;
 
 class Limiter {
   public:
-    explicit Limiter(ObjectParser &objects) : objects_(objects) {}
+    Limiter(ObjectParser &objects, const std::function<void()> &check_in)
+        : objects_(objects), check_in_(check_in) {}
 
     LimitedCommits run(const std::vector<git_oid> &wants, const std::vector<git_oid> &haves);
 
@@ -118,6 +119,7 @@ class Limiter {
     }
 
     ObjectParser &objects_;
+    const std::function<void()> &check_in_;
     OidSet ids_;
     std::vector<Node> nodes_;
     std::vector<uint32_t> parent_ids_;
@@ -183,6 +185,8 @@ LimitedCommits Limiter::run(const std::vector<git_oid> &wants, const std::vector
     while (!queue_.empty()) {
         const uint32_t i = queue_.top().node;
         queue_.pop();
+        if (check_in_)
+            check_in_();
         nodes_[i].flags &= uint8_t(~kQueued);
         if (!(nodes_[i].flags & kUninteresting))
             interesting_queued_--;
@@ -223,8 +227,9 @@ LimitedCommits Limiter::run(const std::vector<git_oid> &wants, const std::vector
 } // namespace
 
 LimitedCommits limit_commits(ObjectParser &objects, const std::vector<git_oid> &wants,
-                             const std::vector<git_oid> &haves) {
-    Limiter limiter(objects);
+                             const std::vector<git_oid> &haves,
+                             const std::function<void()> &check_in) {
+    Limiter limiter(objects, check_in);
     return limiter.run(wants, haves);
 }
 

@@ -5,6 +5,7 @@
 
 #include <git2.h>
 
+#include <functional>
 #include <vector>
 
 namespace gsh::pack {
@@ -28,7 +29,10 @@ struct LimitedCommits {
 // or corrupt commit. O(n log n) in the commits visited, which are those
 // git's walk visits: down to the oldest wanted commit not reachable from a
 // have, and a few (git's SLOP) past it.
+// check_in runs once per commit taken from the queue; it may throw to stop
+// the walk.
 LimitedCommits limit_commits(ObjectParser &objects, const std::vector<git_oid> &wants,
-                             const std::vector<git_oid> &haves);
+                             const std::vector<git_oid> &haves,
+                             const std::function<void()> &check_in = {});
 
 } // namespace gsh::pack

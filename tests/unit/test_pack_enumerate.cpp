@@ -5,6 +5,9 @@
 #include <vector>
 
 #include "fixture.h"
+#include "pack/enumerate_commits.h"
+#include "pack/object_walk.h"
+#include "pack/pack_index.h"
 #include "pack/pack_stream.h"
 #include "test_pack_repo.h"
 #include "util/error.h"
@@ -116,6 +119,33 @@ TEST(EnumerateSkew, CommitsListedBeforeTheHaveReachesThemAreTheClients) {
     EXPECT_EQ(got, test::rev_list_objects(repo_path, {w}, {h}));
     EXPECT_FALSE(got.count(rev("want:a.txt")));
     EXPECT_EQ(got.size(), 3u); // W, its tree, b.txt
+}
+
+// The history walk of a fetch with haves checks in once per commit, so that
+// git_smart_http_timeout can stop it before any object is counted.
+TEST(EnumerateCommits, CheckInCanStopTheHistoryWalk) {
+    test::TempDir dir;
+    dir.run("git init -q r && cd r && for i in 1 2 3 4 5; do "
+            "echo $i >f && git add f && git commit -qm $i; done");
+    const std::string repo_path = dir.str() + "/r/.git";
+    RepoPtr repo = test::open_repo(repo_path);
+    PackSet packs(repo.get());
+    ObjectParser objects(repo.get(), packs);
+    const std::vector<git_oid> wants = test::oids_of(
+        {test::sh("git --git-dir='" + repo_path + "' rev-parse HEAD").substr(0, GIT_OID_HEXSZ)});
+    const std::vector<git_oid> haves = test::oids_of(
+        {test::sh("git --git-dir='" + repo_path + "' rev-parse HEAD~4").substr(0, GIT_OID_HEXSZ)});
+    size_t calls = 0;
+    EXPECT_THROW(limit_commits(objects, wants, haves,
+                               [&] {
+                                   if (++calls == 2)
+                                       throw Error("stop");
+                               }),
+                 Error);
+    EXPECT_EQ(calls, 2u);
+    calls = 0;
+    EXPECT_EQ(limit_commits(objects, wants, haves, [&] { calls++; }).commits.size(), 4u);
+    EXPECT_GE(calls, 4u);
 }
 
 TEST_F(EnumerateTest, GitlinksAreNotObjectsToSend) {
