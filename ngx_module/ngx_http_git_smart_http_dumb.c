@@ -18,8 +18,6 @@
 
 static ngx_int_t ngx_http_gsh_file_headers(ngx_http_request_t *r,
     ngx_http_gsh_ctx_t *ctx);
-static ngx_int_t ngx_http_gsh_push_header(ngx_http_request_t *r,
-    const char *key, size_t key_len, u_char *value, size_t value_len);
 
 
 /*
@@ -204,38 +202,16 @@ ngx_http_gsh_file_headers(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx)
 
     len = ngx_http_time(p, ngx_time() + NGX_HTTP_GSH_FOREVER) - p;
 
-    if (ngx_http_gsh_push_header(r, "Expires", sizeof("Expires") - 1, p, len)
+    if (ngx_http_gsh_add_header(r, "Expires", sizeof("Expires") - 1,
+                                (const char *) p, len)
         != NGX_OK)
     {
         return NGX_ERROR;
     }
 
-    return ngx_http_gsh_push_header(r, "Cache-Control",
-                                    sizeof("Cache-Control") - 1,
-                                    (u_char *) "public, max-age=31536000",
-                                    sizeof("public, max-age=31536000") - 1);
+    return ngx_http_gsh_add_header(r, "Cache-Control",
+                                   sizeof("Cache-Control") - 1,
+                                   "public, max-age=31536000",
+                                   sizeof("public, max-age=31536000") - 1);
 }
 
-
-static ngx_int_t
-ngx_http_gsh_push_header(ngx_http_request_t *r, const char *key,
-    size_t key_len, u_char *value, size_t value_len)
-{
-    ngx_table_elt_t  *h;
-
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NGX_ERROR;
-    }
-
-    h->hash = 1;
-#if (nginx_version >= 1023000)
-    h->next = NULL;
-#endif
-    h->key.data = (u_char *) key;
-    h->key.len = key_len;
-    h->value.data = value;
-    h->value.len = value_len;
-
-    return NGX_OK;
-}

@@ -19,8 +19,6 @@ static ngx_int_t ngx_http_gsh_get_service(ngx_http_request_t *r,
     ngx_str_t *value);
 static ngx_table_elt_t *ngx_http_gsh_find_header(ngx_http_request_t *r,
     const char *name, size_t len);
-static ngx_int_t ngx_http_gsh_add_header(ngx_http_request_t *r,
-    const char *key, size_t key_len, const char *value, size_t value_len);
 static ngx_int_t ngx_http_gsh_error(ngx_http_request_t *r, ngx_int_t status);
 static ngx_int_t ngx_http_gsh_refuse(ngx_http_request_t *r,
     ngx_http_gsh_loc_conf_t *glcf, ngx_str_t *repo, ngx_int_t status);
@@ -410,7 +408,7 @@ ngx_http_gsh_protocol(ngx_http_request_t *r)
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_gsh_add_header(ngx_http_request_t *r, const char *key,
     size_t key_len, const char *value, size_t value_len)
 {

@@ -183,6 +183,8 @@ ngx_int_t ngx_http_gsh_handler(ngx_http_request_t *r);
 
 ngx_int_t ngx_http_gsh_open(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx);
 ngx_int_t ngx_http_gsh_set_nocache(ngx_http_request_t *r);
+ngx_int_t ngx_http_gsh_add_header(ngx_http_request_t *r, const char *key,
+    size_t key_len, const char *value, size_t value_len);
 ngx_uint_t ngx_http_gsh_protocol(ngx_http_request_t *r);
 ngx_int_t ngx_http_gsh_log_escape(ngx_pool_t *pool, ngx_str_t *src,
     ngx_str_t *dst);

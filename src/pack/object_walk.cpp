@@ -60,22 +60,7 @@ size_t ObjectParser::size_of(const git_oid &oid) const {
 }
 
 void ObjectParser::parse_commit(const git_oid &oid, git_oid *tree, std::vector<git_oid> *parents) {
-    constexpr size_t kPrefix = 256; // the tree line and 4 parent lines
-    size_t limit = kPrefix;
-    for (;;) {
-        ObjectReader::Object obj = read(oid, GIT_OBJECT_COMMIT, limit);
-        const char *p = reinterpret_cast<const char *>(obj.data);
-        const char *end = p + obj.size;
-        if (!parse_oid_line(p, end, "tree", tree))
-            throw Error("corrupt commit " + oid_hex(oid));
-        parents->clear();
-        git_oid parent;
-        while (parse_oid_line(p, end, "parent", &parent))
-            parents->push_back(parent);
-        if (obj.size < limit || size_t(end - p) > 7 + GIT_OID_HEXSZ + 1)
-            return;
-        limit = SIZE_MAX; // cut inside the parent lines
-    }
+    parse_commit_prefix(oid, tree, parents, nullptr);
 }
 
 namespace {
@@ -114,8 +99,14 @@ int64_t commit_date(const char *p, const char *end) {
 
 void ObjectParser::parse_commit(const git_oid &oid, git_oid *tree, std::vector<git_oid> *parents,
                                 int64_t *date) {
-    constexpr size_t kPrefix = 1024; // tree, parents, author and committer lines
-    size_t limit = kPrefix;
+    parse_commit_prefix(oid, tree, parents, date);
+}
+
+void ObjectParser::parse_commit_prefix(const git_oid &oid, git_oid *tree,
+                                       std::vector<git_oid> *parents, int64_t *date) {
+    // The tree line and 4 parent lines; with the date, author and committer too.
+    const size_t prefix = date ? 1024 : 256;
+    size_t limit = prefix;
     for (;;) {
         ObjectReader::Object obj = read(oid, GIT_OBJECT_COMMIT, limit);
         const char *p = reinterpret_cast<const char *>(obj.data);
@@ -126,10 +117,14 @@ void ObjectParser::parse_commit(const git_oid &oid, git_oid *tree, std::vector<g
         git_oid parent;
         while (parse_oid_line(p, end, "parent", &parent))
             parents->push_back(parent);
-        *date = commit_date(p, end);
-        if (obj.size < limit || *date != 0)
+        if (date) {
+            *date = commit_date(p, end);
+            if (obj.size < limit || *date != 0)
+                return;
+        } else if (obj.size < limit || size_t(end - p) > 7 + GIT_OID_HEXSZ + 1) {
             return;
-        limit = SIZE_MAX; // cut before the committer line ends
+        }
+        limit = SIZE_MAX; // cut inside the lines wanted
     }
 }
 

@@ -86,6 +86,9 @@ class ObjectParser {
 
   private:
     ObjectReader::Object read(const git_oid &oid, git_object_t expect, size_t limit = SIZE_MAX);
+    // Both parse_commit()s: date null reads no further than the parents.
+    void parse_commit_prefix(const git_oid &oid, git_oid *tree, std::vector<git_oid> *parents,
+                             int64_t *date);
 
     OdbPtr odb_;
     ObjectReader reader_;

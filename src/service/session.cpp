@@ -134,19 +134,25 @@ int Session::open_receive_pack() {
     return 200;
 }
 
+bool Session::open_repository(const std::string &path, bool on_loop) {
+    if (!on_loop) {
+        repo_ = std::make_unique<RepoAccess>(RepoCache::process(), path);
+        return true;
+    }
+    std::shared_ptr<const RepoSnapshot> cached = RepoCache::process().get_cached(path);
+    if (!cached)
+        return false;
+    repo_ = std::make_unique<RepoAccess>(RepoCache::process(), std::move(cached));
+    return true;
+}
+
 // As git http-backend: the repository (404), then http.getanyfile (403).
 int Session::open_dumb(bool on_loop) {
     command_ = "dumb";
     const std::string path = resolve_repository(root_, repo_name_, export_all_);
     repo_path_ = path;
-    if (on_loop) {
-        std::shared_ptr<const RepoSnapshot> cached = RepoCache::process().get_cached(path);
-        if (!cached)
-            return 0;
-        repo_ = std::make_unique<RepoAccess>(RepoCache::process(), std::move(cached));
-    } else {
-        repo_ = std::make_unique<RepoAccess>(RepoCache::process(), path);
-    }
+    if (!open_repository(path, on_loop))
+        return 0;
     const RepoSnapshot &snapshot = repo_->snapshot();
     if (!snapshot.config().http_getanyfile)
         throw Error("Unsupported service: getanyfile", 403);
@@ -212,14 +218,8 @@ int Session::open(bool on_loop) {
     }
     std::string path = resolve_repository(root_, repo_name_, export_all_);
     repo_path_ = path;
-    if (on_loop) {
-        std::shared_ptr<const RepoSnapshot> cached = RepoCache::process().get_cached(path);
-        if (!cached)
-            return 0;
-        repo_ = std::make_unique<RepoAccess>(RepoCache::process(), std::move(cached));
-    } else {
-        repo_ = std::make_unique<RepoAccess>(RepoCache::process(), path);
-    }
+    if (!open_repository(path, on_loop))
+        return 0;
     const RepoSnapshot &snapshot = repo_->snapshot();
     if (!snapshot.config().http_uploadpack)
         throw Error("Service not enabled: 'upload-pack' (http.uploadpack is false)", 403);

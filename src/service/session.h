@@ -66,6 +66,9 @@ class Session {
     int open(bool on_loop);
     // The receive-pack kinds, always on a thread.
     int open_receive_pack();
+    // The repository's cached snapshot (on the loop: false when there is
+    // none yet, or it is stale), or a fresh one.
+    bool open_repository(const std::string &path, bool on_loop);
     // The dumb kinds (dumb_http.h).
     int open_dumb(bool on_loop);
     // The pack's long start, with interim output allowed.
