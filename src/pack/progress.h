@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "pack/enumerate.h"
 
@@ -14,7 +15,7 @@ namespace gsh::pack {
 // 1024 objects, so that the receiver may stop a long count by throwing.
 class EnumerateProgress {
   public:
-    explicit EnumerateProgress(const ProgressFn &fn) : fn_(fn) {
+    explicit EnumerateProgress(ProgressFn fn) : fn_(std::move(fn)) {
         if (fn_)
             last_ = std::chrono::steady_clock::now();
     }
@@ -43,7 +44,7 @@ class EnumerateProgress {
     }
 
   private:
-    const ProgressFn &fn_;
+    ProgressFn fn_; // a copy: callers pass temporaries
     std::chrono::steady_clock::time_point last_;
     size_t calls_ = 0;
 };
