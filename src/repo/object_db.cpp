@@ -211,6 +211,15 @@ void add_object_dir(git_odb *odb, const std::string &objects_dir) {
     Builder(odb).add(objects_dir, true, 0);
 }
 
+void free_odb_stream(git_odb_stream *stream) {
+    if (!stream)
+        return;
+    if (stream->hash_ctx)
+        git_odb_stream_free(stream);
+    else
+        stream->free(stream);
+}
+
 void use_own_object_db(git_repository *repo) {
     git_buf buf = GIT_BUF_INIT;
     git_check(git_repository_item_path(&buf, repo, GIT_REPOSITORY_ITEM_OBJECTS),

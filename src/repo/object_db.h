@@ -20,6 +20,12 @@ OdbPtr open_object_db(const std::string &objects_dir);
 // Adds objects_dir (packs, loose objects, alternates) to odb as an alternate.
 void add_object_dir(git_odb *odb, const std::string &objects_dir);
 
+// Frees a stream from git_odb_open_rstream. libgit2 1.5's
+// git_odb_stream_free cleans up a hash context unconditionally, which only
+// its own backends can make; a stream from ours has none.
+void free_odb_stream(git_odb_stream *stream);
+using OdbStreamPtr = GitPtr<git_odb_stream, free_odb_stream>;
+
 // Gives repo that object database for its objects directory, before any
 // read of libgit2's own.
 void use_own_object_db(git_repository *repo);
