@@ -1,5 +1,6 @@
 #include "repo/object_db.h"
 
+#include <git2/sys/commit_graph.h>
 #include <git2/sys/odb_backend.h>
 #include <git2/sys/repository.h>
 #include <sys/stat.h>
@@ -197,6 +198,28 @@ class Builder {
     std::set<std::pair<dev_t, ino_t>> seen_;
 };
 
+// libgit2's own repository odb reads objects/info/commit-graph unless
+// core.commitGraph is false, and its revision walks parse commits from it;
+// ours keeps that.
+void use_commit_graph(git_repository *repo, git_odb *odb, const std::string &objects_dir) {
+    struct stat st;
+    if (::stat((objects_dir + "/info/commit-graph").c_str(), &st) < 0)
+        return;
+    int enabled = 1;
+    git_config *raw = nullptr;
+    if (git_repository_config_snapshot(&raw, repo) == 0) {
+        ConfigPtr cfg(raw);
+        if (git_config_get_bool(&enabled, cfg.get(), "core.commitgraph") < 0)
+            enabled = 1;
+    }
+    git_commit_graph *graph = nullptr;
+    if (enabled && git_commit_graph_open(&graph, objects_dir.c_str()) == 0 &&
+        git_odb_set_commit_graph(odb, graph) < 0)
+        git_commit_graph_free(graph);
+    // A damaged or unreadable graph is only a lost shortcut.
+    git_error_clear();
+}
+
 } // namespace
 
 OdbPtr open_object_db(const std::string &objects_dir) {
@@ -229,6 +252,7 @@ void use_own_object_db(git_repository *repo) {
     while (objects.size() > 1 && objects.back() == '/')
         objects.pop_back();
     OdbPtr odb = open_object_db(objects);
+    use_commit_graph(repo, odb.get(), objects);
     git_check(git_repository_set_odb(repo, odb.get()), "opening the object database");
 }
 
