@@ -109,7 +109,9 @@ int LooseObject::open(const std::string &objects_dir, const git_oid &id) {
         return GIT_ERROR;
     }
     struct stat st;
-    if (::fstat(fd_, &st) < 0 || !S_ISREG(st.st_mode))
+    if (::fstat(fd_, &st) < 0)
+        return corrupt("cannot stat its file");
+    if (!S_ISREG(st.st_mode))
         return S_ISDIR(st.st_mode) ? GIT_ENOTFOUND : corrupt("not a regular file");
     file_size_ = static_cast<uint64_t>(st.st_size);
     if (inflateInit(&z_) != Z_OK)
