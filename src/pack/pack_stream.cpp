@@ -61,6 +61,7 @@
 #include "pack/path_pairs.h"
 #include "pack/sha1.h"
 #include "repo/git_ptr.h"
+#include "repo/object_db.h"
 #include "util/error.h"
 
 namespace gsh::pack {
@@ -231,7 +232,7 @@ struct PackStream::Impl {
     std::unique_ptr<uint8_t[]> copy_buf_;
     size_t copy_buf_pos_ = 0, copy_buf_len_ = 0;
     OdbObjectPtr whole_; // the object being deflated, or
-    GitPtr<git_odb_stream, git_odb_stream_free> whole_stream_;
+    OdbStreamPtr whole_stream_;
     const uint8_t *whole_data_ = nullptr; // whole_'s data or composed_'s
     std::unique_ptr<DeltaChain> chain_;   // made on first need
     std::vector<uint8_t> composed_;       // or encoded

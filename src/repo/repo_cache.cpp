@@ -1,5 +1,7 @@
 #include "repo/repo_cache.h"
 
+#include "repo/object_db.h"
+
 namespace gsh {
 
 namespace {
@@ -13,7 +15,9 @@ constexpr size_t kDefaultCapacity = 16;
 RepoPtr open_repository(const std::string &path) {
     git_repository *raw = nullptr;
     git_check(git_repository_open_bare(&raw, path.c_str()), "opening the repository");
-    return RepoPtr(raw);
+    RepoPtr repo(raw);
+    use_own_object_db(repo.get());
+    return repo;
 }
 
 RepoCache::RepoCache(size_t capacity) : capacity_(capacity ? capacity : 1) {}

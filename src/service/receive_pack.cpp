@@ -11,6 +11,7 @@
 
 #include "protocol/pkt_line.h"
 #include "repo/frozen_odb.h"
+#include "repo/object_db.h"
 #include "repo/git_ptr.h"
 #include "repo/ident.h"
 #include "repo/quarantine.h"
@@ -418,11 +419,9 @@ PushOutcome receive_pack(git_repository *repo, const ReceivePackConfig &config,
         git_odb *check_raw = nullptr;
         git_check(git_odb_new(&check_raw), "opening the object database");
         OdbPtr check_odb(check_raw);
-        git_check(git_odb_add_disk_alternate(check_odb.get(), (ctx.git_dir + "/objects").c_str()),
-                  "opening the object database");
+        add_object_dir(check_odb.get(), ctx.git_dir + "/objects");
         if (quarantine)
-            git_check(git_odb_add_disk_alternate(check_odb.get(), quarantine->path().c_str()),
-                      "opening the quarantined objects");
+            add_object_dir(check_odb.get(), quarantine->path());
         Checker checker(repo, config, check_odb.get(), msg);
         for (RefUpdate &u : updates)
             if (u.error.empty())

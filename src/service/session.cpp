@@ -12,6 +12,7 @@
 
 #include "protocol/pkt_line.h"
 #include "protocol/v2_request.h"
+#include "repo/object_db.h"
 #include "repo/receive_pack_config.h"
 #include "repo/repo_cache.h"
 #include "repo/repo_path.h"
@@ -104,6 +105,7 @@ int Session::open_receive_pack() {
     git_check(git_repository_open_ext(&raw, path.c_str(), GIT_REPOSITORY_OPEN_NO_SEARCH, nullptr),
               "opening the repository");
     RepoPtr repo(raw);
+    use_own_object_db(repo.get());
     const ReceivePackConfig config = load_receive_pack_config(repo.get());
     // git http-backend answers both the advertisement and the POST so.
     if (!receive_pack_enabled(config, has_remote_user_))

@@ -1036,6 +1036,61 @@ def test_missing_object_is_reported_to_the_client_and_logged(
         server.error_log(start)
 
 
+def loose_copy_with_truncated(git, root, name, spec):
+    """ROOT/name: small.git with every object loose and the one spec names
+    cut to half its file, as a crashed writer or a full disk leaves it.
+    Returns the object's id."""
+    dest = root / name
+    obj = git("rev-parse", spec, cwd=root / "small.git")
+    if not dest.exists():
+        git("init", "-q", "--bare", "-b", "main", dest)
+        git("push", "-q", dest, "refs/heads/*:refs/heads/*",
+            cwd=root / "small.git")
+        for pack in (dest / "objects" / "pack").glob("*.pack"):
+            with open(pack, "rb") as f:
+                git("unpack-objects", "-q", cwd=dest, input=f.read())
+        for p in (dest / "objects" / "pack").glob("pack-*"):
+            p.unlink()
+        path = dest / "objects" / obj[:2] / obj[2:]
+        path.chmod(0o644)
+        with open(path, "r+b") as f:
+            f.truncate(path.stat().st_size // 2)
+        (dest / "git-daemon-export-ok").write_text("")
+    return obj
+
+
+@pytest.mark.parametrize("kind,spec", [("blob", "main~2:big.txt"),
+                                       ("commit", "main~1")])
+def test_truncated_loose_object_is_an_error_not_a_hang(
+        server, git, tmp_path, kind, spec):
+    """A loose object cut off in its compressed data (libgit2's own loose
+    reader spins forever on it): the clone fails on both sides, the git
+    user sees a "remote:" line naming the object as corrupt, the request
+    ends, and the worker goes on serving."""
+    repo = "truncated-%s.git" % kind
+    obj = loose_copy_with_truncated(git, server.root, repo, spec)
+    start = server.error_log_size()
+    res = on_both(server, lambda url, side: clone(
+        git, "%s/%s" % (url, repo), tmp_path / side, "--bare"))
+    ref_cmp, ref_run, _ = res["reference"]
+    assert ref_cmp["code"] != 0
+    assert obj in ref_run.err, ref_run.err
+    mod_cmp, mod_run, _ = res["module"]
+    assert mod_cmp["code"] != 0
+    remote = [l for l in mod_run.err.splitlines() if l.startswith("remote:")]
+    assert any("loose object %s is corrupt" % obj in l for l in remote), \
+        mod_run.err
+    logged = [l for l in log_lines_since(server, start)
+              if 'repository "%s"' % repo in l and obj in l]
+    assert logged and all("[error]" in l for l in logged), \
+        server.error_log(start)
+    # Both workers still serve a whole clone.
+    for i in range(4):
+        ok, run, _ = clone(git, "%s/small.git" % server.module_url,
+                           tmp_path / ("after%d" % i), "--bare")
+        assert ok["code"] == 0, run.err
+
+
 # --------------------------------------------------------------------------
 # concurrency: hostile and normal requests at once
 
