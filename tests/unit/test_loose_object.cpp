@@ -137,44 +137,6 @@ TEST_F(LooseObjectTest, TruncatedBlobIsAClearErrorNotAHang) {
     EXPECT_NE(sh(git_ + "cat-file -s " + blob + " 2>&1; true"), "");
 }
 
-// The upstream bug, for the record (run with --gtest_also_run_disabled_tests):
-// libgit2's own odb over the same damaged file never returns.
-TEST_F(LooseObjectTest, DISABLED_LibgitsOwnLooseBackendHangs) {
-    const std::string blob = rev("HEAD:big");
-    const std::string commit = rev("HEAD");
-    cut_in_half(blob);
-    cut_in_half(commit);
-    const auto plain = [&](const std::string &id, bool header) {
-        return guarded(
-            [&] {
-                git_repository *raw_repo = nullptr;
-                if (git_repository_open_bare(&raw_repo, path_.c_str()) < 0)
-                    return static_cast<int>(kOther);
-                RepoPtr repo(raw_repo);
-                git_odb *raw = nullptr;
-                if (git_repository_odb(&raw, repo.get()) < 0)
-                    return static_cast<int>(kOther);
-                OdbPtr odb(raw);
-                const git_oid o = oid(id);
-                if (header) {
-                    size_t size;
-                    git_object_t type;
-                    return git_odb_read_header(&size, &type, odb.get(), &o) < 0
-                               ? static_cast<int>(kFailedCleanly)
-                               : static_cast<int>(kOk);
-                }
-                git_odb_object *obj = nullptr;
-                const int rc = git_odb_read(&obj, odb.get(), &o);
-                git_odb_object_free(obj);
-                return rc < 0 ? static_cast<int>(kFailedCleanly) : static_cast<int>(kOk);
-            },
-            3);
-    };
-    EXPECT_EQ(plain(blob, false), kHung);
-    EXPECT_EQ(plain(commit, false), kHung);
-    EXPECT_EQ(plain(blob, true), kOk);
-}
-
 TEST_F(LooseObjectTest, TruncatedCommitAndTreeAreClearErrors) {
     const std::string commit = rev("HEAD");
     const std::string tree = rev("HEAD^{tree}");
