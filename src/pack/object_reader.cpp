@@ -1,4 +1,5 @@
 #include "pack/object_reader.h"
+#include "util/oid_hex.h"
 
 #include <algorithm>
 #include <climits>
@@ -17,12 +18,6 @@ constexpr size_t kMaxChain = 10000;
 constexpr size_t kMaxChunkSize = 1u << 20;
 constexpr size_t kMinChunkSize = 4096;
 constexpr size_t kMaxLarge = 256u << 20;
-
-std::string hex(const git_oid &oid) {
-    char buf[GIT_OID_HEXSZ + 1];
-    git_oid_tostr(buf, sizeof buf, &oid);
-    return buf;
-}
 
 inline size_t mix(uint64_t key) {
     return size_t((key * 0x9e3779b97f4a7c15ull) >> 20);
@@ -162,7 +157,7 @@ ObjectReader::Object ObjectReader::read_loose(const git_oid &oid, Buffer &out) {
     int rc = git_odb_read(&obj, odb_.get(), &oid);
     if (rc < 0) {
         const git_error *e = git_error_last();
-        throw Error("reading object " + hex(oid) + ": " +
+        throw Error("reading object " + oid_hex(oid) + ": " +
                     (e && e->message ? e->message : "libgit2 error"));
     }
     OdbObjectPtr p(obj);

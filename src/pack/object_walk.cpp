@@ -24,12 +24,6 @@ OdbPtr open_odb(git_repository *repo) {
 
 } // namespace
 
-std::string oid_hex(const git_oid &oid) {
-    char buf[GIT_OID_HEXSZ + 1];
-    git_oid_tostr(buf, sizeof buf, &oid);
-    return buf;
-}
-
 ObjectParser::ObjectParser(git_repository *repo, const PackSet &packs)
     : odb_(open_odb(repo)), reader_(repo, packs) {}
 

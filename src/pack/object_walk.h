@@ -15,10 +15,9 @@
 #include "pack/pack_index.h"
 #include "repo/git_ptr.h"
 #include "util/error.h"
+#include "util/oid_hex.h"
 
 namespace gsh::pack {
-
-std::string oid_hex(const git_oid &oid);
 
 class ObjectParser {
   public:

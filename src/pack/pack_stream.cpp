@@ -63,6 +63,7 @@
 #include "repo/git_ptr.h"
 #include "repo/object_db.h"
 #include "util/error.h"
+#include "util/oid_hex.h"
 
 namespace gsh::pack {
 
@@ -108,12 +109,6 @@ enum Action : uint8_t {
 
 bool thin_action(Action a) {
     return a == kThin || a == kComposeThin || a == kEncodeThin;
-}
-
-std::string hex(const git_oid &oid) {
-    char buf[GIT_OID_HEXSZ + 1];
-    git_oid_tostr(buf, sizeof buf, &oid);
-    return buf;
 }
 
 void put_be32(uint8_t *p, uint32_t v) {
@@ -461,7 +456,8 @@ void PackStream::Impl::read_headers() {
             EntryHeader h;
             if (!parse_entry_header(window.get() + (e.offset - win_start), need, e.offset, &h) ||
                 h.length >= e.end - e.offset)
-                throw Error("corrupt pack entry for " + hex(oid_of(e)) + " in " + pack.pack_path());
+                throw Error("corrupt pack entry for " + oid_hex(oid_of(e)) + " in " +
+                            pack.pack_path());
             e.type = h.type;
             e.header_len = h.length;
             e.size = h.size;
@@ -479,7 +475,7 @@ void PackStream::Impl::read_headers() {
                 } else {
                     int64_t pos = pack.pos_at_offset(h.base_offset);
                     if (pos < 0)
-                        throw Error("corrupt pack entry for " + hex(oid_of(e)) + " in " +
+                        throw Error("corrupt pack entry for " + oid_hex(oid_of(e)) + " in " +
                                     pack.pack_path() + ": no delta base at its offset");
                     git_oid base_oid;
                     std::memcpy(base_oid.id, pack.oid_at(uint32_t(pos)), GIT_OID_RAWSZ);
@@ -592,7 +588,7 @@ void PackStream::Impl::choose_actions() {
     for (size_t i = pack_begin_[packs_.size()]; i < entries_.size(); i++) {
         entries_[i].action = kWhole;
         if (!git_odb_exists(odb_.get(), &loose_[entries_[i].pos]))
-            throw Error("object " + hex(loose_[entries_[i].pos]) + " is missing");
+            throw Error("object " + oid_hex(loose_[entries_[i].pos]) + " is missing");
     }
 }
 
@@ -916,7 +912,7 @@ void PackStream::Impl::start_whole(Entry &e) {
     const git_oid oid = oid_of(e);
     const auto fail = [&oid]() {
         const git_error *err = git_error_last();
-        return Error("reading object " + hex(oid) + ": " +
+        return Error("reading object " + oid_hex(oid) + ": " +
                      (err && err->message ? err->message : "libgit2 error"));
     };
     git_object_t type = GIT_OBJECT_INVALID;

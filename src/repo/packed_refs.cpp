@@ -1,4 +1,5 @@
 #include "repo/packed_refs.h"
+#include "util/oid_hex.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -39,12 +40,6 @@ bool parse_hex(std::string_view s, git_oid &out) {
         if (!std::isxdigit(static_cast<unsigned char>(s[i])))
             return false;
     return git_oid_fromstrn(&out, s.data(), kHexLen) == 0;
-}
-
-std::string hex(const git_oid &id) {
-    char buf[kHexLen + 1];
-    git_oid_tostr(buf, sizeof(buf), &id);
-    return buf;
 }
 
 // The value after "<key> " in a tag's header lines.
@@ -231,12 +226,12 @@ std::string PackedRefs::without(const std::vector<std::string> &drop, git_odb *o
             i++;
             continue;
         }
-        out += hex(it->id) + " " + it->name + "\n";
+        out += oid_hex(it->id) + " " + it->name + "\n";
         git_oid peeled{};
         const bool has_peeled =
             it->peel_known ? !git_oid_is_zero(&it->peeled) : peel(odb, it->id, peeled);
         if (has_peeled)
-            out += "^" + hex(it->peel_known ? it->peeled : peeled) + "\n";
+            out += "^" + oid_hex(it->peel_known ? it->peeled : peeled) + "\n";
     }
     return out;
 }

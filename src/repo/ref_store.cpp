@@ -1,4 +1,5 @@
 #include "repo/ref_store.h"
+#include "util/oid_hex.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -24,12 +25,6 @@ namespace gsh {
 namespace {
 
 constexpr size_t kNone = static_cast<size_t>(-1);
-
-std::string hex(const git_oid &id) {
-    char buf[GIT_OID_HEXSZ + 1];
-    git_oid_tostr(buf, sizeof(buf), &id);
-    return buf;
-}
 
 bool is_zero(const git_oid &id) {
     return git_oid_is_zero(&id) == 1;
@@ -405,8 +400,8 @@ class Transaction {
         if (is_zero(*u.old_id))
             throw Abort{head + "reference already exists"};
         if (is_zero(u.current))
-            throw Abort{head + "reference is missing but expected " + hex(*u.old_id)};
-        throw Abort{head + "is at " + hex(u.current) + " but expected " + hex(*u.old_id)};
+            throw Abort{head + "reference is missing but expected " + oid_hex(*u.old_id)};
+        throw Abort{head + "is at " + oid_hex(u.current) + " but expected " + oid_hex(*u.old_id)};
     }
 
     // write_ref_to_lockfile().
@@ -418,14 +413,14 @@ class Transaction {
             if (git_odb_read_header(&len, &type, odb_, &u.new_id) < 0) {
                 git_error_clear();
                 throw Abort{head + "trying to write ref '" + u.name + "' with nonexistent object " +
-                            hex(u.new_id)};
+                            oid_hex(u.new_id)};
             }
             if (type != GIT_OBJECT_COMMIT &&
                 (u.name == "HEAD" || u.name.starts_with("refs/heads/")))
-                throw Abort{head + "trying to write non-commit object " + hex(u.new_id) +
+                throw Abort{head + "trying to write non-commit object " + oid_hex(u.new_id) +
                             " to branch '" + u.name + "'"};
         }
-        if (!u.lock.write_and_close(hex(u.new_id) + "\n", config_.fsync))
+        if (!u.lock.write_and_close(oid_hex(u.new_id) + "\n", config_.fsync))
             throw Abort{head + "couldn't write '" + shown_abs(u.name + ".lock") + "'"};
     }
 
@@ -642,7 +637,7 @@ class Transaction {
                 return "unable to append to '" + shown(rel) + "': " + std::strerror(errno);
             }
         }
-        std::string line = hex(old_id) + " " + hex(new_id) + " " + committer_;
+        std::string line = oid_hex(old_id) + " " + oid_hex(new_id) + " " + committer_;
         if (!message_.empty())
             line += "\t" + message_;
         line += "\n";

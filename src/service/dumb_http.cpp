@@ -1,4 +1,5 @@
 #include "service/dumb_http.h"
+#include "util/oid_hex.h"
 
 #include <dirent.h>
 #include <sys/stat.h>
@@ -11,12 +12,6 @@ namespace gsh {
 
 namespace {
 
-std::string hex_of(const git_oid &oid) {
-    char buf[GIT_OID_HEXSZ + 1];
-    git_oid_tostr(buf, sizeof(buf), &oid);
-    return buf;
-}
-
 struct DirCloser {
     void operator()(DIR *d) const { closedir(d); }
 };
@@ -28,12 +23,12 @@ std::string dumb_info_refs(const std::vector<Ref> &refs) {
     for (const Ref &r : refs) {
         if (r.unborn || !std::string_view(r.name).starts_with("refs/"))
             continue;
-        out += hex_of(r.oid);
+        out += oid_hex(r.oid);
         out += '\t';
         out += r.name;
         out += '\n';
         if (r.peeled) {
-            out += hex_of(*r.peeled);
+            out += oid_hex(*r.peeled);
             out += '\t';
             out += r.name;
             out += "^{}\n";
@@ -48,7 +43,7 @@ std::string dumb_head(const std::vector<Ref> &refs) {
     const Ref &head = refs.front();
     if (!head.symref_target.empty())
         return "ref: " + head.symref_target + "\n";
-    return hex_of(head.oid) + "\n";
+    return oid_hex(head.oid) + "\n";
 }
 
 std::string dumb_info_packs(const std::string &objects_dir) {

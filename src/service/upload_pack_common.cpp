@@ -11,12 +11,6 @@ namespace gsh {
 
 const char *const kAgent = "git-smart-http/0.1";
 
-std::string oid_hex(const git_oid &oid) {
-    char hex[GIT_OID_HEXSZ + 1];
-    git_oid_tostr(hex, sizeof(hex), &oid);
-    return hex;
-}
-
 bool parse_oid(std::string_view hex, git_oid *out) {
     if (hex.size() != GIT_OID_HEXSZ)
         return false;

@@ -12,13 +12,13 @@
 #include "repo/repo_access.h"
 #include "repo/upload_pack_config.h"
 #include "service/shallow.h"
+#include "util/oid_hex.h"
 
 namespace gsh {
 
 // The agent this server names itself with.
 extern const char *const kAgent;
 
-std::string oid_hex(const git_oid &oid);
 // Exactly 40 hex digits.
 bool parse_oid(std::string_view hex, git_oid *out);
 

@@ -21,6 +21,18 @@ void RequestBody::add_file(int fd, off_t offset, size_t len) {
     total_ += len;
 }
 
+// A gzip inflate stream, ended however its user leaves.
+struct GzipStream {
+    GzipStream() {
+        if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK)
+            throw Error("inflateInit2 failed", 500);
+    }
+    ~GzipStream() { inflateEnd(&zs); }
+    GzipStream(const GzipStream &) = delete;
+    GzipStream &operator=(const GzipStream &) = delete;
+    z_stream zs{};
+};
+
 namespace {
 
 [[noreturn]] void too_large(size_t max_size) {
@@ -28,9 +40,8 @@ namespace {
 }
 
 std::string inflate_gzip(const std::string &in, size_t max_size) {
-    z_stream zs{};
-    if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK)
-        throw Error("inflateInit2 failed", 500);
+    GzipStream gz;
+    z_stream &zs = gz.zs;
     // Reserved once (untouched pages cost nothing), so that growing never
     // holds two copies of a body near the limit.
     std::string out;
@@ -43,22 +54,15 @@ std::string inflate_gzip(const std::string &in, size_t max_size) {
         zs.next_out = reinterpret_cast<Bytef *>(chunk);
         zs.avail_out = sizeof(chunk);
         rc = inflate(&zs, Z_NO_FLUSH);
-        if (rc != Z_OK && rc != Z_STREAM_END) {
-            inflateEnd(&zs);
+        if (rc != Z_OK && rc != Z_STREAM_END)
             throw Error("corrupt gzip request body", 400);
-        }
         const size_t produced = sizeof(chunk) - zs.avail_out;
-        if (out.size() + produced > max_size) {
-            inflateEnd(&zs);
+        if (out.size() + produced > max_size)
             too_large(max_size);
-        }
         out.append(chunk, produced);
-        if (rc == Z_OK && zs.avail_in == 0 && zs.avail_out != 0) {
-            inflateEnd(&zs);
+        if (rc == Z_OK && zs.avail_in == 0 && zs.avail_out != 0)
             throw Error("truncated gzip request body", 400);
-        }
     } while (rc != Z_STREAM_END);
-    inflateEnd(&zs);
     return out;
 }
 
@@ -124,21 +128,10 @@ BodyReader::BodyReader(const RequestBody &body, std::string_view content_encodin
     : body_(body), gzip_(is_gzip(content_encoding)), max_inflated_(max_inflated) {
     if (!gzip_)
         return;
-    auto *zs = new z_stream{};
-    if (inflateInit2(zs, 16 + MAX_WBITS) != Z_OK) {
-        delete zs;
-        throw Error("inflateInit2 failed", 500);
-    }
-    zs_ = zs;
+    gz_ = std::make_unique<GzipStream>();
 }
 
-BodyReader::~BodyReader() {
-    if (zs_) {
-        auto *zs = static_cast<z_stream *>(zs_);
-        inflateEnd(zs);
-        delete zs;
-    }
-}
+BodyReader::~BodyReader() = default;
 
 size_t BodyReader::read_raw(void *buf, size_t cap) {
     size_t n = 0;
@@ -178,7 +171,7 @@ size_t BodyReader::read(void *buf, size_t cap) {
         delivered_ += n;
         return n;
     }
-    auto *zs = static_cast<z_stream *>(zs_);
+    z_stream *zs = &gz_->zs;
     for (;;) {
         if (gzip_end_)
             return 0;

@@ -4,6 +4,7 @@
 #include <sys/types.h>
 
 #include <cstddef>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -42,6 +43,8 @@ class RequestBody {
 // a large body (a pushed pack) is never held whole in memory. A gzip body is
 // inflated as it goes, and its inflated size is bounded by max_inflated; an
 // identity body is not bounded here (nginx's client_max_body_size is).
+struct GzipStream; // zlib kept out of this header
+
 class BodyReader {
   public:
     // Throws gsh::Error(415) for an unknown encoding.
@@ -65,8 +68,8 @@ class BodyReader {
     bool gzip_ = false, gzip_end_ = false;
     size_t max_inflated_;
     unsigned long long delivered_ = 0;
-    void *zs_ = nullptr; // z_stream, kept out of this header
-    std::string in_;     // raw bytes waiting for inflate
+    std::unique_ptr<GzipStream> gz_; // null unless gzip
+    std::string in_;                 // raw bytes waiting for inflate
 };
 
 } // namespace gsh
