@@ -20,6 +20,7 @@
 #include "pack/pack_stream.h"
 #include "protocol/pkt_line.h"
 #include "repo/git_ptr.h"
+#include "test_pack_repo.h"
 #include "util/error.h"
 
 namespace {
@@ -237,14 +238,9 @@ TEST_F(SessionInterim, StopEndsAStalledCount) {
 
 // The walk checks in every 1024 objects; a throw there ends the count.
 TEST_F(SessionInterim, WalkCheckInCanStopTheCount) {
-    gsh::RepoPtr repo;
-    git_repository *raw = nullptr;
-    ASSERT_EQ(git_repository_open(&raw, (dir->str() + "/repo.git").c_str()), 0);
-    repo.reset(raw);
+    gsh::RepoPtr repo = gsh::test::open_repo(dir->str() + "/repo.git");
     gsh::pack::EnumerateInput in;
-    git_oid oid;
-    ASSERT_EQ(git_oid_fromstr(&oid, tip.c_str()), 0);
-    in.wants.push_back(oid);
+    in.wants = gsh::test::oids_of({tip});
     size_t check_ins = 0;
     EXPECT_THROW(gsh::pack::enumerate_objects(repo.get(), in,
                                               [&](std::string_view text) {
@@ -262,14 +258,9 @@ TEST_F(SessionInterim, WalkCheckInCanStopTheCount) {
 }
 
 TEST_F(SessionInterim, PlanCheckpointCanStopThePlan) {
-    gsh::RepoPtr repo;
-    git_repository *raw = nullptr;
-    ASSERT_EQ(git_repository_open(&raw, (dir->str() + "/repo.git").c_str()), 0);
-    repo.reset(raw);
+    gsh::RepoPtr repo = gsh::test::open_repo(dir->str() + "/repo.git");
     gsh::pack::EnumerateInput in;
-    git_oid oid;
-    ASSERT_EQ(git_oid_fromstr(&oid, tip.c_str()), 0);
-    in.wants.push_back(oid);
+    in.wants = gsh::test::oids_of({tip});
     // No ofs-delta: not the whole pack file as it is, so the plan runs.
     size_t calls = 0;
     EXPECT_THROW(gsh::pack::PackStream(repo.get(), gsh::pack::enumerate_objects(repo.get(), in, {}),
