@@ -9,7 +9,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "pack/delta_compose.h"
+#include "odb/delta_compose.h"
 
 namespace gsh::pack {
 

@@ -50,18 +50,18 @@
 #include <cstring>
 #include <string>
 
-#include "pack/delta_chain.h"
+#include "odb/delta_chain.h"
 #include "pack/delta_encode.h"
-#include "pack/object_reader.h"
-#include "pack/object_walk.h"
-#include "pack/oid_set.h"
-#include "pack/pack_format.h"
-#include "pack/pack_index.h"
+#include "odb/object_reader.h"
+#include "walk/object_walk.h"
+#include "util/oid_set.h"
+#include "odb/pack_format.h"
+#include "odb/pack_index.h"
 #include "pack/pack_stream.h"
-#include "pack/path_pairs.h"
-#include "pack/sha1.h"
-#include "repo/git_ptr.h"
-#include "repo/object_db.h"
+#include "walk/path_pairs.h"
+#include "util/sha1.h"
+#include "util/git_ptr.h"
+#include "odb/object_db.h"
 #include "util/error.h"
 #include "util/oid_hex.h"
 

@@ -10,7 +10,7 @@
 #include <memory>
 #include <vector>
 
-#include "pack/enumerate.h"
+#include "walk/enumerate.h"
 
 namespace gsh::pack {
 

@@ -3,7 +3,7 @@
 #include <chrono>
 #include <random>
 
-#include "repo/git_ptr.h"
+#include "util/git_ptr.h"
 
 namespace gsh {
 

@@ -9,7 +9,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "repo/git_ptr.h"
+#include "util/git_ptr.h"
 
 namespace gsh {
 

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "repo/git_ptr.h"
+#include "util/git_ptr.h"
 
 namespace gsh {
 

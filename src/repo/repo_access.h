@@ -10,7 +10,7 @@
 #include <memory>
 #include <string>
 
-#include "repo/git_ptr.h"
+#include "util/git_ptr.h"
 #include "repo/repo_cache.h"
 #include "repo/repo_snapshot.h"
 

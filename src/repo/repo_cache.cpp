@@ -1,6 +1,6 @@
 #include "repo/repo_cache.h"
 
-#include "repo/object_db.h"
+#include "odb/object_db.h"
 
 namespace gsh {
 

@@ -14,7 +14,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "repo/git_ptr.h"
+#include "util/git_ptr.h"
 #include "repo/repo_snapshot.h"
 
 namespace gsh {

@@ -14,8 +14,8 @@
 #include <string_view>
 #include <vector>
 
-#include "pack/pack_index.h"
-#include "repo/file_stamp.h"
+#include "odb/pack_index.h"
+#include "util/file_stamp.h"
 #include "repo/refs.h"
 #include "repo/upload_pack_config.h"
 

@@ -7,7 +7,7 @@
 #include <string_view>
 #include <vector>
 
-#include "pack/filter.h"
+#include "protocol/filter.h"
 
 namespace gsh {
 

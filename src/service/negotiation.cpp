@@ -6,7 +6,7 @@
 #include <unordered_set>
 
 #include "repo/commits.h"
-#include "repo/git_ptr.h"
+#include "util/git_ptr.h"
 #include "repo/upload_pack_config.h"
 
 namespace gsh {

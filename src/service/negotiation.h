@@ -7,7 +7,7 @@
 #include <optional>
 #include <vector>
 
-#include "repo/git_ptr.h"
+#include "util/git_ptr.h"
 #include "repo/refs.h"
 
 namespace gsh {

@@ -4,7 +4,7 @@
 #include <vector>
 
 #include "protocol/pkt_line.h"
-#include "repo/git_ptr.h"
+#include "util/git_ptr.h"
 #include "util/error.h"
 
 namespace gsh {

@@ -11,7 +11,7 @@
 
 #include "git_smart_http.h"
 #include "protocol/v2_request.h"
-#include "repo/git_ptr.h"
+#include "util/git_ptr.h"
 #include "repo/repo_access.h"
 #include "service/interim.h"
 #include "service/pack_section.h"

@@ -6,7 +6,7 @@
 #include <cstdio>
 #include <ctime>
 
-#include "pack/sha1.h"
+#include "util/sha1.h"
 
 namespace gsh {
 

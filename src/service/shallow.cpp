@@ -4,7 +4,7 @@
 #include <charconv>
 
 #include "repo/commits.h"
-#include "repo/git_ptr.h"
+#include "util/git_ptr.h"
 #include "service/upload_pack_common.h"
 #include "util/error.h"
 

@@ -3,7 +3,7 @@
 #include <vector>
 
 #include "protocol/pkt_line.h"
-#include "repo/git_ptr.h"
+#include "util/git_ptr.h"
 #include "repo/refs.h"
 #include "repo/unique_oids.h"
 #include "service/client_note.h"

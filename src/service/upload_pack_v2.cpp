@@ -7,7 +7,7 @@
 
 #include "protocol/pkt_line.h"
 #include "protocol/section_writer.h"
-#include "repo/git_ptr.h"
+#include "util/git_ptr.h"
 #include "repo/refs.h"
 #include "repo/unique_oids.h"
 #include "service/negotiation.h"

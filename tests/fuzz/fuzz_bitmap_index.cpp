@@ -8,7 +8,7 @@
 #include <string>
 
 #include "fuzz_fixture.h"
-#include "pack/bitmap_index.h"
+#include "odb/bitmap_index.h"
 
 namespace {
 

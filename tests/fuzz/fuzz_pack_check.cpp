@@ -8,7 +8,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "pack/pack_check.h"
+#include "push/pack_check.h"
 
 namespace {
 

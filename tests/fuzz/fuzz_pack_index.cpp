@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "fuzz_fixture.h"
-#include "pack/pack_index.h"
+#include "odb/pack_index.h"
 
 namespace {
 

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "fixture.h"
-#include "pack/bitmap_index.h"
+#include "odb/bitmap_index.h"
 #include "util/error.h"
 
 using namespace gsh::pack;

@@ -8,8 +8,8 @@
 #include <vector>
 
 #include "fixture.h"
-#include "pack/bitmap_walk.h"
-#include "pack/pack_index.h"
+#include "walk/bitmap_walk.h"
+#include "odb/pack_index.h"
 #include "pack/pack_stream.h"
 #include "test_pack_repo.h"
 

@@ -1,4 +1,4 @@
-#include "pack/delta_compose.h"
+#include "odb/delta_compose.h"
 
 #include <gtest/gtest.h>
 
@@ -8,9 +8,9 @@
 #include <vector>
 
 #include "fixture.h"
-#include "pack/delta_chain.h"
-#include "pack/pack_format.h"
-#include "pack/pack_index.h"
+#include "odb/delta_chain.h"
+#include "odb/pack_format.h"
+#include "odb/pack_index.h"
 #include "test_pack_repo.h"
 
 namespace gsh::pack {

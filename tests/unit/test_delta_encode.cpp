@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "fixture.h"
-#include "pack/pack_format.h"
+#include "odb/pack_format.h"
 
 namespace gsh::pack {
 namespace {

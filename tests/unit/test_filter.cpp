@@ -10,10 +10,10 @@
 #include <vector>
 
 #include "fixture.h"
-#include "pack/enumerate.h"
-#include "pack/filter.h"
+#include "walk/enumerate.h"
+#include "protocol/filter.h"
 #include "pack/pack_stream.h"
-#include "pack/sparse_patterns.h"
+#include "walk/sparse_patterns.h"
 #include "test_pack_repo.h"
 #include "util/error.h"
 

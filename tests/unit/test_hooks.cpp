@@ -12,7 +12,7 @@
 #include <stdexcept>
 
 #include "fixture.h"
-#include "service/hooks.h"
+#include "push/hooks.h"
 
 using namespace gsh;
 using gsh::test::TempDir;

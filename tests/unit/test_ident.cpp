@@ -2,7 +2,7 @@
 
 #include <string>
 
-#include "repo/ident.h"
+#include "push/ident.h"
 
 using gsh::ident_without_crud;
 

@@ -14,8 +14,8 @@
 
 #include "fixture.h"
 #include "git_smart_http.h"
-#include "repo/git_ptr.h"
-#include "repo/object_db.h"
+#include "util/git_ptr.h"
+#include "odb/object_db.h"
 #include "repo/repo_cache.h"
 #include "test_pack_repo.h"
 

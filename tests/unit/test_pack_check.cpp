@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "fixture.h"
-#include "pack/pack_check.h"
-#include "pack/sha1.h"
+#include "push/pack_check.h"
+#include "util/sha1.h"
 
 using gsh::pack::PackChecker;
 using gsh::pack::PackCheckLimits;

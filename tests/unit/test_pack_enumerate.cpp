@@ -5,9 +5,9 @@
 #include <vector>
 
 #include "fixture.h"
-#include "pack/enumerate_commits.h"
-#include "pack/object_walk.h"
-#include "pack/pack_index.h"
+#include "walk/enumerate_commits.h"
+#include "walk/object_walk.h"
+#include "odb/pack_index.h"
 #include "pack/pack_stream.h"
 #include "test_pack_repo.h"
 #include "util/error.h"

@@ -1,4 +1,4 @@
-#include "pack/pack_index.h"
+#include "odb/pack_index.h"
 
 #include <gtest/gtest.h>
 
@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "fixture.h"
-#include "pack/object_reader.h"
-#include "pack/pack_format.h"
+#include "odb/object_reader.h"
+#include "odb/pack_format.h"
 #include "test_pack_repo.h"
 #include "util/error.h"
 

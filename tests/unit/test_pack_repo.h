@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "fixture.h"
-#include "repo/git_ptr.h"
+#include "util/git_ptr.h"
 
 namespace gsh::test {
 

@@ -1,11 +1,11 @@
-#include "pack/path_pairs.h"
+#include "walk/path_pairs.h"
 
 #include <gtest/gtest.h>
 
 #include <string>
 
 #include "fixture.h"
-#include "pack/pack_index.h"
+#include "odb/pack_index.h"
 #include "test_pack_repo.h"
 
 namespace gsh::pack {

@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "fixture.h"
-#include "repo/git_ptr.h"
-#include "repo/quarantine.h"
+#include "util/git_ptr.h"
+#include "push/quarantine.h"
 
 using namespace gsh;
 using gsh::test::sh;

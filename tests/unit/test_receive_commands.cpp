@@ -6,7 +6,7 @@
 
 #include "pkt_lines.h"
 #include "protocol/pkt_line.h"
-#include "service/receive_commands.h"
+#include "push/receive_commands.h"
 #include "util/error.h"
 
 using namespace gsh;

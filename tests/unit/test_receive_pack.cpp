@@ -7,10 +7,10 @@
 #include <fstream>
 
 #include "push_fixture.h"
-#include "repo/git_ptr.h"
-#include "repo/quarantine.h"
+#include "util/git_ptr.h"
+#include "push/quarantine.h"
 #include "repo/receive_pack_config.h"
-#include "service/receive_pack.h"
+#include "push/receive_pack.h"
 
 using namespace gsh;
 using gsh::test::Answer;

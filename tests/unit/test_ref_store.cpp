@@ -9,7 +9,7 @@
 #include <fstream>
 
 #include "fixture.h"
-#include "repo/git_ptr.h"
+#include "util/git_ptr.h"
 #include "repo/packed_refs.h"
 #include "repo/ref_store.h"
 

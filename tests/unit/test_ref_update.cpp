@@ -10,8 +10,8 @@
 #include <thread>
 
 #include "fixture.h"
-#include "repo/git_ptr.h"
-#include "repo/ref_update.h"
+#include "util/git_ptr.h"
+#include "push/ref_update.h"
 
 using namespace gsh;
 using gsh::test::sh;

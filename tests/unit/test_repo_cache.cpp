@@ -14,7 +14,7 @@
 
 #include "fixture.h"
 #include "git_smart_http.h"
-#include "pack/pack_index.h"
+#include "odb/pack_index.h"
 #include "pack/pack_stream.h"
 #include "protocol/pkt_line.h"
 #include "repo/repo_access.h"

@@ -16,10 +16,10 @@
 
 #include "fixture.h"
 #include "git_smart_http.h"
-#include "pack/enumerate.h"
+#include "walk/enumerate.h"
 #include "pack/pack_stream.h"
 #include "protocol/pkt_line.h"
-#include "repo/git_ptr.h"
+#include "util/git_ptr.h"
 #include "test_pack_repo.h"
 #include "util/error.h"
 

@@ -1,4 +1,4 @@
-#include "pack/sha1.h"
+#include "util/sha1.h"
 
 #include <gtest/gtest.h>
 

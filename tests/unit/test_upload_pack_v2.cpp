@@ -6,7 +6,7 @@
 
 #include "protocol/pkt_line.h"
 #include "protocol/v2_request.h"
-#include "repo/git_ptr.h"
+#include "util/git_ptr.h"
 #include "repo/refs.h"
 #include "repo/upload_pack_config.h"
 #include "service/upload_pack_v2.h"

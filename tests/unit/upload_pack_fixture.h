@@ -11,7 +11,7 @@
 #include "fixture.h"
 #include "protocol/pkt_line.h"
 #include "protocol/v2_request.h"
-#include "repo/git_ptr.h"
+#include "util/git_ptr.h"
 #include "repo/repo_access.h"
 #include "repo/upload_pack_config.h"
 #include "service/pack_section.h"

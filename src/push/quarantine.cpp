@@ -1,0 +1,410 @@
+#include "push/quarantine.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "walk/connectivity.h"
+#include "push/pack_check.h"
+#include "util/git_ptr.h"
+#include "util/error.h"
+
+namespace gsh {
+
+namespace {
+
+constexpr char kPrefix[] = "incoming-";
+constexpr size_t kChunk = 64 * 1024;
+
+using IndexerPtr = GitPtr<git_indexer, git_indexer_free>;
+
+std::string git_message(const char *what) {
+    const git_error *e = git_error_last();
+    return std::string(what) + ": " + (e && e->message ? e->message : "libgit2 error");
+}
+
+constexpr size_t kHostIdDigits = 16;
+
+// A quarantine's name, taken apart: "incoming-h<host>-<pid>-XXXXXX", or the
+// older "incoming-<pid>-XXXXXX" (host empty). Other names (git's own
+// incoming-XXXXXX among them) are not ours.
+struct QuarantineName {
+    std::string host;
+    pid_t pid = 0;
+};
+
+// The decimal pid at the front of s, up to a '-' followed by something.
+bool take_pid(std::string_view s, pid_t *pid) {
+    const size_t dash = s.find('-');
+    if (dash == 0 || dash == std::string_view::npos || dash + 1 == s.size() || dash > 10)
+        return false;
+    long long value = 0;
+    for (char c : s.substr(0, dash)) {
+        if (c < '0' || c > '9')
+            return false;
+        value = value * 10 + (c - '0');
+    }
+    if (value <= 0 || value > std::numeric_limits<pid_t>::max())
+        return false;
+    *pid = static_cast<pid_t>(value);
+    return true;
+}
+
+std::optional<QuarantineName> parse_name(std::string_view name) {
+    if (!name.starts_with(kPrefix))
+        return std::nullopt;
+    name.remove_prefix(sizeof(kPrefix) - 1);
+    QuarantineName q;
+    if (name.starts_with('h')) {
+        const std::string_view host = name.substr(0, 1 + kHostIdDigits);
+        if (host.size() != 1 + kHostIdDigits || name.size() <= host.size() ||
+            name[host.size()] != '-')
+            return std::nullopt;
+        for (char c : host.substr(1))
+            if (!std::isxdigit(static_cast<unsigned char>(c)))
+                return std::nullopt;
+        q.host = std::string(host);
+        name.remove_prefix(host.size() + 1);
+    }
+    if (!take_pid(name, &q.pid))
+        return std::nullopt;
+    return q;
+}
+
+std::string read_first_line(const char *path) {
+    std::ifstream in(path);
+    std::string line;
+    std::getline(in, line);
+    return line;
+}
+
+// 64-bit FNV-1a: stable across builds and hosts, which std::hash is not.
+uint64_t fnv1a(std::string_view s) {
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (unsigned char c : s) {
+        h ^= c;
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
+std::string make_host_id() {
+    const std::string boot = read_first_line("/proc/sys/kernel/random/boot_id");
+    struct stat ns;
+    uint64_t h = 0;
+    if (!boot.empty() && stat("/proc/self/ns/pid", &ns) == 0) {
+        h = fnv1a(boot + "\n" + std::to_string(ns.st_dev) + ":" + std::to_string(ns.st_ino));
+    } else if (getrandom(&h, sizeof(h), GRND_NONBLOCK) != static_cast<ssize_t>(sizeof(h))) {
+        h = fnv1a(std::to_string(time(nullptr)) + ":" + std::to_string(getpid()) + ":" +
+                  std::to_string(reinterpret_cast<uintptr_t>(&h)));
+    }
+    char buf[2 + kHostIdDigits];
+    std::snprintf(buf, sizeof(buf), "h%016llx", static_cast<unsigned long long>(h));
+    return buf;
+}
+
+// The newest modification time in the tree at path (the directory itself
+// included); nullopt when it cannot be read whole, so that it counts as new.
+std::optional<time_t> newest_mtime(const std::string &path) {
+    struct stat st;
+    if (lstat(path.c_str(), &st) != 0)
+        return std::nullopt;
+    time_t newest = st.st_mtime;
+    std::error_code ec;
+    std::filesystem::recursive_directory_iterator it(path, ec), end;
+    if (ec)
+        return std::nullopt;
+    for (; it != end; it.increment(ec)) {
+        if (ec || lstat(it->path().c_str(), &st) != 0)
+            return std::nullopt;
+        newest = std::max(newest, st.st_mtime);
+    }
+    if (ec)
+        return std::nullopt;
+    return newest;
+}
+
+void remove_tree(const std::string &path) {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+}
+
+// git's default core.fsync covers packs and their indexes: a ref must not
+// outlive a crash that the objects it names did not. libgit2's indexer syncs
+// only when told to for the whole process, so the quarantined files are
+// synced before they move, and their new directory after.
+void sync_path(const std::string &path, int flags) {
+    const int fd = open(path.c_str(), flags | O_CLOEXEC);
+    if (fd < 0 || fsync(fd) != 0) {
+        const int err = errno;
+        if (fd >= 0)
+            close(fd);
+        throw Error("unable to migrate objects to permanent storage: fsync " + path + ": " +
+                    strerror(err));
+    }
+    close(fd);
+}
+
+} // namespace
+
+const std::string &quarantine_host_id() {
+    static const std::string id = make_host_id();
+    return id;
+}
+
+void remove_stale_quarantines(const std::string &objects_dir) {
+    DIR *d = opendir(objects_dir.c_str());
+    if (!d)
+        return;
+    std::vector<std::pair<std::string, QuarantineName>> ours;
+    while (struct dirent *e = readdir(d)) {
+        const std::optional<QuarantineName> q = parse_name(e->d_name);
+        if (q)
+            ours.emplace_back(objects_dir + "/" + e->d_name, *q);
+    }
+    closedir(d);
+    const time_t cutoff =
+        time(nullptr) - std::chrono::duration_cast<std::chrono::seconds>(kQuarantineGrace).count();
+    for (auto &[path, q] : ours) {
+        const bool dead_here =
+            q.host == quarantine_host_id() && kill(q.pid, 0) != 0 && errno == ESRCH;
+        if (dead_here) {
+            remove_tree(path);
+            continue;
+        }
+        const std::optional<time_t> newest = newest_mtime(path);
+        if (newest && *newest < cutoff)
+            remove_tree(path);
+    }
+}
+
+Quarantine::Quarantine(const std::string &git_dir) : git_dir_(git_dir) {
+    const std::string objects = git_dir + "/objects";
+    remove_stale_quarantines(objects);
+    std::string tmpl =
+        objects + "/" + kPrefix + quarantine_host_id() + "-" + std::to_string(getpid()) + "-XXXXXX";
+    if (!mkdtemp(tmpl.data()))
+        throw Error("creating the quarantine directory in " + objects + ": " + strerror(errno));
+    dir_ = tmpl;
+    if (mkdir((dir_ + "/pack").c_str(), 0777) != 0) {
+        const int err = errno;
+        remove_tree(dir_);
+        throw Error("creating the quarantine pack directory: " + std::string(strerror(err)));
+    }
+}
+
+Quarantine::~Quarantine() {
+    if (!dir_.empty())
+        remove_tree(dir_);
+}
+
+std::string
+Quarantine::index(git_odb *odb, const std::function<size_t(void *, size_t)> &read, size_t max_bytes,
+                  const pack::PackCheckLimits &limits, bool has_refs,
+                  const std::function<void(const git_indexer_progress &)> &on_progress) {
+    // libgit2's own initialiser rather than its INIT macro, which names one
+    // field and so trips clang's -Wmissing-field-initializers (the fuzz build).
+    git_indexer_options opts;
+    git_check(git_indexer_options_init(&opts, GIT_INDEXER_OPTIONS_VERSION),
+              "initialising the indexer options");
+    // The connectivity check is ours, after the commit: libgit2's (verify)
+    // parses every commit strictly and doubles the indexing CPU.
+    opts.verify = 0;
+    if (on_progress) {
+        // No exception may cross libgit2's C frames: one stops the indexing.
+        opts.progress_cb = [](const git_indexer_progress *stats, void *payload) {
+            try {
+                (*static_cast<const std::function<void(const git_indexer_progress &)> *>(payload))(
+                    *stats);
+                return 0;
+            } catch (...) {
+                git_error_set_str(GIT_ERROR_NOMEMORY, "progress report failed");
+                return -1;
+            }
+        };
+        opts.progress_cb_payload =
+            const_cast<std::function<void(const git_indexer_progress &)> *>(&on_progress);
+    }
+    git_indexer *raw = nullptr;
+    if (git_indexer_new(&raw, (dir_ + "/pack").c_str(), 0, odb, &opts) < 0)
+        return git_message("index-pack");
+    IndexerPtr indexer(raw);
+    git_indexer_progress progress{};
+    // Every byte goes through the checker before the indexer sees it: what
+    // the checker refuses never reaches libgit2, which would store a corrupt
+    // entry or resolve a delta of any declared size.
+    pack::PackChecker checker(limits);
+    auto refused = [&] {
+        fatal_ = checker.error();
+        return std::string("index-pack abnormal exit");
+    };
+    std::unique_ptr<char[]> buf(new char[kChunk]);
+    // The header first, whole: "PACK", the version, the object count.
+    size_t have = 0;
+    while (have < 12) {
+        const size_t n = read(buf.get() + have, 12 - have);
+        if (n == 0)
+            break;
+        have += n;
+    }
+    if (have == 12 && std::memcmp(buf.get(), "PACK", 4) == 0) {
+        const auto *h = reinterpret_cast<const unsigned char *>(buf.get());
+        const uint32_t claimed =
+            uint32_t(h[8]) << 24 | uint32_t(h[9]) << 16 | uint32_t(h[10]) << 8 | uint32_t(h[11]);
+        // An object takes at least 9 bytes: a header byte and a whole zlib
+        // stream (2 bytes of header, 2 of the shortest deflate block, 4 of
+        // checksum).
+        if (claimed > max_bytes / 9)
+            return "index-pack: the pack header claims " + std::to_string(claimed) +
+                   " objects, more than " + std::to_string(max_bytes) + " bytes can hold";
+    }
+    if (have > 0) {
+        if (!checker.feed(buf.get(), have))
+            return refused();
+        if (git_indexer_append(indexer.get(), buf.get(), have, &progress) < 0)
+            return git_message("index-pack");
+    }
+    for (;;) {
+        const size_t n = read(buf.get(), kChunk);
+        if (n == 0)
+            break;
+        if (!checker.feed(buf.get(), n))
+            return refused();
+        if (git_indexer_append(indexer.get(), buf.get(), n, &progress) < 0)
+            return git_message("index-pack");
+    }
+    if (have > 0 && !checker.finish())
+        return refused();
+    if (git_indexer_commit(indexer.get(), &progress) < 0)
+        return git_message("index-pack");
+    objects_ = progress.received_objects;
+    bytes_ = progress.received_bytes;
+    pack_name_ = std::string("pack-") + git_indexer_name(indexer.get());
+    if (objects_ == 0)
+        return std::string();
+    try {
+        missing_ = pack::check_connectivity(dir_ + "/pack/" + pack_name_ + ".idx", odb, has_refs);
+        return std::string();
+    } catch (const Error &e) {
+        return std::string("index-pack: ") + e.what();
+    }
+}
+
+std::string Quarantine::fsck(const std::string &msg_types) const {
+    if (pack_name_.empty() || objects_ == 0)
+        return std::string();
+    const std::string pack = dir_ + "/pack/" + pack_name_ + ".pack";
+    const std::string scratch = dir_ + "/fsck.idx";
+    std::vector<std::string> args = {"git", "index-pack", "--strict" + msg_types,
+                                     "-o",  scratch,      pack};
+    const std::vector<std::pair<std::string, std::string>> overrides = {
+        {"GIT_DIR", git_dir_},
+        {"GIT_OBJECT_DIRECTORY", dir_},
+        {"GIT_ALTERNATE_OBJECT_DIRECTORIES", git_dir_ + "/objects"}};
+    std::vector<std::string> env;
+    for (char **e = environ; *e; e++) {
+        bool replaced = false;
+        for (const auto &[k, v] : overrides)
+            replaced |= std::strncmp(*e, k.c_str(), k.size()) == 0 && (*e)[k.size()] == '=';
+        if (!replaced)
+            env.push_back(*e);
+    }
+    for (const auto &[k, v] : overrides)
+        env.push_back(k + "=" + v);
+    std::vector<char *> argv, envp;
+    for (std::string &a : args)
+        argv.push_back(a.data());
+    argv.push_back(nullptr);
+    for (std::string &e : env)
+        envp.push_back(e.data());
+    envp.push_back(nullptr);
+
+    unlink(scratch.c_str());
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0)
+        return std::string("fsck: pipe: ") + strerror(errno);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_adddup2(&actions, fds[1], 2);
+    pid_t pid = 0;
+    const int rc = posix_spawnp(&pid, "git", &actions, nullptr, argv.data(), envp.data());
+    posix_spawn_file_actions_destroy(&actions);
+    close(fds[1]);
+    std::string errors;
+    if (rc == 0) {
+        char buf[4096];
+        for (;;) {
+            const ssize_t n = ::read(fds[0], buf, sizeof(buf));
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0)
+                break;
+            if (errors.size() < 4096)
+                errors.append(buf, static_cast<size_t>(n));
+        }
+    }
+    close(fds[0]);
+    if (rc != 0)
+        return std::string("fsck: cannot run git index-pack: ") + strerror(rc);
+    // nginx's worker reaps every child with waitpid(-1) on SIGCHLD, and may
+    // take git's status first (ECHILD here). git writes the index only once
+    // every check has passed, so the scratch index says how it ended then.
+    int status = 0;
+    int waited;
+    while ((waited = waitpid(pid, &status, 0)) < 0 && errno == EINTR) {
+    }
+    struct stat st;
+    if (waited == pid ? WIFEXITED(status) && WEXITSTATUS(status) == 0
+                      : lstat(scratch.c_str(), &st) == 0)
+        return std::string();
+    // git's first complaint says what is wrong; the rest repeats it.
+    std::string first = errors.substr(0, errors.find('\n'));
+    return "index-pack --strict failed" + (first.empty() ? std::string() : ": " + first);
+}
+
+void Quarantine::migrate() {
+    if (!pack_name_.empty() && objects_ > 0) {
+        const std::string from = dir_ + "/pack/" + pack_name_;
+        const std::string to = git_dir_ + "/objects/pack/" + pack_name_;
+        std::vector<const char *> exts;
+        for (const char *ext : {".pack", ".rev", ".idx"}) {
+            struct stat st;
+            if (ext == std::string(".rev") && lstat((from + ext).c_str(), &st) != 0)
+                continue;
+            sync_path(from + ext, O_RDONLY);
+            exts.push_back(ext);
+        }
+        for (const char *ext : exts)
+            if (rename((from + ext).c_str(), (to + ext).c_str()) != 0)
+                throw Error("unable to migrate objects to permanent storage: " + to + ext + ": " +
+                            strerror(errno));
+        sync_path(git_dir_ + "/objects/pack", O_RDONLY | O_DIRECTORY);
+    }
+    remove_tree(dir_);
+    dir_.clear();
+}
+
+} // namespace gsh

@@ -1,0 +1,522 @@
+#include "push/receive_pack.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string_view>
+#include <vector>
+
+#include "protocol/pkt_line.h"
+#include "odb/frozen_odb.h"
+#include "odb/object_db.h"
+#include "util/git_ptr.h"
+#include "push/ident.h"
+#include "push/quarantine.h"
+#include "push/ref_update.h"
+#include "repo/refname.h"
+#include "repo/refs.h"
+#include "push/hooks.h"
+#include "push/receive_commands.h"
+#include "service/upload_pack_common.h"
+#include "util/error.h"
+
+namespace gsh {
+
+namespace {
+
+using SignaturePtr = GitPtr<git_signature, git_signature_free>;
+
+// Hook output kept for the client; a hook printing more is cut short.
+constexpr size_t kMaxHookOutput = 1u << 20;
+
+std::string zero_hex() {
+    return std::string(GIT_OID_HEXSZ, '0');
+}
+
+// A status or reason on one pkt-line: no line breaks, no NUL.
+std::string one_line(std::string_view s) {
+    std::string out;
+    for (char c : s)
+        out.push_back(c == '\n' || c == '\r' || c == '\0' ? ' ' : c);
+    while (!out.empty() && out.back() == ' ')
+        out.pop_back();
+    return out.substr(0, 1000);
+}
+
+// What goes to the client on side-band 2 (hook output, git's "error:" and
+// "warning:" lines) when it asked for side-band-64k; otherwise git writes it
+// to the server's stderr, and so it is dropped here.
+class Messages {
+  public:
+    Messages(std::string &out, bool sideband) : out_(out), sideband_(sideband) {}
+    void raw(std::string_view text) {
+        if (!sideband_ || text.empty())
+            return;
+        if (sent_ >= kMaxHookOutput)
+            return;
+        text = text.substr(0, kMaxHookOutput - sent_);
+        sent_ += text.size();
+        proto::sideband_write(out_, 2, text);
+    }
+    // Not counted with the hooks' output, which cannot push it out.
+    void progress(std::string_view text) {
+        if (sideband_ && !text.empty())
+            proto::sideband_write(out_, 2, text);
+    }
+    void error(const std::string &text) { raw("error: " + one_line(text) + "\n"); }
+    // As git's receive-pack reports (rp_error): the text as it is, line
+    // breaks and all, the whole line cut at 4095 bytes before its '\n'.
+    void rp_error(std::string_view text) {
+        constexpr size_t kMaxLine = 4095;
+        std::string line = "error: ";
+        line.append(text.substr(0, kMaxLine - line.size()));
+        raw(line + "\n");
+    }
+    void warning(const std::string &text) { raw("warning: " + one_line(text) + "\n"); }
+
+  private:
+    std::string &out_;
+    bool sideband_;
+    size_t sent_ = 0;
+};
+
+// The "Resolving deltas" progress that git's receive-pack relays from
+// index-pack on band 2 when the client neither asked for quiet nor went
+// without side-band: progress.c's lines, one per percent ending in "\r",
+// then the last one again ending in ", done.\n". Nothing without deltas.
+class DeltaProgress {
+  public:
+    void update(const git_indexer_progress &p) {
+        if (p.total_deltas == 0)
+            return;
+        total_ = p.total_deltas;
+        if (last_percent_ < 0) {
+            line(0, "\r"); // where git's progress starts
+            last_percent_ = 0;
+        }
+        const int percent = static_cast<int>(uint64_t{p.indexed_deltas} * 100 / total_);
+        if (percent == last_percent_)
+            return;
+        last_percent_ = percent;
+        line(p.indexed_deltas, "\r");
+    }
+    // After the indexing succeeded; the text for band 2.
+    std::string finish() {
+        if (total_ > 0)
+            line(total_, ", done.\n");
+        return std::move(text_);
+    }
+    // After it failed: what was shown so far, as git's would have been.
+    std::string abandon() { return std::move(text_); }
+
+  private:
+    void line(unsigned n, const char *eol) {
+        char buf[96];
+        const unsigned percent = static_cast<unsigned>(uint64_t{n} * 100 / total_);
+        std::snprintf(buf, sizeof(buf), "Resolving deltas: %3u%% (%u/%u)%s", percent, n, total_,
+                      eol);
+        text_ += buf;
+    }
+
+    unsigned total_ = 0;
+    int last_percent_ = -1;
+    std::string text_;
+};
+
+bool is_branch(const std::string &ref) {
+    return ref.starts_with("refs/heads/");
+}
+
+// The checks git's receive-pack makes in update() before a ref moves, on an
+// object database holding the quarantined objects too.
+class Checker {
+  public:
+    Checker(git_repository *repo, const ReceivePackConfig &config, git_odb *odb, Messages &msg)
+        : config_(config), odb_(odb), msg_(msg) {
+        git_reference *raw = nullptr;
+        if (git_reference_lookup(&raw, repo, "HEAD") == 0) {
+            RefPtr head(raw);
+            if (git_reference_type(head.get()) == GIT_REFERENCE_SYMBOLIC)
+                head_name_ = git_reference_symbolic_target(head.get());
+        }
+        bare_ = git_repository_is_bare(repo) == 1;
+        git_repository *wrapped = nullptr;
+        git_check(git_repository_wrap_odb(&wrapped, odb), "opening the quarantined objects");
+        objects_.reset(wrapped);
+    }
+
+    void check(RefUpdate &u) {
+        const std::string &name = u.ref;
+        const bool deleting = git_oid_is_zero(&u.new_id);
+        if (config_.hidden.hidden(name)) {
+            u.error = "deny updating a hidden ref";
+            return;
+        }
+        if (!pushable_refname(name)) {
+            msg_.rp_error("refusing to create funny ref '" + name + "' remotely");
+            u.error = "funny refname";
+            return;
+        }
+        if (!bare_ && name == head_name_) {
+            switch (config_.deny_current_branch) {
+            case DenyAction::Ignore:
+                break;
+            case DenyAction::Warn:
+                msg_.warning("updating the current branch");
+                break;
+            default: // refuse, unconfigured, and updateInstead (not done here)
+                msg_.error("refusing to update checked out branch: " + name);
+                u.error = "branch is currently checked out";
+                return;
+            }
+        }
+        if (!deleting && !git_odb_exists(odb_, &u.new_id)) {
+            msg_.error("unpack should have generated " + oid_hex(u.new_id) +
+                       ", but I can't find it!");
+            u.error = "bad pack";
+            return;
+        }
+        if (deleting && !git_oid_is_zero(&u.old_id)) {
+            if (config_.deny_deletes && is_branch(name)) {
+                msg_.error("denying ref deletion for " + name);
+                u.error = "deletion prohibited";
+                return;
+            }
+            if (name == head_name_) {
+                switch (config_.deny_delete_current) {
+                case DenyAction::Ignore:
+                    break;
+                case DenyAction::Warn:
+                    msg_.warning("deleting the current branch");
+                    break;
+                default:
+                    msg_.error("refusing to delete the current branch: " + name);
+                    u.error = "deletion of the current branch prohibited";
+                    return;
+                }
+            }
+        }
+        if (deleting || !is_branch(name))
+            return;
+        if (type_of(u.new_id) != GIT_OBJECT_COMMIT) {
+            msg_.error("trying to write non-commit object " + oid_hex(u.new_id) + " to branch '" +
+                       name + "'");
+            u.error = "failed to update ref";
+            return;
+        }
+        if (config_.deny_non_fast_forwards && !git_oid_is_zero(&u.old_id) &&
+            !git_oid_equal(&u.old_id, &u.new_id)) {
+            if (type_of(u.old_id) != GIT_OBJECT_COMMIT) {
+                msg_.error("bad sha1 objects for " + name);
+                u.error = "bad ref";
+                return;
+            }
+            if (git_graph_descendant_of(objects_.get(), &u.new_id, &u.old_id) != 1) {
+                msg_.error("denying non-fast-forward " + name + " (you should pull first)");
+                u.error = "non-fast-forward";
+            }
+        }
+    }
+
+  private:
+    git_object_t type_of(const git_oid &id) {
+        size_t len = 0;
+        git_object_t type = GIT_OBJECT_INVALID;
+        if (git_odb_read_header(&len, &type, odb_, &id) < 0)
+            return GIT_OBJECT_INVALID;
+        return type;
+    }
+
+    const ReceivePackConfig &config_;
+    git_odb *odb_;
+    Messages &msg_;
+    std::string head_name_;
+    bool bare_ = true;
+    RepoPtr objects_;
+};
+
+// The most bytes the pack can be: the body's, or what a gzip body may
+// inflate to.
+size_t pack_size_bound(const PushContext &ctx, const RequestBody &body) {
+    return ctx.content_encoding.empty() || ctx.content_encoding == "identity"
+               ? body.size()
+               : ctx.max_request_size;
+}
+
+// The reflog and hook identity git http-backend gives receive-pack.
+std::pair<std::string, std::string> committer(const PushContext &ctx) {
+    const std::string name = ctx.remote_user.empty() ? "anonymous" : ctx.remote_user;
+    return {name,
+            name + "@http." + (ctx.remote_addr.empty() ? std::string("(none)") : ctx.remote_addr)};
+}
+
+std::string command_lines(const std::vector<RefUpdate> &updates) {
+    std::string out;
+    for (const RefUpdate &u : updates)
+        if (u.error.empty())
+            out += oid_hex(u.old_id) + " " + oid_hex(u.new_id) + " " + u.ref + "\n";
+    return out;
+}
+
+bool any_pending(const std::vector<RefUpdate> &updates) {
+    for (const RefUpdate &u : updates)
+        if (u.error.empty())
+            return true;
+    return false;
+}
+
+void fail_pending(std::vector<RefUpdate> &updates, const char *reason) {
+    for (RefUpdate &u : updates)
+        if (u.error.empty())
+            u.error = reason;
+}
+
+// Whether git's connectivity walk (--not --all) would be limited by refs.
+bool has_any_ref(git_repository *repo) {
+    git_reference_iterator *raw = nullptr;
+    if (git_reference_iterator_new(&raw, repo) < 0)
+        return false;
+    RefIterPtr refs(raw);
+    const char *name = nullptr;
+    return git_reference_next_name(&name, refs.get()) == 0;
+}
+
+} // namespace
+
+std::string advertise_receive_pack(git_repository *repo, const ReceivePackConfig &config, bool v1) {
+    std::string out;
+    if (v1)
+        proto::pkt_write_line(out, "version 1");
+    std::string caps = "report-status report-status-v2 delete-refs side-band-64k quiet";
+    if (config.advertise_atomic)
+        caps += " atomic";
+    caps += " ofs-delta";
+    if (config.advertise_push_options)
+        caps += " push-options";
+    caps += " object-format=sha1 agent=";
+    caps += kAgent;
+    bool first = true;
+    for (const Ref &ref : list_refs(repo, config.hidden)) {
+        if (ref.name == "HEAD" || ref.unborn)
+            continue;
+        std::string line = oid_hex(ref.oid) + " " + ref.name;
+        if (first) {
+            line.push_back('\0');
+            line += caps;
+            first = false;
+        }
+        proto::pkt_write_line(out, line);
+    }
+    if (first) {
+        std::string line = zero_hex() + " capabilities^{}";
+        line.push_back('\0');
+        line += caps;
+        proto::pkt_write_line(out, line);
+    }
+    proto::pkt_flush(out);
+    return out;
+}
+
+PushOutcome receive_pack(git_repository *repo, const ReceivePackConfig &config,
+                         const PushContext &ctx, const RequestBody &body) {
+    BodyReader reader(body, ctx.content_encoding, ctx.max_request_size);
+    PktStream pkts(reader);
+    const ReceiveRequest req =
+        read_receive_request(pkts, config.advertise_push_options, ctx.max_request_size);
+    PushOutcome outcome;
+    outcome.commands = req.commands.size();
+    if (req.commands.empty())
+        return outcome; // git answers nothing when told nothing
+
+    std::string &out = outcome.response;
+    Messages msg(out, req.side_band_64k);
+    std::vector<RefUpdate> updates;
+    for (const RefCommand &c : req.commands)
+        updates.push_back({c.ref, c.old_id, c.new_id, {}, {}});
+
+    git_odb *odb_raw = nullptr;
+    git_check(git_repository_odb(&odb_raw, repo), "opening the object database");
+    // Thin-pack bases and the indexer's checks are looked up here.
+    OdbPtr repo_odb = frozen_odb(OdbPtr(odb_raw));
+
+    std::string unpack_status = "ok";
+    std::optional<Quarantine> quarantine;
+    if (req.pack_expected()) {
+        quarantine.emplace(ctx.git_dir);
+        DeltaProgress progress;
+        std::function<void(const git_indexer_progress &)> on_progress;
+        if (req.side_band_64k && !req.quiet)
+            on_progress = [&](const git_indexer_progress &p) { progress.update(p); };
+        pack::PackCheckLimits limits;
+        limits.max_object_size = ctx.max_object_size;
+        limits.max_input_size = config.max_input_size;
+        std::string err = quarantine->index(
+            repo_odb.get(), [&](void *buf, size_t cap) { return pkts.read_raw(buf, cap); },
+            pack_size_bound(ctx, body), limits, has_any_ref(repo), on_progress);
+        msg.progress(err.empty() ? progress.finish() : progress.abandon());
+        if (err.empty() && config.fsck_objects)
+            err = quarantine->fsck(config.fsck_msg_types);
+        outcome.objects = quarantine->objects();
+        outcome.bytes = quarantine->bytes();
+        if (!err.empty()) {
+            unpack_status = one_line(err);
+            // git's index-pack dies with its reason on receive-pack's band 2.
+            if (!quarantine->fatal().empty())
+                msg.raw("fatal: " + one_line(quarantine->fatal()) + "\n");
+            else
+                msg.error(err);
+            fail_pending(updates, "unpacker error");
+            quarantine.reset();
+        } else if (!quarantine->missing().empty()) {
+            // git's connectivity check: the pack was unpacked ("unpack ok"),
+            // rev-list's complaint goes to the client, and every command that
+            // names an object fails. What is left (deletions) needs none of
+            // the pack, which is dropped rather than moved in as git would.
+            msg.raw(quarantine->missing());
+            for (RefUpdate &u : updates)
+                if (u.error.empty() && !git_oid_is_zero(&u.new_id))
+                    u.error = "missing necessary objects";
+            quarantine.reset();
+        }
+    }
+
+    const auto [committer_name, committer_email] = committer(ctx);
+    HookEnv env;
+    env.vars = {{"GIT_DIR", ctx.git_dir},
+                {"GIT_COMMITTER_NAME", committer_name},
+                {"GIT_COMMITTER_EMAIL", committer_email},
+                {"REMOTE_USER", ctx.remote_user},
+                {"REMOTE_ADDR", ctx.remote_addr}};
+    if (req.push_options) {
+        env.vars.push_back({"GIT_PUSH_OPTION_COUNT", std::to_string(req.options.size())});
+        for (size_t i = 0; i < req.options.size(); i++)
+            env.vars.push_back({"GIT_PUSH_OPTION_" + std::to_string(i), req.options[i]});
+    }
+    HookEnv quarantine_env = env;
+    if (quarantine) {
+        quarantine_env.vars.push_back({"GIT_QUARANTINE_PATH", quarantine->path()});
+        quarantine_env.vars.push_back({"GIT_OBJECT_DIRECTORY", quarantine->path()});
+        quarantine_env.vars.push_back(
+            {"GIT_ALTERNATE_OBJECT_DIRECTORIES", ctx.git_dir + "/objects"});
+    }
+    // Returns the hook's status; 0 when hooks are off or it does not exist.
+    auto hook = [&](const char *name, const std::vector<std::string> &args, std::string_view input,
+                    const HookEnv &with) {
+        if (!ctx.run_hooks)
+            return 0;
+        const std::string path = find_hook(ctx.git_dir, name);
+        if (path.empty())
+            return 0;
+        return run_hook(path, args, ctx.git_dir, with, input,
+                        [&](std::string_view text) { msg.raw(text); });
+    };
+
+    if (unpack_status == "ok") {
+        // The quarantined objects and the repository's, for the checks.
+        git_odb *check_raw = nullptr;
+        git_check(git_odb_new(&check_raw), "opening the object database");
+        OdbPtr check_odb(check_raw);
+        add_object_dir(check_odb.get(), ctx.git_dir + "/objects");
+        if (quarantine)
+            add_object_dir(check_odb.get(), quarantine->path());
+        Checker checker(repo, config, check_odb.get(), msg);
+        for (RefUpdate &u : updates)
+            if (u.error.empty())
+                checker.check(u);
+        if (req.atomic && !std::all_of(updates.begin(), updates.end(),
+                                       [](const RefUpdate &u) { return u.error.empty(); }))
+            fail_pending(updates, "atomic push failure");
+
+        // Hook call site: pre-receive, with every command still pending.
+        if (any_pending(updates) &&
+            hook("pre-receive", {}, command_lines(updates), quarantine_env) != 0)
+            fail_pending(updates, "pre-receive hook declined");
+        // Hook call site: update, once per ref.
+        for (RefUpdate &u : updates) {
+            if (!u.error.empty())
+                continue;
+            if (hook("update", {u.ref, oid_hex(u.old_id), oid_hex(u.new_id)}, {}, quarantine_env) !=
+                0) {
+                msg.error("hook declined to update " + u.ref);
+                u.error = "hook declined";
+                if (req.atomic) {
+                    fail_pending(updates, "atomic push failure");
+                    break;
+                }
+            }
+        }
+    }
+
+    std::vector<const RefUpdate *> moved;
+    if (any_pending(updates)) {
+        try {
+            if (quarantine)
+                quarantine->migrate();
+        } catch (const Error &e) {
+            msg.error(e.what());
+            fail_pending(updates, "unable to migrate objects to permanent storage");
+        }
+    }
+    quarantine.reset(); // nothing of it stays unless migrated
+    if (any_pending(updates)) {
+        git_signature *sig_raw = nullptr;
+        // Hooks get the user as it is, as from git http-backend; the reflog
+        // gets it as git's ident code writes it.
+        if (git_signature_now(&sig_raw, ident_without_crud(committer_name).c_str(),
+                              ident_without_crud(committer_email).c_str()) < 0)
+            git_check(git_signature_now(&sig_raw, "anonymous", "anonymous@http"),
+                      "making the reflog identity");
+        SignaturePtr sig(sig_raw);
+        std::vector<bool> pending;
+        for (const RefUpdate &u : updates)
+            pending.push_back(u.error.empty());
+        update_refs(repo, updates, req.atomic, sig.get(), "push");
+        for (size_t i = 0; i < updates.size(); i++) {
+            if (!pending[i])
+                continue;
+            if (!updates[i].detail.empty())
+                msg.rp_error(updates[i].detail);
+            if (updates[i].error.empty())
+                moved.push_back(&updates[i]);
+        }
+    }
+
+    if (!moved.empty()) {
+        // Hook call sites: post-receive and post-update, for what moved.
+        std::string lines;
+        std::vector<std::string> names;
+        for (const RefUpdate *u : moved) {
+            lines += oid_hex(u->old_id) + " " + oid_hex(u->new_id) + " " + u->ref + "\n";
+            names.push_back(u->ref);
+        }
+        hook("post-receive", {}, lines, env);
+        hook("post-update", names, {}, env);
+    }
+
+    std::string report;
+    if (req.report_status || req.report_status_v2) {
+        proto::pkt_write_line(report, "unpack " + unpack_status);
+        for (const RefUpdate &u : updates) {
+            if (u.error.empty())
+                proto::pkt_write_line(report, "ok " + u.ref);
+            else
+                proto::pkt_write_line(report, "ng " + u.ref + " " + u.error);
+        }
+        proto::pkt_flush(report);
+    }
+    for (const RefUpdate &u : updates)
+        outcome.refused |= !u.error.empty();
+    if (req.side_band_64k) {
+        if (!report.empty())
+            proto::sideband_write(out, 1, report);
+        proto::pkt_flush(out);
+    } else {
+        out += report;
+    }
+    return outcome;
+}
+
+} // namespace gsh

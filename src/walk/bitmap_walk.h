@@ -1,0 +1,96 @@
+// enumerate_objects() with the repository's reachability bitmap.
+#pragma once
+
+#include <git2.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "odb/bitmap_index.h"
+#include "walk/enumerate.h"
+#include "walk/object_walk.h"
+#include "util/oid_set.h"
+#include "odb/pack_index.h"
+#include "walk/progress.h"
+
+namespace gsh::pack {
+
+// The objects of the bitmapped pack by rank in pack order, and what the
+// haves reach outside it.
+struct Enumeration::Bitmapped {
+    size_t pack = 0;
+    Bitset send;       // to send
+    Bitset have;       // reached by the haves
+    OidSet have_extra; // reached by the haves, not in the pack
+};
+
+// Wants minus haves, as git's find_objects() counts them: the bitmaps of
+// the commits that have one are ORed; commits without one are walked until
+// they reach a commit that has one (or one already counted), then their
+// trees are walked, skipping what is already counted. Objects that are not
+// in the bitmapped pack (other packs, loose objects) are kept in a set.
+class BitmapEnumerator {
+  public:
+    // bitmap is packs[pack]'s; both must outlive the enumerator.
+    BitmapEnumerator(git_repository *repo, std::shared_ptr<const PackSet> packs, size_t pack,
+                     const BitmapIndex &bitmap, const ProgressFn &progress);
+
+    Enumeration run(const EnumerateInput &in);
+    // Whether counting with the bitmap beats the walk for in: not when the
+    // haves and wants lead to more than limit commits that no bitmap covers
+    // (pushed since the last repack): the bitmap count walks the trees of
+    // every one of them, the walk only those between the wants and the
+    // haves.
+    bool worth_it(const EnumerateInput &in, size_t limit);
+    // Takes out of a walk's answer (not shallow) everything the haves of in
+    // reach, counted as run() counts them; without a filter, the client is
+    // then known to have all of it (thin packs may use it as bases).
+    void subtract_haves(const EnumerateInput &in, Enumeration *out);
+
+    // Whether the filter can be applied to the bitmap's result (git's
+    // can_filter_bitmap()): blob:none, blob:limit, tree:0, object:type and
+    // their combinations.
+    static bool can_filter(const ObjectFilter &filter);
+    // Whether git's walk with this filter never enters a tree that was not
+    // named by the client (tree:0, object:type=commit or tag).
+    static bool skips_trees(const ObjectFilter &filter);
+
+  private:
+    // What one side (the haves, the wants) reaches.
+    struct Side {
+        Bitset bits;
+        OidSet extra;
+    };
+    // Rank of oid in the bitmapped pack (and its index position), or -1.
+    int64_t rank_of(const git_oid &oid, uint32_t *pos) const;
+    // Counts oid on side unless it or stop already has it; returns whether
+    // it was new.
+    bool mark(Side &side, const git_oid &oid, const Side *stop);
+    bool has(const Side &side, const git_oid &oid) const;
+    // With demoted: collects the named trees and blobs that git's filtered
+    // walk no longer counts as wants (see the definition).
+    void find_objects(const std::vector<git_oid> &roots, Side &side, const Side *stop,
+                      OidSet *demoted);
+    void walk_tree(const git_oid &root, Side &side, const Side *stop);
+    // Takes out of want what filter omits, but never a tip (a want, or an
+    // object a wanted tag leads to).
+    void apply_filter(const ObjectFilter &filter, Side &want, const Side &tips);
+    void exclude_type(BitmapIndex::Type type, Side &want, const Side &tips);
+    // Keeps those of want.extra for which keep(oid, type) holds.
+    template <typename Keep> void filter_extra(Side &want, Keep &&keep);
+
+    git_repository *repo_;
+    std::shared_ptr<const PackSet> packs_;
+    size_t pack_index_;
+    const PackIndex &pack_;
+    const BitmapIndex &bitmap_;
+    ObjectParser objects_;
+    EnumerateProgress progress_;
+    std::vector<git_oid> stack_, parents_;
+    OidSet *entries_met_ = nullptr; // every tree entry walk_tree() meets
+    bool skips_trees_ = false;
+};
+
+} // namespace gsh::pack
