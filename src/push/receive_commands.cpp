@@ -4,9 +4,9 @@
 #include <cstring>
 #include <string_view>
 
-#include "service/upload_pack_common.h"
 #include "util/error.h"
 #include "util/hex.h"
+#include "util/oid_hex.h"
 
 namespace gsh {
 

@@ -9,19 +9,20 @@
 #include <string_view>
 #include <vector>
 
-#include "protocol/pkt_line.h"
 #include "odb/frozen_odb.h"
 #include "odb/object_db.h"
-#include "util/git_ptr.h"
+#include "protocol/agent.h"
+#include "protocol/pkt_line.h"
+#include "push/hooks.h"
 #include "push/ident.h"
 #include "push/quarantine.h"
+#include "push/receive_commands.h"
 #include "push/ref_update.h"
 #include "repo/refname.h"
 #include "repo/refs.h"
-#include "push/hooks.h"
-#include "push/receive_commands.h"
-#include "service/upload_pack_common.h"
 #include "util/error.h"
+#include "util/git_ptr.h"
+#include "util/oid_hex.h"
 
 namespace gsh {
 

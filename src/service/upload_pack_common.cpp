@@ -9,17 +9,6 @@
 
 namespace gsh {
 
-const char *const kAgent = "git-smart-http/0.1";
-
-bool parse_oid(std::string_view hex, git_oid *out) {
-    if (hex.size() != GIT_OID_HEXSZ)
-        return false;
-    for (char c : hex)
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')))
-            return false;
-    return git_oid_fromstrn(out, hex.data(), hex.size()) == 0;
-}
-
 std::optional<git_oid> refused_want(RepoAccess &repo, const std::vector<git_oid> &wants) {
     if (std::optional<git_oid> missing = first_missing(repo.git(), wants))
         return missing;

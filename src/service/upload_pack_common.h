@@ -9,18 +9,13 @@
 #include <vector>
 
 #include "pack/pack_stream.h"
+#include "protocol/agent.h"
 #include "repo/repo_access.h"
 #include "repo/upload_pack_config.h"
 #include "service/shallow.h"
 #include "util/oid_hex.h"
 
 namespace gsh {
-
-// The agent this server names itself with.
-extern const char *const kAgent;
-
-// Exactly 40 hex digits.
-bool parse_oid(std::string_view hex, git_oid *out);
 
 // The want git would answer with "ERR upload-pack: not our ref <oid>": the
 // first one the repository lacks, else the first the client may not have.
