@@ -1,4 +1,4 @@
-# The one entry point: deps, all (the module), test, run, bench, fuzz, clean.
+# The one entry point: deps, all (the module), test, check-layout, run, bench, fuzz, clean.
 SHELL := /bin/bash
 ROOT := $(abspath .)
 PORT ?= 8080
@@ -56,7 +56,7 @@ DEB_PACKAGES := build-essential g++ make pkg-config git nginx nginx-dev libgit2-
                 default-jre-headless jgit-cli python3-dulwich \
                 clang libclang-rt-dev llvm
 
-.PHONY: all core deps test unit-test nginx-test bench-smoke run bench clean format \
+.PHONY: all core deps test check-layout unit-test nginx-test bench-smoke run bench clean format \
         fuzz fuzz-build fuzz-smoke fuzz-run
 
 all: $(MODULE)
@@ -103,6 +103,14 @@ $(BUILD)/unit/obj/%.o: tests/unit/%.cpp
 $(UNIT_BIN): $(UNIT_OBJS) $(CORE_LIB)
 	$(CXX) $(CXXFLAGS) -o $@ $(UNIT_OBJS) $(CORE_LIB) -lgtest -lgtest_main $(LDLIBS)
 
+# The layout rules of docs/ARCHITECTURE.md (no call cycle between the C
+# files of ngx_module/, src/ folders include only downwards, no function over
+# 80 lines without a `why long:` comment): the checker's own tests on small
+# trees, then the checker on this tree.
+check-layout:
+	$(PYTHON) -m pytest -q tests/layout
+	$(PYTHON) tools/check_layout.py
+
 unit-test: $(UNIT_BIN)
 	$(UNIT_BIN)
 
@@ -113,6 +121,7 @@ nginx-test: $(MODULE)
 # ASan and UBSan; the benchmark smoke test and the fuzzers (always built
 # with ASan and UBSan) are left to the plain make test.
 test: deps
+	$(MAKE) check-layout
 	$(MAKE) all
 	$(MAKE) unit-test
 	$(MAKE) nginx-test

@@ -316,7 +316,7 @@ def find_functions(src):
                 kind = "data"
             elif _is_scope(head):
                 kind = "scope"
-            elif _QUALS.search(_signature(head)):
+            elif _QUALS.search(head):
                 kind = "func"
             else:
                 kind = "data"
