@@ -11,8 +11,6 @@
 #include "ngx_http_git_smart_http_zone.h"
 
 
-static ngx_int_t ngx_http_gsh_metrics_log(ngx_http_request_t *r);
-static ngx_int_t ngx_http_gsh_metrics_handler(ngx_http_request_t *r);
 static ngx_uint_t ngx_http_gsh_status_index(ngx_uint_t status);
 static ngx_http_gsh_cmd_e ngx_http_gsh_cmd_index(const char *name);
 static void ngx_http_gsh_count_error(ngx_http_gsh_shctx_t *sh,
@@ -49,75 +47,23 @@ static ngx_msec_t  ngx_http_gsh_buckets[NGX_HTTP_GSH_BUCKETS] = {
 };
 
 
-char *
-ngx_http_gsh_metrics(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_http_core_loc_conf_t  *clcf;
-    ngx_http_gsh_main_conf_t  *gmcf;
-
-    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
-
-    if (clcf->handler == ngx_http_gsh_metrics_handler) {
-        return "is duplicate";
-    }
-
-    clcf->handler = ngx_http_gsh_metrics_handler;
-
-    gmcf = ngx_http_conf_get_module_main_conf(cf,
-                                              ngx_http_git_smart_http_module);
-    gmcf->metrics = 1;
-
-    return NGX_CONF_OK;
-}
-
-
-/* postconfiguration: the zone, and the log phase handler that counts */
-
-ngx_int_t
-ngx_http_gsh_metrics_init(ngx_conf_t *cf)
-{
-    ngx_http_handler_pt        *h;
-    ngx_http_gsh_main_conf_t   *gmcf;
-    ngx_http_core_main_conf_t  *cmcf;
-
-    if (ngx_http_gsh_zone_add(cf) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    gmcf = ngx_http_conf_get_module_main_conf(cf,
-                                              ngx_http_git_smart_http_module);
-
-    if (!gmcf->used) {
-        return NGX_OK;
-    }
-
-    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
-
-    h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
-    if (h == NULL) {
-        return NGX_ERROR;
-    }
-
-    *h = ngx_http_gsh_metrics_log;
-
-    return NGX_OK;
-}
-
-
 void
-ngx_http_gsh_metrics_error(ngx_http_gsh_limit_t *lim,
-    ngx_http_gsh_err_e kind)
+ngx_http_gsh_metrics_error(ngx_http_gsh_ctx_t *ctx, ngx_http_gsh_err_e kind)
 {
+    ngx_http_gsh_shctx_t  *sh;
+
     /* one kind per request: the first, which explains the rest */
 
-    if (lim->error >= 0) {
+    if (ctx->error >= 0) {
         return;
     }
 
-    lim->error = kind;
+    ctx->error = kind;
 
-    if (lim->sh) {
-        ngx_http_gsh_count_error(lim->sh, kind);
+    sh = ngx_http_gsh_shctx();
+
+    if (sh) {
+        ngx_http_gsh_count_error(sh, kind);
     }
 }
 
@@ -130,35 +76,35 @@ ngx_http_gsh_count_error(ngx_http_gsh_shctx_t *sh, ngx_http_gsh_err_e kind)
 
 
 void
-ngx_http_gsh_metrics_pack(ngx_http_gsh_limit_t *lim)
+ngx_http_gsh_metrics_pack(ngx_http_gsh_ctx_t *ctx)
 {
     ngx_uint_t             i;
     ngx_http_gsh_shctx_t  *sh;
 
-    sh = lim->sh;
+    sh = ngx_http_gsh_shctx();
 
     /* a push holds a slot but makes no pack: these count packs sent */
 
-    if (sh == NULL || lim->ctx->kind == GSH_RPC_RECEIVE_PACK) {
+    if (sh == NULL || ctx->kind == GSH_RPC_RECEIVE_PACK) {
         return;
     }
 
     for (i = 0; i < NGX_HTTP_GSH_BUCKETS; i++) {
-        if (lim->pack_msec <= ngx_http_gsh_buckets[i]) {
+        if (ctx->pack_msec <= ngx_http_gsh_buckets[i]) {
             break;
         }
     }
 
     (void) ngx_atomic_fetch_add(&sh->pack_msec_buckets[i], 1);
-    (void) ngx_atomic_fetch_add(&sh->pack_msec_sum, lim->pack_msec);
+    (void) ngx_atomic_fetch_add(&sh->pack_msec_sum, ctx->pack_msec);
     (void) ngx_atomic_fetch_add(&sh->pack_bytes,
-                                gsh_session_pack_bytes(lim->ctx->session));
+                                gsh_session_pack_bytes(ctx->session));
     (void) ngx_atomic_fetch_add(&sh->pack_objects,
-                                gsh_session_pack_objects(lim->ctx->session));
+                                gsh_session_pack_objects(ctx->session));
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_gsh_metrics_log(ngx_http_request_t *r)
 {
     off_t                     sent;
@@ -167,7 +113,6 @@ ngx_http_gsh_metrics_log(ngx_http_request_t *r)
     ngx_http_gsh_ctx_t       *ctx;
     ngx_http_gsh_svc_e        svc;
     ngx_http_gsh_cmd_e        cmd;
-    ngx_http_gsh_limit_t     *lim;
     ngx_http_gsh_shctx_t     *sh;
     ngx_http_gsh_loc_conf_t  *glcf;
 
@@ -185,7 +130,6 @@ ngx_http_gsh_metrics_log(ngx_http_request_t *r)
 
     c = r->connection;
     ctx = ngx_http_get_module_ctx(r, ngx_http_git_smart_http_module);
-    lim = ctx ? ctx->limit : NULL;
 
     status = r->err_status ? r->err_status : r->headers_out.status;
 
@@ -221,7 +165,7 @@ ngx_http_gsh_metrics_log(ngx_http_request_t *r)
 
     /* the errors that nothing else has counted */
 
-    if (lim && lim->error >= 0) {
+    if (ctx && ctx->error >= 0) {
         return NGX_OK;
     }
 
@@ -293,7 +237,7 @@ ngx_http_gsh_cmd_index(const char *name)
         + 40))
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_gsh_metrics_handler(ngx_http_request_t *r)
 {
     u_char                *p, *last;
