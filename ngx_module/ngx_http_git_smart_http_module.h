@@ -137,6 +137,24 @@ typedef struct {
 } ngx_http_gsh_task_ctx_t;
 
 
+/* how a request ended: see the outcome file */
+typedef enum {
+    ngx_http_gsh_outcome_none = 0,      /* not known yet */
+    ngx_http_gsh_outcome_ok,
+    ngx_http_gsh_outcome_refused,       /* an ERR line the client shows */
+    ngx_http_gsh_outcome_aborted,       /* the pack failed */
+    ngx_http_gsh_outcome_timeout,
+    ngx_http_gsh_outcome_client_closed,
+    ngx_http_gsh_outcome_error,
+    ngx_http_gsh_outcome_bad_request,
+    ngx_http_gsh_outcome_forbidden,
+    ngx_http_gsh_outcome_not_found,
+    ngx_http_gsh_outcome_method_not_allowed,
+    ngx_http_gsh_outcome_too_large,
+    ngx_http_gsh_outcome_unsupported_media_type
+} ngx_http_gsh_outcome_e;
+
+
 typedef struct ngx_http_gsh_limit_s  ngx_http_gsh_limit_t;
 
 
@@ -245,6 +263,11 @@ ngx_int_t ngx_http_gsh_metrics_log(ngx_http_request_t *r);
 void ngx_http_gsh_metrics_error(ngx_http_gsh_ctx_t *ctx,
     ngx_http_gsh_err_e kind);
 void ngx_http_gsh_metrics_pack(ngx_http_gsh_ctx_t *ctx);
+
+/* the outcome file: how the request ended, and its name for $git_status */
+ngx_http_gsh_outcome_e ngx_http_gsh_outcome(ngx_http_request_t *r,
+    ngx_http_gsh_ctx_t *ctx);
+const char *ngx_http_gsh_outcome_name(ngx_http_gsh_outcome_e outcome);
 
 /* the zone file: the counts of this worker's requests in flight */
 void ngx_http_gsh_zone_in_flight_add(ngx_int_t n);
