@@ -9,6 +9,10 @@
 #include "ngx_http_git_smart_http_module.h"
 
 
+static ngx_chain_t *ngx_http_gsh_interim_chain(ngx_http_request_t *r,
+    ngx_http_gsh_ctx_t *ctx);
+
+
 /*
  * A read task that starts a pack counts objects and plans the pack first,
  * which may take long with nothing in its buffer; git's upload-pack sends
@@ -27,9 +31,7 @@
 void
 ngx_http_gsh_interim_handler(ngx_event_t *ev)
 {
-    size_t                     n;
     unsigned                   aio;
-    ngx_buf_t                 *b;
     ngx_int_t                  rc;
     ngx_chain_t               *cl;
     ngx_connection_t          *c;
@@ -47,48 +49,10 @@ ngx_http_gsh_interim_handler(ngx_event_t *ev)
 
     ngx_add_timer(ev, NGX_HTTP_GSH_INTERIM_TIMER);
 
-    if (ctx->interim_data == NULL) {
-        ctx->interim_data = ngx_palloc(r->pool, NGX_HTTP_GSH_INTERIM_SIZE);
-        if (ctx->interim_data == NULL) {
-            return;
-        }
-    }
+    cl = ngx_http_gsh_interim_chain(r, ctx);
 
-    cl = NULL;
-
-    if (ctx->interim_sent == NULL || ngx_buf_size(ctx->interim_sent) == 0) {
-        n = gsh_session_interim(ctx->session, ctx->interim_data,
-                                NGX_HTTP_GSH_INTERIM_SIZE);
-
-        if (n) {
-            b = ngx_calloc_buf(r->pool);
-            cl = ngx_alloc_chain_link(r->pool);
-
-            if (b == NULL || cl == NULL) {
-                /*
-                 * out of memory: these pkt-lines (progress or a
-                 * keepalive, all whole) are dropped, the response stays
-                 * well-formed
-                 */
-                return;
-            }
-
-            b->start = ctx->interim_data;
-            b->pos = b->start;
-            b->last = b->start + n;
-            b->end = b->start + NGX_HTTP_GSH_INTERIM_SIZE;
-            b->temporary = 1;
-            b->flush = 1;
-            b->tag = (ngx_buf_tag_t) &ctx->interim_data;
-
-            cl->buf = b;
-            cl->next = NULL;
-
-            ctx->interim_sent = b;
-
-            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, c->log, 0,
-                           "git_smart_http: %uz interim bytes", n);
-        }
+    if (cl == NGX_CHAIN_ERROR) {
+        return;
     }
 
     if (cl == NULL && !r->buffered && !(r == r->main && c->buffered)) {
@@ -124,4 +88,64 @@ ngx_http_gsh_interim_handler(ngx_event_t *ev)
     }
 
     (void) ngx_handle_write_event(c->write, clcf->send_lowat);
+}
+
+
+/*
+ * The core's interim bytes in a buf of their own, once the previous one is
+ * all out; NULL when there are none, NGX_CHAIN_ERROR when out of memory.
+ */
+
+static ngx_chain_t *
+ngx_http_gsh_interim_chain(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx)
+{
+    size_t        n;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    if (ctx->interim_data == NULL) {
+        ctx->interim_data = ngx_palloc(r->pool, NGX_HTTP_GSH_INTERIM_SIZE);
+        if (ctx->interim_data == NULL) {
+            return NGX_CHAIN_ERROR;
+        }
+    }
+
+    cl = NULL;
+
+    if (ctx->interim_sent == NULL || ngx_buf_size(ctx->interim_sent) == 0) {
+        n = gsh_session_interim(ctx->session, ctx->interim_data,
+                                NGX_HTTP_GSH_INTERIM_SIZE);
+
+        if (n) {
+            b = ngx_calloc_buf(r->pool);
+            cl = ngx_alloc_chain_link(r->pool);
+
+            if (b == NULL || cl == NULL) {
+                /*
+                 * out of memory: these pkt-lines (progress or a
+                 * keepalive, all whole) are dropped, the response stays
+                 * well-formed
+                 */
+                return NGX_CHAIN_ERROR;
+            }
+
+            b->start = ctx->interim_data;
+            b->pos = b->start;
+            b->last = b->start + n;
+            b->end = b->start + NGX_HTTP_GSH_INTERIM_SIZE;
+            b->temporary = 1;
+            b->flush = 1;
+            b->tag = (ngx_buf_tag_t) &ctx->interim_data;
+
+            cl->buf = b;
+            cl->next = NULL;
+
+            ctx->interim_sent = b;
+
+            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "git_smart_http: %uz interim bytes", n);
+        }
+    }
+
+    return cl;
 }

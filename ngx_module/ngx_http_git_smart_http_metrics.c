@@ -296,7 +296,7 @@ ngx_http_gsh_cmd_index(const char *name)
         + 40))
 
 
-static ngx_http_gsh_metric_t  ngx_http_gsh_metrics[] = {
+static ngx_http_gsh_metric_t  ngx_http_gsh_metric_table[] = {
 
     { "git_smart_http_requests_total", "counter",
       "Requests to git_smart_http locations, by service, command, protocol "
@@ -376,7 +376,7 @@ ngx_http_gsh_metrics_handler(ngx_http_request_t *r)
     p = b->pos;
     last = b->end;
 
-    for (m = ngx_http_gsh_metrics; m->name; m++) {
+    for (m = ngx_http_gsh_metric_table; m->name; m++) {
         p = ngx_slprintf(p, last, "# HELP %s %s\n# TYPE %s %s\n",
                          m->name, m->help, m->name, m->type);
 

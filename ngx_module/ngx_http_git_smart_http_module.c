@@ -22,6 +22,10 @@ static char *ngx_http_gsh_queue(ngx_conf_t *cf, ngx_command_t *cmd,
 static char *ngx_http_gsh_metrics(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_int_t ngx_http_gsh_postconfiguration(ngx_conf_t *cf);
+static void ngx_http_gsh_merge_limits(ngx_http_gsh_loc_conf_t *prev,
+    ngx_http_gsh_loc_conf_t *conf);
+static char *ngx_http_gsh_check_enabled(ngx_conf_t *cf,
+    ngx_http_gsh_loc_conf_t *conf);
 static void *ngx_http_gsh_create_main_conf(ngx_conf_t *cf);
 static void *ngx_http_gsh_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_gsh_merge_loc_conf(ngx_conf_t *cf, void *parent,
@@ -543,9 +547,6 @@ ngx_http_gsh_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_gsh_loc_conf_t *prev = parent;
     ngx_http_gsh_loc_conf_t *conf = child;
 
-    ngx_http_core_loc_conf_t  *clcf;
-    ngx_http_gsh_main_conf_t  *gmcf;
-
     /*
      * "git_smart_http on" is inherited by nested locations (and by
      * "limit_except" blocks), which then serve Git as well unless they
@@ -589,28 +590,23 @@ ngx_http_gsh_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         conf->thread_pool = prev->thread_pool;
     }
 
-    /* a limit inherited is the same limit: its slots are shared */
-
-    if (conf->max_concurrent == NGX_CONF_UNSET) {
-        conf->max_concurrent = (prev->max_concurrent == NGX_CONF_UNSET)
-                               ? 0 : prev->max_concurrent;
-        conf->limit_key = prev->limit_key;
-    }
-
-    /* the queue and its timeout are one directive */
-
-    if (conf->queue == NGX_CONF_UNSET) {
-        conf->queue = (prev->queue == NGX_CONF_UNSET) ? 0 : prev->queue;
-        conf->queue_timeout = prev->queue_timeout;
-    }
-
-    ngx_conf_merge_msec_value(conf->queue_timeout, prev->queue_timeout,
-                              NGX_HTTP_GSH_QUEUE_TIMEOUT);
-    ngx_conf_merge_msec_value(conf->timeout, prev->timeout, 0);
+    ngx_http_gsh_merge_limits(prev, conf);
 
     if (!conf->enable) {
         return NGX_CONF_OK;
     }
+
+    return ngx_http_gsh_check_enabled(cf, conf);
+}
+
+
+/* a location that serves Git: what it needs, completed */
+
+static char *
+ngx_http_gsh_check_enabled(ngx_conf_t *cf, ngx_http_gsh_loc_conf_t *conf)
+{
+    ngx_http_core_loc_conf_t  *clcf;
+    ngx_http_gsh_main_conf_t  *gmcf;
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
 
@@ -646,6 +642,31 @@ ngx_http_gsh_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     gmcf->used = 1;
 
     return NGX_CONF_OK;
+}
+
+
+static void
+ngx_http_gsh_merge_limits(ngx_http_gsh_loc_conf_t *prev,
+    ngx_http_gsh_loc_conf_t *conf)
+{
+    /* a limit inherited is the same limit: its slots are shared */
+
+    if (conf->max_concurrent == NGX_CONF_UNSET) {
+        conf->max_concurrent = (prev->max_concurrent == NGX_CONF_UNSET)
+                               ? 0 : prev->max_concurrent;
+        conf->limit_key = prev->limit_key;
+    }
+
+    /* the queue and its timeout are one directive */
+
+    if (conf->queue == NGX_CONF_UNSET) {
+        conf->queue = (prev->queue == NGX_CONF_UNSET) ? 0 : prev->queue;
+        conf->queue_timeout = prev->queue_timeout;
+    }
+
+    ngx_conf_merge_msec_value(conf->queue_timeout, prev->queue_timeout,
+                              NGX_HTTP_GSH_QUEUE_TIMEOUT);
+    ngx_conf_merge_msec_value(conf->timeout, prev->timeout, 0);
 }
 
 

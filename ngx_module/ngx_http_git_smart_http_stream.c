@@ -39,6 +39,8 @@ static ngx_chain_t *ngx_http_gsh_read_result(ngx_http_request_t *r,
     ngx_http_gsh_ctx_t *ctx, int rc, size_t written);
 static void ngx_http_gsh_stream(ngx_http_request_t *r,
     ngx_http_gsh_ctx_t *ctx, ngx_chain_t *out);
+static ngx_int_t ngx_http_gsh_fill(ngx_http_request_t *r,
+    ngx_http_gsh_ctx_t *ctx, ngx_chain_t **out);
 static ngx_chain_t *ngx_http_gsh_get_buf(ngx_http_request_t *r,
     ngx_http_gsh_ctx_t *ctx);
 static void ngx_http_gsh_progress_arm(ngx_http_request_t *r,
@@ -599,8 +601,6 @@ static void
 ngx_http_gsh_stream(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx,
     ngx_chain_t *out)
 {
-    int                        read_rc;
-    size_t                     written;
     ngx_int_t                  rc;
     ngx_uint_t                 pending;
     ngx_event_t               *wev;
@@ -644,37 +644,15 @@ again:
         }
 
     } else if (!ctx->task_busy) {
-        ctx->filling = ngx_http_gsh_get_buf(r, ctx);
+        rc = ngx_http_gsh_fill(r, ctx, &out);
 
-        if (ctx->filling == NGX_CHAIN_ERROR) {
-            ctx->filling = NULL;
+        if (rc == NGX_ERROR) {
             ngx_http_finalize_request(r, NGX_ERROR);
             return;
         }
 
-        if (ctx->filling && ctx->on_loop) {
-            /* the response is in memory: reading it does not block */
-
-            read_rc = gsh_session_read(ctx->session, ctx->filling->buf->start,
-                                       ctx->filling->buf->end
-                                       - ctx->filling->buf->start,
-                                       &written);
-
-            out = ngx_http_gsh_read_result(r, ctx, read_rc, written);
-
-            if (out == NGX_CHAIN_ERROR) {
-                ngx_http_finalize_request(r, NGX_ERROR);
-                return;
-            }
-
+        if (rc == NGX_AGAIN) {
             goto again;
-        }
-
-        if (ctx->filling
-            && ngx_http_gsh_post_task(r, ctx, ngx_http_gsh_op_read) != NGX_OK)
-        {
-            ngx_http_finalize_request(r, NGX_ERROR);
-            return;
         }
     }
 
@@ -698,6 +676,51 @@ again:
         ngx_http_finalize_request(r, NGX_ERROR);
         return;
     }
+}
+
+
+/*
+ * A free buffer, if any, is filled: by a read task (NGX_OK), or on the
+ * loop when the response is in memory (NGX_AGAIN: *out is what to send,
+ * maybe nothing, and the stream goes on).
+ */
+
+static ngx_int_t
+ngx_http_gsh_fill(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx,
+    ngx_chain_t **out)
+{
+    int      rc;
+    size_t   written;
+
+    ctx->filling = ngx_http_gsh_get_buf(r, ctx);
+
+    if (ctx->filling == NGX_CHAIN_ERROR) {
+        ctx->filling = NULL;
+        return NGX_ERROR;
+    }
+
+    if (ctx->filling == NULL) {
+        return NGX_OK;
+    }
+
+    if (ctx->on_loop) {
+        /* the response is in memory: reading it does not block */
+
+        rc = gsh_session_read(ctx->session, ctx->filling->buf->start,
+                              ctx->filling->buf->end
+                              - ctx->filling->buf->start,
+                              &written);
+
+        *out = ngx_http_gsh_read_result(r, ctx, rc, written);
+
+        return (*out == NGX_CHAIN_ERROR) ? NGX_ERROR : NGX_AGAIN;
+    }
+
+    if (ngx_http_gsh_post_task(r, ctx, ngx_http_gsh_op_read) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 
