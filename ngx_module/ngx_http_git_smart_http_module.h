@@ -28,9 +28,13 @@
  *   ngx_http_git_smart_http_util.c     header and log helpers that call no
  *                                      other file
  *
- * Calls go down this list's order of layers, never back up:
- *   module -> handler -> stream -> interim, dumb, limit -> metrics ->
- *   outcome, zone -> util, user, route
+ * A file calls only files of a lower layer (none calls back up):
+ *   module
+ *   handler, variables
+ *   stream
+ *   interim, dumb, limit
+ *   metrics
+ *   outcome, zone, user, util, route   (these call no other file)
  */
 
 

@@ -13,6 +13,10 @@
  * What the core can answer from memory (an advertisement or ls-refs of a
  * repository it has cached) skips the thread pool: the open and the reads
  * then run on the event loop.
+ *
+ * A response that is a pack (and a push) first takes a slot of the limit
+ * file; its read tasks are timed (pack_msec, for the metrics) and watched
+ * by git_smart_http_timeout, and its end gives the slot back.
  */
 
 
