@@ -11,7 +11,7 @@
 #include "ngx_http_git_smart_http_route.h"
 
 
-static ngx_int_t ngx_http_gsh_route(ngx_http_request_t *r,
+static ngx_int_t ngx_http_gsh_locate(ngx_http_request_t *r,
     ngx_http_gsh_ctx_t *ctx, ngx_http_gsh_loc_conf_t *glcf,
     const ngx_http_gsh_route_t **found);
 static ngx_int_t ngx_http_gsh_read_body(ngx_http_request_t *r);
@@ -77,7 +77,7 @@ ngx_http_gsh_handler(ngx_http_request_t *r)
 
     ngx_http_set_ctx(r, ctx, ngx_http_git_smart_http_module);
 
-    rc = ngx_http_gsh_route(r, ctx, glcf, &route);
+    rc = ngx_http_gsh_locate(r, ctx, glcf, &route);
     if (rc != NGX_OK) {
         return rc;
     }
@@ -156,7 +156,7 @@ ngx_http_gsh_read_body(ngx_http_request_t *r)
  */
 
 static ngx_int_t
-ngx_http_gsh_route(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx,
+ngx_http_gsh_locate(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx,
     ngx_http_gsh_loc_conf_t *glcf, const ngx_http_gsh_route_t **found)
 {
     size_t                       repo_len;
