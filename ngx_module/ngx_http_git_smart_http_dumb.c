@@ -16,6 +16,10 @@
 #define NGX_HTTP_GSH_FOREVER  31536000
 
 
+static ngx_int_t ngx_http_gsh_open_file(ngx_http_request_t *r,
+    ngx_http_gsh_ctx_t *ctx, ngx_str_t *path, ngx_open_file_info_t *of);
+static size_t ngx_http_gsh_file_path(ngx_http_request_t *r,
+    ngx_http_gsh_ctx_t *ctx, ngx_str_t *path);
 static ngx_int_t ngx_http_gsh_file_headers(ngx_http_request_t *r,
     ngx_http_gsh_ctx_t *ctx);
 
@@ -28,102 +32,16 @@ static ngx_int_t ngx_http_gsh_file_headers(ngx_http_request_t *r,
 ngx_int_t
 ngx_http_gsh_send_file(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx)
 {
-    u_char                    *last;
-    size_t                     dir_len;
-    ngx_int_t                  rc;
-    ngx_str_t                  path;
-    ngx_buf_t                 *b;
-    ngx_uint_t                 level;
-    const char                *dir;
-    ngx_chain_t                out;
-    ngx_open_file_info_t       of;
-    ngx_http_core_loc_conf_t  *clcf;
+    ngx_int_t              rc;
+    ngx_str_t              path;
+    ngx_buf_t             *b;
+    ngx_chain_t            out;
+    ngx_open_file_info_t   of;
 
-    dir = gsh_session_repo_path(ctx->session);
-    dir_len = ngx_strlen(dir);
+    rc = ngx_http_gsh_open_file(r, ctx, &path, &of);
 
-    if (dir_len == 0) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    /* writable and NUL-terminated: the symlink checks cut it in place */
-
-    path.len = dir_len + 1 + ctx->file.len;
-    path.data = ngx_pnalloc(r->pool, path.len + 1);
-    if (path.data == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    last = ngx_cpymem(path.data, dir, dir_len);
-    *last++ = '/';
-    last = ngx_cpymem(last, ctx->file.data, ctx->file.len);
-    *last = '\0';
-
-    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
-
-    ngx_memzero(&of, sizeof(ngx_open_file_info_t));
-
-    of.read_ahead = clcf->read_ahead;
-    of.directio = clcf->directio;
-    of.valid = clcf->open_file_cache_valid;
-    of.min_uses = clcf->open_file_cache_min_uses;
-    of.errors = clcf->open_file_cache_errors;
-    of.events = clcf->open_file_cache_events;
-
-#if (NGX_HAVE_OPENAT)
-    /*
-     * the git directory was resolved and found inside the root; below it
-     * no symbolic link is followed, so that an object file cannot be a link
-     * to a file outside
-     */
-    of.disable_symlinks = NGX_DISABLE_SYMLINKS_ON;
-    of.disable_symlinks_from = dir_len;
-#endif
-
-    if (ngx_open_cached_file(clcf->open_file_cache, &path, &of, r->pool)
-        != NGX_OK)
-    {
-        switch (of.err) {
-
-        case 0:
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-
-        case NGX_ENOENT:
-        case NGX_ENOTDIR:
-        case NGX_ENAMETOOLONG:
-            /* as git http-backend: a file that is not there is 404 */
-            level = NGX_LOG_INFO;
-            rc = NGX_HTTP_NOT_FOUND;
-            break;
-
-        default:
-            /* EACCES, and ELOOP/EMLINK: a symbolic link refused */
-            level = NGX_LOG_ERR;
-            rc = NGX_HTTP_NOT_FOUND;
-            break;
-        }
-
-        ngx_log_error(level, r->connection->log, of.err,
-                      "git_smart_http: repository \"%V\": %s \"%s\" failed",
-                      &ctx->repo_log, of.failed, path.data);
-
-        if (ngx_http_gsh_set_nocache(r) != NGX_OK) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
+    if (rc != NGX_OK) {
         return rc;
-    }
-
-    if (!of.is_file) {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "git_smart_http: repository \"%V\": \"%s\" is not "
-                      "a file", &ctx->repo_log, path.data);
-
-        if (ngx_http_gsh_set_nocache(r) != NGX_OK) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        return NGX_HTTP_NOT_FOUND;
     }
 
     r->root_tested = !r->error_page;
@@ -173,6 +91,124 @@ ngx_http_gsh_send_file(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx)
     out.next = NULL;
 
     return ngx_http_output_filter(r, &out);
+}
+
+
+/*
+ * Opens the file through the open file cache, as the static module does:
+ * NGX_OK, or the status to answer with.
+ */
+
+static ngx_int_t
+ngx_http_gsh_open_file(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx,
+    ngx_str_t *path, ngx_open_file_info_t *of)
+{
+    size_t                     dir_len;
+    ngx_int_t                  rc;
+    ngx_uint_t                 level;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    dir_len = ngx_http_gsh_file_path(r, ctx, path);
+
+    if (dir_len == 0) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    ngx_memzero(of, sizeof(ngx_open_file_info_t));
+
+    of->read_ahead = clcf->read_ahead;
+    of->directio = clcf->directio;
+    of->valid = clcf->open_file_cache_valid;
+    of->min_uses = clcf->open_file_cache_min_uses;
+    of->errors = clcf->open_file_cache_errors;
+    of->events = clcf->open_file_cache_events;
+
+#if (NGX_HAVE_OPENAT)
+    /*
+     * the git directory was resolved and found inside the root; below it
+     * no symbolic link is followed, so that an object file cannot be a link
+     * to a file outside
+     */
+    of->disable_symlinks = NGX_DISABLE_SYMLINKS_ON;
+    of->disable_symlinks_from = dir_len;
+#endif
+
+    if (ngx_open_cached_file(clcf->open_file_cache, path, of, r->pool)
+        != NGX_OK)
+    {
+        switch (of->err) {
+
+        case 0:
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+
+        case NGX_ENOENT:
+        case NGX_ENOTDIR:
+        case NGX_ENAMETOOLONG:
+            /* as git http-backend: a file that is not there is 404 */
+            level = NGX_LOG_INFO;
+            rc = NGX_HTTP_NOT_FOUND;
+            break;
+
+        default:
+            /* EACCES, and ELOOP/EMLINK: a symbolic link refused */
+            level = NGX_LOG_ERR;
+            rc = NGX_HTTP_NOT_FOUND;
+            break;
+        }
+
+        ngx_log_error(level, r->connection->log, of->err,
+                      "git_smart_http: repository \"%V\": %s \"%s\" failed",
+                      &ctx->repo_log, of->failed, path->data);
+
+        return ngx_http_gsh_error(r, rc);
+    }
+
+    if (!of->is_file) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "git_smart_http: repository \"%V\": \"%s\" is not "
+                      "a file", &ctx->repo_log, path->data);
+
+        return ngx_http_gsh_error(r, NGX_HTTP_NOT_FOUND);
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The file's path, writable and NUL-terminated: the symlink checks cut it
+ * in place.  Returns the length of its git directory's part, 0 on failure.
+ */
+
+static size_t
+ngx_http_gsh_file_path(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx,
+    ngx_str_t *path)
+{
+    u_char      *last;
+    size_t       dir_len;
+    const char  *dir;
+
+    dir = gsh_session_repo_path(ctx->session);
+    dir_len = ngx_strlen(dir);
+
+    if (dir_len == 0) {
+        return 0;
+    }
+
+    path->len = dir_len + 1 + ctx->file.len;
+    path->data = ngx_pnalloc(r->pool, path->len + 1);
+    if (path->data == NULL) {
+        return 0;
+    }
+
+    last = ngx_cpymem(path->data, dir, dir_len);
+    *last++ = '/';
+    last = ngx_cpymem(last, ctx->file.data, ctx->file.len);
+    *last = '\0';
+
+    return dir_len;
 }
 
 

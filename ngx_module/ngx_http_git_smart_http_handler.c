@@ -11,15 +11,21 @@
 #include "ngx_http_git_smart_http_route.h"
 
 
+static ngx_int_t ngx_http_gsh_locate(ngx_http_request_t *r,
+    ngx_http_gsh_ctx_t *ctx, ngx_http_gsh_loc_conf_t *glcf,
+    const ngx_http_gsh_route_t **found);
+static ngx_int_t ngx_http_gsh_read_body(ngx_http_request_t *r);
+static ngx_int_t ngx_http_gsh_info_refs(ngx_http_request_t *r,
+    ngx_http_gsh_ctx_t *ctx, ngx_http_gsh_loc_conf_t *glcf);
+static ngx_int_t ngx_http_gsh_rpc(ngx_http_request_t *r,
+    ngx_http_gsh_ctx_t *ctx, ngx_http_gsh_loc_conf_t *glcf,
+    const ngx_http_gsh_route_t *route);
 static ngx_int_t ngx_http_gsh_uri_is_safe(ngx_http_request_t *r,
     ngx_str_t *rel);
 static ngx_int_t ngx_http_gsh_method_not_allowed(ngx_http_request_t *r,
     const ngx_http_gsh_route_t *route);
 static ngx_int_t ngx_http_gsh_get_service(ngx_http_request_t *r,
     ngx_str_t *value);
-static ngx_table_elt_t *ngx_http_gsh_find_header(ngx_http_request_t *r,
-    const char *name, size_t len);
-static ngx_int_t ngx_http_gsh_error(ngx_http_request_t *r, ngx_int_t status);
 static ngx_int_t ngx_http_gsh_refuse(ngx_http_request_t *r,
     ngx_http_gsh_loc_conf_t *glcf, ngx_str_t *repo, ngx_int_t status);
 static ngx_int_t ngx_http_gsh_begin_upload_pack(ngx_http_request_t *r,
@@ -30,6 +36,8 @@ static ngx_int_t ngx_http_gsh_content_type_is(ngx_http_request_t *r,
     ngx_str_t *type);
 static void ngx_http_gsh_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_gsh_start(ngx_http_request_t *r);
+static ngx_int_t ngx_http_gsh_make_request(ngx_http_request_t *r,
+    ngx_http_gsh_ctx_t *ctx, gsh_request *req);
 static ngx_int_t ngx_http_gsh_add_body(ngx_http_request_t *r,
     gsh_session *session);
 static void ngx_http_gsh_cleanup(void *data);
@@ -44,15 +52,13 @@ static ngx_str_t  ngx_http_gsh_receive_pack_request =
 ngx_int_t
 ngx_http_gsh_handler(ngx_http_request_t *r)
 {
-    size_t                       repo_len;
     ngx_int_t                    rc;
-    ngx_str_t                    rel, service;
-    const u_char                *repo;
     ngx_http_gsh_ctx_t          *ctx;
     ngx_http_gsh_loc_conf_t     *glcf;
     const ngx_http_gsh_route_t  *route;
 
     glcf = ngx_http_get_module_loc_conf(r, ngx_http_git_smart_http_module);
+    route = NULL;
 
     if (!glcf->enable || glcf->root.data == NULL) {
         return NGX_DECLINED;
@@ -67,10 +73,96 @@ ngx_http_gsh_handler(ngx_http_request_t *r)
 
     ctx->request = r;
     ctx->protocol = -1;
+    ctx->error = -1;
 
     ngx_http_set_ctx(r, ctx, ngx_http_git_smart_http_module);
 
-    /* the part of the URI after the location prefix */
+    rc = ngx_http_gsh_locate(r, ctx, glcf, &route);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    switch (route->route) {
+
+    case ngx_http_gsh_route_info_refs:
+        rc = ngx_http_gsh_info_refs(r, ctx, glcf);
+        break;
+
+    case ngx_http_gsh_route_upload_pack:
+    case ngx_http_gsh_route_receive_pack:
+        rc = ngx_http_gsh_rpc(r, ctx, glcf, route);
+        break;
+
+    default: /* the dumb protocol's other files */
+
+        if (!glcf->dumb) {
+            return ngx_http_gsh_error(r, NGX_HTTP_NOT_FOUND);
+        }
+
+        ctx->kind = (route->route == ngx_http_gsh_route_head)
+                    ? GSH_DUMB_HEAD
+                    : (route->route == ngx_http_gsh_route_info_packs)
+                      ? GSH_DUMB_INFO_PACKS : GSH_DUMB_FILE;
+        rc = NGX_OK;
+    }
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    return ngx_http_gsh_read_body(r);
+}
+
+
+/* a POST's body is read first; a GET is answered now */
+
+static ngx_int_t
+ngx_http_gsh_read_body(ngx_http_request_t *r)
+{
+    ngx_int_t  rc;
+
+    if (r->method == NGX_HTTP_POST) {
+        rc = ngx_http_read_client_request_body(r, ngx_http_gsh_body_handler);
+
+        if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+            return rc;
+        }
+
+        return NGX_DONE;
+    }
+
+    rc = ngx_http_discard_request_body(r);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    rc = ngx_http_gsh_start(r);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    r->main->count++;
+
+    return NGX_DONE;
+}
+
+
+/*
+ * The route of the URI after the location prefix, and the repository it
+ * names (ctx->repo, ctx->file), once checked: NGX_OK to go on, else the
+ * status to return.
+ */
+
+static ngx_int_t
+ngx_http_gsh_locate(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx,
+    ngx_http_gsh_loc_conf_t *glcf, const ngx_http_gsh_route_t **found)
+{
+    size_t                       repo_len;
+    ngx_str_t                    rel;
+    const u_char                *repo;
+    const ngx_http_gsh_route_t  *route;
 
     if (r->uri.len < glcf->prefix.len
 #if (NGX_HAVE_CASELESS_FILESYSTEM)
@@ -132,134 +224,107 @@ ngx_http_gsh_handler(ngx_http_request_t *r)
     }
     ctx->thread_pool = glcf->thread_pool;
 
-    switch (route->route) {
+    *found = route;
 
-    case ngx_http_gsh_route_info_refs:
+    return NGX_OK;
+}
 
-        rc = ngx_http_gsh_get_service(r, &service);
 
-        if (rc == NGX_ERROR) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
+/* GET info/refs: an advertisement of a service, or the dumb ref list */
 
-        if (rc == NGX_DECLINED) {
-            if (!glcf->dumb) {
-                return ngx_http_gsh_error(r, NGX_HTTP_NOT_FOUND);
-            }
+static ngx_int_t
+ngx_http_gsh_info_refs(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx,
+    ngx_http_gsh_loc_conf_t *glcf)
+{
+    ngx_int_t   rc;
+    ngx_str_t   service;
 
-            ctx->kind = GSH_DUMB_INFO_REFS;
-            break;
-        }
+    rc = ngx_http_gsh_get_service(r, &service);
 
-        if (service.len == sizeof("git-receive-pack") - 1
-            && ngx_strncmp(service.data, "git-receive-pack", service.len) == 0)
-        {
-            rc = ngx_http_gsh_begin_receive_pack(r, ctx, glcf, &rel);
-            if (rc != NGX_OK) {
-                return rc;
-            }
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
-            ctx->kind = GSH_ADVERTISE_RECEIVE_PACK;
-            break;
-        }
-
-        if (service.len != sizeof("git-upload-pack") - 1
-            || ngx_strncmp(service.data, "git-upload-pack", service.len) != 0)
-        {
-            /*
-             * an unsupported service; the decoded value is not logged, the
-             * request line shows it
-             */
-
-            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                          "git_smart_http: unsupported service");
-            return ngx_http_gsh_refuse(r, glcf, &rel, NGX_HTTP_FORBIDDEN);
-        }
-
-        rc = ngx_http_gsh_begin_upload_pack(r, ctx, glcf, &rel);
-        if (rc != NGX_OK) {
-            return rc;
-        }
-
-        ctx->kind = GSH_ADVERTISE_UPLOAD_PACK;
-        break;
-
-    case ngx_http_gsh_route_upload_pack:
-
-        rc = ngx_http_gsh_begin_upload_pack(r, ctx, glcf, &rel);
-        if (rc != NGX_OK) {
-            return rc;
-        }
-
-        if (!ngx_http_gsh_content_type_is(r, &ngx_http_gsh_upload_pack_request))
-        {
-            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                          "git_smart_http: POST without Content-Type \"%V\"",
-                          &ngx_http_gsh_upload_pack_request);
-            return ngx_http_gsh_refuse(r, glcf, &rel,
-                                       NGX_HTTP_UNSUPPORTED_MEDIA_TYPE);
-        }
-
-        ctx->kind = GSH_RPC_UPLOAD_PACK;
-        break;
-
-    case ngx_http_gsh_route_receive_pack:
-
-        rc = ngx_http_gsh_begin_receive_pack(r, ctx, glcf, &rel);
-        if (rc != NGX_OK) {
-            return rc;
-        }
-
-        if (!ngx_http_gsh_content_type_is(r, &ngx_http_gsh_receive_pack_request))
-        {
-            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                          "git_smart_http: POST without Content-Type \"%V\"",
-                          &ngx_http_gsh_receive_pack_request);
-            return ngx_http_gsh_refuse(r, glcf, &rel,
-                                       NGX_HTTP_UNSUPPORTED_MEDIA_TYPE);
-        }
-
-        ctx->kind = GSH_RPC_RECEIVE_PACK;
-        break;
-
-    default: /* the dumb protocol's other files */
-
+    if (rc == NGX_DECLINED) {
         if (!glcf->dumb) {
             return ngx_http_gsh_error(r, NGX_HTTP_NOT_FOUND);
         }
 
-        ctx->kind = (route->route == ngx_http_gsh_route_head)
-                    ? GSH_DUMB_HEAD
-                    : (route->route == ngx_http_gsh_route_info_packs)
-                      ? GSH_DUMB_INFO_PACKS : GSH_DUMB_FILE;
-        break;
+        ctx->kind = GSH_DUMB_INFO_REFS;
+        return NGX_OK;
     }
 
-    if (r->method == NGX_HTTP_POST) {
-        rc = ngx_http_read_client_request_body(r, ngx_http_gsh_body_handler);
-
-        if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+    if (service.len == sizeof("git-receive-pack") - 1
+        && ngx_strncmp(service.data, "git-receive-pack", service.len) == 0)
+    {
+        rc = ngx_http_gsh_begin_receive_pack(r, ctx, glcf, &ctx->repo);
+        if (rc != NGX_OK) {
             return rc;
         }
 
-        return NGX_DONE;
+        ctx->kind = GSH_ADVERTISE_RECEIVE_PACK;
+        return NGX_OK;
     }
 
-    rc = ngx_http_discard_request_body(r);
+    if (service.len != sizeof("git-upload-pack") - 1
+        || ngx_strncmp(service.data, "git-upload-pack", service.len) != 0)
+    {
+        /*
+         * an unsupported service; the decoded value is not logged, the
+         * request line shows it
+         */
+
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "git_smart_http: unsupported service");
+        return ngx_http_gsh_refuse(r, glcf, &ctx->repo, NGX_HTTP_FORBIDDEN);
+    }
+
+    rc = ngx_http_gsh_begin_upload_pack(r, ctx, glcf, &ctx->repo);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    ctx->kind = GSH_ADVERTISE_UPLOAD_PACK;
+    return NGX_OK;
+}
+
+
+/* POST git-upload-pack or git-receive-pack */
+
+static ngx_int_t
+ngx_http_gsh_rpc(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx,
+    ngx_http_gsh_loc_conf_t *glcf, const ngx_http_gsh_route_t *route)
+{
+    ngx_int_t          rc;
+    ngx_str_t         *type;
+    gsh_request_kind   kind;
+
+    if (route->route == ngx_http_gsh_route_upload_pack) {
+        rc = ngx_http_gsh_begin_upload_pack(r, ctx, glcf, &ctx->repo);
+        type = &ngx_http_gsh_upload_pack_request;
+        kind = GSH_RPC_UPLOAD_PACK;
+
+    } else {
+        rc = ngx_http_gsh_begin_receive_pack(r, ctx, glcf, &ctx->repo);
+        type = &ngx_http_gsh_receive_pack_request;
+        kind = GSH_RPC_RECEIVE_PACK;
+    }
 
     if (rc != NGX_OK) {
         return rc;
     }
 
-    rc = ngx_http_gsh_start(r);
-
-    if (rc != NGX_OK) {
-        return rc;
+    if (!ngx_http_gsh_content_type_is(r, type)) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "git_smart_http: POST without Content-Type \"%V\"",
+                      type);
+        return ngx_http_gsh_refuse(r, glcf, &ctx->repo,
+                                   NGX_HTTP_UNSUPPORTED_MEDIA_TYPE);
     }
 
-    r->main->count++;
+    ctx->kind = kind;
 
-    return NGX_DONE;
+    return NGX_OK;
 }
 
 
@@ -352,138 +417,6 @@ ngx_http_gsh_get_service(ngx_http_request_t *r, ngx_str_t *value)
 }
 
 
-static ngx_table_elt_t *
-ngx_http_gsh_find_header(ngx_http_request_t *r, const char *name, size_t len)
-{
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
-
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                return NULL;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == len
-            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
-        {
-            return &h[i];
-        }
-    }
-}
-
-
-/*
- * The version a request's Git-Protocol header asks for (0, 1 or 2), read by
- * the core's one parser as git reads GIT_PROTOCOL; the first header, as
- * the core and $http_git_protocol (what git http-backend is given) see it.
- * The one reading for the session, $git_protocol and the metrics.
- */
-
-ngx_uint_t
-ngx_http_gsh_protocol(ngx_http_request_t *r)
-{
-    int               v;
-    ngx_table_elt_t  *h;
-
-    h = ngx_http_gsh_find_header(r, "Git-Protocol",
-                                 sizeof("Git-Protocol") - 1);
-    if (h == NULL) {
-        return 0;
-    }
-
-    v = gsh_protocol_version((const char *) h->value.data, h->value.len);
-
-    return v > 0 ? (ngx_uint_t) v : 0;
-}
-
-
-ngx_int_t
-ngx_http_gsh_add_header(ngx_http_request_t *r, const char *key,
-    size_t key_len, const char *value, size_t value_len)
-{
-    ngx_table_elt_t  *h;
-
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NGX_ERROR;
-    }
-
-    h->hash = 1;
-#if (nginx_version >= 1023000)
-    h->next = NULL;
-#endif
-    h->key.data = (u_char *) key;
-    h->key.len = key_len;
-    h->value.data = (u_char *) value;
-    h->value.len = value_len;
-
-    return NGX_OK;
-}
-
-
-/* the headers "git http-backend" sends with every response but dumb files */
-
-ngx_int_t
-ngx_http_gsh_set_nocache(ngx_http_request_t *r)
-{
-    if (ngx_http_gsh_add_header(r, "Expires", sizeof("Expires") - 1,
-                                "Fri, 01 Jan 1980 00:00:00 GMT",
-                                sizeof("Fri, 01 Jan 1980 00:00:00 GMT") - 1)
-        != NGX_OK
-        || ngx_http_gsh_add_header(r, "Pragma", sizeof("Pragma") - 1,
-                                   "no-cache", sizeof("no-cache") - 1)
-           != NGX_OK
-        || ngx_http_gsh_add_header(r, "Cache-Control",
-                                   sizeof("Cache-Control") - 1,
-                                   "no-cache, max-age=0, must-revalidate",
-                                   sizeof("no-cache, max-age=0, "
-                                          "must-revalidate") - 1)
-           != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
-}
-
-
-/* an error status for the content handler to return, with no-cache headers */
-
-/*
- * The decoded URI may hold any byte; error_log gets control characters,
- * spaces and non-ASCII bytes %-escaped, so that a request cannot forge
- * log lines.
- */
-
-ngx_int_t
-ngx_http_gsh_log_escape(ngx_pool_t *pool, ngx_str_t *src, ngx_str_t *dst)
-{
-    uintptr_t  n;
-
-    n = ngx_escape_uri(NULL, src->data, src->len, NGX_ESCAPE_URI);
-
-    dst->len = src->len + 2 * n;
-    dst->data = ngx_pnalloc(pool, dst->len ? dst->len : 1);
-    if (dst->data == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_escape_uri(dst->data, src->data, src->len, NGX_ESCAPE_URI);
-
-    return NGX_OK;
-}
-
 
 /*
  * A refusal (403, 415) says 404 instead when the repository is not served,
@@ -573,17 +506,6 @@ ngx_http_gsh_content_type_is(ngx_http_request_t *r, ngx_str_t *type)
 }
 
 
-static ngx_int_t
-ngx_http_gsh_error(ngx_http_request_t *r, ngx_int_t status)
-{
-    if (ngx_http_gsh_set_nocache(r) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return status;
-}
-
-
 static void
 ngx_http_gsh_body_handler(ngx_http_request_t *r)
 {
@@ -597,6 +519,69 @@ ngx_http_gsh_body_handler(ngx_http_request_t *r)
 }
 
 
+/* what the core is told of the request: configuration and headers */
+
+static ngx_int_t
+ngx_http_gsh_make_request(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx,
+    gsh_request *req)
+{
+    ngx_str_t                 user;
+    ngx_table_elt_t          *h;
+    ngx_http_gsh_loc_conf_t  *glcf;
+
+    glcf = ngx_http_get_module_loc_conf(r, ngx_http_git_smart_http_module);
+
+    ngx_memzero(req, sizeof(gsh_request));
+
+    req->kind = ctx->kind;
+    req->root = (const char *) glcf->root.data;
+    req->root_len = glcf->root.len;
+    req->repo = (const char *) ctx->repo.data;
+    req->repo_len = ctx->repo.len;
+    req->export_all = glcf->export_all ? 1 : 0;
+    req->max_request_size = glcf->max_request_size;
+    req->max_wants = glcf->max_wants;
+    req->max_haves = glcf->max_haves;
+    req->allow_filter = glcf->filter ? 1 : 0;
+
+    if (req->kind == GSH_ADVERTISE_RECEIVE_PACK
+        || req->kind == GSH_RPC_RECEIVE_PACK)
+    {
+        /* anonymous (NULL) unless an nginx check verified a user */
+
+        if (ngx_http_gsh_user(r, &user) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        if (user.len) {
+            req->remote_user = (const char *) user.data;
+            req->remote_user_len = user.len;
+        }
+
+        req->remote_addr = (const char *) r->connection->addr_text.data;
+        req->remote_addr_len = r->connection->addr_text.len;
+        req->run_hooks = glcf->hooks ? 1 : 0;
+        req->max_object_size = glcf->max_object_size;
+    }
+
+    h = ngx_http_gsh_find_header(r, "Git-Protocol",
+                                 sizeof("Git-Protocol") - 1);
+    if (h) {
+        req->git_protocol = (const char *) h->value.data;
+        req->git_protocol_len = h->value.len;
+    }
+
+    h = ngx_http_gsh_find_header(r, "Content-Encoding",
+                                 sizeof("Content-Encoding") - 1);
+    if (h) {
+        req->content_encoding = (const char *) h->value.data;
+        req->content_encoding_len = h->value.len;
+    }
+
+    return NGX_OK;
+}
+
+
 /*
  * Creates the session on the event loop, gives it the request body and
  * opens it.
@@ -605,62 +590,15 @@ ngx_http_gsh_body_handler(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_gsh_start(ngx_http_request_t *r)
 {
-    ngx_int_t                 rc;
-    ngx_str_t                 user;
-    gsh_request               req;
-    ngx_table_elt_t          *h;
-    ngx_pool_cleanup_t       *cln;
-    ngx_http_gsh_ctx_t       *ctx;
-    ngx_http_gsh_loc_conf_t  *glcf;
+    ngx_int_t            rc;
+    gsh_request          req;
+    ngx_pool_cleanup_t  *cln;
+    ngx_http_gsh_ctx_t  *ctx;
 
-    glcf = ngx_http_get_module_loc_conf(r, ngx_http_git_smart_http_module);
     ctx = ngx_http_get_module_ctx(r, ngx_http_git_smart_http_module);
 
-    ngx_memzero(&req, sizeof(gsh_request));
-
-    req.kind = ctx->kind;
-    req.root = (const char *) glcf->root.data;
-    req.root_len = glcf->root.len;
-    req.repo = (const char *) ctx->repo.data;
-    req.repo_len = ctx->repo.len;
-    req.export_all = glcf->export_all ? 1 : 0;
-    req.max_request_size = glcf->max_request_size;
-    req.max_wants = glcf->max_wants;
-    req.max_haves = glcf->max_haves;
-    req.allow_filter = glcf->filter ? 1 : 0;
-
-    if (req.kind == GSH_ADVERTISE_RECEIVE_PACK
-        || req.kind == GSH_RPC_RECEIVE_PACK)
-    {
-        /* anonymous (NULL) unless an nginx check verified a user */
-
-        if (ngx_http_gsh_user(r, &user) != NGX_OK) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        if (user.len) {
-            req.remote_user = (const char *) user.data;
-            req.remote_user_len = user.len;
-        }
-
-        req.remote_addr = (const char *) r->connection->addr_text.data;
-        req.remote_addr_len = r->connection->addr_text.len;
-        req.run_hooks = glcf->hooks ? 1 : 0;
-        req.max_object_size = glcf->max_object_size;
-    }
-
-    h = ngx_http_gsh_find_header(r, "Git-Protocol",
-                                 sizeof("Git-Protocol") - 1);
-    if (h) {
-        req.git_protocol = (const char *) h->value.data;
-        req.git_protocol_len = h->value.len;
-    }
-
-    h = ngx_http_gsh_find_header(r, "Content-Encoding",
-                                 sizeof("Content-Encoding") - 1);
-    if (h) {
-        req.content_encoding = (const char *) h->value.data;
-        req.content_encoding_len = h->value.len;
+    if (ngx_http_gsh_make_request(r, ctx, &req) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     cln = ngx_pool_cleanup_add(r->pool, 0);

@@ -4,19 +4,60 @@
  * location is counted in the log phase into the shared zone (see the zone
  * file), so the counters are those of all workers, and a reload keeps them
  * as it keeps the zone.  "git_smart_http_metrics" in a location of its own
- * answers them in the Prometheus text format (version 0.0.4).
+ * answers them in the Prometheus text format (version 0.0.4): one loop
+ * over the table of metrics below writes them.
  */
 
 
 #include "ngx_http_git_smart_http_zone.h"
 
 
-static ngx_int_t ngx_http_gsh_metrics_log(ngx_http_request_t *r);
-static ngx_int_t ngx_http_gsh_metrics_handler(ngx_http_request_t *r);
+/* what the metrics location reads of the zone, once per answer */
+
+typedef struct {
+    ngx_http_gsh_shctx_t       *sh;
+    ngx_atomic_uint_t           in_flight;
+    ngx_uint_t                  running;
+    ngx_uint_t                  queued;
+} ngx_http_gsh_snapshot_t;
+
+
+typedef ngx_atomic_uint_t (*ngx_http_gsh_value_pt)(ngx_http_gsh_snapshot_t *s);
+typedef u_char *(*ngx_http_gsh_series_pt)(u_char *p, u_char *last,
+    const char *name, ngx_http_gsh_snapshot_t *s);
+
+
+typedef struct {
+    const char                 *name;
+    const char                 *type;
+    const char                 *help;
+    ngx_http_gsh_value_pt       value;  /* one sample with no label, or */
+    ngx_http_gsh_series_pt      series; /* the samples it writes itself */
+} ngx_http_gsh_metric_t;
+
+
+static void ngx_http_gsh_count_errors(ngx_http_request_t *r,
+    ngx_http_gsh_ctx_t *ctx, ngx_http_gsh_shctx_t *sh, ngx_uint_t status);
 static ngx_uint_t ngx_http_gsh_status_index(ngx_uint_t status);
 static ngx_http_gsh_cmd_e ngx_http_gsh_cmd_index(const char *name);
 static void ngx_http_gsh_count_error(ngx_http_gsh_shctx_t *sh,
     ngx_http_gsh_err_e kind);
+static ngx_int_t ngx_http_gsh_metrics_send(ngx_http_request_t *r,
+    ngx_buf_t *b);
+static u_char *ngx_http_gsh_requests(u_char *p, u_char *last,
+    const char *name, ngx_http_gsh_snapshot_t *s);
+static u_char *ngx_http_gsh_response_bytes(u_char *p, u_char *last,
+    const char *name, ngx_http_gsh_snapshot_t *s);
+static u_char *ngx_http_gsh_pack_seconds(u_char *p, u_char *last,
+    const char *name, ngx_http_gsh_snapshot_t *s);
+static u_char *ngx_http_gsh_errors(u_char *p, u_char *last,
+    const char *name, ngx_http_gsh_snapshot_t *s);
+static ngx_atomic_uint_t ngx_http_gsh_pack_bytes(ngx_http_gsh_snapshot_t *s);
+static ngx_atomic_uint_t ngx_http_gsh_pack_objects(
+    ngx_http_gsh_snapshot_t *s);
+static ngx_atomic_uint_t ngx_http_gsh_in_flight(ngx_http_gsh_snapshot_t *s);
+static ngx_atomic_uint_t ngx_http_gsh_running(ngx_http_gsh_snapshot_t *s);
+static ngx_atomic_uint_t ngx_http_gsh_queued(ngx_http_gsh_snapshot_t *s);
 static u_char *ngx_http_gsh_print_msec(u_char *p, u_char *last,
     ngx_atomic_uint_t msec);
 
@@ -49,75 +90,23 @@ static ngx_msec_t  ngx_http_gsh_buckets[NGX_HTTP_GSH_BUCKETS] = {
 };
 
 
-char *
-ngx_http_gsh_metrics(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_http_core_loc_conf_t  *clcf;
-    ngx_http_gsh_main_conf_t  *gmcf;
-
-    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
-
-    if (clcf->handler == ngx_http_gsh_metrics_handler) {
-        return "is duplicate";
-    }
-
-    clcf->handler = ngx_http_gsh_metrics_handler;
-
-    gmcf = ngx_http_conf_get_module_main_conf(cf,
-                                              ngx_http_git_smart_http_module);
-    gmcf->metrics = 1;
-
-    return NGX_CONF_OK;
-}
-
-
-/* postconfiguration: the zone, and the log phase handler that counts */
-
-ngx_int_t
-ngx_http_gsh_metrics_init(ngx_conf_t *cf)
-{
-    ngx_http_handler_pt        *h;
-    ngx_http_gsh_main_conf_t   *gmcf;
-    ngx_http_core_main_conf_t  *cmcf;
-
-    if (ngx_http_gsh_zone_add(cf) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    gmcf = ngx_http_conf_get_module_main_conf(cf,
-                                              ngx_http_git_smart_http_module);
-
-    if (!gmcf->used) {
-        return NGX_OK;
-    }
-
-    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
-
-    h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
-    if (h == NULL) {
-        return NGX_ERROR;
-    }
-
-    *h = ngx_http_gsh_metrics_log;
-
-    return NGX_OK;
-}
-
-
 void
-ngx_http_gsh_metrics_error(ngx_http_gsh_limit_t *lim,
-    ngx_http_gsh_err_e kind)
+ngx_http_gsh_metrics_error(ngx_http_gsh_ctx_t *ctx, ngx_http_gsh_err_e kind)
 {
+    ngx_http_gsh_shctx_t  *sh;
+
     /* one kind per request: the first, which explains the rest */
 
-    if (lim->error >= 0) {
+    if (ctx->error >= 0) {
         return;
     }
 
-    lim->error = kind;
+    ctx->error = kind;
 
-    if (lim->sh) {
-        ngx_http_gsh_count_error(lim->sh, kind);
+    sh = ngx_http_gsh_shctx();
+
+    if (sh) {
+        ngx_http_gsh_count_error(sh, kind);
     }
 }
 
@@ -130,35 +119,35 @@ ngx_http_gsh_count_error(ngx_http_gsh_shctx_t *sh, ngx_http_gsh_err_e kind)
 
 
 void
-ngx_http_gsh_metrics_pack(ngx_http_gsh_limit_t *lim)
+ngx_http_gsh_metrics_pack(ngx_http_gsh_ctx_t *ctx)
 {
     ngx_uint_t             i;
     ngx_http_gsh_shctx_t  *sh;
 
-    sh = lim->sh;
+    sh = ngx_http_gsh_shctx();
 
     /* a push holds a slot but makes no pack: these count packs sent */
 
-    if (sh == NULL || lim->ctx->kind == GSH_RPC_RECEIVE_PACK) {
+    if (sh == NULL || ctx->kind == GSH_RPC_RECEIVE_PACK) {
         return;
     }
 
     for (i = 0; i < NGX_HTTP_GSH_BUCKETS; i++) {
-        if (lim->pack_msec <= ngx_http_gsh_buckets[i]) {
+        if (ctx->pack_msec <= ngx_http_gsh_buckets[i]) {
             break;
         }
     }
 
     (void) ngx_atomic_fetch_add(&sh->pack_msec_buckets[i], 1);
-    (void) ngx_atomic_fetch_add(&sh->pack_msec_sum, lim->pack_msec);
+    (void) ngx_atomic_fetch_add(&sh->pack_msec_sum, ctx->pack_msec);
     (void) ngx_atomic_fetch_add(&sh->pack_bytes,
-                                gsh_session_pack_bytes(lim->ctx->session));
+                                gsh_session_pack_bytes(ctx->session));
     (void) ngx_atomic_fetch_add(&sh->pack_objects,
-                                gsh_session_pack_objects(lim->ctx->session));
+                                gsh_session_pack_objects(ctx->session));
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_gsh_metrics_log(ngx_http_request_t *r)
 {
     off_t                     sent;
@@ -167,7 +156,6 @@ ngx_http_gsh_metrics_log(ngx_http_request_t *r)
     ngx_http_gsh_ctx_t       *ctx;
     ngx_http_gsh_svc_e        svc;
     ngx_http_gsh_cmd_e        cmd;
-    ngx_http_gsh_limit_t     *lim;
     ngx_http_gsh_shctx_t     *sh;
     ngx_http_gsh_loc_conf_t  *glcf;
 
@@ -185,7 +173,6 @@ ngx_http_gsh_metrics_log(ngx_http_request_t *r)
 
     c = r->connection;
     ctx = ngx_http_get_module_ctx(r, ngx_http_git_smart_http_module);
-    lim = ctx ? ctx->limit : NULL;
 
     status = r->err_status ? r->err_status : r->headers_out.status;
 
@@ -219,21 +206,39 @@ ngx_http_gsh_metrics_log(ngx_http_request_t *r)
         (void) ngx_atomic_fetch_add(&sh->body_bytes[cmd], sent);
     }
 
-    /* the errors that nothing else has counted */
+    ngx_http_gsh_count_errors(r, ctx, sh, status);
 
-    if (lim && lim->error >= 0) {
-        return NGX_OK;
+    return NGX_OK;
+}
+
+
+/* the errors that nothing else has counted */
+
+static void
+ngx_http_gsh_count_errors(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx,
+    ngx_http_gsh_shctx_t *sh, ngx_uint_t status)
+{
+    if (ctx && ctx->error >= 0) {
+        return;
     }
 
     if (ctx && ctx->streaming && !ctx->eof) {
-        if (ctx->failed) {
+
+        /* cut short: the outcome says by what */
+
+        switch (ngx_http_gsh_outcome(r, ctx)) {
+
+        case ngx_http_gsh_outcome_aborted:
             ngx_http_gsh_count_error(sh, ngx_http_gsh_err_pack_failed);
+            break;
 
-        } else if (c->timedout) {
+        case ngx_http_gsh_outcome_timeout:
             ngx_http_gsh_count_error(sh, ngx_http_gsh_err_send_timeout);
+            break;
 
-        } else {
+        default:
             ngx_http_gsh_count_error(sh, ngx_http_gsh_err_client_closed);
+            break;
         }
 
     } else if (status == NGX_HTTP_CLIENT_CLOSED_REQUEST) {
@@ -246,8 +251,6 @@ ngx_http_gsh_metrics_log(ngx_http_request_t *r)
         /* refusals of the handler (404, 405, ...) are not errors here */
         ngx_http_gsh_count_error(sh, ngx_http_gsh_err_client_error);
     }
-
-    return NGX_OK;
 }
 
 
@@ -293,17 +296,58 @@ ngx_http_gsh_cmd_index(const char *name)
         + 40))
 
 
-static ngx_int_t
+static ngx_http_gsh_metric_t  ngx_http_gsh_metric_table[] = {
+
+    { "git_smart_http_requests_total", "counter",
+      "Requests to git_smart_http locations, by service, command, protocol "
+      "version and status.",
+      NULL, ngx_http_gsh_requests },
+
+    { "git_smart_http_response_bytes_total", "counter",
+      "Response body bytes sent, by command.",
+      NULL, ngx_http_gsh_response_bytes },
+
+    { "git_smart_http_pack_bytes_total", "counter",
+      "Bytes of the packs made (side-band framing excluded).",
+      ngx_http_gsh_pack_bytes, NULL },
+
+    { "git_smart_http_pack_objects_total", "counter",
+      "Objects in the packs made.",
+      ngx_http_gsh_pack_objects, NULL },
+
+    { "git_smart_http_pack_seconds", "histogram",
+      "Time the thread pool spent making each pack (not the time spent "
+      "waiting for the client).",
+      NULL, ngx_http_gsh_pack_seconds },
+
+    { "git_smart_http_requests_in_flight", "gauge",
+      "Requests being answered by the module, all workers.",
+      ngx_http_gsh_in_flight, NULL },
+
+    { "git_smart_http_packs_in_flight", "gauge",
+      "Packs holding a slot of git_smart_http_max_concurrent.",
+      ngx_http_gsh_running, NULL },
+
+    { "git_smart_http_requests_queued", "gauge",
+      "Pack requests waiting for a slot (git_smart_http_queue).",
+      ngx_http_gsh_queued, NULL },
+
+    { "git_smart_http_errors_total", "counter",
+      "Requests that failed or were refused, by kind.",
+      NULL, ngx_http_gsh_errors },
+
+    { NULL, NULL, NULL, NULL, NULL }
+};
+
+
+ngx_int_t
 ngx_http_gsh_metrics_handler(ngx_http_request_t *r)
 {
-    u_char                *p, *last;
-    ngx_int_t              rc;
-    ngx_buf_t             *b;
-    ngx_uint_t             s, c, v, st, i, queued, running;
-    ngx_chain_t            out;
-    ngx_pid_t              pid;
-    ngx_atomic_uint_t      n, total, in_flight;
-    ngx_http_gsh_shctx_t  *sh;
+    u_char                   *p, *last;
+    ngx_int_t                 rc;
+    ngx_buf_t                *b;
+    ngx_http_gsh_metric_t    *m;
+    ngx_http_gsh_snapshot_t   s;
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
         return NGX_HTTP_NOT_ALLOWED;
@@ -315,9 +359,9 @@ ngx_http_gsh_metrics_handler(ngx_http_request_t *r)
         return rc;
     }
 
-    sh = ngx_http_gsh_shctx();
+    s.sh = ngx_http_gsh_shctx();
 
-    if (sh == NULL) {
+    if (s.sh == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -326,143 +370,36 @@ ngx_http_gsh_metrics_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    s.in_flight = ngx_http_gsh_zone_in_flight(s.sh);
+    s.running = ngx_http_gsh_zone_count(s.sh, &s.queued);
+
     p = b->pos;
     last = b->end;
 
-    p = ngx_slprintf(p, last,
-        "# HELP git_smart_http_requests_total Requests to git_smart_http "
-        "locations, by service, command, protocol version and status.\n"
-        "# TYPE git_smart_http_requests_total counter\n");
+    for (m = ngx_http_gsh_metric_table; m->name; m++) {
+        p = ngx_slprintf(p, last, "# HELP %s %s\n# TYPE %s %s\n",
+                         m->name, m->help, m->name, m->type);
 
-    for (s = 0; s < ngx_http_gsh_svc_n; s++) {
-        for (c = 0; c < ngx_http_gsh_cmd_n; c++) {
-            for (v = 0; v < NGX_HTTP_GSH_VERSIONS; v++) {
-                for (st = 0; st < NGX_HTTP_GSH_STATUSES; st++) {
-
-                    n = sh->requests[s][c][v][st];
-
-                    if (n == 0) {
-                        continue;
-                    }
-
-                    p = ngx_slprintf(p, last,
-                        "git_smart_http_requests_total{service=\"%s\","
-                        "command=\"%s\",protocol=\"%ui\",status=\"",
-                        ngx_http_gsh_svc_names[s], ngx_http_gsh_cmd_names[c],
-                        v);
-
-                    if (st == NGX_HTTP_GSH_STATUSES - 1) {
-                        p = ngx_slprintf(p, last, "other\"} %uA\n", n);
-
-                    } else {
-                        p = ngx_slprintf(p, last, "%ui\"} %uA\n",
-                                         ngx_http_gsh_statuses[st], n);
-                    }
-                }
-            }
-        }
-    }
-
-    p = ngx_slprintf(p, last,
-        "# HELP git_smart_http_response_bytes_total Response body bytes "
-        "sent, by command.\n"
-        "# TYPE git_smart_http_response_bytes_total counter\n");
-
-    for (c = 0; c < ngx_http_gsh_cmd_n; c++) {
-        n = sh->body_bytes[c];
-
-        if (n) {
-            p = ngx_slprintf(p, last,
-                             "git_smart_http_response_bytes_total"
-                             "{command=\"%s\"} %uA\n",
-                             ngx_http_gsh_cmd_names[c], n);
-        }
-    }
-
-    p = ngx_slprintf(p, last,
-        "# HELP git_smart_http_pack_bytes_total Bytes of the packs made "
-        "(side-band framing excluded).\n"
-        "# TYPE git_smart_http_pack_bytes_total counter\n"
-        "git_smart_http_pack_bytes_total %uA\n"
-        "# HELP git_smart_http_pack_objects_total Objects in the packs made.\n"
-        "# TYPE git_smart_http_pack_objects_total counter\n"
-        "git_smart_http_pack_objects_total %uA\n",
-        sh->pack_bytes, sh->pack_objects);
-
-    p = ngx_slprintf(p, last,
-        "# HELP git_smart_http_pack_seconds Time the thread pool spent "
-        "making each pack (not the time spent waiting for the client).\n"
-        "# TYPE git_smart_http_pack_seconds histogram\n");
-
-    total = 0;
-
-    for (i = 0; i <= NGX_HTTP_GSH_BUCKETS; i++) {
-        total += sh->pack_msec_buckets[i];
-
-        p = ngx_slprintf(p, last, "git_smart_http_pack_seconds_bucket{le=\"");
-
-        if (i == NGX_HTTP_GSH_BUCKETS) {
-            p = ngx_slprintf(p, last, "+Inf");
+        if (m->value) {
+            p = ngx_slprintf(p, last, "%s %uA\n", m->name, m->value(&s));
 
         } else {
-            p = ngx_http_gsh_print_msec(p, last, ngx_http_gsh_buckets[i]);
+            p = m->series(p, last, m->name, &s);
         }
-
-        p = ngx_slprintf(p, last, "\"} %uA\n", total);
-    }
-
-    p = ngx_slprintf(p, last, "git_smart_http_pack_seconds_sum ");
-    p = ngx_http_gsh_print_msec(p, last, sh->pack_msec_sum);
-    p = ngx_slprintf(p, last, "\ngit_smart_http_pack_seconds_count %uA\n",
-                     total);
-
-    /* gauges: what workers that are gone left behind does not count */
-
-    in_flight = 0;
-
-    for (i = 0; i < NGX_MAX_PROCESSES; i++) {
-        pid = sh->workers[i].pid;
-
-        if (pid == 0) {
-            continue;
-        }
-
-        if (pid != ngx_pid && kill(pid, 0) == -1 && ngx_errno == NGX_ESRCH) {
-            continue;
-        }
-
-        in_flight += sh->workers[i].in_flight;
-    }
-
-    running = ngx_http_gsh_zone_count(sh, &queued);
-
-    p = ngx_slprintf(p, last,
-        "# HELP git_smart_http_requests_in_flight Requests being answered "
-        "by the module, all workers.\n"
-        "# TYPE git_smart_http_requests_in_flight gauge\n"
-        "git_smart_http_requests_in_flight %uA\n"
-        "# HELP git_smart_http_packs_in_flight Packs holding a slot of "
-        "git_smart_http_max_concurrent.\n"
-        "# TYPE git_smart_http_packs_in_flight gauge\n"
-        "git_smart_http_packs_in_flight %ui\n"
-        "# HELP git_smart_http_requests_queued Pack requests waiting for a "
-        "slot (git_smart_http_queue).\n"
-        "# TYPE git_smart_http_requests_queued gauge\n"
-        "git_smart_http_requests_queued %ui\n",
-        in_flight, running, queued);
-
-    p = ngx_slprintf(p, last,
-        "# HELP git_smart_http_errors_total Requests that failed or were "
-        "refused, by kind.\n"
-        "# TYPE git_smart_http_errors_total counter\n");
-
-    for (i = 0; i < ngx_http_gsh_err_n; i++) {
-        p = ngx_slprintf(p, last,
-                         "git_smart_http_errors_total{kind=\"%s\"} %uA\n",
-                         ngx_http_gsh_err_names[i], sh->errors[i]);
     }
 
     b->last = p;
+
+    return ngx_http_gsh_metrics_send(r, b);
+}
+
+
+static ngx_int_t
+ngx_http_gsh_metrics_send(ngx_http_request_t *r, ngx_buf_t *b)
+{
+    ngx_int_t    rc;
+    ngx_chain_t  out;
+
     b->last_buf = (r == r->main) ? 1 : 0;
     b->last_in_chain = 1;
 
@@ -483,6 +420,150 @@ ngx_http_gsh_metrics_handler(ngx_http_request_t *r)
     out.next = NULL;
 
     return ngx_http_output_filter(r, &out);
+}
+
+
+/* the series that are not zero */
+
+static u_char *
+ngx_http_gsh_requests(u_char *p, u_char *last, const char *name,
+    ngx_http_gsh_snapshot_t *s)
+{
+    ngx_uint_t         svc, cmd, v, st;
+    ngx_atomic_uint_t  n;
+
+    for (svc = 0; svc < ngx_http_gsh_svc_n; svc++) {
+        for (cmd = 0; cmd < ngx_http_gsh_cmd_n; cmd++) {
+            for (v = 0; v < NGX_HTTP_GSH_VERSIONS; v++) {
+                for (st = 0; st < NGX_HTTP_GSH_STATUSES; st++) {
+
+                    n = s->sh->requests[svc][cmd][v][st];
+
+                    if (n == 0) {
+                        continue;
+                    }
+
+                    p = ngx_slprintf(p, last,
+                        "%s{service=\"%s\",command=\"%s\",protocol=\"%ui\","
+                        "status=\"", name, ngx_http_gsh_svc_names[svc],
+                        ngx_http_gsh_cmd_names[cmd], v);
+
+                    if (st == NGX_HTTP_GSH_STATUSES - 1) {
+                        p = ngx_slprintf(p, last, "other\"} %uA\n", n);
+
+                    } else {
+                        p = ngx_slprintf(p, last, "%ui\"} %uA\n",
+                                         ngx_http_gsh_statuses[st], n);
+                    }
+                }
+            }
+        }
+    }
+
+    return p;
+}
+
+
+static u_char *
+ngx_http_gsh_response_bytes(u_char *p, u_char *last, const char *name,
+    ngx_http_gsh_snapshot_t *s)
+{
+    ngx_uint_t         cmd;
+    ngx_atomic_uint_t  n;
+
+    for (cmd = 0; cmd < ngx_http_gsh_cmd_n; cmd++) {
+        n = s->sh->body_bytes[cmd];
+
+        if (n) {
+            p = ngx_slprintf(p, last, "%s{command=\"%s\"} %uA\n",
+                             name, ngx_http_gsh_cmd_names[cmd], n);
+        }
+    }
+
+    return p;
+}
+
+
+static u_char *
+ngx_http_gsh_pack_seconds(u_char *p, u_char *last, const char *name,
+    ngx_http_gsh_snapshot_t *s)
+{
+    ngx_uint_t         i;
+    ngx_atomic_uint_t  total;
+
+    total = 0;
+
+    for (i = 0; i <= NGX_HTTP_GSH_BUCKETS; i++) {
+        total += s->sh->pack_msec_buckets[i];
+
+        p = ngx_slprintf(p, last, "%s_bucket{le=\"", name);
+
+        if (i == NGX_HTTP_GSH_BUCKETS) {
+            p = ngx_slprintf(p, last, "+Inf");
+
+        } else {
+            p = ngx_http_gsh_print_msec(p, last, ngx_http_gsh_buckets[i]);
+        }
+
+        p = ngx_slprintf(p, last, "\"} %uA\n", total);
+    }
+
+    p = ngx_slprintf(p, last, "%s_sum ", name);
+    p = ngx_http_gsh_print_msec(p, last, s->sh->pack_msec_sum);
+
+    return ngx_slprintf(p, last, "\n%s_count %uA\n", name, total);
+}
+
+
+/* every kind, zero or not */
+
+static u_char *
+ngx_http_gsh_errors(u_char *p, u_char *last, const char *name,
+    ngx_http_gsh_snapshot_t *s)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < ngx_http_gsh_err_n; i++) {
+        p = ngx_slprintf(p, last, "%s{kind=\"%s\"} %uA\n",
+                         name, ngx_http_gsh_err_names[i], s->sh->errors[i]);
+    }
+
+    return p;
+}
+
+
+static ngx_atomic_uint_t
+ngx_http_gsh_pack_bytes(ngx_http_gsh_snapshot_t *s)
+{
+    return s->sh->pack_bytes;
+}
+
+
+static ngx_atomic_uint_t
+ngx_http_gsh_pack_objects(ngx_http_gsh_snapshot_t *s)
+{
+    return s->sh->pack_objects;
+}
+
+
+static ngx_atomic_uint_t
+ngx_http_gsh_in_flight(ngx_http_gsh_snapshot_t *s)
+{
+    return s->in_flight;
+}
+
+
+static ngx_atomic_uint_t
+ngx_http_gsh_running(ngx_http_gsh_snapshot_t *s)
+{
+    return s->running;
+}
+
+
+static ngx_atomic_uint_t
+ngx_http_gsh_queued(ngx_http_gsh_snapshot_t *s)
+{
+    return s->queued;
 }
 
 

@@ -1,11 +1,12 @@
 
 /*
- * Git Smart HTTP for nginx: directives, their merge (http -> server ->
- * location) and per-process initialisation of the core.
+ * Git Smart HTTP for nginx: the module.  All its directives, their merge
+ * (http -> server -> location), the registration of the shared zone and of
+ * the log phase handler that counts, and per-process initialisation.
  */
 
 
-#include "ngx_http_git_smart_http_module.h"
+#include "ngx_http_git_smart_http_zone.h"
 
 
 static char *ngx_http_gsh_enable(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -14,6 +15,17 @@ static char *ngx_http_gsh_root(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_gsh_thread_pool(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_gsh_max_concurrent(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_gsh_queue(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_gsh_metrics(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_int_t ngx_http_gsh_postconfiguration(ngx_conf_t *cf);
+static void ngx_http_gsh_merge_limits(ngx_http_gsh_loc_conf_t *prev,
+    ngx_http_gsh_loc_conf_t *conf);
+static char *ngx_http_gsh_check_enabled(ngx_conf_t *cf,
+    ngx_http_gsh_loc_conf_t *conf);
 static void *ngx_http_gsh_create_main_conf(ngx_conf_t *cf);
 static void *ngx_http_gsh_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_gsh_merge_loc_conf(ngx_conf_t *cf, void *parent,
@@ -156,7 +168,7 @@ static ngx_command_t  ngx_http_gsh_commands[] = {
 
 static ngx_http_module_t  ngx_http_gsh_module_ctx = {
     ngx_http_gsh_add_variables,            /* preconfiguration */
-    ngx_http_gsh_metrics_init,             /* postconfiguration */
+    ngx_http_gsh_postconfiguration,        /* postconfiguration */
 
     ngx_http_gsh_create_main_conf,         /* create main configuration */
     NULL,                                  /* init main configuration */
@@ -316,6 +328,166 @@ ngx_http_gsh_thread_pool(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+static char *
+ngx_http_gsh_max_concurrent(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_gsh_loc_conf_t *glcf = conf;
+
+    ngx_int_t   n;
+    ngx_str_t  *value;
+    u_char      where[NGX_MAX_PATH + NGX_INT_T_LEN + 2], *p;
+
+    if (glcf->max_concurrent != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len == 3 && ngx_strncmp(value[1].data, "off", 3) == 0) {
+        n = 0;
+
+    } else {
+        n = ngx_atoi(value[1].data, value[1].len);
+
+        if (n == NGX_ERROR || n == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%V\" takes a number of packs greater than "
+                               "0, or \"off\", not \"%V\"",
+                               &cmd->name, &value[1]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    glcf->max_concurrent = n;
+
+    p = ngx_snprintf(where, sizeof(where), "%V:%ui",
+                     &cf->conf_file->file.name, cf->conf_file->line);
+
+    glcf->limit_key = ngx_crc32_long(where, p - where);
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_gsh_queue(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_gsh_loc_conf_t *glcf = conf;
+
+    ngx_int_t    n;
+    ngx_str_t   *value, s;
+    ngx_msec_t   t;
+    ngx_uint_t   i;
+
+    if (glcf->queue != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    n = ngx_atoi(value[1].data, value[1].len);
+
+    if (n == NGX_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" takes a number of waiting requests (0 or "
+                           "more), not \"%V\"", &cmd->name, &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (n > NGX_HTTP_GSH_HOLDERS) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" %i is more than the zone holds (%d)",
+                           &cmd->name, n, NGX_HTTP_GSH_HOLDERS);
+        return NGX_CONF_ERROR;
+    }
+
+    glcf->queue = n;
+    glcf->queue_timeout = NGX_HTTP_GSH_QUEUE_TIMEOUT;
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "timeout=", 8) == 0) {
+            s.data = value[i].data + 8;
+            s.len = value[i].len - 8;
+
+            t = ngx_parse_time(&s, 0);
+
+            if (t == (ngx_msec_t) NGX_ERROR || t == 0) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "\"%V\": invalid timeout \"%V\"",
+                                   &cmd->name, &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            glcf->queue_timeout = t;
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\": invalid parameter \"%V\"",
+                           &cmd->name, &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_gsh_metrics(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_core_loc_conf_t  *clcf;
+    ngx_http_gsh_main_conf_t  *gmcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->handler == ngx_http_gsh_metrics_handler) {
+        return "is duplicate";
+    }
+
+    clcf->handler = ngx_http_gsh_metrics_handler;
+
+    gmcf = ngx_http_conf_get_module_main_conf(cf,
+                                              ngx_http_git_smart_http_module);
+    gmcf->metrics = 1;
+
+    return NGX_CONF_OK;
+}
+
+
+/* the zone, and the log phase handler that counts into it */
+
+static ngx_int_t
+ngx_http_gsh_postconfiguration(ngx_conf_t *cf)
+{
+    ngx_http_handler_pt        *h;
+    ngx_http_gsh_main_conf_t   *gmcf;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    if (ngx_http_gsh_zone_add(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    gmcf = ngx_http_conf_get_module_main_conf(cf,
+                                              ngx_http_git_smart_http_module);
+
+    if (!gmcf->used) {
+        return NGX_OK;
+    }
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_gsh_metrics_log;
+
+    return NGX_OK;
+}
+
+
 static void *
 ngx_http_gsh_create_main_conf(ngx_conf_t *cf)
 {
@@ -375,9 +547,6 @@ ngx_http_gsh_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_gsh_loc_conf_t *prev = parent;
     ngx_http_gsh_loc_conf_t *conf = child;
 
-    ngx_http_core_loc_conf_t  *clcf;
-    ngx_http_gsh_main_conf_t  *gmcf;
-
     /*
      * "git_smart_http on" is inherited by nested locations (and by
      * "limit_except" blocks), which then serve Git as well unless they
@@ -421,28 +590,23 @@ ngx_http_gsh_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         conf->thread_pool = prev->thread_pool;
     }
 
-    /* a limit inherited is the same limit: its slots are shared */
-
-    if (conf->max_concurrent == NGX_CONF_UNSET) {
-        conf->max_concurrent = (prev->max_concurrent == NGX_CONF_UNSET)
-                               ? 0 : prev->max_concurrent;
-        conf->limit_key = prev->limit_key;
-    }
-
-    /* the queue and its timeout are one directive */
-
-    if (conf->queue == NGX_CONF_UNSET) {
-        conf->queue = (prev->queue == NGX_CONF_UNSET) ? 0 : prev->queue;
-        conf->queue_timeout = prev->queue_timeout;
-    }
-
-    ngx_conf_merge_msec_value(conf->queue_timeout, prev->queue_timeout,
-                              NGX_HTTP_GSH_QUEUE_TIMEOUT);
-    ngx_conf_merge_msec_value(conf->timeout, prev->timeout, 0);
+    ngx_http_gsh_merge_limits(prev, conf);
 
     if (!conf->enable) {
         return NGX_CONF_OK;
     }
+
+    return ngx_http_gsh_check_enabled(cf, conf);
+}
+
+
+/* a location that serves Git: what it needs, completed */
+
+static char *
+ngx_http_gsh_check_enabled(ngx_conf_t *cf, ngx_http_gsh_loc_conf_t *conf)
+{
+    ngx_http_core_loc_conf_t  *clcf;
+    ngx_http_gsh_main_conf_t  *gmcf;
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
 
@@ -481,6 +645,31 @@ ngx_http_gsh_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 }
 
 
+static void
+ngx_http_gsh_merge_limits(ngx_http_gsh_loc_conf_t *prev,
+    ngx_http_gsh_loc_conf_t *conf)
+{
+    /* a limit inherited is the same limit: its slots are shared */
+
+    if (conf->max_concurrent == NGX_CONF_UNSET) {
+        conf->max_concurrent = (prev->max_concurrent == NGX_CONF_UNSET)
+                               ? 0 : prev->max_concurrent;
+        conf->limit_key = prev->limit_key;
+    }
+
+    /* the queue and its timeout are one directive */
+
+    if (conf->queue == NGX_CONF_UNSET) {
+        conf->queue = (prev->queue == NGX_CONF_UNSET) ? 0 : prev->queue;
+        conf->queue_timeout = prev->queue_timeout;
+    }
+
+    ngx_conf_merge_msec_value(conf->queue_timeout, prev->queue_timeout,
+                              NGX_HTTP_GSH_QUEUE_TIMEOUT);
+    ngx_conf_merge_msec_value(conf->timeout, prev->timeout, 0);
+}
+
+
 static ngx_int_t
 ngx_http_gsh_init_process(ngx_cycle_t *cycle)
 {
@@ -493,16 +682,15 @@ ngx_http_gsh_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
-    if (!gmcf->used) {
-        /* maybe a metrics location alone */
-        return ngx_http_gsh_zone_init_process(cycle);
-    }
+    /* not used: maybe a metrics location alone */
 
-    if (gsh_global_init() != 0) {
+    if (gmcf->used && gsh_global_init() != 0) {
         ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
                       "git_smart_http: gsh_global_init() failed");
         return NGX_ERROR;
     }
+
+    ngx_http_gsh_limit_init_process();
 
     return ngx_http_gsh_zone_init_process(cycle);
 }

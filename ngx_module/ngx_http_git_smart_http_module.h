@@ -2,21 +2,39 @@
 /*
  * Git Smart HTTP for nginx: declarations shared by the module's C files.
  *
- *   ngx_http_git_smart_http_module.c   directives, configuration merge,
- *                                      process init
+ *   ngx_http_git_smart_http_module.c   the module: directives, their merge,
+ *                                      the zone's registration, process init
  *   ngx_http_git_smart_http_handler.c  content handler: routing, URI checks,
  *                                      request body, session creation
  *   ngx_http_git_smart_http_route.c    the routing and URI checks in plain
  *                                      C, no nginx header (fuzzed alone)
- *   ngx_http_git_smart_http_stream.c   thread-pool tasks and streaming of
- *                                      the response with back-pressure
+ *   ngx_http_git_smart_http_stream.c   thread-pool tasks, the pack progress
+ *                                      timeout, streaming of the response
+ *                                      with back-pressure
+ *   ngx_http_git_smart_http_interim.c  progress and keepalives sent while a
+ *                                      task plans a pack
  *   ngx_http_git_smart_http_dumb.c     the dumb protocol's object and pack
  *                                      files, sent as static files
- *   ngx_http_git_smart_http_variables.c  the $git_* variables for logs
- *   ngx_http_git_smart_http_zone.c     the shared zone: pack slots, their
- *                                      queue, the pack progress timeout
+ *   ngx_http_git_smart_http_limit.c    max_concurrent and queue: a request's
+ *                                      pack slot, its wait, its refusal
+ *   ngx_http_git_smart_http_zone.c     the shared zone: its slot table and
+ *                                      workers, where the counters live
  *   ngx_http_git_smart_http_metrics.c  counters in the zone, Prometheus
  *                                      text on a location of its own
+ *   ngx_http_git_smart_http_outcome.c  how a request ended, for $git_status
+ *                                      and the metrics
+ *   ngx_http_git_smart_http_variables.c  the $git_* variables for logs
+ *   ngx_http_git_smart_http_user.c     who is pushing
+ *   ngx_http_git_smart_http_util.c     header and log helpers that call no
+ *                                      other file
+ *
+ * A file calls only files of a lower layer (none calls back up):
+ *   module
+ *   handler, variables
+ *   stream
+ *   interim, dumb, limit
+ *   metrics
+ *   outcome, zone, user, util, route   (these call no other file)
  */
 
 
@@ -123,13 +141,46 @@ typedef struct {
 } ngx_http_gsh_task_ctx_t;
 
 
+/* how a request ended: see the outcome file */
+typedef enum {
+    ngx_http_gsh_outcome_none = 0,      /* not known yet */
+    ngx_http_gsh_outcome_ok,
+    ngx_http_gsh_outcome_refused,       /* an ERR line the client shows */
+    ngx_http_gsh_outcome_aborted,       /* the pack failed */
+    ngx_http_gsh_outcome_timeout,
+    ngx_http_gsh_outcome_client_closed,
+    ngx_http_gsh_outcome_error,
+    ngx_http_gsh_outcome_bad_request,
+    ngx_http_gsh_outcome_forbidden,
+    ngx_http_gsh_outcome_not_found,
+    ngx_http_gsh_outcome_method_not_allowed,
+    ngx_http_gsh_outcome_too_large,
+    ngx_http_gsh_outcome_unsupported_media_type
+} ngx_http_gsh_outcome_e;
+
+
 typedef struct ngx_http_gsh_limit_s  ngx_http_gsh_limit_t;
+
+
+typedef enum {
+    ngx_http_gsh_err_limit = 0,         /* 429: slots and queue are full */
+    ngx_http_gsh_err_queue_timeout,     /* 429: waited for too long */
+    ngx_http_gsh_err_zone_full,         /* 503: no holder entry left */
+    ngx_http_gsh_err_pack_timeout,      /* git_smart_http_timeout */
+    ngx_http_gsh_err_pack_failed,       /* the core could not go on */
+    ngx_http_gsh_err_client_closed,     /* the response was cut short */
+    ngx_http_gsh_err_send_timeout,      /* nginx's send_timeout */
+    ngx_http_gsh_err_client_error,      /* a 4xx answer of the core */
+    ngx_http_gsh_err_server_error,      /* a 5xx answer */
+    ngx_http_gsh_err_n
+} ngx_http_gsh_err_e;
 
 
 typedef struct {
     ngx_http_request_t         *request;
     gsh_session                *session;
-    ngx_http_gsh_limit_t       *limit;      /* the zone file's state */
+    ngx_http_gsh_limit_t       *limit;      /* the limit file's; NULL when
+                                               no slot is taken */
     ngx_thread_pool_t          *thread_pool;
     ngx_thread_task_t          *task;       /* one per request, reused */
 
@@ -139,7 +190,12 @@ typedef struct {
      */
     ngx_event_t                 task_timer;
 
-    /* armed while a read task is in flight: see the stream file */
+    /* armed while a read task of a pack is in flight: see the stream file */
+    ngx_event_t                 progress;   /* git_smart_http_timeout */
+    ngx_msec_t                  task_start;
+    ngx_msec_t                  pack_msec;  /* read tasks of the pack */
+
+    /* armed while a read task is in flight: see the interim file */
     ngx_event_t                 interim_timer;
     u_char                     *interim_data; /* NGX_HTTP_GSH_INTERIM_SIZE */
     ngx_buf_t                  *interim_sent; /* the last one sent */
@@ -156,6 +212,8 @@ typedef struct {
     ngx_str_t                   repo_log;   /* repo, escaped for error_log */
     ngx_str_t                   service;    /* "git-upload-pack", ... */
     ngx_int_t                   protocol;   /* of Git-Protocol; -1: unset */
+    ngx_int_t                   error;      /* an ngx_http_gsh_err_e the
+                                               metrics counted, or -1 */
 
     /* a dumb file: its name in the git directory, its Content-Type */
     ngx_str_t                   file;
@@ -168,9 +226,9 @@ typedef struct {
     unsigned                    streaming:1;
     unsigned                    eof:1;
     unsigned                    failed:1;
-    unsigned                    opening:1;  /* the session's open is asked */
-    unsigned                    slot_first:1; /* a push: the slot is taken
-                                                 before the open */
+    unsigned                    pack:1;     /* a pack (or a push) runs:
+                                               timed, counted, holds its slot */
+    unsigned                    pack_ended:1;
     unsigned                    file_immutable:1; /* a dumb file that never
                                                      changes (objects, packs) */
 } ngx_http_gsh_ctx_t;
@@ -179,48 +237,63 @@ typedef struct {
 extern ngx_module_t  ngx_http_git_smart_http_module;
 
 
+/* what the limit file calls when a queued request gets its slot */
+typedef void (*ngx_http_gsh_granted_pt)(ngx_http_request_t *r,
+    ngx_http_gsh_ctx_t *ctx);
+
+
+/* the handler file: the location's content handler */
 ngx_int_t ngx_http_gsh_handler(ngx_http_request_t *r);
 
+/* the stream file: opens the session and answers with it */
 ngx_int_t ngx_http_gsh_open(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx);
-ngx_int_t ngx_http_gsh_set_nocache(ngx_http_request_t *r);
-ngx_int_t ngx_http_gsh_add_header(ngx_http_request_t *r, const char *key,
-    size_t key_len, const char *value, size_t value_len);
-ngx_uint_t ngx_http_gsh_protocol(ngx_http_request_t *r);
-ngx_int_t ngx_http_gsh_log_escape(ngx_pool_t *pool, ngx_str_t *src,
-    ngx_str_t *dst);
-void ngx_http_gsh_send_response(ngx_http_request_t *r,
-    ngx_http_gsh_ctx_t *ctx);
+
+/* the interim file: the interim_timer's handler */
+void ngx_http_gsh_interim_handler(ngx_event_t *ev);
 
 /* the dumb file: a dumb protocol's file sent as nginx sends static files */
 ngx_int_t ngx_http_gsh_send_file(ngx_http_request_t *r,
     ngx_http_gsh_ctx_t *ctx);
 
-/* the zone file: slots, queue and progress timeout */
-char *ngx_http_gsh_max_concurrent(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-char *ngx_http_gsh_queue(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
-ngx_int_t ngx_http_gsh_zone_add(ngx_conf_t *cf);
-ngx_int_t ngx_http_gsh_zone_init_process(ngx_cycle_t *cycle);
-void ngx_http_gsh_zone_exit_process(ngx_cycle_t *cycle);
-ngx_int_t ngx_http_gsh_limit_start(ngx_http_request_t *r,
-    ngx_http_gsh_ctx_t *ctx);
+/* the limit file: a pack slot for the request */
+void ngx_http_gsh_limit_init_process(void);
 ngx_int_t ngx_http_gsh_limit_enter(ngx_http_request_t *r,
-    ngx_http_gsh_ctx_t *ctx);
-void ngx_http_gsh_progress_arm(ngx_http_request_t *r,
-    ngx_http_gsh_ctx_t *ctx);
-void ngx_http_gsh_progress_done(ngx_http_gsh_ctx_t *ctx);
-void ngx_http_gsh_pack_end(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx);
+    ngx_http_gsh_ctx_t *ctx, ngx_http_gsh_granted_pt granted);
+void ngx_http_gsh_limit_release(ngx_http_gsh_ctx_t *ctx);
 
 /* the metrics file */
-char *ngx_http_gsh_metrics(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
-ngx_int_t ngx_http_gsh_metrics_init(ngx_conf_t *cf);
+ngx_int_t ngx_http_gsh_metrics_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_gsh_metrics_log(ngx_http_request_t *r);
+void ngx_http_gsh_metrics_error(ngx_http_gsh_ctx_t *ctx,
+    ngx_http_gsh_err_e kind);
+void ngx_http_gsh_metrics_pack(ngx_http_gsh_ctx_t *ctx);
 
+/* the outcome file: how the request ended, and its name for $git_status */
+ngx_http_gsh_outcome_e ngx_http_gsh_outcome(ngx_http_request_t *r,
+    ngx_http_gsh_ctx_t *ctx);
+const char *ngx_http_gsh_outcome_name(ngx_http_gsh_outcome_e outcome);
+
+/* the zone file: the counts of this worker's requests in flight */
+void ngx_http_gsh_zone_in_flight_add(ngx_int_t n);
+
+/* the variables file */
 ngx_int_t ngx_http_gsh_add_variables(ngx_conf_t *cf);
 
 /* the user file: who is pushing */
 ngx_int_t ngx_http_gsh_user(ngx_http_request_t *r, ngx_str_t *user);
 void ngx_http_gsh_user_check_conf(ngx_conf_t *cf,
     ngx_http_gsh_loc_conf_t *conf);
+
+/* the util file */
+ngx_table_elt_t *ngx_http_gsh_find_header(ngx_http_request_t *r,
+    const char *name, size_t len);
+ngx_uint_t ngx_http_gsh_protocol(ngx_http_request_t *r);
+ngx_int_t ngx_http_gsh_add_header(ngx_http_request_t *r, const char *key,
+    size_t key_len, const char *value, size_t value_len);
+ngx_int_t ngx_http_gsh_set_nocache(ngx_http_request_t *r);
+ngx_int_t ngx_http_gsh_error(ngx_http_request_t *r, ngx_int_t status);
+ngx_int_t ngx_http_gsh_log_escape(ngx_pool_t *pool, ngx_str_t *src,
+    ngx_str_t *dst);
 
 
 #endif /* _NGX_HTTP_GIT_SMART_HTTP_MODULE_H_INCLUDED_ */

@@ -13,18 +13,29 @@
  * What the core can answer from memory (an advertisement or ls-refs of a
  * repository it has cached) skips the thread pool: the open and the reads
  * then run on the event loop.
+ *
+ * A response that is a pack (and a push) first takes a slot of the limit
+ * file; its read tasks are timed (pack_msec, for the metrics) and watched
+ * by git_smart_http_timeout, and its end gives the slot back.
  */
 
 
 #include "ngx_http_git_smart_http_module.h"
 
 
+static void ngx_http_gsh_push_granted(ngx_http_request_t *r,
+    ngx_http_gsh_ctx_t *ctx);
+static ngx_int_t ngx_http_gsh_open_session(ngx_http_request_t *r,
+    ngx_http_gsh_ctx_t *ctx);
 static void ngx_http_gsh_thread_handler(void *data, ngx_log_t *log);
 static void ngx_http_gsh_task_done(ngx_event_t *ev);
 static void ngx_http_gsh_task_timer_handler(ngx_event_t *ev);
-static void ngx_http_gsh_interim_handler(ngx_event_t *ev);
 static void ngx_http_gsh_write_handler(ngx_http_request_t *r);
 static void ngx_http_gsh_opened(ngx_http_request_t *r,
+    ngx_http_gsh_ctx_t *ctx);
+static void ngx_http_gsh_pack_granted(ngx_http_request_t *r,
+    ngx_http_gsh_ctx_t *ctx);
+static void ngx_http_gsh_send_response(ngx_http_request_t *r,
     ngx_http_gsh_ctx_t *ctx);
 static ngx_int_t ngx_http_gsh_post_task(ngx_http_request_t *r,
     ngx_http_gsh_ctx_t *ctx, ngx_http_gsh_op_e op);
@@ -32,32 +43,48 @@ static ngx_chain_t *ngx_http_gsh_read_result(ngx_http_request_t *r,
     ngx_http_gsh_ctx_t *ctx, int rc, size_t written);
 static void ngx_http_gsh_stream(ngx_http_request_t *r,
     ngx_http_gsh_ctx_t *ctx, ngx_chain_t *out);
+static ngx_int_t ngx_http_gsh_fill(ngx_http_request_t *r,
+    ngx_http_gsh_ctx_t *ctx, ngx_chain_t **out);
 static ngx_chain_t *ngx_http_gsh_get_buf(ngx_http_request_t *r,
     ngx_http_gsh_ctx_t *ctx);
+static void ngx_http_gsh_progress_arm(ngx_http_request_t *r,
+    ngx_http_gsh_ctx_t *ctx);
+static void ngx_http_gsh_progress_done(ngx_http_gsh_ctx_t *ctx);
+static void ngx_http_gsh_progress_handler(ngx_event_t *ev);
+static void ngx_http_gsh_pack_end(ngx_http_gsh_ctx_t *ctx);
+static void ngx_http_gsh_stream_cleanup(void *data);
 
 
-/* opens the session, on the event loop when the core can, else on a thread */
+/*
+ * Opens the session, on the event loop when the core can, else on a thread.
+ * A push does its work (index-pack, checks, hooks, ref updates) when the
+ * session is opened, so it takes its pack slot before.
+ */
 
 ngx_int_t
 ngx_http_gsh_open(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx)
 {
-    int        status;
-    ngx_int_t  rc;
+    ngx_int_t            rc;
+    ngx_pool_cleanup_t  *cln;
 
-    if (ngx_http_gsh_limit_start(r, ctx) != NGX_OK) {
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
         return NGX_ERROR;
     }
 
-    /*
-     * a push does its work (index-pack, checks, hooks, ref updates) when
-     * the session is opened, so it takes its slot before; when it waits,
-     * the zone's wait handler comes back through send_response()
-     */
+    /* the session's own cleanup was added before: this one runs first */
 
-    if (ctx->kind == GSH_RPC_RECEIVE_PACK && !ctx->slot_first) {
-        ctx->slot_first = 1;
+    cln->handler = ngx_http_gsh_stream_cleanup;
+    cln->data = ctx;
 
-        rc = ngx_http_gsh_limit_enter(r, ctx);
+    ctx->progress.handler = ngx_http_gsh_progress_handler;
+    ctx->progress.data = ctx;
+    ctx->progress.log = r->connection->log;
+
+    ngx_http_gsh_zone_in_flight_add(1);
+
+    if (ctx->kind == GSH_RPC_RECEIVE_PACK) {
+        rc = ngx_http_gsh_limit_enter(r, ctx, ngx_http_gsh_push_granted);
 
         if (rc == NGX_AGAIN) {
             return NGX_OK;
@@ -66,9 +93,37 @@ ngx_http_gsh_open(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx)
         if (rc != NGX_OK) {
             return rc;
         }
+
+        ctx->pack = 1;
     }
 
-    ctx->opening = 1;
+    return ngx_http_gsh_open_session(r, ctx);
+}
+
+
+/* a push that waited for its slot: now its work */
+
+static void
+ngx_http_gsh_push_granted(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx)
+{
+    ngx_int_t  rc;
+
+    ctx->pack = 1;
+
+    rc = ngx_http_gsh_open_session(r, ctx);
+
+    if (rc != NGX_OK) {
+        ngx_http_finalize_request(r, rc == NGX_ERROR
+                                     ? NGX_HTTP_INTERNAL_SERVER_ERROR
+                                     : rc);
+    }
+}
+
+
+static ngx_int_t
+ngx_http_gsh_open_session(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx)
+{
+    int  status;
 
     status = gsh_session_open_on_loop(ctx->session);
 
@@ -256,124 +311,6 @@ ngx_http_gsh_task_timer_handler(ngx_event_t *ev)
 }
 
 
-/*
- * A read task that starts a pack counts objects and plans the pack first,
- * which may take long with nothing in its buffer; git's upload-pack sends
- * progress and keepalives meanwhile, and so does this timer, with what the
- * core hands out for it (gsh_session_interim(), made for this: safe while
- * the task runs, and in order ahead of the task's result).
- *
- * r->aio stays set while the task runs, and with it the copy filter holds
- * back whatever is passed (as for its own thread reads); the bytes here are
- * in memory and no filter reads a file for them, so it is cleared for the
- * call.  Each send gets a buf of its own, as filters may still hold the
- * previous one in their busy chains; the memory is reused only once the
- * previous buf is all out.
- */
-
-static void
-ngx_http_gsh_interim_handler(ngx_event_t *ev)
-{
-    size_t                     n;
-    unsigned                   aio;
-    ngx_buf_t                 *b;
-    ngx_int_t                  rc;
-    ngx_chain_t               *cl;
-    ngx_connection_t          *c;
-    ngx_http_request_t        *r;
-    ngx_http_gsh_ctx_t        *ctx;
-    ngx_http_core_loc_conf_t  *clcf;
-
-    ctx = ev->data;
-    r = ctx->request;
-    c = r->connection;
-
-    if (!ctx->task_busy || !ctx->streaming || r->done || c->error) {
-        return;
-    }
-
-    ngx_add_timer(ev, NGX_HTTP_GSH_INTERIM_TIMER);
-
-    if (ctx->interim_data == NULL) {
-        ctx->interim_data = ngx_palloc(r->pool, NGX_HTTP_GSH_INTERIM_SIZE);
-        if (ctx->interim_data == NULL) {
-            return;
-        }
-    }
-
-    cl = NULL;
-
-    if (ctx->interim_sent == NULL || ngx_buf_size(ctx->interim_sent) == 0) {
-        n = gsh_session_interim(ctx->session, ctx->interim_data,
-                                NGX_HTTP_GSH_INTERIM_SIZE);
-
-        if (n) {
-            b = ngx_calloc_buf(r->pool);
-            cl = ngx_alloc_chain_link(r->pool);
-
-            if (b == NULL || cl == NULL) {
-                /*
-                 * out of memory: these pkt-lines (progress or a
-                 * keepalive, all whole) are dropped, the response stays
-                 * well-formed
-                 */
-                return;
-            }
-
-            b->start = ctx->interim_data;
-            b->pos = b->start;
-            b->last = b->start + n;
-            b->end = b->start + NGX_HTTP_GSH_INTERIM_SIZE;
-            b->temporary = 1;
-            b->flush = 1;
-            b->tag = (ngx_buf_tag_t) &ctx->interim_data;
-
-            cl->buf = b;
-            cl->next = NULL;
-
-            ctx->interim_sent = b;
-
-            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, c->log, 0,
-                           "git_smart_http: %uz interim bytes", n);
-        }
-    }
-
-    if (cl == NULL && !r->buffered && !(r == r->main && c->buffered)) {
-        return;
-    }
-
-    /* also what an earlier call left for the client */
-
-    aio = r->aio;
-    r->aio = 0;
-
-    rc = ngx_http_output_filter(r, cl);
-
-    r->aio = aio;
-
-    if (rc == NGX_ERROR) {
-        /* the task's end sees the connection's error and finalizes */
-        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, c->log, 0,
-                       "git_smart_http: interim output failed");
-        return;
-    }
-
-    if (!r->buffered && !(r == r->main && c->buffered)) {
-        return;
-    }
-
-    /* the client is slow: the write handler waits for it, as it does */
-
-    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
-
-    if (!c->write->delayed && !c->write->timer_set) {
-        ngx_add_timer(c->write, clcf->send_timeout);
-    }
-
-    (void) ngx_handle_write_event(c->write, clcf->send_lowat);
-}
-
-
 static void
 ngx_http_gsh_write_handler(ngx_http_request_t *r)
 {
@@ -489,10 +426,17 @@ ngx_http_gsh_opened(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx)
 
     /*
      * a pack may have to wait for a slot of git_smart_http_max_concurrent;
-     * a push has one already
+     * a push has one already, and a response that is no pack takes none
      */
 
-    rc = ctx->slot_first ? NGX_OK : ngx_http_gsh_limit_enter(r, ctx);
+    if (ctx->kind == GSH_RPC_RECEIVE_PACK
+        || !gsh_session_sends_pack(ctx->session))
+    {
+        ngx_http_gsh_send_response(r, ctx);
+        return;
+    }
+
+    rc = ngx_http_gsh_limit_enter(r, ctx, ngx_http_gsh_pack_granted);
 
     if (rc == NGX_AGAIN) {
         return;
@@ -503,31 +447,26 @@ ngx_http_gsh_opened(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx)
         return;
     }
 
+    ngx_http_gsh_pack_granted(r, ctx);
+}
+
+
+static void
+ngx_http_gsh_pack_granted(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx)
+{
+    ctx->pack = 1;
+
     ngx_http_gsh_send_response(r, ctx);
 }
 
 
-void
+static void
 ngx_http_gsh_send_response(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx)
 {
     u_char      *p;
     size_t       len;
     ngx_int_t    rc;
     const char  *type;
-
-    if (!ctx->opening) {
-        /* a push that got its slot after waiting: now its work */
-
-        rc = ngx_http_gsh_open(r, ctx);
-
-        if (rc != NGX_OK) {
-            ngx_http_finalize_request(r, rc == NGX_ERROR
-                                         ? NGX_HTTP_INTERNAL_SERVER_ERROR
-                                         : rc);
-        }
-
-        return;
-    }
 
     if (ctx->kind == GSH_DUMB_FILE) {
         ngx_http_finalize_request(r, ngx_http_gsh_send_file(r, ctx));
@@ -605,7 +544,7 @@ ngx_http_gsh_read_result(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx,
 
     case GSH_DONE:
         ctx->eof = 1;
-        ngx_http_gsh_pack_end(r, ctx);
+        ngx_http_gsh_pack_end(ctx);
         break;
 
     default:
@@ -614,7 +553,7 @@ ngx_http_gsh_read_result(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx,
                       "aborted: %s",
                       &ctx->repo_log, gsh_session_message(ctx->session));
         ctx->failed = 1;
-        ngx_http_gsh_pack_end(r, ctx);
+        ngx_http_gsh_pack_end(ctx);
         break;
     }
 
@@ -666,8 +605,6 @@ static void
 ngx_http_gsh_stream(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx,
     ngx_chain_t *out)
 {
-    int                        read_rc;
-    size_t                     written;
     ngx_int_t                  rc;
     ngx_uint_t                 pending;
     ngx_event_t               *wev;
@@ -711,37 +648,15 @@ again:
         }
 
     } else if (!ctx->task_busy) {
-        ctx->filling = ngx_http_gsh_get_buf(r, ctx);
+        rc = ngx_http_gsh_fill(r, ctx, &out);
 
-        if (ctx->filling == NGX_CHAIN_ERROR) {
-            ctx->filling = NULL;
+        if (rc == NGX_ERROR) {
             ngx_http_finalize_request(r, NGX_ERROR);
             return;
         }
 
-        if (ctx->filling && ctx->on_loop) {
-            /* the response is in memory: reading it does not block */
-
-            read_rc = gsh_session_read(ctx->session, ctx->filling->buf->start,
-                                       ctx->filling->buf->end
-                                       - ctx->filling->buf->start,
-                                       &written);
-
-            out = ngx_http_gsh_read_result(r, ctx, read_rc, written);
-
-            if (out == NGX_CHAIN_ERROR) {
-                ngx_http_finalize_request(r, NGX_ERROR);
-                return;
-            }
-
+        if (rc == NGX_AGAIN) {
             goto again;
-        }
-
-        if (ctx->filling
-            && ngx_http_gsh_post_task(r, ctx, ngx_http_gsh_op_read) != NGX_OK)
-        {
-            ngx_http_finalize_request(r, NGX_ERROR);
-            return;
         }
     }
 
@@ -765,6 +680,51 @@ again:
         ngx_http_finalize_request(r, NGX_ERROR);
         return;
     }
+}
+
+
+/*
+ * A free buffer, if any, is filled: by a read task (NGX_OK), or on the
+ * loop when the response is in memory (NGX_AGAIN: *out is what to send,
+ * maybe nothing, and the stream goes on).
+ */
+
+static ngx_int_t
+ngx_http_gsh_fill(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx,
+    ngx_chain_t **out)
+{
+    int      rc;
+    size_t   written;
+
+    ctx->filling = ngx_http_gsh_get_buf(r, ctx);
+
+    if (ctx->filling == NGX_CHAIN_ERROR) {
+        ctx->filling = NULL;
+        return NGX_ERROR;
+    }
+
+    if (ctx->filling == NULL) {
+        return NGX_OK;
+    }
+
+    if (ctx->on_loop) {
+        /* the response is in memory: reading it does not block */
+
+        rc = gsh_session_read(ctx->session, ctx->filling->buf->start,
+                              ctx->filling->buf->end
+                              - ctx->filling->buf->start,
+                              &written);
+
+        *out = ngx_http_gsh_read_result(r, ctx, rc, written);
+
+        return (*out == NGX_CHAIN_ERROR) ? NGX_ERROR : NGX_AGAIN;
+    }
+
+    if (ngx_http_gsh_post_task(r, ctx, ngx_http_gsh_op_read) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -818,4 +778,114 @@ ngx_http_gsh_get_buf(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx)
     ctx->first_buf = 1;
 
     return cl;
+}
+
+
+/*
+ * git_smart_http_timeout: a read task of a pack is posted only when a
+ * buffer is free, that is when the client is not what the pack waits for;
+ * a task that has not returned after the timeout has produced nothing for
+ * that long.  The thread cannot be interrupted: the session is asked to
+ * stop, which it does at its next check (see gsh_session_stop_pack()).
+ */
+
+static void
+ngx_http_gsh_progress_arm(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx)
+{
+    ngx_http_gsh_loc_conf_t  *glcf;
+
+    if (!ctx->pack) {
+        return;
+    }
+
+    ctx->task_start = ngx_current_msec;
+
+    /*
+     * the timeout watches the making of a pack to send; a push's work
+     * (index-pack, the connectivity check, hooks) is not cut short by it
+     */
+
+    if (ctx->kind == GSH_RPC_RECEIVE_PACK) {
+        return;
+    }
+
+    glcf = ngx_http_get_module_loc_conf(r, ngx_http_git_smart_http_module);
+
+    if (glcf->timeout && ctx->error != ngx_http_gsh_err_pack_timeout) {
+        ngx_add_timer(&ctx->progress, glcf->timeout);
+    }
+}
+
+
+static void
+ngx_http_gsh_progress_done(ngx_http_gsh_ctx_t *ctx)
+{
+    ngx_http_gsh_task_ctx_t  *t;
+
+    t = ctx->task->ctx;
+
+    if (!ctx->pack || t->op != ngx_http_gsh_op_read) {
+        return;
+    }
+
+    ctx->pack_msec += ngx_current_msec - ctx->task_start;
+
+    if (ctx->progress.timer_set) {
+        ngx_del_timer(&ctx->progress);
+    }
+}
+
+
+static void
+ngx_http_gsh_progress_handler(ngx_event_t *ev)
+{
+    ngx_http_gsh_ctx_t       *ctx;
+    ngx_http_gsh_loc_conf_t  *glcf;
+
+    ctx = ev->data;
+
+    glcf = ngx_http_get_module_loc_conf(ctx->request,
+                                        ngx_http_git_smart_http_module);
+
+    ngx_log_error(NGX_LOG_ERR, ev->log, 0,
+                  "git_smart_http: repository \"%V\": the pack made no "
+                  "progress for %M ms, ending it",
+                  &ctx->repo_log, glcf->timeout);
+
+    ngx_http_gsh_metrics_error(ctx, ngx_http_gsh_err_pack_timeout);
+
+    gsh_session_stop_pack(ctx->session);
+}
+
+
+/* the last byte of a pack is out, or the pack failed, or the request ends */
+
+static void
+ngx_http_gsh_pack_end(ngx_http_gsh_ctx_t *ctx)
+{
+    if (!ctx->pack || ctx->pack_ended) {
+        return;
+    }
+
+    ctx->pack_ended = 1;
+
+    ngx_http_gsh_limit_release(ctx);
+    ngx_http_gsh_metrics_pack(ctx);
+}
+
+
+/* before the session is destroyed: the pack's counters read it */
+
+static void
+ngx_http_gsh_stream_cleanup(void *data)
+{
+    ngx_http_gsh_ctx_t *ctx = data;
+
+    if (ctx->progress.timer_set) {
+        ngx_del_timer(&ctx->progress);
+    }
+
+    ngx_http_gsh_pack_end(ctx);
+
+    ngx_http_gsh_zone_in_flight_add(-1);
 }

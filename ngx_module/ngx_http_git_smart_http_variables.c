@@ -38,8 +38,6 @@ static ngx_int_t ngx_http_gsh_number(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, long long n);
 static void ngx_http_gsh_set_value(ngx_http_variable_value_t *v,
     u_char *data, size_t len);
-static const char *ngx_http_gsh_status(ngx_http_request_t *r,
-    ngx_http_gsh_ctx_t *ctx);
 
 
 static ngx_http_variable_t  ngx_http_gsh_vars[] = {
@@ -150,7 +148,7 @@ ngx_http_gsh_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
         return NGX_OK;
 
     case ngx_http_gsh_var_status:
-        status = ngx_http_gsh_status(r, ctx);
+        status = ngx_http_gsh_outcome_name(ngx_http_gsh_outcome(r, ctx));
         if (status) {
             ngx_http_gsh_set_value(v, (u_char *) status, ngx_strlen(status));
         }
@@ -250,100 +248,4 @@ ngx_http_gsh_set_value(ngx_http_variable_value_t *v, u_char *data, size_t len)
     v->valid = 1;
     v->no_cacheable = 1;
     v->not_found = 0;
-}
-
-
-/*
- * How the request ended, in the module's terms.  A 200 response that went
- * out whole is "ok", or "refused" when it is an ERR line the client shows;
- * one that stopped is "aborted" (the pack failed, side-band 3 told the
- * client), "client_closed" or "timeout"; a request answered with an error
- * status names it.
- */
-
-static const char *
-ngx_http_gsh_status(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx)
-{
-    ngx_uint_t          status;
-    ngx_connection_t   *c;
-    gsh_session_stats   st;
-
-    c = r->connection;
-
-    if (ctx->task_busy) {
-        return NULL;
-    }
-
-    if (ctx->streaming) {
-        if (ctx->failed) {
-            return "aborted";
-        }
-
-        if (c->timedout) {
-            return "timeout";
-        }
-
-        if (c->error) {
-            return "client_closed";
-        }
-
-        if (!ctx->eof) {
-            /* ended by a failure on this side (no memory, a filter) */
-            return "error";
-        }
-
-        gsh_session_get_stats(ctx->session, &st);
-
-        return st.refused ? "refused" : "ok";
-    }
-
-    status = r->headers_out.status;
-
-    switch (status) {
-
-    case NGX_HTTP_OK:
-        /* a HEAD request is answered with the headers only */
-        if (r->header_only) {
-            return "ok";
-        }
-
-        /* else the headers are being sent (add_header) or failed to be */
-        return c->error ? "client_closed" : NULL;
-
-    case NGX_HTTP_BAD_REQUEST:
-    case NGX_HTTP_LENGTH_REQUIRED:
-        return "bad_request";
-
-    case NGX_HTTP_FORBIDDEN:
-        return "forbidden";
-
-    case NGX_HTTP_NOT_FOUND:
-        return "not_found";
-
-    case NGX_HTTP_NOT_ALLOWED:
-        return "method_not_allowed";
-
-    case NGX_HTTP_REQUEST_TIME_OUT:
-        return "timeout";
-
-    case NGX_HTTP_REQUEST_ENTITY_TOO_LARGE:
-        return "too_large";
-
-    case NGX_HTTP_UNSUPPORTED_MEDIA_TYPE:
-        return "unsupported_media_type";
-
-    case NGX_HTTP_CLIENT_CLOSED_REQUEST:
-        return "client_closed";
-
-    case 0:
-        /* finalized before any status: the client went away, or a failure */
-        if (c->timedout) {
-            return "timeout";
-        }
-
-        return c->error ? "client_closed" : "error";
-
-    default:
-        return "error";
-    }
 }

@@ -1,20 +1,15 @@
 
 /*
- * Git Smart HTTP for nginx: limits shared by all workers.
+ * Git Smart HTTP for nginx: the shared memory zone and its slot table.
  *
- * One implicit zone, "git_smart_http", is added whenever the module is used.
- * A pack-producing request (a fetch done negotiating; never an
- * advertisement, ls-refs or a negotiation round) takes a holder entry in it
- * before its response starts: a slot when fewer than
- * git_smart_http_max_concurrent packs of the same limit run, else a place
- * in the queue.  Each entry is tagged with the worker's pid, so that the
- * entries of a worker that died without releasing them are reclaimed when
- * its successor starts, and whenever a request would otherwise be refused.
- *
- * A limit is identified by the file and line of its max_concurrent
- * directive: every location inheriting it shares its slots, and the slots
- * of packs still running in old workers after a reload count against the
- * same directive of the new configuration.
+ * One implicit zone, "git_smart_http", is added whenever the module is used
+ * (by the postconfiguration of the module file).  Its table of holder
+ * entries is what the limit file takes pack slots and queue places from;
+ * each entry is tagged with the worker's pid, so that the entries of a
+ * worker that died without releasing them are reclaimed when its successor
+ * starts, and whenever a request would otherwise be refused.  The zone also
+ * holds each worker's count of requests in flight and the metrics
+ * counters, which a reload keeps as it keeps the zone.
  */
 
 
@@ -23,130 +18,16 @@
 
 static ngx_int_t ngx_http_gsh_zone_init(ngx_shm_zone_t *shm_zone,
     void *data);
+static ngx_slab_pool_t *ngx_http_gsh_shpool(void);
 static ngx_int_t ngx_http_gsh_holder_alloc(ngx_http_gsh_shctx_t *sh,
     uint32_t key, ngx_uint_t waiting);
 static void ngx_http_gsh_count(ngx_http_gsh_shctx_t *sh, uint32_t key,
     uint64_t ticket, ngx_uint_t *active, ngx_uint_t *ahead);
 static void ngx_http_gsh_reclaim(ngx_http_gsh_shctx_t *sh);
 static ngx_int_t ngx_http_gsh_pid_alive(ngx_pid_t pid);
-static void ngx_http_gsh_release(ngx_http_gsh_limit_t *lim);
-static ngx_int_t ngx_http_gsh_refuse_busy(ngx_http_request_t *r,
-    ngx_http_gsh_limit_t *lim, ngx_int_t status, ngx_http_gsh_err_e kind);
-static void ngx_http_gsh_wait_handler(ngx_event_t *ev);
-static void ngx_http_gsh_stop_waiting(ngx_http_gsh_limit_t *lim);
-static void ngx_http_gsh_progress_handler(ngx_event_t *ev);
-static void ngx_http_gsh_limit_cleanup(void *data);
 
 
 static ngx_str_t  ngx_http_gsh_zone_name = ngx_string("git_smart_http");
-
-/* this worker's waiting requests, woken up when it releases a slot */
-static ngx_queue_t  ngx_http_gsh_waiters;
-
-
-char *
-ngx_http_gsh_max_concurrent(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_http_gsh_loc_conf_t *glcf = conf;
-
-    ngx_int_t   n;
-    ngx_str_t  *value;
-    u_char      where[NGX_MAX_PATH + NGX_INT_T_LEN + 2], *p;
-
-    if (glcf->max_concurrent != NGX_CONF_UNSET) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-
-    if (value[1].len == 3 && ngx_strncmp(value[1].data, "off", 3) == 0) {
-        n = 0;
-
-    } else {
-        n = ngx_atoi(value[1].data, value[1].len);
-
-        if (n == NGX_ERROR || n == 0) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"%V\" takes a number of packs greater than "
-                               "0, or \"off\", not \"%V\"",
-                               &cmd->name, &value[1]);
-            return NGX_CONF_ERROR;
-        }
-    }
-
-    glcf->max_concurrent = n;
-
-    p = ngx_snprintf(where, sizeof(where), "%V:%ui",
-                     &cf->conf_file->file.name, cf->conf_file->line);
-
-    glcf->limit_key = ngx_crc32_long(where, p - where);
-
-    return NGX_CONF_OK;
-}
-
-
-char *
-ngx_http_gsh_queue(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_http_gsh_loc_conf_t *glcf = conf;
-
-    ngx_int_t    n;
-    ngx_str_t   *value, s;
-    ngx_msec_t   t;
-    ngx_uint_t   i;
-
-    if (glcf->queue != NGX_CONF_UNSET) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-
-    n = ngx_atoi(value[1].data, value[1].len);
-
-    if (n == NGX_ERROR) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V\" takes a number of waiting requests (0 or "
-                           "more), not \"%V\"", &cmd->name, &value[1]);
-        return NGX_CONF_ERROR;
-    }
-
-    if (n > NGX_HTTP_GSH_HOLDERS) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V\" %i is more than the zone holds (%d)",
-                           &cmd->name, n, NGX_HTTP_GSH_HOLDERS);
-        return NGX_CONF_ERROR;
-    }
-
-    glcf->queue = n;
-    glcf->queue_timeout = NGX_HTTP_GSH_QUEUE_TIMEOUT;
-
-    for (i = 2; i < cf->args->nelts; i++) {
-
-        if (ngx_strncmp(value[i].data, "timeout=", 8) == 0) {
-            s.data = value[i].data + 8;
-            s.len = value[i].len - 8;
-
-            t = ngx_parse_time(&s, 0);
-
-            if (t == (ngx_msec_t) NGX_ERROR || t == 0) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "\"%V\": invalid timeout \"%V\"",
-                                   &cmd->name, &value[i]);
-                return NGX_CONF_ERROR;
-            }
-
-            glcf->queue_timeout = t;
-            continue;
-        }
-
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V\": invalid parameter \"%V\"",
-                           &cmd->name, &value[i]);
-        return NGX_CONF_ERROR;
-    }
-
-    return NGX_CONF_OK;
-}
 
 
 ngx_int_t
@@ -264,8 +145,6 @@ ngx_http_gsh_zone_init_process(ngx_cycle_t *cycle)
     ngx_slab_pool_t       *shpool;
     ngx_http_gsh_shctx_t  *sh;
 
-    ngx_queue_init(&ngx_http_gsh_waiters);
-
     sh = ngx_http_gsh_shctx();
 
     if (sh == NULL
@@ -325,97 +204,20 @@ ngx_http_gsh_zone_exit_process(ngx_cycle_t *cycle)
 }
 
 
-/* the per-request state, and its cleanup, for every request with a session */
-
-ngx_int_t
-ngx_http_gsh_limit_start(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx)
-{
-    ngx_pool_cleanup_t    *cln;
-    ngx_http_gsh_limit_t  *lim;
-
-    if (ctx->limit) {
-        return NGX_OK;
-    }
-
-    lim = ngx_pcalloc(r->pool, sizeof(ngx_http_gsh_limit_t));
-    if (lim == NULL) {
-        return NGX_ERROR;
-    }
-
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (cln == NULL) {
-        return NGX_ERROR;
-    }
-
-    lim->request = r;
-    lim->ctx = ctx;
-    lim->sh = ngx_http_gsh_shctx();
-    lim->holder = -1;
-    lim->error = -1;
-
-    lim->wait.handler = ngx_http_gsh_wait_handler;
-    lim->wait.data = lim;
-    lim->wait.log = r->connection->log;
-
-    lim->progress.handler = ngx_http_gsh_progress_handler;
-    lim->progress.data = lim;
-    lim->progress.log = r->connection->log;
-
-    cln->handler = ngx_http_gsh_limit_cleanup;
-    cln->data = lim;
-
-    ctx->limit = lim;
-
-    if (lim->sh) {
-        (void) ngx_atomic_fetch_add(
-                              &lim->sh->workers[ngx_process_slot].in_flight, 1);
-        lim->counted = 1;
-    }
-
-    return NGX_OK;
-}
-
-
 /*
- * Called when the session is open with a 200: NGX_OK to send the response
- * now, NGX_AGAIN when it waits for a slot (ngx_http_gsh_send_response()
- * follows later), or the status of a refusal.
+ * A holder entry for the key: a slot when fewer than max of its slots are
+ * taken and nobody waits, else a place in the queue while fewer than queue
+ * wait.  Returns the entry's index, NGX_DECLINED when slots and queue are
+ * full, NGX_ERROR when the table is; *waiting is the queue's length.
  */
 
 ngx_int_t
-ngx_http_gsh_limit_enter(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx)
+ngx_http_gsh_zone_take(ngx_http_gsh_shctx_t *sh, uint32_t key,
+    ngx_uint_t max, ngx_uint_t queue, ngx_uint_t *waiting)
 {
-    ngx_int_t                 idx;
-    ngx_uint_t                active, waiting, pass;
-    ngx_slab_pool_t          *shpool;
-    ngx_http_gsh_limit_t     *lim;
-    ngx_http_gsh_shctx_t     *sh;
-    ngx_http_gsh_loc_conf_t  *glcf;
-
-    lim = ctx->limit;
-
-    /*
-     * a push takes a slot as a pack does: receiving, indexing and checking
-     * a pack costs the server what sending one does
-     */
-
-    if (lim == NULL
-        || (ctx->kind != GSH_RPC_RECEIVE_PACK
-            && !gsh_session_sends_pack(ctx->session)))
-    {
-        return NGX_OK;
-    }
-
-    glcf = ngx_http_get_module_loc_conf(r, ngx_http_git_smart_http_module);
-    sh = lim->sh;
-
-    if (glcf->max_concurrent == 0 || sh == NULL) {
-        lim->pack = 1;
-        return NGX_OK;
-    }
-
-    lim->key = glcf->limit_key;
-    lim->max = glcf->max_concurrent;
+    ngx_int_t         idx;
+    ngx_uint_t        active, pass;
+    ngx_slab_pool_t  *shpool;
 
     shpool = ngx_http_gsh_shpool();
 
@@ -423,13 +225,13 @@ ngx_http_gsh_limit_enter(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx)
 
     for (pass = 0; /* void */ ; pass++) {
 
-        ngx_http_gsh_count(sh, lim->key, (uint64_t) -1, &active, &waiting);
+        ngx_http_gsh_count(sh, key, (uint64_t) -1, &active, waiting);
 
-        if (active < (ngx_uint_t) lim->max && waiting == 0) {
-            idx = ngx_http_gsh_holder_alloc(sh, lim->key, 0);
+        if (active < max && *waiting == 0) {
+            idx = ngx_http_gsh_holder_alloc(sh, key, 0);
 
-        } else if (waiting < (ngx_uint_t) glcf->queue) {
-            idx = ngx_http_gsh_holder_alloc(sh, lim->key, 1);
+        } else if (*waiting < queue) {
+            idx = ngx_http_gsh_holder_alloc(sh, key, 1);
 
         } else {
             idx = NGX_DECLINED;
@@ -445,44 +247,63 @@ ngx_http_gsh_limit_enter(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx)
 
     ngx_shmtx_unlock(&shpool->mutex);
 
-    if (idx == NGX_DECLINED) {
-        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "git_smart_http: repository \"%V\": %i packs running "
-                      "and %ui waiting, refused",
-                      &ctx->repo_log, lim->max, waiting);
+    return idx;
+}
 
-        return ngx_http_gsh_refuse_busy(r, lim, NGX_HTTP_TOO_MANY_REQUESTS,
-                                        ngx_http_gsh_err_limit);
+
+ngx_uint_t
+ngx_http_gsh_zone_waiting(ngx_http_gsh_shctx_t *sh, ngx_int_t idx)
+{
+    return sh->holders[idx].waiting;
+}
+
+
+/*
+ * 1 when the queued entry idx now gets a slot: it is still this worker's,
+ * and fewer than max slots are taken or queued ahead of it.
+ */
+
+ngx_uint_t
+ngx_http_gsh_zone_try_slot(ngx_http_gsh_shctx_t *sh, ngx_int_t idx,
+    uint32_t key, ngx_uint_t max)
+{
+    ngx_uint_t              active, ahead, got;
+    ngx_slab_pool_t        *shpool;
+    ngx_http_gsh_holder_t  *h;
+
+    h = &sh->holders[idx];
+    shpool = ngx_http_gsh_shpool();
+
+    ngx_shmtx_lock(&shpool->mutex);
+
+    ngx_http_gsh_count(sh, key, h->ticket, &active, &ahead);
+
+    got = (h->pid == ngx_pid && active + ahead < max);
+
+    if (got) {
+        h->waiting = 0;
     }
 
-    if (idx == NGX_ERROR) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "git_smart_http: repository \"%V\": the shared zone "
-                      "holds %d packs and queued requests at most, refused",
-                      &ctx->repo_log, NGX_HTTP_GSH_HOLDERS);
+    ngx_shmtx_unlock(&shpool->mutex);
 
-        return ngx_http_gsh_refuse_busy(r, lim, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                        ngx_http_gsh_err_zone_full);
+    return got;
+}
+
+
+void
+ngx_http_gsh_zone_free(ngx_http_gsh_shctx_t *sh, ngx_int_t idx)
+{
+    ngx_slab_pool_t  *shpool;
+
+    shpool = ngx_http_gsh_shpool();
+
+    ngx_shmtx_lock(&shpool->mutex);
+
+    if (sh->holders[idx].pid == ngx_pid) {
+        sh->holders[idx].pid = 0;
     }
 
-    lim->holder = idx;
-
-    if (!sh->holders[idx].waiting) {
-        lim->pack = 1;
-        return NGX_OK;
-    }
-
-    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                  "git_smart_http: repository \"%V\": waiting for one of %i "
-                  "pack slots", &ctx->repo_log, lim->max);
-
-    lim->deadline = ngx_current_msec + glcf->queue_timeout;
-
-    ngx_queue_insert_tail(&ngx_http_gsh_waiters, &lim->queue);
-
-    ngx_add_timer(&lim->wait, ngx_min(NGX_HTTP_GSH_RETRY, glcf->queue_timeout));
-
-    return NGX_AGAIN;
+    ngx_shmtx_unlock(&shpool->mutex);
 }
 
 
@@ -580,6 +401,54 @@ ngx_http_gsh_zone_count(ngx_http_gsh_shctx_t *sh, ngx_uint_t *waiting)
 }
 
 
+/* this worker's requests with a session: n is 1 or -1 */
+
+void
+ngx_http_gsh_zone_in_flight_add(ngx_int_t n)
+{
+    ngx_http_gsh_shctx_t  *sh;
+
+    sh = ngx_http_gsh_shctx();
+
+    if (sh) {
+        (void) ngx_atomic_fetch_add(&sh->workers[ngx_process_slot].in_flight,
+                                    n);
+    }
+}
+
+
+/*
+ * Requests in flight, all workers; what workers that are gone left behind
+ * does not count.
+ */
+
+ngx_atomic_uint_t
+ngx_http_gsh_zone_in_flight(ngx_http_gsh_shctx_t *sh)
+{
+    ngx_uint_t          i;
+    ngx_pid_t           pid;
+    ngx_atomic_uint_t   in_flight;
+
+    in_flight = 0;
+
+    for (i = 0; i < NGX_MAX_PROCESSES; i++) {
+        pid = sh->workers[i].pid;
+
+        if (pid == 0) {
+            continue;
+        }
+
+        if (pid != ngx_pid && kill(pid, 0) == -1 && ngx_errno == NGX_ESRCH) {
+            continue;
+        }
+
+        in_flight += sh->workers[i].in_flight;
+    }
+
+    return in_flight;
+}
+
+
 /* with the mutex held */
 
 static void
@@ -620,292 +489,4 @@ ngx_http_gsh_pid_alive(ngx_pid_t pid)
 {
     /* EPERM: a process of another user has that pid: not ours, but alive */
     return kill(pid, 0) == 0 || ngx_errno != NGX_ESRCH;
-}
-
-
-static void
-ngx_http_gsh_release(ngx_http_gsh_limit_t *lim)
-{
-    ngx_queue_t           *q;
-    ngx_slab_pool_t       *shpool;
-    ngx_http_gsh_limit_t  *w;
-
-    if (lim->holder < 0) {
-        return;
-    }
-
-    shpool = ngx_http_gsh_shpool();
-
-    ngx_shmtx_lock(&shpool->mutex);
-
-    if (lim->sh->holders[lim->holder].pid == ngx_pid) {
-        lim->sh->holders[lim->holder].pid = 0;
-    }
-
-    ngx_shmtx_unlock(&shpool->mutex);
-
-    lim->holder = -1;
-
-    /* this worker's waiters need not wait for their next retry */
-
-    for (q = ngx_queue_head(&ngx_http_gsh_waiters);
-         q != ngx_queue_sentinel(&ngx_http_gsh_waiters);
-         q = ngx_queue_next(q))
-    {
-        w = ngx_queue_data(q, ngx_http_gsh_limit_t, queue);
-
-        if (w->key == lim->key && !w->wait.posted) {
-            ngx_post_event(&w->wait, &ngx_posted_events);
-        }
-    }
-}
-
-
-static ngx_int_t
-ngx_http_gsh_refuse_busy(ngx_http_request_t *r, ngx_http_gsh_limit_t *lim,
-    ngx_int_t status, ngx_http_gsh_err_e kind)
-{
-    u_char                   *p;
-    ngx_table_elt_t          *h;
-    ngx_http_gsh_loc_conf_t  *glcf;
-
-    glcf = ngx_http_get_module_loc_conf(r, ngx_http_git_smart_http_module);
-
-    ngx_http_gsh_metrics_error(lim, kind);
-
-    if (ngx_http_gsh_set_nocache(r) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    p = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
-    if (p == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    /* as long as a queued request could have waited, and at least 1s */
-
-    h->hash = 1;
-#if (nginx_version >= 1023000)
-    h->next = NULL;
-#endif
-    ngx_str_set(&h->key, "Retry-After");
-    h->value.data = p;
-    h->value.len = ngx_sprintf(p, "%M",
-                               ngx_max((glcf->queue_timeout + 999) / 1000, 1))
-                   - p;
-
-    return status;
-}
-
-
-static void
-ngx_http_gsh_wait_handler(ngx_event_t *ev)
-{
-    ngx_uint_t             active, ahead;
-    ngx_msec_int_t         left;
-    ngx_slab_pool_t       *shpool;
-    ngx_connection_t      *c;
-    ngx_http_request_t    *r;
-    ngx_http_gsh_limit_t  *lim;
-    ngx_http_gsh_holder_t *h;
-
-    lim = ev->data;
-    r = lim->request;
-    c = r->connection;
-
-    ngx_http_set_log_request(c->log, r);
-
-    if (lim->holder < 0) {
-        return;
-    }
-
-    h = &lim->sh->holders[lim->holder];
-    shpool = ngx_http_gsh_shpool();
-
-    ngx_shmtx_lock(&shpool->mutex);
-
-    ngx_http_gsh_count(lim->sh, lim->key, h->ticket, &active, &ahead);
-
-    if (h->pid == ngx_pid && active + ahead < (ngx_uint_t) lim->max) {
-        h->waiting = 0;
-        ngx_shmtx_unlock(&shpool->mutex);
-
-        ngx_http_gsh_stop_waiting(lim);
-        lim->pack = 1;
-
-        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, c->log, 0,
-                       "git_smart_http: got a pack slot");
-
-        ngx_http_gsh_send_response(r, lim->ctx);
-        ngx_http_run_posted_requests(c);
-        return;
-    }
-
-    ngx_shmtx_unlock(&shpool->mutex);
-
-    left = (ngx_msec_int_t) (lim->deadline - ngx_current_msec);
-
-    if (left > 0) {
-        ngx_add_timer(ev, ngx_min(NGX_HTTP_GSH_RETRY, (ngx_msec_t) left));
-        return;
-    }
-
-    ngx_http_gsh_stop_waiting(lim);
-    ngx_http_gsh_release(lim);
-
-    ngx_log_error(NGX_LOG_WARN, c->log, 0,
-                  "git_smart_http: repository \"%V\": no pack slot within "
-                  "the queue timeout, refused", &lim->ctx->repo_log);
-
-    ngx_http_finalize_request(r,
-        ngx_http_gsh_refuse_busy(r, lim, NGX_HTTP_TOO_MANY_REQUESTS,
-                                 ngx_http_gsh_err_queue_timeout));
-    ngx_http_run_posted_requests(c);
-}
-
-
-static void
-ngx_http_gsh_stop_waiting(ngx_http_gsh_limit_t *lim)
-{
-    if (lim->wait.timer_set) {
-        ngx_del_timer(&lim->wait);
-    }
-
-    if (lim->wait.posted) {
-        ngx_delete_posted_event(&lim->wait);
-    }
-
-    if (lim->queue.next) {
-        ngx_queue_remove(&lim->queue);
-        lim->queue.next = NULL;
-    }
-}
-
-
-/*
- * git_smart_http_timeout: a read task of a pack is posted only when a
- * buffer is free, that is when the client is not what the pack waits for;
- * a task that has not returned after the timeout has produced nothing for
- * that long.  The thread cannot be interrupted: the session is asked to
- * stop, which it does at its next check (see gsh_session_stop_pack()).
- */
-
-void
-ngx_http_gsh_progress_arm(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx)
-{
-    ngx_http_gsh_limit_t     *lim;
-    ngx_http_gsh_loc_conf_t  *glcf;
-
-    lim = ctx->limit;
-
-    if (lim == NULL || !lim->pack) {
-        return;
-    }
-
-    lim->task_start = ngx_current_msec;
-
-    /*
-     * the timeout watches the making of a pack to send; a push's work
-     * (index-pack, the connectivity check, hooks) is not cut short by it
-     */
-
-    if (ctx->kind == GSH_RPC_RECEIVE_PACK) {
-        return;
-    }
-
-    glcf = ngx_http_get_module_loc_conf(r, ngx_http_git_smart_http_module);
-
-    if (glcf->timeout && lim->error != ngx_http_gsh_err_pack_timeout) {
-        ngx_add_timer(&lim->progress, glcf->timeout);
-    }
-}
-
-
-void
-ngx_http_gsh_progress_done(ngx_http_gsh_ctx_t *ctx)
-{
-    ngx_http_gsh_limit_t     *lim;
-    ngx_http_gsh_task_ctx_t  *t;
-
-    lim = ctx->limit;
-    t = ctx->task->ctx;
-
-    if (lim == NULL || !lim->pack || t->op != ngx_http_gsh_op_read) {
-        return;
-    }
-
-    lim->pack_msec += ngx_current_msec - lim->task_start;
-
-    if (lim->progress.timer_set) {
-        ngx_del_timer(&lim->progress);
-    }
-}
-
-
-static void
-ngx_http_gsh_progress_handler(ngx_event_t *ev)
-{
-    ngx_http_gsh_limit_t     *lim;
-    ngx_http_gsh_loc_conf_t  *glcf;
-
-    lim = ev->data;
-
-    glcf = ngx_http_get_module_loc_conf(lim->request,
-                                        ngx_http_git_smart_http_module);
-
-    ngx_log_error(NGX_LOG_ERR, ev->log, 0,
-                  "git_smart_http: repository \"%V\": the pack made no "
-                  "progress for %M ms, ending it",
-                  &lim->ctx->repo_log, glcf->timeout);
-
-    ngx_http_gsh_metrics_error(lim, ngx_http_gsh_err_pack_timeout);
-
-    gsh_session_stop_pack(lim->ctx->session);
-}
-
-
-/* the last byte of a pack is out, or the pack failed, or the request ends */
-
-void
-ngx_http_gsh_pack_end(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx)
-{
-    ngx_http_gsh_limit_t  *lim;
-
-    lim = ctx->limit;
-
-    if (lim == NULL || !lim->pack || lim->pack_ended) {
-        return;
-    }
-
-    lim->pack_ended = 1;
-
-    ngx_http_gsh_release(lim);
-    ngx_http_gsh_metrics_pack(lim);
-}
-
-
-static void
-ngx_http_gsh_limit_cleanup(void *data)
-{
-    ngx_http_gsh_limit_t *lim = data;
-
-    ngx_http_gsh_stop_waiting(lim);
-
-    if (lim->progress.timer_set) {
-        ngx_del_timer(&lim->progress);
-    }
-
-    ngx_http_gsh_pack_end(lim->request, lim->ctx);
-    ngx_http_gsh_release(lim);
-
-    if (lim->counted) {
-        (void) ngx_atomic_fetch_add(
-                     &lim->sh->workers[ngx_process_slot].in_flight, -1);
-        lim->counted = 0;
-    }
 }

@@ -3,7 +3,8 @@
  * Git Smart HTTP for nginx: the shared memory zone that all workers (and the
  * workers of the next configuration after "nginx -s reload") see.  It holds
  * the pack slots of git_smart_http_max_concurrent, their queue, and the
- * metrics counters.  Only the zone and metrics files include this.
+ * metrics counters.  Only the zone, limit, metrics and module files include
+ * this.
  */
 
 
@@ -46,22 +47,6 @@ typedef enum {
 
 #define NGX_HTTP_GSH_VERSIONS      3
 #define NGX_HTTP_GSH_STATUSES      17   /* the list in the metrics file */
-
-
-typedef enum {
-    ngx_http_gsh_err_limit = 0,         /* 429: slots and queue are full */
-    ngx_http_gsh_err_queue_timeout,     /* 429: waited for too long */
-    ngx_http_gsh_err_zone_full,         /* 503: no holder entry left */
-    ngx_http_gsh_err_pack_timeout,      /* git_smart_http_timeout */
-    ngx_http_gsh_err_pack_failed,       /* the core could not go on */
-    ngx_http_gsh_err_client_closed,     /* the response was cut short */
-    ngx_http_gsh_err_send_timeout,      /* nginx's send_timeout */
-    ngx_http_gsh_err_client_error,      /* a 4xx answer of the core */
-    ngx_http_gsh_err_server_error,      /* a 5xx answer */
-    ngx_http_gsh_err_n
-} ngx_http_gsh_err_e;
-
-
 #define NGX_HTTP_GSH_BUCKETS       13   /* the list in the metrics file */
 
 
@@ -99,36 +84,19 @@ typedef struct {
 } ngx_http_gsh_shctx_t;
 
 
-struct ngx_http_gsh_limit_s {
-    ngx_http_request_t         *request;
-    ngx_http_gsh_ctx_t         *ctx;
-    ngx_http_gsh_shctx_t       *sh;         /* NULL: no zone */
-
-    ngx_int_t                   holder;     /* index, or -1 */
-    uint32_t                    key;
-    ngx_int_t                   max;        /* the limit it waits for */
-    ngx_msec_t                  deadline;   /* of the wait */
-    ngx_event_t                 wait;       /* retries while queued */
-    ngx_queue_t                 queue;      /* this worker's waiters */
-
-    ngx_event_t                 progress;   /* git_smart_http_timeout */
-    ngx_msec_t                  task_start;
-    ngx_msec_t                  pack_msec;  /* read tasks of the pack */
-
-    ngx_int_t                   error;      /* an ngx_http_gsh_err_e, or -1 */
-
-    unsigned                    counted:1;  /* in workers[].in_flight */
-    unsigned                    pack:1;     /* a pack was started */
-    unsigned                    pack_ended:1;
-};
-
-
+ngx_int_t ngx_http_gsh_zone_add(ngx_conf_t *cf);
+ngx_int_t ngx_http_gsh_zone_init_process(ngx_cycle_t *cycle);
+void ngx_http_gsh_zone_exit_process(ngx_cycle_t *cycle);
 ngx_http_gsh_shctx_t *ngx_http_gsh_shctx(void);
+ngx_int_t ngx_http_gsh_zone_take(ngx_http_gsh_shctx_t *sh, uint32_t key,
+    ngx_uint_t max, ngx_uint_t queue, ngx_uint_t *waiting);
+ngx_uint_t ngx_http_gsh_zone_waiting(ngx_http_gsh_shctx_t *sh, ngx_int_t idx);
+ngx_uint_t ngx_http_gsh_zone_try_slot(ngx_http_gsh_shctx_t *sh, ngx_int_t idx,
+    uint32_t key, ngx_uint_t max);
+void ngx_http_gsh_zone_free(ngx_http_gsh_shctx_t *sh, ngx_int_t idx);
 ngx_uint_t ngx_http_gsh_zone_count(ngx_http_gsh_shctx_t *sh,
     ngx_uint_t *waiting);
-void ngx_http_gsh_metrics_error(ngx_http_gsh_limit_t *lim,
-    ngx_http_gsh_err_e kind);
-void ngx_http_gsh_metrics_pack(ngx_http_gsh_limit_t *lim);
+ngx_atomic_uint_t ngx_http_gsh_zone_in_flight(ngx_http_gsh_shctx_t *sh);
 
 
 #endif /* _NGX_HTTP_GIT_SMART_HTTP_ZONE_H_INCLUDED_ */
