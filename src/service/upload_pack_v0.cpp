@@ -161,77 +161,83 @@ struct CommonCommits {
     size_t haves = 0;
 
     // Whether the pack follows: after "done", or a flush that no-done ends.
-    bool run(Lines &reader, const UploadPackConfig &config, std::string &out, bool *refused) {
-        for (;;) {
-            proto::Pkt pkt = reader.next();
-            if (pkt.kind == proto::PktKind::End)
-                return false; // git dies: the remote end hung up unexpectedly
-            if (pkt.kind != proto::PktKind::Data)
-                return flush(out);
-            std::string_view line = pkt.data;
-            if (line.starts_with("have ")) {
-                if (std::string err = over_limit(config, 0, ++haves); !err.empty()) {
-                    proto::pkt_write(out, "ERR " + err);
-                    *refused = true;
-                    return false;
-                }
-                have(line, out);
-                continue;
-            }
-            if (line == "done") {
-                if (neg.have_objects().empty())
-                    proto::pkt_write_line(out, "NAK");
-                else if (needs.multi_ack)
-                    proto::pkt_write_line(out, "ACK " + last_hex);
-                return true;
-            }
-            bad_request("git upload-pack: expected SHA1 list, got '" + std::string(line) + "'");
-        }
-    }
-
+    bool run(Lines &reader, const UploadPackConfig &config, std::string &out, bool *refused);
     // The end of a round; true when no-done lets the pack follow at once.
-    bool flush(std::string &out) {
-        if (needs.multi_ack_detailed && got_common && !got_other && neg.ok_to_give_up()) {
-            sent_ready = true;
-            proto::pkt_write_line(out, "ACK " + last_hex + " ready");
+    bool flush(std::string &out);
+    // One "have" line and the ACK it earns, if any.
+    void have(std::string_view line, std::string &out);
+};
+
+bool CommonCommits::run(Lines &reader, const UploadPackConfig &config, std::string &out,
+                        bool *refused) {
+    for (;;) {
+        proto::Pkt pkt = reader.next();
+        if (pkt.kind == proto::PktKind::End)
+            return false; // git dies: the remote end hung up unexpectedly
+        if (pkt.kind != proto::PktKind::Data)
+            return flush(out);
+        std::string_view line = pkt.data;
+        if (line.starts_with("have ")) {
+            if (std::string err = over_limit(config, 0, ++haves); !err.empty()) {
+                proto::pkt_write(out, "ERR " + err);
+                *refused = true;
+                return false;
+            }
+            have(line, out);
+            continue;
         }
-        if (neg.have_objects().empty() || needs.multi_ack)
-            proto::pkt_write_line(out, "NAK");
-        if (needs.no_done && sent_ready) {
-            proto::pkt_write_line(out, "ACK " + last_hex);
+        if (line == "done") {
+            if (neg.have_objects().empty())
+                proto::pkt_write_line(out, "NAK");
+            else if (needs.multi_ack)
+                proto::pkt_write_line(out, "ACK " + last_hex);
             return true;
         }
-        return false; // stateless: the client sends the next round in a new request
+        bad_request("git upload-pack: expected SHA1 list, got '" + std::string(line) + "'");
     }
+}
 
-    void have(std::string_view line, std::string &out) {
-        git_oid oid;
-        if (line.size() < 45 || !parse_oid(line.substr(5, 40), &oid))
-            bad_request("git upload-pack: expected SHA1 object, got '" +
-                        std::string(line.substr(5)) + "'");
-        std::string hex = oid_hex(oid);
-        if (neg.got(oid) == Negotiator::Have::Missing) {
-            got_other = true;
-            if (needs.multi_ack && neg.ok_to_give_up()) {
-                if (needs.multi_ack_detailed) {
-                    sent_ready = true;
-                    proto::pkt_write_line(out, "ACK " + hex + " ready");
-                } else {
-                    proto::pkt_write_line(out, "ACK " + hex + " continue");
-                }
-            }
-            return;
-        }
-        got_common = true;
-        last_hex = hex;
-        if (needs.multi_ack_detailed)
-            proto::pkt_write_line(out, "ACK " + hex + " common");
-        else if (needs.multi_ack)
-            proto::pkt_write_line(out, "ACK " + hex + " continue");
-        else if (neg.have_objects().size() == 1)
-            proto::pkt_write_line(out, "ACK " + hex);
+bool CommonCommits::flush(std::string &out) {
+    if (needs.multi_ack_detailed && got_common && !got_other && neg.ok_to_give_up()) {
+        sent_ready = true;
+        proto::pkt_write_line(out, "ACK " + last_hex + " ready");
     }
-};
+    if (neg.have_objects().empty() || needs.multi_ack)
+        proto::pkt_write_line(out, "NAK");
+    if (needs.no_done && sent_ready) {
+        proto::pkt_write_line(out, "ACK " + last_hex);
+        return true;
+    }
+    return false; // stateless: the client sends the next round in a new request
+}
+
+void CommonCommits::have(std::string_view line, std::string &out) {
+    git_oid oid;
+    if (line.size() < 45 || !parse_oid(line.substr(5, 40), &oid))
+        bad_request("git upload-pack: expected SHA1 object, got '" + std::string(line.substr(5)) +
+                    "'");
+    std::string hex = oid_hex(oid);
+    if (neg.got(oid) == Negotiator::Have::Missing) {
+        got_other = true;
+        if (needs.multi_ack && neg.ok_to_give_up()) {
+            if (needs.multi_ack_detailed) {
+                sent_ready = true;
+                proto::pkt_write_line(out, "ACK " + hex + " ready");
+            } else {
+                proto::pkt_write_line(out, "ACK " + hex + " continue");
+            }
+        }
+        return;
+    }
+    got_common = true;
+    last_hex = hex;
+    if (needs.multi_ack_detailed)
+        proto::pkt_write_line(out, "ACK " + hex + " common");
+    else if (needs.multi_ack)
+        proto::pkt_write_line(out, "ACK " + hex + " continue");
+    else if (neg.have_objects().size() == 1)
+        proto::pkt_write_line(out, "ACK " + hex);
+}
 
 } // namespace
 
