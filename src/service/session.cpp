@@ -10,16 +10,16 @@
 #include <cstring>
 #include <functional>
 
+#include "odb/object_db.h"
 #include "protocol/pkt_line.h"
 #include "protocol/v2_request.h"
-#include "odb/object_db.h"
+#include "push/receive_pack.h"
 #include "repo/receive_pack_config.h"
 #include "repo/repo_cache.h"
 #include "repo/repo_path.h"
 #include "repo/upload_pack_config.h"
 #include "service/client_note.h"
 #include "service/dumb_http.h"
-#include "push/receive_pack.h"
 #include "service/upload_pack_v0.h"
 #include "service/upload_pack_v2.h"
 #include "util/error.h"
@@ -200,65 +200,73 @@ int Session::open(bool on_loop) {
         command_ = "advertise";
     else if (version != 2)
         command_ = "fetch";
-    if (on_loop && kind_ == GSH_RPC_UPLOAD_PACK) {
-        if (version != 2 || !content_encoding_.empty() || body_.in_file() ||
-            body_.size() > kLoopBodySize)
-            return 0;
-        // Only ls-refs is answered here. Another command is parsed on the
-        // thread, with the repository's limits, which stop the parse.
-        const std::string body = body_.read("", max_request_size_);
-        proto::PktReader reader(body);
-        proto::V2Request req =
-            proto::parse_v2_request(reader, [](const proto::V2Request &r, std::string_view) {
-                return r.command != "ls-refs";
-            });
-        summary_ = summarize_v2(req);
-        command_ = command_label(req.command);
-        if (req.command != "ls-refs")
-            return 0;
-        v2_request_ = std::move(req);
-    }
+    if (on_loop && kind_ == GSH_RPC_UPLOAD_PACK && !parse_ls_refs_on_loop())
+        return 0;
     std::string path = resolve_repository(root_, repo_name_, export_all_);
     repo_path_ = path;
     if (!open_repository(path, on_loop))
         return 0;
-    const RepoSnapshot &snapshot = repo_->snapshot();
-    if (!snapshot.config().http_uploadpack)
+    if (!repo_->snapshot().config().http_uploadpack)
         throw Error("Service not enabled: 'upload-pack' (http.uploadpack is false)", 403);
     repo_->set_limits(max_wants_, max_haves_);
     repo_->set_filter_directive(allow_filter_);
+    if (kind_ == GSH_ADVERTISE_UPLOAD_PACK)
+        advertise_upload_pack();
+    else
+        answer_upload_pack();
+    return 200;
+}
 
-    if (kind_ == GSH_ADVERTISE_UPLOAD_PACK) {
-        content_type_ = "application/x-git-upload-pack-advertisement";
-        const bool filter = repo_->config().allow_filter;
-        if (version == 2) {
-            pending_ = advertise_v2(repo_->config());
-        } else {
-            // Smart HTTP's own header, which git http-backend leaves out for v2.
-            proto::pkt_write_line(pending_, "# service=git-upload-pack");
-            proto::pkt_flush(pending_);
-            const bool v1 = version == 1;
-            // A session-id is new for every request: nothing to share then.
-            if (snapshot.config().advertise_sid) {
-                pending_ += advertise_v0(snapshot, v1, filter);
-            } else {
-                const RepoSnapshot::Memo slot = v1 ? (filter ? RepoSnapshot::kAdvertisementV1Filter
-                                                             : RepoSnapshot::kAdvertisementV1)
-                                                   : (filter ? RepoSnapshot::kAdvertisementV0Filter
-                                                             : RepoSnapshot::kAdvertisementV0);
-                pending_ += snapshot.memo(slot, [&] { return advertise_v0(snapshot, v1, filter); });
-            }
-        }
-        return 200;
+bool Session::parse_ls_refs_on_loop() {
+    if (protocol_version_ != 2 || !content_encoding_.empty() || body_.in_file() ||
+        body_.size() > kLoopBodySize)
+        return false;
+    // Only ls-refs is answered here. Another command is parsed on the
+    // thread, with the repository's limits, which stop the parse.
+    const std::string body = body_.read("", max_request_size_);
+    proto::PktReader reader(body);
+    proto::V2Request req = proto::parse_v2_request(
+        reader, [](const proto::V2Request &r, std::string_view) { return r.command != "ls-refs"; });
+    summary_ = summarize_v2(req);
+    command_ = command_label(req.command);
+    if (req.command != "ls-refs")
+        return false;
+    v2_request_ = std::move(req);
+    return true;
+}
+
+void Session::advertise_upload_pack() {
+    content_type_ = "application/x-git-upload-pack-advertisement";
+    const RepoSnapshot &snapshot = repo_->snapshot();
+    const bool filter = repo_->config().allow_filter;
+    if (protocol_version_ == 2) {
+        pending_ = advertise_v2(repo_->config());
+        return;
     }
+    // Smart HTTP's own header, which git http-backend leaves out for v2.
+    proto::pkt_write_line(pending_, "# service=git-upload-pack");
+    proto::pkt_flush(pending_);
+    const bool v1 = protocol_version_ == 1;
+    // A session-id is new for every request: nothing to share then.
+    if (snapshot.config().advertise_sid) {
+        pending_ += advertise_v0(snapshot, v1, filter);
+        return;
+    }
+    const RepoSnapshot::Memo slot =
+        v1 ? (filter ? RepoSnapshot::kAdvertisementV1Filter : RepoSnapshot::kAdvertisementV1)
+           : (filter ? RepoSnapshot::kAdvertisementV0Filter : RepoSnapshot::kAdvertisementV0);
+    pending_ += snapshot.memo(slot, [&] { return advertise_v0(snapshot, v1, filter); });
+}
+
+void Session::answer_upload_pack() {
     content_type_ = "application/x-git-upload-pack-result";
     interim_.set_keepalive(repo_->config().keepalive);
     if (v2_request_) {
         client_note_ = client_note_v2(*v2_request_);
         pending_ = answer_v2(*repo_, *v2_request_, &pack_, &refused_);
-        return 200;
+        return;
     }
-    if (version == 2) {
+    if (protocol_version_ == 2) {
         // Read (and inflated) only as far as the parse goes: a limit passed
         // stops it there.
         body_.check_size(max_request_size_);
@@ -269,7 +277,7 @@ int Session::open(bool on_loop) {
         command_ = command_label(req.command);
         client_note_ = client_note_v2(req);
         pending_ = answer_v2(*repo_, req, &pack_, &refused_);
-        return 200;
+        return;
     }
     // v0/v1: the body is read (and inflated) only as far as the answer
     // needs; what it asked is logged as far as it was read.
@@ -277,7 +285,6 @@ int Session::open(bool on_loop) {
     BodyReader in(body_, content_encoding_, max_request_size_);
     proto::PktReader reader([&in](char *buf, size_t cap) { return in.read(buf, cap); });
     pending_ = answer_v0(*repo_, reader, &pack_, &refused_, &summary_, &client_note_);
-    return 200;
 }
 
 int Session::read(uint8_t *buf, size_t cap, size_t *written) {

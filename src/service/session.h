@@ -11,11 +11,11 @@
 
 #include "git_smart_http.h"
 #include "protocol/v2_request.h"
-#include "util/git_ptr.h"
 #include "repo/repo_access.h"
 #include "service/interim.h"
 #include "service/pack_section.h"
 #include "service/request_summary.h"
+#include "util/git_ptr.h"
 #include "util/request_body.h"
 
 namespace gsh {
@@ -71,6 +71,12 @@ class Session {
     bool open_repository(const std::string &path, bool on_loop);
     // The dumb kinds (dumb_http.h).
     int open_dumb(bool on_loop);
+    // On the loop, a small v2 request: parses it and keeps it when it is
+    // ls-refs (true); false leaves the request to a thread.
+    bool parse_ls_refs_on_loop();
+    // The upload-pack kinds once the repository is open.
+    void advertise_upload_pack();
+    void answer_upload_pack();
     // The pack's long start, with interim output allowed.
     void count_and_plan();
     // Throws when stop_pack() was called.

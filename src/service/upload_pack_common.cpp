@@ -4,8 +4,8 @@
 
 #include "repo/refs.h"
 #include "repo/unique_oids.h"
-#include "service/negotiation.h"
 #include "util/error.h"
+#include "walk/negotiation.h"
 
 namespace gsh {
 

@@ -12,8 +12,8 @@
 #include "protocol/agent.h"
 #include "repo/repo_access.h"
 #include "repo/upload_pack_config.h"
-#include "service/shallow.h"
 #include "util/oid_hex.h"
+#include "walk/shallow.h"
 
 namespace gsh {
 

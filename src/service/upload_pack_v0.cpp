@@ -3,16 +3,16 @@
 #include <vector>
 
 #include "protocol/pkt_line.h"
-#include "util/git_ptr.h"
 #include "repo/refs.h"
 #include "repo/unique_oids.h"
 #include "service/client_note.h"
-#include "service/negotiation.h"
 #include "service/request_summary.h"
 #include "service/session_id.h"
-#include "service/shallow.h"
 #include "service/upload_pack_common.h"
 #include "util/error.h"
+#include "util/git_ptr.h"
+#include "walk/negotiation.h"
+#include "walk/shallow.h"
 
 namespace gsh {
 
@@ -135,6 +135,110 @@ Needs read_needs(git_repository *repo, const UploadPackConfig &config, Lines &re
     }
 }
 
+// git's send_shallow_list(): the boundary right after the wants, when a
+// deepening asked for one.
+void send_shallow_list(const ShallowArgs &args, const ShallowInfo &shallow, std::string &out) {
+    if (args.depth <= 0 && !args.by_rev_list())
+        return;
+    // git writes these two without '\n'.
+    for (const git_oid &c : shallow.shallow)
+        proto::pkt_write(out, "shallow " + oid_hex(c));
+    for (const git_oid &c : shallow.unshallow)
+        proto::pkt_write(out, "unshallow " + oid_hex(c));
+    proto::pkt_flush(out);
+}
+
+// git's get_common_commits() over one stateless request: the haves up to a
+// flush (the end of this round) or "done" (the pack follows).
+struct CommonCommits {
+    CommonCommits(git_repository *repo, const std::vector<git_oid> &wants, const Needs &needs)
+        : neg(repo, wants), needs(needs) {}
+
+    Negotiator neg;
+    const Needs &needs;
+    bool got_common = false, got_other = false, sent_ready = false;
+    std::string last_hex;
+    size_t haves = 0;
+
+    // Whether the pack follows: after "done", or a flush that no-done ends.
+    bool run(Lines &reader, const UploadPackConfig &config, std::string &out, bool *refused);
+    // The end of a round; true when no-done lets the pack follow at once.
+    bool flush(std::string &out);
+    // One "have" line and the ACK it earns, if any.
+    void have(std::string_view line, std::string &out);
+};
+
+bool CommonCommits::run(Lines &reader, const UploadPackConfig &config, std::string &out,
+                        bool *refused) {
+    for (;;) {
+        proto::Pkt pkt = reader.next();
+        if (pkt.kind == proto::PktKind::End)
+            return false; // git dies: the remote end hung up unexpectedly
+        if (pkt.kind != proto::PktKind::Data)
+            return flush(out);
+        std::string_view line = pkt.data;
+        if (line.starts_with("have ")) {
+            if (std::string err = over_limit(config, 0, ++haves); !err.empty()) {
+                proto::pkt_write(out, "ERR " + err);
+                *refused = true;
+                return false;
+            }
+            have(line, out);
+            continue;
+        }
+        if (line == "done") {
+            if (neg.have_objects().empty())
+                proto::pkt_write_line(out, "NAK");
+            else if (needs.multi_ack)
+                proto::pkt_write_line(out, "ACK " + last_hex);
+            return true;
+        }
+        bad_request("git upload-pack: expected SHA1 list, got '" + std::string(line) + "'");
+    }
+}
+
+bool CommonCommits::flush(std::string &out) {
+    if (needs.multi_ack_detailed && got_common && !got_other && neg.ok_to_give_up()) {
+        sent_ready = true;
+        proto::pkt_write_line(out, "ACK " + last_hex + " ready");
+    }
+    if (neg.have_objects().empty() || needs.multi_ack)
+        proto::pkt_write_line(out, "NAK");
+    if (needs.no_done && sent_ready) {
+        proto::pkt_write_line(out, "ACK " + last_hex);
+        return true;
+    }
+    return false; // stateless: the client sends the next round in a new request
+}
+
+void CommonCommits::have(std::string_view line, std::string &out) {
+    git_oid oid;
+    if (line.size() < 45 || !parse_oid(line.substr(5, 40), &oid))
+        bad_request("git upload-pack: expected SHA1 object, got '" + std::string(line.substr(5)) +
+                    "'");
+    std::string hex = oid_hex(oid);
+    if (neg.got(oid) == Negotiator::Have::Missing) {
+        got_other = true;
+        if (needs.multi_ack && neg.ok_to_give_up()) {
+            if (needs.multi_ack_detailed) {
+                sent_ready = true;
+                proto::pkt_write_line(out, "ACK " + hex + " ready");
+            } else {
+                proto::pkt_write_line(out, "ACK " + hex + " continue");
+            }
+        }
+        return;
+    }
+    got_common = true;
+    last_hex = hex;
+    if (needs.multi_ack_detailed)
+        proto::pkt_write_line(out, "ACK " + hex + " common");
+    else if (needs.multi_ack)
+        proto::pkt_write_line(out, "ACK " + hex + " continue");
+    else if (neg.have_objects().size() == 1)
+        proto::pkt_write_line(out, "ACK " + hex);
+}
+
 } // namespace
 
 std::string advertise_v0(const RepoSnapshot &repo, bool v1, bool filter) {
@@ -205,93 +309,21 @@ std::string answer_v0(RepoAccess &access, proto::PktReader &body,
         *refused = true;
         return out;
     }
-    // git's send_shallow_list(): the boundary right after the wants.
     std::optional<ShallowInfo> shallow;
     if (needs.shallow.any()) {
         shallow = compute_shallow(repo, wants, needs.shallow, access.snapshot().tips());
-        if (needs.shallow.depth > 0 || needs.shallow.by_rev_list()) {
-            // git writes these two without '\n'.
-            for (const git_oid &c : shallow->shallow)
-                proto::pkt_write(out, "shallow " + oid_hex(c));
-            for (const git_oid &c : shallow->unshallow)
-                proto::pkt_write(out, "unshallow " + oid_hex(c));
-            proto::pkt_flush(out);
-        }
+        send_shallow_list(needs.shallow, *shallow, out);
     }
     // Wants alone, then the end of the body: the client only wanted the
     // shallow list, and a stateless server stops here.
     if (reader.at_end())
         return out;
-
-    // git's get_common_commits().
-    Negotiator neg(repo, wants);
-    bool got_common = false, got_other = false, sent_ready = false;
-    std::string last_hex;
-    size_t haves = 0;
-    for (;;) {
-        proto::Pkt pkt = reader.next();
-        if (pkt.kind == proto::PktKind::End)
-            return out; // git dies: the remote end hung up unexpectedly
-        if (pkt.kind != proto::PktKind::Data) {
-            if (needs.multi_ack_detailed && got_common && !got_other && neg.ok_to_give_up()) {
-                sent_ready = true;
-                proto::pkt_write_line(out, "ACK " + last_hex + " ready");
-            }
-            if (neg.have_objects().empty() || needs.multi_ack)
-                proto::pkt_write_line(out, "NAK");
-            if (needs.no_done && sent_ready) {
-                proto::pkt_write_line(out, "ACK " + last_hex);
-                break;
-            }
-            return out; // stateless: the client sends the next round in a new request
-        }
-        std::string_view line = pkt.data;
-        git_oid oid;
-        if (line.starts_with("have ")) {
-            if (std::string err = over_limit(config, 0, ++haves); !err.empty()) {
-                proto::pkt_write(out, "ERR " + err);
-                *refused = true;
-                return out;
-            }
-            if (line.size() < 45 || !parse_oid(line.substr(5, 40), &oid))
-                bad_request("git upload-pack: expected SHA1 object, got '" +
-                            std::string(line.substr(5)) + "'");
-            std::string hex = oid_hex(oid);
-            if (neg.got(oid) == Negotiator::Have::Missing) {
-                got_other = true;
-                if (needs.multi_ack && neg.ok_to_give_up()) {
-                    if (needs.multi_ack_detailed) {
-                        sent_ready = true;
-                        proto::pkt_write_line(out, "ACK " + hex + " ready");
-                    } else {
-                        proto::pkt_write_line(out, "ACK " + hex + " continue");
-                    }
-                }
-            } else {
-                got_common = true;
-                last_hex = hex;
-                if (needs.multi_ack_detailed)
-                    proto::pkt_write_line(out, "ACK " + hex + " common");
-                else if (needs.multi_ack)
-                    proto::pkt_write_line(out, "ACK " + hex + " continue");
-                else if (neg.have_objects().size() == 1)
-                    proto::pkt_write_line(out, "ACK " + hex);
-            }
-            continue;
-        }
-        if (line == "done") {
-            if (neg.have_objects().empty())
-                proto::pkt_write_line(out, "NAK");
-            else if (needs.multi_ack)
-                proto::pkt_write_line(out, "ACK " + last_hex);
-            break;
-        }
-        bad_request("git upload-pack: expected SHA1 list, got '" + std::string(line) + "'");
-    }
-
+    CommonCommits common(repo, wants, needs);
+    if (!common.run(reader, config, out, refused))
+        return out;
     *pack = std::make_unique<PackSection>(
         repo, access.snapshot().packs(),
-        pack_input(access, wants, neg.have_objects(), needs.include_tag,
+        pack_input(access, wants, common.neg.have_objects(), needs.include_tag,
                    shallow ? &*shallow : nullptr, std::move(needs.filter)),
         pack::PackOptions{needs.ofs_delta, needs.thin_pack}, !needs.no_progress, needs.sideband);
     return out;

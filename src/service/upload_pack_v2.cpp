@@ -7,15 +7,15 @@
 
 #include "protocol/pkt_line.h"
 #include "protocol/section_writer.h"
-#include "util/git_ptr.h"
 #include "repo/refs.h"
 #include "repo/unique_oids.h"
-#include "service/negotiation.h"
 #include "service/object_info.h"
 #include "service/session_id.h"
-#include "service/shallow.h"
 #include "service/upload_pack_common.h"
 #include "util/error.h"
+#include "util/git_ptr.h"
+#include "walk/negotiation.h"
+#include "walk/shallow.h"
 
 namespace gsh {
 

@@ -8,7 +8,7 @@
 #include <cstring>
 
 #include "repo/commits.h"
-#include "service/negotiation.h"
+#include "walk/negotiation.h"
 #include "service/request_summary.h"
 #include "upload_pack_fixture.h"
 

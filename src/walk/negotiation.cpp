@@ -1,4 +1,4 @@
-#include "service/negotiation.h"
+#include "walk/negotiation.h"
 
 #include <cstring>
 #include <optional>
@@ -6,8 +6,8 @@
 #include <unordered_set>
 
 #include "repo/commits.h"
-#include "util/git_ptr.h"
 #include "repo/upload_pack_config.h"
+#include "util/git_ptr.h"
 
 namespace gsh {
 

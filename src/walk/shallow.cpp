@@ -1,12 +1,12 @@
-#include "service/shallow.h"
+#include "walk/shallow.h"
 
 #include <algorithm>
 #include <charconv>
 
 #include "repo/commits.h"
-#include "util/git_ptr.h"
-#include "service/upload_pack_common.h"
 #include "util/error.h"
+#include "util/git_ptr.h"
+#include "util/oid_hex.h"
 
 namespace gsh {
 

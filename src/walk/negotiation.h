@@ -7,8 +7,8 @@
 #include <optional>
 #include <vector>
 
-#include "util/git_ptr.h"
 #include "repo/refs.h"
+#include "util/git_ptr.h"
 
 namespace gsh {
 
