@@ -3,10 +3,8 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/random.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -25,10 +23,11 @@
 #include <string_view>
 #include <vector>
 
-#include "walk/connectivity.h"
 #include "push/pack_check.h"
-#include "util/git_ptr.h"
 #include "util/error.h"
+#include "util/git_ptr.h"
+#include "util/subprocess.h"
+#include "walk/connectivity.h"
 
 namespace gsh {
 
@@ -36,6 +35,8 @@ namespace {
 
 constexpr char kPrefix[] = "incoming-";
 constexpr size_t kChunk = 64 * 1024;
+// Of git index-pack's complaints, enough for the first line.
+constexpr size_t kMaxFsckErrors = 4096;
 
 using IndexerPtr = GitPtr<git_indexer, git_indexer_free>;
 
@@ -316,69 +317,21 @@ std::string Quarantine::fsck(const std::string &msg_types) const {
         return std::string();
     const std::string pack = dir_ + "/pack/" + pack_name_ + ".pack";
     const std::string scratch = dir_ + "/fsck.idx";
-    std::vector<std::string> args = {"git", "index-pack", "--strict" + msg_types,
-                                     "-o",  scratch,      pack};
-    const std::vector<std::pair<std::string, std::string>> overrides = {
-        {"GIT_DIR", git_dir_},
-        {"GIT_OBJECT_DIRECTORY", dir_},
-        {"GIT_ALTERNATE_OBJECT_DIRECTORIES", git_dir_ + "/objects"}};
-    std::vector<std::string> env;
-    for (char **e = environ; *e; e++) {
-        bool replaced = false;
-        for (const auto &[k, v] : overrides)
-            replaced |= std::strncmp(*e, k.c_str(), k.size()) == 0 && (*e)[k.size()] == '=';
-        if (!replaced)
-            env.push_back(*e);
-    }
-    for (const auto &[k, v] : overrides)
-        env.push_back(k + "=" + v);
-    std::vector<char *> argv, envp;
-    for (std::string &a : args)
-        argv.push_back(a.data());
-    argv.push_back(nullptr);
-    for (std::string &e : env)
-        envp.push_back(e.data());
-    envp.push_back(nullptr);
-
-    unlink(scratch.c_str());
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC) != 0)
-        return std::string("fsck: pipe: ") + strerror(errno);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_adddup2(&actions, fds[1], 2);
-    pid_t pid = 0;
-    const int rc = posix_spawnp(&pid, "git", &actions, nullptr, argv.data(), envp.data());
-    posix_spawn_file_actions_destroy(&actions);
-    close(fds[1]);
+    Subprocess cmd;
+    cmd.program = "git";
+    cmd.args = {"index-pack", "--strict" + msg_types, "-o", scratch, pack};
+    cmd.env = environment_with({{"GIT_DIR", git_dir_},
+                                {"GIT_OBJECT_DIRECTORY", dir_},
+                                {"GIT_ALTERNATE_OBJECT_DIRECTORIES", git_dir_ + "/objects"}});
     std::string errors;
-    if (rc == 0) {
-        char buf[4096];
-        for (;;) {
-            const ssize_t n = ::read(fds[0], buf, sizeof(buf));
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n <= 0)
-                break;
-            if (errors.size() < 4096)
-                errors.append(buf, static_cast<size_t>(n));
-        }
-    }
-    close(fds[0]);
-    if (rc != 0)
-        return std::string("fsck: cannot run git index-pack: ") + strerror(rc);
-    // nginx's worker reaps every child with waitpid(-1) on SIGCHLD, and may
-    // take git's status first (ECHILD here). git writes the index only once
-    // every check has passed, so the scratch index says how it ended then.
-    int status = 0;
-    int waited;
-    while ((waited = waitpid(pid, &status, 0)) < 0 && errno == EINTR) {
-    }
-    struct stat st;
-    if (waited == pid ? WIFEXITED(status) && WEXITSTATUS(status) == 0
-                      : lstat(scratch.c_str(), &st) == 0)
+    cmd.on_stderr = [&](std::string_view text) {
+        errors.append(text.substr(0, kMaxFsckErrors - std::min(errors.size(), kMaxFsckErrors)));
+    };
+    unlink(scratch.c_str());
+    const SubprocessResult run = run_subprocess(cmd);
+    if (run.start_errno != 0)
+        return std::string("fsck: cannot run git index-pack: ") + strerror(run.start_errno);
+    if (run.status() == 0)
         return std::string();
     // git's first complaint says what is wrong; the rest repeats it.
     std::string first = errors.substr(0, errors.find('\n'));
