@@ -167,6 +167,69 @@ void sync_path(const std::string &path, int flags) {
     close(fd);
 }
 
+// libgit2's indexer writing into pack_dir, its progress handed to
+// on_progress (when given); null when it cannot be made.
+IndexerPtr new_indexer(const std::string &pack_dir, git_odb *odb,
+                       const std::function<void(const git_indexer_progress &)> &on_progress) {
+    // libgit2's own initialiser rather than its INIT macro, which names one
+    // field and so trips clang's -Wmissing-field-initializers (the fuzz build).
+    git_indexer_options opts;
+    git_check(git_indexer_options_init(&opts, GIT_INDEXER_OPTIONS_VERSION),
+              "initialising the indexer options");
+    // The connectivity check is ours, after the commit: libgit2's (verify)
+    // parses every commit strictly and doubles the indexing CPU.
+    opts.verify = 0;
+    if (on_progress) {
+        // No exception may cross libgit2's C frames: one stops the indexing.
+        opts.progress_cb = [](const git_indexer_progress *stats, void *payload) {
+            try {
+                (*static_cast<const std::function<void(const git_indexer_progress &)> *>(payload))(
+                    *stats);
+                return 0;
+            } catch (...) {
+                git_error_set_str(GIT_ERROR_NOMEMORY, "progress report failed");
+                return -1;
+            }
+        };
+        opts.progress_cb_payload =
+            const_cast<std::function<void(const git_indexer_progress &)> *>(&on_progress);
+    }
+    git_indexer *raw = nullptr;
+    if (git_indexer_new(&raw, pack_dir.c_str(), 0, odb, &opts) < 0)
+        return IndexerPtr();
+    return IndexerPtr(raw);
+}
+
+// The header first, whole: "PACK", the version, the object count. Returns
+// how many of its 12 bytes came before the end.
+size_t read_pack_header(const std::function<size_t(void *, size_t)> &read, char *buf) {
+    size_t have = 0;
+    while (have < 12) {
+        const size_t n = read(buf + have, 12 - have);
+        if (n == 0)
+            break;
+        have += n;
+    }
+    return have;
+}
+
+// Why a pack header claims more objects than max_bytes can hold, before
+// libgit2 sizes its tables by the claim; "" when it does not.
+std::string too_many_objects(const char *buf, size_t have, size_t max_bytes) {
+    if (have < 12 || std::memcmp(buf, "PACK", 4) != 0)
+        return std::string();
+    const auto *h = reinterpret_cast<const unsigned char *>(buf);
+    const uint32_t claimed =
+        uint32_t(h[8]) << 24 | uint32_t(h[9]) << 16 | uint32_t(h[10]) << 8 | uint32_t(h[11]);
+    // An object takes at least 9 bytes: a header byte and a whole zlib
+    // stream (2 bytes of header, 2 of the shortest deflate block, 4 of
+    // checksum).
+    if (claimed <= max_bytes / 9)
+        return std::string();
+    return "index-pack: the pack header claims " + std::to_string(claimed) +
+           " objects, more than " + std::to_string(max_bytes) + " bytes can hold";
+}
+
 } // namespace
 
 const std::string &quarantine_host_id() {
@@ -224,33 +287,9 @@ std::string
 Quarantine::index(git_odb *odb, const std::function<size_t(void *, size_t)> &read, size_t max_bytes,
                   const pack::PackCheckLimits &limits, bool has_refs,
                   const std::function<void(const git_indexer_progress &)> &on_progress) {
-    // libgit2's own initialiser rather than its INIT macro, which names one
-    // field and so trips clang's -Wmissing-field-initializers (the fuzz build).
-    git_indexer_options opts;
-    git_check(git_indexer_options_init(&opts, GIT_INDEXER_OPTIONS_VERSION),
-              "initialising the indexer options");
-    // The connectivity check is ours, after the commit: libgit2's (verify)
-    // parses every commit strictly and doubles the indexing CPU.
-    opts.verify = 0;
-    if (on_progress) {
-        // No exception may cross libgit2's C frames: one stops the indexing.
-        opts.progress_cb = [](const git_indexer_progress *stats, void *payload) {
-            try {
-                (*static_cast<const std::function<void(const git_indexer_progress &)> *>(payload))(
-                    *stats);
-                return 0;
-            } catch (...) {
-                git_error_set_str(GIT_ERROR_NOMEMORY, "progress report failed");
-                return -1;
-            }
-        };
-        opts.progress_cb_payload =
-            const_cast<std::function<void(const git_indexer_progress &)> *>(&on_progress);
-    }
-    git_indexer *raw = nullptr;
-    if (git_indexer_new(&raw, (dir_ + "/pack").c_str(), 0, odb, &opts) < 0)
+    IndexerPtr indexer = new_indexer(dir_ + "/pack", odb, on_progress);
+    if (!indexer)
         return git_message("index-pack");
-    IndexerPtr indexer(raw);
     git_indexer_progress progress{};
     // Every byte goes through the checker before the indexer sees it: what
     // the checker refuses never reaches libgit2, which would store a corrupt
@@ -261,40 +300,26 @@ Quarantine::index(git_odb *odb, const std::function<size_t(void *, size_t)> &rea
         return std::string("index-pack abnormal exit");
     };
     std::unique_ptr<char[]> buf(new char[kChunk]);
-    // The header first, whole: "PACK", the version, the object count.
-    size_t have = 0;
-    while (have < 12) {
-        const size_t n = read(buf.get() + have, 12 - have);
-        if (n == 0)
-            break;
-        have += n;
-    }
-    if (have == 12 && std::memcmp(buf.get(), "PACK", 4) == 0) {
-        const auto *h = reinterpret_cast<const unsigned char *>(buf.get());
-        const uint32_t claimed =
-            uint32_t(h[8]) << 24 | uint32_t(h[9]) << 16 | uint32_t(h[10]) << 8 | uint32_t(h[11]);
-        // An object takes at least 9 bytes: a header byte and a whole zlib
-        // stream (2 bytes of header, 2 of the shortest deflate block, 4 of
-        // checksum).
-        if (claimed > max_bytes / 9)
-            return "index-pack: the pack header claims " + std::to_string(claimed) +
-                   " objects, more than " + std::to_string(max_bytes) + " bytes can hold";
-    }
-    if (have > 0) {
-        if (!checker.feed(buf.get(), have))
-            return refused();
-        if (git_indexer_append(indexer.get(), buf.get(), have, &progress) < 0)
-            return git_message("index-pack");
-    }
-    for (;;) {
-        const size_t n = read(buf.get(), kChunk);
-        if (n == 0)
-            break;
+    // "" when the first n bytes of buf went to both.
+    auto append = [&](size_t n) {
         if (!checker.feed(buf.get(), n))
             return refused();
         if (git_indexer_append(indexer.get(), buf.get(), n, &progress) < 0)
             return git_message("index-pack");
+        return std::string();
+    };
+    const size_t have = read_pack_header(read, buf.get());
+    std::string err = too_many_objects(buf.get(), have, max_bytes);
+    if (err.empty() && have > 0)
+        err = append(have);
+    while (err.empty()) {
+        const size_t n = read(buf.get(), kChunk);
+        if (n == 0)
+            break;
+        err = append(n);
     }
+    if (!err.empty())
+        return err;
     if (have > 0 && !checker.finish())
         return refused();
     if (git_indexer_commit(indexer.get(), &progress) < 0)
