@@ -1,10 +1,7 @@
 // The repository hooks of a push (pre-receive, update, post-receive,
-// post-update): where they are and running one as a child process.
-//
-// It is called on an nginx thread-pool thread of a multi-threaded worker
-// whose SIGCHLD handler reaps every child with waitpid(-1): the hook is the
-// child of a waiter process that has no exit signal, which that handler
-// cannot see, so the hook's status reaches us (hooks.cpp).
+// post-update): where they are and running one as a child process
+// (util/subprocess.h, whose waiter keeps the hook's status from nginx's
+// SIGCHLD handler).
 #pragma once
 
 #include <functional>

@@ -1,7 +1,6 @@
 #include "push/pack_check.h"
 
 #include <algorithm>
-#include <climits>
 #include <cstdio>
 #include <cstring>
 
@@ -52,10 +51,7 @@ std::string humanise_bytes(uint64_t bytes) {
 PackChecker::PackChecker(const PackCheckLimits &limits)
     : limits_(limits), scratch_(new uint8_t[kScratch]) {}
 
-PackChecker::~PackChecker() {
-    if (zs_open_)
-        inflateEnd(&zs_);
-}
+PackChecker::~PackChecker() = default;
 
 bool PackChecker::fail(std::string why) {
     if (state_ != State::Failed) {
@@ -115,12 +111,14 @@ bool PackChecker::start_data() {
     // The delta itself is held whole by the indexer when it resolves it.
     if (is_delta(type_) && !check_size(size_, "delta"))
         return false;
-    if (!zs_open_) {
-        if (inflateInit(&zs_) != Z_OK)
-            return fail("inflate: out of memory");
-        zs_open_ = true;
-    } else if (inflateReset(&zs_) != Z_OK) {
-        return fail("inflate: reset failed");
+    // One stream for every entry, made at the first.
+    try {
+        if (!inflater_)
+            inflater_.emplace();
+        else
+            inflater_->reset();
+    } catch (const Error &) {
+        return fail(inflater_ ? "inflate: reset failed" : "inflate: out of memory");
     }
     delta_field_ = is_delta(type_) ? 0 : 2;
     delta_value_ = 0;
@@ -148,17 +146,18 @@ bool PackChecker::delta_sizes(const uint8_t *out, size_t n) {
 }
 
 bool PackChecker::inflate_some(const uint8_t *&p, size_t &n) {
+    z_stream &zs = inflater_->z();
     for (;;) {
         // Never more room than the declared size leaves: a stream that goes
         // on past it stops as git's index-pack stops it (Z_BUF_ERROR).
-        const size_t room = size_t(std::min<uint64_t>(size_ - zs_.total_out, kScratch));
-        zs_.next_in = const_cast<Bytef *>(p);
-        zs_.avail_in = uInt(std::min<size_t>(n, UINT_MAX));
-        zs_.next_out = scratch_.get();
-        zs_.avail_out = uInt(room);
-        const int ret = inflate(&zs_, Z_NO_FLUSH);
-        const size_t used = size_t(zs_.next_in - p);
-        const size_t produced = room - zs_.avail_out;
+        const size_t room = size_t(std::min<uint64_t>(size_ - zs.total_out, kScratch));
+        zs.next_in = const_cast<Bytef *>(p);
+        zs.avail_in = zlib::chunk(n);
+        zs.next_out = scratch_.get();
+        zs.avail_out = uInt(room);
+        const int ret = inflate(&zs, Z_NO_FLUSH);
+        const size_t used = size_t(zs.next_in - p);
+        const size_t produced = room - zs.avail_out;
         consume(p, used);
         p += used;
         n -= used;
@@ -167,7 +166,7 @@ bool PackChecker::inflate_some(const uint8_t *&p, size_t &n) {
         if (delta_field_ < 2 && produced > 0 && !delta_sizes(scratch_.get(), produced))
             return false;
         if (ret == Z_STREAM_END) {
-            if (zs_.total_out != size_)
+            if (zs.total_out != size_)
                 return bad_object("inflate returned " + std::to_string(ret));
             done_++;
             first_byte_ = true;
@@ -180,7 +179,7 @@ bool PackChecker::inflate_some(const uint8_t *&p, size_t &n) {
             return true;
         }
         if (ret == Z_OK) {
-            if (n == 0 && zs_.avail_out > 0)
+            if (n == 0 && zs.avail_out > 0)
                 return true; // wants more input
             continue;
         }
@@ -190,118 +189,139 @@ bool PackChecker::inflate_some(const uint8_t *&p, size_t &n) {
     }
 }
 
+// The 12 bytes of "PACK", the version and the object count.
+bool PackChecker::feed_header(const uint8_t *&p, size_t &n) {
+    const size_t take = std::min(n, 12 - head_len_);
+    std::memcpy(head_ + head_len_, p, take);
+    head_len_ += take;
+    consume(p, take);
+    p += take;
+    n -= take;
+    if (!check_input_size())
+        return false;
+    if (head_len_ < 12)
+        return true;
+    if (std::memcmp(head_, "PACK", 4) != 0)
+        return fail("pack signature mismatch");
+    const uint32_t version = be32(head_ + 4);
+    if (version != 2 && version != 3)
+        return fail("pack version " + std::to_string(version) + " unsupported");
+    count_ = be32(head_ + 8);
+    head_len_ = 0;
+    state_ = count_ == 0 ? State::Trailer : State::EntryHeader;
+    first_byte_ = true;
+    return true;
+}
+
+// One byte of an entry's type and size.
+bool PackChecker::feed_entry_header(const uint8_t *&p, size_t &n) {
+    const uint8_t c = *p;
+    if (first_byte_) {
+        entry_offset_ = consumed_;
+        type_ = (c >> 4) & 7;
+        size_ = c & 15;
+        shift_ = 4;
+        first_byte_ = false;
+    } else {
+        if (!add_bits(size_, shift_, c))
+            return bad_object("object size overflow");
+        shift_ += 7;
+    }
+    consume(p, 1);
+    p++;
+    n--;
+    if (!check_input_size())
+        return false;
+    return (c & 0x80) || end_entry_header();
+}
+
+// One byte of an ofs-delta's base offset.
+bool PackChecker::feed_ofs_base(const uint8_t *&p, size_t &n) {
+    const uint8_t c = *p;
+    if (first_byte_) {
+        base_rel_ = c & 127;
+        first_byte_ = false;
+    } else {
+        base_rel_ += 1;
+        if (base_rel_ == 0 || (base_rel_ >> 57) != 0)
+            return bad_object("offset value overflow for delta base object");
+        base_rel_ = (base_rel_ << 7) + (c & 127);
+    }
+    consume(p, 1);
+    p++;
+    n--;
+    if (!check_input_size())
+        return false;
+    if (c & 128)
+        return true;
+    if (base_rel_ == 0 || base_rel_ >= entry_offset_)
+        return bad_object("delta base offset is out of bound");
+    return start_data();
+}
+
+// The object id of a ref-delta's base.
+bool PackChecker::feed_ref_base(const uint8_t *&p, size_t &n) {
+    const size_t take = std::min(n, size_t(GIT_OID_RAWSZ) - ref_len_);
+    ref_len_ += take;
+    consume(p, take);
+    p += take;
+    n -= take;
+    if (!check_input_size())
+        return false;
+    return ref_len_ < GIT_OID_RAWSZ || start_data();
+}
+
+// The pack's SHA-1 of everything before it.
+bool PackChecker::feed_trailer(const uint8_t *&p, size_t &n) {
+    if (head_len_ == 0)
+        digest_ = sha_.final();
+    const size_t take = std::min(n, size_t(GIT_OID_RAWSZ) - head_len_);
+    std::memcpy(head_ + head_len_, p, take);
+    head_len_ += take;
+    consume(p, take);
+    p += take;
+    n -= take;
+    if (!check_input_size())
+        return false;
+    if (head_len_ < GIT_OID_RAWSZ)
+        return true;
+    if (std::memcmp(head_, digest_.data(), GIT_OID_RAWSZ) != 0)
+        return fail("pack is corrupted (SHA1 mismatch)");
+    state_ = State::Done;
+    return true;
+}
+
 bool PackChecker::feed(const void *data, size_t len) {
     const uint8_t *p = static_cast<const uint8_t *>(data);
     size_t n = len;
     while (n > 0) {
+        bool ok = false;
         switch (state_) {
         case State::Failed:
             return false;
-        case State::Header: {
-            const size_t take = std::min(n, 12 - head_len_);
-            std::memcpy(head_ + head_len_, p, take);
-            head_len_ += take;
-            consume(p, take);
-            p += take;
-            n -= take;
-            if (!check_input_size())
-                return false;
-            if (head_len_ < 12)
-                break;
-            if (std::memcmp(head_, "PACK", 4) != 0)
-                return fail("pack signature mismatch");
-            const uint32_t version = be32(head_ + 4);
-            if (version != 2 && version != 3)
-                return fail("pack version " + std::to_string(version) + " unsupported");
-            count_ = be32(head_ + 8);
-            head_len_ = 0;
-            state_ = count_ == 0 ? State::Trailer : State::EntryHeader;
-            first_byte_ = true;
+        case State::Header:
+            ok = feed_header(p, n);
             break;
-        }
-        case State::EntryHeader: {
-            const uint8_t c = *p;
-            if (first_byte_) {
-                entry_offset_ = consumed_;
-                type_ = (c >> 4) & 7;
-                size_ = c & 15;
-                shift_ = 4;
-                first_byte_ = false;
-            } else {
-                if (!add_bits(size_, shift_, c))
-                    return bad_object("object size overflow");
-                shift_ += 7;
-            }
-            consume(p, 1);
-            p++;
-            n--;
-            if (!check_input_size())
-                return false;
-            if (!(c & 0x80) && !end_entry_header())
-                return false;
+        case State::EntryHeader:
+            ok = feed_entry_header(p, n);
             break;
-        }
-        case State::OfsBase: {
-            const uint8_t c = *p;
-            if (first_byte_) {
-                base_rel_ = c & 127;
-                first_byte_ = false;
-            } else {
-                base_rel_ += 1;
-                if (base_rel_ == 0 || (base_rel_ >> 57) != 0)
-                    return bad_object("offset value overflow for delta base object");
-                base_rel_ = (base_rel_ << 7) + (c & 127);
-            }
-            consume(p, 1);
-            p++;
-            n--;
-            if (!check_input_size())
-                return false;
-            if (c & 128)
-                break;
-            if (base_rel_ == 0 || base_rel_ >= entry_offset_)
-                return bad_object("delta base offset is out of bound");
-            if (!start_data())
-                return false;
+        case State::OfsBase:
+            ok = feed_ofs_base(p, n);
             break;
-        }
-        case State::RefBase: {
-            const size_t take = std::min(n, size_t(GIT_OID_RAWSZ) - ref_len_);
-            ref_len_ += take;
-            consume(p, take);
-            p += take;
-            n -= take;
-            if (!check_input_size())
-                return false;
-            if (ref_len_ == GIT_OID_RAWSZ && !start_data())
-                return false;
+        case State::RefBase:
+            ok = feed_ref_base(p, n);
             break;
-        }
         case State::Data:
-            if (!inflate_some(p, n))
-                return false;
+            ok = inflate_some(p, n);
             break;
-        case State::Trailer: {
-            if (head_len_ == 0)
-                digest_ = sha_.final();
-            const size_t take = std::min(n, size_t(GIT_OID_RAWSZ) - head_len_);
-            std::memcpy(head_ + head_len_, p, take);
-            head_len_ += take;
-            consume(p, take);
-            p += take;
-            n -= take;
-            if (!check_input_size())
-                return false;
-            if (head_len_ < GIT_OID_RAWSZ)
-                break;
-            if (std::memcmp(head_, digest_.data(), GIT_OID_RAWSZ) != 0)
-                return fail("pack is corrupted (SHA1 mismatch)");
-            state_ = State::Done;
+        case State::Trailer:
+            ok = feed_trailer(p, n);
             break;
-        }
         case State::Done:
             return fail("pack has junk at the end");
         }
+        if (!ok)
+            return false;
     }
     return state_ != State::Failed;
 }

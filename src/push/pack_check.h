@@ -8,14 +8,14 @@
 // entry is kept. Refusals carry git's index-pack wording where git has one.
 #pragma once
 
-#include <zlib.h>
-
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "util/sha1.h"
+#include "util/zlib.h"
 
 namespace gsh::pack {
 
@@ -54,7 +54,13 @@ class PackChecker {
     bool check_input_size();
     bool start_data();
     bool end_entry_header();
+    // Each reads what its state takes of the n bytes at p and moves past it.
+    bool feed_header(const uint8_t *&p, size_t &n);
+    bool feed_entry_header(const uint8_t *&p, size_t &n);
+    bool feed_ofs_base(const uint8_t *&p, size_t &n);
+    bool feed_ref_base(const uint8_t *&p, size_t &n);
     bool inflate_some(const uint8_t *&p, size_t &n);
+    bool feed_trailer(const uint8_t *&p, size_t &n);
     bool delta_sizes(const uint8_t *out, size_t n);
     bool check_size(uint64_t size, const char *what);
 
@@ -83,8 +89,7 @@ class PackChecker {
     uint64_t delta_value_ = 0;
     unsigned delta_shift_ = 0;
 
-    z_stream zs_{};
-    bool zs_open_ = false;
+    std::optional<zlib::Inflater> inflater_; // from the first entry's data on
     std::unique_ptr<uint8_t[]> scratch_;
 };
 

@@ -3,10 +3,8 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/random.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -25,10 +23,11 @@
 #include <string_view>
 #include <vector>
 
-#include "walk/connectivity.h"
 #include "push/pack_check.h"
-#include "util/git_ptr.h"
 #include "util/error.h"
+#include "util/git_ptr.h"
+#include "util/subprocess.h"
+#include "walk/connectivity.h"
 
 namespace gsh {
 
@@ -36,6 +35,8 @@ namespace {
 
 constexpr char kPrefix[] = "incoming-";
 constexpr size_t kChunk = 64 * 1024;
+// Of git index-pack's complaints, enough for the first line.
+constexpr size_t kMaxFsckErrors = 4096;
 
 using IndexerPtr = GitPtr<git_indexer, git_indexer_free>;
 
@@ -166,6 +167,69 @@ void sync_path(const std::string &path, int flags) {
     close(fd);
 }
 
+// libgit2's indexer writing into pack_dir, its progress handed to
+// on_progress (when given); null when it cannot be made.
+IndexerPtr new_indexer(const std::string &pack_dir, git_odb *odb,
+                       const std::function<void(const git_indexer_progress &)> &on_progress) {
+    // libgit2's own initialiser rather than its INIT macro, which names one
+    // field and so trips clang's -Wmissing-field-initializers (the fuzz build).
+    git_indexer_options opts;
+    git_check(git_indexer_options_init(&opts, GIT_INDEXER_OPTIONS_VERSION),
+              "initialising the indexer options");
+    // The connectivity check is ours, after the commit: libgit2's (verify)
+    // parses every commit strictly and doubles the indexing CPU.
+    opts.verify = 0;
+    if (on_progress) {
+        // No exception may cross libgit2's C frames: one stops the indexing.
+        opts.progress_cb = [](const git_indexer_progress *stats, void *payload) {
+            try {
+                (*static_cast<const std::function<void(const git_indexer_progress &)> *>(payload))(
+                    *stats);
+                return 0;
+            } catch (...) {
+                git_error_set_str(GIT_ERROR_NOMEMORY, "progress report failed");
+                return -1;
+            }
+        };
+        opts.progress_cb_payload =
+            const_cast<std::function<void(const git_indexer_progress &)> *>(&on_progress);
+    }
+    git_indexer *raw = nullptr;
+    if (git_indexer_new(&raw, pack_dir.c_str(), 0, odb, &opts) < 0)
+        return IndexerPtr();
+    return IndexerPtr(raw);
+}
+
+// The header first, whole: "PACK", the version, the object count. Returns
+// how many of its 12 bytes came before the end.
+size_t read_pack_header(const std::function<size_t(void *, size_t)> &read, char *buf) {
+    size_t have = 0;
+    while (have < 12) {
+        const size_t n = read(buf + have, 12 - have);
+        if (n == 0)
+            break;
+        have += n;
+    }
+    return have;
+}
+
+// Why a pack header claims more objects than max_bytes can hold, before
+// libgit2 sizes its tables by the claim; "" when it does not.
+std::string too_many_objects(const char *buf, size_t have, size_t max_bytes) {
+    if (have < 12 || std::memcmp(buf, "PACK", 4) != 0)
+        return std::string();
+    const auto *h = reinterpret_cast<const unsigned char *>(buf);
+    const uint32_t claimed =
+        uint32_t(h[8]) << 24 | uint32_t(h[9]) << 16 | uint32_t(h[10]) << 8 | uint32_t(h[11]);
+    // An object takes at least 9 bytes: a header byte and a whole zlib
+    // stream (2 bytes of header, 2 of the shortest deflate block, 4 of
+    // checksum).
+    if (claimed <= max_bytes / 9)
+        return std::string();
+    return "index-pack: the pack header claims " + std::to_string(claimed) +
+           " objects, more than " + std::to_string(max_bytes) + " bytes can hold";
+}
+
 } // namespace
 
 const std::string &quarantine_host_id() {
@@ -223,33 +287,9 @@ std::string
 Quarantine::index(git_odb *odb, const std::function<size_t(void *, size_t)> &read, size_t max_bytes,
                   const pack::PackCheckLimits &limits, bool has_refs,
                   const std::function<void(const git_indexer_progress &)> &on_progress) {
-    // libgit2's own initialiser rather than its INIT macro, which names one
-    // field and so trips clang's -Wmissing-field-initializers (the fuzz build).
-    git_indexer_options opts;
-    git_check(git_indexer_options_init(&opts, GIT_INDEXER_OPTIONS_VERSION),
-              "initialising the indexer options");
-    // The connectivity check is ours, after the commit: libgit2's (verify)
-    // parses every commit strictly and doubles the indexing CPU.
-    opts.verify = 0;
-    if (on_progress) {
-        // No exception may cross libgit2's C frames: one stops the indexing.
-        opts.progress_cb = [](const git_indexer_progress *stats, void *payload) {
-            try {
-                (*static_cast<const std::function<void(const git_indexer_progress &)> *>(payload))(
-                    *stats);
-                return 0;
-            } catch (...) {
-                git_error_set_str(GIT_ERROR_NOMEMORY, "progress report failed");
-                return -1;
-            }
-        };
-        opts.progress_cb_payload =
-            const_cast<std::function<void(const git_indexer_progress &)> *>(&on_progress);
-    }
-    git_indexer *raw = nullptr;
-    if (git_indexer_new(&raw, (dir_ + "/pack").c_str(), 0, odb, &opts) < 0)
+    IndexerPtr indexer = new_indexer(dir_ + "/pack", odb, on_progress);
+    if (!indexer)
         return git_message("index-pack");
-    IndexerPtr indexer(raw);
     git_indexer_progress progress{};
     // Every byte goes through the checker before the indexer sees it: what
     // the checker refuses never reaches libgit2, which would store a corrupt
@@ -260,40 +300,26 @@ Quarantine::index(git_odb *odb, const std::function<size_t(void *, size_t)> &rea
         return std::string("index-pack abnormal exit");
     };
     std::unique_ptr<char[]> buf(new char[kChunk]);
-    // The header first, whole: "PACK", the version, the object count.
-    size_t have = 0;
-    while (have < 12) {
-        const size_t n = read(buf.get() + have, 12 - have);
-        if (n == 0)
-            break;
-        have += n;
-    }
-    if (have == 12 && std::memcmp(buf.get(), "PACK", 4) == 0) {
-        const auto *h = reinterpret_cast<const unsigned char *>(buf.get());
-        const uint32_t claimed =
-            uint32_t(h[8]) << 24 | uint32_t(h[9]) << 16 | uint32_t(h[10]) << 8 | uint32_t(h[11]);
-        // An object takes at least 9 bytes: a header byte and a whole zlib
-        // stream (2 bytes of header, 2 of the shortest deflate block, 4 of
-        // checksum).
-        if (claimed > max_bytes / 9)
-            return "index-pack: the pack header claims " + std::to_string(claimed) +
-                   " objects, more than " + std::to_string(max_bytes) + " bytes can hold";
-    }
-    if (have > 0) {
-        if (!checker.feed(buf.get(), have))
-            return refused();
-        if (git_indexer_append(indexer.get(), buf.get(), have, &progress) < 0)
-            return git_message("index-pack");
-    }
-    for (;;) {
-        const size_t n = read(buf.get(), kChunk);
-        if (n == 0)
-            break;
+    // "" when the first n bytes of buf went to both.
+    auto append = [&](size_t n) {
         if (!checker.feed(buf.get(), n))
             return refused();
         if (git_indexer_append(indexer.get(), buf.get(), n, &progress) < 0)
             return git_message("index-pack");
+        return std::string();
+    };
+    const size_t have = read_pack_header(read, buf.get());
+    std::string err = too_many_objects(buf.get(), have, max_bytes);
+    if (err.empty() && have > 0)
+        err = append(have);
+    while (err.empty()) {
+        const size_t n = read(buf.get(), kChunk);
+        if (n == 0)
+            break;
+        err = append(n);
     }
+    if (!err.empty())
+        return err;
     if (have > 0 && !checker.finish())
         return refused();
     if (git_indexer_commit(indexer.get(), &progress) < 0)
@@ -316,69 +342,21 @@ std::string Quarantine::fsck(const std::string &msg_types) const {
         return std::string();
     const std::string pack = dir_ + "/pack/" + pack_name_ + ".pack";
     const std::string scratch = dir_ + "/fsck.idx";
-    std::vector<std::string> args = {"git", "index-pack", "--strict" + msg_types,
-                                     "-o",  scratch,      pack};
-    const std::vector<std::pair<std::string, std::string>> overrides = {
-        {"GIT_DIR", git_dir_},
-        {"GIT_OBJECT_DIRECTORY", dir_},
-        {"GIT_ALTERNATE_OBJECT_DIRECTORIES", git_dir_ + "/objects"}};
-    std::vector<std::string> env;
-    for (char **e = environ; *e; e++) {
-        bool replaced = false;
-        for (const auto &[k, v] : overrides)
-            replaced |= std::strncmp(*e, k.c_str(), k.size()) == 0 && (*e)[k.size()] == '=';
-        if (!replaced)
-            env.push_back(*e);
-    }
-    for (const auto &[k, v] : overrides)
-        env.push_back(k + "=" + v);
-    std::vector<char *> argv, envp;
-    for (std::string &a : args)
-        argv.push_back(a.data());
-    argv.push_back(nullptr);
-    for (std::string &e : env)
-        envp.push_back(e.data());
-    envp.push_back(nullptr);
-
-    unlink(scratch.c_str());
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC) != 0)
-        return std::string("fsck: pipe: ") + strerror(errno);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_adddup2(&actions, fds[1], 2);
-    pid_t pid = 0;
-    const int rc = posix_spawnp(&pid, "git", &actions, nullptr, argv.data(), envp.data());
-    posix_spawn_file_actions_destroy(&actions);
-    close(fds[1]);
+    Subprocess cmd;
+    cmd.program = "git";
+    cmd.args = {"index-pack", "--strict" + msg_types, "-o", scratch, pack};
+    cmd.env = environment_with({{"GIT_DIR", git_dir_},
+                                {"GIT_OBJECT_DIRECTORY", dir_},
+                                {"GIT_ALTERNATE_OBJECT_DIRECTORIES", git_dir_ + "/objects"}});
     std::string errors;
-    if (rc == 0) {
-        char buf[4096];
-        for (;;) {
-            const ssize_t n = ::read(fds[0], buf, sizeof(buf));
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n <= 0)
-                break;
-            if (errors.size() < 4096)
-                errors.append(buf, static_cast<size_t>(n));
-        }
-    }
-    close(fds[0]);
-    if (rc != 0)
-        return std::string("fsck: cannot run git index-pack: ") + strerror(rc);
-    // nginx's worker reaps every child with waitpid(-1) on SIGCHLD, and may
-    // take git's status first (ECHILD here). git writes the index only once
-    // every check has passed, so the scratch index says how it ended then.
-    int status = 0;
-    int waited;
-    while ((waited = waitpid(pid, &status, 0)) < 0 && errno == EINTR) {
-    }
-    struct stat st;
-    if (waited == pid ? WIFEXITED(status) && WEXITSTATUS(status) == 0
-                      : lstat(scratch.c_str(), &st) == 0)
+    cmd.on_stderr = [&](std::string_view text) {
+        errors.append(text.substr(0, kMaxFsckErrors - std::min(errors.size(), kMaxFsckErrors)));
+    };
+    unlink(scratch.c_str());
+    const SubprocessResult run = run_subprocess(cmd);
+    if (run.start_errno != 0)
+        return std::string("fsck: cannot run git index-pack: ") + strerror(run.start_errno);
+    if (run.status() == 0)
         return std::string();
     // git's first complaint says what is wrong; the rest repeats it.
     std::string first = errors.substr(0, errors.find('\n'));

@@ -285,6 +285,240 @@ bool has_any_ref(git_repository *repo) {
     return git_reference_next_name(&name, refs.get()) == 0;
 }
 
+// One push after its commands are read, phase by phase as git's
+// receive-pack runs it: unpack into the quarantine, check the commands (and
+// the pre-receive and update hooks), move the objects and refs in, run the
+// post hooks, report. A command failed on the way keeps its reason in its
+// RefUpdate's error and takes no further part.
+class Push {
+  public:
+    Push(git_repository *repo, const ReceivePackConfig &config, const PushContext &ctx,
+         const ReceiveRequest &req, PushOutcome &outcome)
+        : repo_(repo), config_(config), ctx_(ctx), req_(req), outcome_(outcome),
+          msg_(outcome.response, req.side_band_64k) {
+        for (const RefCommand &c : req.commands)
+            updates_.push_back({c.ref, c.old_id, c.new_id, {}, {}});
+        git_odb *odb_raw = nullptr;
+        git_check(git_repository_odb(&odb_raw, repo), "opening the object database");
+        // Thin-pack bases and the indexer's checks are looked up here.
+        repo_odb_ = frozen_odb(OdbPtr(odb_raw));
+    }
+
+    // Indexes the pack that read() yields (at most max_bytes) into a
+    // quarantine and checks it.
+    void unpack(const std::function<size_t(void *, size_t)> &read, size_t max_bytes);
+    bool unpacked() const { return unpack_status_ == "ok"; }
+    // The hooks' environments, once the quarantine is known.
+    void prepare_hooks();
+    // git's checks of each command, then the pre-receive and update hooks.
+    void check_commands();
+    // Migrates the quarantine and updates the refs of the commands still
+    // pending; returns those that moved.
+    std::vector<const RefUpdate *> move_refs();
+    void run_post_hooks(const std::vector<const RefUpdate *> &moved);
+    // The report (when asked for) and the end of the response.
+    void report();
+
+  private:
+    int hook(const char *name, const std::vector<std::string> &args, std::string_view input,
+             const HookEnv &with);
+
+    git_repository *repo_;
+    const ReceivePackConfig &config_;
+    const PushContext &ctx_;
+    const ReceiveRequest &req_;
+    PushOutcome &outcome_;
+    Messages msg_;
+    std::vector<RefUpdate> updates_;
+    OdbPtr repo_odb_;
+    std::string unpack_status_ = "ok";
+    std::optional<Quarantine> quarantine_;
+    std::pair<std::string, std::string> committer_;
+    HookEnv env_, quarantine_env_;
+};
+
+void Push::unpack(const std::function<size_t(void *, size_t)> &read, size_t max_bytes) {
+    quarantine_.emplace(ctx_.git_dir);
+    DeltaProgress progress;
+    std::function<void(const git_indexer_progress &)> on_progress;
+    if (req_.side_band_64k && !req_.quiet)
+        on_progress = [&](const git_indexer_progress &p) { progress.update(p); };
+    pack::PackCheckLimits limits;
+    limits.max_object_size = ctx_.max_object_size;
+    limits.max_input_size = config_.max_input_size;
+    std::string err = quarantine_->index(repo_odb_.get(), read, max_bytes, limits,
+                                         has_any_ref(repo_), on_progress);
+    msg_.progress(err.empty() ? progress.finish() : progress.abandon());
+    if (err.empty() && config_.fsck_objects)
+        err = quarantine_->fsck(config_.fsck_msg_types);
+    outcome_.objects = quarantine_->objects();
+    outcome_.bytes = quarantine_->bytes();
+    if (!err.empty()) {
+        unpack_status_ = one_line(err);
+        // git's index-pack dies with its reason on receive-pack's band 2.
+        if (!quarantine_->fatal().empty())
+            msg_.raw("fatal: " + one_line(quarantine_->fatal()) + "\n");
+        else
+            msg_.error(err);
+        fail_pending(updates_, "unpacker error");
+        quarantine_.reset();
+    } else if (!quarantine_->missing().empty()) {
+        // git's connectivity check: the pack was unpacked ("unpack ok"),
+        // rev-list's complaint goes to the client, and every command that
+        // names an object fails. What is left (deletions) needs none of
+        // the pack, which is dropped rather than moved in as git would.
+        msg_.raw(quarantine_->missing());
+        for (RefUpdate &u : updates_)
+            if (u.error.empty() && !git_oid_is_zero(&u.new_id))
+                u.error = "missing necessary objects";
+        quarantine_.reset();
+    }
+}
+
+void Push::prepare_hooks() {
+    committer_ = committer(ctx_);
+    env_.vars = {{"GIT_DIR", ctx_.git_dir},
+                 {"GIT_COMMITTER_NAME", committer_.first},
+                 {"GIT_COMMITTER_EMAIL", committer_.second},
+                 {"REMOTE_USER", ctx_.remote_user},
+                 {"REMOTE_ADDR", ctx_.remote_addr}};
+    if (req_.push_options) {
+        env_.vars.push_back({"GIT_PUSH_OPTION_COUNT", std::to_string(req_.options.size())});
+        for (size_t i = 0; i < req_.options.size(); i++)
+            env_.vars.push_back({"GIT_PUSH_OPTION_" + std::to_string(i), req_.options[i]});
+    }
+    quarantine_env_ = env_;
+    if (quarantine_) {
+        quarantine_env_.vars.push_back({"GIT_QUARANTINE_PATH", quarantine_->path()});
+        quarantine_env_.vars.push_back({"GIT_OBJECT_DIRECTORY", quarantine_->path()});
+        quarantine_env_.vars.push_back(
+            {"GIT_ALTERNATE_OBJECT_DIRECTORIES", ctx_.git_dir + "/objects"});
+    }
+}
+
+// Returns the hook's status; 0 when hooks are off or it does not exist.
+int Push::hook(const char *name, const std::vector<std::string> &args, std::string_view input,
+               const HookEnv &with) {
+    if (!ctx_.run_hooks)
+        return 0;
+    const std::string path = find_hook(ctx_.git_dir, name);
+    if (path.empty())
+        return 0;
+    return run_hook(path, args, ctx_.git_dir, with, input,
+                    [&](std::string_view text) { msg_.raw(text); });
+}
+
+void Push::check_commands() {
+    // The quarantined objects and the repository's, for the checks.
+    git_odb *check_raw = nullptr;
+    git_check(git_odb_new(&check_raw), "opening the object database");
+    OdbPtr check_odb(check_raw);
+    add_object_dir(check_odb.get(), ctx_.git_dir + "/objects");
+    if (quarantine_)
+        add_object_dir(check_odb.get(), quarantine_->path());
+    Checker checker(repo_, config_, check_odb.get(), msg_);
+    for (RefUpdate &u : updates_)
+        if (u.error.empty())
+            checker.check(u);
+    if (req_.atomic && !std::all_of(updates_.begin(), updates_.end(),
+                                    [](const RefUpdate &u) { return u.error.empty(); }))
+        fail_pending(updates_, "atomic push failure");
+
+    // Hook call site: pre-receive, with every command still pending.
+    if (any_pending(updates_) &&
+        hook("pre-receive", {}, command_lines(updates_), quarantine_env_) != 0)
+        fail_pending(updates_, "pre-receive hook declined");
+    // Hook call site: update, once per ref.
+    for (RefUpdate &u : updates_) {
+        if (!u.error.empty())
+            continue;
+        if (hook("update", {u.ref, oid_hex(u.old_id), oid_hex(u.new_id)}, {}, quarantine_env_) !=
+            0) {
+            msg_.error("hook declined to update " + u.ref);
+            u.error = "hook declined";
+            if (req_.atomic) {
+                fail_pending(updates_, "atomic push failure");
+                break;
+            }
+        }
+    }
+}
+
+std::vector<const RefUpdate *> Push::move_refs() {
+    std::vector<const RefUpdate *> moved;
+    if (any_pending(updates_)) {
+        try {
+            if (quarantine_)
+                quarantine_->migrate();
+        } catch (const Error &e) {
+            msg_.error(e.what());
+            fail_pending(updates_, "unable to migrate objects to permanent storage");
+        }
+    }
+    quarantine_.reset(); // nothing of it stays unless migrated
+    if (!any_pending(updates_))
+        return moved;
+    git_signature *sig_raw = nullptr;
+    // Hooks get the user as it is, as from git http-backend; the reflog
+    // gets it as git's ident code writes it.
+    if (git_signature_now(&sig_raw, ident_without_crud(committer_.first).c_str(),
+                          ident_without_crud(committer_.second).c_str()) < 0)
+        git_check(git_signature_now(&sig_raw, "anonymous", "anonymous@http"),
+                  "making the reflog identity");
+    SignaturePtr sig(sig_raw);
+    std::vector<bool> pending;
+    for (const RefUpdate &u : updates_)
+        pending.push_back(u.error.empty());
+    update_refs(repo_, updates_, req_.atomic, sig.get(), "push");
+    for (size_t i = 0; i < updates_.size(); i++) {
+        if (!pending[i])
+            continue;
+        if (!updates_[i].detail.empty())
+            msg_.rp_error(updates_[i].detail);
+        if (updates_[i].error.empty())
+            moved.push_back(&updates_[i]);
+    }
+    return moved;
+}
+
+void Push::run_post_hooks(const std::vector<const RefUpdate *> &moved) {
+    if (moved.empty())
+        return;
+    // Hook call sites: post-receive and post-update, for what moved.
+    std::string lines;
+    std::vector<std::string> names;
+    for (const RefUpdate *u : moved) {
+        lines += oid_hex(u->old_id) + " " + oid_hex(u->new_id) + " " + u->ref + "\n";
+        names.push_back(u->ref);
+    }
+    hook("post-receive", {}, lines, env_);
+    hook("post-update", names, {}, env_);
+}
+
+void Push::report() {
+    std::string report;
+    if (req_.report_status || req_.report_status_v2) {
+        proto::pkt_write_line(report, "unpack " + unpack_status_);
+        for (const RefUpdate &u : updates_) {
+            if (u.error.empty())
+                proto::pkt_write_line(report, "ok " + u.ref);
+            else
+                proto::pkt_write_line(report, "ng " + u.ref + " " + u.error);
+        }
+        proto::pkt_flush(report);
+    }
+    for (const RefUpdate &u : updates_)
+        outcome_.refused |= !u.error.empty();
+    std::string &out = outcome_.response;
+    if (req_.side_band_64k) {
+        if (!report.empty())
+            proto::sideband_write(out, 1, report);
+        proto::pkt_flush(out);
+    } else {
+        out += report;
+    }
+}
+
 } // namespace
 
 std::string advertise_receive_pack(git_repository *repo, const ReceivePackConfig &config, bool v1) {
@@ -332,191 +566,15 @@ PushOutcome receive_pack(git_repository *repo, const ReceivePackConfig &config,
     if (req.commands.empty())
         return outcome; // git answers nothing when told nothing
 
-    std::string &out = outcome.response;
-    Messages msg(out, req.side_band_64k);
-    std::vector<RefUpdate> updates;
-    for (const RefCommand &c : req.commands)
-        updates.push_back({c.ref, c.old_id, c.new_id, {}, {}});
-
-    git_odb *odb_raw = nullptr;
-    git_check(git_repository_odb(&odb_raw, repo), "opening the object database");
-    // Thin-pack bases and the indexer's checks are looked up here.
-    OdbPtr repo_odb = frozen_odb(OdbPtr(odb_raw));
-
-    std::string unpack_status = "ok";
-    std::optional<Quarantine> quarantine;
-    if (req.pack_expected()) {
-        quarantine.emplace(ctx.git_dir);
-        DeltaProgress progress;
-        std::function<void(const git_indexer_progress &)> on_progress;
-        if (req.side_band_64k && !req.quiet)
-            on_progress = [&](const git_indexer_progress &p) { progress.update(p); };
-        pack::PackCheckLimits limits;
-        limits.max_object_size = ctx.max_object_size;
-        limits.max_input_size = config.max_input_size;
-        std::string err = quarantine->index(
-            repo_odb.get(), [&](void *buf, size_t cap) { return pkts.read_raw(buf, cap); },
-            pack_size_bound(ctx, body), limits, has_any_ref(repo), on_progress);
-        msg.progress(err.empty() ? progress.finish() : progress.abandon());
-        if (err.empty() && config.fsck_objects)
-            err = quarantine->fsck(config.fsck_msg_types);
-        outcome.objects = quarantine->objects();
-        outcome.bytes = quarantine->bytes();
-        if (!err.empty()) {
-            unpack_status = one_line(err);
-            // git's index-pack dies with its reason on receive-pack's band 2.
-            if (!quarantine->fatal().empty())
-                msg.raw("fatal: " + one_line(quarantine->fatal()) + "\n");
-            else
-                msg.error(err);
-            fail_pending(updates, "unpacker error");
-            quarantine.reset();
-        } else if (!quarantine->missing().empty()) {
-            // git's connectivity check: the pack was unpacked ("unpack ok"),
-            // rev-list's complaint goes to the client, and every command that
-            // names an object fails. What is left (deletions) needs none of
-            // the pack, which is dropped rather than moved in as git would.
-            msg.raw(quarantine->missing());
-            for (RefUpdate &u : updates)
-                if (u.error.empty() && !git_oid_is_zero(&u.new_id))
-                    u.error = "missing necessary objects";
-            quarantine.reset();
-        }
-    }
-
-    const auto [committer_name, committer_email] = committer(ctx);
-    HookEnv env;
-    env.vars = {{"GIT_DIR", ctx.git_dir},
-                {"GIT_COMMITTER_NAME", committer_name},
-                {"GIT_COMMITTER_EMAIL", committer_email},
-                {"REMOTE_USER", ctx.remote_user},
-                {"REMOTE_ADDR", ctx.remote_addr}};
-    if (req.push_options) {
-        env.vars.push_back({"GIT_PUSH_OPTION_COUNT", std::to_string(req.options.size())});
-        for (size_t i = 0; i < req.options.size(); i++)
-            env.vars.push_back({"GIT_PUSH_OPTION_" + std::to_string(i), req.options[i]});
-    }
-    HookEnv quarantine_env = env;
-    if (quarantine) {
-        quarantine_env.vars.push_back({"GIT_QUARANTINE_PATH", quarantine->path()});
-        quarantine_env.vars.push_back({"GIT_OBJECT_DIRECTORY", quarantine->path()});
-        quarantine_env.vars.push_back(
-            {"GIT_ALTERNATE_OBJECT_DIRECTORIES", ctx.git_dir + "/objects"});
-    }
-    // Returns the hook's status; 0 when hooks are off or it does not exist.
-    auto hook = [&](const char *name, const std::vector<std::string> &args, std::string_view input,
-                    const HookEnv &with) {
-        if (!ctx.run_hooks)
-            return 0;
-        const std::string path = find_hook(ctx.git_dir, name);
-        if (path.empty())
-            return 0;
-        return run_hook(path, args, ctx.git_dir, with, input,
-                        [&](std::string_view text) { msg.raw(text); });
-    };
-
-    if (unpack_status == "ok") {
-        // The quarantined objects and the repository's, for the checks.
-        git_odb *check_raw = nullptr;
-        git_check(git_odb_new(&check_raw), "opening the object database");
-        OdbPtr check_odb(check_raw);
-        add_object_dir(check_odb.get(), ctx.git_dir + "/objects");
-        if (quarantine)
-            add_object_dir(check_odb.get(), quarantine->path());
-        Checker checker(repo, config, check_odb.get(), msg);
-        for (RefUpdate &u : updates)
-            if (u.error.empty())
-                checker.check(u);
-        if (req.atomic && !std::all_of(updates.begin(), updates.end(),
-                                       [](const RefUpdate &u) { return u.error.empty(); }))
-            fail_pending(updates, "atomic push failure");
-
-        // Hook call site: pre-receive, with every command still pending.
-        if (any_pending(updates) &&
-            hook("pre-receive", {}, command_lines(updates), quarantine_env) != 0)
-            fail_pending(updates, "pre-receive hook declined");
-        // Hook call site: update, once per ref.
-        for (RefUpdate &u : updates) {
-            if (!u.error.empty())
-                continue;
-            if (hook("update", {u.ref, oid_hex(u.old_id), oid_hex(u.new_id)}, {}, quarantine_env) !=
-                0) {
-                msg.error("hook declined to update " + u.ref);
-                u.error = "hook declined";
-                if (req.atomic) {
-                    fail_pending(updates, "atomic push failure");
-                    break;
-                }
-            }
-        }
-    }
-
-    std::vector<const RefUpdate *> moved;
-    if (any_pending(updates)) {
-        try {
-            if (quarantine)
-                quarantine->migrate();
-        } catch (const Error &e) {
-            msg.error(e.what());
-            fail_pending(updates, "unable to migrate objects to permanent storage");
-        }
-    }
-    quarantine.reset(); // nothing of it stays unless migrated
-    if (any_pending(updates)) {
-        git_signature *sig_raw = nullptr;
-        // Hooks get the user as it is, as from git http-backend; the reflog
-        // gets it as git's ident code writes it.
-        if (git_signature_now(&sig_raw, ident_without_crud(committer_name).c_str(),
-                              ident_without_crud(committer_email).c_str()) < 0)
-            git_check(git_signature_now(&sig_raw, "anonymous", "anonymous@http"),
-                      "making the reflog identity");
-        SignaturePtr sig(sig_raw);
-        std::vector<bool> pending;
-        for (const RefUpdate &u : updates)
-            pending.push_back(u.error.empty());
-        update_refs(repo, updates, req.atomic, sig.get(), "push");
-        for (size_t i = 0; i < updates.size(); i++) {
-            if (!pending[i])
-                continue;
-            if (!updates[i].detail.empty())
-                msg.rp_error(updates[i].detail);
-            if (updates[i].error.empty())
-                moved.push_back(&updates[i]);
-        }
-    }
-
-    if (!moved.empty()) {
-        // Hook call sites: post-receive and post-update, for what moved.
-        std::string lines;
-        std::vector<std::string> names;
-        for (const RefUpdate *u : moved) {
-            lines += oid_hex(u->old_id) + " " + oid_hex(u->new_id) + " " + u->ref + "\n";
-            names.push_back(u->ref);
-        }
-        hook("post-receive", {}, lines, env);
-        hook("post-update", names, {}, env);
-    }
-
-    std::string report;
-    if (req.report_status || req.report_status_v2) {
-        proto::pkt_write_line(report, "unpack " + unpack_status);
-        for (const RefUpdate &u : updates) {
-            if (u.error.empty())
-                proto::pkt_write_line(report, "ok " + u.ref);
-            else
-                proto::pkt_write_line(report, "ng " + u.ref + " " + u.error);
-        }
-        proto::pkt_flush(report);
-    }
-    for (const RefUpdate &u : updates)
-        outcome.refused |= !u.error.empty();
-    if (req.side_band_64k) {
-        if (!report.empty())
-            proto::sideband_write(out, 1, report);
-        proto::pkt_flush(out);
-    } else {
-        out += report;
-    }
+    Push push(repo, config, ctx, req, outcome);
+    if (req.pack_expected())
+        push.unpack([&](void *buf, size_t cap) { return pkts.read_raw(buf, cap); },
+                    pack_size_bound(ctx, body));
+    push.prepare_hooks();
+    if (push.unpacked())
+        push.check_commands();
+    push.run_post_hooks(push.move_refs());
+    push.report();
     return outcome;
 }
 
