@@ -67,64 +67,86 @@ class PackWriterTest : public ::testing::Test {
     }
 };
 
+// What the hand-made plan is made of: make_repo()'s pack in offset order
+// with the bases of its deltas, its loose objects, and the two versions of
+// src/big.txt that the last commit has (to be encoded) apart.
+struct Objects {
+    std::vector<std::string> by_offset;
+    std::map<std::string, std::string> disk_base;
+    std::vector<std::string> loose;
+    std::string older, newer;
+};
+
+Objects objects_of(const std::string &git_dir) {
+    Objects o;
+    const auto git = [&](const std::string &args) {
+        return test::split_lines(sh("git --git-dir='" + git_dir + "' " + args));
+    };
+    const std::string idx =
+        test::split_lines(sh("ls '" + git_dir + "'/objects/pack/pack-*.idx"))[0];
+    std::vector<std::pair<uint64_t, std::string>> at;
+    for (const auto &line : test::split_lines(sh("git show-index < '" + idx + "'")))
+        at.emplace_back(std::stoull(line.substr(0, line.find(' '))),
+                        line.substr(line.find(' ') + 1, GIT_OID_HEXSZ));
+    std::sort(at.begin(), at.end());
+    for (const auto &[offset, oid] : at)
+        o.by_offset.push_back(oid);
+    for (const auto &v : test::verify_pack_objects(sh("git verify-pack -v '" + idx + "'")))
+        o.disk_base[v.oid] = v.base;
+    o.older = git("rev-parse HEAD~1:src/big.txt")[0];
+    o.newer = git("rev-parse HEAD:src/big.txt")[0];
+    for (const auto &line : git("rev-list --objects HEAD~2..HEAD"))
+        if (line.compare(0, GIT_OID_HEXSZ, o.newer) != 0 &&
+            line.compare(0, GIT_OID_HEXSZ, o.older) != 0)
+            o.loose.push_back(line.substr(0, GIT_OID_HEXSZ));
+    return o;
+}
+
+// The pack's entries copied (whole ones), or reused as OFS_DELTA or
+// REF_DELTA; the loose objects whole; the newer big.txt encoded against the
+// older. *reused: how many entries come from the pack.
+PackPlan hand_made_plan(git_repository *repo, bool ofs, const Objects &o, size_t *reused) {
+    PackPlan plan(repo, PackOptions{ofs, false});
+    std::map<std::string, uint32_t> index;
+    size_t deltas = 0;
+    for (const std::string &oid : o.by_offset) {
+        const uint32_t i = plan.add(test::to_oid(oid));
+        index[oid] = i;
+        PlanEntry &e = plan.entries()[i];
+        EXPECT_NE(e.pack, PlanEntry::kLoose);
+        ++*reused;
+        if (!is_delta(e.type)) {
+            e.action = Action::Copy;
+            continue;
+        }
+        EXPECT_EQ(e.type, kOfsDelta);
+        e.base = index.at(o.disk_base.at(oid));
+        // In the second half, every other delta as a REF_DELTA: the
+        // OFS_DELTAs after it move and get new distances; those of the
+        // first half keep theirs.
+        const bool second_half = i >= o.by_offset.size() / 2;
+        e.action = ofs && (!second_half || deltas++ % 2) ? Action::Ofs : Action::ToRef;
+    }
+    for (const auto &oid : o.loose)
+        plan.add(test::to_oid(oid)); // written whole
+    const uint32_t base = plan.add(test::to_oid(o.older));
+    const uint32_t delta = plan.add(test::to_oid(o.newer));
+    plan.entries()[delta].action = Action::Encode;
+    plan.entries()[delta].base = base;
+    EXPECT_EQ(plan.loose().size(), o.loose.size() + 2);
+    return plan;
+}
+
 TEST_F(PackWriterTest, HandMadePlanOfCopiesRewrittenDeltasWholeAndEncoded) {
     const std::string git_dir = make_repo();
-    const auto git = [&](const std::string &args) {
-        return sh("git --git-dir='" + git_dir + "' " + args);
-    };
-    const std::string pack_idx =
-        test::split_lines(sh("ls '" + git_dir + "'/objects/pack/pack-*.idx"))[0];
-    // The pack's objects in offset order, and their bases on disk.
-    std::vector<std::pair<uint64_t, std::string>> by_offset;
-    for (const auto &line : test::split_lines(sh("git show-index < '" + pack_idx + "'")))
-        by_offset.emplace_back(std::stoull(line.substr(0, line.find(' '))),
-                               line.substr(line.find(' ') + 1, GIT_OID_HEXSZ));
-    std::sort(by_offset.begin(), by_offset.end());
-    std::map<std::string, std::string> disk_base;
-    for (const auto &o : test::verify_pack_objects(sh("git verify-pack -v '" + pack_idx + "'")))
-        disk_base[o.oid] = o.base;
-    const std::string older = test::split_lines(git("rev-parse HEAD~1:src/big.txt"))[0];
-    const std::string newer = test::split_lines(git("rev-parse HEAD:src/big.txt"))[0];
-    std::vector<std::string> loose;
-    for (const auto &line : test::split_lines(git("rev-list --objects HEAD~2..HEAD")))
-        if (line.compare(0, GIT_OID_HEXSZ, newer) != 0 &&
-            line.compare(0, GIT_OID_HEXSZ, older) != 0)
-            loose.push_back(line.substr(0, GIT_OID_HEXSZ));
+    const Objects o = objects_of(git_dir);
     const std::set<std::string> expect = test::rev_list_objects(git_dir, {"--all"}, {});
-
     for (const bool ofs : {true, false}) {
         SCOPED_TRACE(ofs ? "ofs-delta" : "no ofs-delta");
         RepoPtr repo = test::open_repo(git_dir);
-        PackPlan plan(repo.get(), PackOptions{ofs, false});
-        std::map<std::string, uint32_t> index;
-        size_t deltas = 0, reused = 0;
-        for (const auto &[offset, oid] : by_offset) {
-            const uint32_t i = plan.add(test::to_oid(oid));
-            index[oid] = i;
-            PlanEntry &e = plan.entries()[i];
-            ASSERT_NE(e.pack, PlanEntry::kLoose);
-            reused++;
-            if (!is_delta(e.type)) {
-                e.action = Action::Copy;
-                continue;
-            }
-            ASSERT_EQ(e.type, kOfsDelta);
-            e.base = index.at(disk_base.at(oid));
-            // In the second half, every other delta as a REF_DELTA: the
-            // OFS_DELTAs after it move and get new distances; those of the
-            // first half keep theirs.
-            const bool second_half = i >= by_offset.size() / 2;
-            e.action = ofs && (!second_half || deltas++ % 2) ? Action::Ofs : Action::ToRef;
-        }
-        for (const auto &oid : loose)
-            plan.add(test::to_oid(oid)); // written whole
-        const uint32_t base = plan.add(test::to_oid(older));
-        const uint32_t delta = plan.add(test::to_oid(newer));
-        plan.entries()[delta].action = Action::Encode;
-        plan.entries()[delta].base = base;
-        ASSERT_EQ(plan.loose().size(), loose.size() + 2);
+        size_t reused = 0;
+        PackPlan plan = hand_made_plan(repo.get(), ofs, o, &reused);
         const size_t count = plan.entries().size();
-
         PackWriter w(std::move(plan));
         const std::string bytes = write_all(w, 7);
         EXPECT_EQ(w.stats().objects, count);
@@ -137,7 +159,7 @@ TEST_F(PackWriterTest, HandMadePlanOfCopiesRewrittenDeltasWholeAndEncoded) {
         for (const auto &[oid, b] : bases)
             got.insert(oid);
         EXPECT_EQ(got, expect);
-        EXPECT_EQ(bases.at(newer), older) << "the encoded delta";
+        EXPECT_EQ(bases.at(o.newer), o.older) << "the encoded delta";
         // Both kinds of OFS_DELTA were written: kept as on disk, and with a
         // new distance.
         if (ofs) {
