@@ -68,11 +68,6 @@ constexpr uint32_t kNone = PlanEntry::kNone;
 constexpr size_t kHeaderWindow = 64 * 1024;
 // Writing a delta whole costs about as much as walking this many objects.
 constexpr uint64_t kWidenRatio = 1000;
-// Objects larger than this are not given a base by path (the writer does
-// not make deltas for them), nor smaller ones (a delta would save a few
-// bytes).
-constexpr size_t kMaxEncode = 16u << 20;
-constexpr size_t kMinEncode = 64;
 // How far back along a path a base is looked for when the object at the
 // same path in the parent can be neither sent as base nor assumed known.
 constexpr size_t kMaxPairHops = 64;

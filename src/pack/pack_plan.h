@@ -30,6 +30,12 @@ struct PackOptions {
     bool thin = false;
 };
 
+// Deltas are made (Encode) only for objects and bases of this size: larger
+// ones are bounded work spent elsewhere, and for smaller ones a delta would
+// save a few bytes. The plan looks for bases by path only for such objects.
+inline constexpr size_t kMaxEncode = size_t(16) << 20;
+inline constexpr size_t kMinEncode = 64;
+
 // How an entry is written (the table at the top of pack_plan.cpp).
 enum class Action : uint8_t {
     Copy,

@@ -35,12 +35,9 @@ constexpr size_t kStreamThreshold = 16u << 20; // loose objects this large are s
 constexpr size_t kStreamBuffer = 64 * 1024;
 // Composing buffers larger than this are freed after their entry.
 constexpr size_t kKeepScratch = 16u << 20;
-// Deltas are made only for objects and bases up to this size, and for no
-// more than kEncodeBudget bytes of them (bases and objects read) in one
-// pack: bounded work for what is an optimisation of the bytes sent.
-constexpr size_t kMaxEncode = 16u << 20;
-// Smaller objects are sent as they are: a delta would save a few bytes.
-constexpr size_t kMinEncode = 64;
+// Deltas are made (kMaxEncode, kMinEncode) for no more than this many bytes
+// of objects and bases read in one pack: bounded work for what is an
+// optimisation of the bytes sent.
 constexpr uint64_t kEncodeBudget = 256u << 20;
 // Resolved delta bases kept while making deltas.
 constexpr size_t kEncodeCache = 8u << 20;
