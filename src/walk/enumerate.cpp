@@ -21,15 +21,15 @@
 #include <cstring>
 #include <string>
 
+#include "odb/pack_index.h"
+#include "util/error.h"
+#include "util/git_ptr.h"
+#include "util/oid_set.h"
 #include "walk/bitmap_walk.h"
 #include "walk/enumerate_commits.h"
 #include "walk/filter_walk.h"
 #include "walk/object_walk.h"
-#include "util/oid_set.h"
-#include "odb/pack_index.h"
 #include "walk/progress.h"
-#include "util/git_ptr.h"
-#include "util/error.h"
 
 namespace gsh::pack {
 
@@ -47,6 +47,38 @@ class Enumerator {
                           const std::vector<git_oid> &parentless);
 
   private:
+    // The client's side of the walk, by type; haves: those we have.
+    struct Known {
+        std::vector<git_oid> commits, trees, other, haves;
+    };
+    // The wanted side; pending: what is not a commit, in want order.
+    struct Wanted {
+        std::vector<git_oid> commits, trees, other;
+        std::vector<std::pair<git_oid, git_object_t>> pending;
+    };
+    // The commits to send, with their trees.
+    struct History {
+        std::vector<git_oid> commits, trees;
+    };
+    // With a filter: what is sent, listed apart from the set.
+    struct Sending {
+        bool filtered = false;
+        std::vector<git_oid> send;
+        OidSet sent;
+    };
+
+    Known classify_haves(const std::vector<git_oid> &haves);
+    Wanted classify_wants(const std::vector<git_oid> &wants);
+    void walk_limited(const std::vector<git_oid> &want_commits, std::vector<git_oid> *known_commits,
+                      History *history);
+    void walk_all(const std::vector<git_oid> &want_commits, History *history);
+    void insert_known(const Known &known);
+    void insert_wanted(const ObjectFilter &filter, const Wanted &wanted, const History &history,
+                       Sending *sending);
+    bool is_sent(const Sending &sending, const git_oid &oid) const;
+    void add_included_tags(const std::vector<git_oid> &include_tags, Sending *sending);
+    Enumeration result(const EnumerateInput &in, Known &known, History &history, Sending &sending);
+
     git_object_t type_of(const git_oid &oid) { return objects_.type_of(oid); }
     void parse_commit(const git_oid &oid, git_oid *tree, std::vector<git_oid> *parents) {
         objects_.parse_commit(oid, tree, parents);
@@ -139,164 +171,193 @@ void Enumerator::walk_shallow(const std::vector<git_oid> &parentless,
 }
 
 Enumeration Enumerator::run(const EnumerateInput &in) {
-    // The uninteresting side: haves classified by type; commits hidden.
-    std::vector<git_oid> known_trees, known_other, known_commits;
-    std::vector<git_oid> haves; // those we have
-    for (const git_oid &have : in.haves) {
+    Known known = classify_haves(in.haves);
+    const Wanted wanted = classify_wants(in.wants);
+    History history;
+    if (!in.parentless.empty())
+        walk_shallow(in.parentless, wanted.commits, &known.commits, &history.commits,
+                     &history.trees);
+    else if (!known.commits.empty())
+        walk_limited(wanted.commits, &known.commits, &history);
+    else
+        walk_all(wanted.commits, &history);
+    insert_known(known);
+    Sending sending;
+    sending.filtered = in.filter.active();
+    insert_wanted(in.filter, wanted, history, &sending);
+    add_included_tags(in.include_tags, &sending);
+    progress_.done(sending.filtered ? sending.send.size() : set_.size() - boundary_);
+    return result(in, known, history, sending);
+}
+
+// The uninteresting side: haves classified by type; commits hidden.
+Enumerator::Known Enumerator::classify_haves(const std::vector<git_oid> &haves) {
+    Known known;
+    for (const git_oid &have : haves) {
         if (!objects_.exists(have))
             continue; // the client has something we do not: irrelevant
-        haves.push_back(have);
+        known.haves.push_back(have);
         git_oid oid = have;
         const git_object_t type = objects_.peel_tags(
-            &oid, type_of(oid), [&](const git_oid &tag) { known_other.push_back(tag); });
+            &oid, type_of(oid), [&](const git_oid &tag) { known.other.push_back(tag); });
         if (type == GIT_OBJECT_COMMIT) {
-            known_commits.push_back(oid);
+            known.commits.push_back(oid);
         } else if (type == GIT_OBJECT_TREE) {
-            known_trees.push_back(oid);
+            known.trees.push_back(oid);
         } else {
-            known_other.push_back(oid);
+            known.other.push_back(oid);
         }
     }
+    return known;
+}
 
-    // The wanted side: tags peeled (and sent), commits to walk from; the
-    // rest in want order for a filter.
-    std::vector<git_oid> want_commits, want_trees, want_other;
-    std::vector<std::pair<git_oid, git_object_t>> pending;
-    for (const git_oid &want : in.wants) {
+// The wanted side: tags peeled (and sent), commits to walk from; the rest
+// in want order for a filter.
+Enumerator::Wanted Enumerator::classify_wants(const std::vector<git_oid> &wants) {
+    Wanted wanted;
+    for (const git_oid &want : wants) {
         git_oid oid = want;
         const git_object_t type = objects_.peel_tags(&oid, type_of(oid), [&](const git_oid &tag) {
-            want_other.push_back(tag);
-            pending.emplace_back(tag, GIT_OBJECT_TAG);
+            wanted.other.push_back(tag);
+            wanted.pending.emplace_back(tag, GIT_OBJECT_TAG);
         });
         if (type == GIT_OBJECT_COMMIT) {
-            want_commits.push_back(oid);
+            wanted.commits.push_back(oid);
             continue;
         }
-        pending.emplace_back(oid, type);
+        wanted.pending.emplace_back(oid, type);
         if (type == GIT_OBJECT_TREE)
-            want_trees.push_back(oid);
+            wanted.trees.push_back(oid);
         else
-            want_other.push_back(oid);
+            wanted.other.push_back(oid);
     }
+    return wanted;
+}
 
-    // The commits to send, with their trees.
-    std::vector<git_oid> commits, commit_trees;
+// git's walk, so that no commit is new here that git knows the client has;
+// the commits whose trees git leaves out join the client's side.
+void Enumerator::walk_limited(const std::vector<git_oid> &want_commits,
+                              std::vector<git_oid> *known_commits, History *history) {
+    LimitedCommits limited =
+        limit_commits(objects_, want_commits, *known_commits, [this] { progress_.check_in(); });
+    history->commits = std::move(limited.commits);
+    history->trees = std::move(limited.trees);
+    known_commits->insert(known_commits->end(), limited.edge.begin(), limited.edge.end());
+}
+
+// Nothing hidden: every ancestor. A depth-first walk (first parents first)
+// visits trees in history order, which suits delta bases.
+void Enumerator::walk_all(const std::vector<git_oid> &want_commits, History *history) {
+    OidSet seen(4096);
     std::vector<git_oid> parents;
-    if (!in.parentless.empty()) {
-        walk_shallow(in.parentless, want_commits, &known_commits, &commits, &commit_trees);
-    } else if (!known_commits.empty()) {
-        // git's walk, so that no commit is new here that git knows the
-        // client has; the commits whose trees git leaves out join the
-        // client's side.
-        LimitedCommits limited =
-            limit_commits(objects_, want_commits, known_commits, [this] { progress_.check_in(); });
-        commits = std::move(limited.commits);
-        commit_trees = std::move(limited.trees);
-        known_commits.insert(known_commits.end(), limited.edge.begin(), limited.edge.end());
-    } else {
-        // Nothing hidden: every ancestor. A depth-first walk (first parents
-        // first) visits trees in history order, which suits delta bases.
-        OidSet seen(4096);
-        std::vector<git_oid> stack(want_commits.rbegin(), want_commits.rend());
-        while (!stack.empty()) {
-            git_oid c = stack.back();
-            stack.pop_back();
-            if (!seen.insert(c).second)
-                continue;
-            git_oid tree;
-            parse_commit(c, &tree, &parents);
-            commits.push_back(c);
-            commit_trees.push_back(tree);
-            for (size_t i = parents.size(); i-- > 0;)
-                if (!seen.contains(parents[i]))
-                    stack.push_back(parents[i]);
-        }
+    std::vector<git_oid> stack(want_commits.rbegin(), want_commits.rend());
+    while (!stack.empty()) {
+        git_oid c = stack.back();
+        stack.pop_back();
+        if (!seen.insert(c).second)
+            continue;
+        git_oid tree;
+        parse_commit(c, &tree, &parents);
+        history->commits.push_back(c);
+        history->trees.push_back(tree);
+        for (size_t i = parents.size(); i-- > 0;)
+            if (!seen.contains(parents[i]))
+                stack.push_back(parents[i]);
     }
+}
 
-    // Phase 1: everything the client has.
-    for (const git_oid &c : known_commits) {
+// Phase 1: everything the client has.
+void Enumerator::insert_known(const Known &known) {
+    std::vector<git_oid> parents;
+    for (const git_oid &c : known.commits) {
         if (set_.insert(c).second) {
             git_oid tree;
             parse_commit(c, &tree, &parents);
             walk_tree(tree);
         }
     }
-    for (const git_oid &t : known_trees)
+    for (const git_oid &t : known.trees)
         walk_tree(t);
-    for (const git_oid &o : known_other)
+    for (const git_oid &o : known.other)
         set_.insert(o);
     boundary_ = set_.size();
     counting_ = true;
+}
 
-    // Phase 2: everything the client needs. With a filter, the set holds
-    // what the walk is done with, and what is sent is listed apart.
-    set_.reserve(boundary_ + commits.size() * 8);
-    const bool filtered = in.filter.active();
-    std::vector<git_oid> send;
-    OidSet sent;
-    if (filtered) {
-        OidSet wanted(want_commits.size());
-        for (const git_oid &c : want_commits)
-            wanted.insert(c);
-        FilterWalk walk(repo_, objects_, in.filter, set_);
-        walk.run({&commits, &commit_trees, &wanted, &pending}, &send, &sent);
-    } else {
-        for (size_t i = 0; i < commits.size(); i++) {
-            insert(commits[i]);
-            walk_tree(commit_trees[i]);
-        }
-        for (const git_oid &t : want_trees)
-            walk_tree(t);
-        for (const git_oid &o : want_other)
-            insert(o);
+// Phase 2: everything the client needs. With a filter, the set holds what
+// the walk is done with, and what is sent is listed apart.
+void Enumerator::insert_wanted(const ObjectFilter &filter, const Wanted &wanted,
+                               const History &history, Sending *sending) {
+    set_.reserve(boundary_ + history.commits.size() * 8);
+    if (sending->filtered) {
+        OidSet want_commits(wanted.commits.size());
+        for (const git_oid &c : wanted.commits)
+            want_commits.insert(c);
+        FilterWalk walk(repo_, objects_, filter, set_);
+        walk.run({&history.commits, &history.trees, &want_commits, &wanted.pending}, &sending->send,
+                 &sending->sent);
+        return;
     }
-    auto is_sent = [&](const git_oid &oid) {
-        if (filtered)
-            return sent.contains(oid);
-        const int64_t idx = set_.find(oid);
-        return idx >= 0 && size_t(idx) >= boundary_;
-    };
+    for (size_t i = 0; i < history.commits.size(); i++) {
+        insert(history.commits[i]);
+        walk_tree(history.trees[i]);
+    }
+    for (const git_oid &t : wanted.trees)
+        walk_tree(t);
+    for (const git_oid &o : wanted.other)
+        insert(o);
+}
 
-    // include-tag: a tag whose chain ends at an object being sent comes along
-    // with the tags it goes through.
+bool Enumerator::is_sent(const Sending &sending, const git_oid &oid) const {
+    if (sending.filtered)
+        return sending.sent.contains(oid);
+    const int64_t idx = set_.find(oid);
+    return idx >= 0 && size_t(idx) >= boundary_;
+}
+
+// include-tag: a tag whose chain ends at an object being sent comes along
+// with the tags it goes through.
+void Enumerator::add_included_tags(const std::vector<git_oid> &include_tags, Sending *sending) {
     std::vector<git_oid> chain;
-    for (const git_oid &tag : in.include_tags) {
+    for (const git_oid &tag : include_tags) {
         if (set_.contains(tag) || !objects_.exists(tag) || type_of(tag) != GIT_OBJECT_TAG)
             continue;
         chain.clear();
         git_oid cur = tag;
         objects_.peel_tags(&cur, GIT_OBJECT_TAG, [&](const git_oid &t) { chain.push_back(t); });
-        if (!is_sent(cur))
+        if (!is_sent(*sending, cur))
             continue;
         for (const git_oid &t : chain) {
-            if (!filtered) {
+            if (!sending->filtered) {
                 insert(t);
             } else if (set_.insert(t).second) {
-                sent.insert(t);
-                send.push_back(t);
+                sending->sent.insert(t);
+                sending->send.push_back(t);
             }
         }
     }
+}
 
-    progress_.done(filtered ? send.size() : set_.size() - boundary_);
+Enumeration Enumerator::result(const EnumerateInput &in, Known &known, History &history,
+                               Sending &sending) {
     Enumeration out;
     out.packs_ = packs_;
     out.repo_ = repo_;
     if (boundary_ == 0) {
-        out.objects = filtered ? std::move(send) : set_.take();
+        out.objects = sending.filtered ? std::move(sending.send) : set_.take();
         return out;
     }
     // The members before the boundary are what the client has: kept for
     // thin packs.
-    if (filtered)
-        out.objects = std::move(send);
+    if (sending.filtered)
+        out.objects = std::move(sending.send);
     else
         out.objects.assign(set_.oids().begin() + std::ptrdiff_t(boundary_), set_.oids().end());
     out.known_ = std::move(set_);
     out.known_count_ = boundary_;
-    out.haves_ = std::move(haves);
+    out.haves_ = std::move(known.haves);
     out.parentless_ = in.parentless;
-    out.commits_ = std::move(commits);
+    out.commits_ = std::move(history.commits);
     return out;
 }
 

@@ -1,0 +1,53 @@
+// Writing a planned pack (git's write_pack_file): the header, each entry as
+// its plan says, and the SHA-1 trailer, produced in bounded pieces into the
+// caller's buffer.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include "pack/pack_plan.h"
+
+namespace gsh::pack {
+
+struct PackStats {
+    uint32_t objects = 0;
+    uint32_t deltas = 0;
+    uint32_t reused = 0; // entries copied from a pack on disk
+    uint32_t reused_deltas = 0;
+    uint32_t thin_deltas = 0; // against a base the client has, not sent
+    // Deltas whose base is not sent (nor known to the client), written
+    // against a base further down their chain on disk that is.
+    uint32_t composed_deltas = 0;
+    // Deltas made here, for objects that would have been sent whole.
+    uint32_t encoded_deltas = 0;
+    uint32_t pack_reused = 0; // sent as part of a whole pack file, not looked at
+    uint64_t bytes = 0;       // pack bytes produced so far, trailer included
+};
+
+class PackWriter {
+  public:
+    // The deltas the plan leaves to be made (Compose, Encode) are made as
+    // their entries are written, one at a time; an Encode entry whose delta
+    // is not kept is written as its plan's fallback says (the writer updates
+    // the entry). The compression level is the repository's
+    // pack.compression or core.compression.
+    explicit PackWriter(PackPlan plan);
+    ~PackWriter();
+    PackWriter(const PackWriter &) = delete;
+    PackWriter &operator=(const PackWriter &) = delete;
+
+    // Writes up to cap bytes of the pack into buf and returns how many; 0
+    // once the trailer has been written. Throws gsh::Error on I/O failure.
+    size_t read(uint8_t *buf, size_t cap);
+    bool done() const;
+    const PackStats &stats() const;
+    const PackPlan &plan() const;
+
+  private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+} // namespace gsh::pack
