@@ -21,7 +21,7 @@ PYTHON := /usr/bin/python3
 CXX ?= g++
 CXXFLAGS := -std=c++20 -O2 -g -fPIC -Wall -Wextra -Werror -pthread \
             -I$(ROOT)/src -I$(ROOT)/src/include $(SAN_FLAGS)
-LDLIBS := -lgit2 -lz -lpthread
+LDLIBS := -lgit2 -lz -lcrypto -lpthread
 
 CORE_SRCS := $(shell find src -name '*.cpp' | sort)
 CORE_OBJS := $(patsubst src/%.cpp,$(BUILD)/core/obj/%.o,$(CORE_SRCS))

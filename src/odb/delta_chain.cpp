@@ -1,19 +1,11 @@
 #include "odb/delta_chain.h"
 
 #include <algorithm>
-#include <climits>
 #include <cstring>
-
-#include "util/error.h"
 
 namespace gsh::pack {
 
 DeltaChain::DeltaChain(const PackSet &packs) : packs_(packs) {}
-
-DeltaChain::~DeltaChain() {
-    if (zs_ready_)
-        inflateEnd(&zs_);
-}
 
 bool DeltaChain::read_header(uint32_t pack, uint64_t offset, EntryHeader *h) const {
     const PackIndex &p = packs_[pack];
@@ -67,28 +59,26 @@ bool DeltaChain::inflate_link(const Link &link, std::vector<uint8_t> *out) {
         return false;
     compressed_.resize(size_t(end - from));
     pread_exact(p.pack_fd(), compressed_.data(), compressed_.size(), from, p.pack_path());
-    if (!zs_ready_) {
-        if (inflateInit(&zs_) != Z_OK)
-            throw Error("zlib: inflateInit failed");
-        zs_ready_ = true;
-    } else if (inflateReset(&zs_) != Z_OK) {
-        throw Error("zlib: inflateReset failed");
-    }
+    if (zs_)
+        zs_->reset();
+    else
+        zs_.emplace();
+    z_stream &zs = zs_->z();
     // One spare byte so that data longer than announced is noticed.
     out->resize(size_t(link.header.size) + 1);
-    zs_.next_in = compressed_.data();
-    zs_.next_out = out->data();
+    zs.next_in = compressed_.data();
+    zs.next_out = out->data();
     size_t in_left = compressed_.size(), out_left = out->size();
     int rc = Z_OK;
     while (rc == Z_OK) {
-        const uInt ai = uInt(std::min<size_t>(in_left, UINT_MAX / 2));
-        const uInt ao = uInt(std::min<size_t>(out_left, UINT_MAX / 2));
-        zs_.avail_in = ai;
-        zs_.avail_out = ao;
-        rc = ::inflate(&zs_, Z_NO_FLUSH);
-        in_left -= ai - zs_.avail_in;
-        out_left -= ao - zs_.avail_out;
-        if (rc == Z_OK && ai == zs_.avail_in && ao == zs_.avail_out)
+        const uInt ai = zlib::chunk(in_left);
+        const uInt ao = zlib::chunk(out_left);
+        zs.avail_in = ai;
+        zs.avail_out = ao;
+        rc = ::inflate(&zs, Z_NO_FLUSH);
+        in_left -= ai - zs.avail_in;
+        out_left -= ao - zs.avail_out;
+        if (rc == Z_OK && ai == zs.avail_in && ao == zs.avail_out)
             break; // no progress: truncated
     }
     if (rc != Z_STREAM_END || out_left != 1)

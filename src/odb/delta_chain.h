@@ -4,16 +4,17 @@
 #pragma once
 
 #include <git2.h>
-#include <zlib.h>
 
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <vector>
 
 #include "odb/delta_compose.h"
 #include "odb/pack_format.h"
 #include "odb/pack_index.h"
+#include "util/zlib.h"
 
 namespace gsh::pack {
 
@@ -26,7 +27,6 @@ class DeltaChain {
   public:
     // packs must outlive the chain.
     explicit DeltaChain(const PackSet &packs);
-    ~DeltaChain();
     DeltaChain(const DeltaChain &) = delete;
     DeltaChain &operator=(const DeltaChain &) = delete;
 
@@ -61,8 +61,7 @@ class DeltaChain {
 
     const PackSet &packs_;
     std::vector<Link> links_;
-    z_stream zs_{};
-    bool zs_ready_ = false;
+    std::optional<zlib::Inflater> zs_; // started by the first compose()
     std::vector<uint8_t> compressed_, lower_, next_;
     DeltaComposer composer_;
 };

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <limits>
@@ -63,8 +64,6 @@ std::string loose_path(const std::string &objects_dir, const git_oid &id) {
 }
 
 LooseObject::~LooseObject() {
-    if (z_live_)
-        inflateEnd(&z_);
     if (fd_ >= 0)
         ::close(fd_);
 }
@@ -77,7 +76,7 @@ int LooseObject::corrupt(const char *why) {
 // Refills the input when it is used up; false at the end of the file or on
 // a read error (read_failed_).
 bool LooseObject::fill() {
-    if (z_.avail_in > 0)
+    if (z().avail_in > 0)
         return true;
     if (eof_)
         return false;
@@ -90,8 +89,8 @@ bool LooseObject::fill() {
         read_failed_ = n < 0;
         return false;
     }
-    z_.next_in = in_;
-    z_.avail_in = static_cast<uInt>(n);
+    z().next_in = in_;
+    z().avail_in = static_cast<uInt>(n);
     return true;
 }
 
@@ -114,9 +113,11 @@ int LooseObject::open(const std::string &objects_dir, const git_oid &id) {
     if (!S_ISREG(st.st_mode))
         return S_ISDIR(st.st_mode) ? GIT_ENOTFOUND : corrupt("not a regular file");
     file_size_ = static_cast<uint64_t>(st.st_size);
-    if (inflateInit(&z_) != Z_OK)
+    try {
+        zs_.emplace();
+    } catch (const Error &) {
         return corrupt("cannot start inflate");
-    z_live_ = true;
+    }
 
     // Inflates just past the header's NUL.
     unsigned char head[sizeof early_];
@@ -127,15 +128,15 @@ int LooseObject::open(const std::string &objects_dir, const git_oid &id) {
             return corrupt("header too long");
         if (!fill())
             return corrupt(read_failed_ ? "read error" : "truncated header");
-        z_.next_out = head + got;
-        z_.avail_out = static_cast<uInt>(sizeof head - got);
-        const unsigned in_before = z_.avail_in;
+        z().next_out = head + got;
+        z().avail_out = static_cast<uInt>(sizeof head - got);
+        const unsigned in_before = z().avail_in;
         const size_t got_before = got;
-        const int rc = inflate(&z_, Z_NO_FLUSH);
-        got = sizeof head - z_.avail_out;
+        const int rc = inflate(&z(), Z_NO_FLUSH);
+        got = sizeof head - z().avail_out;
         if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR)
             return corrupt("bad zlib data");
-        if (rc != Z_STREAM_END && got == got_before && z_.avail_in == in_before)
+        if (rc != Z_STREAM_END && got == got_before && z().avail_in == in_before)
             return corrupt("bad zlib data");
         nul = static_cast<const unsigned char *>(std::memchr(head, 0, got));
         if (rc == Z_STREAM_END) {
@@ -166,21 +167,21 @@ int LooseObject::finish() {
         for (;;) {
             if (!fill())
                 return corrupt(read_failed_ ? "read error" : "truncated data");
-            z_.next_out = &extra;
-            z_.avail_out = 1;
-            const unsigned in_before = z_.avail_in;
-            const int rc = inflate(&z_, Z_NO_FLUSH);
-            if (rc == Z_STREAM_END && z_.avail_out == 1)
+            z().next_out = &extra;
+            z().avail_out = 1;
+            const unsigned in_before = z().avail_in;
+            const int rc = inflate(&z(), Z_NO_FLUSH);
+            if (rc == Z_STREAM_END && z().avail_out == 1)
                 break;
-            if (z_.avail_out == 0)
+            if (z().avail_out == 0)
                 return corrupt("data longer than its declared size");
             if (rc != Z_OK && rc != Z_BUF_ERROR)
                 return corrupt("bad zlib data");
-            if (z_.avail_in == in_before && z_.avail_in > 0)
+            if (z().avail_in == in_before && z().avail_in > 0)
                 return corrupt("bad zlib data");
         }
     }
-    if (z_.avail_in > 0 || fill() || read_failed_)
+    if (z().avail_in > 0 || fill() || read_failed_)
         return corrupt(read_failed_ ? "read error" : "garbage at end");
     done_ = true;
     return 0;
@@ -190,11 +191,9 @@ int LooseObject::read(char *out, size_t len) {
     if (done_)
         return 0;
     const size_t already = produced_ - (early_len_ - early_pos_);
-    size_t want = size_ - already;
-    if (want > len)
-        want = len;
-    if (want > static_cast<size_t>(std::numeric_limits<int>::max()))
-        want = static_cast<size_t>(std::numeric_limits<int>::max());
+    // One zlib call's worth at most, which also fits the int returned.
+    static_assert(zlib::kMaxChunk <= size_t(std::numeric_limits<int>::max()));
+    const size_t want = std::min({size_ - already, len, zlib::kMaxChunk});
     if (want == 0)
         return already == size_ ? finish() : 0;
     size_t n = 0;
@@ -209,11 +208,11 @@ int LooseObject::read(char *out, size_t len) {
     while (n == 0) {
         if (!fill())
             return corrupt(read_failed_ ? "read error" : "truncated data");
-        z_.next_out = reinterpret_cast<unsigned char *>(out);
-        z_.avail_out = static_cast<uInt>(std::min<size_t>(want, std::numeric_limits<uInt>::max()));
-        const unsigned in_before = z_.avail_in;
-        const int rc = inflate(&z_, Z_NO_FLUSH);
-        n = want - z_.avail_out;
+        z().next_out = reinterpret_cast<unsigned char *>(out);
+        z().avail_out = static_cast<uInt>(want);
+        const unsigned in_before = z().avail_in;
+        const int rc = inflate(&z(), Z_NO_FLUSH);
+        n = want - z().avail_out;
         produced_ += n;
         if (rc == Z_STREAM_END) {
             ended_early_ = true;
@@ -221,7 +220,7 @@ int LooseObject::read(char *out, size_t len) {
                 return corrupt("data shorter than its declared size");
         } else if (rc != Z_OK && rc != Z_BUF_ERROR) {
             return corrupt("bad zlib data");
-        } else if (n == 0 && z_.avail_in == in_before && z_.avail_in > 0) {
+        } else if (n == 0 && z().avail_in == in_before && z().avail_in > 0) {
             return corrupt("bad zlib data");
         }
     }

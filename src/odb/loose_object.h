@@ -2,11 +2,13 @@
 #pragma once
 
 #include <git2.h>
-#include <zlib.h>
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
+
+#include "util/zlib.h"
 
 namespace gsh {
 
@@ -37,10 +39,10 @@ class LooseObject {
     int corrupt(const char *why);
     bool fill();
     int finish();
+    z_stream &z() { return zs_->z(); }
 
     int fd_ = -1;
-    z_stream z_{};
-    bool z_live_ = false;
+    std::optional<zlib::Inflater> zs_; // started once the file is open
     bool eof_ = false;
     bool done_ = false;
     bool read_failed_ = false;

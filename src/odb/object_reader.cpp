@@ -2,7 +2,6 @@
 #include "util/oid_hex.h"
 
 #include <algorithm>
-#include <climits>
 #include <cstring>
 #include <string>
 
@@ -21,6 +20,12 @@ constexpr size_t kMaxLarge = 256u << 20;
 
 inline size_t mix(uint64_t key) {
     return size_t((key * 0x9e3779b97f4a7c15ull) >> 20);
+}
+
+// Objects below the requested one are delta bases; trees are likely to be
+// the bases of the next trees read. Those are cached.
+bool worth_caching(bool final, int type) {
+    return !final || type == kTree;
 }
 
 } // namespace
@@ -43,15 +48,7 @@ ObjectReader::ObjectReader(git_repository *repo, const PackSet &packs, size_t ca
     git_odb *odb = nullptr;
     git_check(git_repository_odb(&odb, repo_), "opening the object database");
     odb_.reset(odb);
-    if (inflateInit(&zs_) != Z_OK)
-        throw Error("zlib: inflateInit failed");
-    zs_ready_ = true;
     map_rebuild(1024);
-}
-
-ObjectReader::~ObjectReader() {
-    if (zs_ready_)
-        inflateEnd(&zs_);
 }
 
 const uint8_t *ObjectReader::bytes(size_t pack, uint64_t offset, size_t len) {
@@ -83,8 +80,6 @@ const uint8_t *ObjectReader::bytes(size_t pack, uint64_t offset, size_t len) {
     return lru->buf.data.get();
 }
 
-// Inflates the compressed data of the entry at offset (header h) into out:
-// all of it, or only the first limit bytes when that is less.
 const uint8_t *ObjectReader::window_at(size_t pack, uint64_t offset, size_t *avail) {
     for (Window &w : windows_)
         if (w.pack == int(pack) && offset >= w.start && offset < w.start + w.len) {
@@ -112,29 +107,28 @@ void ObjectReader::inflate_entry(size_t pack, uint64_t offset, const EntryHeader
     const size_t want = partial ? limit : size_t(h.size);
     // One spare byte so that data longer than announced is noticed.
     out.resize(want + 1);
-    if (inflateReset(&zs_) != Z_OK)
-        throw Error("zlib: inflateReset failed");
-    zs_.next_in = nullptr;
-    zs_.avail_in = 0;
-    zs_.next_out = out.data.get();
+    zs_.reset();
+    z_stream &zs = zs_.z();
+    zs.next_in = nullptr;
+    zs.avail_in = 0;
+    zs.next_out = out.data.get();
     size_t out_left = partial ? want : want + 1;
     uint64_t in_pos = offset + h.length;
     int rc = Z_OK;
     bool ok = false;
     for (;;) {
-        if (zs_.avail_in == 0) {
+        if (zs.avail_in == 0) {
             if (in_pos >= data_end)
                 break; // truncated
             size_t avail;
-            zs_.next_in = const_cast<Bytef *>(window_at(pack, in_pos, &avail));
-            avail = size_t(std::min<uint64_t>({avail, data_end - in_pos, UINT_MAX / 2}));
-            zs_.avail_in = uInt(avail);
-            in_pos += avail;
+            zs.next_in = const_cast<Bytef *>(window_at(pack, in_pos, &avail));
+            zs.avail_in = zlib::chunk(size_t(std::min<uint64_t>(avail, data_end - in_pos)));
+            in_pos += zs.avail_in;
         }
-        const uInt ao = uInt(std::min<size_t>(out_left, UINT_MAX / 2));
-        zs_.avail_out = ao;
-        rc = inflate(&zs_, partial ? Z_SYNC_FLUSH : Z_NO_FLUSH);
-        out_left -= ao - zs_.avail_out;
+        const uInt ao = zlib::chunk(out_left);
+        zs.avail_out = ao;
+        rc = inflate(&zs, partial ? Z_SYNC_FLUSH : Z_NO_FLUSH);
+        out_left -= ao - zs.avail_out;
         if (rc == Z_STREAM_END) {
             ok = out_left == (partial ? 0 : 1);
             break;
@@ -277,18 +271,19 @@ ObjectReader::Object ObjectReader::read(const git_oid &oid, size_t limit) {
 ObjectReader::Object ObjectReader::read_packed(size_t pack, uint64_t offset, size_t limit) {
     chain_.clear();
     Object cur;
-    int w = 0; // the work buffer to build the next object in
-    // Objects below the requested one are delta bases; trees are likely to
-    // be the bases of the next trees read. Those are cached.
-    auto worth_caching = [](bool final, int type) { return !final || type == kTree; };
+    int w = 0;
+    if (find_base(pack, offset, limit, w, &cur))
+        return cur;
+    cur = apply_chain(cur, w);
+    cur.size = std::min(cur.size, limit);
+    return cur;
+}
 
-    // Down the delta chain to a cached object or a whole one.
-    size_t p = pack;
-    uint64_t off = offset;
+bool ObjectReader::find_base(size_t p, uint64_t off, size_t limit, int &w, Object *cur) {
     for (;;) {
         const uint64_t key = key_of(p, off);
-        if (cache_get(key, &cur))
-            break;
+        if (cache_get(key, cur))
+            return false;
         const PackIndex &pi = packs_[p];
         const uint64_t data_end = pi.pack_size() - GIT_OID_RAWSZ;
         if (off < 12 || off >= data_end)
@@ -305,13 +300,14 @@ ObjectReader::Object ObjectReader::read_packed(size_t pack, uint64_t offset, siz
             if (final && limit < h.size) {
                 // Only the beginning is wanted (a commit's header lines).
                 inflate_entry(p, off, h, b, limit);
-                return {git_object_t(h.type), b.data.get(), b.size};
+                *cur = {git_object_t(h.type), b.data.get(), b.size};
+                return true;
             }
             inflate_entry(p, off, h, b, SIZE_MAX);
-            cur = {git_object_t(h.type), b.data.get(), b.size};
+            *cur = {git_object_t(h.type), b.data.get(), b.size};
             if (worth_caching(final, h.type))
-                cache_put(key, cur.type, cur.data, cur.size);
-            break;
+                cache_put(key, cur->type, cur->data, cur->size);
+            return false;
         }
         if (chain_.size() >= kMaxChain)
             throw Error("delta chain too long in " + pi.pack_path());
@@ -332,12 +328,13 @@ ObjectReader::Object ObjectReader::read_packed(size_t pack, uint64_t offset, siz
             off = base_off;
             continue;
         }
-        cur = read_loose(h.base_oid, work_[w]);
+        *cur = read_loose(h.base_oid, work_[w]);
         w ^= 1;
-        break;
+        return false;
     }
+}
 
-    // Back up the chain, applying each delta to the object below it.
+ObjectReader::Object ObjectReader::apply_chain(Object cur, int w) {
     for (size_t i = chain_.size(); i-- > 0;) {
         const Link &link = chain_[i];
         inflate_entry(link.pack, link.offset, link.header, delta_, SIZE_MAX);
@@ -357,7 +354,6 @@ ObjectReader::Object ObjectReader::read_packed(size_t pack, uint64_t offset, siz
         if (worth_caching(i == 0, cur.type))
             cache_put(key_of(link.pack, link.offset), cur.type, cur.data, cur.size);
     }
-    cur.size = std::min(cur.size, limit);
     return cur;
 }
 

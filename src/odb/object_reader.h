@@ -9,7 +9,6 @@
 #pragma once
 
 #include <git2.h>
-#include <zlib.h>
 
 #include <cstddef>
 #include <cstdint>
@@ -21,6 +20,7 @@
 #include "odb/pack_format.h"
 #include "odb/pack_index.h"
 #include "util/git_ptr.h"
+#include "util/zlib.h"
 
 namespace gsh::pack {
 
@@ -29,7 +29,6 @@ class ObjectReader {
     // packs must outlive the reader. cache_bytes bounds the cache of
     // resolved objects (delta bases).
     ObjectReader(git_repository *repo, const PackSet &packs, size_t cache_bytes = 2u << 20);
-    ~ObjectReader();
     ObjectReader(const ObjectReader &) = delete;
     ObjectReader &operator=(const ObjectReader &) = delete;
 
@@ -77,6 +76,13 @@ class ObjectReader {
     void inflate_entry(size_t pack, uint64_t offset, const EntryHeader &h, Buffer &out,
                        size_t limit);
     Object read_loose(const git_oid &oid, Buffer &out);
+    // The two halves of read_packed (w: the work buffer to build the next
+    // object in). find_base goes down the delta chain from offset to a
+    // cached or whole object, into *cur, and keeps the deltas passed in
+    // chain_; true when *cur is already the answer (the beginning of a
+    // whole object). apply_chain goes back up, applying each delta in turn.
+    bool find_base(size_t pack, uint64_t offset, size_t limit, int &w, Object *cur);
+    Object apply_chain(Object cur, int w);
 
     bool cache_get(uint64_t key, Object *out) const;
     void cache_put(uint64_t key, git_object_t type, const uint8_t *data, size_t size);
@@ -86,8 +92,7 @@ class ObjectReader {
     git_repository *repo_;
     OdbPtr odb_;
     const PackSet &packs_;
-    z_stream zs_{};
-    bool zs_ready_ = false;
+    zlib::Inflater zs_;
 
     std::vector<Window> windows_;
     uint64_t clock_ = 0;

@@ -1,13 +1,13 @@
 #include "util/request_body.h"
 
 #include <unistd.h>
-#include <zlib.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 
 #include "util/error.h"
+#include "util/zlib.h"
 
 namespace gsh {
 
@@ -21,46 +21,41 @@ void RequestBody::add_file(int fd, off_t offset, size_t len) {
     total_ += len;
 }
 
-// A gzip inflate stream, ended however its user leaves.
-struct GzipStream {
-    GzipStream() {
-        if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK)
-            throw Error("inflateInit2 failed", 500);
-    }
-    ~GzipStream() { inflateEnd(&zs); }
-    GzipStream(const GzipStream &) = delete;
-    GzipStream &operator=(const GzipStream &) = delete;
-    z_stream zs{};
-};
-
 namespace {
+
+// inflateInit2's window bits for a gzip member.
+constexpr int kGzipWindow = 16 + MAX_WBITS;
 
 [[noreturn]] void too_large(size_t max_size) {
     throw Error("request body is larger than " + std::to_string(max_size) + " bytes", 413);
 }
 
 std::string inflate_gzip(const std::string &in, size_t max_size) {
-    GzipStream gz;
-    z_stream &zs = gz.zs;
+    zlib::Inflater gz(kGzipWindow);
+    z_stream &zs = gz.z();
     // Reserved once (untouched pages cost nothing), so that growing never
     // holds two copies of a body near the limit.
     std::string out;
     out.reserve(max_size);
     zs.next_in = reinterpret_cast<Bytef *>(const_cast<char *>(in.data()));
-    zs.avail_in = static_cast<uInt>(in.size());
-    char chunk[65536];
+    size_t in_left = in.size(); // not yet handed to zlib
+    char buf[65536];
     int rc;
     do {
-        zs.next_out = reinterpret_cast<Bytef *>(chunk);
-        zs.avail_out = sizeof(chunk);
+        if (zs.avail_in == 0) {
+            zs.avail_in = zlib::chunk(in_left);
+            in_left -= zs.avail_in;
+        }
+        zs.next_out = reinterpret_cast<Bytef *>(buf);
+        zs.avail_out = sizeof(buf);
         rc = inflate(&zs, Z_NO_FLUSH);
         if (rc != Z_OK && rc != Z_STREAM_END)
             throw Error("corrupt gzip request body", 400);
-        const size_t produced = sizeof(chunk) - zs.avail_out;
+        const size_t produced = sizeof(buf) - zs.avail_out;
         if (out.size() + produced > max_size)
             too_large(max_size);
-        out.append(chunk, produced);
-        if (rc == Z_OK && zs.avail_in == 0 && zs.avail_out != 0)
+        out.append(buf, produced);
+        if (rc == Z_OK && zs.avail_in == 0 && in_left == 0 && zs.avail_out != 0)
             throw Error("truncated gzip request body", 400);
     } while (rc != Z_STREAM_END);
     return out;
@@ -128,7 +123,7 @@ BodyReader::BodyReader(const RequestBody &body, std::string_view content_encodin
     : body_(body), gzip_(is_gzip(content_encoding)), max_inflated_(max_inflated) {
     if (!gzip_)
         return;
-    gz_ = std::make_unique<GzipStream>();
+    gz_ = std::make_unique<zlib::Inflater>(kGzipWindow);
 }
 
 BodyReader::~BodyReader() = default;
@@ -171,7 +166,7 @@ size_t BodyReader::read(void *buf, size_t cap) {
         delivered_ += n;
         return n;
     }
-    z_stream *zs = &gz_->zs;
+    z_stream *zs = &gz_->z();
     for (;;) {
         if (gzip_end_)
             return 0;
@@ -189,7 +184,7 @@ size_t BodyReader::read(void *buf, size_t cap) {
         // that stops within the limit gets no 413 for what follows.
         const size_t left = max_inflated_ - delivered_;
         char probe;
-        const size_t room = left == 0 ? 1 : std::min<size_t>(std::min<size_t>(cap, 1u << 30), left);
+        const size_t room = left == 0 ? 1 : std::min<size_t>(zlib::chunk(cap), left);
         zs->next_out = reinterpret_cast<Bytef *>(left == 0 ? &probe : static_cast<char *>(buf));
         zs->avail_out = static_cast<uInt>(room);
         const int rc = inflate(zs, Z_NO_FLUSH);

@@ -43,7 +43,9 @@ class RequestBody {
 // a large body (a pushed pack) is never held whole in memory. A gzip body is
 // inflated as it goes, and its inflated size is bounded by max_inflated; an
 // identity body is not bounded here (nginx's client_max_body_size is).
-struct GzipStream; // zlib kept out of this header
+namespace zlib {
+class Inflater; // zlib kept out of this header
+}
 
 class BodyReader {
   public:
@@ -68,8 +70,8 @@ class BodyReader {
     bool gzip_ = false, gzip_end_ = false;
     size_t max_inflated_;
     unsigned long long delivered_ = 0;
-    std::unique_ptr<GzipStream> gz_; // null unless gzip
-    std::string in_;                 // raw bytes waiting for inflate
+    std::unique_ptr<zlib::Inflater> gz_; // null unless gzip
+    std::string in_;                     // raw bytes waiting for inflate
 };
 
 } // namespace gsh

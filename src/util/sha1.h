@@ -1,10 +1,21 @@
-// SHA-1 (FIPS 180-4), streaming. Used for the pack trailer; no OpenSSL.
-// Uses the x86 SHA extensions when the CPU has them, portable code otherwise.
+// SHA-1, streaming: the pack trailer, the pushed pack's checksum, the
+// session id. OpenSSL's libcrypto (EVP) does the hashing.
+//
+// Measured here (AMD EPYC with SHA-NI, OpenSSL 3.0, CPU time of the
+// hashing thread, best of 27 runs, g++ -O2) against the hand-written
+// SHA-NI code this replaced: 256 MiB in 1 MiB updates 1922 MB/s against
+// 1918; 16 KiB updates 1923 against 1926; a pack writer's pattern (2-5
+// byte entry headers between 60-2000 byte data pieces) 1867 against 1840;
+// a whole hash of 20 / 100 / 1000 bytes 87 / 116 / 580 ns against
+// 62 / 93 / 557 (EVP's fixed cost per hash, which only the session id pays).
 #pragma once
+
+#include <openssl/types.h>
 
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 namespace gsh::pack {
@@ -14,7 +25,8 @@ class Sha1 {
     static constexpr size_t kDigestSize = 20;
     using Digest = std::array<uint8_t, kDigestSize>;
 
-    Sha1() { reset(); }
+    // Throws gsh::Error when libcrypto cannot allocate its context.
+    Sha1();
     void reset();
     void update(const void *data, size_t len);
     // Finishes the hash; the object must be reset() before it is used again.
@@ -24,18 +36,10 @@ class Sha1 {
     static std::string hex(const Digest &d);
 
   private:
-    uint32_t h_[5];
-    uint64_t total_ = 0;
-    size_t buffered_ = 0;
-    uint8_t buf_[64];
+    struct CtxFree {
+        void operator()(EVP_MD_CTX *c) const;
+    };
+    std::unique_ptr<EVP_MD_CTX, CtxFree> ctx_;
 };
-
-namespace detail {
-// Compression of nblocks consecutive 64-byte blocks into state.
-void sha1_blocks_portable(uint32_t state[5], const uint8_t *p, size_t nblocks);
-// True when the CPU has the SHA extensions (then sha1_blocks_shani may be used).
-bool sha1_have_shani();
-void sha1_blocks_shani(uint32_t state[5], const uint8_t *p, size_t nblocks);
-} // namespace detail
 
 } // namespace gsh::pack
