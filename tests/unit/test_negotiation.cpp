@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "fixture.h"
+#include "pkt_lines.h"
 #include "protocol/pkt_line.h"
 #include "protocol/v2_request.h"
 #include "repo/repo_access.h"
@@ -25,6 +26,7 @@
 #include "walk/negotiation.h"
 
 using namespace gsh;
+using gsh::test::pkts;
 
 namespace {
 
@@ -84,19 +86,6 @@ class Negotiation : public ::testing::Test {
         return out;
     }
 
-    // Pkt-lines as written: "FLUSH", "DELIM", else a line with '\n'.
-    static std::string pkts(const std::vector<std::string> &lines) {
-        std::string out;
-        for (const std::string &l : lines) {
-            if (l == "FLUSH")
-                proto::pkt_flush(out);
-            else if (l == "DELIM")
-                proto::pkt_delim(out);
-            else
-                proto::pkt_write_line(out, l);
-        }
-        return out;
-    }
 
     // A v0 request: the wants (caps on the first), a flush, then lines.
     static std::string v0(const std::vector<std::string> &wants, const std::string &caps,

@@ -11,12 +11,14 @@
 #include <vector>
 
 #include "fixture.h"
+#include "pkt_lines.h"
 #include "git_smart_http.h"
 #include "protocol/pkt_line.h"
 #include "service/session.h"
 #include "util/error.h"
 
 using namespace gsh;
+using gsh::test::pkts;
 
 namespace {
 
@@ -96,16 +98,6 @@ class SessionTest : public ::testing::Test {
         return out;
     }
 
-    static std::string pkts(const std::vector<std::string> &lines) {
-        std::string out;
-        for (const std::string &l : lines) {
-            if (l == "FLUSH")
-                proto::pkt_flush(out);
-            else
-                proto::pkt_write_line(out, l);
-        }
-        return out;
-    }
 
     static std::string v2(const std::string &command, const std::vector<std::string> &args) {
         std::string out = pkts({"command=" + command, "object-format=sha1"});
