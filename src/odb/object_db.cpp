@@ -5,12 +5,12 @@
 #include <git2/sys/repository.h>
 #include <sys/stat.h>
 
-#include <fstream>
 #include <new>
 #include <set>
 #include <utility>
 #include <vector>
 
+#include "odb/alternates.h"
 #include "odb/loose_object.h"
 
 namespace gsh {
@@ -20,8 +20,6 @@ namespace {
 // libgit2's priorities: packs are asked before loose objects.
 constexpr int kPackPriority = 2;
 constexpr int kLoosePriority = 1;
-// git ignores alternates nested deeper than this.
-constexpr int kMaxAlternateDepth = 5;
 
 struct LooseBackend {
     git_odb_backend parent; // first: libgit2 hands back this address
@@ -143,27 +141,19 @@ git_odb_backend *new_loose_backend(const std::string &dir) {
     return &l->parent;
 }
 
-// The alternates' paths as git reads objects/info/alternates: one a line,
-// '#' comments and blank lines skipped, relative ones from objects_dir.
-std::vector<std::string> read_alternates(const std::string &objects_dir) {
-    std::vector<std::string> out;
-    std::ifstream in(objects_dir + "/info/alternates");
-    std::string line;
-    while (std::getline(in, line)) {
-        if (!line.empty() && line.back() == '\r')
-            line.pop_back();
-        if (line.empty() || line[0] == '#')
-            continue;
-        out.push_back(line[0] == '/' ? line : objects_dir + "/" + line);
-    }
-    return out;
-}
-
 class Builder {
   public:
     explicit Builder(git_odb *odb) : odb_(odb) {}
 
-    void add(const std::string &dir, bool alternate, int depth) {
+    // dir, then its alternates in the order git links them.
+    void add_with_alternates(const std::string &dir, bool alternate) {
+        add(dir, alternate);
+        for (const std::string &alt : list_alternates(dir))
+            add(alt, true);
+    }
+
+  private:
+    void add(const std::string &dir, bool alternate) {
         struct stat st;
         if (::stat(dir.c_str(), &st) < 0 || !S_ISDIR(st.st_mode)) {
             // git warns of a missing alternate and goes on.
@@ -178,13 +168,8 @@ class Builder {
         git_check(git_odb_backend_pack(&pack, dir.c_str()), "opening the object database");
         attach(pack, alternate, kPackPriority);
         attach(new_loose_backend(dir), alternate, kLoosePriority);
-        if (depth > kMaxAlternateDepth)
-            return;
-        for (const std::string &alt : read_alternates(dir))
-            add(alt, true, depth + 1);
     }
 
-  private:
     void attach(git_odb_backend *b, bool alternate, int priority) {
         const int rc = alternate ? git_odb_add_alternate(odb_, b, priority)
                                  : git_odb_add_backend(odb_, b, priority);
@@ -226,12 +211,12 @@ OdbPtr open_object_db(const std::string &objects_dir) {
     git_odb *raw = nullptr;
     git_check(git_odb_new(&raw), "opening the object database");
     OdbPtr odb(raw);
-    Builder(odb.get()).add(objects_dir, false, 0);
+    Builder(odb.get()).add_with_alternates(objects_dir, false);
     return odb;
 }
 
 void add_object_dir(git_odb *odb, const std::string &objects_dir) {
-    Builder(odb).add(objects_dir, true, 0);
+    Builder(odb).add_with_alternates(objects_dir, true);
 }
 
 void free_odb_stream(git_odb_stream *stream) {

@@ -14,6 +14,7 @@
 #include <numeric>
 #include <set>
 
+#include "odb/alternates.h"
 #include "odb/bitmap_index.h"
 #include "util/error.h"
 
@@ -418,33 +419,17 @@ PackSet::PackSet(git_repository *repo) {
     std::string dir = git_repository_commondir(repo);
     if (!dir.empty() && dir.back() != '/')
         dir += '/';
-    std::set<std::string> seen;
-    open_objects(dir + "objects", 0, seen);
+    open_objects(dir + "objects");
 }
 
-// The packs of an object folder, then those of its alternates
-// (objects/info/alternates: one folder a line, absolute or relative to this
-// one), as deep as git follows them.
-void PackSet::open_objects(const std::string &objects_dir, int depth, std::set<std::string> &seen) {
-    char *real = ::realpath(objects_dir.c_str(), nullptr);
-    if (!real)
-        return;
-    std::string key = real;
-    std::free(real);
-    if (!seen.insert(key).second)
-        return;
+// The packs of an object folder, then those of its alternates in the order
+// git links them.
+void PackSet::open_objects(const std::string &objects_dir) {
     folders_.push_back(objects_dir);
     open_dir(objects_dir + "/pack");
-    if (depth >= 5)
-        return;
-    std::ifstream in(objects_dir + "/info/alternates");
-    std::string line;
-    while (std::getline(in, line)) {
-        while (!line.empty() && (line.back() == '\r' || line.back() == '/'))
-            line.pop_back();
-        if (line.empty() || line[0] == '#' || line[0] == '"')
-            continue; // quoted paths are left to libgit2
-        open_objects(line[0] == '/' ? line : objects_dir + "/" + line, depth + 1, seen);
+    for (const std::string &alt : list_alternates(objects_dir)) {
+        folders_.push_back(alt);
+        open_dir(alt + "/pack");
     }
 }
 

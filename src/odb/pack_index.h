@@ -202,7 +202,7 @@ class PackSet {
 
   private:
     void open_dir(const std::string &pack_dir);
-    void open_objects(const std::string &objects_dir, int depth, std::set<std::string> &seen);
+    void open_objects(const std::string &objects_dir);
     void load_bitmap() const;
 
     std::vector<std::unique_ptr<PackIndex>> packs_;

@@ -13,6 +13,7 @@
 #include "odb/object_db.h"
 #include "protocol/agent.h"
 #include "protocol/pkt_line.h"
+#include "push/alternate_haves.h"
 #include "push/hooks.h"
 #include "push/ident.h"
 #include "push/quarantine.h"
@@ -23,6 +24,7 @@
 #include "util/error.h"
 #include "util/git_ptr.h"
 #include "util/oid_hex.h"
+#include "util/oid_set.h"
 
 namespace gsh {
 
@@ -534,17 +536,27 @@ std::string advertise_receive_pack(git_repository *repo, const ReceivePackConfig
     caps += " object-format=sha1 agent=";
     caps += kAgent;
     bool first = true;
-    for (const Ref &ref : list_refs(repo, config.hidden)) {
-        if (ref.name == "HEAD" || ref.unborn)
-            continue;
-        std::string line = oid_hex(ref.oid) + " " + ref.name;
+    auto write_ref = [&](const git_oid &oid, const std::string &name) {
+        std::string line = oid_hex(oid) + " " + name;
         if (first) {
             line.push_back('\0');
             line += caps;
             first = false;
         }
         proto::pkt_write_line(out, line);
+    };
+    // As git's write_head_info: an alternate's tip is a ".have" unless one
+    // of our shown refs or an earlier ".have" already names it.
+    pack::OidSet seen;
+    for (const Ref &ref : list_refs(repo, config.hidden)) {
+        if (ref.name == "HEAD" || ref.unborn)
+            continue;
+        seen.insert(ref.oid);
+        write_ref(ref.oid, ref.name);
     }
+    for (const git_oid &oid : alternate_ref_tips(repo))
+        if (seen.insert(oid).second)
+            write_ref(oid, ".have");
     if (first) {
         std::string line = zero_hex() + " capabilities^{}";
         line.push_back('\0');
