@@ -6,11 +6,11 @@
 
 #include <fstream>
 
-#include "push_fixture.h"
-#include "util/git_ptr.h"
 #include "push/quarantine.h"
-#include "repo/receive_pack_config.h"
 #include "push/receive_pack.h"
+#include "push_fixture.h"
+#include "repo/receive_pack_config.h"
+#include "util/git_ptr.h"
 
 using namespace gsh;
 using gsh::test::Answer;
@@ -46,6 +46,27 @@ class ReceivePack : public gsh::test::PushFixture {
                   "/theirs.git' < '" + dir.str() + "/request'");
     }
 
+    // git receive-pack's advertisement of the served repository as the
+    // module sends it: after the "# service=" lines, with the module's agent.
+    std::string gits_advertisement() const {
+        const std::string theirs =
+            sh("git receive-pack --advertise-refs --stateless-rpc '" + srv() + "' 2>/dev/null");
+        std::string expected = pkts({"# service=git-receive-pack", "FLUSH"});
+        proto::PktReader r(theirs);
+        for (proto::Pkt p = r.next(); p.kind != proto::PktKind::End; p = r.next()) {
+            if (p.kind == proto::PktKind::Flush) {
+                proto::pkt_flush(expected);
+                continue;
+            }
+            std::string line(p.data);
+            const size_t agent = line.find("agent=git/");
+            if (agent != std::string::npos)
+                line = line.substr(0, agent) + "agent=git-smart-http/0.1";
+            proto::pkt_write_line(expected, line);
+        }
+        return expected;
+    }
+
     // The payloads of bands 1 and 2 of a side-band response, read by hand:
     // PktReader drops the '\n' that ends a progress line.
     static std::pair<std::string, std::string> demux(const std::string &response) {
@@ -70,23 +91,37 @@ TEST_F(ReceivePack, AdvertisementIsGitsButTheAgent) {
     Answer a = request(GSH_ADVERTISE_RECEIVE_PACK, "");
     ASSERT_EQ(a.status, 200) << a.message;
     EXPECT_EQ(a.content_type, "application/x-git-receive-pack-advertisement");
-    const std::string theirs =
-        sh("git receive-pack --advertise-refs --stateless-rpc '" + srv() + "'");
-    std::string expected = pkts({"# service=git-receive-pack", "FLUSH"});
-    proto::PktReader r(theirs);
-    for (proto::Pkt p = r.next(); p.kind != proto::PktKind::End; p = r.next()) {
-        if (p.kind == proto::PktKind::Flush) {
-            proto::pkt_flush(expected);
-            continue;
-        }
-        std::string line(p.data);
-        const size_t agent = line.find("agent=git/");
-        if (agent != std::string::npos)
-            line = line.substr(0, agent) + "agent=git-smart-http/0.1";
-        proto::pkt_write_line(expected, line);
-    }
-    EXPECT_EQ(a.body, expected);
+    EXPECT_EQ(a.body, gits_advertisement());
     EXPECT_EQ(a.body.find("refs/tags/v1"), std::string::npos);
+}
+
+// srv borrows from pool (a branch and an annotated tag of its own, whose
+// commit no ref names; one branch at srv's main) through a quoted path and from deep through mid
+// (relative); a comment and a missing alternate are passed over.
+TEST_F(ReceivePack, AlternatesRefTipsAreHaveLinesAsGits) {
+    dir.run("git clone -q --bare srv.git pool.git && git clone -q --bare srv.git deep.git && "
+            "git init -q --bare mid.git && cd cl && git commit -q --allow-empty -m p1 && "
+            "git tag -a -m t pt && git commit -q --allow-empty -m p && "
+            "git push -q ../pool.git HEAD:refs/heads/p pt && git commit -q --allow-empty -m d && "
+            "git push -q ../deep.git HEAD:refs/heads/d HEAD:refs/heads/d2");
+    dir.run("echo ../../deep.git/objects > mid.git/objects/info/alternates && "
+            "printf '# pool\\n\"%s/pool.git/objects\"\\n../../gone.git/objects\\n"
+            "../../mid.git/objects/\\n' \"$PWD\" > srv.git/objects/info/alternates");
+    const std::string before = gits_advertisement();
+    EXPECT_NE(before.find(rev("pool.git", "pt") + " .have"), std::string::npos) << before;
+    EXPECT_NE(before.find(rev("deep.git", "d") + " .have"), std::string::npos) << before;
+    EXPECT_EQ(before.find(rev("pool.git", "pt^{}") + " .have"), std::string::npos) << before;
+    EXPECT_EQ(before.find(rev("srv.git", "main") + " .have"), std::string::npos) << before;
+    Answer a = request(GSH_ADVERTISE_RECEIVE_PACK, "");
+    ASSERT_EQ(a.status, 200) << a.message;
+    EXPECT_EQ(a.body, before);
+
+    // An empty repository: the first ".have" carries the capabilities.
+    sh("git -C '" + srv() + "' update-ref -d refs/heads/main");
+    a = request(GSH_ADVERTISE_RECEIVE_PACK, "");
+    ASSERT_EQ(a.status, 200) << a.message;
+    EXPECT_EQ(a.body, gits_advertisement());
+    EXPECT_EQ(a.body.find("capabilities^{}"), std::string::npos);
 }
 
 TEST_F(ReceivePack, EmptyRepositoryAdvertisesCapabilitiesLine) {
