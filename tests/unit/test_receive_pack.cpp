@@ -116,6 +116,17 @@ TEST_F(ReceivePack, AlternatesRefTipsAreHaveLinesAsGits) {
     ASSERT_EQ(a.status, 200) << a.message;
     EXPECT_EQ(a.body, before);
 
+    // core.alternateRefsPrefixes narrows the alternates' refs as
+    // for-each-ref's patterns do: leading components or a glob.
+    sh("git -C '" + srv() + "' config core.alternateRefsPrefixes 'refs/tags refs/heads/d*'");
+    const std::string narrowed = gits_advertisement();
+    EXPECT_EQ(narrowed.find(rev("pool.git", "p") + " .have"), std::string::npos) << narrowed;
+    EXPECT_NE(narrowed.find(rev("deep.git", "d") + " .have"), std::string::npos) << narrowed;
+    a = request(GSH_ADVERTISE_RECEIVE_PACK, "");
+    ASSERT_EQ(a.status, 200) << a.message;
+    EXPECT_EQ(a.body, narrowed);
+    sh("git -C '" + srv() + "' config --unset core.alternateRefsPrefixes");
+
     // An empty repository: the first ".have" carries the capabilities.
     sh("git -C '" + srv() + "' update-ref -d refs/heads/main");
     a = request(GSH_ADVERTISE_RECEIVE_PACK, "");
