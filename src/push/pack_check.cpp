@@ -48,8 +48,8 @@ std::string humanise_bytes(uint64_t bytes) {
     return buf;
 }
 
-PackChecker::PackChecker(const PackCheckLimits &limits)
-    : limits_(limits), scratch_(new uint8_t[kScratch]) {}
+PackChecker::PackChecker(const PackCheckLimits &limits, PackEntrySink *sink)
+    : limits_(limits), sink_(sink), scratch_(new uint8_t[kScratch]) {}
 
 PackChecker::~PackChecker() = default;
 
@@ -65,9 +65,15 @@ bool PackChecker::bad_object(const std::string &why) {
     return fail("pack has bad object at offset " + std::to_string(entry_offset_) + ": " + why);
 }
 
+bool PackChecker::sink_says(std::string why) {
+    return why.empty() || fail(std::move(why));
+}
+
 void PackChecker::consume(const uint8_t *p, size_t n) {
     if (state_ != State::Trailer && state_ != State::Done)
         sha_.update(p, n);
+    if (sink_ && state_ != State::Header && state_ != State::Trailer && state_ != State::Done)
+        info_.crc = uint32_t(crc32(info_.crc, p, zlib::chunk(n)));
     consumed_ += n;
 }
 
@@ -124,7 +130,14 @@ bool PackChecker::start_data() {
     delta_value_ = 0;
     delta_shift_ = 0;
     state_ = State::Data;
-    return true;
+    if (!sink_)
+        return true;
+    info_.offset = entry_offset_;
+    info_.size = size_;
+    info_.type = type_;
+    info_.header_len = uint8_t(consumed_ - entry_offset_);
+    info_.base_offset = type_ == kOfsDelta ? entry_offset_ - base_rel_ : 0;
+    return sink_says(sink_->entry_start(info_));
 }
 
 // The base and result sizes that start every delta: the result is refused
@@ -165,9 +178,13 @@ bool PackChecker::inflate_some(const uint8_t *&p, size_t &n) {
             return false;
         if (delta_field_ < 2 && produced > 0 && !delta_sizes(scratch_.get(), produced))
             return false;
+        if (sink_ && produced > 0 && !sink_says(sink_->entry_data(scratch_.get(), produced)))
+            return false;
         if (ret == Z_STREAM_END) {
             if (zs.total_out != size_)
                 return bad_object("inflate returned " + std::to_string(ret));
+            if (sink_ && !sink_says(sink_->entry_end(info_)))
+                return false;
             done_++;
             first_byte_ = true;
             if (done_ == count_) {
@@ -218,6 +235,7 @@ bool PackChecker::feed_entry_header(const uint8_t *&p, size_t &n) {
     const uint8_t c = *p;
     if (first_byte_) {
         entry_offset_ = consumed_;
+        info_.crc = uint32_t(crc32(0, nullptr, 0));
         type_ = (c >> 4) & 7;
         size_ = c & 15;
         shift_ = 4;
@@ -262,6 +280,7 @@ bool PackChecker::feed_ofs_base(const uint8_t *&p, size_t &n) {
 // The object id of a ref-delta's base.
 bool PackChecker::feed_ref_base(const uint8_t *&p, size_t &n) {
     const size_t take = std::min(n, size_t(GIT_OID_RAWSZ) - ref_len_);
+    std::memcpy(info_.base_oid + ref_len_, p, take);
     ref_len_ += take;
     consume(p, take);
     p += take;

@@ -2,10 +2,11 @@
 // indexer and before it sees them: git's index-pack refuses what libgit2
 // stores (a declared size the zlib stream does not inflate to, a wrong
 // trailer), and libgit2 resolves a delta whatever result size it declares.
-// This parses every entry header, inflates each entry into a small scratch
-// buffer to count its bytes, reads the two sizes at the start of each delta,
-// and hashes the pack for its trailer. Memory is constant: nothing of an
-// entry is kept. Refusals carry git's index-pack wording where git has one.
+// It is the one pack parser of a push: push/index_pack.h builds the index on
+// what it reports to a PackEntrySink. This parses every entry header, inflates each entry into a
+// small scratch buffer to count its bytes, reads the two sizes at the start of each delta, and
+// hashes the pack for its trailer. Memory is constant: nothing of an entry is kept. Refusals carry
+// git's index-pack wording where git has one.
 #pragma once
 
 #include <cstddef>
@@ -19,6 +20,31 @@
 
 namespace gsh::pack {
 
+// One entry as the checker reads it; crc once the entry is read whole.
+struct PackEntryInfo {
+    uint64_t offset = 0;
+    uint64_t size = 0;        // declared: the object's, or the delta's
+    uint64_t base_offset = 0; // an OFS delta's base (absolute)
+    uint8_t base_oid[20] = {};
+    uint8_t type = 0;       // as in the pack (odb/pack_format.h PackType)
+    uint8_t header_len = 0; // bytes before the zlib stream
+    uint32_t crc = 0;       // CRC32 of the entry's bytes, header to stream end
+};
+
+// What a parser built on the checker (push/index_pack.h) is told of each
+// entry as it streams by. Each returns "" to go on, else why the pack is
+// refused (the checker's error() then).
+class PackEntrySink {
+  public:
+    virtual ~PackEntrySink() = default;
+    // The entry's header is read; its data follows.
+    virtual std::string entry_start(const PackEntryInfo &e) = 0;
+    // Inflated bytes of the entry, in order (never more than its size).
+    virtual std::string entry_data(const uint8_t *data, size_t len) = 0;
+    // The entry's zlib stream ended at its declared size.
+    virtual std::string entry_end(const PackEntryInfo &e) = 0;
+};
+
 struct PackCheckLimits {
     // Every non-delta object's declared size, every delta's declared size
     // and declared result size; 0: no limit.
@@ -29,7 +55,8 @@ struct PackCheckLimits {
 
 class PackChecker {
   public:
-    explicit PackChecker(const PackCheckLimits &limits = {});
+    // sink, when given, must outlive the checker.
+    explicit PackChecker(const PackCheckLimits &limits = {}, PackEntrySink *sink = nullptr);
     ~PackChecker();
     PackChecker(const PackChecker &) = delete;
     PackChecker &operator=(const PackChecker &) = delete;
@@ -44,6 +71,10 @@ class PackChecker {
     // Entries read whole so far.
     uint32_t objects() const { return done_; }
     uint64_t bytes() const { return consumed_; }
+    // The object count of the header (once read).
+    uint32_t count() const { return count_; }
+    // The pack's trailer (once finish() accepted it).
+    const Sha1::Digest &trailer() const { return digest_; }
 
   private:
     enum class State { Header, EntryHeader, OfsBase, RefBase, Data, Trailer, Done, Failed };
@@ -63,8 +94,11 @@ class PackChecker {
     bool feed_trailer(const uint8_t *&p, size_t &n);
     bool delta_sizes(const uint8_t *out, size_t n);
     bool check_size(uint64_t size, const char *what);
+    bool sink_says(std::string why);
 
     PackCheckLimits limits_;
+    PackEntrySink *sink_ = nullptr;
+    PackEntryInfo info_;
     State state_ = State::Header;
     std::string error_;
     Sha1 sha_;

@@ -23,6 +23,7 @@
 #include <string_view>
 #include <vector>
 
+#include "push/index_pack.h"
 #include "push/pack_check.h"
 #include "util/error.h"
 #include "util/git_ptr.h"
@@ -37,13 +38,6 @@ constexpr char kPrefix[] = "incoming-";
 constexpr size_t kChunk = 64 * 1024;
 // Of git index-pack's complaints, enough for the first line.
 constexpr size_t kMaxFsckErrors = 4096;
-
-using IndexerPtr = GitPtr<git_indexer, git_indexer_free>;
-
-std::string git_message(const char *what) {
-    const git_error *e = git_error_last();
-    return std::string(what) + ": " + (e && e->message ? e->message : "libgit2 error");
-}
 
 constexpr size_t kHostIdDigits = 16;
 
@@ -152,9 +146,8 @@ void remove_tree(const std::string &path) {
 }
 
 // git's default core.fsync covers packs and their indexes: a ref must not
-// outlive a crash that the objects it names did not. libgit2's indexer syncs
-// only when told to for the whole process, so the quarantined files are
-// synced before they move, and their new directory after.
+// outlive a crash that the objects it names did not. The quarantined files
+// are synced before they move, and their new directory after.
 void sync_path(const std::string &path, int flags) {
     const int fd = open(path.c_str(), flags | O_CLOEXEC);
     if (fd < 0 || fsync(fd) != 0) {
@@ -165,39 +158,6 @@ void sync_path(const std::string &path, int flags) {
                     strerror(err));
     }
     close(fd);
-}
-
-// libgit2's indexer writing into pack_dir, its progress handed to
-// on_progress (when given); null when it cannot be made.
-IndexerPtr new_indexer(const std::string &pack_dir, git_odb *odb,
-                       const std::function<void(const git_indexer_progress &)> &on_progress) {
-    // libgit2's own initialiser rather than its INIT macro, which names one
-    // field and so trips clang's -Wmissing-field-initializers (the fuzz build).
-    git_indexer_options opts;
-    git_check(git_indexer_options_init(&opts, GIT_INDEXER_OPTIONS_VERSION),
-              "initialising the indexer options");
-    // The connectivity check is ours, after the commit: libgit2's (verify)
-    // parses every commit strictly and doubles the indexing CPU.
-    opts.verify = 0;
-    if (on_progress) {
-        // No exception may cross libgit2's C frames: one stops the indexing.
-        opts.progress_cb = [](const git_indexer_progress *stats, void *payload) {
-            try {
-                (*static_cast<const std::function<void(const git_indexer_progress &)> *>(payload))(
-                    *stats);
-                return 0;
-            } catch (...) {
-                git_error_set_str(GIT_ERROR_NOMEMORY, "progress report failed");
-                return -1;
-            }
-        };
-        opts.progress_cb_payload =
-            const_cast<std::function<void(const git_indexer_progress &)> *>(&on_progress);
-    }
-    git_indexer *raw = nullptr;
-    if (git_indexer_new(&raw, pack_dir.c_str(), 0, odb, &opts) < 0)
-        return IndexerPtr();
-    return IndexerPtr(raw);
 }
 
 // The header first, whole: "PACK", the version, the object count. Returns
@@ -213,8 +173,9 @@ size_t read_pack_header(const std::function<size_t(void *, size_t)> &read, char 
     return have;
 }
 
-// Why a pack header claims more objects than max_bytes can hold, before
-// libgit2 sizes its tables by the claim; "" when it does not.
+// Why a pack header claims more objects than max_bytes can hold: refused
+// before anything is read, in the words pushes have been refused with;
+// "" when it does not.
 std::string too_many_objects(const char *buf, size_t have, size_t max_bytes) {
     if (have < 12 || std::memcmp(buf, "PACK", 4) != 0)
         return std::string();
@@ -287,50 +248,37 @@ std::string
 Quarantine::index(git_odb *odb, const std::function<size_t(void *, size_t)> &read, size_t max_bytes,
                   const pack::PackCheckLimits &limits, bool has_refs,
                   const std::function<void(const git_indexer_progress &)> &on_progress) {
-    IndexerPtr indexer = new_indexer(dir_ + "/pack", odb, on_progress);
-    if (!indexer)
-        return git_message("index-pack");
-    git_indexer_progress progress{};
-    // Every byte goes through the checker before the indexer sees it: what
-    // the checker refuses never reaches libgit2, which would store a corrupt
-    // entry or resolve a delta of any declared size.
-    pack::PackChecker checker(limits);
-    auto refused = [&] {
-        fatal_ = checker.error();
-        return std::string("index-pack abnormal exit");
-    };
+    pack::IndexPackOptions options;
+    options.limits = limits;
+    options.progress = on_progress;
     std::unique_ptr<char[]> buf(new char[kChunk]);
-    // "" when the first n bytes of buf went to both.
-    auto append = [&](size_t n) {
-        if (!checker.feed(buf.get(), n))
-            return refused();
-        if (git_indexer_append(indexer.get(), buf.get(), n, &progress) < 0)
-            return git_message("index-pack");
-        return std::string();
-    };
     const size_t have = read_pack_header(read, buf.get());
-    std::string err = too_many_objects(buf.get(), have, max_bytes);
-    if (err.empty() && have > 0)
-        err = append(have);
-    while (err.empty()) {
-        const size_t n = read(buf.get(), kChunk);
-        if (n == 0)
-            break;
-        err = append(n);
-    }
-    if (!err.empty())
+    if (std::string err = too_many_objects(buf.get(), have, max_bytes); !err.empty())
         return err;
-    if (have > 0 && !checker.finish())
-        return refused();
-    if (git_indexer_commit(indexer.get(), &progress) < 0)
-        return git_message("index-pack");
-    objects_ = progress.received_objects;
-    bytes_ = progress.received_bytes;
-    pack_name_ = std::string("pack-") + git_indexer_name(indexer.get());
-    if (objects_ == 0)
-        return std::string();
     try {
-        missing_ = pack::check_connectivity(dir_ + "/pack/" + pack_name_ + ".idx", odb, has_refs);
+        pack::PackIndexer indexer(dir_ + "/pack", odb, options);
+        auto refused = [&] {
+            fatal_ = indexer.error();
+            return std::string("index-pack abnormal exit");
+        };
+        if (!indexer.feed(buf.get(), have))
+            return refused();
+        for (;;) {
+            const size_t n = read(buf.get(), kChunk);
+            if (n == 0)
+                break;
+            if (!indexer.feed(buf.get(), n))
+                return refused();
+        }
+        if (!indexer.finish())
+            return refused();
+        objects_ = indexer.objects();
+        bytes_ = indexer.bytes();
+        pack_name_ = indexer.name();
+        if (objects_ == 0)
+            return std::string();
+        missing_ =
+            pack::check_connectivity(indexer.sorted_objects(), indexer.links(), odb, has_refs);
         return std::string();
     } catch (const Error &e) {
         return std::string("index-pack: ") + e.what();

@@ -64,8 +64,8 @@ class Quarantine {
     const std::string &path() const { return dir_; }
 
     // Indexes the pack that read() yields (it returns 0 at the end) with
-    // libgit2's indexer, every byte checked first by a pack::PackChecker with
-    // limits (sizes, zlib streams, trailer): a pack it refuses returns
+    // pack::PackIndexer (push/index_pack.h), every byte checked with limits
+    // (sizes, zlib streams, trailer, deltas): a pack it refuses returns
     // "index-pack abnormal exit", as git's receive-pack says, and fatal()
     // says why in git's index-pack words. A thin pack is completed from odb;
     // then every object the pack's commits, trees and tags name must be in
@@ -74,10 +74,10 @@ class Quarantine {
     // missing() holds what git's connectivity check prints (has_refs: the
     // repository has refs, which change git's words; see check_connectivity).
     // progress, when given, gets the indexer's counts as they change (the
-    // deltas are resolved in the end, after the whole pack is read).
+    // deltas are resolved in the end, after the whole pack is read), from
+    // any thread, never two calls at once.
     // max_bytes bounds the pack's size (the body's): a header that claims
-    // more objects than that many bytes can hold is refused before libgit2
-    // sizes its tables by the claim (gigabytes for a few bytes of input).
+    // more objects than that many bytes can hold is refused at once.
     // Returns "" on success, else what went wrong (the "unpack" status).
     std::string index(git_odb *odb, const std::function<size_t(void *, size_t)> &read,
                       size_t max_bytes, const pack::PackCheckLimits &limits = {},
