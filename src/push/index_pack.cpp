@@ -137,6 +137,7 @@ std::string PackIndexer::entry_end(const PackEntryInfo &e) {
         deltas_++;
     }
     progress_.received_objects = uint32_t(entries_.size());
+    progress_.received_bytes = checker_.bytes();
     report(false);
     return std::string();
 }

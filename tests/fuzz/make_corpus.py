@@ -284,6 +284,15 @@ def record_pack_files(tmp, seeds):
     pack = base.with_suffix(".pack").read_bytes()
     seeds.add("pack_check", "whole", b"\0" + pack)
     seeds.add("pack_check", "pieces-7", b"\6" + pack)
+    # fuzz_index_pack: the same, and a pack of REF deltas
+    seeds.add("index_pack", "ofs-whole", b"\0" + pack)
+    seeds.add("index_pack", "ofs-pieces-13", b"\x0c" + pack)
+    ids = subprocess.run(["git", "cat-file", "--batch-all-objects",
+                          "--batch-check=%(objectname)"], cwd=tmp / "repo.git", check=True,
+                         stdout=subprocess.PIPE).stdout
+    ref = subprocess.run(["git", "pack-objects", "-q", "--stdout"], cwd=tmp / "repo.git",
+                         input=ids, check=True, stdout=subprocess.PIPE).stdout
+    seeds.add("index_pack", "ref-pieces-5", b"\x04" + ref)
 
     count = struct.unpack(">I", idx[8 + 1020:8 + 1024])[0]
     seeds.add("bitmap_index", "hash-cache",

@@ -127,6 +127,7 @@ class IndexPackTest : public ::testing::Test {
         if (ok)
             ok = ix.finish();
         name = ix.name();
+        linked = ix.links().objects.size();
         return ok ? std::string() : ix.error();
     }
     size_t files_left() const {
@@ -164,6 +165,7 @@ class IndexPackTest : public ::testing::Test {
     RepoPtr repo;
     OdbPtr odb;
     std::string name;
+    size_t linked = 0; // objects whose links were recorded
 };
 
 // A history with deltas: files that change a line at a time.

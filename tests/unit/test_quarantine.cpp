@@ -1,4 +1,4 @@
-// The quarantine: libgit2's indexer fed in pieces, thin packs completed from
+// The quarantine: our index-pack fed in pieces, thin packs completed from
 // the repository, nothing left behind on failure, stale directories removed.
 #include <gtest/gtest.h>
 
