@@ -280,7 +280,9 @@ Quarantine::index(git_odb *odb, const std::function<size_t(void *, size_t)> &rea
         missing_ =
             pack::check_connectivity(indexer.sorted_objects(), indexer.links(), odb, has_refs);
         return std::string();
-    } catch (const Error &e) {
+    } catch (const std::exception &e) {
+        // gsh::Error (a file), std::bad_alloc (an object larger than memory
+        // when no size limit is set), or what progress threw.
         return std::string("index-pack: ") + e.what();
     }
 }
