@@ -222,6 +222,10 @@ std::string DeltaResolver::resolve_tree(Worker &w, uint32_t root) {
             std::lock_guard<std::mutex> lock(mutex_);
             options_.on_resolved(done);
         }
+        // A base whose children are all made is not needed again: a chain
+        // (one child each, the usual shape) holds one base at a time.
+        if (stack.back().next == stack.back().kids.size())
+            drop(stack.back());
         std::vector<uint32_t> kids = children_of(c);
         if (!kids.empty()) {
             stack.push_back(Frame{c, std::move(result), true, std::move(kids), 0});

@@ -33,7 +33,7 @@ uint8_t type_line(const char *p, const char *end) {
     return 0;
 }
 
-void commit_links(const char *p, const char *end, std::vector<ObjectLink> &out) {
+void commit_links(const char *p, const char *end, std::deque<ObjectLink> &out) {
     git_oid id;
     if (!oid_line(p, end, "tree", &id)) {
         out.push_back({git_oid{}, LinkKind::NoTreeLine, 0});
@@ -44,7 +44,7 @@ void commit_links(const char *p, const char *end, std::vector<ObjectLink> &out) 
         out.push_back({id, LinkKind::CommitParent, 0});
 }
 
-void tag_links(const char *p, const char *end, std::vector<ObjectLink> &out) {
+void tag_links(const char *p, const char *end, std::deque<ObjectLink> &out) {
     git_oid id;
     if (!oid_line(p, end, "object", &id)) {
         out.push_back({git_oid{}, LinkKind::NoObjectLine, 0});
@@ -54,7 +54,7 @@ void tag_links(const char *p, const char *end, std::vector<ObjectLink> &out) {
     out.push_back({id, named ? LinkKind::TagTarget : LinkKind::BadTypeLine, named});
 }
 
-void tree_links(const char *p, const char *end, std::vector<ObjectLink> &out) {
+void tree_links(const char *p, const char *end, std::deque<ObjectLink> &out) {
     git_oid id;
     while (p < end) {
         // "<octal mode> <name>\0<20-byte id>"
@@ -97,12 +97,16 @@ void ObjectLinks::add(const git_oid &self, uint8_t type, const uint8_t *data, si
 
 void ObjectLinks::append(ObjectLinks &&other) {
     const uint32_t shift = uint32_t(links.size());
-    links.insert(links.end(), other.links.begin(), other.links.end());
-    for (LinkedObject o : other.objects) {
+    while (!other.links.empty()) {
+        links.push_back(other.links.front());
+        other.links.pop_front();
+    }
+    while (!other.objects.empty()) {
+        LinkedObject o = other.objects.front();
+        other.objects.pop_front();
         o.begin += shift;
         objects.push_back(o);
     }
-    other = ObjectLinks();
 }
 
 } // namespace gsh::pack

@@ -9,7 +9,7 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <vector>
+#include <deque>
 
 namespace gsh::pack {
 
@@ -38,14 +38,17 @@ struct LinkedObject {
     uint32_t count;
 };
 
+// In deques: a large push has hundreds of thousands of tree entries, and a
+// vector would hold up to twice their size while it grows and again while
+// one thread's records are moved after another's.
 struct ObjectLinks {
-    std::vector<ObjectLink> links;
-    std::vector<LinkedObject> objects;
+    std::deque<ObjectLink> links;
+    std::deque<LinkedObject> objects;
 
     // Records the links of the object self of type (odb/pack_format.h
     // PackType; blobs have none) whose content is data.
     void add(const git_oid &self, uint8_t type, const uint8_t *data, size_t len);
-    // Moves other's records in after these.
+    // Moves other's records in after these, freeing other's as it goes.
     void append(ObjectLinks &&other);
 };
 
