@@ -119,18 +119,17 @@ std::string DeltaResolver::apply(Worker &w, uint32_t entry, const std::vector<ui
     if (std::string err = inflate_entry(w, entry, w.delta); !err.empty())
         return err;
     const PackObjectEntry &e = entries_[entry];
+    // git's words, whichever check fails: the offset names the entry.
+    const std::string failed = bad_object(e.offset, "failed to apply delta");
     uint64_t base_size = 0, result_size = 0;
-    if (!delta_sizes(w.delta.data(), w.delta.size(), &base_size, &result_size))
-        return bad_object(e.offset, "failed to apply delta (its header does not parse)");
-    if (base_size != base.size())
-        return bad_object(e.offset, "failed to apply delta (it wants a base of " +
-                                        std::to_string(base_size) + " bytes, its base has " +
-                                        std::to_string(base.size()) + ")");
+    if (!delta_sizes(w.delta.data(), w.delta.size(), &base_size, &result_size) ||
+        base_size != base.size())
+        return failed;
     out.resize(size_t(result_size));
+    // Every copy inside the base, the result exactly of its declared size.
     if (!apply_delta(base.data(), base.size(), w.delta.data(), w.delta.size(), out.data(),
                      out.size()))
-        return bad_object(e.offset, "failed to apply delta (a copy out of bounds, or the result "
-                                    "is not of the size it declares)");
+        return failed;
     if (w.delta.capacity() > (size_t(1) << 20))
         std::vector<uint8_t>().swap(w.delta);
     return std::string();

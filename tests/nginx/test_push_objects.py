@@ -177,6 +177,27 @@ def test_bad_trailer_checksum(push_env, seed):
     assert band2 == "fatal: pack is corrupted (SHA1 mismatch)\n"
 
 
+def test_delta_against_a_base_of_another_size(push_env, seed):
+    """An OFS delta that wants a base of 7 bytes against a blob of 8: git's
+    words on both sides. (A copy past the base's end or a wrong result size
+    are refused with the same fatal line, but git's patch_delta() prints
+    "error: delta replay has gone wild" before it, which the module does not:
+    the unit tests cover those.)"""
+    base_entry = entry("blob", BLOB)
+    delta = bytes([7, 5, 0x91, 0, 5])
+    bad = entry_header(6, len(delta)) + bytes([len(base_entry)]) + \
+        zlib.compress(delta)
+    c = commit(TREE_ID)
+    _status, (unpack, lines, band2, _e) = post_both(
+        push_env, "bad-delta-base-size", seed,
+        pack([base_entry, bad, entry("tree", TREE), entry("commit", c)]),
+        "refs/heads/x", oid("commit", c))
+    assert unpack == "unpack index-pack abnormal exit"
+    assert lines == ["ng refs/heads/x unpacker error"]
+    assert band2 == "fatal: pack has bad object at offset %d: " \
+        "failed to apply delta\n" % (12 + len(base_entry))
+
+
 def test_receive_max_input_size(push_env, seed):
     c = commit(TREE_ID)
     data = pack([entry("blob", BLOB), entry("tree", TREE), entry("commit", c)])
