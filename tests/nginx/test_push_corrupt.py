@@ -21,7 +21,6 @@ Uses test_push's nginx (module and http-backend side by side)."""
 
 import re
 import zlib
-from pathlib import Path
 
 import pytest
 
@@ -32,6 +31,7 @@ from pack_build import (commit, delta, entry,
 from test_push import (RPC, RPC_HEADERS, SIDES, ZERO,  # noqa: F401
                        assert_clean, basic_auth, push_body, push_env, report,
                        rev, seed, server_refs, server_state)
+from test_push_objects import objects_listing
 
 CAPS = "report-status side-band-64k quiet agent=git/test"
 CONFIG = [("receive.unpackLimit", "1")]
@@ -227,11 +227,6 @@ KINDS = {
 # The module refuses it ("pack has junk at the end", as index-pack says of
 # a pack file longer than its trailer).
 GIT_ACCEPTS = {"trailing-bytes"}
-
-
-def objects_listing(repo):
-    top = Path(repo) / "objects"
-    return sorted(str(p.relative_to(top)) for p in top.rglob("*"))
 
 
 def post(push_env, location, repo, data, new):
