@@ -11,7 +11,8 @@ set receive.unpackLimit=1, so that git hands every pack to index-pack
 (whose words the module uses) and the module keeps it as a pack.
 
 A REF_DELTA whose base comes later in the same pack is legal: both accept
-it. One kind git lets through (GIT_ACCEPTS): bytes after the trailer.
+it. One kind is checked on the module's side only (GIT_UNCHECKED): bytes
+after the trailer, which git refuses or not depending on timing.
 
 Where the module does not name the entry yet (libgit2's indexer), the
 naming test is an expected failure (strict): the indexer of our own must
@@ -222,11 +223,13 @@ KINDS = {
 }
 
 
-# git's receive-pack runs index-pack --stdin, which stops reading at the
-# trailer: what follows it is never looked at, and the push goes through.
+# Not checked on git's side: its receive-pack runs index-pack --stdin,
+# which looks for junk after the trailer only when its input is a file.
+# Through http-backend the outcome depends on timing: the push goes through
+# in some runs, index-pack exits abnormally (without a message) in others.
 # The module refuses it ("pack has junk at the end", as index-pack says of
 # a pack file longer than its trailer).
-GIT_ACCEPTS = {"trailing-bytes"}
+GIT_UNCHECKED = {"trailing-bytes"}
 
 
 def post(push_env, location, repo, data, new):
@@ -261,7 +264,7 @@ def refused_unchanged(push_env, seed, name, location, data, new):
 def test_corrupt_pack_is_refused_and_changes_nothing(push_env, seed, kind):
     data, new, _named, _xfail = KINDS[kind]()
     for side, location in SIDES:
-        if side == "reference" and kind in GIT_ACCEPTS:
+        if side == "reference" and kind in GIT_UNCHECKED:
             continue
         refused_unchanged(push_env, seed, "%s-%s" % (kind, side), location,
                           data, new)
