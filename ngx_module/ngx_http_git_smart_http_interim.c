@@ -76,6 +76,19 @@ ngx_http_gsh_interim_handler(ngx_event_t *ev)
     }
 
     if (!r->buffered && !(r == r->main && c->buffered)) {
+
+        /*
+         * all out: a full buffer (a push's hook output, many progress
+         * lines) may have more behind it
+         */
+
+        if (cl != NULL
+            && (size_t) (cl->buf->last - cl->buf->start)
+               > NGX_HTTP_GSH_INTERIM_SIZE / 2)
+        {
+            ngx_add_timer(ev, NGX_HTTP_GSH_INTERIM_AGAIN);
+        }
+
         return;
     }
 

@@ -76,6 +76,8 @@
  * a buffer of this size
  */
 #define NGX_HTTP_GSH_INTERIM_TIMER  1000
+/* sooner while the core has more than a buffer's worth to hand out */
+#define NGX_HTTP_GSH_INTERIM_AGAIN  10
 #define NGX_HTTP_GSH_INTERIM_SIZE   4096
 
 
