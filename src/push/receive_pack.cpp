@@ -1,6 +1,7 @@
 #include "push/receive_pack.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <cstdio>
 #include <functional>
@@ -114,8 +115,10 @@ class Messages {
 // client sees the pack being read too. Fed the indexer's counts, serialized.
 class PackProgress {
   public:
-    explicit PackProgress(Messages &msg)
-        : emit_([&msg](std::string_view line) { msg.progress(line); }) {}
+    // read_bytes: the pack's bytes read so far, git's measure of throughput
+    // (the indexer's received_bytes may stay 0).
+    PackProgress(Messages &msg, const std::atomic<uint64_t> &read_bytes)
+        : emit_([&msg](std::string_view line) { msg.progress(line); }), read_bytes_(read_bytes) {}
 
     void update(const git_indexer_progress &p) {
         last_ = p;
@@ -123,7 +126,9 @@ class PackProgress {
         if (p.total_objects > 0 && !received_) {
             if (!receiving_)
                 receiving_.emplace("Receiving objects", p.total_objects, now, emit_);
-            receiving_->throughput(p.received_bytes, now);
+            receiving_->throughput(
+                std::max<uint64_t>(p.received_bytes, read_bytes_.load(std::memory_order_relaxed)),
+                now);
             if (p.received_objects > 0)
                 receiving_->update(p.received_objects, now);
             if (p.received_objects >= p.total_objects) {
@@ -157,6 +162,7 @@ class PackProgress {
 
   private:
     ProgressMeter::Emit emit_;
+    const std::atomic<uint64_t> &read_bytes_;
     std::optional<ProgressMeter> receiving_, resolving_;
     bool received_ = false;
     git_indexer_progress last_{};
@@ -375,7 +381,8 @@ class Push {
 
 void Push::unpack(const std::function<size_t(void *, size_t)> &read, size_t max_bytes) {
     quarantine_.emplace(ctx_.git_dir);
-    PackProgress progress(msg_);
+    std::atomic<uint64_t> read_bytes{0};
+    PackProgress progress(msg_, read_bytes);
     std::function<void(const git_indexer_progress &)> on_progress;
     if (req_.side_band_64k && !req_.quiet)
         on_progress = [&](const git_indexer_progress &p) { progress.update(p); };
@@ -384,6 +391,7 @@ void Push::unpack(const std::function<size_t(void *, size_t)> &read, size_t max_
     bool ended = false;
     auto read_pack = [&](void *buf, size_t cap) {
         const size_t n = read(buf, cap);
+        read_bytes.fetch_add(n, std::memory_order_relaxed);
         if (n == 0 && !ended) {
             ended = true;
             if (live_.input_done)

@@ -442,8 +442,6 @@ TEST_F(ReceivePack, NoProgressWhenQuietOrWithoutSideBandOrDeltas) {
     EXPECT_EQ(rev("srv.git", "main"), next);
 }
 
-} // namespace
-
 // receive.maxInputSize with git's unit suffixes; receive.fsck.* as git's
 // receive-pack appends them to index-pack's --strict: only with fsckObjects,
 // an unknown message id left out, the skiplist path expanded.
@@ -465,3 +463,5 @@ TEST_F(ReceivePack, MaxInputSizeAndFsckSettingsAsGitReadsThem) {
     EXPECT_EQ(load().fsck_msg_types,
               "=skiplist=" + std::string(getenv("HOME")) + "/skip,missingemail=ignore");
 }
+
+} // namespace
