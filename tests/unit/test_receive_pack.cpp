@@ -4,9 +4,12 @@
 
 #include <zlib.h>
 
+#include <chrono>
 #include <fstream>
+#include <memory>
 #include <regex>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "push/progress_meter.h"
@@ -560,6 +563,77 @@ TEST_F(ReceivePack, HookOutputIsPostedAsTheHookWritesIt) {
     push.run(live);
     EXPECT_EQ(band2, "first\nsecond\n");
     EXPECT_EQ(rev("srv.git", "main"), new_id);
+}
+
+// Through the C API: the open reads the commands and changes nothing; the
+// first read does the push, and while it runs gsh_session_interim() hands
+// out its band 2 (here a hook's line) and, once the pack is read, keepalives
+// (receive.keepAlive 1) while the hook is silent.
+TEST_F(ReceivePack, SessionPushRunsInTheFirstReadWithInterimOutput) {
+    auto [old_id, new_id] = new_commit();
+    sh("git -C '" + srv() + "' config receive.keepAlive 1");
+    dir.run("mkfifo hold");
+    std::ofstream(srv() + "/hooks/pre-receive") << "#!/bin/sh\necho holding\ntimeout 60 cat '"
+                                                << dir.str() << "/hold' >/dev/null || exit 1\n";
+    dir.run("chmod +x srv.git/hooks/pre-receive");
+    const std::string request =
+        body({old_id + " " + new_id + " refs/heads/main"}, "report-status side-band-64k quiet",
+             pack({new_id, "^" + old_id}));
+    gsh_request req{};
+    req.kind = GSH_RPC_RECEIVE_PACK;
+    const std::string root = dir.str();
+    req.root = root.data();
+    req.root_len = root.size();
+    req.repo = "/srv.git";
+    req.repo_len = 8;
+    req.export_all = 1;
+    req.remote_user = "alice";
+    req.remote_user_len = 5;
+    req.run_hooks = 1;
+    std::unique_ptr<gsh_session, void (*)(gsh_session *)> s(gsh_session_create(&req),
+                                                            gsh_session_destroy);
+    gsh_session_add_body(s.get(), request.data(), request.size());
+    ASSERT_EQ(gsh_session_open(s.get()), 200);
+    EXPECT_EQ(rev("srv.git", "main"), old_id) << "the open only reads the commands";
+    unsigned char buf[4096];
+    EXPECT_EQ(gsh_session_interim(s.get(), buf, sizeof(buf)), 0u) << "no read under way";
+
+    std::string response;
+    int rc = GSH_ERROR;
+    std::thread reader([&] {
+        size_t n = 0;
+        rc = gsh_session_read(s.get(), buf, sizeof(buf), &n);
+        response.append(reinterpret_cast<char *>(buf), n);
+    });
+    // Polled as the module's timer does; bounded so that a failure ends.
+    std::string interim;
+    unsigned char ibuf[4096];
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while ((interim.find("holding") == std::string::npos ||
+            interim.find("0005\x01") == std::string::npos) &&
+           std::chrono::steady_clock::now() < deadline) {
+        interim.append(reinterpret_cast<char *>(ibuf),
+                       gsh_session_interim(s.get(), ibuf, sizeof(ibuf)));
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    std::ofstream(dir.str() + "/hold") << "go\n";
+    reader.join();
+    EXPECT_EQ(demux(interim).second, "holding\n");
+    EXPECT_NE(interim.find("0005\x01"), std::string::npos) << interim;
+    std::string rest = response;
+    while (rc == GSH_AGAIN) {
+        size_t n = 0;
+        rc = gsh_session_read(s.get(), buf, sizeof(buf), &n);
+        rest.append(reinterpret_cast<char *>(buf), n);
+    }
+    EXPECT_EQ(rc, GSH_DONE);
+    std::string report;
+    proto::sideband_write(report, 1, pkts({"unpack ok", "ok refs/heads/main", "FLUSH"}));
+    proto::pkt_flush(report);
+    EXPECT_EQ(rest, report);
+    EXPECT_EQ(rev("srv.git", "main"), new_id);
+    EXPECT_EQ(gsh_session_pack_objects(s.get()), 3u);
+    EXPECT_EQ(gsh_session_interim(s.get(), buf, sizeof(buf)), 0u) << "the push is over";
 }
 
 // receive.maxInputSize with git's unit suffixes; receive.fsck.* as git's
