@@ -1,8 +1,8 @@
 
 /*
  * Git Smart HTTP for nginx: what the client is sent while a read task
- * counts objects and plans a pack (see the stream file, which arms the
- * timer).
+ * counts objects and plans a pack, or does a push (see the stream file,
+ * which arms the timer).
  */
 
 
@@ -15,8 +15,10 @@ static ngx_chain_t *ngx_http_gsh_interim_chain(ngx_http_request_t *r,
 
 /*
  * A read task that starts a pack counts objects and plans the pack first,
- * which may take long with nothing in its buffer; git's upload-pack sends
- * progress and keepalives meanwhile, and so does this timer, with what the
+ * and a push's first read task does the whole push, either of which may
+ * take long with nothing in its buffer; git's upload-pack and receive-pack
+ * send progress, hook output and keepalives meanwhile, and so does this
+ * timer, with what the
  * core hands out for it (gsh_session_interim(), made for this: safe while
  * the task runs, and in order ahead of the task's result).
  *
