@@ -18,9 +18,9 @@ static ngx_chain_t *ngx_http_gsh_interim_chain(ngx_http_request_t *r,
  * and a push's first read task does the whole push, either of which may
  * take long with nothing in its buffer; git's upload-pack and receive-pack
  * send progress, hook output and keepalives meanwhile, and so does this
- * timer, with what the
- * core hands out for it (gsh_session_interim(), made for this: safe while
- * the task runs, and in order ahead of the task's result).
+ * timer, with what the core hands out for it (gsh_session_interim(), made
+ * for this: safe while the task runs, and in order ahead of the task's
+ * result).
  *
  * r->aio stays set while the task runs, and with it the copy filter holds
  * back whatever is passed (as for its own thread reads); the bytes here are

@@ -636,6 +636,53 @@ TEST_F(ReceivePack, SessionPushRunsInTheFirstReadWithInterimOutput) {
     EXPECT_EQ(gsh_session_interim(s.get(), buf, sizeof(buf)), 0u) << "the push is over";
 }
 
+// A gzip body whose stream breaks in the pack: the commands were read (200),
+// the push fails in its read, as git http-backend dies after its headers
+// when it cannot inflate the rest: the response ends there (GSH_ERROR, the
+// module closes the connection), nothing is changed, no quarantine is left.
+TEST_F(ReceivePack, GzipBodyBrokenInThePackFailsAfterThe200) {
+    // A pack larger than what the open reads ahead with the commands.
+    const std::string old_id = rev("cl", "main");
+    client("head -c 1048576 /dev/urandom > r && git add r && git commit -qm r");
+    const std::string new_id = rev("cl", "main");
+    std::string raw = body({old_id + " " + new_id + " refs/heads/main"}, "report-status",
+                           pack({new_id, "^" + old_id}));
+    z_stream zs{};
+    ASSERT_EQ(deflateInit2(&zs, 0, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY), Z_OK);
+    std::string gz(deflateBound(&zs, raw.size()), '\0');
+    zs.next_in = reinterpret_cast<Bytef *>(raw.data());
+    zs.avail_in = raw.size();
+    zs.next_out = reinterpret_cast<Bytef *>(gz.data());
+    zs.avail_out = gz.size();
+    ASSERT_EQ(deflate(&zs, Z_FINISH), Z_STREAM_END);
+    gz.resize(zs.total_out);
+    deflateEnd(&zs);
+    gz[gz.size() - 5] ^= 0x55; // the CRC, checked at the end of the pack
+    gsh_request req{};
+    req.kind = GSH_RPC_RECEIVE_PACK;
+    const std::string root = dir.str();
+    req.root = root.data();
+    req.root_len = root.size();
+    req.repo = "/srv.git";
+    req.repo_len = 8;
+    req.export_all = 1;
+    req.remote_user = "alice";
+    req.remote_user_len = 5;
+    req.content_encoding = "gzip";
+    req.content_encoding_len = 4;
+    std::unique_ptr<gsh_session, void (*)(gsh_session *)> s(gsh_session_create(&req),
+                                                            gsh_session_destroy);
+    gsh_session_add_body(s.get(), gz.data(), gz.size());
+    ASSERT_EQ(gsh_session_open(s.get()), 200) << gsh_session_message(s.get());
+    unsigned char buf[4096];
+    size_t n = 0;
+    EXPECT_EQ(gsh_session_read(s.get(), buf, sizeof(buf), &n), GSH_ERROR);
+    EXPECT_EQ(n, 0u);
+    EXPECT_NE(std::string(gsh_session_message(s.get())), "");
+    EXPECT_EQ(rev("srv.git", "main"), old_id);
+    EXPECT_EQ(quarantines(), 0u);
+}
+
 // receive.maxInputSize with git's unit suffixes; receive.fsck.* as git's
 // receive-pack appends them to index-pack's --strict: only with fsckObjects,
 // an unknown message id left out, the skiplist path expanded.
