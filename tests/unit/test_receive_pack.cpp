@@ -710,6 +710,7 @@ TEST_F(ReceivePack, MaxInputSizeAndFsckSettingsAsGitReadsThem) {
     };
     gsh::ReceivePackConfig off = load();
     EXPECT_EQ(off.max_input_size, 2048u);
+    EXPECT_EQ(off.keepalive_seconds, 5) << "receive.keepAlive's default";
     EXPECT_EQ(off.fsck_msg_types, "");
     sh("git -C '" + srv() + "' config transfer.fsckObjects true");
     EXPECT_EQ(load().fsck_msg_types,
