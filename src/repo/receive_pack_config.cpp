@@ -88,10 +88,11 @@ DenyAction as_deny(const ConfigEntry &e) {
 
 ReceivePackConfig load_receive_pack_config(git_repository *repo) {
     const std::vector<ConfigEntry> entries = read_config_entries(
-        repo, {"http.receivepack", "transfer.hiderefs", "receive.hiderefs", "receive.denydeletes",
-               "receive.denynonfastforwards", "receive.denycurrentbranch",
-               "receive.denydeletecurrent", "transfer.fsckobjects", "receive.fsckobjects",
-               "receive.advertiseatomic", "receive.advertisepushoptions", "receive.maxinputsize"});
+        repo,
+        {"http.receivepack", "transfer.hiderefs", "receive.hiderefs", "receive.denydeletes",
+         "receive.denynonfastforwards", "receive.denycurrentbranch", "receive.denydeletecurrent",
+         "transfer.fsckobjects", "receive.fsckobjects", "receive.advertiseatomic",
+         "receive.advertisepushoptions", "receive.maxinputsize", "receive.keepalive"});
     ReceivePackConfig conf;
     std::optional<bool> receive_fsck, transfer_fsck;
     for (const ConfigEntry &e : entries) {
@@ -116,7 +117,15 @@ ReceivePackConfig load_receive_pack_config(git_repository *repo) {
             conf.advertise_atomic = e.as_bool();
         else if (n == "receive.advertisepushoptions")
             conf.advertise_push_options = e.as_bool();
-        else if (n == "receive.maxinputsize") {
+        else if (n == "receive.keepalive") {
+            // git dies on a value it cannot read; keeping the last one
+            // serves the push instead.
+            int32_t seconds = 0;
+            if (git_config_parse_int32(&seconds, e.value.c_str()) == 0)
+                conf.keepalive_seconds = seconds;
+            else
+                git_error_clear();
+        } else if (n == "receive.maxinputsize") {
             int64_t v = 0;
             conf.max_input_size =
                 git_config_parse_int64(&v, e.value.c_str()) == 0 && v > 0 ? uint64_t(v) : 0;

@@ -25,6 +25,10 @@ struct ReceivePackConfig {
     bool advertise_atomic = true;        // receive.advertiseAtomic
     bool advertise_push_options = false; // receive.advertisePushOptions
     uint64_t max_input_size = 0;         // receive.maxInputSize; 0: none
+    // receive.keepAlive: seconds of silence, once the pack is read, before
+    // git's receive-pack sends an empty side-band 1 pkt-line; 0 or less:
+    // none.
+    int keepalive_seconds = 5;
     // With fsck_objects: what git's receive-pack appends to index-pack's
     // --strict, "" or "=<msg-id>=<severity>,skiplist=<path>,..." from
     // receive.fsck.*.
