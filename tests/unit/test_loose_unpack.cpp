@@ -3,8 +3,12 @@
 // otherwise as one pack. Loose files are git's, byte for byte.
 #include <gtest/gtest.h>
 
+#include <sys/resource.h>
 #include <sys/stat.h>
 
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -218,6 +222,45 @@ TEST_F(LooseUnpack, ExistingLooseObjectIsKept) {
     EXPECT_EQ(quarantines(), 0u);
     EXPECT_EQ(counts().at("count"), before.at("count") + 3);
     sh("git -C '" + srv() + "' update-ref refs/heads/main " + new_id);
+    EXPECT_EQ(fsck(), "");
+}
+
+} // namespace
+
+namespace {
+
+// Not a test: the CPU a 1-commit push (3 objects) costs in this process,
+// kept as loose objects and as a pack (receive.unpackLimit=1), pushes of
+// the two kinds taking turns. Run with
+// --gtest_also_run_disabled_tests --gtest_filter='*CpuOfAOneCommitPush'
+// (GSH_BENCH_RUNS pushes of each kind, 200 unless set).
+TEST_F(LooseUnpack, DISABLED_CpuOfAOneCommitPush) {
+    const char *env = std::getenv("GSH_BENCH_RUNS");
+    const int runs = env ? std::atoi(env) : 200;
+    client("for i in $(seq 1 " + std::to_string(2 * runs) +
+           "); do echo $i >> f; git commit -qam c$i; done");
+    double cpu[2] = {0, 0}, wall[2] = {0, 0};
+    for (int i = 0; i < 2 * runs; i++) {
+        const int packed = i % 2;
+        config(std::string("receive.unpackLimit ") + (packed ? "1" : "100"));
+        const std::string to = "main~" + std::to_string(2 * runs - 1 - i);
+        const std::string from = rev("cl", to + "~1"), id = rev("cl", to);
+        const std::string req = body({from + " " + id + " refs/heads/main"}, "report-status",
+                                     pack({id, "^" + from}, true));
+        struct rusage r0, r1;
+        getrusage(RUSAGE_SELF, &r0);
+        const auto t0 = std::chrono::steady_clock::now();
+        Answer a = push(req);
+        const auto t1 = std::chrono::steady_clock::now();
+        getrusage(RUSAGE_SELF, &r1);
+        ASSERT_EQ(a.status, 200);
+        auto us = [](const timeval &t) { return t.tv_sec * 1e6 + t.tv_usec; };
+        cpu[packed] += us(r1.ru_utime) - us(r0.ru_utime) + us(r1.ru_stime) - us(r0.ru_stime);
+        wall[packed] += std::chrono::duration<double, std::micro>(t1 - t0).count();
+    }
+    std::printf("loose: %.0f us CPU, %.0f us wall per push; pack: %.0f us CPU, %.0f us wall "
+                "(%d each)\n",
+                cpu[0] / runs, wall[0] / runs, cpu[1] / runs, wall[1] / runs, runs);
     EXPECT_EQ(fsck(), "");
 }
 
