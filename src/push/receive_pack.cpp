@@ -409,6 +409,10 @@ void Push::unpack(const std::function<size_t(void *, size_t)> &read, size_t max_
         progress.finish();
     if (err.empty() && config_.fsck_objects)
         err = quarantine_->fsck(config_.fsck_msg_types);
+    // receive.unpackLimit: git's unpack-objects instead of index-pack.
+    if (err.empty() && quarantine_->missing().empty() &&
+        quarantine_->header_objects() < config_.unpack_limit)
+        quarantine_->explode_to_loose(repo_odb_.get(), config_.loose);
     outcome_.objects = quarantine_->objects();
     outcome_.bytes = quarantine_->bytes();
     if (!err.empty()) {

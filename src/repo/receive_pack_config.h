@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 
+#include "odb/loose_writer.h"
 #include "repo/upload_pack_config.h"
 
 namespace gsh {
@@ -33,6 +34,10 @@ struct ReceivePackConfig {
     // --strict, "" or "=<msg-id>=<severity>,skiplist=<path>,..." from
     // receive.fsck.*.
     std::string fsck_msg_types;
+    // receive.unpackLimit, else transfer.unpackLimit, else 100: a pack whose
+    // header counts fewer objects is kept as loose objects, written as loose.
+    uint32_t unpack_limit = 100;
+    LooseWriteOptions loose;
 };
 
 ReceivePackConfig load_receive_pack_config(git_repository *repo);

@@ -8,7 +8,9 @@ repository is as before: refs, the files under objects/, `git fsck
 The reference repositories set receive.unpackLimit=1: git's receive-pack
 then hands every pack to index-pack, whose words the module uses (with
 fewer than 100 objects git would use unpack-objects and word its refusals
-otherwise). The module ignores that setting.
+otherwise). The module reads that setting too, but indexes and checks every
+pack before it writes a small one out as loose objects, so it words a
+refusal as index-pack does either way.
 
 Uses test_push's nginx (module and http-backend side by side)."""
 
