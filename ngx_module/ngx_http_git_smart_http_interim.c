@@ -1,8 +1,8 @@
 
 /*
  * Git Smart HTTP for nginx: what the client is sent while a read task
- * counts objects and plans a pack (see the stream file, which arms the
- * timer).
+ * counts objects and plans a pack, or does a push (see the stream file,
+ * which arms the timer).
  */
 
 
@@ -15,10 +15,12 @@ static ngx_chain_t *ngx_http_gsh_interim_chain(ngx_http_request_t *r,
 
 /*
  * A read task that starts a pack counts objects and plans the pack first,
- * which may take long with nothing in its buffer; git's upload-pack sends
- * progress and keepalives meanwhile, and so does this timer, with what the
- * core hands out for it (gsh_session_interim(), made for this: safe while
- * the task runs, and in order ahead of the task's result).
+ * and a push's first read task does the whole push, either of which may
+ * take long with nothing in its buffer; git's upload-pack and receive-pack
+ * send progress, hook output and keepalives meanwhile, and so does this
+ * timer, with what the core hands out for it (gsh_session_interim(), made
+ * for this: safe while the task runs, and in order ahead of the task's
+ * result).
  *
  * r->aio stays set while the task runs, and with it the copy filter holds
  * back whatever is passed (as for its own thread reads); the bytes here are
@@ -76,6 +78,19 @@ ngx_http_gsh_interim_handler(ngx_event_t *ev)
     }
 
     if (!r->buffered && !(r == r->main && c->buffered)) {
+
+        /*
+         * all out: a full buffer (a push's hook output, many progress
+         * lines) may have more behind it
+         */
+
+        if (cl != NULL
+            && (size_t) (cl->buf->last - cl->buf->start)
+               > NGX_HTTP_GSH_INTERIM_SIZE / 2)
+        {
+            ngx_add_timer(ev, NGX_HTTP_GSH_INTERIM_AGAIN);
+        }
+
         return;
     }
 

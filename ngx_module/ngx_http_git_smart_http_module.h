@@ -12,7 +12,7 @@
  *                                      timeout, streaming of the response
  *                                      with back-pressure
  *   ngx_http_git_smart_http_interim.c  progress and keepalives sent while a
- *                                      task plans a pack
+ *                                      task plans a pack or does a push
  *   ngx_http_git_smart_http_dumb.c     the dumb protocol's object and pack
  *                                      files, sent as static files
  *   ngx_http_git_smart_http_limit.c    max_concurrent and queue: a request's
@@ -71,11 +71,13 @@
 #define NGX_HTTP_GSH_TASK_TIMER  60000
 
 /*
- * while a read task counts objects and plans a pack, the core's interim
- * output (progress lines, keepalives) is asked for this often and sent in
- * a buffer of this size
+ * while a read task counts objects and plans a pack, or does a push, the
+ * core's interim output (progress lines, hook output, keepalives) is asked
+ * for this often and sent in a buffer of this size
  */
 #define NGX_HTTP_GSH_INTERIM_TIMER  1000
+/* sooner while the core has more than a buffer's worth to hand out */
+#define NGX_HTTP_GSH_INTERIM_AGAIN  10
 #define NGX_HTTP_GSH_INTERIM_SIZE   4096
 
 

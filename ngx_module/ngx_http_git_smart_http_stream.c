@@ -57,8 +57,10 @@ static void ngx_http_gsh_stream_cleanup(void *data);
 
 /*
  * Opens the session, on the event loop when the core can, else on a thread.
- * A push does its work (index-pack, checks, hooks, ref updates) when the
- * session is opened, so it takes its pack slot before.
+ * A push reads its commands when the session is opened and does its work
+ * (index-pack, checks, hooks, ref updates) in its first read, after the
+ * 200, with interim output (progress, hook output, keepalives) while it
+ * runs; it takes its pack slot before the open.
  */
 
 ngx_int_t
@@ -211,7 +213,11 @@ ngx_http_gsh_post_task(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx,
     if (op == ngx_http_gsh_op_read) {
         ngx_http_gsh_progress_arm(r, ctx);
 
-        if (ctx->kind == GSH_RPC_UPLOAD_PACK) {
+        /* a fetch's count and plan, a push's whole work (its first read) */
+
+        if (ctx->kind == GSH_RPC_UPLOAD_PACK
+            || ctx->kind == GSH_RPC_RECEIVE_PACK)
+        {
             ngx_add_timer(&ctx->interim_timer, NGX_HTTP_GSH_INTERIM_TIMER);
         }
     }
@@ -802,7 +808,8 @@ ngx_http_gsh_progress_arm(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx)
 
     /*
      * the timeout watches the making of a pack to send; a push's work
-     * (index-pack, the connectivity check, hooks) is not cut short by it
+     * (index-pack, the connectivity check, hooks: its first read task) is
+     * not cut short by it
      */
 
     if (ctx->kind == GSH_RPC_RECEIVE_PACK) {

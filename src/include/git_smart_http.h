@@ -201,9 +201,13 @@ void gsh_session_stop_pack(gsh_session *s);
  * of that read's result: the count's progress lines (side-band 2, unless the
  * client said no-progress), or, when nothing went out for
  * uploadpack.keepAlive seconds (default 5, 0: none), git's keepalive, an
- * empty side-band 1 pkt-line. Returns the bytes written, 0 when there is
- * nothing to send now or interim output is not allowed (no count under way,
- * a bare v0 pack). Bytes it returned must be sent before the buffer of the
+ * empty side-band 1 pkt-line. A push (GSH_RPC_RECEIVE_PACK) does all its
+ * work in its first read; while it runs, this hands out its side-band 2
+ * (progress unless the client said quiet, hook output, errors) and, once
+ * the pack is read, keepalives after receive.keepAlive seconds of silence,
+ * when the client asked for side-band-64k. Returns the bytes written, 0 when
+ * there is nothing to send now or interim output is not allowed (no count
+ * or push under way, a bare v0 pack, a push without side-band). Bytes it returned must be sent before the buffer of the
  * read in flight. Never blocks for long: the caller is the event loop. */
 size_t gsh_session_interim(gsh_session *s, unsigned char *buf, size_t cap);
 

@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -23,7 +24,9 @@
 #include <string_view>
 #include <vector>
 
+#include "odb/loose_writer.h"
 #include "push/index_pack.h"
+#include "push/loose_unpack.h"
 #include "push/pack_check.h"
 #include "util/error.h"
 #include "util/git_ptr.h"
@@ -191,6 +194,59 @@ std::string too_many_objects(const char *buf, size_t have, size_t max_bytes) {
            " objects, more than " + std::to_string(max_bytes) + " bytes can hold";
 }
 
+// The object count of a pack header's last 4 bytes; 0 without a header.
+uint32_t header_count(const char *buf, size_t have) {
+    if (have < 12)
+        return 0;
+    const auto *h = reinterpret_cast<const unsigned char *>(buf);
+    return uint32_t(h[8]) << 24 | uint32_t(h[9]) << 16 | uint32_t(h[10]) << 8 | uint32_t(h[11]);
+}
+
+bool is_loose_shard(const std::string &name) {
+    return name.size() == 2 && std::isxdigit(static_cast<unsigned char>(name[0])) &&
+           std::isxdigit(static_cast<unsigned char>(name[1]));
+}
+
+std::vector<std::string> entries(const std::string &dir) {
+    std::vector<std::string> names;
+    std::error_code ec;
+    for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec))
+        names.push_back(it->path().filename().string());
+    if (ec)
+        throw Error("unable to migrate objects to permanent storage: " + dir + ": " + ec.message());
+    return names;
+}
+
+// The loose part of git's tmp_objdir_migrate(): each xx/ of the quarantine
+// into objects/xx/ (made when missing), each object file linked to its name
+// (place_object_file: one already there is kept). A temporary file a writer
+// left (tmp_obj_*) stays behind and goes with the quarantine.
+void migrate_loose(const std::string &from, const std::string &objects, bool fsync_dirs) {
+    bool made_shard = false;
+    for (const std::string &shard : entries(from)) {
+        if (!is_loose_shard(shard))
+            continue;
+        const std::string dst = objects + "/" + shard;
+        if (mkdir(dst.c_str(), 0777) == 0)
+            made_shard = true;
+        else if (errno != EEXIST)
+            throw Error("unable to migrate objects to permanent storage: mkdir " + dst + ": " +
+                        strerror(errno));
+        for (const std::string &name : entries(from + "/" + shard)) {
+            if (name.starts_with("tmp_obj_"))
+                continue;
+            if (const int err =
+                    place_object_file(from + "/" + shard + "/" + name, dst + "/" + name))
+                throw Error("unable to migrate objects to permanent storage: " + dst + "/" + name +
+                            ": " + strerror(err));
+        }
+        if (fsync_dirs)
+            sync_path(dst, O_RDONLY | O_DIRECTORY);
+    }
+    if (fsync_dirs && made_shard)
+        sync_path(objects, O_RDONLY | O_DIRECTORY);
+}
+
 } // namespace
 
 const std::string &quarantine_host_id() {
@@ -253,8 +309,10 @@ Quarantine::index(git_odb *odb, const std::function<size_t(void *, size_t)> &rea
     options.progress = on_progress;
     std::unique_ptr<char[]> buf(new char[kChunk]);
     const size_t have = read_pack_header(read, buf.get());
+    header_objects_ = header_count(buf.get(), have);
     if (std::string err = too_many_objects(buf.get(), have, max_bytes); !err.empty())
         return err;
+    std::exception_ptr read_error;
     try {
         pack::PackIndexer indexer(dir_ + "/pack", odb, options);
         auto refused = [&] {
@@ -264,7 +322,13 @@ Quarantine::index(git_odb *odb, const std::function<size_t(void *, size_t)> &rea
         if (!indexer.feed(buf.get(), have))
             return refused();
         for (;;) {
-            const size_t n = read(buf.get(), kChunk);
+            size_t n = 0;
+            try {
+                n = read(buf.get(), kChunk);
+            } catch (...) {
+                read_error = std::current_exception();
+                throw;
+            }
             if (n == 0)
                 break;
             if (!indexer.feed(buf.get(), n))
@@ -281,6 +345,10 @@ Quarantine::index(git_odb *odb, const std::function<size_t(void *, size_t)> &rea
             pack::check_connectivity(indexer.sorted_objects(), indexer.links(), odb, has_refs);
         return std::string();
     } catch (const std::exception &e) {
+        // What the body's reader throws (a broken gzip body) is the
+        // request's failure, not the pack's: it goes on up as before.
+        if (read_error)
+            std::rethrow_exception(read_error);
         // gsh::Error (a file), std::bad_alloc (an object larger than memory
         // when no size limit is set), or what progress threw.
         return std::string("index-pack: ") + e.what();
@@ -313,7 +381,24 @@ std::string Quarantine::fsck(const std::string &msg_types) const {
     return "index-pack --strict failed" + (first.empty() ? std::string() : ": " + first);
 }
 
+void Quarantine::explode_to_loose(git_odb *repo_odb, const LooseWriteOptions &options) {
+    loose_fsync_ = options.fsync;
+    if (pack_name_.empty())
+        return;
+    const std::string base = dir_ + "/pack/" + pack_name_;
+    if (objects_ > 0)
+        unpack_to_loose(base + ".idx", repo_odb, dir_, options);
+    for (const char *ext : {".idx", ".rev", ".pack"})
+        if (unlink((base + ext).c_str()) != 0 && errno != ENOENT)
+            throw Error("unpack-objects: removing " + base + ext + ": " + strerror(errno));
+    pack_name_.clear();
+}
+
 void Quarantine::migrate() {
+    // Loose objects first, as git's migration sorts them (only pack/ files
+    // are ordered among themselves): each object file is whole once it has
+    // its name, so their order with the pack does not matter.
+    migrate_loose(dir_, git_dir_ + "/objects", loose_fsync_);
     if (!pack_name_.empty() && objects_ > 0) {
         const std::string from = dir_ + "/pack/" + pack_name_;
         const std::string to = git_dir_ + "/objects/pack/" + pack_name_;

@@ -24,9 +24,11 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <string>
 
+#include "odb/loose_writer.h"
 #include "push/pack_check.h"
 
 namespace gsh {
@@ -87,6 +89,9 @@ class Quarantine {
     const std::string &missing() const { return missing_; }
     unsigned long long objects() const { return objects_; }
     unsigned long long bytes() const { return bytes_; }
+    // The object count of the pack's header, as sent (before a thin pack is
+    // completed): what git's receive-pack compares with receive.unpackLimit.
+    uint32_t header_objects() const { return header_objects_; }
 
     // receive.fsckObjects: `git index-pack --strict<msg_types>` over the
     // indexed pack (git's checks of every object and of what they name, with
@@ -96,10 +101,23 @@ class Quarantine {
     // it passes, else git's complaint.
     std::string fsck(const std::string &msg_types = {}) const;
 
-    // Moves the pack into objects/pack (the .pack first, so that the .idx
-    // never names a missing pack; each file synced to disk before it moves,
-    // and the directory after), then removes the quarantine. Throws
-    // gsh::Error(500) when a rename fails. An empty pack is dropped instead.
+    // After index() (and its checks) succeeded: writes the pack's objects
+    // that repo_odb lacks as loose objects in the quarantine (objects/
+    // incoming-*/xx/yyyy...) and drops the pack, as git's unpack-objects
+    // keeps a small push (loose_unpack.h). Throws gsh::Error(500) when an
+    // object cannot be written or does not resolve to its id.
+    void explode_to_loose(git_odb *repo_odb, const LooseWriteOptions &options);
+
+    // Moves the quarantine's objects in, in git's tmp_objdir_migrate()
+    // order: loose objects first, each xx/ directory made when missing and
+    // each file linked to its name, an object already there kept (an id
+    // names one content); then the pack into objects/pack (the .pack first,
+    // so that the .idx never names a missing pack; each file synced to disk
+    // before it moves, and the directory after). With the fsync of
+    // explode_to_loose()'s options, the directories loose objects went into
+    // are synced too (their files were when written). Then removes the
+    // quarantine. Throws gsh::Error(500) when a move fails. An empty pack is
+    // dropped instead.
     void migrate();
 
   private:
@@ -107,6 +125,8 @@ class Quarantine {
     std::string pack_name_; // "pack-<hash>" once indexed
     std::string fatal_, missing_;
     unsigned long long objects_ = 0, bytes_ = 0;
+    uint32_t header_objects_ = 0;
+    bool loose_fsync_ = false;
 };
 
 } // namespace gsh

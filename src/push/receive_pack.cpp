@@ -1,12 +1,15 @@
 #include "push/receive_pack.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <cstdio>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "odb/frozen_odb.h"
@@ -16,6 +19,7 @@
 #include "push/alternate_haves.h"
 #include "push/hooks.h"
 #include "push/ident.h"
+#include "push/progress_meter.h"
 #include "push/quarantine.h"
 #include "push/receive_commands.h"
 #include "push/ref_update.h"
@@ -49,25 +53,30 @@ std::string one_line(std::string_view s) {
     return out.substr(0, 1000);
 }
 
-// What goes to the client on side-band 2 (hook output, git's "error:" and
-// "warning:" lines) when it asked for side-band-64k; otherwise git writes it
-// to the server's stderr, and so it is dropped here.
+// What goes to the client on side-band 2 (progress, hook output, git's
+// "error:" and "warning:" lines) when it asked for side-band-64k; otherwise
+// git writes it to the server's stderr, and so it is dropped here. It goes
+// to live.post when there is one, else into the response; the indexer's
+// progress may come from another thread, hence the lock.
 class Messages {
   public:
-    Messages(std::string &out, bool sideband) : out_(out), sideband_(sideband) {}
+    Messages(std::string &out, bool sideband, const PushLive &live)
+        : out_(out), sideband_(sideband), live_(live) {}
     void raw(std::string_view text) {
+        std::lock_guard<std::mutex> lock(mu_);
         if (!sideband_ || text.empty())
             return;
         if (sent_ >= kMaxHookOutput)
             return;
         text = text.substr(0, kMaxHookOutput - sent_);
         sent_ += text.size();
-        proto::sideband_write(out_, 2, text);
+        emit(text);
     }
     // Not counted with the hooks' output, which cannot push it out.
     void progress(std::string_view text) {
+        std::lock_guard<std::mutex> lock(mu_);
         if (sideband_ && !text.empty())
-            proto::sideband_write(out_, 2, text);
+            emit(text);
     }
     void error(const std::string &text) { raw("error: " + one_line(text) + "\n"); }
     // As git's receive-pack reports (rp_error): the text as it is, line
@@ -81,52 +90,82 @@ class Messages {
     void warning(const std::string &text) { raw("warning: " + one_line(text) + "\n"); }
 
   private:
+    void emit(std::string_view text) {
+        if (!live_.post) {
+            proto::sideband_write(out_, 2, text);
+            return;
+        }
+        std::string pkts;
+        proto::sideband_write(pkts, 2, text);
+        live_.post(pkts);
+    }
+
+    std::mutex mu_;
     std::string &out_;
     bool sideband_;
+    const PushLive &live_;
     size_t sent_ = 0;
 };
 
-// The "Resolving deltas" progress that git's receive-pack relays from
-// index-pack on band 2 when the client neither asked for quiet nor went
-// without side-band: progress.c's lines, one per percent ending in "\r",
-// then the last one again ending in ", done.\n". Nothing without deltas.
-class DeltaProgress {
+// The progress git's receive-pack relays on band 2 when the client neither
+// asked for quiet nor went without side-band: "Resolving deltas" as
+// index-pack --show-resolving-progress prints it (nothing without deltas),
+// and before it "Receiving objects" with its throughput, which git's
+// index-pack prints only with -v, and receive-pack does not pass: here the
+// client sees the pack being read too. Fed the indexer's counts, serialized.
+class PackProgress {
   public:
+    // read_bytes: the pack's bytes read so far, git's measure of throughput
+    // (the indexer's received_bytes may stay 0).
+    PackProgress(Messages &msg, const std::atomic<uint64_t> &read_bytes)
+        : emit_([&msg](std::string_view line) { msg.progress(line); }), read_bytes_(read_bytes) {}
+
     void update(const git_indexer_progress &p) {
+        last_ = p;
+        const auto now = ProgressMeter::Clock::now();
+        if (p.total_objects > 0 && !received_) {
+            if (!receiving_)
+                receiving_.emplace("Receiving objects", p.total_objects, now, emit_);
+            receiving_->throughput(
+                std::max<uint64_t>(p.received_bytes, read_bytes_.load(std::memory_order_relaxed)),
+                now);
+            if (p.received_objects > 0)
+                receiving_->update(p.received_objects, now);
+            if (p.received_objects >= p.total_objects) {
+                receiving_->stop(now);
+                received_ = true;
+            }
+        }
         if (p.total_deltas == 0)
             return;
-        total_ = p.total_deltas;
-        if (last_percent_ < 0) {
-            line(0, "\r"); // where git's progress starts
-            last_percent_ = 0;
+        if (!resolving_) {
+            resolving_.emplace("Resolving deltas", p.total_deltas, now, emit_);
+            resolving_->update(0, now); // where git's progress starts
         }
-        const int percent = static_cast<int>(uint64_t{p.indexed_deltas} * 100 / total_);
-        if (percent == last_percent_)
+        resolving_->update(p.indexed_deltas, now);
+    }
+    // After the indexing succeeded: the last lines, as git's index-pack
+    // ends them (a thin pack's deltas "completed with N local objects").
+    void finish() {
+        const git_indexer_progress &p = last_;
+        const auto now = ProgressMeter::Clock::now();
+        if (receiving_ && !received_)
+            receiving_->stop(now);
+        if (!resolving_)
             return;
-        last_percent_ = percent;
-        line(p.indexed_deltas, "\r");
+        resolving_->update(p.total_deltas, now);
+        const unsigned local = p.local_objects;
+        resolving_->stop(now, local == 0 ? std::string("done")
+                                         : "completed with " + std::to_string(local) +
+                                               (local == 1 ? " local object" : " local objects"));
     }
-    // After the indexing succeeded; the text for band 2.
-    std::string finish() {
-        if (total_ > 0)
-            line(total_, ", done.\n");
-        return std::move(text_);
-    }
-    // After it failed: what was shown so far, as git's would have been.
-    std::string abandon() { return std::move(text_); }
 
   private:
-    void line(unsigned n, const char *eol) {
-        char buf[96];
-        const unsigned percent = static_cast<unsigned>(uint64_t{n} * 100 / total_);
-        std::snprintf(buf, sizeof(buf), "Resolving deltas: %3u%% (%u/%u)%s", percent, n, total_,
-                      eol);
-        text_ += buf;
-    }
-
-    unsigned total_ = 0;
-    int last_percent_ = -1;
-    std::string text_;
+    ProgressMeter::Emit emit_;
+    const std::atomic<uint64_t> &read_bytes_;
+    std::optional<ProgressMeter> receiving_, resolving_;
+    bool received_ = false;
+    git_indexer_progress last_{};
 };
 
 bool is_branch(const std::string &ref) {
@@ -295,9 +334,9 @@ bool has_any_ref(git_repository *repo) {
 class Push {
   public:
     Push(git_repository *repo, const ReceivePackConfig &config, const PushContext &ctx,
-         const ReceiveRequest &req, PushOutcome &outcome)
-        : repo_(repo), config_(config), ctx_(ctx), req_(req), outcome_(outcome),
-          msg_(outcome.response, req.side_band_64k) {
+         const ReceiveRequest &req, PushOutcome &outcome, const PushLive &live)
+        : repo_(repo), config_(config), ctx_(ctx), req_(req), outcome_(outcome), live_(live),
+          msg_(outcome.response, req.side_band_64k, live) {
         for (const RefCommand &c : req.commands)
             updates_.push_back({c.ref, c.old_id, c.new_id, {}, {}});
         git_odb *odb_raw = nullptr;
@@ -330,6 +369,7 @@ class Push {
     const PushContext &ctx_;
     const ReceiveRequest &req_;
     PushOutcome &outcome_;
+    const PushLive &live_;
     Messages msg_;
     std::vector<RefUpdate> updates_;
     OdbPtr repo_odb_;
@@ -341,18 +381,38 @@ class Push {
 
 void Push::unpack(const std::function<size_t(void *, size_t)> &read, size_t max_bytes) {
     quarantine_.emplace(ctx_.git_dir);
-    DeltaProgress progress;
+    std::atomic<uint64_t> read_bytes{0};
+    PackProgress progress(msg_, read_bytes);
     std::function<void(const git_indexer_progress &)> on_progress;
     if (req_.side_band_64k && !req_.quiet)
         on_progress = [&](const git_indexer_progress &p) { progress.update(p); };
+    // As git's index-pack --report-end-of-input: the end of the pack opens
+    // the time of keepalives.
+    bool ended = false;
+    auto read_pack = [&](void *buf, size_t cap) {
+        const size_t n = read(buf, cap);
+        read_bytes.fetch_add(n, std::memory_order_relaxed);
+        if (n == 0 && !ended) {
+            ended = true;
+            if (live_.input_done)
+                live_.input_done();
+        }
+        return n;
+    };
     pack::PackCheckLimits limits;
     limits.max_object_size = ctx_.max_object_size;
     limits.max_input_size = config_.max_input_size;
-    std::string err = quarantine_->index(repo_odb_.get(), read, max_bytes, limits,
+    std::string err = quarantine_->index(repo_odb_.get(), read_pack, max_bytes, limits,
                                          has_any_ref(repo_), on_progress);
-    msg_.progress(err.empty() ? progress.finish() : progress.abandon());
+    // What failed shows what was shown so far, as git's index-pack dies.
+    if (err.empty())
+        progress.finish();
     if (err.empty() && config_.fsck_objects)
         err = quarantine_->fsck(config_.fsck_msg_types);
+    // receive.unpackLimit: git's unpack-objects instead of index-pack.
+    if (err.empty() && quarantine_->missing().empty() &&
+        quarantine_->header_objects() < config_.unpack_limit)
+        quarantine_->explode_to_loose(repo_odb_.get(), config_.loose);
     outcome_.objects = quarantine_->objects();
     outcome_.bytes = quarantine_->bytes();
     if (!err.empty()) {
@@ -567,21 +627,57 @@ std::string advertise_receive_pack(git_repository *repo, const ReceivePackConfig
     return out;
 }
 
-PushOutcome receive_pack(git_repository *repo, const ReceivePackConfig &config,
-                         const PushContext &ctx, const RequestBody &body) {
-    BodyReader reader(body, ctx.content_encoding, ctx.max_request_size);
-    PktStream pkts(reader);
-    const ReceiveRequest req =
-        read_receive_request(pkts, config.advertise_push_options, ctx.max_request_size);
+struct ReceivePack::State {
+    State(RepoPtr r, ReceivePackConfig conf, PushContext c, const RequestBody &body)
+        : repo(std::move(r)), config(std::move(conf)), ctx(std::move(c)),
+          pack_bound(pack_size_bound(ctx, body)),
+          reader(body, ctx.content_encoding, ctx.max_request_size), pkts(reader),
+          req(read_receive_request(pkts, config.advertise_push_options, ctx.max_request_size)) {}
+
+    RepoPtr repo;
+    const ReceivePackConfig config;
+    const PushContext ctx;
+    const size_t pack_bound;
+    BodyReader reader;
+    PktStream pkts; // reads through reader
+    const ReceiveRequest req;
+    bool ran = false;
+};
+
+ReceivePack::ReceivePack(RepoPtr repo, ReceivePackConfig config, PushContext ctx,
+                         const RequestBody &body)
+    : s_(std::make_unique<State>(std::move(repo), std::move(config), std::move(ctx), body)) {}
+
+ReceivePack::~ReceivePack() = default;
+
+size_t ReceivePack::commands() const {
+    return s_->req.commands.size();
+}
+
+bool ReceivePack::side_band() const {
+    return s_->req.side_band_64k;
+}
+
+int ReceivePack::keepalive_seconds() const {
+    return s_->config.keepalive_seconds;
+}
+
+PushOutcome ReceivePack::run(const PushLive &live) {
+    if (s_->ran)
+        throw Error("receive-pack: the push has run already");
+    s_->ran = true;
+    const ReceiveRequest &req = s_->req;
     PushOutcome outcome;
     outcome.commands = req.commands.size();
     if (req.commands.empty())
         return outcome; // git answers nothing when told nothing
 
-    Push push(repo, config, ctx, req, outcome);
+    Push push(s_->repo.get(), s_->config, s_->ctx, req, outcome, live);
     if (req.pack_expected())
-        push.unpack([&](void *buf, size_t cap) { return pkts.read_raw(buf, cap); },
-                    pack_size_bound(ctx, body));
+        push.unpack([this](void *buf, size_t cap) { return s_->pkts.read_raw(buf, cap); },
+                    s_->pack_bound);
+    if (live.input_done)
+        live.input_done();
     push.prepare_hooks();
     if (push.unpacked())
         push.check_commands();

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 
+#include "odb/loose_writer.h"
 #include "repo/upload_pack_config.h"
 
 namespace gsh {
@@ -25,10 +26,18 @@ struct ReceivePackConfig {
     bool advertise_atomic = true;        // receive.advertiseAtomic
     bool advertise_push_options = false; // receive.advertisePushOptions
     uint64_t max_input_size = 0;         // receive.maxInputSize; 0: none
+    // receive.keepAlive: seconds of silence, once the pack is read, before
+    // git's receive-pack sends an empty side-band 1 pkt-line; 0 or less:
+    // none.
+    int keepalive_seconds = 5;
     // With fsck_objects: what git's receive-pack appends to index-pack's
     // --strict, "" or "=<msg-id>=<severity>,skiplist=<path>,..." from
     // receive.fsck.*.
     std::string fsck_msg_types;
+    // receive.unpackLimit, else transfer.unpackLimit, else 100: a pack whose
+    // header counts fewer objects is kept as loose objects, written as loose.
+    uint32_t unpack_limit = 100;
+    LooseWriteOptions loose;
 };
 
 ReceivePackConfig load_receive_pack_config(git_repository *repo);

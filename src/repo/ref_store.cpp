@@ -732,10 +732,12 @@ class Transaction {
     LockFile packed_lock_;
 };
 
+} // namespace
+
 // git's core.fsync parsing (parse_fsync_components()), reduced to whether
-// the "reference" component is in: components named by a prefix of their
-// name, "-x" removes, "none" clears the default.
-bool fsync_references(const std::string &value) {
+// one component is in: components named by a prefix of their name, "-x"
+// removes, "none" clears the default.
+bool fsync_component(const std::string &value, std::string_view component) {
     enum : unsigned {
         Loose = 1,
         Pack = 2,
@@ -786,10 +788,12 @@ bool fsync_references(const std::string &value) {
             break;
         s.remove_prefix(comma);
     }
-    return ((current & ~negative) | positive) & Ref;
+    unsigned wanted = 0;
+    for (const auto &[name, bits] : kNames)
+        if (name == component)
+            wanted = bits;
+    return wanted != 0 && (((current & ~negative) | positive) & wanted) == wanted;
 }
-
-} // namespace
 
 RefStoreConfig load_ref_store_config(git_repository *repo) {
     const std::vector<ConfigEntry> entries =
@@ -814,7 +818,7 @@ RefStoreConfig load_ref_store_config(git_repository *repo) {
         else if (e.name == "core.bare")
             bare = e.as_bool();
         else if (e.name == "core.fsync" && !e.implicit)
-            conf.fsync = fsync_references(e.value);
+            conf.fsync = fsync_component(e.value, "reference");
     }
     git_error_clear();
     conf.reflogs =

@@ -22,6 +22,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace gsh {
@@ -38,6 +39,10 @@ struct RefStoreConfig {
 
 // Throws gsh::Error when the config cannot be read.
 RefStoreConfig load_ref_store_config(git_repository *repo);
+
+// Whether core.fsync set to value names component ("reference",
+// "loose-object", ...: a name of git's list) after git's default.
+bool fsync_component(const std::string &value, std::string_view component);
 
 struct RefChange {
     std::string name;

@@ -2,9 +2,11 @@
 // planning the pack, which can take long before the first pack byte:
 // progress lines as the count makes them, and keepalives as git's
 // upload-pack sends them, so that the client and any proxy in between see
-// the response alive.
+// the response alive. A push likewise, while its read task does the push:
+// its progress, hook output and keepalives, as git's receive-pack sends them.
 //
-// Two threads use it: the read task (open, post, close) and the event loop
+// Two threads use it: the read task (open, post, close; a push's indexer
+// may post from a thread of its own) and the event loop
 // (take), which sends what it takes straight away. One mutex guards every
 // member; no call holds it longer than a copy of a few pkt-lines.
 #pragma once
@@ -23,7 +25,8 @@ class InterimOutput {
     using Clock = std::chrono::steady_clock;
 
     // keepalive_seconds: silence before an empty side-band 1 pkt-line
-    // (uploadpack.keepAlive); 0 or less sends none. Before any open().
+    // (uploadpack.keepAlive, receive.keepAlive); 0 or less sends none. A
+    // push turns them on only once its pack is read, with the window open.
     void set_keepalive(int keepalive_seconds);
 
     // The read task starts its long work with nothing written into its

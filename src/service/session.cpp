@@ -128,12 +128,40 @@ int Session::open_receive_pack() {
     ctx.content_encoding = content_encoding_;
     ctx.max_request_size = max_request_size_;
     ctx.max_object_size = max_object_size_;
-    PushOutcome outcome = receive_pack(repo.get(), config, ctx, body_);
+    // The commands decide the status; the work is the first read's, with
+    // its outcome in the 200 response.
+    push_ = std::make_unique<ReceivePack>(std::move(repo), config, std::move(ctx), body_);
+    return 200;
+}
+
+void Session::run_push() {
+    // Once, even when it throws.
+    const std::unique_ptr<ReceivePack> push = std::move(push_);
+    PushLive live;
+    const bool interim = push->side_band();
+    if (interim) {
+        // Band 2 as it is made, and keepalives once the pack is read, as
+        // git's receive-pack relays them.
+        const int keepalive = push->keepalive_seconds();
+        interim_.set_keepalive(0);
+        interim_.open(InterimOutput::Clock::now());
+        live.post = [this](std::string_view pkts) { interim_.post(pkts); };
+        live.input_done = [this, keepalive] { interim_.set_keepalive(keepalive); };
+    }
+    PushOutcome outcome;
+    try {
+        outcome = push->run(live);
+    } catch (...) {
+        if (interim)
+            pending_ += interim_.close();
+        throw;
+    }
+    if (interim)
+        pending_ += interim_.close();
     received_objects_ = outcome.objects;
     received_bytes_ = outcome.bytes;
     refused_ = outcome.refused;
-    pending_ = std::move(outcome.response);
-    return 200;
+    pending_ += outcome.response;
 }
 
 bool Session::open_repository(const std::string &path, bool on_loop) {
@@ -300,6 +328,13 @@ int Session::read(uint8_t *buf, size_t cap, size_t *written) {
             }
             pending_.clear();
             pending_pos_ = 0;
+            if (push_) {
+                // Interim output starts at a pkt-line boundary too.
+                if (n > 0)
+                    break;
+                run_push();
+                continue;
+            }
             if (failed_ || !pack_ || pack_->finished())
                 break;
             if (!pack_->started()) {

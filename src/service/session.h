@@ -11,6 +11,7 @@
 
 #include "git_smart_http.h"
 #include "protocol/v2_request.h"
+#include "push/receive_pack.h"
 #include "repo/repo_access.h"
 #include "service/interim.h"
 #include "service/pack_section.h"
@@ -64,8 +65,10 @@ class Session {
 
   private:
     int open(bool on_loop);
-    // The receive-pack kinds, always on a thread.
+    // The receive-pack kinds, always on a thread: the push's commands.
     int open_receive_pack();
+    // The push's work, in the first read, with interim output allowed.
+    void run_push();
     // The repository's cached snapshot (on the loop: false when there is
     // none yet, or it is stale), or a fresh one.
     bool open_repository(const std::string &path, bool on_loop);
@@ -110,6 +113,7 @@ class Session {
     std::string remote_user_, remote_addr_;
     bool has_remote_user_ = false;
     bool run_hooks_ = false;
+    std::unique_ptr<ReceivePack> push_; // read, not yet run
     unsigned long long received_objects_ = 0, received_bytes_ = 0;
 };
 

@@ -36,6 +36,9 @@ MODULE_LOCATION = """
             git_smart_http_root {root};
             git_smart_http_receive_pack on;
             client_max_body_size 0;
+            # push-bigfile pushes one 200 MB object (the default is 128m;
+            # git has no such limit)
+            git_smart_http_max_object_size 256m;
         }"""
 
 # client_max_body_size 0: a push's request body is its whole pack.

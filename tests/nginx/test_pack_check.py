@@ -8,7 +8,9 @@ import zlib
 
 import pytest
 
+import pack_build
 import pack_check
+from pack_build import entry_header, ofs
 from pack_check import OBJ_BLOB, OFS_DELTA, REF_DELTA, PackError
 
 BASE = b"base text, long enough to copy from\n" * 4
@@ -16,62 +18,25 @@ TARGET = BASE + b"one more line\n"
 
 
 def oid(data):
-    return hashlib.sha1(b"blob %d\0" % len(data) + data).digest()
-
-
-def varint(n):
-    out = bytearray()
-    while True:
-        c = n & 0x7F
-        n >>= 7
-        out.append(c | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
+    return bytes.fromhex(pack_build.oid("blob", data))
 
 
 def delta(base, target):
     """Copies all of base, then inserts the rest of target."""
-    extra = target[len(base):]
-    assert target.startswith(base) and 0 < len(extra) < 128
-    n = len(base)
-    copy = bytes([0x80 | 0x01 | 0x02 | 0x10 | 0x20, 0, 0, n & 0xFF,
-                  (n >> 8) & 0xFF])
-    return varint(len(base)) + varint(len(target)) + copy + \
-        bytes([len(extra)]) + extra
-
-
-def header(kind, size):
-    c = (kind << 4) | (size & 15)
-    size >>= 4
-    out = bytearray()
-    while size:
-        out.append(c | 0x80)
-        c = size & 0x7F
-        size >>= 7
-    out.append(c)
-    return bytes(out)
-
-
-def ofs(distance):
-    out = [distance & 0x7F]
-    distance >>= 7
-    while distance:
-        distance -= 1
-        out.insert(0, 0x80 | (distance & 0x7F))
-        distance >>= 7
-    return bytes(out)
+    assert target.startswith(base) and 0 < len(target) - len(base) < 128
+    return pack_build.delta(base, target)
 
 
 def pack(entries):
     """entries: (kind, payload, extra header bytes or a callable of the
     entry's offset giving them)."""
-    body = b"PACK" + (2).to_bytes(4, "big") + len(entries).to_bytes(4, "big")
-    for kind, payload, extra in entries:
-        at = len(body)
-        if callable(extra):
-            extra = extra(at)
-        body += header(kind, len(payload)) + extra + zlib.compress(payload)
-    return body + hashlib.sha1(body).digest()
+    def one(kind, payload, extra):
+        def at(offset):
+            head = extra(offset) if callable(extra) else extra
+            return entry_header(kind, len(payload)) + head + \
+                zlib.compress(payload)
+        return at
+    return pack_build.pack([one(*e) for e in entries])
 
 
 def test_base_before_its_ref_delta():

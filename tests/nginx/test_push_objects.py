@@ -8,19 +8,20 @@ repository is as before: refs, the files under objects/, `git fsck
 The reference repositories set receive.unpackLimit=1: git's receive-pack
 then hands every pack to index-pack, whose words the module uses (with
 fewer than 100 objects git would use unpack-objects and word its refusals
-otherwise). The module ignores that setting.
+otherwise). The module reads that setting too, but indexes and checks every
+pack before it writes a small one out as loose objects, so it words a
+refusal as index-pack does either way.
 
 Uses test_push's nginx (module and http-backend side by side)."""
 
-import hashlib
-import os
-import struct
 import zlib
 from pathlib import Path
 
 import pytest
 
 import helpers
+from pack_build import (commit, entry, entry_header, oid, pack, tag,  # noqa: F401
+                        tree)
 from test_push import (RPC, RPC_HEADERS, SIDES, ZERO,  # noqa: F401
                        assert_clean, basic_auth, client_of, commit_with_bad_author,
                        push_body, push_both, push_env, report, rev, seed, server_refs,
@@ -29,49 +30,6 @@ from test_push import (RPC, RPC_HEADERS, SIDES, ZERO,  # noqa: F401
 # No progress from either side: the comparison is of what is said.
 CAPS = "report-status side-band-64k quiet agent=git/test"
 REFERENCE_CONFIG = [("receive.unpackLimit", "1")]
-
-TYPES = {"commit": 1, "tree": 2, "blob": 3, "tag": 4}
-
-
-def entry_header(code, size):
-    c, size = (code << 4) | (size & 15), size >> 4
-    out = b""
-    while size:
-        out += bytes([c | 0x80])
-        c, size = size & 0x7f, size >> 7
-    return out + bytes([c])
-
-
-def entry(kind, data, declared=None):
-    return entry_header(TYPES[kind], len(data) if declared is None
-                        else declared) + zlib.compress(data)
-
-
-def pack(entries):
-    body = b"PACK" + struct.pack(">II", 2, len(entries)) + b"".join(entries)
-    return body + hashlib.sha1(body).digest()
-
-
-def oid(kind, data):
-    return hashlib.sha1(b"%s %d\0" % (kind.encode(), len(data)) + data) \
-        .hexdigest()
-
-
-def tree(*entries):
-    return b"".join(b"%s %s\0" % (mode.encode(), name.encode())
-                    + bytes.fromhex(target) for mode, name, target in entries)
-
-
-def commit(tree_id, parents=(), message="m"):
-    return ("tree %s\n%sauthor A <a@b> 1700000000 +0000\n"
-            "committer A <a@b> 1700000000 +0000\n\n%s\n" % (
-                tree_id, "".join("parent %s\n" % p for p in parents),
-                message)).encode()
-
-
-def tag(target, kind):
-    return ("object %s\ntype %s\ntag t\ntagger A <a@b> 1700000000 +0000\n\n"
-            "t\n" % (target, kind)).encode()
 
 
 def objects_listing(repo):

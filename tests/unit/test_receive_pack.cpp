@@ -4,8 +4,14 @@
 
 #include <zlib.h>
 
+#include <chrono>
 #include <fstream>
+#include <memory>
+#include <string_view>
+#include <thread>
+#include <vector>
 
+#include "push/progress_meter.h"
 #include "push/quarantine.h"
 #include "push/receive_pack.h"
 #include "push_fixture.h"
@@ -397,22 +403,50 @@ TEST_F(ReceivePack, FsckObjectsRefusesABrokenCommit) {
 
 namespace {
 
+// What the module shows before "Resolving deltas": "Receiving objects" as
+// git's index-pack -v prints it, one line per percent, the last one with
+// the pack's size and rate. git's receive-pack does not pass -v; this one
+// shows the pack being read too, on purpose (issue 17).
+void expect_receiving(const std::string &text, size_t objects, size_t pack_size) {
+    const std::string n = std::to_string(objects);
+    std::vector<std::string> lines;
+    size_t start = 0;
+    for (size_t cr = text.find('\r'); cr != std::string::npos; cr = text.find('\r', start)) {
+        lines.push_back(text.substr(start, cr - start));
+        start = cr + 1;
+    }
+    ASSERT_FALSE(lines.empty()) << text;
+    for (const std::string &line : lines) {
+        EXPECT_TRUE(line.starts_with("Receiving objects: ")) << text;
+        EXPECT_TRUE(line.ends_with("/" + n + ")")) << text;
+    }
+    EXPECT_EQ(lines.back(), "Receiving objects: 100% (" + n + "/" + n + ")");
+    const std::string last = text.substr(start);
+    EXPECT_TRUE(last.starts_with("Receiving objects: 100% (" + n + "/" + n + "), " +
+                                 humanise_size(pack_size) + " | "))
+        << text;
+    EXPECT_TRUE(last.ends_with("/s, done.\n")) << text;
+}
+
 // git's receive-pack relays index-pack's "Resolving deltas" progress on band
 // 2 when the client asked for side-band-64k and not for quiet.
 TEST_F(ReceivePack, ResolvingDeltasProgressAsGits) {
     auto [old_id, new_id] = commits_with_deltas();
+    const std::string p = pack({new_id, "^" + old_id});
     const std::string request = body({old_id + " " + new_id + " refs/heads/main"},
                                      "report-status-v2 side-band-64k object-format=sha1 "
                                      "agent=git/2.39.5",
-                                     pack({new_id, "^" + old_id}));
+                                     p);
     const auto [their_report, their_progress] = demux(gits_answer(request));
     ASSERT_NE(their_progress.find(", done.\n"), std::string::npos) << their_progress;
     Answer a = push(request);
     ASSERT_EQ(a.status, 200) << a.message;
     const auto [report, progress] = demux(a.body);
     EXPECT_EQ(report, pkts({"unpack ok", "ok refs/heads/main", "FLUSH"}));
-    EXPECT_EQ(progress, their_progress);
-    EXPECT_TRUE(progress.starts_with("Resolving deltas:   0% (0/")) << progress;
+    const size_t resolving = progress.find("Resolving deltas:   0% (0/");
+    ASSERT_NE(resolving, std::string::npos) << progress;
+    EXPECT_EQ(progress.substr(resolving), their_progress);
+    expect_receiving(progress.substr(0, resolving), 9, p.size());
     EXPECT_EQ(rev("srv.git", "main"), new_id);
     EXPECT_EQ(fsck(), "");
 }
@@ -431,18 +465,234 @@ TEST_F(ReceivePack, NoProgressWhenQuietOrWithoutSideBandOrDeltas) {
     sh("git -C '" + srv() + "' update-ref refs/heads/main " + old_id);
     EXPECT_EQ(push(body({cmd}, "report-status", p)).body,
               pkts({"unpack ok", "ok refs/heads/main", "FLUSH"}));
-    // A pack without deltas: nothing on band 2, as from git.
+    // A pack without deltas: no "Resolving deltas", as from git (whose
+    // band 2 is empty); "Receiving objects" alone.
     client("echo 5 >> f && git commit -qam five");
     const std::string next = rev("cl", "main");
-    const std::string request = body({new_id + " " + next + " refs/heads/main"},
-                                     "report-status side-band-64k", pack({next, "^" + new_id}));
+    const std::string small = pack({next, "^" + new_id});
+    const std::string request =
+        body({new_id + " " + next + " refs/heads/main"}, "report-status side-band-64k", small);
     EXPECT_EQ(demux(gits_answer(request)).second, "");
     Answer a = push(request);
-    EXPECT_EQ(a.body, expected);
+    const auto [report, progress] = demux(a.body);
+    EXPECT_EQ(report, pkts({"unpack ok", "ok refs/heads/main", "FLUSH"}));
+    expect_receiving(progress, 3, small.size());
     EXPECT_EQ(rev("srv.git", "main"), next);
 }
 
-} // namespace
+// The two steps apart: the constructor reads the commands (a malformed
+// request throws there, with nothing changed), run() does the push, band 2
+// handed to live.post as it is made (the report is not), input_done once
+// the pack is read.
+TEST_F(ReceivePack, CommandsInTheConstructorWorkInRun) {
+    auto [old_id, new_id] = commits_with_deltas();
+    sh("git -C '" + srv() + "' config receive.keepAlive 7");
+    auto open = [&] {
+        git_repository *raw = nullptr;
+        gsh::git_check(git_repository_open_bare(&raw, srv().c_str()), "open");
+        return gsh::RepoPtr(raw);
+    };
+    auto context = [&] {
+        gsh::PushContext ctx;
+        ctx.git_dir = srv();
+        ctx.max_request_size = 1 << 20;
+        return ctx;
+    };
+    gsh::RequestBody bad;
+    bad.add_memory("zzzz", 4);
+    try {
+        gsh::ReceivePack broken(open(), gsh::ReceivePackConfig(), context(), bad);
+        ADD_FAILURE() << "a malformed request was read";
+    } catch (const gsh::Error &e) {
+        EXPECT_EQ(e.http_status(), 400);
+    }
+
+    const std::string request = body({old_id + " " + new_id + " refs/heads/main"},
+                                     "report-status side-band-64k", pack({new_id, "^" + old_id}));
+    gsh::RequestBody good;
+    good.add_memory(request.data(), request.size());
+    git_repository *raw = nullptr;
+    gsh::git_check(git_repository_open_bare(&raw, srv().c_str()), "open");
+    gsh::RepoPtr repo(raw);
+    gsh::ReceivePack push(open(), gsh::load_receive_pack_config(repo.get()), context(), good);
+    EXPECT_EQ(push.commands(), 1u);
+    EXPECT_TRUE(push.side_band());
+    EXPECT_EQ(push.keepalive_seconds(), 7);
+    EXPECT_EQ(rev("srv.git", "main"), old_id) << "nothing done before run()";
+
+    std::string posted;
+    std::vector<size_t> input_done; // how much was posted by then
+    gsh::PushLive live;
+    live.post = [&](std::string_view pkts) { posted.append(pkts); };
+    live.input_done = [&] { input_done.push_back(posted.size()); };
+    const gsh::PushOutcome outcome = push.run(live);
+    EXPECT_EQ(rev("srv.git", "main"), new_id);
+    std::string report;
+    proto::sideband_write(report, 1, pkts({"unpack ok", "ok refs/heads/main", "FLUSH"}));
+    proto::pkt_flush(report);
+    EXPECT_EQ(outcome.response, report) << "band 2 went to live.post";
+    const auto [band1, band2] = demux(posted);
+    EXPECT_EQ(band1, "");
+    EXPECT_NE(band2.find("Receiving objects: 100% (9/9), "), std::string::npos) << band2;
+    EXPECT_NE(band2.find("Resolving deltas: 100% (2/2), done.\n"), std::string::npos) << band2;
+    ASSERT_FALSE(input_done.empty());
+    // the pack was read whole before its deltas were resolved
+    EXPECT_EQ(posted.substr(0, input_done.front()).find("Resolving"), std::string::npos);
+    EXPECT_EQ(outcome.objects, 9u);
+    EXPECT_THROW(push.run(live), gsh::Error);
+}
+
+// A hook's output goes to live.post as the hook writes it: the pre-receive
+// hook below waits for its first line to have been posted.
+TEST_F(ReceivePack, HookOutputIsPostedAsTheHookWritesIt) {
+    auto [old_id, new_id] = new_commit();
+    // Bounded, so that output held back fails the push instead of hanging.
+    dir.run("mkfifo seen");
+    std::ofstream(srv() + "/hooks/pre-receive")
+        << "#!/bin/sh\necho first\ntimeout 60 cat '" << dir.str()
+        << "/seen' >/dev/null || exit 1\necho second\n";
+    dir.run("chmod +x srv.git/hooks/pre-receive");
+    const std::string request =
+        body({old_id + " " + new_id + " refs/heads/main"}, "report-status side-band-64k quiet",
+             pack({new_id, "^" + old_id}));
+    gsh::RequestBody b;
+    b.add_memory(request.data(), request.size());
+    git_repository *raw = nullptr;
+    gsh::git_check(git_repository_open_bare(&raw, srv().c_str()), "open");
+    gsh::PushContext ctx;
+    ctx.git_dir = srv();
+    ctx.run_hooks = true;
+    ctx.max_request_size = 1 << 20;
+    gsh::ReceivePack push(gsh::RepoPtr(raw), gsh::ReceivePackConfig(), ctx, b);
+    std::string band2;
+    gsh::PushLive live;
+    live.post = [&](std::string_view pkts) {
+        band2 += demux(std::string(pkts)).second;
+        if (band2 == "first\n") // the hook waits for this
+            std::ofstream(dir.str() + "/seen") << "go\n";
+    };
+    push.run(live);
+    EXPECT_EQ(band2, "first\nsecond\n");
+    EXPECT_EQ(rev("srv.git", "main"), new_id);
+}
+
+// Through the C API: the open reads the commands and changes nothing; the
+// first read does the push, and while it runs gsh_session_interim() hands
+// out its band 2 (here a hook's line) and, once the pack is read, keepalives
+// (receive.keepAlive 1) while the hook is silent.
+TEST_F(ReceivePack, SessionPushRunsInTheFirstReadWithInterimOutput) {
+    auto [old_id, new_id] = new_commit();
+    sh("git -C '" + srv() + "' config receive.keepAlive 1");
+    dir.run("mkfifo hold");
+    std::ofstream(srv() + "/hooks/pre-receive") << "#!/bin/sh\necho holding\ntimeout 60 cat '"
+                                                << dir.str() << "/hold' >/dev/null || exit 1\n";
+    dir.run("chmod +x srv.git/hooks/pre-receive");
+    const std::string request =
+        body({old_id + " " + new_id + " refs/heads/main"}, "report-status side-band-64k quiet",
+             pack({new_id, "^" + old_id}));
+    gsh_request req{};
+    req.kind = GSH_RPC_RECEIVE_PACK;
+    const std::string root = dir.str();
+    req.root = root.data();
+    req.root_len = root.size();
+    req.repo = "/srv.git";
+    req.repo_len = 8;
+    req.export_all = 1;
+    req.remote_user = "alice";
+    req.remote_user_len = 5;
+    req.run_hooks = 1;
+    std::unique_ptr<gsh_session, void (*)(gsh_session *)> s(gsh_session_create(&req),
+                                                            gsh_session_destroy);
+    gsh_session_add_body(s.get(), request.data(), request.size());
+    ASSERT_EQ(gsh_session_open(s.get()), 200);
+    EXPECT_EQ(rev("srv.git", "main"), old_id) << "the open only reads the commands";
+    unsigned char buf[4096];
+    EXPECT_EQ(gsh_session_interim(s.get(), buf, sizeof(buf)), 0u) << "no read under way";
+
+    std::string response;
+    int rc = GSH_ERROR;
+    std::thread reader([&] {
+        size_t n = 0;
+        rc = gsh_session_read(s.get(), buf, sizeof(buf), &n);
+        response.append(reinterpret_cast<char *>(buf), n);
+    });
+    // Polled as the module's timer does; bounded so that a failure ends.
+    std::string interim;
+    unsigned char ibuf[4096];
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while ((interim.find("holding") == std::string::npos ||
+            interim.find("0005\x01") == std::string::npos) &&
+           std::chrono::steady_clock::now() < deadline) {
+        interim.append(reinterpret_cast<char *>(ibuf),
+                       gsh_session_interim(s.get(), ibuf, sizeof(ibuf)));
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    std::ofstream(dir.str() + "/hold") << "go\n";
+    reader.join();
+    EXPECT_EQ(demux(interim).second, "holding\n");
+    EXPECT_NE(interim.find("0005\x01"), std::string::npos) << interim;
+    std::string rest = response;
+    while (rc == GSH_AGAIN) {
+        size_t n = 0;
+        rc = gsh_session_read(s.get(), buf, sizeof(buf), &n);
+        rest.append(reinterpret_cast<char *>(buf), n);
+    }
+    EXPECT_EQ(rc, GSH_DONE);
+    std::string report;
+    proto::sideband_write(report, 1, pkts({"unpack ok", "ok refs/heads/main", "FLUSH"}));
+    proto::pkt_flush(report);
+    EXPECT_EQ(rest, report);
+    EXPECT_EQ(rev("srv.git", "main"), new_id);
+    EXPECT_EQ(gsh_session_pack_objects(s.get()), 3u);
+    EXPECT_EQ(gsh_session_interim(s.get(), buf, sizeof(buf)), 0u) << "the push is over";
+}
+
+// A gzip body whose stream breaks in the pack: the commands were read (200),
+// the push fails in its read, as git http-backend dies after its headers
+// when it cannot inflate the rest: the response ends there (GSH_ERROR, the
+// module closes the connection), nothing is changed, no quarantine is left.
+TEST_F(ReceivePack, GzipBodyBrokenInThePackFailsAfterThe200) {
+    // A pack larger than what the open reads ahead with the commands.
+    const std::string old_id = rev("cl", "main");
+    client("head -c 1048576 /dev/urandom > r && git add r && git commit -qm r");
+    const std::string new_id = rev("cl", "main");
+    std::string raw = body({old_id + " " + new_id + " refs/heads/main"}, "report-status",
+                           pack({new_id, "^" + old_id}));
+    z_stream zs{};
+    ASSERT_EQ(deflateInit2(&zs, 0, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY), Z_OK);
+    std::string gz(deflateBound(&zs, raw.size()), '\0');
+    zs.next_in = reinterpret_cast<Bytef *>(raw.data());
+    zs.avail_in = raw.size();
+    zs.next_out = reinterpret_cast<Bytef *>(gz.data());
+    zs.avail_out = gz.size();
+    ASSERT_EQ(deflate(&zs, Z_FINISH), Z_STREAM_END);
+    gz.resize(zs.total_out);
+    deflateEnd(&zs);
+    gz[gz.size() - 5] ^= 0x55; // the CRC, checked at the end of the pack
+    gsh_request req{};
+    req.kind = GSH_RPC_RECEIVE_PACK;
+    const std::string root = dir.str();
+    req.root = root.data();
+    req.root_len = root.size();
+    req.repo = "/srv.git";
+    req.repo_len = 8;
+    req.export_all = 1;
+    req.remote_user = "alice";
+    req.remote_user_len = 5;
+    req.content_encoding = "gzip";
+    req.content_encoding_len = 4;
+    std::unique_ptr<gsh_session, void (*)(gsh_session *)> s(gsh_session_create(&req),
+                                                            gsh_session_destroy);
+    gsh_session_add_body(s.get(), gz.data(), gz.size());
+    ASSERT_EQ(gsh_session_open(s.get()), 200) << gsh_session_message(s.get());
+    unsigned char buf[4096];
+    size_t n = 0;
+    EXPECT_EQ(gsh_session_read(s.get(), buf, sizeof(buf), &n), GSH_ERROR);
+    EXPECT_EQ(n, 0u);
+    EXPECT_NE(std::string(gsh_session_message(s.get())), "");
+    EXPECT_EQ(rev("srv.git", "main"), old_id);
+    EXPECT_EQ(quarantines(), 0u);
+}
 
 // receive.maxInputSize with git's unit suffixes; receive.fsck.* as git's
 // receive-pack appends them to index-pack's --strict: only with fsckObjects,
@@ -460,8 +710,11 @@ TEST_F(ReceivePack, MaxInputSizeAndFsckSettingsAsGitReadsThem) {
     };
     gsh::ReceivePackConfig off = load();
     EXPECT_EQ(off.max_input_size, 2048u);
+    EXPECT_EQ(off.keepalive_seconds, 5) << "receive.keepAlive's default";
     EXPECT_EQ(off.fsck_msg_types, "");
     sh("git -C '" + srv() + "' config transfer.fsckObjects true");
     EXPECT_EQ(load().fsck_msg_types,
               "=skiplist=" + std::string(getenv("HOME")) + "/skip,missingemail=ignore");
 }
+
+} // namespace

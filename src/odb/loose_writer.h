@@ -1,0 +1,35 @@
+// Writing loose objects (objects/xx/yyyy...) as git writes them.
+#pragma once
+
+#include <git2.h>
+
+#include <cstddef>
+#include <string>
+
+namespace gsh {
+
+struct LooseWriteOptions {
+    // core.looseCompression, else core.compression, else git's default for
+    // loose objects: Z_BEST_SPEED.
+    int level = 1;
+    // core.fsync names "loose-object" (git's default does not), or
+    // core.fsyncObjectFiles: each file is synced before it gets its name.
+    bool fsync = false;
+};
+
+// Writes an object of type and data under objects_dir: the zlib stream of
+// "<type> <size>\0<data>" in a temporary file of xx/ (made when missing),
+// mode 0444, then given its name by place_object_file(). Returns its id.
+// Throws gsh::Error (500) when it cannot, or when expected is given and the
+// object hashes to another id (then before anything is written).
+git_oid write_loose_object(const std::string &objects_dir, git_object_t type, const void *data,
+                           size_t size, const LooseWriteOptions &options,
+                           const git_oid *expected = nullptr);
+
+// Gives the file tmp the name path as git's finalize_object_file() does: a
+// hard link, so that an object file already there is kept (same name, same
+// object), else (a file system without links) a rename; tmp is gone in the
+// end. Returns 0, or the errno of the failure.
+int place_object_file(const std::string &tmp, const std::string &path);
+
+} // namespace gsh
