@@ -11,6 +11,7 @@
 
 #include "odb/loose_object.h"
 #include "util/error.h"
+#include "util/sha1.h"
 #include "util/zlib.h"
 
 namespace gsh {
@@ -34,21 +35,15 @@ class TempObjectFile {
     throw Error("unable to write loose object " + path + ": " + what + ": " + strerror(err));
 }
 
-// A temporary file in dir (made when missing, as git's create_tmpfile).
+// A temporary file in dir, read-only as git leaves objects (they are never
+// written in place).
 void create_temp(const std::string &dir, TempObjectFile &out) {
     std::string tmpl = dir + "/tmp_obj_XXXXXX";
-    int fd = mkostemp(tmpl.data(), O_CLOEXEC);
-    if (fd < 0 && errno == ENOENT) {
-        if (mkdir(dir.c_str(), 0777) != 0 && errno != EEXIST)
-            fail("mkdir", dir, errno);
-        tmpl = dir + "/tmp_obj_XXXXXX";
-        fd = mkostemp(tmpl.data(), O_CLOEXEC);
-    }
+    const int fd = mkostemp(tmpl.data(), O_CLOEXEC);
     if (fd < 0)
         fail("mkstemp", dir, errno);
     out.fd = fd;
     out.path = tmpl;
-    // Objects are never written in place: read-only, as git leaves them.
     if (fchmod(fd, 0444) != 0)
         fail("chmod", tmpl, errno);
 }
@@ -65,34 +60,10 @@ void write_all(const TempObjectFile &f, const unsigned char *p, size_t n) {
     }
 }
 
-// Deflates header then data into f, a buffer at a time.
-void deflate_into(const TempObjectFile &f, int level, const std::string &header, const void *data,
-                  size_t size) {
-    zlib::Deflater zs(level);
-    unsigned char out[16384];
-    auto pump = [&](const void *in, size_t len, int flush) {
-        zs->next_in = static_cast<Bytef *>(const_cast<void *>(in));
-        size_t left = len;
-        while (true) {
-            const uInt take = zlib::chunk(left);
-            zs->avail_in = take;
-            const int last = take == left ? flush : Z_NO_FLUSH;
-            int ret;
-            do {
-                zs->next_out = out;
-                zs->avail_out = sizeof(out);
-                ret = deflate(&zs.z(), last);
-                if (ret == Z_STREAM_ERROR)
-                    throw Error("zlib: deflate failed on " + f.path);
-                write_all(f, out, sizeof(out) - zs->avail_out);
-            } while (zs->avail_out == 0 || (last == Z_FINISH && ret != Z_STREAM_END));
-            left -= take;
-            if (left == 0)
-                return;
-        }
-    };
-    pump(header.data(), header.size(), Z_NO_FLUSH);
-    pump(data, size, Z_FINISH);
+std::string hex(const git_oid &id) {
+    char buf[GIT_OID_HEXSZ + 1];
+    git_oid_tostr(buf, sizeof buf, &id);
+    return buf;
 }
 
 } // namespace
@@ -108,33 +79,96 @@ int place_object_file(const std::string &tmp, const std::string &path) {
     return err == EEXIST || err == -1 ? 0 : err;
 }
 
-git_oid write_loose_object(const std::string &objects_dir, git_object_t type, const void *data,
-                           size_t size, const LooseWriteOptions &options, const git_oid *expected) {
-    git_oid id;
-    if (git_odb_hash(&id, data, size, type) < 0)
-        throw Error(std::string("hashing a loose object: ") + git_object_type2string(type));
-    if (expected && !git_oid_equal(expected, &id)) {
-        char want[GIT_OID_HEXSZ + 1], got[GIT_OID_HEXSZ + 1];
-        git_oid_tostr(want, sizeof want, expected);
-        git_oid_tostr(got, sizeof got, &id);
-        throw Error(std::string("object ") + want + " resolves to " + got);
+struct LooseObjectStream::State {
+    State(int level) : zs(level) {}
+    zlib::Deflater zs;
+    pack::Sha1 sha;
+    TempObjectFile file;
+    std::string objects_dir;
+    LooseWriteOptions options;
+    size_t size = 0, written = 0;
+    unsigned char out[16384];
+
+    // Deflates len bytes at in into the file; flush as deflate()'s.
+    void pump(const void *in, size_t len, int flush) {
+        zs->next_in = static_cast<Bytef *>(const_cast<void *>(in));
+        size_t left = len;
+        for (;;) {
+            const uInt take = zlib::chunk(left);
+            zs->avail_in = take;
+            const int last = take == left ? flush : Z_NO_FLUSH;
+            int ret;
+            do {
+                zs->next_out = out;
+                zs->avail_out = sizeof(out);
+                ret = deflate(&zs.z(), last);
+                if (ret == Z_STREAM_ERROR)
+                    throw Error("zlib: deflate failed on " + file.path);
+                write_all(file, out, sizeof(out) - zs->avail_out);
+            } while (zs->avail_out == 0 || (last == Z_FINISH && ret != Z_STREAM_END));
+            left -= take;
+            if (left == 0)
+                return;
+        }
     }
-    const std::string path = loose_path(objects_dir, id);
+};
+
+LooseObjectStream::LooseObjectStream(const std::string &objects_dir, git_object_t type, size_t size,
+                                     const LooseWriteOptions &options)
+    : s_(std::make_unique<State>(options.level)) {
+    s_->objects_dir = objects_dir;
+    s_->options = options;
+    s_->size = size;
+    // In objects_dir itself, as git's stream_loose_object(): the object's
+    // xx/ is known only once the data is hashed.
+    create_temp(objects_dir, s_->file);
     const std::string header = std::string(git_object_type2string(type)) + " " +
                                std::to_string(size) + std::string(1, '\0');
-    TempObjectFile f;
-    create_temp(path.substr(0, path.rfind('/')), f);
-    deflate_into(f, options.level, header, data, size);
-    if (options.fsync && fsync(f.fd) != 0)
+    s_->sha.update(header.data(), header.size());
+    s_->pump(header.data(), header.size(), Z_NO_FLUSH);
+}
+
+LooseObjectStream::~LooseObjectStream() = default;
+
+void LooseObjectStream::write(const void *data, size_t len) {
+    if (len > s_->size - s_->written)
+        throw Error("loose object " + s_->file.path + ": more data than its size");
+    s_->written += len;
+    s_->sha.update(data, len);
+    s_->pump(data, len, Z_NO_FLUSH);
+}
+
+git_oid LooseObjectStream::finish(const git_oid *expected) {
+    if (s_->written != s_->size)
+        throw Error("loose object " + s_->file.path + ": less data than its size");
+    s_->pump(nullptr, 0, Z_FINISH);
+    const pack::Sha1::Digest digest = s_->sha.final();
+    git_oid id;
+    git_oid_fromraw(&id, digest.data());
+    if (expected && !git_oid_equal(expected, &id))
+        throw Error("object " + hex(*expected) + " resolves to " + hex(id));
+    TempObjectFile &f = s_->file;
+    if (s_->options.fsync && fsync(f.fd) != 0)
         fail("fsync", f.path, errno);
     const int fd = f.fd;
     f.fd = -1;
     if (close(fd) != 0)
         fail("close", f.path, errno);
+    const std::string path = loose_path(s_->objects_dir, id);
+    const std::string dir = path.substr(0, path.rfind('/'));
+    if (mkdir(dir.c_str(), 0777) != 0 && errno != EEXIST)
+        fail("mkdir", dir, errno);
     if (const int err = place_object_file(f.path, path))
         fail("link", path, err);
     f.path.clear();
     return id;
+}
+
+git_oid write_loose_object(const std::string &objects_dir, git_object_t type, const void *data,
+                           size_t size, const LooseWriteOptions &options, const git_oid *expected) {
+    LooseObjectStream stream(objects_dir, type, size, options);
+    stream.write(data, size);
+    return stream.finish(expected);
 }
 
 } // namespace gsh

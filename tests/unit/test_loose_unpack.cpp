@@ -172,6 +172,44 @@ TEST_F(LooseUnpack, WrongIdIsAnInternalErrorAndWritesNothing) {
     EXPECT_EQ(sh("cd '" + objects + "' && find . -type f"), "");
 }
 
+// A whole entry is copied into its loose file a buffer at a time (a pushed
+// 200 MB file must not be held in memory): a 3 MiB blob, many buffers
+// long, comes out as git's own loose file of it.
+TEST_F(LooseUnpack, BigWholeEntryStreamsIntoGitsLooseFile) {
+    const std::string old_id = rev("cl", "main");
+    client("head -c 3145728 /dev/urandom > big && git add big && git commit -qm big");
+    const std::string new_id = rev("cl", "main");
+    Answer a = push(body({old_id + " " + new_id + " refs/heads/main"}, "report-status",
+                         pack({new_id, "^" + old_id}, true)));
+    ASSERT_EQ(a.status, 200) << a.message;
+    EXPECT_EQ(a.body, pkts({"unpack ok", "ok refs/heads/main", "FLUSH"}));
+    const std::string hex = rev("cl", "main:big");
+    git_oid id;
+    ASSERT_EQ(git_oid_fromstrn(&id, hex.data(), GIT_OID_HEXSZ), 0);
+    const std::string ours = read_file(loose_path(srv() + "/objects", id));
+    ASSERT_FALSE(ours.empty());
+    dir.run("git init -q --bare other.git && git -C cl cat-file blob main:big > big.out");
+    sh("git -C '" + dir.str() + "/other.git' hash-object -w ../big.out");
+    EXPECT_EQ(ours, read_file(loose_path(dir.str() + "/other.git/objects", id)));
+    EXPECT_EQ(fsck(), "");
+}
+
+TEST_F(LooseUnpack, StreamRefusesDataThatIsNotItsSize) {
+    dir.run("git init -q --bare other.git");
+    const std::string objects = dir.str() + "/other.git/objects";
+    {
+        LooseObjectStream s(objects, GIT_OBJECT_BLOB, 3, {});
+        s.write("ab", 2);
+        EXPECT_THROW(s.write("cd", 2), Error);
+    }
+    {
+        LooseObjectStream s(objects, GIT_OBJECT_BLOB, 3, {});
+        s.write("ab", 2);
+        EXPECT_THROW(s.finish(), Error);
+    }
+    EXPECT_EQ(sh("cd '" + objects + "' && find . -type f"), "");
+}
+
 // Another push may have written one of the objects meanwhile: the file
 // there is kept (not replaced), and the rest moves in.
 TEST_F(LooseUnpack, ExistingLooseObjectIsKept) {
