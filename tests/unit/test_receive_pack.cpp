@@ -24,6 +24,20 @@ using gsh::test::sh;
 
 namespace {
 
+// raw as a gzip stream (Content-Encoding: gzip) deflated at level into gz.
+void gzip(std::string raw, int level, std::string &gz) {
+    z_stream zs{};
+    ASSERT_EQ(deflateInit2(&zs, level, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY), Z_OK);
+    gz.assign(deflateBound(&zs, raw.size()), '\0');
+    zs.next_in = reinterpret_cast<Bytef *>(raw.data());
+    zs.avail_in = raw.size();
+    zs.next_out = reinterpret_cast<Bytef *>(gz.data());
+    zs.avail_out = gz.size();
+    ASSERT_EQ(deflate(&zs, Z_FINISH), Z_STREAM_END);
+    gz.resize(zs.total_out);
+    deflateEnd(&zs);
+}
+
 class ReceivePack : public gsh::test::PushFixture {
   protected:
     // client's main moved one commit on; returns {old, new}.
@@ -193,16 +207,8 @@ TEST_F(ReceivePack, GzipBody) {
     auto [old_id, new_id] = new_commit();
     std::string raw = body({old_id + " " + new_id + " refs/heads/main"}, "report-status",
                            pack({new_id, "^" + old_id}));
-    z_stream zs{};
-    ASSERT_EQ(deflateInit2(&zs, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY), Z_OK);
-    std::string gz(deflateBound(&zs, raw.size()), '\0');
-    zs.next_in = reinterpret_cast<Bytef *>(raw.data());
-    zs.avail_in = raw.size();
-    zs.next_out = reinterpret_cast<Bytef *>(gz.data());
-    zs.avail_out = gz.size();
-    ASSERT_EQ(deflate(&zs, Z_FINISH), Z_STREAM_END);
-    gz.resize(zs.total_out);
-    deflateEnd(&zs);
+    std::string gz;
+    ASSERT_NO_FATAL_FAILURE(gzip(raw, 6, gz));
     Answer a = request(GSH_RPC_RECEIVE_PACK, gz, "alice", "gzip");
     ASSERT_EQ(a.status, 200) << a.message;
     EXPECT_EQ(a.body, pkts({"unpack ok", "ok refs/heads/main", "FLUSH"}));
@@ -658,16 +664,8 @@ TEST_F(ReceivePack, GzipBodyBrokenInThePackFailsAfterThe200) {
     const std::string new_id = rev("cl", "main");
     std::string raw = body({old_id + " " + new_id + " refs/heads/main"}, "report-status",
                            pack({new_id, "^" + old_id}));
-    z_stream zs{};
-    ASSERT_EQ(deflateInit2(&zs, 0, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY), Z_OK);
-    std::string gz(deflateBound(&zs, raw.size()), '\0');
-    zs.next_in = reinterpret_cast<Bytef *>(raw.data());
-    zs.avail_in = raw.size();
-    zs.next_out = reinterpret_cast<Bytef *>(gz.data());
-    zs.avail_out = gz.size();
-    ASSERT_EQ(deflate(&zs, Z_FINISH), Z_STREAM_END);
-    gz.resize(zs.total_out);
-    deflateEnd(&zs);
+    std::string gz;
+    ASSERT_NO_FATAL_FAILURE(gzip(raw, 0, gz));
     gz[gz.size() - 5] ^= 0x55; // the CRC, checked at the end of the pack
     gsh_request req{};
     req.kind = GSH_RPC_RECEIVE_PACK;
