@@ -46,6 +46,20 @@ class ReceivePack : public gsh::test::PushFixture {
         client("echo 3 >> f && git commit -qam three");
         return {old_id, rev("cl", "main")};
     }
+    // A receive-pack request from alice to srv.git under root (kept alive by
+    // the caller for the session's life).
+    static gsh_request alices_push(const std::string &root) {
+        gsh_request req{};
+        req.kind = GSH_RPC_RECEIVE_PACK;
+        req.root = root.data();
+        req.root_len = root.size();
+        req.repo = "/srv.git";
+        req.repo_len = 8;
+        req.export_all = 1;
+        req.remote_user = "alice";
+        req.remote_user_len = 5;
+        return req;
+    }
     std::string fsck() const { return sh("git -C '" + srv() + "' fsck --strict 2>&1"); }
 
     // Two versions of a file large enough for pack-objects to deltify.
@@ -596,16 +610,8 @@ TEST_F(ReceivePack, SessionPushRunsInTheFirstReadWithInterimOutput) {
     const std::string request =
         body({old_id + " " + new_id + " refs/heads/main"}, "report-status side-band-64k quiet",
              pack({new_id, "^" + old_id}));
-    gsh_request req{};
-    req.kind = GSH_RPC_RECEIVE_PACK;
     const std::string root = dir.str();
-    req.root = root.data();
-    req.root_len = root.size();
-    req.repo = "/srv.git";
-    req.repo_len = 8;
-    req.export_all = 1;
-    req.remote_user = "alice";
-    req.remote_user_len = 5;
+    gsh_request req = alices_push(root);
     req.run_hooks = 1;
     std::unique_ptr<gsh_session, void (*)(gsh_session *)> s(gsh_session_create(&req),
                                                             gsh_session_destroy);
@@ -667,16 +673,8 @@ TEST_F(ReceivePack, GzipBodyBrokenInThePackFailsAfterThe200) {
     std::string gz;
     ASSERT_NO_FATAL_FAILURE(gzip(raw, 0, gz));
     gz[gz.size() - 5] ^= 0x55; // the CRC, checked at the end of the pack
-    gsh_request req{};
-    req.kind = GSH_RPC_RECEIVE_PACK;
     const std::string root = dir.str();
-    req.root = root.data();
-    req.root_len = root.size();
-    req.repo = "/srv.git";
-    req.repo_len = 8;
-    req.export_all = 1;
-    req.remote_user = "alice";
-    req.remote_user_len = 5;
+    gsh_request req = alices_push(root);
     req.content_encoding = "gzip";
     req.content_encoding_len = 4;
     std::unique_ptr<gsh_session, void (*)(gsh_session *)> s(gsh_session_create(&req),
