@@ -661,6 +661,32 @@ def allow_push(ctx, target):
         ok.write_text("")
 
 
+def client_push(ctx, args):
+    """Runs the client's `git <args>` (a push): the result of a run."""
+    # push has no protocol v2: v0 either way
+    p, out, err = ctx.client.spawn(args, protocol=0)
+    code, cpu = ctx.client.wait(p)
+    res = {"ok": code == 0, "client_cpu": cpu}
+    if code != 0:
+        text = err.read_text(errors="replace")
+        res["error"] = "git push exited %d: %s" % (code, text[-1500:])
+    out.unlink()
+    err.unlink()
+    return res
+
+
+def pushed_connected(ctx, target, res):
+    """After a push into target: what is wrong with it (fsck
+    --connectivity-only, then its object set against res), or None."""
+    r = subprocess.run(["git", "fsck", "--connectivity-only",
+                        "--no-progress"], cwd=target, env=ctx.git.env,
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    if r.returncode != 0:
+        return "fsck --connectivity-only: %s" % r.stdout.decode(
+            errors="replace")[-500:]
+    return same_object_sets(res, [object_set(ctx, target)])
+
+
 def sc_push(full):
     """One `git push` from the benchmark's copy of the repository: the HEAD
     branch's last 150 commits onto a copy of the 150-behind client seed
@@ -685,16 +711,7 @@ def sc_push(full):
         else:
             head = bench_repos.head_branch(ctx.git, source)
             args = ["-C", source, "push", "-q", url, "%s:%s" % (head, head)]
-        # push has no protocol v2: v0 either way
-        p, out, err = ctx.client.spawn(args, protocol=0)
-        code, cpu = ctx.client.wait(p)
-        res = {"ok": code == 0, "client_cpu": cpu}
-        if code != 0:
-            text = err.read_text(errors="replace")
-            res["error"] = "git push exited %d: %s" % (code, text[-1500:])
-        out.unlink()
-        err.unlink()
-        return res
+        return client_push(ctx, args)
 
     def check(ctx, side, repo, dests, res):
         if not res["ok"]:
@@ -711,13 +728,7 @@ def sc_push(full):
             got = ctx.git.run("rev-parse", head, cwd=target).strip()
             if got != want:
                 return "%s is %s after the push, not %s" % (head, got, want)
-        r = subprocess.run(["git", "fsck", "--connectivity-only",
-                            "--no-progress"], cwd=target, env=ctx.git.env,
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        if r.returncode != 0:
-            return "fsck --connectivity-only: %s" % r.stdout.decode(
-                errors="replace")[-500:]
-        return same_object_sets(res, [object_set(ctx, target)])
+        return pushed_connected(ctx, target, res)
     return prepare, run, check, remove_dests
 
 
@@ -771,17 +782,8 @@ def sc_push_bigfile():
     def run(ctx, side, repo, dests):
         _base, work = bigfile_source(ctx)
         url = side.url(dests[0].name[:-len(".git")])
-        p, out, err = ctx.client.spawn(
-            ["-C", work, "-c", "pack.compression=0", "push", "-q", url,
-             "main:main"], protocol=0)
-        code, cpu = ctx.client.wait(p)
-        res = {"ok": code == 0, "client_cpu": cpu}
-        if code != 0:
-            text = err.read_text(errors="replace")
-            res["error"] = "git push exited %d: %s" % (code, text[-1500:])
-        out.unlink()
-        err.unlink()
-        return res
+        return client_push(ctx, ["-C", work, "-c", "pack.compression=0",
+                                 "push", "-q", url, "main:main"])
 
     def check(ctx, side, repo, dests, res):
         if not res["ok"]:
@@ -792,13 +794,7 @@ def sc_push_bigfile():
         got = ctx.git.run("rev-parse", "main", cwd=target).strip()
         if got != want:
             return "main is %s after the push, not %s" % (got, want)
-        r = subprocess.run(["git", "fsck", "--connectivity-only",
-                            "--no-progress"], cwd=target, env=ctx.git.env,
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        if r.returncode != 0:
-            return "fsck --connectivity-only: %s" % r.stdout.decode(
-                errors="replace")[-500:]
-        return same_object_sets(res, [object_set(ctx, target)])
+        return pushed_connected(ctx, target, res)
     return prepare, run, check, remove_dests
 
 

@@ -31,10 +31,7 @@ from helpers import Fcgiwrap, Git, Nginx  # noqa: E402
 FASTCGI_COMMON = helpers.serving.FASTCGI
 
 NGINX_HTTP = """
-    client_max_body_size 100m;
-    server {
-        listen 127.0.0.1:{port};
-        location / { return 404; }
+    client_max_body_size 100m;""" + helpers.server_conf("""\
         location /git/ {
             git_smart_http on;
             git_smart_http_root {root};
@@ -69,8 +66,7 @@ NGINX_HTTP = """
         location /refall/ {%(fcgi)s
             fastcgi_param GIT_HTTP_EXPORT_ALL 1;
         }
-    }
-""" % {"fcgi": FASTCGI_COMMON}
+""" % {"fcgi": FASTCGI_COMMON})
 
 SELF_CHECK = os.environ.get("GSH_SELF_CHECK") == "1"
 if SELF_CHECK:

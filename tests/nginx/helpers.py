@@ -210,6 +210,28 @@ def pkt_delim():
     return b"0001"
 
 
+def split_pkt(data):
+    """The first pkt-line of data as (payload or marker, the bytes after it),
+    or None while data does not yet hold the whole of it."""
+    if len(data) >= 4:
+        n = int(data[:4], 16)
+        size = 4 if n < 4 else n
+        if len(data) >= size:
+            return parse_pkt_lines(data[:size])[0], data[size:]
+    return None
+
+
+def server_conf(locations):
+    """An nginx http block's server on {port}: 404 outside the given
+    locations (nginx config text, {root}-style placeholders left as they are)."""
+    return """
+    server {
+        listen 127.0.0.1:{port};
+        location / { return 404; }
+%s    }
+""" % locations
+
+
 def parse_pkt_lines(data, stop_at_pack=False):
     """Splits bytes into pkt-line payloads (bytes) and the special markers
     FLUSH / DELIM / RESPONSE_END. Raises ValueError on malformed framing.

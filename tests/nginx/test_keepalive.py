@@ -113,16 +113,11 @@ class RawFetch:
 
     def next_item(self):
         """The next pkt-line payload (or FLUSH, ...), waiting for it."""
-        while True:
-            if len(self.data) >= 4:
-                n = int(self.data[:4], 16)
-                size = 4 if n < 4 else n
-                if len(self.data) >= size:
-                    item = parse_pkt_lines(self.data[:size])[0]
-                    self.data = self.data[size:]
-                    self.items.append(item)
-                    return item
+        while (got := helpers.split_pkt(self.data)) is None:
             self._recv()
+        item, self.data = got
+        self.items.append(item)
+        return item
 
     def until(self, wanted):
         while self.next_item() != wanted:

@@ -17,10 +17,7 @@ import helpers
 from helpers import Nginx
 from prometheus import fetch_metrics, wait_for
 
-HTTP = """
-    server {
-        listen 127.0.0.1:{port};
-        location / { return 404; }
+HTTP = helpers.server_conf("""\
         location /git/ {
             git_smart_http on;
             git_smart_http_root {root};
@@ -31,8 +28,7 @@ HTTP = """
             git_smart_http_receive_pack on;
         }
         location = /metrics { git_smart_http_metrics; }
-    }
-"""
+""")
 
 REQ = "git_smart_http_requests_total"
 

@@ -30,18 +30,14 @@ import helpers
 from helpers import FLUSH, Nginx, parse_pkt_lines, pkt, pkt_flush
 
 HTTP = """
-    client_max_body_size 100m;
-    server {
-        listen 127.0.0.1:{port};
-        location / { return 404; }
+    client_max_body_size 100m;""" + helpers.server_conf("""\
         location /git/ {
             git_smart_http on;
             git_smart_http_root {root};
             git_smart_http_receive_pack on;
             git_smart_http_hooks on;
         }
-    }
-"""
+""")
 
 SIDES = ("module", "reference")
 FIFO = "hold-pre-receive"
@@ -185,15 +181,10 @@ class PktStream:
         self.data += chunk
 
     def next_item(self):
-        while True:
-            if len(self.data) >= 4:
-                n = int(self.data[:4], 16)
-                size = 4 if n < 4 else n
-                if len(self.data) >= size:
-                    item = parse_pkt_lines(self.data[:size])[0]
-                    self.data = self.data[size:]
-                    return item
+        while (got := helpers.split_pkt(self.data)) is None:
             self._more()
+        item, self.data = got
+        return item
 
     def rest(self):
         items = []

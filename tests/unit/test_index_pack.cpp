@@ -15,6 +15,7 @@
 
 #include "fixture.h"
 #include "odb/pack_format.h"
+#include "pack_bytes.h"
 #include "push/index_pack.h"
 #include "util/git_ptr.h"
 #include "util/sha1.h"
@@ -26,30 +27,14 @@ using gsh::test::sh;
 
 namespace {
 
+using gsh::test::deflate;
+using gsh::test::varint;
+
 std::string read_file(const std::string &path) {
     std::ifstream in(path, std::ios::binary);
     std::stringstream s;
     s << in.rdbuf();
     return s.str();
-}
-
-std::string deflate(const std::string &data) {
-    uLongf len = compressBound(uLong(data.size()));
-    std::string out(len, '\0');
-    compress(reinterpret_cast<Bytef *>(out.data()), &len,
-             reinterpret_cast<const Bytef *>(data.data()), uLong(data.size()));
-    out.resize(len);
-    return out;
-}
-
-std::string varint(uint64_t v) {
-    std::string out;
-    do {
-        uint8_t c = v & 0x7f;
-        v >>= 7;
-        out.push_back(char(v ? c | 0x80 : c));
-    } while (v);
-    return out;
 }
 
 std::string type_size(int type, uint64_t size) {

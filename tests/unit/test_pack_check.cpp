@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "fixture.h"
+#include "pack_bytes.h"
 #include "push/pack_check.h"
 #include "util/sha1.h"
 
@@ -17,6 +18,9 @@ using gsh::pack::PackChecker;
 using gsh::pack::PackCheckLimits;
 
 namespace {
+
+using gsh::test::deflate;
+using gsh::test::varint;
 
 std::string entry_header(int type, uint64_t size) {
     std::string h;
@@ -29,25 +33,6 @@ std::string entry_header(int type, uint64_t size) {
     }
     h.push_back(char(c));
     return h;
-}
-
-std::string deflate(const std::string &data) {
-    uLongf len = compressBound(uLong(data.size()));
-    std::string out(len, '\0');
-    compress(reinterpret_cast<Bytef *>(out.data()), &len,
-             reinterpret_cast<const Bytef *>(data.data()), uLong(data.size()));
-    out.resize(len);
-    return out;
-}
-
-std::string varint(uint64_t v) {
-    std::string out;
-    do {
-        uint8_t c = v & 0x7f;
-        v >>= 7;
-        out.push_back(char(v ? c | 0x80 : c));
-    } while (v);
-    return out;
 }
 
 // An entry: a header declaring size, then data deflated.

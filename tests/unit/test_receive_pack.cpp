@@ -24,6 +24,20 @@ using gsh::test::sh;
 
 namespace {
 
+// raw as a gzip stream (Content-Encoding: gzip) deflated at level into gz.
+void gzip(std::string raw, int level, std::string &gz) {
+    z_stream zs{};
+    ASSERT_EQ(deflateInit2(&zs, level, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY), Z_OK);
+    gz.assign(deflateBound(&zs, raw.size()), '\0');
+    zs.next_in = reinterpret_cast<Bytef *>(raw.data());
+    zs.avail_in = raw.size();
+    zs.next_out = reinterpret_cast<Bytef *>(gz.data());
+    zs.avail_out = gz.size();
+    ASSERT_EQ(deflate(&zs, Z_FINISH), Z_STREAM_END);
+    gz.resize(zs.total_out);
+    deflateEnd(&zs);
+}
+
 class ReceivePack : public gsh::test::PushFixture {
   protected:
     // client's main moved one commit on; returns {old, new}.
@@ -31,6 +45,20 @@ class ReceivePack : public gsh::test::PushFixture {
         const std::string old_id = rev("cl", "main");
         client("echo 3 >> f && git commit -qam three");
         return {old_id, rev("cl", "main")};
+    }
+    // A receive-pack request from alice to srv.git under root (kept alive by
+    // the caller for the session's life).
+    static gsh_request alices_push(const std::string &root) {
+        gsh_request req{};
+        req.kind = GSH_RPC_RECEIVE_PACK;
+        req.root = root.data();
+        req.root_len = root.size();
+        req.repo = "/srv.git";
+        req.repo_len = 8;
+        req.export_all = 1;
+        req.remote_user = "alice";
+        req.remote_user_len = 5;
+        return req;
     }
     std::string fsck() const { return sh("git -C '" + srv() + "' fsck --strict 2>&1"); }
 
@@ -193,16 +221,8 @@ TEST_F(ReceivePack, GzipBody) {
     auto [old_id, new_id] = new_commit();
     std::string raw = body({old_id + " " + new_id + " refs/heads/main"}, "report-status",
                            pack({new_id, "^" + old_id}));
-    z_stream zs{};
-    ASSERT_EQ(deflateInit2(&zs, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY), Z_OK);
-    std::string gz(deflateBound(&zs, raw.size()), '\0');
-    zs.next_in = reinterpret_cast<Bytef *>(raw.data());
-    zs.avail_in = raw.size();
-    zs.next_out = reinterpret_cast<Bytef *>(gz.data());
-    zs.avail_out = gz.size();
-    ASSERT_EQ(deflate(&zs, Z_FINISH), Z_STREAM_END);
-    gz.resize(zs.total_out);
-    deflateEnd(&zs);
+    std::string gz;
+    ASSERT_NO_FATAL_FAILURE(gzip(raw, 6, gz));
     Answer a = request(GSH_RPC_RECEIVE_PACK, gz, "alice", "gzip");
     ASSERT_EQ(a.status, 200) << a.message;
     EXPECT_EQ(a.body, pkts({"unpack ok", "ok refs/heads/main", "FLUSH"}));
@@ -590,16 +610,8 @@ TEST_F(ReceivePack, SessionPushRunsInTheFirstReadWithInterimOutput) {
     const std::string request =
         body({old_id + " " + new_id + " refs/heads/main"}, "report-status side-band-64k quiet",
              pack({new_id, "^" + old_id}));
-    gsh_request req{};
-    req.kind = GSH_RPC_RECEIVE_PACK;
     const std::string root = dir.str();
-    req.root = root.data();
-    req.root_len = root.size();
-    req.repo = "/srv.git";
-    req.repo_len = 8;
-    req.export_all = 1;
-    req.remote_user = "alice";
-    req.remote_user_len = 5;
+    gsh_request req = alices_push(root);
     req.run_hooks = 1;
     std::unique_ptr<gsh_session, void (*)(gsh_session *)> s(gsh_session_create(&req),
                                                             gsh_session_destroy);
@@ -658,27 +670,11 @@ TEST_F(ReceivePack, GzipBodyBrokenInThePackFailsAfterThe200) {
     const std::string new_id = rev("cl", "main");
     std::string raw = body({old_id + " " + new_id + " refs/heads/main"}, "report-status",
                            pack({new_id, "^" + old_id}));
-    z_stream zs{};
-    ASSERT_EQ(deflateInit2(&zs, 0, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY), Z_OK);
-    std::string gz(deflateBound(&zs, raw.size()), '\0');
-    zs.next_in = reinterpret_cast<Bytef *>(raw.data());
-    zs.avail_in = raw.size();
-    zs.next_out = reinterpret_cast<Bytef *>(gz.data());
-    zs.avail_out = gz.size();
-    ASSERT_EQ(deflate(&zs, Z_FINISH), Z_STREAM_END);
-    gz.resize(zs.total_out);
-    deflateEnd(&zs);
+    std::string gz;
+    ASSERT_NO_FATAL_FAILURE(gzip(raw, 0, gz));
     gz[gz.size() - 5] ^= 0x55; // the CRC, checked at the end of the pack
-    gsh_request req{};
-    req.kind = GSH_RPC_RECEIVE_PACK;
     const std::string root = dir.str();
-    req.root = root.data();
-    req.root_len = root.size();
-    req.repo = "/srv.git";
-    req.repo_len = 8;
-    req.export_all = 1;
-    req.remote_user = "alice";
-    req.remote_user_len = 5;
+    gsh_request req = alices_push(root);
     req.content_encoding = "gzip";
     req.content_encoding_len = 4;
     std::unique_ptr<gsh_session, void (*)(gsh_session *)> s(gsh_session_create(&req),
