@@ -181,9 +181,12 @@ FetchArgs parse_fetch_args(RepoAccess &access, const proto::V2Request &req) {
 }
 
 std::string fetch(RepoAccess &access, const proto::V2Request &req,
-                  std::unique_ptr<PackSection> *pack, bool *refused) {
+                  std::unique_ptr<PackSection> *pack, bool *refused, PhaseTimes *times) {
     git_repository *repo = access.git();
-    FetchArgs args = parse_fetch_args(access, req);
+    FetchArgs args = [&] {
+        PhaseTimes::Scope parse(times, Phase::parse);
+        return parse_fetch_args(access, req);
+    }();
     // A parse cut short ends at a refusal; anything else would answer part
     // of a request.
     if (req.cut && args.refusal.empty())
@@ -213,6 +216,10 @@ std::string fetch(RepoAccess &access, const proto::V2Request &req,
         return out;
     }
 
+    // A clone (no haves, no shallow) negotiates nothing: "not known".
+    std::optional<PhaseTimes::Scope> negotiate;
+    if (!args.haves.empty() || args.shallow.any())
+        negotiate.emplace(times, Phase::negotiate);
     Negotiator neg(repo, wants);
     if (!args.haves.empty()) {
         std::vector<git_oid> common;
@@ -329,7 +336,7 @@ proto::ArgStop fetch_refusal_stop(RepoAccess &repo) {
 }
 
 std::string answer_v2(RepoAccess &repo, const proto::V2Request &req,
-                      std::unique_ptr<PackSection> *pack, bool *refused) {
+                      std::unique_ptr<PackSection> *pack, bool *refused, PhaseTimes *times) {
     bool unused = false;
     if (!refused)
         refused = &unused;
@@ -339,7 +346,7 @@ std::string answer_v2(RepoAccess &repo, const proto::V2Request &req,
     if (req.command == "ls-refs")
         return ls_refs(repo.snapshot(), req);
     if (req.command == "fetch")
-        return fetch(repo, req, pack, refused);
+        return fetch(repo, req, pack, refused, times);
     if (req.command == "object-info")
         return object_info(repo.git(), req);
     bad_request("invalid command '" + req.command + "'");

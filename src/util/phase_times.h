@@ -31,7 +31,9 @@ class PhaseTimes {
     using Clock = std::function<double()>;
     static double steady_seconds();
 
-    explicit PhaseTimes(Clock clock = steady_seconds) : clock_(std::move(clock)) { seconds_.fill(-1); }
+    explicit PhaseTimes(Clock clock = steady_seconds) : clock_(std::move(clock)) {
+        seconds_.fill(-1);
+    }
 
     void add(Phase p, double seconds);
     // -1 when the phase was never entered.
@@ -42,7 +44,8 @@ class PhaseTimes {
     // included) to one phase.
     class Scope {
       public:
-        Scope(PhaseTimes *times, Phase p) : times_(times), phase_(p), start_(times ? times->now() : 0) {}
+        Scope(PhaseTimes *times, Phase p)
+            : times_(times), phase_(p), start_(times ? times->now() : 0) {}
         ~Scope() {
             if (times_)
                 times_->add(phase_, times_->now() - start_);
