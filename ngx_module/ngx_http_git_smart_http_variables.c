@@ -26,6 +26,7 @@ typedef enum {
     ngx_http_gsh_var_filter,
     ngx_http_gsh_var_status,
     ngx_http_gsh_var_user,
+    ngx_http_gsh_var_client_note,
     ngx_http_gsh_var_time          /* + gsh_phase: $git_time_<phase> */
 } ngx_http_gsh_var_e;
 
@@ -80,6 +81,9 @@ static ngx_http_variable_t  ngx_http_gsh_vars[] = {
 
     { ngx_string("git_user"), NULL, ngx_http_gsh_variable,
       ngx_http_gsh_var_user, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("git_client_note"), NULL, ngx_http_gsh_variable,
+      ngx_http_gsh_var_client_note, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("git_time_parse"), NULL, ngx_http_gsh_variable,
       ngx_http_gsh_var_time + GSH_PHASE_PARSE, NGX_HTTP_VAR_NOCACHEABLE, 0 },
@@ -198,7 +202,8 @@ static ngx_int_t
 ngx_http_gsh_session_variable(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx,
     ngx_http_variable_value_t *v, ngx_http_gsh_var_e var)
 {
-    gsh_session_stats  st;
+    const char         *note;
+    gsh_session_stats   st;
 
     if (ctx->session == NULL || ctx->task_busy) {
         return NGX_OK;
@@ -218,6 +223,15 @@ ngx_http_gsh_session_variable(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx,
     }
 
     switch (var) {
+
+    case ngx_http_gsh_var_client_note:
+        /* the client's session-id (and v2 server options), to trace a
+         * request; escaped by the core */
+        note = gsh_session_client_note(ctx->session);
+        if (note[0] != '\0') {
+            ngx_http_gsh_set_value(v, (u_char *) note, ngx_strlen(note));
+        }
+        return NGX_OK;
 
     case ngx_http_gsh_var_command:
         if (st.command) {
