@@ -40,11 +40,13 @@ HTTP_BODY = """
         location /git/ {
             git_smart_http on;
             git_smart_http_root {root};
+            git_smart_http_export_all on;
             git_smart_http_receive_pack on;
         }
         location /hooks/ {
             git_smart_http on;
             git_smart_http_root {root};
+            git_smart_http_export_all on;
             git_smart_http_receive_pack on;
             git_smart_http_hooks on;
         }
