@@ -180,13 +180,33 @@ FetchArgs parse_fetch_args(RepoAccess &access, const proto::V2Request &req) {
     return a;
 }
 
+FetchArgs parse_fetch_args(RepoAccess &access, const proto::V2Request &req, PhaseTimes *times) {
+    PhaseTimes::Scope parse(times, Phase::parse);
+    return parse_fetch_args(access, req);
+}
+
+// gitprotocol-v2's order: shallow-info, then wanted-refs. git 2.39 sends
+// them the other way round, which its own client refuses ("expected
+// 'packfile', received 'shallow-info'"), so a shallow fetch by want-ref
+// fails against it. This is the first.
+std::optional<ShallowInfo> shallow_info(RepoAccess &access, const std::vector<git_oid> &wants,
+                                        const ShallowArgs &args, proto::SectionWriter &w) {
+    if (!args.any())
+        return std::nullopt;
+    ShallowInfo shallow = compute_shallow(access.git(), wants, args, access.snapshot().tips());
+    w.line("shallow-info");
+    for (const git_oid &c : shallow.shallow)
+        w.bare("shallow " + oid_hex(c));
+    for (const git_oid &c : shallow.unshallow)
+        w.bare("unshallow " + oid_hex(c));
+    w.delim();
+    return shallow;
+}
+
 std::string fetch(RepoAccess &access, const proto::V2Request &req,
                   std::unique_ptr<PackSection> *pack, bool *refused, PhaseTimes *times) {
     git_repository *repo = access.git();
-    FetchArgs args = [&] {
-        PhaseTimes::Scope parse(times, Phase::parse);
-        return parse_fetch_args(access, req);
-    }();
+    FetchArgs args = parse_fetch_args(access, req, times);
     // A parse cut short ends at a refusal; anything else would answer part
     // of a request.
     if (req.cut && args.refusal.empty())
@@ -240,20 +260,7 @@ std::string fetch(RepoAccess &access, const proto::V2Request &req,
             w.delim();
         }
     }
-    // gitprotocol-v2's order: shallow-info, then wanted-refs. git 2.39 sends
-    // them the other way round, which its own client refuses ("expected
-    // 'packfile', received 'shallow-info'"), so a shallow fetch by want-ref
-    // fails against it.
-    std::optional<ShallowInfo> shallow;
-    if (args.shallow.any()) {
-        shallow = compute_shallow(repo, wants, args.shallow, access.snapshot().tips());
-        w.line("shallow-info");
-        for (const git_oid &c : shallow->shallow)
-            w.bare("shallow " + oid_hex(c));
-        for (const git_oid &c : shallow->unshallow)
-            w.bare("unshallow " + oid_hex(c));
-        w.delim();
-    }
+    const std::optional<ShallowInfo> shallow = shallow_info(access, wants, args.shallow, w);
     if (!args.wanted_refs.empty()) {
         w.line("wanted-refs");
         for (const auto &[name, oid] : args.wanted_refs)
