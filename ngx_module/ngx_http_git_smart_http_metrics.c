@@ -50,6 +50,15 @@ static u_char *ngx_http_gsh_response_bytes(u_char *p, u_char *last,
     const char *name, ngx_http_gsh_snapshot_t *s);
 static u_char *ngx_http_gsh_pack_seconds(u_char *p, u_char *last,
     const char *name, ngx_http_gsh_snapshot_t *s);
+static void ngx_http_gsh_count_phases(ngx_http_gsh_ctx_t *ctx,
+    ngx_http_gsh_shctx_t *sh, ngx_http_gsh_cmd_e cmd);
+static u_char *ngx_http_gsh_phase_seconds(u_char *p, u_char *last,
+    const char *name, ngx_http_gsh_snapshot_t *s);
+static u_char *ngx_http_gsh_histogram(u_char *p, u_char *last,
+    const char *name, ngx_atomic_t *buckets);
+static u_char *ngx_http_gsh_labelled_histogram(u_char *p, u_char *last,
+    const char *name, u_char *labels, ngx_atomic_t *buckets);
+static ngx_atomic_uint_t ngx_http_gsh_total(ngx_atomic_t *buckets);
 static u_char *ngx_http_gsh_errors(u_char *p, u_char *last,
     const char *name, ngx_http_gsh_snapshot_t *s);
 static ngx_atomic_uint_t ngx_http_gsh_pack_bytes(ngx_http_gsh_snapshot_t *s);
@@ -208,7 +217,46 @@ ngx_http_gsh_metrics_log(ngx_http_request_t *r)
 
     ngx_http_gsh_count_errors(r, ctx, sh, status);
 
+    if (ctx && ctx->session && !ctx->task_busy) {
+        ngx_http_gsh_count_phases(ctx, sh, cmd);
+    }
+
     return NGX_OK;
+}
+
+
+/* the phases the request went through, each in its histogram */
+
+static void
+ngx_http_gsh_count_phases(ngx_http_gsh_ctx_t *ctx, ngx_http_gsh_shctx_t *sh,
+    ngx_http_gsh_cmd_e cmd)
+{
+    double              sec;
+    ngx_uint_t          ph, i;
+    ngx_msec_t          msec;
+    gsh_session_stats   st;
+
+    gsh_session_get_stats(ctx->session, &st);
+
+    for (ph = 0; ph < GSH_PHASES; ph++) {
+        sec = st.phase_seconds[ph];
+
+        if (sec < 0) {
+            continue;
+        }
+
+        msec = (ngx_msec_t) (sec * 1000);
+
+        for (i = 0; i < NGX_HTTP_GSH_BUCKETS; i++) {
+            if (msec <= ngx_http_gsh_buckets[i]) {
+                break;
+            }
+        }
+
+        (void) ngx_atomic_fetch_add(&sh->phase_msec_buckets[cmd][ph][i], 1);
+        (void) ngx_atomic_fetch_add(&sh->phase_usec_sum[cmd][ph],
+                                    (ngx_atomic_int_t) (sec * 1000000));
+    }
 }
 
 
@@ -293,6 +341,7 @@ ngx_http_gsh_cmd_index(const char *name)
      * (ngx_http_gsh_svc_n * ngx_http_gsh_cmd_n * NGX_HTTP_GSH_VERSIONS      \
         * NGX_HTTP_GSH_STATUSES                                              \
         + ngx_http_gsh_cmd_n + NGX_HTTP_GSH_BUCKETS + ngx_http_gsh_err_n     \
+        + ngx_http_gsh_cmd_n * GSH_PHASES * (NGX_HTTP_GSH_BUCKETS + 3)      \
         + 40))
 
 
@@ -319,6 +368,12 @@ static ngx_http_gsh_metric_t  ngx_http_gsh_metric_table[] = {
       "Time the thread pool spent making each pack (not the time spent "
       "waiting for the client).",
       NULL, ngx_http_gsh_pack_seconds },
+
+    { "git_smart_http_phase_seconds", "histogram",
+      "Time the core spent in each phase of a request (parse, negotiate, "
+      "count, plan, write; receive, index, check, refs, hooks), by phase, "
+      "service and command.",
+      NULL, ngx_http_gsh_phase_seconds },
 
     { "git_smart_http_requests_in_flight", "gauge",
       "Requests being answered by the module, all workers.",
@@ -488,15 +543,84 @@ static u_char *
 ngx_http_gsh_pack_seconds(u_char *p, u_char *last, const char *name,
     ngx_http_gsh_snapshot_t *s)
 {
+    p = ngx_http_gsh_histogram(p, last, name, s->sh->pack_msec_buckets);
+
+    p = ngx_slprintf(p, last, "%s_sum ", name);
+    p = ngx_http_gsh_print_msec(p, last, s->sh->pack_msec_sum);
+
+    return ngx_slprintf(p, last, "\n%s_count %uA\n", name,
+                        ngx_http_gsh_total(s->sh->pack_msec_buckets));
+}
+
+
+/* the pairs of command and phase that were counted */
+
+static u_char *
+ngx_http_gsh_phase_seconds(u_char *p, u_char *last, const char *name,
+    ngx_http_gsh_snapshot_t *s)
+{
+    u_char             labels[NGX_HTTP_GSH_LINE], *l;
+    ngx_uint_t         cmd, ph;
+    ngx_atomic_t      *buckets;
+    ngx_atomic_uint_t  usec;
+
+    for (cmd = 0; cmd < ngx_http_gsh_cmd_n; cmd++) {
+        for (ph = 0; ph < GSH_PHASES; ph++) {
+            buckets = s->sh->phase_msec_buckets[cmd][ph];
+
+            if (ngx_http_gsh_total(buckets) == 0) {
+                continue;
+            }
+
+            l = ngx_snprintf(labels, sizeof(labels) - 1,
+                    "phase=\"%s\",service=\"%s\",command=\"%s\"",
+                    gsh_phase_name(ph),
+                    cmd == ngx_http_gsh_cmd_receive_pack ? "receive-pack"
+                                                         : "upload-pack",
+                    ngx_http_gsh_cmd_names[cmd]);
+            *l = '\0';
+
+            p = ngx_http_gsh_labelled_histogram(p, last, name, labels,
+                                                buckets);
+
+            usec = s->sh->phase_usec_sum[cmd][ph];
+
+            p = ngx_slprintf(p, last, "%s_sum{%s} %uA.%06uA\n", name, labels,
+                             usec / 1000000, usec % 1000000);
+            p = ngx_slprintf(p, last, "%s_count{%s} %uA\n", name, labels,
+                             ngx_http_gsh_total(buckets));
+        }
+    }
+
+    return p;
+}
+
+
+static u_char *
+ngx_http_gsh_histogram(u_char *p, u_char *last, const char *name,
+    ngx_atomic_t *buckets)
+{
+    return ngx_http_gsh_labelled_histogram(p, last, name, (u_char *) "",
+                                           buckets);
+}
+
+
+/* the cumulative _bucket lines; labels go before "le" */
+
+static u_char *
+ngx_http_gsh_labelled_histogram(u_char *p, u_char *last, const char *name,
+    u_char *labels, ngx_atomic_t *buckets)
+{
     ngx_uint_t         i;
     ngx_atomic_uint_t  total;
 
     total = 0;
 
     for (i = 0; i <= NGX_HTTP_GSH_BUCKETS; i++) {
-        total += s->sh->pack_msec_buckets[i];
+        total += buckets[i];
 
-        p = ngx_slprintf(p, last, "%s_bucket{le=\"", name);
+        p = ngx_slprintf(p, last, "%s_bucket{%s%sle=\"", name, labels,
+                         labels[0] ? "," : "");
 
         if (i == NGX_HTTP_GSH_BUCKETS) {
             p = ngx_slprintf(p, last, "+Inf");
@@ -508,10 +632,23 @@ ngx_http_gsh_pack_seconds(u_char *p, u_char *last, const char *name,
         p = ngx_slprintf(p, last, "\"} %uA\n", total);
     }
 
-    p = ngx_slprintf(p, last, "%s_sum ", name);
-    p = ngx_http_gsh_print_msec(p, last, s->sh->pack_msec_sum);
+    return p;
+}
 
-    return ngx_slprintf(p, last, "\n%s_count %uA\n", name, total);
+
+static ngx_atomic_uint_t
+ngx_http_gsh_total(ngx_atomic_t *buckets)
+{
+    ngx_uint_t         i;
+    ngx_atomic_uint_t  total;
+
+    total = 0;
+
+    for (i = 0; i <= NGX_HTTP_GSH_BUCKETS; i++) {
+        total += buckets[i];
+    }
+
+    return total;
 }
 
 

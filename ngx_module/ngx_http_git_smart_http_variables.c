@@ -25,7 +25,9 @@ typedef enum {
     ngx_http_gsh_var_depth,
     ngx_http_gsh_var_filter,
     ngx_http_gsh_var_status,
-    ngx_http_gsh_var_user
+    ngx_http_gsh_var_user,
+    ngx_http_gsh_var_client_note,
+    ngx_http_gsh_var_time          /* + gsh_phase: $git_time_<phase> */
 } ngx_http_gsh_var_e;
 
 
@@ -36,6 +38,8 @@ static ngx_int_t ngx_http_gsh_session_variable(ngx_http_request_t *r,
     ngx_http_gsh_var_e var);
 static ngx_int_t ngx_http_gsh_number(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, long long n);
+static ngx_int_t ngx_http_gsh_seconds(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, double sec);
 static void ngx_http_gsh_set_value(ngx_http_variable_value_t *v,
     u_char *data, size_t len);
 
@@ -77,6 +81,39 @@ static ngx_http_variable_t  ngx_http_gsh_vars[] = {
 
     { ngx_string("git_user"), NULL, ngx_http_gsh_variable,
       ngx_http_gsh_var_user, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("git_client_note"), NULL, ngx_http_gsh_variable,
+      ngx_http_gsh_var_client_note, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("git_time_parse"), NULL, ngx_http_gsh_variable,
+      ngx_http_gsh_var_time + GSH_PHASE_PARSE, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("git_time_negotiate"), NULL, ngx_http_gsh_variable,
+      ngx_http_gsh_var_time + GSH_PHASE_NEGOTIATE, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("git_time_count"), NULL, ngx_http_gsh_variable,
+      ngx_http_gsh_var_time + GSH_PHASE_COUNT, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("git_time_plan"), NULL, ngx_http_gsh_variable,
+      ngx_http_gsh_var_time + GSH_PHASE_PLAN, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("git_time_write"), NULL, ngx_http_gsh_variable,
+      ngx_http_gsh_var_time + GSH_PHASE_WRITE, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("git_time_receive"), NULL, ngx_http_gsh_variable,
+      ngx_http_gsh_var_time + GSH_PHASE_RECEIVE, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("git_time_index"), NULL, ngx_http_gsh_variable,
+      ngx_http_gsh_var_time + GSH_PHASE_INDEX, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("git_time_check"), NULL, ngx_http_gsh_variable,
+      ngx_http_gsh_var_time + GSH_PHASE_CHECK, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("git_time_refs"), NULL, ngx_http_gsh_variable,
+      ngx_http_gsh_var_time + GSH_PHASE_REFS, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("git_time_hooks"), NULL, ngx_http_gsh_variable,
+      ngx_http_gsh_var_time + GSH_PHASE_HOOKS, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
       ngx_http_null_variable
 };
@@ -165,7 +202,8 @@ static ngx_int_t
 ngx_http_gsh_session_variable(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx,
     ngx_http_variable_value_t *v, ngx_http_gsh_var_e var)
 {
-    gsh_session_stats  st;
+    const char         *note;
+    gsh_session_stats   st;
 
     if (ctx->session == NULL || ctx->task_busy) {
         return NGX_OK;
@@ -179,7 +217,21 @@ ngx_http_gsh_session_variable(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx,
         st.pack = 1;
     }
 
+    if (var >= ngx_http_gsh_var_time) {
+        return ngx_http_gsh_seconds(r, v,
+                                st.phase_seconds[var - ngx_http_gsh_var_time]);
+    }
+
     switch (var) {
+
+    case ngx_http_gsh_var_client_note:
+        /* the client's session-id (and v2 server options), to trace a
+         * request; escaped by the core */
+        note = gsh_session_client_note(ctx->session);
+        if (note[0] != '\0') {
+            ngx_http_gsh_set_value(v, (u_char *) note, ngx_strlen(note));
+        }
+        return NGX_OK;
 
     case ngx_http_gsh_var_command:
         if (st.command) {
@@ -235,6 +287,35 @@ ngx_http_gsh_number(ngx_http_request_t *r, ngx_http_variable_value_t *v,
     }
 
     ngx_http_gsh_set_value(v, p, ngx_sprintf(p, "%L", (int64_t) n) - p);
+
+    return NGX_OK;
+}
+
+
+/* as $upstream_response_time: seconds with milliseconds, "0.012"; sec < 0
+ * (the phase did not happen) leaves the variable not found, "-" */
+
+static ngx_int_t
+ngx_http_gsh_seconds(ngx_http_request_t *r, ngx_http_variable_value_t *v,
+    double sec)
+{
+    u_char      *p;
+    ngx_msec_t   ms;
+
+    if (sec < 0) {
+        return NGX_OK;
+    }
+
+    ms = (ngx_msec_t) (sec * 1000 + 0.5);
+
+    p = ngx_pnalloc(r->pool, NGX_TIME_T_LEN + 4);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_gsh_set_value(v, p, ngx_sprintf(p, "%T.%03M",
+                                             (time_t) (ms / 1000), ms % 1000)
+                                 - p);
 
     return NGX_OK;
 }

@@ -80,6 +80,12 @@ typedef struct {
     ngx_atomic_t                pack_objects;
     ngx_atomic_t                pack_msec_buckets[NGX_HTTP_GSH_BUCKETS + 1];
     ngx_atomic_t                pack_msec_sum;
+    /* the core's time per phase (gsh_phase), by command */
+    ngx_atomic_t                phase_msec_buckets[ngx_http_gsh_cmd_n]
+                                                  [GSH_PHASES]
+                                                  [NGX_HTTP_GSH_BUCKETS + 1];
+    ngx_atomic_t                phase_usec_sum[ngx_http_gsh_cmd_n]
+                                              [GSH_PHASES];
     ngx_atomic_t                errors[ngx_http_gsh_err_n];
 } ngx_http_gsh_shctx_t;
 

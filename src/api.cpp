@@ -179,6 +179,19 @@ void gsh_session_get_stats(const gsh_session *s, gsh_session_stats *st) {
     st->pack = s->impl.sends_pack() ? 1 : 0;
     st->pack_objects = s->impl.pack_objects();
     st->pack_bytes = s->impl.pack_bytes();
+    for (size_t i = 0; i < GSH_PHASES; i++)
+        st->phase_seconds[i] = s->impl.times().seconds(static_cast<gsh::Phase>(i));
+}
+
+static_assert(gsh::kPhaseCount == GSH_PHASES &&
+                  static_cast<int>(gsh::Phase::hooks) == GSH_PHASE_HOOKS,
+              "gsh::Phase and gsh_phase name the same phases in the same order");
+
+const char *gsh_phase_name(int phase) {
+    static const char *const names[] = {"parse",   "negotiate", "count", "plan", "write",
+                                        "receive", "index",     "check", "refs", "hooks"};
+    static_assert(sizeof(names) / sizeof(names[0]) == GSH_PHASES);
+    return phase >= 0 && phase < GSH_PHASES ? names[phase] : nullptr;
 }
 
 int gsh_protocol_version(const char *git_protocol, size_t len) {

@@ -134,6 +134,32 @@ int gsh_session_read(gsh_session *s, unsigned char *buf, size_t cap, size_t *wri
 unsigned long long gsh_session_pack_objects(const gsh_session *s);
 unsigned long long gsh_session_pack_bytes(const gsh_session *s);
 
+/* The phases of a request whose time is measured: a fetch's parse (the
+ * request's lines), negotiate (haves with ACK/NAK, shallow; not for a clone),
+ * count (the objects to send), plan (deltas and order) and write (the pack's
+ * bytes, the core's own time only, summed over reads); a push's parse (its
+ * commands), receive (the pack read, with the indexer's first pass), index
+ * (deltas resolved, the .idx, the connectivity walk; a small push exploded to
+ * loose objects), check (fsck and each command's checks), refs (objects
+ * migrated and refs updated) and hooks (all four summed). */
+typedef enum {
+    GSH_PHASE_PARSE = 0,
+    GSH_PHASE_NEGOTIATE,
+    GSH_PHASE_COUNT,
+    GSH_PHASE_PLAN,
+    GSH_PHASE_WRITE,
+    GSH_PHASE_RECEIVE,
+    GSH_PHASE_INDEX,
+    GSH_PHASE_CHECK,
+    GSH_PHASE_REFS,
+    GSH_PHASE_HOOKS,
+    GSH_PHASES /* how many */
+} gsh_phase;
+
+/* "parse", "negotiate", ... as the enum names them, lower case; NULL for a
+ * value out of range. A static string. */
+const char *gsh_phase_name(int phase);
+
 /* What a request asked for and what it got, for access-log variables. A
  * field is "not known" (NULL or -1) until the request has been read that
  * far: a request refused before its body was read has no command. */
@@ -154,6 +180,8 @@ typedef struct {
     int pack;                        /* a pack is part of the response */
     unsigned long long pack_objects; /* written so far */
     unsigned long long pack_bytes;   /* pack bytes written so far */
+    double phase_seconds[GSH_PHASES]; /* by gsh_phase, so far; < 0: the
+                                         phase did not happen */
 } gsh_session_stats;
 
 /* Fills *st. Not while a task runs on the session; the pointers stay valid

@@ -389,11 +389,19 @@ void Push::unpack(const std::function<size_t(void *, size_t)> &read, size_t max_
     // As git's index-pack --report-end-of-input: the end of the pack opens
     // the time of keepalives.
     bool ended = false;
+    // receive: from the first read to the pack's end (the indexer's first
+    // pass goes along); index: the rest of index(), delta resolution, the
+    // .idx and the connectivity walk, which index() does together.
+    PhaseTimes *const times = ctx_.times;
+    const double started = times ? times->now() : 0;
+    double input_end = -1;
     auto read_pack = [&](void *buf, size_t cap) {
         const size_t n = read(buf, cap);
         read_bytes.fetch_add(n, std::memory_order_relaxed);
         if (n == 0 && !ended) {
             ended = true;
+            if (times)
+                input_end = times->now();
             if (live_.input_done)
                 live_.input_done();
         }
@@ -404,15 +412,25 @@ void Push::unpack(const std::function<size_t(void *, size_t)> &read, size_t max_
     limits.max_input_size = config_.max_input_size;
     std::string err = quarantine_->index(repo_odb_.get(), read_pack, max_bytes, limits,
                                          has_any_ref(repo_), on_progress);
+    if (times) {
+        const double now = times->now();
+        const double end = input_end < 0 ? now : input_end;
+        times->add(Phase::receive, end - started);
+        times->add(Phase::index, now - end);
+    }
     // What failed shows what was shown so far, as git's index-pack dies.
     if (err.empty())
         progress.finish();
-    if (err.empty() && config_.fsck_objects)
+    if (err.empty() && config_.fsck_objects) {
+        PhaseTimes::Scope check(times, Phase::check);
         err = quarantine_->fsck(config_.fsck_msg_types);
+    }
     // receive.unpackLimit: git's unpack-objects instead of index-pack.
     if (err.empty() && quarantine_->missing().empty() &&
-        quarantine_->header_objects() < config_.unpack_limit)
+        quarantine_->header_objects() < config_.unpack_limit) {
+        PhaseTimes::Scope index(times, Phase::index);
         quarantine_->explode_to_loose(repo_odb_.get(), config_.loose);
+    }
     outcome_.objects = quarantine_->objects();
     outcome_.bytes = quarantine_->bytes();
     if (!err.empty()) {
@@ -466,6 +484,7 @@ int Push::hook(const char *name, const std::vector<std::string> &args, std::stri
     const std::string path = find_hook(ctx_.git_dir, name);
     if (path.empty())
         return 0;
+    PhaseTimes::Scope hooks(ctx_.times, Phase::hooks);
     return run_hook(path, args, ctx_.git_dir, with, input,
                     [&](std::string_view text) { msg_.raw(text); });
 }
@@ -478,10 +497,13 @@ void Push::check_commands() {
     add_object_dir(check_odb.get(), ctx_.git_dir + "/objects");
     if (quarantine_)
         add_object_dir(check_odb.get(), quarantine_->path());
-    Checker checker(repo_, config_, check_odb.get(), msg_);
-    for (RefUpdate &u : updates_)
-        if (u.error.empty())
-            checker.check(u);
+    {
+        PhaseTimes::Scope check(ctx_.times, Phase::check);
+        Checker checker(repo_, config_, check_odb.get(), msg_);
+        for (RefUpdate &u : updates_)
+            if (u.error.empty())
+                checker.check(u);
+    }
     if (req_.atomic && !std::all_of(updates_.begin(), updates_.end(),
                                     [](const RefUpdate &u) { return u.error.empty(); }))
         fail_pending(updates_, "atomic push failure");
@@ -507,6 +529,7 @@ void Push::check_commands() {
 }
 
 std::vector<const RefUpdate *> Push::move_refs() {
+    PhaseTimes::Scope refs(ctx_.times, Phase::refs);
     std::vector<const RefUpdate *> moved;
     if (any_pending(updates_)) {
         try {

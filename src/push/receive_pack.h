@@ -12,6 +12,7 @@
 
 #include "repo/receive_pack_config.h"
 #include "util/git_ptr.h"
+#include "util/phase_times.h"
 #include "util/request_body.h"
 
 namespace gsh {
@@ -31,6 +32,9 @@ struct PushContext {
     // Every pushed object's declared size and every delta's declared result
     // size (git_smart_http_max_object_size); 0: no limit.
     uint64_t max_object_size = 0;
+    // Where the push's phases (receive, index, check, hooks, refs) are
+    // timed; none when null.
+    PhaseTimes *times = nullptr;
 };
 
 struct PushOutcome {

@@ -1,6 +1,7 @@
 #include "service/pack_section.h"
 
 #include <algorithm>
+#include <optional>
 
 #include "protocol/pkt_line.h"
 
@@ -31,6 +32,9 @@ void PackSection::start(const PostFn &post, const std::function<void()> &checkpo
         progress(&pkts, text);
         post(pkts);
     };
+    // Counting is the enumeration; planning is what the pack stream does
+    // before its first byte (delta search and order, pack/pack_stream.h).
+    std::optional<PhaseTimes::Scope> count(std::in_place, times_, Phase::count);
     pack::Enumeration objects =
         pack::enumerate_objects(repo_, packs_, input_, [&](std::string_view text) {
             // Empty text is the walk checking in.
@@ -41,10 +45,12 @@ void PackSection::start(const PostFn &post, const std::function<void()> &checkpo
             }
             say(text);
         });
+    count.reset();
     std::string n = std::to_string(objects.count());
     say("Counting objects: 100% (" + n + "/" + n + "), done.\n");
     if (checkpoint)
         checkpoint();
+    PhaseTimes::Scope plan(times_, Phase::plan);
     stream_ = std::make_unique<pack::PackStream>(repo_, std::move(objects), options_, checkpoint);
 }
 
@@ -55,6 +61,9 @@ size_t PackSection::produce(uint8_t *buf, size_t cap, std::string *spill) {
         start([spill](std::string_view pkts) { spill->append(pkts); }, nullptr);
         return 0;
     }
+    // Only the core's own work: the wait for the client to take the bytes
+    // is between calls.
+    PhaseTimes::Scope write(times_, Phase::write);
     if (max_pkt_ == 0) {
         size_t n = stream_->read(buf, cap);
         finished_ = n == 0;

@@ -14,6 +14,7 @@
 
 #include "pack/pack_stream.h"
 #include "protocol/pkt_line.h"
+#include "util/phase_times.h"
 
 namespace gsh {
 
@@ -45,6 +46,9 @@ class PackSection {
     // gsh::Error.
     size_t produce(uint8_t *buf, size_t cap, std::string *spill);
     bool finished() const { return finished_; }
+    // Where the count, the plan and the writing of the pack are timed
+    // (the session's); none when not set.
+    void set_times(PhaseTimes *times) { times_ = times; }
     // Tells the client why the pack stops here (side-band 3; a bare pack
     // has no room for it).
     void fail(std::string *spill, std::string_view why) const;
@@ -58,6 +62,7 @@ class PackSection {
     pack::EnumerateInput input_;
     pack::PackOptions options_;
     bool progress_;
+    PhaseTimes *times_ = nullptr;
     size_t max_pkt_;
     bool finished_ = false;
     std::unique_ptr<pack::PackStream> stream_;

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <optional>
 
 #include "odb/object_db.h"
 #include "protocol/pkt_line.h"
@@ -128,8 +129,10 @@ int Session::open_receive_pack() {
     ctx.content_encoding = content_encoding_;
     ctx.max_request_size = max_request_size_;
     ctx.max_object_size = max_object_size_;
+    ctx.times = &times_;
     // The commands decide the status; the work is the first read's, with
     // its outcome in the 200 response.
+    PhaseTimes::Scope parse(&times_, Phase::parse);
     push_ = std::make_unique<ReceivePack>(std::move(repo), config, std::move(ctx), body_);
     return 200;
 }
@@ -253,6 +256,7 @@ bool Session::parse_ls_refs_on_loop() {
     // thread, with the repository's limits, which stop the parse.
     const std::string body = body_.read("", max_request_size_);
     proto::PktReader reader(body);
+    PhaseTimes::Scope parse(&times_, Phase::parse);
     proto::V2Request req = proto::parse_v2_request(
         reader, [](const proto::V2Request &r, std::string_view) { return r.command != "ls-refs"; });
     summary_ = summarize_v2(req);
@@ -291,7 +295,8 @@ void Session::answer_upload_pack() {
     interim_.set_keepalive(repo_->config().keepalive);
     if (v2_request_) {
         client_note_ = client_note_v2(*v2_request_);
-        pending_ = answer_v2(*repo_, *v2_request_, &pack_, &refused_);
+        pending_ = answer_v2(*repo_, *v2_request_, &pack_, &refused_, &times_);
+        set_pack_times();
         return;
     }
     if (protocol_version_ == 2) {
@@ -300,11 +305,14 @@ void Session::answer_upload_pack() {
         body_.check_size(max_request_size_);
         BodyReader in(body_, content_encoding_, max_request_size_);
         proto::PktReader reader([&in](char *buf, size_t cap) { return in.read(buf, cap); });
+        std::optional<PhaseTimes::Scope> parse(std::in_place, &times_, Phase::parse);
         proto::V2Request req = proto::parse_v2_request(reader, fetch_refusal_stop(*repo_));
+        parse.reset();
         summary_ = summarize_v2(req);
         command_ = command_label(req.command);
         client_note_ = client_note_v2(req);
-        pending_ = answer_v2(*repo_, req, &pack_, &refused_);
+        pending_ = answer_v2(*repo_, req, &pack_, &refused_, &times_);
+        set_pack_times();
         return;
     }
     // v0/v1: the body is read (and inflated) only as far as the answer
@@ -312,7 +320,13 @@ void Session::answer_upload_pack() {
     summary_ = summarize_v0(std::string_view());
     BodyReader in(body_, content_encoding_, max_request_size_);
     proto::PktReader reader([&in](char *buf, size_t cap) { return in.read(buf, cap); });
-    pending_ = answer_v0(*repo_, reader, &pack_, &refused_, &summary_, &client_note_);
+    pending_ = answer_v0(*repo_, reader, &pack_, &refused_, &summary_, &client_note_, &times_);
+    set_pack_times();
+}
+
+void Session::set_pack_times() {
+    if (pack_)
+        pack_->set_times(&times_);
 }
 
 int Session::read(uint8_t *buf, size_t cap, size_t *written) {

@@ -17,6 +17,7 @@
 #include "service/pack_section.h"
 #include "service/request_summary.h"
 #include "util/git_ptr.h"
+#include "util/phase_times.h"
 #include "util/request_body.h"
 
 namespace gsh {
@@ -48,6 +49,8 @@ class Session {
     unsigned long long pack_bytes() const;
     // What the request asked, as far as it was read; for the access log.
     const RequestSummary &summary() const { return summary_; }
+    // Seconds per phase so far.
+    const PhaseTimes &times() const { return times_; }
     // The response is a refusal the client shows (an ERR line).
     bool refused() const { return refused_; }
     // A pack is part of the response.
@@ -77,6 +80,8 @@ class Session {
     // On the loop, a small v2 request: parses it and keeps it when it is
     // ls-refs (true); false leaves the request to a thread.
     bool parse_ls_refs_on_loop();
+    // The pack, once made, adds its count, plan and writing to times_.
+    void set_pack_times();
     // The upload-pack kinds once the repository is open.
     void advertise_upload_pack();
     void answer_upload_pack();
@@ -103,6 +108,7 @@ class Session {
     bool failed_ = false;
     std::string client_note_;
     RequestSummary summary_;
+    PhaseTimes times_;
     bool refused_ = false;
     const char *command_ = "unknown";
     int protocol_version_ = 0;

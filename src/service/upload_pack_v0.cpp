@@ -287,14 +287,17 @@ std::string answer_v0(RepoAccess &access, std::string_view body, std::unique_ptr
 
 std::string answer_v0(RepoAccess &access, proto::PktReader &body,
                       std::unique_ptr<PackSection> *pack, bool *refused, RequestSummary *summary,
-                      std::string *note) {
+                      std::string *note, PhaseTimes *times) {
     bool unused = false;
     if (!refused)
         refused = &unused;
     git_repository *repo = access.git();
     const UploadPackConfig &config = access.config();
     Lines reader{body, summary, note};
-    Needs needs = read_needs(repo, config, reader);
+    Needs needs = [&] {
+        PhaseTimes::Scope parse(times, Phase::parse);
+        return read_needs(repo, config, reader);
+    }();
     std::string out;
     if (!needs.refused.empty()) {
         proto::pkt_write(out, "ERR " + needs.refused);
@@ -309,6 +312,8 @@ std::string answer_v0(RepoAccess &access, proto::PktReader &body,
         *refused = true;
         return out;
     }
+    // The haves are read as they are answered: their parse is negotiation.
+    PhaseTimes::Scope negotiate(times, Phase::negotiate);
     std::optional<ShallowInfo> shallow;
     if (needs.shallow.any()) {
         shallow = compute_shallow(repo, wants, needs.shallow, access.snapshot().tips());

@@ -30,8 +30,10 @@ std::string answer_v0(RepoAccess &repo, std::string_view body, std::unique_ptr<P
 // The same, reading the request from body only as far as the answer needs
 // (as git, a want we lack or one past a limit ends it there); each line read
 // is counted into *summary, and the client's session-id noted in *note,
-// when given.
+// when given. times, when given, gets the want lines' parse and the
+// negotiation (shallow, haves and ACK/NAK) that follows.
 std::string answer_v0(RepoAccess &repo, proto::PktReader &body, std::unique_ptr<PackSection> *pack,
-                      bool *refused, RequestSummary *summary, std::string *note);
+                      bool *refused, RequestSummary *summary, std::string *note,
+                      PhaseTimes *times = nullptr);
 
 } // namespace gsh

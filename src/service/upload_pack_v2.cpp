@@ -180,10 +180,33 @@ FetchArgs parse_fetch_args(RepoAccess &access, const proto::V2Request &req) {
     return a;
 }
 
+FetchArgs parse_fetch_args(RepoAccess &access, const proto::V2Request &req, PhaseTimes *times) {
+    PhaseTimes::Scope parse(times, Phase::parse);
+    return parse_fetch_args(access, req);
+}
+
+// gitprotocol-v2's order: shallow-info, then wanted-refs. git 2.39 sends
+// them the other way round, which its own client refuses ("expected
+// 'packfile', received 'shallow-info'"), so a shallow fetch by want-ref
+// fails against it. This is the first.
+std::optional<ShallowInfo> shallow_info(RepoAccess &access, const std::vector<git_oid> &wants,
+                                        const ShallowArgs &args, proto::SectionWriter &w) {
+    if (!args.any())
+        return std::nullopt;
+    ShallowInfo shallow = compute_shallow(access.git(), wants, args, access.snapshot().tips());
+    w.line("shallow-info");
+    for (const git_oid &c : shallow.shallow)
+        w.bare("shallow " + oid_hex(c));
+    for (const git_oid &c : shallow.unshallow)
+        w.bare("unshallow " + oid_hex(c));
+    w.delim();
+    return shallow;
+}
+
 std::string fetch(RepoAccess &access, const proto::V2Request &req,
-                  std::unique_ptr<PackSection> *pack, bool *refused) {
+                  std::unique_ptr<PackSection> *pack, bool *refused, PhaseTimes *times) {
     git_repository *repo = access.git();
-    FetchArgs args = parse_fetch_args(access, req);
+    FetchArgs args = parse_fetch_args(access, req, times);
     // A parse cut short ends at a refusal; anything else would answer part
     // of a request.
     if (req.cut && args.refusal.empty())
@@ -213,6 +236,10 @@ std::string fetch(RepoAccess &access, const proto::V2Request &req,
         return out;
     }
 
+    // A clone (no haves, no shallow) negotiates nothing: "not known".
+    std::optional<PhaseTimes::Scope> negotiate;
+    if (!args.haves.empty() || args.shallow.any())
+        negotiate.emplace(times, Phase::negotiate);
     Negotiator neg(repo, wants);
     if (!args.haves.empty()) {
         std::vector<git_oid> common;
@@ -233,20 +260,7 @@ std::string fetch(RepoAccess &access, const proto::V2Request &req,
             w.delim();
         }
     }
-    // gitprotocol-v2's order: shallow-info, then wanted-refs. git 2.39 sends
-    // them the other way round, which its own client refuses ("expected
-    // 'packfile', received 'shallow-info'"), so a shallow fetch by want-ref
-    // fails against it.
-    std::optional<ShallowInfo> shallow;
-    if (args.shallow.any()) {
-        shallow = compute_shallow(repo, wants, args.shallow, access.snapshot().tips());
-        w.line("shallow-info");
-        for (const git_oid &c : shallow->shallow)
-            w.bare("shallow " + oid_hex(c));
-        for (const git_oid &c : shallow->unshallow)
-            w.bare("unshallow " + oid_hex(c));
-        w.delim();
-    }
+    const std::optional<ShallowInfo> shallow = shallow_info(access, wants, args.shallow, w);
     if (!args.wanted_refs.empty()) {
         w.line("wanted-refs");
         for (const auto &[name, oid] : args.wanted_refs)
@@ -329,7 +343,7 @@ proto::ArgStop fetch_refusal_stop(RepoAccess &repo) {
 }
 
 std::string answer_v2(RepoAccess &repo, const proto::V2Request &req,
-                      std::unique_ptr<PackSection> *pack, bool *refused) {
+                      std::unique_ptr<PackSection> *pack, bool *refused, PhaseTimes *times) {
     bool unused = false;
     if (!refused)
         refused = &unused;
@@ -339,7 +353,7 @@ std::string answer_v2(RepoAccess &repo, const proto::V2Request &req,
     if (req.command == "ls-refs")
         return ls_refs(repo.snapshot(), req);
     if (req.command == "fetch")
-        return fetch(repo, req, pack, refused);
+        return fetch(repo, req, pack, refused, times);
     if (req.command == "object-info")
         return object_info(repo.git(), req);
     bad_request("invalid command '" + req.command + "'");

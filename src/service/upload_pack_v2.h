@@ -22,8 +22,11 @@ std::string advertise_v2(const UploadPackConfig &config);
 // Requests that break the protocol throw gsh::Error(400); refusals the client
 // shows ("ERR upload-pack: not our ref ...") are part of the returned text,
 // and set *refused when given.
+// times, when given, gets the parse of a fetch's arguments and its
+// negotiation (haves, shallow).
 std::string answer_v2(RepoAccess &repo, const proto::V2Request &req,
-                      std::unique_ptr<PackSection> *pack, bool *refused = nullptr);
+                      std::unique_ptr<PackSection> *pack, bool *refused = nullptr,
+                      PhaseTimes *times = nullptr);
 
 // Stops the parse of a fetch at the argument answer_v2() refuses, as git
 // stops reading there: a want we lack ("not our ref") or an unknown
