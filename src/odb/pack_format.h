@@ -23,6 +23,13 @@ inline bool is_delta(int type) {
     return type == kOfsDelta || type == kRefDelta;
 }
 
+// The name git gives an object type in object headers and messages:
+// "commit", "tree", "blob", "tag"; "" for anything else.
+inline const char *type_name(int type) {
+    static constexpr const char *kNames[] = {"", "commit", "tree", "blob", "tag"};
+    return type >= kCommit && type <= kTag ? kNames[type] : "";
+}
+
 // Enough for any entry header: 10 bytes of type and size, then at most 20
 // bytes of base reference.
 constexpr size_t kMaxEntryHeader = 32;

@@ -18,8 +18,6 @@ namespace gsh::pack {
 namespace {
 
 constexpr size_t kReadChunk = 64 * 1024;
-const char *const kTypeNames[] = {"", "commit", "tree", "blob", "tag"};
-
 bool oid_less(const RefBase &a, const RefBase &b) {
     return git_oid_cmp(&a.base, &b.base) < 0;
 }
@@ -208,7 +206,7 @@ std::string DeltaResolver::resolve_tree(Worker &w, uint32_t root) {
         PackObjectEntry &e = entries_[c];
         const uint8_t type = entries_[stack.back().entry].real_type;
         char head[64];
-        const int hl = std::snprintf(head, sizeof head, "%s %zu", kTypeNames[type], result.size());
+        const int hl = std::snprintf(head, sizeof head, "%s %zu", type_name(type), result.size());
         w.sha.reset();
         w.sha.update(head, size_t(hl) + 1);
         w.sha.update(result.data(), result.size());

@@ -13,6 +13,7 @@
 
 #include "odb/pack_format.h"
 #include "odb/pack_idx_write.h"
+#include "odb/pack_index.h"
 #include "util/error.h"
 #include "util/git_ptr.h"
 #include "util/oid_hex.h"
@@ -21,8 +22,6 @@
 namespace gsh::pack {
 
 namespace {
-
-const char *const kTypeNames[] = {"", "commit", "tree", "blob", "tag"};
 
 void pwrite_all(int fd, const void *data, size_t len, uint64_t offset, const std::string &path) {
     const auto *p = static_cast<const uint8_t *>(data);
@@ -104,7 +103,7 @@ std::string PackIndexer::entry_start(const PackEntryInfo &e) {
     content_.clear();
     if (!is_delta(e.type)) {
         char head[64];
-        const int n = std::snprintf(head, sizeof head, "%s %llu", kTypeNames[e.type],
+        const int n = std::snprintf(head, sizeof head, "%s %llu", type_name(e.type),
                                     static_cast<unsigned long long>(e.size));
         sha_.reset();
         sha_.update(head, size_t(n) + 1);
@@ -242,11 +241,9 @@ void PackIndexer::rewrite_trailer() {
     std::vector<uint8_t> buf(1 << 16);
     for (uint64_t pos = 0; pos < data_end_;) {
         const size_t want = size_t(std::min<uint64_t>(buf.size(), data_end_ - pos));
-        const ssize_t got = pread(fd_, buf.data(), want, off_t(pos));
-        if (got <= 0)
-            throw Error("reading back " + tmp_pack_ + ": " + strerror(errno));
-        sha.update(buf.data(), size_t(got));
-        pos += uint64_t(got);
+        pread_exact(fd_, buf.data(), want, pos, tmp_pack_);
+        sha.update(buf.data(), want);
+        pos += want;
     }
     const Sha1::Digest d = sha.final();
     std::memcpy(trailer_, d.data(), 20);

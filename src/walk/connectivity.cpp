@@ -13,8 +13,6 @@ namespace gsh::pack {
 
 namespace {
 
-const char *const kTypeNames[] = {"", "commit", "tree", "blob", "tag"};
-
 // What git's walk says of a link to id of type actual (0: missing) where it
 // wants a wanted one: "" when it is one, else its error lines.
 std::string want(uint8_t actual, uint8_t wanted, const git_oid &id, const std::string &fatal) {
@@ -23,9 +21,9 @@ std::string want(uint8_t actual, uint8_t wanted, const git_oid &id, const std::s
     if (actual == 0)
         return "fatal: " + fatal + "\n";
     return std::string(wanted == kBlob
-                           ? "error: object " + oid_hex(id) + " is a " + kTypeNames[actual] +
+                           ? "error: object " + oid_hex(id) + " is a " + type_name(actual) +
                                  ", not a blob"
-                           : "error: Object " + oid_hex(id) + " not a " + kTypeNames[wanted]) +
+                           : "error: Object " + oid_hex(id) + " not a " + type_name(wanted)) +
            "\nfatal: " + fatal + "\n";
 }
 
@@ -94,8 +92,8 @@ std::string LinkChecker::check(const git_oid &self, const ObjectLink &link) {
             return "fatal: bad object " + oid_hex(id) + "\n";
         if (actual != link.tag_type)
             // git knows the target by the tag's word first.
-            return "error: object " + oid_hex(id) + " is a " + kTypeNames[link.tag_type] +
-                   ", not a " + kTypeNames[actual] + "\nfatal: bad object " + oid_hex(id) + "\n";
+            return "error: object " + oid_hex(id) + " is a " + type_name(link.tag_type) +
+                   ", not a " + type_name(actual) + "\nfatal: bad object " + oid_hex(id) + "\n";
         return std::string();
     }
     }

@@ -26,9 +26,8 @@ uint8_t type_line(const char *p, const char *end) {
     if (!eol || size_t(eol - p) < 5 || std::memcmp(p, "type ", 5) != 0)
         return 0;
     const std::string_view name(p + 5, size_t(eol - p - 5));
-    static const char *const kNames[] = {"", "commit", "tree", "blob", "tag"};
-    for (uint8_t t = 1; t <= 4; t++)
-        if (name == kNames[t])
+    for (uint8_t t = kCommit; t <= kTag; t++)
+        if (name == type_name(t))
             return t;
     return 0;
 }
