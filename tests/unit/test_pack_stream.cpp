@@ -726,6 +726,25 @@ TEST_F(ComposeTest, DeltasAgainstAnotherBranchAreComposed) {
     }
 }
 
+// Looking for new bases by path reads the trees of every commit sent: in a
+// clone with a long history and a few deltas that lost their base, they
+// are composed or written whole instead, as a clone with a short history
+// pairs them.
+TEST_F(ComposeTest, CloneOfALongHistoryDoesNotPairAFewOrphans) {
+    const std::vector<std::string> wants = {rev("main")};
+    Written shortw = write_fetch_pack(src_, wants, {}, {true, false}, work_.str() + "/s.pack");
+    EXPECT_GT(shortw.stats.encoded_deltas, 0u) << "two commits: the orphans are paired";
+    sh("cd '" + dir_ +
+       "' && for i in $(seq 1 150); do GIT_COMMITTER_DATE=\"@$((1800000000 + i)) +0000\" "
+       "git commit -q --allow-empty -m empty$i; done");
+    const std::vector<std::string> longer = {rev("main")};
+    const auto expect = test::rev_list_objects(src_, longer, {});
+    Written w = write_fetch_pack(src_, longer, {}, {true, false}, work_.str() + "/l.pack");
+    EXPECT_EQ(w.stats.encoded_deltas, 0u) << "152 commits diffed for five orphans";
+    EXPECT_EQ(w.stats.composed_deltas, 3u);
+    EXPECT_EQ(verify_pack(src_, w.pack, {}, work_.str()).objects, expect);
+}
+
 // A thin pack composes down to the versions the client has (M): REF_DELTA
 // entries naming them. A full pack of the same fetch cannot (M is neither
 // sent nor known), and writes them whole.
