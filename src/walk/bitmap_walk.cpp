@@ -155,6 +155,21 @@ bool BitmapEnumerator::worth_it(const EnumerateInput &in, size_t limit) {
     return true;
 }
 
+bool BitmapEnumerator::reaches_pack(const std::vector<git_oid> &haves) {
+    uint32_t pos;
+    for (const git_oid &h : haves) {
+        if (!objects_.exists(h))
+            continue;
+        bool found = rank_of(h, &pos) >= 0;
+        git_oid oid = h;
+        objects_.peel_tags(&oid, objects_.type_of(oid),
+                           [&](const git_oid &tag) { found = found || rank_of(tag, &pos) >= 0; });
+        if (found || rank_of(oid, &pos) >= 0)
+            return true;
+    }
+    return false;
+}
+
 void BitmapEnumerator::subtract_haves(const EnumerateInput &in, Enumeration *out) {
     Side have{Bitset(pack_.count()), OidSet()};
     std::vector<git_oid> haves;

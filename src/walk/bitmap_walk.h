@@ -9,10 +9,10 @@
 #include <vector>
 
 #include "odb/bitmap_index.h"
+#include "odb/pack_index.h"
+#include "util/oid_set.h"
 #include "walk/enumerate.h"
 #include "walk/object_walk.h"
-#include "util/oid_set.h"
-#include "odb/pack_index.h"
 #include "walk/progress.h"
 
 namespace gsh::pack {
@@ -44,6 +44,12 @@ class BitmapEnumerator {
     // every one of them, the walk only those between the wants and the
     // haves.
     bool worth_it(const EnumerateInput &in, size_t limit);
+    // Whether one of the haves (or an object their tags lead to) is in the
+    // bitmapped pack. When none is, git 2.39 counts without the bitmap (its
+    // prepare_bitmap_walk() gives up): a client whose commits are newer than
+    // the last repack would have all of them walked down to the bitmapped
+    // ancestors, trees included, for nothing.
+    bool reaches_pack(const std::vector<git_oid> &haves);
     // Takes out of a walk's answer (not shallow) everything the haves of in
     // reach, counted as run() counts them; without a filter, the client is
     // then known to have all of it (thin packs may use it as bases).

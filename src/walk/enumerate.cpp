@@ -506,7 +506,8 @@ void Enumeration::widen_known() {
 namespace {
 
 // Commits outside every bitmap past which a fetch is counted by the walk.
-// git always counts with the bitmap; on a repository with thousands of
+// git counts with the bitmap when a have is in the bitmapped pack; on a
+// repository with thousands of
 // commits pushed since its last repack, a fetch 150 commits behind costs
 // git about 1.2 s that way, and the walk about 0.3 s.
 constexpr size_t kBitmapUncoveredLimit = 1000;
@@ -521,6 +522,10 @@ Enumeration enumerate_objects(git_repository *repo, std::shared_ptr<const PackSe
         size_t pack;
         if (const BitmapIndex *bitmap = packs->bitmap(&pack)) {
             BitmapEnumerator e(repo, packs, pack, *bitmap, progress);
+            if (!in.haves.empty() && !e.reaches_pack(in.haves)) {
+                Enumerator w(repo, packs, progress);
+                return w.run(in);
+            }
             if (e.worth_it(in, kBitmapUncoveredLimit))
                 return e.run(in);
             // The walk leaves out only what the trees at its edge hold;
