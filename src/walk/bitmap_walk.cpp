@@ -52,6 +52,8 @@ void BitmapEnumerator::walk_tree(const git_oid &root, Side &side, const Side *st
         objects_.for_each_entry(tree, [&](const git_oid &id, bool is_tree) {
             if (entries_met_)
                 entries_met_->insert(id);
+            if (drop_blobs_ && !is_tree)
+                return;
             if (mark(side, id, stop) && is_tree)
                 stack_.push_back(id);
         });
@@ -118,8 +120,12 @@ void BitmapEnumerator::find_objects(const std::vector<git_oid> &roots, Side &sid
         else
             mark(side, oid, stop);
     }
-    for (const git_oid &t : trees)
-        walk_tree(t, side, stop);
+    // The wants' side of a filter that keeps no tree or blob but those
+    // named (tree:0, object:type=commit or tag): the trees of the commits
+    // that no bitmap covers would all be taken out again.
+    if (!(demoted && skips_trees_))
+        for (const git_oid &t : trees)
+            walk_tree(t, side, stop);
     entries_met_ = nullptr;
 }
 
@@ -227,6 +233,23 @@ bool BitmapEnumerator::skips_trees(const ObjectFilter &filter) {
     }
 }
 
+bool BitmapEnumerator::drops_blobs(const ObjectFilter &filter) {
+    switch (filter.kind) {
+    case ObjectFilter::Kind::BlobNone:
+        return true;
+    case ObjectFilter::Kind::TreeDepth:
+        return filter.value == 0;
+    case ObjectFilter::Kind::ObjectType:
+        return filter.type != GIT_OBJECT_BLOB;
+    case ObjectFilter::Kind::Combine:
+        // Each filter of a combination takes out what it omits.
+        return std::any_of(filter.subs.begin(), filter.subs.end(),
+                           [](const ObjectFilter &sub) { return drops_blobs(sub); });
+    default:
+        return false;
+    }
+}
+
 template <typename Keep> void BitmapEnumerator::filter_extra(Side &want, Keep &&keep) {
     if (want.extra.empty())
         return;
@@ -302,7 +325,9 @@ Enumeration BitmapEnumerator::run(const EnumerateInput &in) {
     find_objects(haves, have, nullptr, nullptr);
     OidSet demoted;
     skips_trees_ = skips_trees(in.filter);
+    drop_blobs_ = drops_blobs(in.filter);
     find_objects(in.wants, want, &have, in.filter.active() ? &demoted : nullptr);
+    drop_blobs_ = false;
     want.bits.and_not(have.bits); // the bitmaps ORed on the wants' side
     if (in.filter.active()) {
         Side tips{Bitset(n), OidSet()};

@@ -62,6 +62,8 @@ class BitmapEnumerator {
     // Whether git's walk with this filter never enters a tree that was not
     // named by the client (tree:0, object:type=commit or tag).
     static bool skips_trees(const ObjectFilter &filter);
+    // Whether the filter leaves out every blob that is not named.
+    static bool drops_blobs(const ObjectFilter &filter);
 
   private:
     // What one side (the haves, the wants) reaches.
@@ -97,6 +99,9 @@ class BitmapEnumerator {
     std::vector<git_oid> stack_, parents_;
     OidSet *entries_met_ = nullptr; // every tree entry walk_tree() meets
     bool skips_trees_ = false;
+    // While the wants' side is counted with such a filter: walk_tree()
+    // leaves blobs out rather than look each one up.
+    bool drop_blobs_ = false;
 };
 
 } // namespace gsh::pack

@@ -1,8 +1,8 @@
 // Counting with the reachability bitmap, against git's own object walk:
 // wants minus everything the haves reach, as git's bitmap counting does.
-#include <algorithm>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <set>
 #include <string>
@@ -165,6 +165,38 @@ TEST_F(BitmapWalkTest, MatchesGitWithPacksAndLooseObjectsOutsideTheBitmap) {
         EXPECT_EQ(got, git_bitmap_rev_list(repo_.path(), wants, haves));
         if (bitmapped) {
             EXPECT_EQ(got, wants_minus_haves(repo_.path(), wants, haves));
+        }
+    }
+}
+
+// Filters on history that the bitmap covers only in part: the commits above
+// the bitmapped pack are walked (their trees only as far as the filter needs
+// them), and the answer is git's.
+TEST_F(BitmapWalkTest, FiltersMatchGitAboveTheBitmappedPack) {
+    const std::vector<std::pair<std::vector<std::string>, std::vector<std::string>>> cases = {
+        {{"main", "side", "feature", "v1", "t-new", "t-old"}, {}},
+        {{"main", "feature"}, {"main~12"}},
+        {{"main^{tree}", "main:new2.txt"}, {}},
+    };
+    for (const std::string spec : {"blob:none", "tree:0", "object:type=commit",
+                                   "combine:tree:0+blob:none", "blob:limit=100"}) {
+        for (const auto &[w, h] : cases) {
+            SCOPED_TRACE(spec + " " + w[0] + (h.empty() ? "" : " --not " + h[0]));
+            RepoPtr repo = test::open_repo(repo_.path());
+            EnumerateInput in;
+            in.wants = test::oids_of(revs(w));
+            in.haves = test::oids_of(revs(h));
+            std::string error;
+            ASSERT_TRUE(parse_filter(spec, &in.filter, &error)) << error;
+            Enumeration e = enumerate_objects(repo.get(), in, nullptr);
+            size_t pack;
+            EXPECT_NE(e.pack_objects(&pack), nullptr) << "the bitmap was not used";
+            std::vector<std::string> args = {"--filter=" + spec};
+            for (const auto &x : revs(w))
+                args.push_back(x);
+            for (const auto &x : revs(h))
+                args.push_back("^" + x);
+            EXPECT_EQ(test::hex_set(e.list()), git_bitmap_rev_list(repo_.path(), args, {}));
         }
     }
 }
