@@ -85,6 +85,12 @@ class Enumeration {
     void widen_known();
     bool can_widen() const { return !haves_.empty() && !reachable_ && !have_; }
 
+    // A copy that reads through repo (another request's handle on the same
+    // repository).
+    Enumeration copy_for(git_repository *repo) const;
+    // About what the enumeration holds in memory.
+    size_t memory_bytes() const;
+
   private:
     friend class Enumerator;
     friend class BitmapEnumerator;

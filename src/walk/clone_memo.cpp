@@ -1,0 +1,116 @@
+#include "walk/clone_memo.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace gsh::pack {
+
+namespace {
+
+bool oid_less(const git_oid &a, const git_oid &b) {
+    return std::memcmp(a.id, b.id, GIT_OID_RAWSZ) < 0;
+}
+
+bool same_oids(const std::vector<git_oid> &a, const std::vector<git_oid> &b) {
+    return a.size() == b.size() &&
+           std::equal(a.begin(), a.end(), b.begin(),
+                      [](const git_oid &x, const git_oid &y) { return git_oid_equal(&x, &y); });
+}
+
+// A few repositories cloned over and over (a CI fleet, a release day);
+// a count is a bit set of the bitmapped pack and the ids outside it, a few
+// MB for a history of 400k objects.
+constexpr size_t kEntries = 4;
+constexpr size_t kMaxBytes = size_t(32) << 20;
+
+} // namespace
+
+CloneMemo::CloneMemo(size_t entries, size_t max_bytes)
+    : capacity_(std::max<size_t>(1, entries)), max_bytes_(max_bytes) {}
+
+CloneMemo &CloneMemo::process() {
+    static CloneMemo memo(kEntries, kMaxBytes);
+    return memo;
+}
+
+bool CloneMemo::applies(const EnumerateInput &in) {
+    return in.haves.empty() && in.parentless.empty() && !in.filter.active() && !in.wants.empty();
+}
+
+std::vector<git_oid> CloneMemo::sorted(const std::vector<git_oid> &oids) {
+    std::vector<git_oid> out(oids);
+    std::sort(out.begin(), out.end(), oid_less);
+    out.erase(std::unique(out.begin(), out.end(),
+                          [](const git_oid &a, const git_oid &b) { return git_oid_equal(&a, &b); }),
+              out.end());
+    return out;
+}
+
+CloneMemo::Entry *CloneMemo::find_locked(const PackSet *packs, const std::vector<git_oid> &wants,
+                                         const std::vector<git_oid> &tags) {
+    for (Entry &e : entries_)
+        if (e.key_packs == packs && !e.packs.expired() && same_oids(e.wants, wants) &&
+            same_oids(e.include_tags, tags))
+            return &e;
+    return nullptr;
+}
+
+std::optional<Enumeration> CloneMemo::find(const std::shared_ptr<const PackSet> &packs,
+                                           const EnumerateInput &in, git_repository *repo) {
+    if (!applies(in))
+        return std::nullopt;
+    const std::vector<git_oid> wants = sorted(in.wants), tags = sorted(in.include_tags);
+    std::lock_guard<std::mutex> lock(mutex_);
+    Entry *e = find_locked(packs.get(), wants, tags);
+    if (!e)
+        return std::nullopt;
+    e->used = ++clock_;
+    hits_++;
+    return e->count->copy_for(repo);
+}
+
+void CloneMemo::keep(const std::shared_ptr<const PackSet> &packs, const EnumerateInput &in,
+                     const Enumeration &out) {
+    if (!applies(in) || out.memory_bytes() > max_bytes_)
+        return;
+    Entry fresh;
+    fresh.packs = packs;
+    fresh.key_packs = packs.get();
+    fresh.wants = sorted(in.wants);
+    fresh.include_tags = sorted(in.include_tags);
+    fresh.count = std::make_unique<Enumeration>(out.copy_for(nullptr));
+    std::vector<Entry> dropped; // freed once the lock is released
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (find_locked(packs.get(), fresh.wants, fresh.include_tags))
+        return; // kept meanwhile by another request
+    // Entries of pack sets that are gone first, then the least recently used.
+    for (auto it = entries_.begin(); it != entries_.end();) {
+        if (it->packs.expired()) {
+            dropped.push_back(std::move(*it));
+            it = entries_.erase(it);
+        } else {
+            ++it;
+        }
+    }
+    if (entries_.size() >= capacity_) {
+        auto oldest =
+            std::min_element(entries_.begin(), entries_.end(),
+                             [](const Entry &a, const Entry &b) { return a.used < b.used; });
+        dropped.push_back(std::move(*oldest));
+        entries_.erase(oldest);
+    }
+    fresh.used = ++clock_;
+    entries_.push_back(std::move(fresh));
+}
+
+uint64_t CloneMemo::hits() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return hits_;
+}
+
+size_t CloneMemo::size() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return entries_.size();
+}
+
+} // namespace gsh::pack

@@ -1,0 +1,109 @@
+// The clone memo: a repeat clone of the same refs on the same packs is
+// answered from the first count, anything else is counted.
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "fixture.h"
+#include "odb/pack_index.h"
+#include "test_pack_repo.h"
+#include "walk/clone_memo.h"
+#include "walk/enumerate.h"
+
+namespace gsh::pack {
+namespace {
+
+using test::sh;
+
+class CloneMemoTest : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        path_ = work_.str() + "/m.git";
+        sh("git clone -q --bare '" + test::PackRepo::get().path() + "' '" + path_ +
+           "' && git -C '" + path_ + "' repack -adbq");
+        repo_ = test::open_repo(path_);
+        packs_ = std::make_shared<const PackSet>(repo_.get());
+    }
+    EnumerateInput input(const std::vector<std::string> &wants,
+                         const std::vector<std::string> &haves = {}) {
+        EnumerateInput in;
+        for (const auto &w : wants)
+            in.wants.push_back(test::to_oid(rev(w)));
+        for (const auto &h : haves)
+            in.haves.push_back(test::to_oid(rev(h)));
+        return in;
+    }
+    std::string rev(const std::string &r) {
+        return test::split_lines(sh("git --git-dir='" + path_ + "' rev-parse '" + r + "'"))[0];
+    }
+    std::set<std::string> count(const std::shared_ptr<const PackSet> &packs,
+                                const EnumerateInput &in) {
+        return test::hex_set(enumerate_objects(repo_.get(), packs, in, nullptr).list());
+    }
+
+    test::TempDir work_;
+    std::string path_;
+    RepoPtr repo_;
+    std::shared_ptr<const PackSet> packs_;
+};
+
+TEST_F(CloneMemoTest, RepeatCloneIsAnsweredFromTheFirstCount) {
+    CloneMemo &memo = CloneMemo::process();
+    const EnumerateInput clone = input({"main", "side", "v1"});
+    const auto first = count(packs_, clone);
+    const uint64_t hits = memo.hits();
+    EXPECT_EQ(count(packs_, clone), first);
+    EXPECT_EQ(memo.hits(), hits + 1);
+    // The same wants in another order, listed twice: the same request.
+    EXPECT_EQ(count(packs_, input({"v1", "main", "side", "main"})), first);
+    EXPECT_EQ(memo.hits(), hits + 2);
+    EXPECT_EQ(first, test::rev_list_objects(path_, {rev("main"), rev("side"), rev("v1")}, {}));
+}
+
+TEST_F(CloneMemoTest, OtherRequestsAndNewPacksAreCounted) {
+    CloneMemo &memo = CloneMemo::process();
+    count(packs_, input({"main"}));
+    const uint64_t hits = memo.hits();
+    // Other wants, a fetch, a filter, a shallow clone.
+    EXPECT_EQ(count(packs_, input({"main~1"})), test::rev_list_objects(path_, {rev("main~1")}, {}));
+    const EnumerateInput fetch = input({"main"}, {"main~2"});
+    EXPECT_EQ(count(packs_, fetch), test::rev_list_objects(path_, {rev("main")}, {rev("main~2")}));
+    count(packs_, fetch);
+    EnumerateInput filtered = input({"main"});
+    std::string error;
+    ASSERT_TRUE(parse_filter("blob:none", &filtered.filter, &error));
+    count(packs_, filtered);
+    count(packs_, filtered);
+    EXPECT_FALSE(CloneMemo::applies(filtered));
+    EXPECT_FALSE(CloneMemo::applies(fetch));
+    EXPECT_EQ(memo.hits(), hits);
+    // The packs read again (a repack, a push kept as a pack): counted anew.
+    auto again = std::make_shared<const PackSet>(repo_.get());
+    EXPECT_EQ(count(again, input({"main"})), test::rev_list_objects(path_, {rev("main")}, {}));
+    EXPECT_EQ(memo.hits(), hits);
+}
+
+TEST_F(CloneMemoTest, KeepsAtMostItsEntriesAndNothingTooLarge) {
+    CloneMemo memo(2, size_t(1) << 20);
+    RepoPtr other = test::open_repo(path_);
+    for (const char *w : {"main", "side", "v1"}) {
+        const EnumerateInput in = input({w});
+        memo.keep(packs_, in, enumerate_objects(repo_.get(), packs_, in, nullptr));
+    }
+    EXPECT_EQ(memo.size(), 2u);
+    EXPECT_FALSE(memo.find(packs_, input({"main"}), other.get())) << "the oldest stays";
+    std::optional<Enumeration> hit = memo.find(packs_, input({"v1"}), other.get());
+    ASSERT_TRUE(hit);
+    EXPECT_EQ(test::hex_set(hit->list()), test::rev_list_objects(path_, {rev("v1")}, {}));
+    CloneMemo tiny(2, 16);
+    tiny.keep(packs_, input({"main"}),
+              enumerate_objects(repo_.get(), packs_, input({"main"}), nullptr));
+    EXPECT_EQ(tiny.size(), 0u);
+}
+
+} // namespace
+} // namespace gsh::pack
