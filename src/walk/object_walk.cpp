@@ -24,9 +24,12 @@ OdbPtr open_odb(git_repository *repo) {
 
 } // namespace
 
+const CommitGraph *usable_commit_graph(git_repository *repo, const PackSet &packs) {
+    return commit_graph_allowed(repo) ? packs.commit_graph() : nullptr;
+}
+
 ObjectParser::ObjectParser(git_repository *repo, const PackSet &packs)
-    : odb_(open_odb(repo)), reader_(repo, packs),
-      graph_(commit_graph_allowed(repo) ? packs.commit_graph() : nullptr) {}
+    : odb_(open_odb(repo)), reader_(repo, packs), graph_(usable_commit_graph(repo, packs)) {}
 
 ObjectReader::Object ObjectParser::read(const git_oid &oid, git_object_t expect, size_t limit) {
     ObjectReader::Object obj = reader_.read(oid, limit);

@@ -21,6 +21,9 @@
 
 namespace gsh::pack {
 
+// packs' commit-graph when git would read it for repo, else nullptr.
+const CommitGraph *usable_commit_graph(git_repository *repo, const PackSet &packs);
+
 class ObjectParser {
   public:
     // packs must outlive the parser.
