@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "odb/alternates.h"
+#include "odb/commit_graph.h"
 #include "odb/loose_object.h"
 
 namespace gsh {
@@ -185,20 +186,15 @@ class Builder {
 
 // libgit2's own repository odb reads objects/info/commit-graph unless
 // core.commitGraph is false, and its revision walks parse commits from it;
-// ours keeps that.
+// ours keeps that, under git's rule for when a graph may be read at all.
+// libgit2 1.5 reads no split chain: its walks parse those commits.
 void use_commit_graph(git_repository *repo, git_odb *odb, const std::string &objects_dir) {
     struct stat st;
-    if (::stat((objects_dir + "/info/commit-graph").c_str(), &st) < 0)
+    if (::stat((objects_dir + "/info/commit-graph").c_str(), &st) < 0 ||
+        !pack::commit_graph_allowed(repo))
         return;
-    int enabled = 1;
-    git_config *raw = nullptr;
-    if (git_repository_config_snapshot(&raw, repo) == 0) {
-        ConfigPtr cfg(raw);
-        if (git_config_get_bool(&enabled, cfg.get(), "core.commitgraph") < 0)
-            enabled = 1;
-    }
     git_commit_graph *graph = nullptr;
-    if (enabled && git_commit_graph_open(&graph, objects_dir.c_str()) == 0 &&
+    if (git_commit_graph_open(&graph, objects_dir.c_str()) == 0 &&
         git_odb_set_commit_graph(odb, graph) < 0)
         git_commit_graph_free(graph);
     // A damaged or unreadable graph is only a lost shortcut.

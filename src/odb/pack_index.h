@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include "odb/commit_graph.h"
+
 namespace gsh::pack {
 
 // An owned file descriptor.
@@ -199,6 +201,11 @@ class PackSet {
     // one per repository), read on first use; nullptr when there is none or
     // it cannot be used. *pack is set to that pack's index here.
     const BitmapIndex *bitmap(size_t *pack) const;
+    // The commit-graph of the repository's own object folder, read on
+    // first use; nullptr when there is none that can be read.
+    const CommitGraph *commit_graph() const {
+        return folders_.empty() ? nullptr : commit_graph_.get(folders_.front());
+    }
 
   private:
     void open_dir(const std::string &pack_dir);
@@ -210,6 +217,7 @@ class PackSet {
     int bitmap_candidate_ = -1; // first pack with a .bitmap file beside it
     mutable std::once_flag bitmap_once_;
     mutable std::unique_ptr<BitmapIndex> bitmap_;
+    LazyCommitGraph commit_graph_;
     // Where the last lookup hit: consecutive lookups tend to hit the same
     // pack. A hint only, so relaxed.
     mutable std::atomic<size_t> last_hit_{0};

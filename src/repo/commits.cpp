@@ -19,11 +19,19 @@ const CommitInfo *CommitCache::get(const git_oid &id) {
     auto it = cache_.find(id);
     if (it != cache_.end())
         return &it->second;
+    CommitInfo info;
+    uint32_t pos;
+    git_oid tree;
+    int64_t date;
+    if (graph_ && graph_->find(id, &pos) && graph_->commit(pos, &tree, &info.parents, &date)) {
+        info.time = date;
+        return &cache_.emplace(id, std::move(info)).first->second;
+    }
     git_commit *raw = nullptr;
     if (git_commit_lookup(&raw, repo_, &id) != 0)
         return nullptr;
     CommitPtr c(raw);
-    CommitInfo info;
+    info.parents.clear();
     info.time = git_commit_time(c.get());
     for (unsigned i = 0; i < git_commit_parentcount(c.get()); i++)
         info.parents.push_back(*git_commit_parent_id(c.get(), i));

@@ -11,6 +11,8 @@
 #include <unordered_set>
 #include <vector>
 
+#include "odb/commit_graph.h"
+
 namespace gsh {
 
 // A per-process random key mixed with all 20 bytes: a client names any oid
@@ -43,12 +45,15 @@ struct CommitInfo {
 
 class CommitCache {
   public:
-    explicit CommitCache(git_repository *repo) : repo_(repo) {}
+    // Commits the graph lists are read from it, as git reads them.
+    explicit CommitCache(git_repository *repo, const pack::CommitGraph *graph = nullptr)
+        : repo_(repo), graph_(graph) {}
     // nullptr when id is not a commit of the repository.
     const CommitInfo *get(const git_oid &id);
 
   private:
     git_repository *repo_;
+    const pack::CommitGraph *graph_;
     std::unordered_map<git_oid, CommitInfo, OidHash, OidEq> cache_;
 };
 

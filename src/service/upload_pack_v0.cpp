@@ -12,6 +12,7 @@
 #include "util/error.h"
 #include "util/git_ptr.h"
 #include "walk/negotiation.h"
+#include "walk/object_walk.h"
 #include "walk/shallow.h"
 
 namespace gsh {
@@ -151,8 +152,9 @@ void send_shallow_list(const ShallowArgs &args, const ShallowInfo &shallow, std:
 // git's get_common_commits() over one stateless request: the haves up to a
 // flush (the end of this round) or "done" (the pack follows).
 struct CommonCommits {
-    CommonCommits(git_repository *repo, const std::vector<git_oid> &wants, const Needs &needs)
-        : neg(repo, wants), needs(needs) {}
+    CommonCommits(git_repository *repo, const std::vector<git_oid> &wants, const Needs &needs,
+                  const pack::CommitGraph *graph)
+        : neg(repo, wants, graph), needs(needs) {}
 
     Negotiator neg;
     const Needs &needs;
@@ -316,14 +318,16 @@ std::string answer_v0(RepoAccess &access, proto::PktReader &body,
     PhaseTimes::Scope negotiate(times, Phase::negotiate);
     std::optional<ShallowInfo> shallow;
     if (needs.shallow.any()) {
-        shallow = compute_shallow(repo, wants, needs.shallow, access.snapshot().tips());
+        shallow = compute_shallow(repo, wants, needs.shallow, access.snapshot().tips(),
+                                  pack::usable_commit_graph(repo, *access.snapshot().packs()));
         send_shallow_list(needs.shallow, *shallow, out);
     }
     // Wants alone, then the end of the body: the client only wanted the
     // shallow list, and a stateless server stops here.
     if (reader.at_end())
         return out;
-    CommonCommits common(repo, wants, needs);
+    CommonCommits common(repo, wants, needs,
+                         pack::usable_commit_graph(repo, *access.snapshot().packs()));
     if (!common.run(reader, config, out, refused))
         return out;
     *pack = std::make_unique<PackSection>(

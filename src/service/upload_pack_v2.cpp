@@ -15,6 +15,7 @@
 #include "util/error.h"
 #include "util/git_ptr.h"
 #include "walk/negotiation.h"
+#include "walk/object_walk.h"
 #include "walk/shallow.h"
 
 namespace gsh {
@@ -193,7 +194,9 @@ std::optional<ShallowInfo> shallow_info(RepoAccess &access, const std::vector<gi
                                         const ShallowArgs &args, proto::SectionWriter &w) {
     if (!args.any())
         return std::nullopt;
-    ShallowInfo shallow = compute_shallow(access.git(), wants, args, access.snapshot().tips());
+    ShallowInfo shallow =
+        compute_shallow(access.git(), wants, args, access.snapshot().tips(),
+                        pack::usable_commit_graph(access.git(), *access.snapshot().packs()));
     w.line("shallow-info");
     for (const git_oid &c : shallow.shallow)
         w.bare("shallow " + oid_hex(c));
@@ -240,7 +243,7 @@ std::string fetch(RepoAccess &access, const proto::V2Request &req,
     std::optional<PhaseTimes::Scope> negotiate;
     if (!args.haves.empty() || args.shallow.any())
         negotiate.emplace(times, Phase::negotiate);
-    Negotiator neg(repo, wants);
+    Negotiator neg(repo, wants, pack::usable_commit_graph(repo, *access.snapshot().packs()));
     if (!args.haves.empty()) {
         std::vector<git_oid> common;
         for (const git_oid &h : args.haves)

@@ -64,7 +64,7 @@ bool reaches(CommitCache &commits, const git_oid &want, const OidSet &they_have,
 } // namespace
 
 struct Negotiator::State {
-    explicit State(git_repository *repo) : commits(repo) {}
+    State(git_repository *repo, const pack::CommitGraph *graph) : commits(repo, graph) {}
     OdbPtr odb;
     CommitCache commits;
     OidSet they_have, seen_have;
@@ -77,8 +77,9 @@ struct Negotiator::State {
     std::optional<bool> give_up;
 };
 
-Negotiator::Negotiator(git_repository *repo, std::vector<git_oid> wants)
-    : repo_(repo), wants_(std::move(wants)), state_(std::make_unique<State>(repo)) {
+Negotiator::Negotiator(git_repository *repo, std::vector<git_oid> wants,
+                       const pack::CommitGraph *graph)
+    : repo_(repo), wants_(std::move(wants)), state_(std::make_unique<State>(repo, graph)) {
     git_odb *odb_raw = nullptr;
     git_check(git_repository_odb(&odb_raw, repo), "opening the object database");
     state_->odb.reset(odb_raw);

@@ -7,6 +7,7 @@
 #include <optional>
 #include <vector>
 
+#include "odb/commit_graph.h"
 #include "repo/refs.h"
 #include "util/git_ptr.h"
 
@@ -17,7 +18,9 @@ namespace gsh {
 // can answer after each line as git does.
 class Negotiator {
   public:
-    Negotiator(git_repository *repo, std::vector<git_oid> wants);
+    // graph, when given, answers for the commits it lists.
+    Negotiator(git_repository *repo, std::vector<git_oid> wants,
+               const pack::CommitGraph *graph = nullptr);
     ~Negotiator();
     Negotiator(const Negotiator &) = delete;
     Negotiator &operator=(const Negotiator &) = delete;

@@ -24,8 +24,12 @@ OdbPtr open_odb(git_repository *repo) {
 
 } // namespace
 
+const CommitGraph *usable_commit_graph(git_repository *repo, const PackSet &packs) {
+    return commit_graph_allowed(repo) ? packs.commit_graph() : nullptr;
+}
+
 ObjectParser::ObjectParser(git_repository *repo, const PackSet &packs)
-    : odb_(open_odb(repo)), reader_(repo, packs) {}
+    : odb_(open_odb(repo)), reader_(repo, packs), graph_(usable_commit_graph(repo, packs)) {}
 
 ObjectReader::Object ObjectParser::read(const git_oid &oid, git_object_t expect, size_t limit) {
     ObjectReader::Object obj = reader_.read(oid, limit);
@@ -98,6 +102,9 @@ void ObjectParser::parse_commit(const git_oid &oid, git_oid *tree, std::vector<g
 
 void ObjectParser::parse_commit_prefix(const git_oid &oid, git_oid *tree,
                                        std::vector<git_oid> *parents, int64_t *date) {
+    uint32_t pos;
+    if (graph_ && graph_->find(oid, &pos) && graph_->commit(pos, tree, parents, date))
+        return;
     // The tree line and 4 parent lines; with the date, author and committer too.
     const size_t prefix = date ? 1024 : 256;
     size_t limit = prefix;

@@ -1,5 +1,7 @@
 // Commits, tags and trees as the object walks read them: straight from the
-// pack files through ObjectReader, parsed only as far as a walk needs.
+// pack files through ObjectReader, parsed only as far as a walk needs. A
+// commit the repository's commit-graph lists is answered from the graph
+// without reading the object, when git would read that graph too.
 #pragma once
 
 #include <git2.h>
@@ -13,16 +15,22 @@
 
 #include "odb/object_reader.h"
 #include "odb/pack_index.h"
-#include "util/git_ptr.h"
 #include "util/error.h"
+#include "util/git_ptr.h"
 #include "util/oid_hex.h"
 
 namespace gsh::pack {
+
+// packs' commit-graph when git would read it for repo, else nullptr.
+const CommitGraph *usable_commit_graph(git_repository *repo, const PackSet &packs);
 
 class ObjectParser {
   public:
     // packs must outlive the parser.
     ObjectParser(git_repository *repo, const PackSet &packs);
+
+    // The commit-graph parse_commit() answers from, or nullptr.
+    const CommitGraph *commit_graph() const { return graph_; }
 
     bool exists(const git_oid &oid) const { return git_odb_exists(odb_.get(), &oid); }
     // Throws gsh::Error when the object is missing.
@@ -91,6 +99,7 @@ class ObjectParser {
 
     OdbPtr odb_;
     ObjectReader reader_;
+    const CommitGraph *graph_;
 };
 
 } // namespace gsh::pack

@@ -133,12 +133,13 @@ std::vector<git_oid> reachable_shallows(git_repository *repo, CommitCache &commi
 } // namespace
 
 ShallowInfo compute_shallow(git_repository *repo, const std::vector<git_oid> &wants,
-                            const ShallowArgs &args, const std::vector<Tip> &tips) {
+                            const ShallowArgs &args, const std::vector<Tip> &tips,
+                            const pack::CommitGraph *graph) {
     if (args.depth > 0 && args.by_rev_list())
         bad_request("git upload-pack: deepen and deepen-since (or deepen-not) cannot be used "
                     "together");
     ShallowInfo info;
-    CommitCache commits(repo);
+    CommitCache commits(repo, graph);
     OidHashSet not_shallow;
     std::vector<git_oid> heads;
     for (const git_oid &w : wants)

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "odb/commit_graph.h"
 #include "repo/refs.h"
 #include "repo/unique_oids.h"
 
@@ -38,9 +39,11 @@ struct ShallowInfo {
 };
 
 // wants are the fetch's wants (tags are peeled); tips are our refs, for
-// deepen-relative. Throws gsh::Error(400) for requests git refuses.
+// deepen-relative; graph, when given, answers for the commits it lists.
+// Throws gsh::Error(400) for requests git refuses.
 ShallowInfo compute_shallow(git_repository *repo, const std::vector<git_oid> &wants,
-                            const ShallowArgs &args, const std::vector<Tip> &tips);
+                            const ShallowArgs &args, const std::vector<Tip> &tips,
+                            const pack::CommitGraph *graph = nullptr);
 
 // Parses the shallow-related lines of a fetch (v0 and v2 share them); returns
 // false when line is not one of them. Throws gsh::Error(400) on a bad value.
