@@ -5,8 +5,9 @@ by side, on the same repositories.
     GSH_MODULE=build/ngx_http_git_smart_http_module.so /usr/bin/python3 tests/bench/bench.py
 
 Environment:
-  BENCH_QUICK=1      smoke run: one small generated repository, one round,
-                     every kind of scenario at a small size (< 1 minute)
+  BENCH_QUICK=1      smoke run: one small generated repository (and the
+                     issue 18 layouts made from it), one round, every kind
+                     of scenario at a small size (< 1 minute)
   BENCH_ROUNDS=N     rounds (default 3; 1 with BENCH_QUICK)
   BENCH_REPO=P[:P]   also benchmark these repositories (mirrored by hard links)
   BENCH_ONLY=a,b     only scenarios whose "repo/scenario" contains one of these

@@ -14,7 +14,11 @@ repository that bench_repos.py has already prepared (read only):
                (unpack-objects); no bitmap, no MIDX, no commit-graph
   <p>-midx     a copy (hard links) of <p>-pushes after
                `git repack --geometric=2 -d --write-midx --write-bitmap-index`
-               and `git commit-graph write --reachable --split`
+               (the newest `midx_recent` push packs kept out of the roll-up,
+               so that the MIDX and its bitmap span several packs) and a
+               split commit-graph of two layers (`git commit-graph write
+               --split`: the history up to `cut` commits ago, then
+               `--reachable`)
   refs<N>      a copy (hard links) of a bitmapped repository plus N refs
                refs/pull/<n>/head (packed-refs) on commits spread over the
                whole history, added after the bitmap was written
@@ -37,9 +41,9 @@ LAYOUTS_VERSION = 1  # the recipes in this file
 # the quick run's generated repository
 PARAMS = {
     "corpus": dict(cut=300, late_packs=3, tag_every=20, pushes=30, loose=8,
-                   refs=50000),
+                   midx_recent=4, refs=50000),
     "small": dict(cut=200, late_packs=2, tag_every=20, pushes=6, loose=4,
-                  refs=2000),
+                  midx_recent=2, refs=2000),
 }
 
 
@@ -198,13 +202,29 @@ def make_pushes(git, source_path, p):
     return make
 
 
-def make_midx(git, pushes_path):
+def make_midx(git, pushes_path, p):
     def make(tmp):
         # hard links: git never changes an object file in place, and
         # replaces config and packed-refs by rename
         shutil.copytree(pushes_path, tmp, copy_function=os.link)
+        # the push packs are of similar sizes, so one geometric repack rolls
+        # them all into one pack. What maintenance leaves between two runs
+        # is a MIDX over a rolled-up pack and the packs of the latest
+        # pushes: those are kept out of the roll-up (and in the MIDX)
+        packs = sorted((Path(tmp) / "objects" / "pack").glob("*.pack"),
+                       key=lambda f: (f.stat().st_mtime_ns, f.name))
+        keeps = [f.with_suffix(".keep") for f in packs[-p["midx_recent"]:]]
+        for k in keeps:
+            k.write_text("")
         git.run("repack", "-q", "--geometric=2", "-d", "--write-midx",
                 "--write-bitmap-index", cwd=tmp)
+        for k in keeps:
+            k.unlink()
+        # a split chain of two layers, as two maintenance runs leave it:
+        # the history up to `cut` commits ago, then the rest
+        old = git.run("rev-parse", "HEAD~%d" % p["cut"], cwd=tmp)
+        git.run("commit-graph", "write", "--split", "--stdin-commits",
+                "--no-progress", cwd=tmp, input=old.encode())
         git.run("commit-graph", "write", "--reachable", "--split",
                 "--no-progress", cwd=tmp)
     return make
@@ -262,8 +282,10 @@ def wanted(git, root, prefix, size, sources, git_version):
         (prefix + "-partial", "partial %s of [%s] %s" % (params, kp, base),
          make_partial(git, plain, p), "layout", None),
         (pushes, pushes_key, make_pushes(git, plain, p), "layout", None),
-        (prefix + "-midx", "midx of [%s]" % pushes_key,
-         make_midx(git, Path(root) / (pushes + ".git")), "layout", pushes),
+        (prefix + "-midx", "midx recent=%d of [%s]" % (p["midx_recent"],
+                                                       pushes_key),
+         make_midx(git, Path(root) / (pushes + ".git"), p), "layout",
+         pushes),
         (refs_name(p["refs"]), "refs %d of [%s] %s" % (p["refs"], kb, base),
          make_refs(git, bitmap, p["refs"]), "refs", None),
     ]

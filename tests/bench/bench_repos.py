@@ -6,6 +6,10 @@ build/bench/repos (the root both servers serve) and build/bench/clients.
   big.git             make_big_repo.py (several packs, a bitmap on the
                       oldest, loose objects), >= 300k objects
   small.git           make_big_repo.py --profile small (BENCH_QUICK=1)
+  nginx-partial.git, nginx-pushes.git, nginx-midx.git, refs50k.git
+                      the layouts of issue 18 (bench_layouts.py), made
+                      from nginx-nobitmap.git / nginx-bitmap.git; from
+                      small.git when quick (small-*.git, refs2k.git)
   extra-<name>.git    BENCH_REPO=/path[:/path...]: `git clone --mirror
                       --local` (hard links: the packs, .bitmap, loose objects
                       as they are; the repository's own config is not copied)
