@@ -275,17 +275,24 @@ def wanted(git, root, prefix, size, sources, git_version):
     p = PARAMS[size]
     base = "layouts-v%d %s" % (LAYOUTS_VERSION, git_version)
     (plain, kp), (bitmap, kb) = sources["plain"], sources["bitmap"]
-    params = " ".join("%s=%s" % kv for kv in sorted(p.items()))
+
+    def key(what, *names):
+        # only the parameters the recipe reads: a change remakes only what
+        # depends on it
+        return "%s %s" % (what, " ".join("%s=%s" % (n, p[n]) for n in names))
     pushes = prefix + "-pushes"
-    pushes_key = "pushes %s of [%s] %s" % (params, kp, base)
+    pushes_key = "%s of [%s] %s" % (key("pushes", "pushes", "loose"), kp,
+                                    base)
     return [
-        (prefix + "-partial", "partial %s of [%s] %s" % (params, kp, base),
+        (prefix + "-partial", "%s of [%s] %s" % (
+            key("partial", "cut", "late_packs", "tag_every"), kp, base),
          make_partial(git, plain, p), "layout", None),
         (pushes, pushes_key, make_pushes(git, plain, p), "layout", None),
-        (prefix + "-midx", "midx recent=%d of [%s]" % (p["midx_recent"],
-                                                       pushes_key),
+        (prefix + "-midx", "%s of [%s]" % (
+            key("midx", "midx_recent", "cut"), pushes_key),
          make_midx(git, Path(root) / (pushes + ".git"), p), "layout",
          pushes),
-        (refs_name(p["refs"]), "refs %d of [%s] %s" % (p["refs"], kb, base),
+        (refs_name(p["refs"]), "%s of [%s] %s" % (key("refs", "refs"), kb,
+                                                  base),
          make_refs(git, bitmap, p["refs"]), "refs", None),
     ]
