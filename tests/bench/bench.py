@@ -1287,10 +1287,10 @@ GOALS = [
 # run's small-* layouts have no goals (too small to say anything)
 BITMAPPED = ("nginx-bitmap", "nginx-partial", "nginx-midx", "refs50k")
 NOT_BITMAPPED = ("nginx-nobitmap", "nginx-pushes", "big")
-GOALS += [("full clone, server CPU (bitmap: pack or MIDX; 18)", repo, "clone-v2",
-           "cpu", "ratio", "<=", 0.1) for repo in BITMAPPED]
-GOALS += [("full clone, server CPU (no bitmap; 18)", repo, "clone-v2", "cpu",
-           "ratio", "<=", 0.5) for repo in NOT_BITMAPPED]
+GOALS += [("full clone, server CPU (pack or MIDX bitmap) (18)", repo,
+           "clone-v2", "cpu", "ratio", "<=", 0.1) for repo in BITMAPPED]
+GOALS += [("full clone, server CPU (no bitmap) (18)", repo, "clone-v2",
+           "cpu", "ratio", "<=", 0.5) for repo in NOT_BITMAPPED]
 GOALS += [("incremental fetch, server CPU (18)", repo, "fetch-v2", "cpu",
            "ratio", "<=", 0.3) for repo in BITMAPPED + NOT_BITMAPPED]
 GOALS += [(label + ", server CPU (18)", repo, sc, "cpu", "ratio", "<=", 0.5)
