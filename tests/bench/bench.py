@@ -5,11 +5,15 @@ by side, on the same repositories.
     GSH_MODULE=build/ngx_http_git_smart_http_module.so /usr/bin/python3 tests/bench/bench.py
 
 Environment:
-  BENCH_QUICK=1      smoke run: one small generated repository, one round,
-                     every kind of scenario at a small size (< 1 minute)
+  BENCH_QUICK=1      smoke run: one small generated repository (and the
+                     issue 18 layouts made from it), one round, every kind
+                     of scenario at a small size (< 1 minute)
   BENCH_ROUNDS=N     rounds (default 3; 1 with BENCH_QUICK)
   BENCH_REPO=P[:P]   also benchmark these repositories (mirrored by hard links)
   BENCH_ONLY=a,b     only scenarios whose "repo/scenario" contains one of these
+                     (and only the repositories they need are made)
+  BENCH_LAYOUTS=0    without the issue 18 layouts (nginx-partial,
+                     nginx-pushes, nginx-midx, refs50k; small-* when quick)
   BENCH_DURATION=S   seconds of each throughput run (default 5; 1 quick)
   BENCH_PERF=0|1     perf profile of the module during a full clone (default
                      1 when perf works, 0 with BENCH_QUICK or BENCH_ONLY)
@@ -59,6 +63,7 @@ ROUNDS = int(os.environ.get("BENCH_ROUNDS") or (1 if QUICK else 3))
 ONLY = [s for s in os.environ.get("BENCH_ONLY", "").split(",") if s]
 DURATION = float(os.environ.get("BENCH_DURATION") or (1 if QUICK else 5))
 PERF = os.environ.get("BENCH_PERF", "0" if QUICK or ONLY else "1") == "1"
+LAYOUTS = os.environ.get("BENCH_LAYOUTS", "1") != "0"
 CONCURRENCY = 4 if QUICK else 16
 LS_REMOTE_N = 5 if QUICK else 20
 THROUGHPUT_CONNECTIONS = 16
@@ -834,13 +839,39 @@ SCENARIOS = [
 ]
 
 
+# The rows of the issue 18 layouts (bench_layouts.py): what a layout
+# changes, not every request shape again
+LAYOUT_ROWS = ("clone-v2", "fetch-v2", "shallow-1", "clone-blobless",
+               "clone-treeless")
+ROWS = {"layout": LAYOUT_ROWS,
+        "refs": LAYOUT_ROWS + ("ls-remote", "refs-rps")}
+
+
+def row_allowed(rows, sname):
+    """Whether a repository whose info["rows"] is `rows` has this row."""
+    return rows is None or sname in ROWS[rows]
+
+
+def selected(name, rows):
+    """Whether BENCH_ONLY selects some row of this repository."""
+    return not ONLY or any(
+        o in "%s/%s" % (name, sname) for o in ONLY
+        for sname, _, _, _ in SCENARIOS if row_allowed(rows, sname))
+
+
 def plan(repos, ctx):
     """[(repo, scenario name, label, factory)] in run order."""
     names = [name for name, _, _ in repos]
-    first = names[0]
+    # the rows of one repository only ("clone-x16"): the first of those
+    # that have every row
+    first = next((name for name, _, info in repos
+                  if info.get("rows") is None), None)
     out = []
     for repo in names:
+        rows = ctx.repos[repo][1].get("rows")
         for sname, label, factory, where in SCENARIOS:
+            if not row_allowed(rows, sname):
+                continue
             ok = where == "all"
             if where == "first":
                 ok = repo == first
@@ -1252,6 +1283,21 @@ GOALS = [
     ("push of one %d MB file, module peak RSS growth (MB)" % BIGFILE_MB,
      BIGFILE_REPO, "push-bigfile", "rss_growth", "mb", "<=", 64),
 ]
+# issue 18: repositories as servers hold them (bench_layouts.py); the quick
+# run's small-* layouts have no goals (too small to say anything)
+BITMAPPED = ("nginx-bitmap", "nginx-partial", "nginx-midx", "refs50k")
+NOT_BITMAPPED = ("nginx-nobitmap", "nginx-pushes", "big")
+GOALS += [("full clone, server CPU (pack or MIDX bitmap) (18)", repo,
+           "clone-v2", "cpu", "ratio", "<=", 0.1) for repo in BITMAPPED]
+GOALS += [("full clone, server CPU (no bitmap) (18)", repo, "clone-v2",
+           "cpu", "ratio", "<=", 0.5) for repo in NOT_BITMAPPED]
+GOALS += [("incremental fetch, server CPU (18)", repo, "fetch-v2", "cpu",
+           "ratio", "<=", 0.3) for repo in BITMAPPED + NOT_BITMAPPED]
+GOALS += [(label + ", server CPU (18)", repo, sc, "cpu", "ratio", "<=", 0.5)
+          for sc, label in (("shallow-1", "depth 1 clone"),
+                            ("clone-blobless", "blobless clone"),
+                            ("clone-treeless", "treeless clone"))
+          for repo in BITMAPPED + NOT_BITMAPPED]
 
 
 def rounds_failed(s):
@@ -1385,13 +1431,15 @@ def main():
              if p]
     log("bench: %s, %d round(s)%s" % ("QUICK" if QUICK else "full", ROUNDS,
                                       ", only %s" % ONLY if ONLY else ""))
-    repos = bench_repos.prepare(git, OUT / "repos", QUICK, extra)
+    repos = bench_repos.prepare(git, OUT / "repos", QUICK, extra,
+                                selected=selected, layouts=LAYOUTS)
     for name, path, info in repos:
-        log("  %-16s %7d objects (%d loose), %d pack(s), %d bitmap(s), "
+        log("  %-16s %7d objects (%d loose), %d pack(s), %d bitmap(s)%s%s, "
             "%.1f MB of packs, %d refs" % (
                 name, info["objects"], info["loose"], info["packs"],
-                info["bitmaps"], info["pack_bytes"] / 1048576.0,
-                info["refs"]))
+                info["bitmaps"], " (MIDX)" if info["midx"] else "",
+                ", commit-graph" if info["commit_graph"] else "",
+                info["pack_bytes"] / 1048576.0, info["refs"]))
     # this run's servers (conf, logs) and client work; a private directory,
     # kept as build/bench/last-run[-quick] afterwards for inspection
     run_dir = OUT / ("run-%d" % os.getpid())

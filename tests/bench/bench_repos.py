@@ -6,6 +6,10 @@ build/bench/repos (the root both servers serve) and build/bench/clients.
   big.git             make_big_repo.py (several packs, a bitmap on the
                       oldest, loose objects), >= 300k objects
   small.git           make_big_repo.py --profile small (BENCH_QUICK=1)
+  nginx-partial.git, nginx-pushes.git, nginx-midx.git, refs50k.git
+                      the layouts of issue 18 (bench_layouts.py), made
+                      from nginx-nobitmap.git / nginx-bitmap.git; from
+                      small.git when quick (small-*.git, refs2k.git)
   extra-<name>.git    BENCH_REPO=/path[:/path...]: `git clone --mirror
                       --local` (hard links: the packs, .bitmap, loose objects
                       as they are; the repository's own config is not copied)
@@ -28,6 +32,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -35,6 +40,8 @@ TOP = HERE.parents[1]
 
 sys.path.insert(0, str(TOP / "tests" / "lib"))
 from git_env import clean_git_env  # noqa: E402
+
+import bench_layouts  # noqa: E402
 
 GENERATOR = HERE / "make_big_repo.py"
 REPOS_VERSION = 1   # the recipes in this file
@@ -115,6 +122,10 @@ def describe(git, repo):
     return {"objects": int(d["count"]) + int(d["in-pack"]),
             "loose": int(d["count"]), "packs": int(d["packs"]),
             "bitmaps": len(list(pack.glob("*.bitmap"))),
+            "midx": (pack / "multi-pack-index").is_file(),
+            "commit_graph": (Path(repo) / "objects" / "info" / "commit-graph")
+            .is_file() or (Path(repo) / "objects" / "info" / "commit-graphs")
+            .is_dir(),
             "pack_bytes": sum(p.stat().st_size for p in pack.glob("*.pack")),
             "refs": refs}
 
@@ -151,18 +162,22 @@ def generator_version():
     return r.stdout.strip()
 
 
-def prepare(git, root, quick, extra_paths):
-    """Returns [(name, path, info)] of the repositories to benchmark."""
+def prepare(git, root, quick, extra_paths, selected=None, layouts=True):
+    """Returns [(name, path, info)] of the repositories to benchmark: those
+    for which selected(name, rows) holds (all when None). A repository that a
+    selected one is made from is made (or found in the cache) too."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     gv = git_version(git)
     base_key = "repos-v%d %s" % (REPOS_VERSION, gv)
-    out = []
-    wanted = []
+    wanted = []   # (name, key, make, rows, needs)
     if quick:
-        wanted.append(("small", "gen-v%s small %s" % (generator_version(),
-                                                      base_key),
-                       make_generated("small")))
+        small_key = "gen-v%s small %s" % (generator_version(), base_key)
+        wanted.append(("small", small_key, make_generated("small"), None,
+                       None))
+        sources = {"plain": ("small", small_key),
+                   "bitmap": ("small", small_key)}
+        size = "small"
     else:
         bundle = corpus_bundle()
         if not bundle.is_file():
@@ -170,12 +185,23 @@ def prepare(git, root, quick, extra_paths):
                              % bundle)
         ck = "corpus %s %s" % (file_key(bundle), base_key)
         wanted.append(("nginx-bitmap", ck + " bitmap",
-                       make_corpus(git, bundle, True)))
+                       make_corpus(git, bundle, True), None, None))
         wanted.append(("nginx-nobitmap", ck + " nobitmap",
-                       make_corpus(git, bundle, False)))
+                       make_corpus(git, bundle, False), None, None))
         wanted.append(("big", "gen-v%s big %s" % (generator_version(),
                                                   base_key),
-                       make_generated("big")))
+                       make_generated("big"), None, None))
+        sources = {"plain": ("nginx-nobitmap", ck + " nobitmap"),
+                   "bitmap": ("nginx-bitmap", ck + " bitmap")}
+        size = "corpus"
+    if layouts:
+        paths = {k: (root / (n + ".git"), key)
+                 for k, (n, key) in sources.items()}
+        prefix = "small" if quick else "nginx"
+        for name, key, make, rows, needs in bench_layouts.wanted(
+                git, root, prefix, size, paths, gv):
+            src = {sources[k][0] for k in sources}
+            wanted.append((name, key, make, rows, needs or src))
     for src in extra_paths:
         src = Path(src).resolve()
         if not src.exists():
@@ -186,19 +212,44 @@ def prepare(git, root, quick, extra_paths):
         refs = git.run("for-each-ref", cwd=src)
         key = "extra %s %s %s" % (src, hashlib.sha1(refs.encode())
                                   .hexdigest(), base_key)
-        wanted.append(("%s-%s" % (name, h), key, make_extra(git, src)))
-    for name, key, make in wanted:
+        wanted.append(("%s-%s" % (name, h), key, make_extra(git, src), None,
+                       None))
+    chosen = {name for name, _, _, rows, _ in wanted
+              if selected is None or selected(name, rows)}
+    # what the chosen ones are made from, transitively
+    by_name = {w[0]: w for w in wanted}
+    needed = set(chosen)
+    todo = list(chosen)
+    while todo:
+        needs = by_name[todo.pop()][4]
+        for n in ([needs] if isinstance(needs, str) else needs or ()):
+            if n not in needed:
+                needed.add(n)
+                todo.append(n)
+    out = []
+    for name, key, make, rows, _needs in wanted:
+        if name not in needed:
+            continue
         dest = root / (name + ".git")
         if not (dest.is_dir() and dest.with_name(dest.name + ".stamp")
-                .is_file()):
+                .is_file() and dest.with_name(dest.name + ".stamp")
+                .read_text() == key):
             log("preparing %s ..." % dest.relative_to(TOP)
                 if dest.is_relative_to(TOP) else "preparing %s ..." % dest)
+        t0 = time.monotonic()
         path, made = cached(dest, key, make)
+        if made:
+            log("  made %s in %.0f s" % (name, time.monotonic() - t0))
+        if name not in chosen:
+            continue
         # partial clones (the blobless and treeless rows) for both sides
         git.run("config", "uploadpack.allowFilter", "true", cwd=path)
         info = describe(git, path)
         info["key"] = key
         info["made_now"] = made
+        if made:
+            info["made_s"] = round(time.monotonic() - t0, 1)
+        info["rows"] = rows
         out.append((name, path, info))
     return out
 
