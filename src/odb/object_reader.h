@@ -20,6 +20,7 @@
 #include "odb/pack_format.h"
 #include "odb/pack_index.h"
 #include "util/git_ptr.h"
+#include "util/sha1.h"
 #include "util/zlib.h"
 
 namespace gsh::pack {
@@ -76,6 +77,9 @@ class ObjectReader {
     void inflate_entry(size_t pack, uint64_t offset, const EntryHeader &h, Buffer &out,
                        size_t limit);
     Object read_loose(const git_oid &oid, Buffer &out);
+    // Reads oid from a loose file of the packs' object folders into out;
+    // false when none has it. Throws gsh::Error when the file is corrupt.
+    bool read_loose_file(const git_oid &oid, Buffer &out, git_object_t *type);
     // The two halves of read_packed (w: the work buffer to build the next
     // object in). find_base goes down the delta chain from offset to a
     // cached or whole object, into *cur, and keeps the deltas passed in
@@ -97,6 +101,7 @@ class ObjectReader {
     std::vector<Window> windows_;
     uint64_t clock_ = 0;
     Buffer big_; // a range larger than a window
+    Sha1 sha_;   // checks loose objects
 
     Buffer delta_;   // an inflated delta
     Buffer work_[2]; // objects being built; the result lives in one of them

@@ -14,10 +14,12 @@
 
 #include "fixture.h"
 #include "git_smart_http.h"
-#include "util/git_ptr.h"
 #include "odb/object_db.h"
+#include "odb/object_reader.h"
 #include "repo/repo_cache.h"
 #include "test_pack_repo.h"
+#include "util/error.h"
+#include "util/git_ptr.h"
 
 namespace gsh {
 namespace {
@@ -126,6 +128,28 @@ class LooseObjectTest : public ::testing::Test {
     test::TempDir dir_;
     std::string git_, path_;
 };
+
+// The walk reads loose objects itself (not through libgit2): a file that
+// holds another object is refused, as libgit2's hash check refuses it, and
+// a sound one reads as git wrote it.
+TEST_F(LooseObjectTest, WalkReadsAndChecksLooseObjects) {
+    const std::string small = rev("HEAD:small"), big = rev("HEAD:big");
+    RepoPtr repo = open_repository(path_);
+    pack::PackSet packs(repo.get());
+    pack::ObjectReader reader(repo.get(), packs);
+    const pack::ObjectReader::Object o = reader.read(oid(small));
+    EXPECT_EQ(o.type, GIT_OBJECT_BLOB);
+    EXPECT_EQ(std::string(reinterpret_cast<const char *>(o.data), o.size), "small\n");
+    sh("chmod u+w '" + file_of(small) + "' && cp '" + file_of(big) + "' '" + file_of(small) + "'");
+    try {
+        reader.read(oid(small));
+        ADD_FAILURE() << "another object's content was read";
+    } catch (const Error &e) {
+        EXPECT_NE(std::string(e.what()).find("loose object " + small + " is corrupt"),
+                  std::string::npos)
+            << e.what();
+    }
+}
 
 TEST_F(LooseObjectTest, TruncatedBlobIsAClearErrorNotAHang) {
     const std::string blob = rev("HEAD:big");
