@@ -8,10 +8,10 @@
 #include <vector>
 
 #include "fixture.h"
-#include "walk/bitmap_walk.h"
 #include "odb/pack_index.h"
 #include "pack/pack_stream.h"
 #include "test_pack_repo.h"
+#include "walk/bitmap_walk.h"
 
 namespace gsh::pack {
 namespace {
@@ -138,7 +138,7 @@ TEST_F(BitmapWalkTest, MatchesGitWithPacksAndLooseObjectsOutsideTheBitmap) {
         SCOPED_TRACE(name);
         std::vector<std::string> wants = revs(w), haves = revs(h);
         Enumeration e = enumerate(repo_.path(), wants, haves);
-        size_t pack;
+        const BitmapOrder *pack = nullptr;
         EXPECT_NE(e.pack_objects(&pack), nullptr) << "the bitmap was not used";
         std::vector<git_oid> list = e.list();
         std::set<std::string> got = test::hex_set(list);
@@ -242,7 +242,7 @@ TEST_F(BitmapWalkTest, UnusableBitmapFallsBackToTheWalk) {
        "seek=12 conv=notrunc 2>/dev/null; done");
     std::vector<std::string> wants = revs({"main"}), haves = revs({"main~12"});
     Enumeration e = enumerate(copy, wants, haves);
-    size_t pack;
+    const BitmapOrder *pack = nullptr;
     EXPECT_EQ(e.pack_objects(&pack), nullptr);
     EXPECT_EQ(test::hex_set(e.list()), test::rev_list_objects(copy, wants, haves));
 }
@@ -267,7 +267,7 @@ TEST_F(BitmapWalkTest, CloneOfOneBitmappedPackIsThePackFile) {
     for (bool ofs : {true, false}) {
         SCOPED_TRACE(ofs ? "ofs-delta" : "no ofs-delta");
         Enumeration e = enumerate(one, wants, {});
-        size_t pack;
+        const BitmapOrder *pack = nullptr;
         ASSERT_NE(e.pack_objects(&pack), nullptr) << "the bitmap was not used";
         PackStream ps(repo_handle_.get(), std::move(e), PackOptions{ofs, false});
         const std::string out = work_.str() + "/out.pack";
@@ -296,10 +296,10 @@ namespace {
 TEST_F(BitmapWalkTest, BitmapIsWorthItUnlessManyCommitsAreUncovered) {
     RepoPtr repo = test::open_repo(repo_.path());
     auto packs = std::make_shared<const PackSet>(repo.get());
-    size_t pack;
+    const BitmapOrder *pack = nullptr;
     const BitmapIndex *bitmap = packs->bitmap(&pack);
     ASSERT_NE(bitmap, nullptr);
-    BitmapEnumerator e(repo.get(), packs, pack, *bitmap, nullptr);
+    BitmapEnumerator e(repo.get(), packs, *pack, *bitmap, nullptr);
     EnumerateInput fetch;
     fetch.wants = test::oids_of(revs({"main", "feature"}));
     fetch.haves = test::oids_of(revs({"main~12"}));
