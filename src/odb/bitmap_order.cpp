@@ -1,5 +1,6 @@
 #include "odb/bitmap_order.h"
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 #include <unordered_map>
@@ -13,6 +14,7 @@ PackOrder::PackOrder(const PackSet &packs, size_t p) : pack_(packs[p]) {
     covered_.assign(packs.size(), false);
     covered_[p] = true;
     single_pack_ = p;
+    blocks_.push_back({uint32_t(p), 0, count_, true});
 }
 
 OrderedEntry PackOrder::entry_at_rank(size_t r) const {
@@ -39,6 +41,31 @@ MidxOrder::MidxOrder(const PackSet &packs, std::unique_ptr<MultiPackIndex> midx)
         covered_[it->second] = true;
     }
     count_ = midx_->count();
+    find_blocks();
+}
+
+// The pseudo-pack order holds each pack's objects together, by offset.
+// A pack whose objects are all there (none went to another pack as a
+// duplicate) is read as directly as a single pack, once its offsets are
+// seen to be the pack's own in order.
+void MidxOrder::find_blocks() {
+    for (uint32_t r = 0; r < count_;) {
+        const uint32_t id = midx_->pack_of(midx_->pos_at_rank(r));
+        Block b{pack_of_id_[id], r, 0, false};
+        while (r < count_ && midx_->pack_of(midx_->pos_at_rank(r)) == id)
+            r++;
+        b.count = r - b.first;
+        for (const Block &seen : blocks_)
+            if (seen.pack == b.pack)
+                throw Error("the multi-pack-index's order splits a pack");
+        const PackIndex &pack = packs_[b.pack];
+        b.direct = b.count == pack.count();
+        for (uint32_t k = 0; b.direct && k < b.count; k++)
+            b.direct = midx_->offset_of(midx_->pos_at_rank(b.first + k)) == pack.offset_at_rank(k);
+        blocks_.push_back(b);
+    }
+    std::sort(blocks_.begin(), blocks_.end(),
+              [](const Block &a, const Block &b) { return a.pack < b.pack; });
 }
 
 OrderedEntry MidxOrder::entry_at_rank(size_t r) const {

@@ -27,6 +27,16 @@ struct OrderedEntry {
 
 class BitmapOrder {
   public:
+    // The ranks of one pack: they run from first to first + count - 1, by
+    // offset. direct: they are all of the pack's objects, so that the k-th
+    // of them is the pack's k-th entry by offset (no search needed).
+    struct Block {
+        uint32_t pack = 0; // in the PackSet
+        uint32_t first = 0;
+        uint32_t count = 0;
+        bool direct = false;
+    };
+
     virtual ~BitmapOrder() = default;
 
     uint32_t count() const { return count_; }
@@ -51,9 +61,12 @@ class BitmapOrder {
     // The PackSet's pack whose order this is; SIZE_MAX for a
     // multi-pack-index's.
     size_t single_pack() const { return single_pack_; }
+    // Every pack's ranks, in the PackSet's order of the packs.
+    const std::vector<Block> &blocks() const { return blocks_; }
 
   protected:
     uint32_t count_ = 0;
+    std::vector<Block> blocks_;
     std::vector<bool> covered_;
     size_t single_pack_ = SIZE_MAX;
 };
@@ -86,6 +99,8 @@ class MidxOrder final : public BitmapOrder {
     const MultiPackIndex &midx() const { return *midx_; }
 
   private:
+    void find_blocks();
+
     const PackSet &packs_;
     std::unique_ptr<MultiPackIndex> midx_;
     std::vector<uint32_t> pack_of_id_; // the PackSet's pack of each pack id

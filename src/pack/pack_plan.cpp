@@ -262,7 +262,9 @@ void Planner::locate() {
                                                : git_oid_equal(&loose_[a.pos], &loose_[b.pos]));
                                }),
                    entries_.end());
-    if (order) {
+    if (order && entries_.empty()) {
+        entries_ = ranked_entries(*order, bits);
+    } else if (order) {
         // The packs the bitmap numbers hold nothing of entries_.
         const std::vector<PlanEntry> ranked = ranked_entries(*order, bits);
         std::vector<PlanEntry> merged;
@@ -281,33 +283,42 @@ void Planner::locate() {
         pack_begin_[p] = std::min(pack_begin_[p], pack_begin_[p + 1]);
 }
 
-// The entries of the ranks set in bits, by (pack, offset). One pack's
-// ranks are its offset order; a multi-pack-index's run through its packs
-// by pack id, each by offset, and are only regrouped by the pack's place
-// in the set (a counting sort, which keeps each pack's offset order).
+// The entries of the ranks set in bits, by (pack, offset): the order's
+// blocks are in the PackSet's order of the packs, each by offset.
 std::vector<PlanEntry> Planner::ranked_entries(const BitmapOrder &order, const Bitset &bits) {
     std::vector<PlanEntry> ranked;
     ranked.reserve(bits.count());
-    bits.for_each([&](size_t r) {
-        const OrderedEntry o = order.entry_at_rank(r);
-        PlanEntry e;
-        e.pack = o.pack;
-        e.pos = o.pos;
-        e.offset = o.offset;
-        e.end = o.end;
-        ranked.push_back(e);
-    });
-    if (order.single_pack() != SIZE_MAX)
-        return ranked;
-    std::vector<size_t> start(packs_.size() + 1, 0);
-    for (const PlanEntry &e : ranked)
-        start[e.pack + 1]++;
-    for (size_t p = 1; p <= packs_.size(); p++)
-        start[p] += start[p - 1];
-    std::vector<PlanEntry> grouped(ranked.size());
-    for (const PlanEntry &e : ranked)
-        grouped[start[e.pack]++] = e;
-    return grouped;
+    const std::vector<uint64_t> &words = bits.words();
+    for (const BitmapOrder::Block &b : order.blocks()) {
+        const PackIndex &pack = packs_[b.pack];
+        const size_t end = std::min<size_t>(size_t(b.first) + b.count, words.size() * 64);
+        for (size_t w = b.first / 64; w * 64 < end; w++) {
+            uint64_t word = words[w];
+            if (w * 64 < b.first)
+                word &= ~uint64_t(0) << (b.first % 64);
+            if (end - w * 64 < 64)
+                word &= (uint64_t(1) << (end - w * 64)) - 1;
+            for (; word; word &= word - 1) {
+                const size_t r = w * 64 + size_t(__builtin_ctzll(word));
+                PlanEntry e;
+                if (b.direct) {
+                    const size_t k = r - b.first;
+                    e.pack = b.pack;
+                    e.pos = pack.pos_at_rank(k);
+                    e.offset = pack.offset_at_rank(k);
+                    e.end = pack.end_at_rank(k);
+                } else {
+                    const OrderedEntry o = order.entry_at_rank(r);
+                    e.pack = o.pack;
+                    e.pos = o.pos;
+                    e.offset = o.offset;
+                    e.end = o.end;
+                }
+                ranked.push_back(e);
+            }
+        }
+    }
+    return ranked;
 }
 
 // Reads the header of every packed entry, through a window that moves

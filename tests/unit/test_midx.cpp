@@ -49,7 +49,11 @@ class MidxRepo {
         const std::string src = test::PackRepo::get().path();
         dir_.run("git clone -q --bare '" + src +
                  "' mx.git && cd mx.git && git -c repack.writeBitmaps=false repack -dq && "
-                 "git multi-pack-index write --bitmap && git multi-pack-index verify");
+                 // The newest commits again, in the preferred pack: the
+                 // pack that had them keeps only the rest.
+                 "h=$(git rev-list --objects main~3..main | git pack-objects -q objects/pack/pack) "
+                 "&& git multi-pack-index write --bitmap --preferred-pack=pack-$h.pack && "
+                 "git multi-pack-index verify");
         midx_packs_ = test::split_lines(sh("cd '" + pack_dir() + "' && ls pack-*.idx"));
         dir_.run("git clone -q mx.git w && cd w && git config advice.detachedHead false && "
                  "echo one > new1.txt && git add . && git commit -qm n1 && "
@@ -122,6 +126,32 @@ TEST(MidxReader, ReadsWhatGitWrote) {
         EXPECT_LT(last, key) << "rank " << r;
         last = key;
     }
+}
+
+// The ranks in blocks, one per pack: read directly where the pack's
+// objects are all there; the pack that shares objects with the preferred
+// pack keeps only its others.
+TEST(MidxReader, BlocksOfRanks) {
+    const MidxRepo &repo = MidxRepo::get();
+    PackSet packs(repo.pack_dir());
+    MidxOrder order(packs, std::make_unique<MultiPackIndex>(repo.pack_dir()));
+    uint32_t total = 0;
+    size_t direct = 0;
+    for (const BitmapOrder::Block &b : order.blocks()) {
+        total += b.count;
+        direct += b.direct;
+        for (uint32_t k = 0; k < b.count; k++) {
+            const OrderedEntry e = order.entry_at_rank(b.first + k);
+            ASSERT_EQ(e.pack, b.pack);
+            if (b.direct) {
+                EXPECT_EQ(e.offset, packs[b.pack].offset_at_rank(k));
+            }
+        }
+    }
+    EXPECT_EQ(total, order.count());
+    EXPECT_LE(order.blocks().size(), repo.midx_packs().size());
+    EXPECT_GE(direct, 1u);
+    EXPECT_LT(direct, order.blocks().size()) << "no pack gave objects to another";
 }
 
 std::set<std::string> rev_list(const std::string &repo, const std::vector<std::string> &wants,
