@@ -24,6 +24,7 @@ OrderedEntry PackOrder::entry_at_rank(size_t r) const {
 
 MidxOrder::MidxOrder(const PackSet &packs, std::unique_ptr<MultiPackIndex> midx)
     : packs_(packs), midx_(std::move(midx)) {
+    from_midx_ = true;
     if (!midx_->has_order())
         throw Error("the multi-pack-index has no reverse index");
     std::unordered_map<std::string, uint32_t> by_name;
@@ -66,6 +67,10 @@ void MidxOrder::find_blocks() {
     }
     std::sort(blocks_.begin(), blocks_.end(),
               [](const Block &a, const Block &b) { return a.pack < b.pack; });
+    // Then its ranks are that pack's own: a clone of everything may be the
+    // pack file as it is.
+    if (blocks_.size() == 1 && blocks_[0].direct)
+        single_pack_ = blocks_[0].pack;
 }
 
 OrderedEntry MidxOrder::entry_at_rank(size_t r) const {

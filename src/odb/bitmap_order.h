@@ -58,9 +58,12 @@ class BitmapOrder {
     // Whether every object of the PackSet's pack p has a rank (the pack
     // is the bitmapped one, or one the multi-pack-index covers).
     bool covers(size_t p) const { return p < covered_.size() && covered_[p]; }
-    // The PackSet's pack whose order this is; SIZE_MAX for a
-    // multi-pack-index's.
+    // The PackSet's pack whose order this is: a pack bitmap's, or a
+    // multi-pack-index's that covers one pack and all of it (what a
+    // geometric repack often leaves); SIZE_MAX otherwise.
     size_t single_pack() const { return single_pack_; }
+    // Whether the order is a multi-pack-index's.
+    bool from_midx() const { return from_midx_; }
     // Every pack's ranks, in the PackSet's order of the packs.
     const std::vector<Block> &blocks() const { return blocks_; }
 
@@ -69,6 +72,7 @@ class BitmapOrder {
     std::vector<Block> blocks_;
     std::vector<bool> covered_;
     size_t single_pack_ = SIZE_MAX;
+    bool from_midx_ = false;
 };
 
 // One pack by offset.

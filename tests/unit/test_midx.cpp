@@ -199,7 +199,7 @@ class MidxBitmapTest : public ::testing::Test {
     // Whether e was counted with a multi-pack-index's bitmap.
     static bool midx_counted(const Enumeration &e) {
         const BitmapOrder *order = nullptr;
-        return e.pack_objects(&order) && order->single_pack() == SIZE_MAX;
+        return e.pack_objects(&order) && order->from_midx();
     }
     // A copy of the repository, changed by script (run in its pack folder).
     std::string copy(const std::string &name, const std::string &script) {
@@ -309,6 +309,31 @@ TEST_F(MidxBitmapTest, PacksFromSeveralPacksAreValid) {
     }
 }
 
+// A geometric repack often leaves one pack under the multi-pack-index: a
+// clone of everything is then that pack file, as with a pack bitmap.
+TEST_F(MidxBitmapTest, CloneOfAMidxOfOnePackIsThePackFile) {
+    const std::string one =
+        copy("one.git", "cd ../.. && git -c repack.writeBitmaps=false repack -adq && "
+                        "git multi-pack-index write --bitmap && ls objects/pack/pack-*.pack");
+    const std::string disk = test::split_lines(sh("ls '" + one + "'/objects/pack/pack-*.pack"))[0];
+    const std::vector<std::string> wants =
+        test::split_lines(sh("git --git-dir='" + one + "' for-each-ref --format='%(objectname)'"));
+    const size_t objects = test::rev_list_objects(one, wants, {}).size();
+    Enumeration e = enumerate(one, wants, {});
+    ASSERT_TRUE(midx_counted(e));
+    PackStream ps(handle_.get(), std::move(e), PackOptions{true, false});
+    const std::string out = work_.str() + "/out.pack";
+    {
+        std::ofstream f(out, std::ios::binary);
+        std::vector<uint8_t> buf(65536);
+        while (size_t n = ps.read(buf.data(), buf.size()))
+            f.write(reinterpret_cast<const char *>(buf.data()), std::streamsize(n));
+    }
+    EXPECT_EQ(ps.stats().objects, objects);
+    EXPECT_EQ(ps.stats().pack_reused, objects);
+    EXPECT_EQ(sh("cmp -s '" + disk + "' '" + out + "' && echo same || echo differs"), "same\n");
+}
+
 } // namespace
 } // namespace gsh::pack
 
@@ -381,7 +406,7 @@ TEST_F(MidxBitmapTest, PreferredToAPackBitmapUnlessStale) {
         Enumeration e = enumerate(path, wants, haves);
         const BitmapOrder *order = nullptr;
         ASSERT_NE(e.pack_objects(&order), nullptr);
-        EXPECT_EQ(order->single_pack() == SIZE_MAX, midx);
+        EXPECT_EQ(order->from_midx(), midx);
         EXPECT_EQ(test::hex_set(e.list()), rev_list(repo_.path(), wants, haves));
     }
 }
