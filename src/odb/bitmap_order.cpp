@@ -45,10 +45,10 @@ MidxOrder::MidxOrder(const PackSet &packs, std::unique_ptr<MultiPackIndex> midx)
     find_blocks();
 }
 
-// The pseudo-pack order holds each pack's objects together, by offset.
-// A pack whose objects are all there (none went to another pack as a
-// duplicate) is read as directly as a single pack, once its offsets are
-// seen to be the pack's own in order.
+// The pseudo-pack order holds each pack's objects together, by offset
+// (else the multi-pack-index is refused). A pack whose objects are all there (none went to another
+// pack as a duplicate) is read as directly as a single pack, once its offsets are seen to be the
+// pack's own in order.
 void MidxOrder::find_blocks() {
     for (uint32_t r = 0; r < count_;) {
         const uint32_t id = midx_->pack_of(midx_->pos_at_rank(r));
@@ -59,6 +59,11 @@ void MidxOrder::find_blocks() {
         for (const Block &seen : blocks_)
             if (seen.pack == b.pack)
                 throw Error("the multi-pack-index's order splits a pack");
+        // The planner reads each pack's entries in increasing offsets.
+        for (uint32_t k = b.first + 1; k < r; k++)
+            if (midx_->offset_of(midx_->pos_at_rank(k)) <=
+                midx_->offset_of(midx_->pos_at_rank(k - 1)))
+                throw Error("the multi-pack-index's order is not by offset");
         const PackIndex &pack = packs_[b.pack];
         b.direct = b.count == pack.count();
         for (uint32_t k = 0; b.direct && k < b.count; k++)

@@ -377,6 +377,10 @@ TEST_F(MidxBitmapTest, UnusableMidxFallsBack) {
                         "i=d.index(b'OOFF', 12); o=int.from_bytes(d[i+4:i+12],'big'); "
                         "d[o:o+4]=b'\\x00\\x00\\x00\\x63'; "
                         "open('multi-pack-index','wb').write(d)\""},
+        {"order not by offset", "python3 -c \"d=bytearray(open('multi-pack-index','rb').read()); "
+                                "i=d.index(b'RIDX', 12); o=int.from_bytes(d[i+4:i+12],'big'); "
+                                "d[o:o+4], d[o+4:o+8] = d[o+4:o+8], d[o:o+4]; "
+                                "open('multi-pack-index','wb').write(d)\""},
         {"bitmap of another", "for b in multi-pack-index-*.bitmap; do printf XXXX | dd of=$b bs=1 "
                               "seek=12 conv=notrunc 2>/dev/null; done"},
     };
