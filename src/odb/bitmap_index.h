@@ -1,6 +1,9 @@
-// A pack's reachability bitmap index (.bitmap, git's bitmap-format v1):
-// for selected commits, the set of objects reachable from them, as bits in
-// pack order (bit n is the n-th object of the pack sorted by offset).
+// A reachability bitmap index (.bitmap, git's bitmap-format v1): for
+// selected commits, the set of objects reachable from them, as bits in the
+// order of what it belongs to: a pack's (bit n is the n-th object of the
+// pack sorted by offset) or a multi-pack-index's pseudo-pack order (see
+// bitmap_order.h). Commits are named by their position in that one's oid
+// order.
 #pragma once
 
 #include <cstddef>
@@ -58,19 +61,19 @@ class BitmapIndex {
   public:
     enum Type { kCommits = 0, kTrees = 1, kBlobs = 2, kTags = 3 };
 
-    // Reads path. object_count and pack_checksum are those of the pack the
-    // bitmap must belong to. Throws gsh::Error when it is malformed or
-    // belongs to another pack.
+    // Reads path. object_count and pack_checksum are those of the pack (or
+    // multi-pack-index) the bitmap must belong to. Throws gsh::Error when
+    // it is malformed or belongs to another.
     BitmapIndex(const std::string &path, uint32_t object_count, const uint8_t pack_checksum[20]);
 
     // Objects of a type.
     const Bitset &type(Type t) const { return types_[t]; }
     // Number of bitmapped commits.
     size_t commit_count() const { return entries_.size(); }
-    // The reachability bitmap of the commit at index (.idx, oid order)
-    // position idx_pos, or nullptr when that commit has none. Decoded on
-    // first use and kept: the pointer stays valid as long as the index.
-    // Safe to call from several threads.
+    // The reachability bitmap of the commit at position idx_pos in the oid
+    // order (the .idx's, or the multi-pack-index's), or nullptr when that
+    // commit has none. Decoded on first use and kept: the pointer stays
+    // valid as long as the index. Safe to call from several threads.
     const Bitset *reachable(uint32_t idx_pos) const;
     bool has(uint32_t idx_pos) const { return by_pos_.count(idx_pos) != 0; }
 

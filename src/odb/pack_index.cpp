@@ -16,6 +16,8 @@
 
 #include "odb/alternates.h"
 #include "odb/bitmap_index.h"
+#include "odb/bitmap_order.h"
+#include "odb/midx.h"
 #include "util/error.h"
 
 namespace gsh::pack {
@@ -415,6 +417,15 @@ int64_t PackIndex::pos_at_offset(uint64_t offset) const {
     return sorted_pos(r);
 }
 
+bool PackIndex::entry_at(uint64_t offset, uint32_t *pos, uint64_t *end) const {
+    const size_t r = sorted_rank(offset);
+    if (r >= count_ || sorted_offset(r) != offset)
+        return false;
+    *pos = sorted_pos(r);
+    *end = r + 1 < count_ ? sorted_offset(r + 1) : pack_size_ - kOidSize;
+    return *end > offset && *end <= pack_size_ - kOidSize;
+}
+
 PackSet::PackSet(git_repository *repo) {
     std::string dir = git_repository_commondir(repo);
     if (!dir.empty() && dir.back() != '/')
@@ -438,6 +449,8 @@ PackSet::PackSet(const std::string &pack_dir) {
 }
 
 void PackSet::open_dir(const std::string &pack_dir) {
+    if (first_pack_dir_.empty())
+        first_pack_dir_ = pack_dir;
     DIR *d = ::opendir(pack_dir.c_str());
     if (!d) {
         if (errno == ENOENT)
@@ -488,21 +501,49 @@ PackSet::~PackSet() = default;
 // A bitmap that cannot be read (malformed, or written for another version
 // of the pack) is not used: the walk finds the same objects.
 void PackSet::load_bitmap() const {
-    if (bitmap_candidate_ < 0)
+    if (load_midx_bitmap() || bitmap_candidate_ < 0)
         return;
     const PackIndex &pack = *packs_[size_t(bitmap_candidate_)];
     const std::string &p = pack.pack_path();
     try {
         bitmap_ = std::make_unique<BitmapIndex>(p.substr(0, p.size() - 5) + ".bitmap", pack.count(),
                                                 pack.pack_checksum());
+        bitmap_order_ = std::make_unique<PackOrder>(*this, size_t(bitmap_candidate_));
     } catch (const Error &) {
         bitmap_.reset();
+        bitmap_order_.reset();
     }
 }
 
-const BitmapIndex *PackSet::bitmap(size_t *pack) const {
+// git prefers the multi-pack-index's bitmap to a pack's. One that is
+// malformed, lacks its reverse index, or names packs that are gone (a
+// repack since) is not used.
+bool PackSet::load_midx_bitmap() const {
+    if (first_pack_dir_.empty())
+        return false;
+    try {
+        std::unique_ptr<MultiPackIndex> midx = MultiPackIndex::open(first_pack_dir_);
+        if (!midx || !midx->has_order())
+            return false;
+        const std::string path =
+            first_pack_dir_ + "/multi-pack-index-" + midx->checksum_hex() + ".bitmap";
+        struct stat st;
+        if (::stat(path.c_str(), &st) != 0)
+            return false;
+        auto index = std::make_unique<BitmapIndex>(path, midx->count(), midx->checksum());
+        bitmap_order_ = std::make_unique<MidxOrder>(*this, std::move(midx));
+        bitmap_ = std::move(index);
+        return true;
+    } catch (const Error &) {
+        bitmap_order_.reset();
+        bitmap_.reset();
+        return false;
+    }
+}
+
+const BitmapIndex *PackSet::bitmap(const BitmapOrder **order) const {
     std::call_once(bitmap_once_, [this] { load_bitmap(); });
-    *pack = size_t(bitmap_candidate_);
+    *order = bitmap_order_.get();
     return bitmap_.get();
 }
 

@@ -106,6 +106,9 @@ class PackIndex {
     uint64_t entry_end(uint64_t offset) const;
     // Index position of the entry that starts at offset, or -1 when none does.
     int64_t pos_at_offset(uint64_t offset) const;
+    // The index position and the end of the entry that starts at offset;
+    // false when none does.
+    bool entry_at(uint64_t offset, uint32_t *pos, uint64_t *end) const;
 
     // Pack order (by offset), as reachability bitmaps number the objects:
     // the entry of rank r (< count()), where it starts and ends, and the
@@ -167,6 +170,7 @@ class PackIndex {
 };
 
 class BitmapIndex;
+class BitmapOrder;
 
 // Every pack of a repository (objects/pack/pack-*.idx), and of the object
 // folders it borrows from (objects/info/alternates). Once opened it does not
@@ -197,10 +201,12 @@ class PackSet {
     // their pack folders and info/alternates say when the set is stale.
     const std::vector<std::string> &object_folders() const { return folders_; }
 
-    // The reachability bitmap of the first pack that has one (git writes
-    // one per repository), read on first use; nullptr when there is none or
-    // it cannot be used. *pack is set to that pack's index here.
-    const BitmapIndex *bitmap(size_t *pack) const;
+    // The reachability bitmap counting uses, read on first use, as git
+    // chooses it: the multi-pack-index's of the repository's own pack
+    // folder, else that of the first pack that has one; nullptr when there
+    // is none or it cannot be used. *order is set to the order its bits
+    // number objects in (alive as long as the set).
+    const BitmapIndex *bitmap(const BitmapOrder **order) const;
     // The commit-graph of the repository's own object folder, read on
     // first use; nullptr when there is none that can be read.
     const CommitGraph *commit_graph() const {
@@ -211,11 +217,14 @@ class PackSet {
     void open_dir(const std::string &pack_dir);
     void open_objects(const std::string &objects_dir);
     void load_bitmap() const;
+    bool load_midx_bitmap() const;
 
     std::vector<std::unique_ptr<PackIndex>> packs_;
     std::vector<std::string> folders_;
-    int bitmap_candidate_ = -1; // first pack with a .bitmap file beside it
+    std::string first_pack_dir_; // where a multi-pack-index is looked for
+    int bitmap_candidate_ = -1;  // first pack with a .bitmap file beside it
     mutable std::once_flag bitmap_once_;
+    mutable std::unique_ptr<BitmapOrder> bitmap_order_;
     mutable std::unique_ptr<BitmapIndex> bitmap_;
     LazyCommitGraph commit_graph_;
     // Where the last lookup hit: consecutive lookups tend to hit the same

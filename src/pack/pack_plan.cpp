@@ -29,7 +29,7 @@
 //          for the objects it tries (REF_DELTA to what the client has,
 //          OFS_DELTA to an entry sent). In an incremental fetch for
 //          everything written whole (with a bitmap, only outside the
-//          bitmapped pack); in a clone, and for the bitmapped pack, only for
+//          packs it numbers); in a clone, and for those packs, only for
 //          deltas whose base is not sent. When no delta is kept: an entry
 //          stored whole is copied after all, a delta that composes is
 //          composed down its chain to an entry written before or a base the
@@ -50,8 +50,10 @@
 
 #include <algorithm>
 #include <cstring>
+#include <iterator>
 #include <string>
 
+#include "odb/bitmap_order.h"
 #include "odb/object_db.h"
 #include "odb/pack_format.h"
 #include "util/error.h"
@@ -108,6 +110,7 @@ class Planner {
   private:
     bool take_whole_pack();
     void locate();
+    std::vector<PlanEntry> ranked_entries(const BitmapOrder &order, const Bitset &bits);
     void read_headers();
     void plan_delta(size_t i, const PackIndex &pack, size_t p, const EntryHeader &h);
     void thin_out_orphans();
@@ -176,10 +179,11 @@ void Planner::run(const std::function<void()> &checkpoint) {
 // repository packed into one pack): the pack file is the answer as it is, one
 // copy from its first entry to its trailer, with no entry looked at.
 bool Planner::take_whole_pack() {
-    size_t p = SIZE_MAX;
-    const Bitset *bits = known_.pack_objects(&p);
-    if (!bits || !ofs_delta_)
+    const BitmapOrder *order = nullptr;
+    const Bitset *bits = known_.pack_objects(&order);
+    if (!bits || !ofs_delta_ || order->single_pack() == SIZE_MAX)
         return false;
+    const size_t p = order->single_pack();
     const PackIndex &pack = packs_[p];
     if (bits->count() != pack.count() || pack.count() > UINT32_MAX)
         return false;
@@ -212,13 +216,13 @@ bool Planner::is_whole_file() const {
 }
 
 // Finds each object in the packs; sorts by (pack, offset) with the objects
-// in no pack last; drops duplicates. The objects of a bitmapped pack come
-// in pack order already, with their ends: they are not sorted.
+// in no pack last; drops duplicates. The objects the bitmap numbers come
+// by rank with their ends (ranked_entries()): they are not sorted again.
 void Planner::locate() {
     std::vector<git_oid> &objects = known_.objects;
-    size_t bitmapped = SIZE_MAX;
+    const BitmapOrder *order = nullptr;
     Bitset bits;
-    if (const Bitset *b = known_.pack_objects(&bitmapped))
+    if (const Bitset *b = known_.pack_objects(&order))
         bits = *b;
     entries_.reserve(objects.size() + bits.count());
     for (const git_oid &oid : objects) {
@@ -226,9 +230,14 @@ void Planner::locate() {
         uint64_t offset;
         uint32_t pos;
         int p = packs_.find(oid, &offset, &pos);
-        if (p >= 0 && size_t(p) == bitmapped) {
-            bits.set(packs_[size_t(p)].rank_of_pos(pos));
-            continue;
+        if (p >= 0 && order && order->covers(size_t(p))) {
+            const int64_t r = size_t(p) == order->single_pack()
+                                  ? int64_t(packs_[size_t(p)].rank_of_pos(pos))
+                                  : order->rank_of(oid);
+            if (r >= 0) {
+                bits.set(size_t(r));
+                continue;
+            }
         }
         if (p >= 0) {
             e.pack = uint32_t(p);
@@ -242,13 +251,14 @@ void Planner::locate() {
     }
     objects.clear();
     objects.shrink_to_fit();
-    std::sort(entries_.begin(), entries_.end(), [this](const PlanEntry &a, const PlanEntry &b) {
+    const auto before = [this](const PlanEntry &a, const PlanEntry &b) {
         if (a.pack != b.pack)
             return a.pack < b.pack;
         if (a.pack != kLoose)
             return a.offset < b.offset;
         return std::memcmp(loose_[a.pos].id, loose_[b.pos].id, GIT_OID_RAWSZ) < 0;
-    });
+    };
+    std::sort(entries_.begin(), entries_.end(), before);
     entries_.erase(std::unique(entries_.begin(), entries_.end(),
                                [this](const PlanEntry &a, const PlanEntry &b) {
                                    return a.pack == b.pack &&
@@ -257,22 +267,16 @@ void Planner::locate() {
                                                : git_oid_equal(&loose_[a.pos], &loose_[b.pos]));
                                }),
                    entries_.end());
-    if (bitmapped != SIZE_MAX) {
-        // Between the packs before it and those after (and loose objects).
-        auto at = std::find_if(entries_.begin(), entries_.end(),
-                               [&](const PlanEntry &e) { return e.pack > bitmapped; });
-        std::vector<PlanEntry> tail(at, entries_.end());
-        entries_.erase(at, entries_.end());
-        const PackIndex &pack = packs_[bitmapped];
-        bits.for_each([&](size_t r) {
-            PlanEntry e;
-            e.pack = uint32_t(bitmapped);
-            e.pos = pack.pos_at_rank(r);
-            e.offset = pack.offset_at_rank(r);
-            e.end = pack.end_at_rank(r);
-            entries_.push_back(e);
-        });
-        entries_.insert(entries_.end(), tail.begin(), tail.end());
+    if (order && entries_.empty()) {
+        entries_ = ranked_entries(*order, bits);
+    } else if (order) {
+        // The packs the bitmap numbers hold nothing of entries_.
+        const std::vector<PlanEntry> ranked = ranked_entries(*order, bits);
+        std::vector<PlanEntry> merged;
+        merged.reserve(entries_.size() + ranked.size());
+        std::merge(entries_.begin(), entries_.end(), ranked.begin(), ranked.end(),
+                   std::back_inserter(merged), before);
+        entries_.swap(merged);
     }
     size_t packed = 0;
     while (packed < entries_.size() && entries_[packed].pack != kLoose)
@@ -282,6 +286,44 @@ void Planner::locate() {
         pack_begin_[entries_[i].pack] = i;
     for (size_t p = packs_.size(); p-- > 0;)
         pack_begin_[p] = std::min(pack_begin_[p], pack_begin_[p + 1]);
+}
+
+// The entries of the ranks set in bits, by (pack, offset): the order's
+// blocks are in the PackSet's order of the packs, each by offset.
+std::vector<PlanEntry> Planner::ranked_entries(const BitmapOrder &order, const Bitset &bits) {
+    std::vector<PlanEntry> ranked;
+    ranked.reserve(bits.count());
+    const std::vector<uint64_t> &words = bits.words();
+    for (const BitmapOrder::Block &b : order.blocks()) {
+        const PackIndex &pack = packs_[b.pack];
+        const size_t end = std::min<size_t>(size_t(b.first) + b.count, words.size() * 64);
+        for (size_t w = b.first / 64; w * 64 < end; w++) {
+            uint64_t word = words[w];
+            if (w * 64 < b.first)
+                word &= ~uint64_t(0) << (b.first % 64);
+            if (end - w * 64 < 64)
+                word &= (uint64_t(1) << (end - w * 64)) - 1;
+            for (; word; word &= word - 1) {
+                const size_t r = w * 64 + size_t(__builtin_ctzll(word));
+                PlanEntry e;
+                if (b.direct) {
+                    const size_t k = r - b.first;
+                    e.pack = b.pack;
+                    e.pos = pack.pos_at_rank(k);
+                    e.offset = pack.offset_at_rank(k);
+                    e.end = pack.end_at_rank(k);
+                } else {
+                    const OrderedEntry o = order.entry_at_rank(r);
+                    e.pack = o.pack;
+                    e.pos = o.pos;
+                    e.offset = o.offset;
+                    e.end = o.end;
+                }
+                ranked.push_back(e);
+            }
+        }
+    }
+    return ranked;
 }
 
 // Reads the header of every packed entry, through a window that moves
@@ -559,19 +601,19 @@ void Planner::pair_by_path() {
 
 // The entries pair_by_path() looks for a base for.
 std::vector<uint32_t> Planner::pair_candidates(bool clone) {
-    // With a bitmap, git sends the bitmapped pack's entries as they are on
-    // disk (it has no edge trees to take bases from) where it can: so are
-    // they here, but for deltas whose base is not sent. The CPU goes to
-    // those, the loose objects and other packs.
-    size_t bitmapped = SIZE_MAX;
-    known_.pack_objects(&bitmapped);
+    // With a bitmap, git sends the entries of the packs it numbers as they
+    // are on disk (it has no edge trees to take bases from) where it can:
+    // so are they here, but for deltas whose base is not sent. The CPU goes
+    // to those, the loose objects and other packs.
+    const BitmapOrder *order = nullptr;
+    known_.pack_objects(&order);
     std::vector<uint32_t> candidates;
     for (size_t i = 0; i < entries_.size(); i++) {
         const PlanEntry &e = entries_[i];
         const bool composed = e.action == Action::Compose || e.action == Action::ComposeThin;
         const bool orphan =
             composed || (e.action == Action::Whole && e.pack != kLoose && is_delta(e.type));
-        if ((e.pack == bitmapped || clone) && !orphan)
+        if (((order && order->covers(e.pack)) || clone) && !orphan)
             continue;
         // What is stored whole on disk (the newest version of a file, as
         // git packs it) is copied whole unless it gets a base here.

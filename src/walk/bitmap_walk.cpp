@@ -6,17 +6,17 @@
 namespace gsh::pack {
 
 BitmapEnumerator::BitmapEnumerator(git_repository *repo, std::shared_ptr<const PackSet> packs,
-                                   size_t pack, const BitmapIndex &bitmap,
+                                   const BitmapOrder &order, const BitmapIndex &bitmap,
                                    const ProgressFn &progress)
-    : repo_(repo), packs_(std::move(packs)), pack_index_(pack), pack_((*packs_)[pack]),
-      bitmap_(bitmap), objects_(repo, *packs_), progress_(progress) {}
+    : repo_(repo), packs_(std::move(packs)), order_(order), bitmap_(bitmap),
+      objects_(repo, *packs_), progress_(progress) {}
 
 int64_t BitmapEnumerator::rank_of(const git_oid &oid, uint32_t *pos) const {
-    const int64_t p = pack_.find(oid);
+    const int64_t p = order_.find(oid);
     if (p < 0)
         return -1;
     *pos = uint32_t(p);
-    return pack_.rank_of_pos(uint32_t(p));
+    return order_.rank_of_pos(uint32_t(p));
 }
 
 bool BitmapEnumerator::has(const Side &side, const git_oid &oid) const {
@@ -177,7 +177,7 @@ bool BitmapEnumerator::reaches_pack(const std::vector<git_oid> &haves) {
 }
 
 void BitmapEnumerator::subtract_haves(const EnumerateInput &in, Enumeration *out) {
-    Side have{Bitset(pack_.count()), OidSet()};
+    Side have{Bitset(order_.count()), OidSet()};
     std::vector<git_oid> haves;
     for (const git_oid &h : in.haves)
         if (objects_.exists(h))
@@ -193,7 +193,7 @@ void BitmapEnumerator::subtract_haves(const EnumerateInput &in, Enumeration *out
     if (in.filter.active())
         return;
     out->have_ = std::make_unique<Enumeration::Bitmapped>();
-    out->have_->pack = pack_index_;
+    out->have_->order = &order_;
     out->have_->have = std::move(have.bits);
     out->have_->have_extra = std::move(have.extra);
 }
@@ -282,7 +282,7 @@ void BitmapEnumerator::apply_filter(const ObjectFilter &filter, Side &want, cons
         blobs.and_not(tips.bits);
         blobs.for_each([&](size_t r) {
             git_oid oid;
-            std::memcpy(oid.id, pack_.oid_at(pack_.pos_at_rank(r)), GIT_OID_RAWSZ);
+            std::memcpy(oid.id, order_.oid_at_rank(r), GIT_OID_RAWSZ);
             if (objects_.size_of(oid) >= filter.value)
                 want.bits.words()[r / 64] &= ~(uint64_t(1) << (r % 64));
         });
@@ -316,7 +316,7 @@ void BitmapEnumerator::apply_filter(const ObjectFilter &filter, Side &want, cons
 }
 
 Enumeration BitmapEnumerator::run(const EnumerateInput &in) {
-    const size_t n = pack_.count();
+    const size_t n = order_.count();
     Side have{Bitset(n), OidSet()}, want{Bitset(n), OidSet()};
     std::vector<git_oid> haves;
     for (const git_oid &h : in.haves)
@@ -365,7 +365,7 @@ Enumeration BitmapEnumerator::run(const EnumerateInput &in) {
     out.repo_ = repo_;
     out.objects = want.extra.take();
     out.bitmap_ = std::make_unique<Enumeration::Bitmapped>();
-    out.bitmap_->pack = pack_index_;
+    out.bitmap_->order = &order_;
     out.bitmap_->send = std::move(want.bits);
     out.bitmap_->have = std::move(have.bits);
     out.bitmap_->have_extra = std::move(have.extra);

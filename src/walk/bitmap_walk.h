@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "odb/bitmap_index.h"
+#include "odb/bitmap_order.h"
 #include "odb/pack_index.h"
 #include "util/oid_set.h"
 #include "walk/enumerate.h"
@@ -17,25 +18,27 @@
 
 namespace gsh::pack {
 
-// The objects of the bitmapped pack by rank in pack order, and what the
-// haves reach outside it.
+// The objects the bitmap numbers, by rank in its order (one pack's, or a
+// multi-pack-index's), and what the haves reach outside it.
 struct Enumeration::Bitmapped {
-    size_t pack = 0;
-    Bitset send;       // to send
-    Bitset have;       // reached by the haves
-    OidSet have_extra; // reached by the haves, not in the pack
+    const BitmapOrder *order = nullptr; // the PackSet's
+    Bitset send;                        // to send
+    Bitset have;                        // reached by the haves
+    OidSet have_extra;                  // reached by the haves, without a rank
 };
 
 // Wants minus haves, as git's find_objects() counts them: the bitmaps of
 // the commits that have one are ORed; commits without one are walked until
 // they reach a commit that has one (or one already counted), then their
-// trees are walked, skipping what is already counted. Objects that are not
-// in the bitmapped pack (other packs, loose objects) are kept in a set.
+// trees are walked, skipping what is already counted. Objects that have no
+// rank in the bitmap's order (other packs, loose objects) are kept in a set.
 class BitmapEnumerator {
   public:
-    // bitmap is packs[pack]'s; both must outlive the enumerator.
-    BitmapEnumerator(git_repository *repo, std::shared_ptr<const PackSet> packs, size_t pack,
-                     const BitmapIndex &bitmap, const ProgressFn &progress);
+    // bitmap and order are packs->bitmap()'s; both must outlive the
+    // enumerator.
+    BitmapEnumerator(git_repository *repo, std::shared_ptr<const PackSet> packs,
+                     const BitmapOrder &order, const BitmapIndex &bitmap,
+                     const ProgressFn &progress);
 
     Enumeration run(const EnumerateInput &in);
     // Whether counting with the bitmap beats the walk for in: not when the
@@ -71,7 +74,8 @@ class BitmapEnumerator {
         Bitset bits;
         OidSet extra;
     };
-    // Rank of oid in the bitmapped pack (and its index position), or -1.
+    // Rank of oid in the bitmap's order (and its position in the order's
+    // oid table), or -1.
     int64_t rank_of(const git_oid &oid, uint32_t *pos) const;
     // Counts oid on side unless it or stop already has it; returns whether
     // it was new.
@@ -91,8 +95,7 @@ class BitmapEnumerator {
 
     git_repository *repo_;
     std::shared_ptr<const PackSet> packs_;
-    size_t pack_index_;
-    const PackIndex &pack_;
+    const BitmapOrder &order_;
     const BitmapIndex &bitmap_;
     ObjectParser objects_;
     EnumerateProgress progress_;

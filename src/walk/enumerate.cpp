@@ -431,10 +431,10 @@ size_t Enumeration::memory_bytes() const {
     return oids * sizeof(git_oid) + bits(bitmap_.get()) + bits(have_.get());
 }
 
-const Bitset *Enumeration::pack_objects(size_t *pack) const {
+const Bitset *Enumeration::pack_objects(const BitmapOrder **order) const {
     if (!bitmap_)
         return nullptr;
-    *pack = bitmap_->pack;
+    *order = bitmap_->order;
     return &bitmap_->send;
 }
 
@@ -445,11 +445,11 @@ size_t Enumeration::count() const {
 std::vector<git_oid> Enumeration::list() const {
     std::vector<git_oid> out = objects;
     if (bitmap_) {
-        const PackIndex &pack = (*packs_)[bitmap_->pack];
+        const BitmapOrder &order = *bitmap_->order;
         out.reserve(count());
         bitmap_->send.for_each([&](size_t r) {
             git_oid oid;
-            std::memcpy(oid.id, pack.oid_at(pack.pos_at_rank(r)), GIT_OID_RAWSZ);
+            std::memcpy(oid.id, order.oid_at_rank(r), GIT_OID_RAWSZ);
             out.push_back(oid);
         });
     }
@@ -457,19 +457,11 @@ std::vector<git_oid> Enumeration::list() const {
 }
 
 bool Enumeration::client_has(const git_oid &oid) const {
-    if (bitmap_) {
-        const PackIndex &pack = (*packs_)[bitmap_->pack];
-        const int64_t pos = pack.find(oid);
-        if (pos >= 0)
-            return bitmap_->have.test(pack.rank_of_pos(uint32_t(pos)));
-        return bitmap_->have_extra.contains(oid);
-    }
-    if (have_) {
-        const PackIndex &pack = (*packs_)[have_->pack];
-        const int64_t pos = pack.find(oid);
-        if (pos >= 0)
-            return have_->have.test(pack.rank_of_pos(uint32_t(pos)));
-        return have_->have_extra.contains(oid);
+    for (const Bitmapped *b : {bitmap_.get(), have_.get()}) {
+        if (!b)
+            continue;
+        const int64_t r = b->order->rank_of(oid);
+        return r >= 0 ? b->have.test(size_t(r)) : b->have_extra.contains(oid);
     }
     if (reachable_)
         return reachable_->contains(oid);
@@ -489,17 +481,16 @@ std::vector<git_oid> Enumeration::sent_commits() const {
     if (!bitmap_)
         return commits_;
     std::vector<git_oid> out;
-    size_t p;
-    const BitmapIndex *index = packs_->bitmap(&p);
-    if (!index || p != bitmap_->pack)
+    const BitmapOrder *order = nullptr;
+    const BitmapIndex *index = packs_->bitmap(&order);
+    if (!index || order != bitmap_->order)
         return out;
-    const PackIndex &pack = (*packs_)[p];
     const Bitset &commits = index->type(BitmapIndex::kCommits);
     bitmap_->send.for_each([&](size_t r) {
         if (!commits.test(r))
             return;
         git_oid oid;
-        std::memcpy(oid.id, pack.oid_at(pack.pos_at_rank(r)), GIT_OID_RAWSZ);
+        std::memcpy(oid.id, order->oid_at_rank(r), GIT_OID_RAWSZ);
         out.push_back(oid);
     });
     if (objects.empty())
@@ -549,9 +540,9 @@ Enumeration count_objects(git_repository *repo, std::shared_ptr<const PackSet> p
     // git counts shallow fetches by walking too: a bitmap knows nothing of
     // the client's boundary.
     if (in.parentless.empty() && BitmapEnumerator::can_filter(in.filter)) {
-        size_t pack;
-        if (const BitmapIndex *bitmap = packs->bitmap(&pack)) {
-            BitmapEnumerator e(repo, packs, pack, *bitmap, progress);
+        const BitmapOrder *order = nullptr;
+        if (const BitmapIndex *bitmap = packs->bitmap(&order)) {
+            BitmapEnumerator e(repo, packs, *order, *bitmap, progress);
             if (!in.haves.empty() && !e.reaches_pack(in.haves)) {
                 Enumerator w(repo, packs, progress);
                 return w.run(in);

@@ -16,6 +16,7 @@
 namespace gsh::pack {
 
 class PackSet;
+class BitmapOrder;
 
 // Receives progress text as git's pack-objects prints it ("Enumerating
 // objects: 12, done.\n", "Counting objects:  50% (6/12)\r", ...), and
@@ -50,17 +51,17 @@ class Enumeration {
     ~Enumeration();
 
     // Objects to send, each once: all of them after a walk; with a bitmap,
-    // those that are not in the bitmapped pack (see pack_objects()).
+    // those that have no rank in its order (see pack_objects()).
     std::vector<git_oid> objects;
 
     // The packs the enumeration read; null when made from a list.
     const std::shared_ptr<const PackSet> &packs() const { return packs_; }
-    // With a bitmap: the objects of packs()[*pack] to send, by rank in pack
-    // order. nullptr after a walk.
-    const Bitset *pack_objects(size_t *pack) const;
+    // With a bitmap: the objects to send by rank in *order, the bitmap's
+    // (one pack's, or a multi-pack-index's). nullptr after a walk.
+    const Bitset *pack_objects(const BitmapOrder **order) const;
     // How many objects are sent.
     size_t count() const;
-    // Every object sent: objects, then those of pack_objects() in pack order.
+    // Every object sent: objects, then those of pack_objects() by rank.
     std::vector<git_oid> list() const;
 
     // Whether the client has oid. With a bitmap: everything the haves
@@ -71,8 +72,8 @@ class Enumeration {
 
     // Whether the client is known to have any object (not for a clone).
     bool client_has_any() const;
-    // The commits sent (with a bitmap, those of the bitmapped pack and
-    // those of objects). Throws gsh::Error.
+    // The commits sent (with a bitmap, those it numbers and those of
+    // objects). Throws gsh::Error.
     std::vector<git_oid> sent_commits() const;
 
     // In a shallow fetch that deepens the client's history: the commits it

@@ -156,7 +156,7 @@ TEST_F(BitmapWalkTest, MatchesGitWithPacksAndLooseObjectsOutsideTheBitmap) {
         const bool bitmapped = h.empty() || std::any_of(h.begin(), h.end(), [&](const auto &x) {
                                    return newer.count(x) == 0;
                                });
-        size_t pack;
+        const BitmapOrder *pack = nullptr;
         EXPECT_EQ(e.pack_objects(&pack) != nullptr, bitmapped) << "bitmap used";
         std::vector<git_oid> list = e.list();
         std::set<std::string> got = test::hex_set(list);
@@ -189,7 +189,7 @@ TEST_F(BitmapWalkTest, FiltersMatchGitAboveTheBitmappedPack) {
             std::string error;
             ASSERT_TRUE(parse_filter(spec, &in.filter, &error)) << error;
             Enumeration e = enumerate_objects(repo.get(), in, nullptr);
-            size_t pack;
+            const BitmapOrder *pack = nullptr;
             EXPECT_NE(e.pack_objects(&pack), nullptr) << "the bitmap was not used";
             std::vector<std::string> args = {"--filter=" + spec};
             for (const auto &x : revs(w))
@@ -217,7 +217,7 @@ TEST_F(BitmapWalkTest, HavesOutsideTheBitmappedPackAreCountedByTheWalk) {
     const std::string have = test::split_lines(sh("git -C '" + path + "' rev-parse main~1"))[0];
     const std::string v1 = test::split_lines(sh("git -C '" + path + "' rev-parse main:a"))[0];
     Enumeration e = enumerate(path, {want}, {have});
-    size_t pack;
+    const BitmapOrder *pack = nullptr;
     EXPECT_EQ(e.pack_objects(&pack), nullptr) << "counted with the bitmap";
     const std::set<std::string> got = test::hex_set(e.list());
     EXPECT_EQ(got.count(v1), 1u) << "the restored file is left out";
@@ -318,7 +318,7 @@ TEST_F(BitmapWalkTest, UnusableBitmapFallsBackToTheWalk) {
        "seek=12 conv=notrunc 2>/dev/null; done");
     std::vector<std::string> wants = revs({"main"}), haves = revs({"main~12"});
     Enumeration e = enumerate(copy, wants, haves);
-    size_t pack;
+    const BitmapOrder *pack = nullptr;
     EXPECT_EQ(e.pack_objects(&pack), nullptr);
     EXPECT_EQ(test::hex_set(e.list()), test::rev_list_objects(copy, wants, haves));
 }
@@ -343,7 +343,7 @@ TEST_F(BitmapWalkTest, CloneOfOneBitmappedPackIsThePackFile) {
     for (bool ofs : {true, false}) {
         SCOPED_TRACE(ofs ? "ofs-delta" : "no ofs-delta");
         Enumeration e = enumerate(one, wants, {});
-        size_t pack;
+        const BitmapOrder *pack = nullptr;
         ASSERT_NE(e.pack_objects(&pack), nullptr) << "the bitmap was not used";
         PackStream ps(repo_handle_.get(), std::move(e), PackOptions{ofs, false});
         const std::string out = work_.str() + "/out.pack";
@@ -372,10 +372,10 @@ namespace {
 TEST_F(BitmapWalkTest, BitmapIsWorthItUnlessManyCommitsAreUncovered) {
     RepoPtr repo = test::open_repo(repo_.path());
     auto packs = std::make_shared<const PackSet>(repo.get());
-    size_t pack;
+    const BitmapOrder *pack = nullptr;
     const BitmapIndex *bitmap = packs->bitmap(&pack);
     ASSERT_NE(bitmap, nullptr);
-    BitmapEnumerator e(repo.get(), packs, pack, *bitmap, nullptr);
+    BitmapEnumerator e(repo.get(), packs, *pack, *bitmap, nullptr);
     EnumerateInput fetch;
     fetch.wants = test::oids_of(revs({"main", "feature"}));
     fetch.haves = test::oids_of(revs({"main~12"}));
