@@ -214,6 +214,8 @@ def test_10000_repositories_bounded_fds_and_memory(many):
     finally:
         conn.close()
     assert worker_pid(nginx.proc.pid) == pid
+    # for the record: before the worker has given its free memory back
+    anon_busy = anon_kb(pid)
     # The last request's session ends when nginx frees it, after the
     # response went out; the worker gives its memory back once idle.
     # Bounded poll.
@@ -222,8 +224,53 @@ def test_10000_repositories_bounded_fds_and_memory(many):
     while anon_kb(pid) > bound and time.monotonic() < deadline:
         time.sleep(0.05)
     fds1, anon1 = fd_count(pid), anon_kb(pid)
-    figures = "fds %d -> %d (peak %d), anonymous %d kB -> %d kB (%.1f s)" % (
-        fds0, fds1, peak_fds, anon0, anon1, time.monotonic() - start)
+    figures = ("fds %d -> %d (peak %d), anonymous %d kB -> %d kB (%d kB "
+               "before the worker was idle), %.1f s" % (
+                   fds0, fds1, peak_fds, anon0, anon1, anon_busy,
+                   time.monotonic() - start))
     print("\n" + figures)
     assert max(peak_fds, fds1) < MAX_FDS, figures
     assert anon1 <= bound, figures
+
+
+# --------------------------------------------------------------------------
+# nginx -t: the directives are http-level, with a clear refusal
+
+from test_directives import (assert_fails, assert_ok, conf,  # noqa: E402,F401
+                             location, module, root, server)
+
+
+def test_cache_directives_pass_at_http_level(conf, root):
+    body = "git_smart_http_root %s;\n            git_smart_http on;" % root
+    assert_ok(conf.write("    git_smart_http_cache_size 512k;\n"
+                         "    git_smart_http_cache_open_files 4;\n"
+                         + server(location("/git/", body))).test())
+
+
+@pytest.mark.parametrize("line,message", [
+    ("git_smart_http_cache_size 0;",
+     '"git_smart_http_cache_size" takes a size greater than 0, such as 64m, '
+     'not "0"'),
+    ("git_smart_http_cache_size lots;",
+     'takes a size greater than 0, such as 64m, not "lots"'),
+    ("git_smart_http_cache_open_files 3;",
+     '"git_smart_http_cache_open_files" takes a number of files, 4 or more, '
+     'not "3"'),
+    ("git_smart_http_cache_open_files many;", 'not "many"'),
+    ("git_smart_http_cache_size 1m; git_smart_http_cache_size 2m;",
+     "is duplicate"),
+])
+def test_bad_cache_directive_rejected(conf, line, message):
+    assert_fails(conf.write("    %s\n" % line).test(), message)
+
+
+@pytest.mark.parametrize("where", ["server", "location"])
+def test_cache_size_outside_http_rejected(conf, root, where):
+    line = "git_smart_http_cache_size 64m;"
+    body = "git_smart_http_root %s;\n            git_smart_http on;" % root
+    if where == "location":
+        text = server(location("/git/", body + "\n            " + line))
+    else:
+        text = server("        %s\n" % line + location("/git/", body))
+    assert_fails(conf.write(text).test(),
+                 '"git_smart_http_cache_size" directive is not allowed here')

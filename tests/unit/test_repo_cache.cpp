@@ -239,6 +239,81 @@ TEST_F(RepoCacheTest, LeastRecentlyUsedRepositoryGoes) {
     EXPECT_EQ(cache.get(path_), a);
 }
 
+// Copies r.git to r2.git, r3.git, ...: names of one length, so that each
+// is counted for the same bytes.
+std::vector<std::string> copies(const test::TempDir &dir, int n) {
+    std::vector<std::string> out;
+    for (int i = 2; i < 2 + n; i++) {
+        const std::string name = "r" + std::to_string(i) + ".git";
+        dir.run("git clone -q --bare r.git " + name + " && git -C " + name + " repack -adbq");
+        out.push_back(dir.str() + "/" + name);
+    }
+    return out;
+}
+
+TEST_F(RepoCacheTest, LeastRecentlyUsedGoesByBytes) {
+    const std::vector<std::string> r = copies(dir_, 3);
+    RepoCache probe{CacheLimits{}};
+    auto a = probe.get(r[0]);
+    const size_t one = probe.bytes();
+    // The refs, the packs' tables and the bitmap, estimated.
+    ASSERT_GT(one, sizeof(RepoSnapshot));
+    ASSERT_GE(one, a->memory_bytes());
+
+    CacheLimits limits;
+    limits.bytes = 2 * one + one / 2;
+    RepoCache cache(limits);
+    auto first = cache.get(r[0]);
+    cache.get(r[1]);
+    EXPECT_EQ(cache.bytes(), 2 * one);
+    cache.get(r[0]); // first is now the most recently used
+    cache.get(r[2]); // r[1] goes
+    EXPECT_EQ(cache.size(), 2u);
+    EXPECT_LE(cache.bytes(), limits.bytes);
+    EXPECT_EQ(cache.get_cached(r[0]), first);
+    EXPECT_EQ(cache.get_cached(r[1]), nullptr);
+    EXPECT_NE(cache.get_cached(r[2]), nullptr);
+
+    // An evicted snapshot that a request holds stays whole, uncounted.
+    auto held = cache.get(r[1]); // r[0] goes now
+    EXPECT_EQ(cache.get_cached(r[0]), nullptr);
+    EXPECT_EQ(cache.bytes(), 2 * one);
+    EXPECT_EQ(first.use_count(), 1);
+    EXPECT_EQ(first->path(), r[0]);
+    EXPECT_FALSE(first->refs().empty());
+
+    // Smaller: only the most recently used is kept, however large.
+    cache.set_limits(CacheLimits{1, 128, SIZE_MAX});
+    EXPECT_EQ(cache.size(), 1u);
+    EXPECT_EQ(cache.get_cached(r[1]), held);
+}
+
+TEST_F(RepoCacheTest, IdleHandlesAndMemoTextAreCounted) {
+    RepoCache cache{CacheLimits{}};
+    auto s = cache.get(path_);
+    const size_t bare = cache.bytes();
+    s->memo(RepoSnapshot::kAdvertisementV0, [] { return std::string(100000, 'x'); });
+    {
+        RepoAccess a(cache, path_);
+        RepoAccess b(cache, path_);
+        a.git();
+        b.git();
+    } // both handles idle now
+    EXPECT_GE(cache.bytes(), bare + 100000 + 2 * RepoCache::kIdleHandleBytes);
+}
+
+TEST_F(RepoCacheTest, OpenPackFilesAreBounded) {
+    const std::vector<std::string> r = copies(dir_, 3);
+    CacheLimits limits;
+    limits.open_files = 2; // one pack each
+    RepoCache cache(limits);
+    for (const std::string &p : r)
+        cache.get(p);
+    EXPECT_EQ(cache.size(), 2u);
+    EXPECT_EQ(cache.open_files(), 2u);
+    EXPECT_EQ(cache.get_cached(r[0]), nullptr);
+}
+
 TEST_F(RepoCacheTest, HandlesAreLentOnceAndKeptWhileTheSnapshotIsCurrent) {
     RepoCache cache(4);
     git_repository *first;
