@@ -7,6 +7,7 @@
 #include <malloc.h>
 #endif
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <new>
@@ -47,6 +48,8 @@ std::string escaped(const std::string &in) {
 
 std::atomic<size_t> live_sessions{0};
 
+constexpr size_t kMinMapped = size_t(256) << 20;
+
 // The HTTP status of an open, with the message of a failure.
 template <typename Open> int open_status(gsh_session *s, Open &&open) {
     try {
@@ -84,8 +87,9 @@ int gsh_global_init(void) {
 // bounds it over all of them), the rest for the repository cache. Pack
 // files likewise: a quarter for libgit2's (it closes the least recently
 // used one that no read is using), the rest for our snapshots. libgit2's
-// mapped pack windows are file pages, not anonymous memory; they get the
-// size too, so that address space stays bounded.
+// mapped pack windows are file pages, not anonymous memory: they get the
+// size, but at least kMinMapped, since below that reads that alternate
+// between packs would unmap and map windows again and again.
 int gsh_cache_configure(size_t bytes, size_t open_files) {
     if (bytes == 0 || open_files == 0)
         return -1;
@@ -94,7 +98,7 @@ int gsh_cache_configure(size_t bytes, size_t open_files) {
         const size_t git_files = open_files / 4 ? open_files / 4 : 1;
         if (git_libgit2_opts(GIT_OPT_SET_CACHE_MAX_SIZE, ssize_t(git_bytes)) < 0 ||
             git_libgit2_opts(GIT_OPT_SET_MWINDOW_FILE_LIMIT, git_files) < 0 ||
-            git_libgit2_opts(GIT_OPT_SET_MWINDOW_MAPPED_LIMIT, bytes) < 0)
+            git_libgit2_opts(GIT_OPT_SET_MWINDOW_MAPPED_LIMIT, std::max(bytes, kMinMapped)) < 0)
             return -1;
         gsh::CacheLimits limits;
         limits.bytes = bytes - git_bytes;

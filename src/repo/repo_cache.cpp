@@ -108,8 +108,8 @@ void RepoCache::touch_locked(Lru::iterator it) {
     bytes_ -= it->bytes;
     files_ -= it->files;
     // The entry, its map node and its path twice.
-    it->bytes = it->snapshot->memory_bytes() + it->idle.size() * kIdleHandleBytes + sizeof(Entry) +
-                64 + 2 * it->path.capacity();
+    it->bytes = it->snapshot->memory_bytes() + it->idle.size() * idle_handle_bytes(*it->snapshot) +
+                sizeof(Entry) + 64 + 2 * it->path.capacity();
     it->files = it->snapshot->packs() ? it->snapshot->packs()->size() : 0;
     bytes_ += it->bytes;
     files_ += it->files;

@@ -65,10 +65,15 @@ class RepoCache {
     size_t bytes() const;
     size_t open_files() const;
 
-    // What an idle handle is counted for: libgit2's repository, its object
-    // database and configuration, its packs' bookkeeping (libgit2's object
-    // cache is bounded apart, see gsh_cache_configure).
+    // What an idle handle on snapshot's repository is counted for:
+    // libgit2's repository, object database, configuration and pack
+    // bookkeeping, and its cache of packed refs once it has read them,
+    // about 100 bytes a ref (libgit2's object cache is bounded apart, see
+    // gsh_cache_configure).
     static constexpr size_t kIdleHandleBytes = 64 << 10;
+    static size_t idle_handle_bytes(const RepoSnapshot &snapshot) {
+        return kIdleHandleBytes + 104 * snapshot.tips().size();
+    }
 
   private:
     struct Entry {

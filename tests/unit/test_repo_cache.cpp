@@ -4,6 +4,10 @@
 // cached repository at once.
 #include <gtest/gtest.h>
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 #include <atomic>
 #include <cstring>
 #include <fstream>
@@ -301,6 +305,40 @@ TEST_F(RepoCacheTest, IdleHandlesAndMemoTextAreCounted) {
     } // both handles idle now
     EXPECT_GE(cache.bytes(), bare + 100000 + 2 * RepoCache::kIdleHandleBytes);
 }
+
+#if defined(__GLIBC__)
+// The estimate against what the heap really gives a snapshot of 20,000 refs
+// and its advertisement, and a handle that has read them.
+TEST_F(RepoCacheTest, EstimateFollowsTheHeap) {
+    dir_.run("h=$(git -C r.git rev-parse HEAD) && seq 10000 29999 | sed \"s|^|$h refs/tags/t|\" "
+             ">> r.git/packed-refs && git -C r.git pack-refs --all");
+    const std::vector<std::string> warm = copies(dir_, 1);
+    RepoCache cache{CacheLimits{}};
+    cache.get(warm[0]); // libgit2's and the cache's first allocations
+    const size_t before = cache.bytes();
+    const struct mallinfo2 m0 = mallinfo2();
+    auto s = cache.get(path_);
+    s->memo(RepoSnapshot::kAdvertisementV0, [&] {
+        std::string text;
+        for (const Ref &r : s->refs())
+            text += "0040" + test::to_hex(r.oid) + " " + r.name + "\n";
+        return text;
+    });
+    RepoPtr handle = cache.lend(path_);
+    git_strarray names{};
+    ASSERT_EQ(git_reference_list(&names, handle.get()), 0);
+    git_strarray_dispose(&names);
+    cache.give_back(*s, std::move(handle));
+    const struct mallinfo2 m1 = mallinfo2();
+    const size_t heap = (m1.uordblks + m1.hblkhd) - (m0.uordblks + m0.hblkhd);
+    if (heap == 0)
+        GTEST_SKIP() << "no malloc statistics (a sanitizer's allocator)";
+    const size_t counted = cache.bytes() - before;
+    ASSERT_GE(s->refs().size(), 20000u);
+    EXPECT_GE(counted, heap * 8 / 10) << "heap " << heap;
+    EXPECT_LE(counted, heap * 3 / 2) << "heap " << heap;
+}
+#endif
 
 TEST_F(RepoCacheTest, OpenPackFilesAreBounded) {
     const std::vector<std::string> r = copies(dir_, 3);
