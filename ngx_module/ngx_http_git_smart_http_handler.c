@@ -689,6 +689,6 @@ ngx_http_gsh_cleanup(void *data)
         gsh_session_destroy(ctx->session);
         ctx->session = NULL;
 
-        ngx_http_gsh_memory_session_ended();
+        ngx_http_gsh_memory_session_ended(ctx->thread_pool);
     }
 }

@@ -29,6 +29,7 @@
  *                                      other file
  *   ngx_http_git_smart_http_memory.c   the worker's memory given back to
  *                                      the system once no request runs
+ *                                      (a thread-pool task)
  *
  * A file calls only files of a lower layer (none calls back up):
  *   module
@@ -90,7 +91,7 @@
  * once no request runs, the worker's free memory goes back to the system
  * after this many milliseconds: at most that often under load
  */
-#define NGX_HTTP_GSH_TRIM_DELAY  100
+#define NGX_HTTP_GSH_TRIM_DELAY  1000
 
 
 typedef struct {
@@ -274,7 +275,7 @@ ngx_int_t ngx_http_gsh_send_file(ngx_http_request_t *r,
 /* the limit file: a pack slot for the request */
 void ngx_http_gsh_limit_init_process(void);
 void ngx_http_gsh_memory_init_process(ngx_cycle_t *cycle);
-void ngx_http_gsh_memory_session_ended(void);
+void ngx_http_gsh_memory_session_ended(ngx_thread_pool_t *pool);
 ngx_int_t ngx_http_gsh_limit_enter(ngx_http_request_t *r,
     ngx_http_gsh_ctx_t *ctx, ngx_http_gsh_granted_pt granted);
 void ngx_http_gsh_limit_release(ngx_http_gsh_ctx_t *ctx);
