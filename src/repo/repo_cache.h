@@ -24,8 +24,9 @@ namespace gsh {
 // What the cache may hold; the most recently used repository is kept
 // whatever its size, so that it is not read again for every request.
 struct CacheLimits {
+    // As the module's defaults leave them (gsh_cache_configure).
     size_t bytes = size_t(48) << 20; // estimated: RepoSnapshot::memory_bytes, idle handles
-    size_t open_files = 128;         // pack files the snapshots hold open
+    size_t open_files = 96;          // pack files the snapshots hold open
     size_t repositories = SIZE_MAX;  // entries
 };
 
