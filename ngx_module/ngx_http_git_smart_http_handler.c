@@ -688,5 +688,7 @@ ngx_http_gsh_cleanup(void *data)
     if (ctx->session) {
         gsh_session_destroy(ctx->session);
         ctx->session = NULL;
+
+        ngx_http_gsh_memory_session_ended(ctx->thread_pool);
     }
 }

@@ -21,12 +21,17 @@ static char *ngx_http_gsh_queue(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_gsh_metrics(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_gsh_cache_size(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_gsh_cache_open_files(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static ngx_int_t ngx_http_gsh_postconfiguration(ngx_conf_t *cf);
 static void ngx_http_gsh_merge_limits(ngx_http_gsh_loc_conf_t *prev,
     ngx_http_gsh_loc_conf_t *conf);
 static char *ngx_http_gsh_check_enabled(ngx_conf_t *cf,
     ngx_http_gsh_loc_conf_t *conf);
 static void *ngx_http_gsh_create_main_conf(ngx_conf_t *cf);
+static char *ngx_http_gsh_init_main_conf(ngx_conf_t *cf, void *conf);
 static void *ngx_http_gsh_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_gsh_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
@@ -155,6 +160,20 @@ static ngx_command_t  ngx_http_gsh_commands[] = {
       offsetof(ngx_http_gsh_loc_conf_t, timeout),
       NULL },
 
+    { ngx_string("git_smart_http_cache_size"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_gsh_cache_size,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("git_smart_http_cache_open_files"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_gsh_cache_open_files,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("git_smart_http_metrics"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_gsh_metrics,
@@ -171,7 +190,7 @@ static ngx_http_module_t  ngx_http_gsh_module_ctx = {
     ngx_http_gsh_postconfiguration,        /* postconfiguration */
 
     ngx_http_gsh_create_main_conf,         /* create main configuration */
-    NULL,                                  /* init main configuration */
+    ngx_http_gsh_init_main_conf,           /* init main configuration */
 
     NULL,                                  /* create server configuration */
     NULL,                                  /* merge server configuration */
@@ -455,6 +474,68 @@ ngx_http_gsh_metrics(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/* the per-worker cache: process-wide, hence http level only */
+
+static char *
+ngx_http_gsh_cache_size(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_gsh_main_conf_t *gmcf = conf;
+
+    ssize_t     size;
+    ngx_str_t  *value;
+
+    if (gmcf->cache_size != NGX_CONF_UNSET_SIZE) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    size = ngx_parse_size(&value[1]);
+
+    if (size == NGX_ERROR || size == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" takes a size greater than 0, such as "
+                           "64m, not \"%V\"", &cmd->name, &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    gmcf->cache_size = (size_t) size;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_gsh_cache_open_files(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_gsh_main_conf_t *gmcf = conf;
+
+    ngx_int_t   n;
+    ngx_str_t  *value;
+
+    if (gmcf->cache_open_files != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    n = ngx_atoi(value[1].data, value[1].len);
+
+    /* a quarter of them is libgit2's, the rest the snapshots' */
+
+    if (n == NGX_ERROR || n < 4) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" takes a number of files, 4 or more, "
+                           "not \"%V\"", &cmd->name, &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    gmcf->cache_open_files = (ngx_uint_t) n;
+
+    return NGX_CONF_OK;
+}
+
+
 /* the zone, and the log phase handler that counts into it */
 
 static ngx_int_t
@@ -498,7 +579,23 @@ ngx_http_gsh_create_main_conf(ngx_conf_t *cf)
         return NULL;
     }
 
+    gmcf->cache_size = NGX_CONF_UNSET_SIZE;
+    gmcf->cache_open_files = NGX_CONF_UNSET_UINT;
+
     return gmcf;
+}
+
+
+static char *
+ngx_http_gsh_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_http_gsh_main_conf_t *gmcf = conf;
+
+    ngx_conf_init_size_value(gmcf->cache_size, NGX_HTTP_GSH_CACHE_SIZE);
+    ngx_conf_init_uint_value(gmcf->cache_open_files,
+                             NGX_HTTP_GSH_CACHE_OPEN_FILES);
+
+    return NGX_CONF_OK;
 }
 
 
@@ -690,7 +787,16 @@ ngx_http_gsh_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
+    if (gmcf->used
+        && gsh_cache_configure(gmcf->cache_size, gmcf->cache_open_files) != 0)
+    {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "git_smart_http: gsh_cache_configure() failed");
+        return NGX_ERROR;
+    }
+
     ngx_http_gsh_limit_init_process();
+    ngx_http_gsh_memory_init_process(cycle);
 
     return ngx_http_gsh_zone_init_process(cycle);
 }

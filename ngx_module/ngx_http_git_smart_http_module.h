@@ -27,6 +27,9 @@
  *   ngx_http_git_smart_http_user.c     who is pushing
  *   ngx_http_git_smart_http_util.c     header and log helpers that call no
  *                                      other file
+ *   ngx_http_git_smart_http_memory.c   the worker's memory given back to
+ *                                      the system once no request runs
+ *                                      (a thread-pool task)
  *
  * A file calls only files of a lower layer (none calls back up):
  *   module
@@ -34,7 +37,7 @@
  *   stream
  *   interim, dumb, limit
  *   metrics
- *   outcome, zone, user, util, route   (these call no other file)
+ *   outcome, zone, user, util, route, memory   (these call no other file)
  */
 
 
@@ -80,11 +83,23 @@
 #define NGX_HTTP_GSH_INTERIM_AGAIN  10
 #define NGX_HTTP_GSH_INTERIM_SIZE   4096
 
+/* git_smart_http_cache_size and _open_files unless told */
+#define NGX_HTTP_GSH_CACHE_SIZE        (64 * 1024 * 1024)
+#define NGX_HTTP_GSH_CACHE_OPEN_FILES  128
+
+/*
+ * once no request runs, the worker's free memory goes back to the system
+ * after this many milliseconds: at most that often under load
+ */
+#define NGX_HTTP_GSH_TRIM_DELAY  1000
+
 
 typedef struct {
     ngx_flag_t                  used;       /* "git_smart_http on" anywhere */
     ngx_flag_t                  metrics;    /* "git_smart_http_metrics" */
     ngx_shm_zone_t             *zone;       /* see the zone file */
+    size_t                      cache_size; /* per worker */
+    ngx_uint_t                  cache_open_files;
 } ngx_http_gsh_main_conf_t;
 
 
@@ -259,6 +274,8 @@ ngx_int_t ngx_http_gsh_send_file(ngx_http_request_t *r,
 
 /* the limit file: a pack slot for the request */
 void ngx_http_gsh_limit_init_process(void);
+void ngx_http_gsh_memory_init_process(ngx_cycle_t *cycle);
+void ngx_http_gsh_memory_session_ended(ngx_thread_pool_t *pool);
 ngx_int_t ngx_http_gsh_limit_enter(ngx_http_request_t *r,
     ngx_http_gsh_ctx_t *ctx, ngx_http_gsh_granted_pt granted);
 void ngx_http_gsh_limit_release(ngx_http_gsh_ctx_t *ctx);

@@ -3,11 +3,18 @@
 
 #include <git2.h>
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
+#include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <new>
 #include <string>
 
 #include "protocol/v2_request.h"
+#include "repo/repo_cache.h"
 #include "repo/repo_path.h"
 #include "service/session.h"
 #include "util/error.h"
@@ -38,6 +45,10 @@ std::string escaped(const std::string &in) {
     }
     return out;
 }
+
+std::atomic<size_t> live_sessions{0};
+
+constexpr size_t kMinMapped = size_t(256) << 20;
 
 // The HTTP status of an open, with the message of a failure.
 template <typename Open> int open_status(gsh_session *s, Open &&open) {
@@ -71,6 +82,44 @@ int gsh_global_init(void) {
     return 0;
 }
 
+// The size is shared: a quarter for libgit2's object cache (commits and
+// trees parsed through the handles the repository cache keeps; libgit2
+// bounds it over all of them), the rest for the repository cache. Pack
+// files likewise: a quarter for libgit2's (it closes the least recently
+// used one that no read is using), the rest for our snapshots. libgit2's
+// mapped pack windows are file pages, not anonymous memory: they get the
+// size, but at least kMinMapped, since below that reads that alternate
+// between packs would unmap and map windows again and again.
+int gsh_cache_configure(size_t bytes, size_t open_files) {
+    if (bytes == 0 || open_files == 0)
+        return -1;
+    try {
+        const size_t git_bytes = bytes / 4;
+        const size_t git_files = open_files / 4 ? open_files / 4 : 1;
+        if (git_libgit2_opts(GIT_OPT_SET_CACHE_MAX_SIZE, ssize_t(git_bytes)) < 0 ||
+            git_libgit2_opts(GIT_OPT_SET_MWINDOW_FILE_LIMIT, git_files) < 0 ||
+            git_libgit2_opts(GIT_OPT_SET_MWINDOW_MAPPED_LIMIT, std::max(bytes, kMinMapped)) < 0)
+            return -1;
+        gsh::CacheLimits limits;
+        limits.bytes = bytes - git_bytes;
+        limits.open_files = open_files > git_files ? open_files - git_files : 1;
+        gsh::RepoCache::process().set_limits(limits);
+        return 0;
+    } catch (...) {
+        return -1;
+    }
+}
+
+size_t gsh_live_sessions(void) {
+    return live_sessions.load(std::memory_order_relaxed);
+}
+
+void gsh_release_memory(void) {
+#if defined(__GLIBC__)
+    malloc_trim(0);
+#endif
+}
+
 int gsh_repository_status(const gsh_request *req) {
     try {
         gsh::resolve_repository(std::string_view(req->root, req->root_len),
@@ -85,7 +134,9 @@ int gsh_repository_status(const gsh_request *req) {
 
 gsh_session *gsh_session_create(const gsh_request *req) {
     try {
-        return new gsh_session(*req);
+        gsh_session *s = new gsh_session(*req);
+        live_sessions.fetch_add(1, std::memory_order_relaxed);
+        return s;
     } catch (...) {
         return nullptr;
     }
@@ -225,6 +276,8 @@ size_t gsh_session_interim(gsh_session *s, unsigned char *buf, size_t cap) {
 }
 
 void gsh_session_destroy(gsh_session *s) {
+    if (s)
+        live_sessions.fetch_sub(1, std::memory_order_relaxed);
     delete s;
 }
 }

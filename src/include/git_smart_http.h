@@ -72,6 +72,20 @@ typedef struct {
 /* Once per process, before any session (e.g. in init_process). 0 on success. */
 int gsh_global_init(void);
 
+/* The process's caches (git_smart_http_cache_size): at most bytes for the
+ * repositories served lately and libgit2's caches, and at most open_files
+ * pack files held open by them. Once per process, after gsh_global_init()
+ * and before any session. 0 on success, -1 when bytes or open_files is 0. */
+int gsh_cache_configure(size_t bytes, size_t open_files);
+
+/* Sessions of this process not yet destroyed. */
+size_t gsh_live_sessions(void);
+
+/* Gives the memory that the process's allocator holds unused (every
+ * thread's arena) back to the system. For when no session is live: it
+ * walks every arena, a millisecond or so with many. */
+void gsh_release_memory(void);
+
 /* Whether req names a repository that is served: 200, or 404 as
  * gsh_session_open() would answer. A few stat() calls and no more, so that
  * refusals (403, 415) can say 404 first for a missing repository, as git

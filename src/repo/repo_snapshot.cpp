@@ -1,5 +1,9 @@
 #include "repo/repo_snapshot.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 
 namespace gsh {
@@ -33,6 +37,70 @@ std::string objects_folder(git_repository *repo) {
     return dir + "objects";
 }
 
+// malloc's bookkeeping per allocation, about.
+constexpr size_t kChunk = 16;
+
+size_t heap_bytes(const std::string &s) {
+    return s.capacity() > 15 ? s.capacity() + 1 + kChunk : 0; // else inline
+}
+
+template <typename T> size_t heap_bytes(const std::vector<T> &v) {
+    return v.capacity() ? v.capacity() * sizeof(T) + kChunk : 0;
+}
+
+size_t stamps_bytes(const FolderStamp &f) {
+    size_t n = heap_bytes(f.entries);
+    for (const auto &e : f.entries)
+        n += heap_bytes(e.first);
+    return n;
+}
+
+// The bitmapped commits a .bitmap holds: the entry count of its header
+// (git's bitmap-format: "BITM", version, options, count, checksum).
+uint32_t bitmap_entries(const std::string &path) {
+    uint8_t head[12];
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    const bool ok = ::pread(fd, head, sizeof head, 0) == ssize_t(sizeof head);
+    ::close(fd);
+    if (!ok)
+        return 0;
+    return uint32_t(head[8]) << 24 | uint32_t(head[9]) << 16 | uint32_t(head[10]) << 8 | head[11];
+}
+
+// A PackSet as its use builds it (odb/pack_index.h, odb/bitmap_index.h):
+// without a .rev, an offset, an index position and a bucket start per
+// object for the order by offset; a rank per object; the first .bitmap
+// read whole, its four type bitmaps and each commit's bitmap decoded.
+size_t packs_bytes(const pack::PackSet &packs) {
+    size_t n = sizeof(pack::PackSet);
+    bool bitmap_seen = false;
+    for (size_t i = 0; i < packs.size(); i++) {
+        const pack::PackIndex &p = packs[i];
+        n += sizeof(pack::PackIndex) + heap_bytes(p.pack_path()) + 3 * kChunk;
+        n += size_t(p.count()) * (p.has_reverse_index() ? 4 : 20);
+        if (bitmap_seen)
+            continue;
+        const std::string &pack = p.pack_path();
+        const std::string bitmap = pack.substr(0, pack.size() - 5) + ".bitmap";
+        struct stat st;
+        if (::stat(bitmap.c_str(), &st) < 0)
+            continue;
+        bitmap_seen = true;
+        const size_t bits_bytes = (size_t(p.count()) + 63) / 64 * 8 + kChunk;
+        n += size_t(st.st_size) + (4 + size_t(bitmap_entries(bitmap))) * (bits_bytes + 48);
+    }
+    return n;
+}
+
+size_t refs_bytes(const std::vector<Ref> &refs) {
+    size_t n = heap_bytes(refs);
+    for (const Ref &r : refs)
+        n += heap_bytes(r.name) + heap_bytes(r.symref_target);
+    return n;
+}
+
 } // namespace
 
 // Every stamp is taken before what it stands for is read: a change made
@@ -61,6 +129,13 @@ RepoSnapshot::read(const std::string &path, git_repository *repo, const RepoSnap
         folders = s->packs_->object_folders();
         previous = nullptr;
     }
+    s->packs_bytes_ = previous && s->packs_ == previous->packs_ ? previous->packs_bytes_
+                                                                : packs_bytes(*s->packs_);
+    s->fixed_bytes_ = sizeof(RepoSnapshot) + heap_bytes(s->path_) + refs_bytes(s->refs_) +
+                      heap_bytes(s->tips_) + stamps_bytes(s->ref_stamps_.loose) +
+                      sizeof(UploadPackConfig) + 1024;
+    for (const FolderStamp &f : s->pack_stamps_.packs)
+        s->fixed_bytes_ += stamps_bytes(f);
     return s;
 }
 
@@ -83,7 +158,10 @@ const Ref *RepoSnapshot::find_ref(std::string_view name) const {
 }
 
 const std::string &RepoSnapshot::memo(Memo slot, const std::function<std::string()> &make) const {
-    std::call_once(memo_once_[slot], [&] { memo_[slot] = make(); });
+    std::call_once(memo_once_[slot], [&] {
+        memo_[slot] = make();
+        memo_bytes_.fetch_add(heap_bytes(memo_[slot]), std::memory_order_relaxed);
+    });
     return memo_[slot];
 }
 

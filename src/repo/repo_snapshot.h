@@ -7,6 +7,8 @@
 #include <git2.h>
 
 #include <array>
+#include <atomic>
+#include <cstddef>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -15,9 +17,9 @@
 #include <vector>
 
 #include "odb/pack_index.h"
-#include "util/file_stamp.h"
 #include "repo/refs.h"
 #include "repo/upload_pack_config.h"
+#include "util/file_stamp.h"
 
 namespace gsh {
 
@@ -62,6 +64,14 @@ class RepoSnapshot {
     // and kept for the others.
     const std::string &memo(Memo slot, const std::function<std::string()> &make) const;
 
+    // What the snapshot holds in memory, estimated for RepoCache's bound:
+    // its refs, stamps and memo() text, and its packs' tables as they are
+    // once fully built by use (each pack's orders by offset, the bitmap
+    // with every bitmapped commit decoded): an upper bound for those.
+    size_t memory_bytes() const {
+        return fixed_bytes_ + packs_bytes_ + memo_bytes_.load(std::memory_order_relaxed);
+    }
+
   private:
     struct RefStamps {
         FileStamp config, head, packed_refs;
@@ -88,6 +98,9 @@ class RepoSnapshot {
     std::shared_ptr<const pack::PackSet> packs_;
     mutable std::array<std::once_flag, kMemoSlots> memo_once_;
     mutable std::array<std::string, kMemoSlots> memo_;
+    size_t fixed_bytes_ = 0;
+    size_t packs_bytes_ = 0; // shared with the snapshots that share packs_
+    mutable std::atomic<size_t> memo_bytes_{0};
 };
 
 } // namespace gsh

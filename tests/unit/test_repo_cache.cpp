@@ -4,6 +4,10 @@
 // cached repository at once.
 #include <gtest/gtest.h>
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 #include <atomic>
 #include <cstring>
 #include <fstream>
@@ -237,6 +241,115 @@ TEST_F(RepoCacheTest, LeastRecentlyUsedRepositoryGoes) {
     cache.get(dir_.str() + "/r3.git");
     EXPECT_EQ(cache.size(), 2u);
     EXPECT_EQ(cache.get(path_), a);
+}
+
+// Copies r.git to r2.git, r3.git, ...: names of one length, so that each
+// is counted for the same bytes.
+std::vector<std::string> copies(const test::TempDir &dir, int n) {
+    std::vector<std::string> out;
+    for (int i = 2; i < 2 + n; i++) {
+        const std::string name = "r" + std::to_string(i) + ".git";
+        dir.run("git clone -q --bare r.git " + name + " && git -C " + name + " repack -adbq");
+        out.push_back(dir.str() + "/" + name);
+    }
+    return out;
+}
+
+TEST_F(RepoCacheTest, LeastRecentlyUsedGoesByBytes) {
+    const std::vector<std::string> r = copies(dir_, 3);
+    RepoCache probe{CacheLimits{}};
+    auto a = probe.get(r[0]);
+    const size_t one = probe.bytes();
+    // The refs, the packs' tables and the bitmap, estimated.
+    ASSERT_GT(one, sizeof(RepoSnapshot));
+    ASSERT_GE(one, a->memory_bytes());
+
+    CacheLimits limits;
+    limits.bytes = 2 * one + one / 2;
+    RepoCache cache(limits);
+    auto first = cache.get(r[0]);
+    cache.get(r[1]);
+    EXPECT_EQ(cache.bytes(), 2 * one);
+    cache.get(r[0]); // first is now the most recently used
+    cache.get(r[2]); // r[1] goes
+    EXPECT_EQ(cache.size(), 2u);
+    EXPECT_LE(cache.bytes(), limits.bytes);
+    EXPECT_EQ(cache.get_cached(r[0]), first);
+    EXPECT_EQ(cache.get_cached(r[1]), nullptr);
+    EXPECT_NE(cache.get_cached(r[2]), nullptr);
+
+    // An evicted snapshot that a request holds stays whole, uncounted.
+    auto held = cache.get(r[1]); // r[0] goes now
+    EXPECT_EQ(cache.get_cached(r[0]), nullptr);
+    EXPECT_EQ(cache.bytes(), 2 * one);
+    EXPECT_EQ(first.use_count(), 1);
+    EXPECT_EQ(first->path(), r[0]);
+    EXPECT_FALSE(first->refs().empty());
+
+    // Smaller: only the most recently used is kept, however large.
+    cache.set_limits(CacheLimits{1, 128, SIZE_MAX});
+    EXPECT_EQ(cache.size(), 1u);
+    EXPECT_EQ(cache.get_cached(r[1]), held);
+}
+
+TEST_F(RepoCacheTest, IdleHandlesAndMemoTextAreCounted) {
+    RepoCache cache{CacheLimits{}};
+    auto s = cache.get(path_);
+    const size_t bare = cache.bytes();
+    s->memo(RepoSnapshot::kAdvertisementV0, [] { return std::string(100000, 'x'); });
+    {
+        RepoAccess a(cache, path_);
+        RepoAccess b(cache, path_);
+        a.git();
+        b.git();
+    } // both handles idle now
+    EXPECT_GE(cache.bytes(), bare + 100000 + 2 * RepoCache::kIdleHandleBytes);
+}
+
+#if defined(__GLIBC__)
+// The estimate against what the heap really gives a snapshot of 20,000 refs
+// and its advertisement, and a handle that has read them.
+TEST_F(RepoCacheTest, EstimateFollowsTheHeap) {
+    dir_.run("h=$(git -C r.git rev-parse HEAD) && seq 10000 29999 | sed \"s|^|$h refs/tags/t|\" "
+             ">> r.git/packed-refs && git -C r.git pack-refs --all");
+    const std::vector<std::string> warm = copies(dir_, 1);
+    RepoCache cache{CacheLimits{}};
+    cache.get(warm[0]); // libgit2's and the cache's first allocations
+    const size_t before = cache.bytes();
+    const struct mallinfo2 m0 = mallinfo2();
+    auto s = cache.get(path_);
+    s->memo(RepoSnapshot::kAdvertisementV0, [&] {
+        std::string text;
+        for (const Ref &r : s->refs())
+            text += "0040" + test::to_hex(r.oid) + " " + r.name + "\n";
+        return text;
+    });
+    RepoPtr handle = cache.lend(path_);
+    git_strarray names{};
+    ASSERT_EQ(git_reference_list(&names, handle.get()), 0);
+    git_strarray_dispose(&names);
+    cache.give_back(*s, std::move(handle));
+    const struct mallinfo2 m1 = mallinfo2();
+    const size_t heap = (m1.uordblks + m1.hblkhd) - (m0.uordblks + m0.hblkhd);
+    if (heap == 0)
+        GTEST_SKIP() << "no malloc statistics (a sanitizer's allocator)";
+    const size_t counted = cache.bytes() - before;
+    ASSERT_GE(s->refs().size(), 20000u);
+    EXPECT_GE(counted, heap * 8 / 10) << "heap " << heap;
+    EXPECT_LE(counted, heap * 3 / 2) << "heap " << heap;
+}
+#endif
+
+TEST_F(RepoCacheTest, OpenPackFilesAreBounded) {
+    const std::vector<std::string> r = copies(dir_, 3);
+    CacheLimits limits;
+    limits.open_files = 2; // one pack each
+    RepoCache cache(limits);
+    for (const std::string &p : r)
+        cache.get(p);
+    EXPECT_EQ(cache.size(), 2u);
+    EXPECT_EQ(cache.open_files(), 2u);
+    EXPECT_EQ(cache.get_cached(r[0]), nullptr);
 }
 
 TEST_F(RepoCacheTest, HandlesAreLentOnceAndKeptWhileTheSnapshotIsCurrent) {
