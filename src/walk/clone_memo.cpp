@@ -17,9 +17,9 @@ bool same_oids(const std::vector<git_oid> &a, const std::vector<git_oid> &b) {
                       [](const git_oid &x, const git_oid &y) { return git_oid_equal(&x, &y); });
 }
 
-// A few repositories cloned over and over (a CI fleet, a release day);
-// a count is a bit set of the bitmapped pack and the ids outside it, a few
-// MB for a history of 400k objects.
+// A few repositories cloned over and over (a CI fleet, a release day); a
+// count is a bit set of the bitmapped objects and the ids outside it: a few
+// MB for a history of 400k objects, 8 MB for one without a bitmap.
 constexpr size_t kEntries = 4;
 constexpr size_t kMaxBytes = size_t(32) << 20;
 
@@ -71,7 +71,8 @@ std::optional<Enumeration> CloneMemo::find(const std::shared_ptr<const PackSet> 
 
 void CloneMemo::keep(const std::shared_ptr<const PackSet> &packs, const EnumerateInput &in,
                      const Enumeration &out) {
-    if (!applies(in) || out.memory_bytes() > max_bytes_)
+    const size_t bytes = out.memory_bytes();
+    if (!applies(in) || bytes > max_bytes_)
         return;
     Entry fresh;
     fresh.packs = packs;
@@ -79,27 +80,24 @@ void CloneMemo::keep(const std::shared_ptr<const PackSet> &packs, const Enumerat
     fresh.wants = sorted(in.wants);
     fresh.include_tags = sorted(in.include_tags);
     fresh.count = std::make_unique<Enumeration>(out.copy_for(nullptr));
+    fresh.bytes = bytes;
     std::vector<Entry> dropped; // freed once the lock is released
     std::lock_guard<std::mutex> lock(mutex_);
     if (find_locked(packs.get(), fresh.wants, fresh.include_tags))
         return; // kept meanwhile by another request
     // Entries of pack sets that are gone first, then the least recently used.
-    for (auto it = entries_.begin(); it != entries_.end();) {
-        if (it->packs.expired()) {
-            dropped.push_back(std::move(*it));
-            it = entries_.erase(it);
-        } else {
-            ++it;
-        }
-    }
-    if (entries_.size() >= capacity_) {
-        auto oldest =
-            std::min_element(entries_.begin(), entries_.end(),
-                             [](const Entry &a, const Entry &b) { return a.used < b.used; });
-        dropped.push_back(std::move(*oldest));
-        entries_.erase(oldest);
-    }
+    const auto drop = [&](std::vector<Entry>::iterator it) {
+        bytes_ -= it->bytes;
+        dropped.push_back(std::move(*it));
+        return entries_.erase(it);
+    };
+    for (auto it = entries_.begin(); it != entries_.end();)
+        it = it->packs.expired() ? drop(it) : it + 1;
+    while (!entries_.empty() && (entries_.size() >= capacity_ || bytes_ + fresh.bytes > max_bytes_))
+        drop(std::min_element(entries_.begin(), entries_.end(),
+                              [](const Entry &a, const Entry &b) { return a.used < b.used; }));
     fresh.used = ++clock_;
+    bytes_ += fresh.bytes;
     entries_.push_back(std::move(fresh));
 }
 

@@ -20,8 +20,8 @@ namespace gsh::pack {
 
 class CloneMemo {
   public:
-    // entries: how many counts are kept (the least recently used goes
-    // first); max_bytes: the largest count kept.
+    // entries: how many counts are kept; max_bytes: what they may hold
+    // together (the least recently used goes first).
     CloneMemo(size_t entries, size_t max_bytes);
 
     // The process's memo.
@@ -47,6 +47,7 @@ class CloneMemo {
         const PackSet *key_packs = nullptr;
         std::vector<git_oid> wants, include_tags; // sorted, unique
         std::unique_ptr<Enumeration> count;
+        size_t bytes = 0;
         uint64_t used = 0;
     };
     static std::vector<git_oid> sorted(const std::vector<git_oid> &oids);
@@ -56,6 +57,7 @@ class CloneMemo {
     const size_t capacity_, max_bytes_;
     mutable std::mutex mutex_;
     std::vector<Entry> entries_;
+    size_t bytes_ = 0; // of the entries kept
     uint64_t clock_ = 0, hits_ = 0;
 };
 

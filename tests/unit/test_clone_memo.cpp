@@ -99,6 +99,16 @@ TEST_F(CloneMemoTest, KeepsAtMostItsEntriesAndNothingTooLarge) {
     std::optional<Enumeration> hit = memo.find(packs_, input({"v1"}), other.get());
     ASSERT_TRUE(hit);
     EXPECT_EQ(test::hex_set(hit->list()), test::rev_list_objects(path_, {rev("v1")}, {}));
+    // Two counts that do not fit together: the older goes.
+    const size_t one =
+        enumerate_objects(repo_.get(), packs_, input({"main"}), nullptr).memory_bytes();
+    CloneMemo pair(4, one + one / 2);
+    pair.keep(packs_, input({"main"}),
+              enumerate_objects(repo_.get(), packs_, input({"main"}), nullptr));
+    pair.keep(packs_, input({"main", "side"}),
+              enumerate_objects(repo_.get(), packs_, input({"main", "side"}), nullptr));
+    EXPECT_EQ(pair.size(), 1u);
+    EXPECT_FALSE(pair.find(packs_, input({"main"}), other.get()));
     CloneMemo tiny(2, 16);
     tiny.keep(packs_, input({"main"}),
               enumerate_objects(repo_.get(), packs_, input({"main"}), nullptr));
