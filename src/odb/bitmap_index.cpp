@@ -7,19 +7,12 @@
 #include <cerrno>
 #include <cstring>
 
+#include "util/big_endian.h"
 #include "util/error.h"
 
 namespace gsh::pack {
 
 namespace {
-
-uint32_t be32(const uint8_t *p) {
-    return uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | p[3];
-}
-
-uint64_t be64(const uint8_t *p) {
-    return uint64_t(be32(p)) << 32 | be32(p + 4);
-}
 
 [[noreturn]] void malformed(const std::string &what) {
     throw Error("malformed bitmap index: " + what);

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <fstream>
 
+#include "util/big_endian.h"
 #include "util/git_ptr.h"
 #include "util/sha1.h"
 
@@ -23,14 +24,6 @@ constexpr size_t kCdatEntrySize = kHashSize + 16;
 constexpr uint32_t kNoParent = 0x70000000;
 constexpr uint32_t kEdgeFlag = 0x80000000;
 constexpr uint32_t kPositionMask = 0x7fffffff;
-
-uint32_t be32(const uint8_t *p) {
-    return uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | p[3];
-}
-
-uint64_t be64(const uint8_t *p) {
-    return uint64_t(be32(p)) << 32 | be32(p + 4);
-}
 
 uint32_t chunk_id(const char (&id)[5]) {
     return be32(reinterpret_cast<const uint8_t *>(id));

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "util/big_endian.h"
 #include "util/error.h"
 
 namespace gsh::pack {
@@ -17,14 +18,6 @@ namespace {
 constexpr size_t kHeaderSize = 12;
 constexpr size_t kChunkEntry = 12;
 constexpr size_t kFanoutSize = 256 * 4;
-
-inline uint32_t be32(const uint8_t *p) {
-    return (uint32_t(p[0]) << 24) | (uint32_t(p[1]) << 16) | (uint32_t(p[2]) << 8) | p[3];
-}
-
-inline uint64_t be64(const uint8_t *p) {
-    return (uint64_t(be32(p)) << 32) | be32(p + 4);
-}
 
 [[noreturn]] void malformed(const std::string &path, const std::string &why) {
     throw Error("bad multi-pack-index " + path + ": " + why);

@@ -18,6 +18,7 @@
 #include "odb/bitmap_index.h"
 #include "odb/bitmap_order.h"
 #include "odb/midx.h"
+#include "util/big_endian.h"
 #include "util/error.h"
 
 namespace gsh::pack {
@@ -26,14 +27,6 @@ namespace {
 
 constexpr size_t kOidSize = 20;
 constexpr size_t kFanoutSize = 256 * 4;
-
-inline uint32_t be32(const uint8_t *p) {
-    return (uint32_t(p[0]) << 24) | (uint32_t(p[1]) << 16) | (uint32_t(p[2]) << 8) | p[3];
-}
-
-inline uint64_t be64(const uint8_t *p) {
-    return (uint64_t(be32(p)) << 32) | be32(p + 4);
-}
 
 std::string errno_text() {
     return std::strerror(errno);

@@ -5,16 +5,13 @@
 #include <cstring>
 
 #include "odb/pack_format.h"
+#include "util/big_endian.h"
 
 namespace gsh::pack {
 
 namespace {
 
 constexpr size_t kScratch = 32 * 1024;
-
-uint32_t be32(const uint8_t *p) {
-    return uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | p[3];
-}
 
 // Adds the 7 bits of c at shift to value; false when they do not fit in 64.
 bool add_bits(uint64_t &value, unsigned shift, uint8_t c) {
