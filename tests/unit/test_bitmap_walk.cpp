@@ -37,21 +37,11 @@ class BitmapRepo {
   private:
     BitmapRepo() {
         const test::PackRepo &src = test::PackRepo::get();
+        // A second pack of new commits, then loose objects.
         dir_.run("git clone -q --bare '" + src.path() +
-                 "' bm.git && git -C bm.git repack -adbq && git clone -q bm.git w && cd w && "
-                 "git config advice.detachedHead false && "
-                 // A second pack: new commits, one restoring an old file.
-                 "echo one > new1.txt && git add . && git commit -qm n1 && "
-                 "git show main~20:src/big.txt > src/big.txt && git commit -qam n2 && "
-                 "git push -q origin main && "
-                 "git -C ../bm.git -c repack.writeBitmaps=false repack -dq && "
-                 // Loose objects: more on main, a branch from deep in the
-                 // history with an annotated tag, a tag of an old commit.
-                 "echo two > new2.txt && git add . && git commit -qm n3 && "
-                 "git checkout -q -b feature main~25 && echo f > f.txt && git add . && "
-                 "git commit -qm f1 && git tag -a -m 'new tag' t-new && "
-                 "git tag -a -m 'old commit, new tag' t-old main~30 && "
-                 "git push -q origin main feature t-new t-old");
+                 "' bm.git && git -C bm.git repack -adbq && " +
+                 test::history_above("bm.git",
+                                     "git -C ../bm.git -c repack.writeBitmaps=false repack -dq"));
         const std::string packs = sh("ls '" + path() + "'/objects/pack/");
         EXPECT_EQ(test::split_lines(sh("ls '" + path() + "'/objects/pack/*.pack")).size(), 2u);
         EXPECT_EQ(test::split_lines(sh("ls '" + path() + "'/objects/pack/*.bitmap")).size(), 1u);

@@ -55,17 +55,9 @@ class MidxRepo {
                  "&& git multi-pack-index write --bitmap --preferred-pack=pack-$h.pack && "
                  "git multi-pack-index verify");
         midx_packs_ = test::split_lines(sh("cd '" + pack_dir() + "' && ls pack-*.idx"));
-        dir_.run("git clone -q mx.git w && cd w && git config advice.detachedHead false && "
-                 "echo one > new1.txt && git add . && git commit -qm n1 && "
-                 "git show main~20:src/big.txt > src/big.txt && git commit -qam n2 && "
-                 "git push -q origin main && cd ../mx.git && "
-                 "git rev-list --objects main~2..main | git pack-objects -q objects/pack/pack && "
-                 "git prune-packed && cd ../w && "
-                 "echo two > new2.txt && git add . && git commit -qm n3 && "
-                 "git checkout -q -b feature main~25 && echo f > f.txt && git add . && "
-                 "git commit -qm f1 && git tag -a -m 'new tag' t-new && "
-                 "git tag -a -m 'old commit, new tag' t-old main~30 && "
-                 "git push -q origin main feature t-new t-old");
+        dir_.run(test::history_above(
+            "mx.git", "cd ../mx.git && git rev-list --objects main~2..main | git pack-objects -q "
+                      "objects/pack/pack && git prune-packed && cd ../w"));
         EXPECT_GE(midx_packs_.size(), 4u);
         EXPECT_EQ(sh("ls '" + pack_dir() + "' | grep -c '^pack-.*\\.bitmap$' || true"), "0\n");
         EXPECT_NE(sh("find '" + path() + "'/objects -path '*/objects/[0-9a-f][0-9a-f]/*' | wc -l"),

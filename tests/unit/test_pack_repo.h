@@ -113,6 +113,26 @@ stamp; git tag -a -m "version two" v2
 )SH";
 }
 
+// Commands (for TempDir::run) that add history above what the bare
+// repository repo (a folder of the temporary directory) holds, as pushes
+// since its last repack leave it: new commits on main, one restoring an old
+// file, pushed, then between run in the clone w; then loose objects: more on
+// main, a branch from deep in the history with an annotated tag, a tag of an
+// old commit.
+inline std::string history_above(const std::string &repo, const std::string &between) {
+    return "git clone -q " + repo +
+           " w && cd w && git config advice.detachedHead false && "
+           "echo one > new1.txt && git add . && git commit -qm n1 && "
+           "git show main~20:src/big.txt > src/big.txt && git commit -qam n2 && "
+           "git push -q origin main && " +
+           between +
+           " && echo two > new2.txt && git add . && git commit -qm n3 && "
+           "git checkout -q -b feature main~25 && echo f > f.txt && git add . && "
+           "git commit -qm f1 && git tag -a -m 'new tag' t-new && "
+           "git tag -a -m 'old commit, new tag' t-old main~30 && "
+           "git push -q origin main feature t-new t-old";
+}
+
 // The repository made once per run; path() is its .git folder.
 class PackRepo {
   public:
