@@ -67,7 +67,7 @@ std::optional<Enumeration> CloneMemo::find(const std::shared_ptr<const PackSet> 
         return std::nullopt;
     e->used = ++clock_;
     hits_++;
-    return e->count->copy_for(repo);
+    return e->count->copy_for(repo, packs);
 }
 
 void CloneMemo::keep(const std::shared_ptr<const PackSet> &packs, const EnumerateInput &in,
@@ -80,7 +80,9 @@ void CloneMemo::keep(const std::shared_ptr<const PackSet> &packs, const Enumerat
     fresh.key_packs = packs.get();
     fresh.wants = sorted(in.wants);
     fresh.include_tags = sorted(in.include_tags);
-    fresh.count = std::make_unique<Enumeration>(out.copy_for(nullptr));
+    // The count kept holds no pack set: the repository cache bounds those
+    // (their memory and open files), and the entry goes with its pack set.
+    fresh.count = std::make_unique<Enumeration>(out.copy_for(nullptr, nullptr));
     fresh.bytes = bytes;
     std::vector<Entry> dropped; // freed once the lock is released
     std::lock_guard<std::mutex> lock(mutex_);

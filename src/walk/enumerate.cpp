@@ -402,9 +402,10 @@ Enumeration::Enumeration(Enumeration &&) noexcept = default;
 Enumeration &Enumeration::operator=(Enumeration &&) noexcept = default;
 Enumeration::~Enumeration() = default;
 
-Enumeration Enumeration::copy_for(git_repository *repo) const {
+Enumeration Enumeration::copy_for(git_repository *repo,
+                                  std::shared_ptr<const PackSet> packs) const {
     Enumeration out(objects);
-    out.packs_ = packs_;
+    out.packs_ = std::move(packs);
     out.repo_ = repo;
     out.haves_ = haves_;
     out.parentless_ = parentless_;

@@ -86,9 +86,9 @@ class Enumeration {
     void widen_known();
     bool can_widen() const { return !haves_.empty() && !reachable_ && !have_; }
 
-    // A copy that reads through repo (another request's handle on the same
-    // repository).
-    Enumeration copy_for(git_repository *repo) const;
+    // A copy that reads packs through repo (another request's handle on the
+    // same repository); packs null: a copy that holds neither.
+    Enumeration copy_for(git_repository *repo, std::shared_ptr<const PackSet> packs) const;
     // About what the enumeration holds in memory.
     size_t memory_bytes() const;
 

@@ -115,5 +115,18 @@ TEST_F(CloneMemoTest, KeepsAtMostItsEntriesAndNothingTooLarge) {
     EXPECT_EQ(tiny.size(), 0u);
 }
 
+// A kept count holds no pack set: the repository cache alone bounds their
+// memory and open pack files, and a count goes with its pack set.
+TEST_F(CloneMemoTest, KeepsNoPackSetAlive) {
+    CloneMemo memo(4, size_t(1) << 20);
+    auto packs = std::make_shared<const PackSet>(repo_.get());
+    const std::weak_ptr<const PackSet> weak = packs;
+    const EnumerateInput in = input({"main"});
+    memo.keep(packs, in, enumerate_objects(repo_.get(), packs, in, nullptr));
+    EXPECT_TRUE(memo.find(packs, in, repo_.get()));
+    packs.reset();
+    EXPECT_TRUE(weak.expired()) << "the memo keeps the pack set (and its open files)";
+}
+
 } // namespace
 } // namespace gsh::pack
