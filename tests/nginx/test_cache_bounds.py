@@ -32,8 +32,10 @@ CACHE_MB = 4
 MAX_FDS = 200
 # The bound: within 32 MB of the cache size. Under AddressSanitizer
 # (GSH_SANITIZE=1) freed memory stays in its quarantine (256 MiB by default)
-# and its allocator keeps its own free lists, which malloc_trim does not see.
-SLACK_MB = 32 + (320 if os.environ.get("GSH_SANITIZE") == "1" else 0)
+# and its allocator keeps its own free lists, which malloc_trim does not see:
+# 426 and 521 MB over the baseline were measured there. The sanitizer's bound
+# only catches growth without limit; the plain build's is the issue's.
+SLACK_MB = 32 + (1024 if os.environ.get("GSH_SANITIZE") == "1" else 0)
 HEAVY = 20
 HEAVY_REFS = 20000
 HEAVY_PACKS = 12
