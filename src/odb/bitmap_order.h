@@ -49,6 +49,10 @@ class BitmapOrder {
     // Where the object of rank r (< count()) is. Throws gsh::Error when
     // the files disagree.
     virtual OrderedEntry entry_at_rank(size_t r) const = 0;
+    // What names the order (20 bytes): the pack's trailing checksum, or the
+    // multi-pack-index's. Orders of the same checksum rank the same objects
+    // alike, whichever PackSet opened them.
+    virtual const uint8_t *checksum() const = 0;
 
     const uint8_t *oid_at_rank(size_t r) const { return oid_at_pos(pos_at_rank(r)); }
     int64_t rank_of(const git_oid &oid) const {
@@ -84,6 +88,7 @@ class PackOrder final : public BitmapOrder {
     uint32_t pos_at_rank(size_t r) const override { return pack_.pos_at_rank(r); }
     const uint8_t *oid_at_pos(uint32_t pos) const override { return pack_.oid_at(pos); }
     OrderedEntry entry_at_rank(size_t r) const override;
+    const uint8_t *checksum() const override { return pack_.pack_checksum(); }
 
   private:
     const PackIndex &pack_;
@@ -100,6 +105,7 @@ class MidxOrder final : public BitmapOrder {
     uint32_t pos_at_rank(size_t r) const override { return midx_->pos_at_rank(r); }
     const uint8_t *oid_at_pos(uint32_t pos) const override { return midx_->oid_at(pos); }
     OrderedEntry entry_at_rank(size_t r) const override;
+    const uint8_t *checksum() const override { return midx_->checksum(); }
     const MultiPackIndex &midx() const { return *midx_; }
 
   private:

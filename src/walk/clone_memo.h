@@ -1,17 +1,23 @@
 // The count of the most common request, a clone (no haves, no filter, not
-// shallow), kept for the pack set it was made on: a repeat clone of the
-// same refs does no counting. A pack set is made again whenever the
-// repository's packs change, and a push that moves a ref changes the wants:
-// an entry is found only while its answer is still the right one.
+// shallow), kept per repository: a repeat clone of the same refs does no
+// counting. The objects a clone sends follow from its wants alone; how a
+// count names them depends only on the bitmap's order it ranks them in. So
+// an entry is keyed by the repository's object folder, that order's
+// checksum (none without a bitmap) and the exact wants: it stays right
+// across re-reads of unchanged packs (the repository cache may let them go
+// between clones) and pushes that leave the bitmap alone, and a repack that
+// writes another bitmap or a push that moves a ref is not found.
 #pragma once
 
 #include <git2.h>
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "walk/enumerate.h"
@@ -31,7 +37,7 @@ class CloneMemo {
     static bool applies(const EnumerateInput &in);
 
     // The count kept for in on packs, as a copy for repo (the request's
-    // handle); nullopt when there is none.
+    // handle) that reads packs; nullopt when there is none.
     std::optional<Enumeration> find(const std::shared_ptr<const PackSet> &packs,
                                     const EnumerateInput &in, git_repository *repo);
     // Keeps a copy of out, the count of in on packs.
@@ -42,16 +48,29 @@ class CloneMemo {
     size_t size() const;
 
   private:
+    using Id = std::array<uint8_t, GIT_OID_RAWSZ>;
+    // Which repository and order an entry is for, and a digest of its wants
+    // that needs no sort and ignores their order and repeats (the least and
+    // greatest, which first bytes occur): only a request that matches it
+    // has its wants sorted and compared.
+    struct Key {
+        std::string folder;
+        Id order{}; // zeros without a bitmap
+        Id least{}, greatest{};
+        uint64_t wants_seen = 0, tags_seen = 0;
+        static Key of(const PackSet &packs, const EnumerateInput &in);
+        bool operator==(const Key &) const = default;
+    };
     struct Entry {
-        std::weak_ptr<const PackSet> packs;
-        const PackSet *key_packs = nullptr;
+        Key key;
         std::vector<git_oid> wants, include_tags; // sorted, unique
         std::unique_ptr<Enumeration> count;
         size_t bytes = 0;
         uint64_t used = 0;
     };
     static std::vector<git_oid> sorted(const std::vector<git_oid> &oids);
-    Entry *find_locked(const PackSet *packs, const std::vector<git_oid> &wants,
+    bool has_key_locked(const Key &key) const;
+    Entry *find_locked(const Key &key, const std::vector<git_oid> &wants,
                        const std::vector<git_oid> &tags);
 
     const size_t capacity_, max_bytes_;

@@ -404,6 +404,12 @@ Enumeration::~Enumeration() = default;
 
 Enumeration Enumeration::copy_for(git_repository *repo,
                                   std::shared_ptr<const PackSet> packs) const {
+    // Ranks are read through the order of the packs given, which the caller
+    // knows to be the order counted on (the same checksum); a copy without
+    // packs keeps no pointer into packs it does not hold.
+    const BitmapOrder *order = nullptr;
+    if (packs && (bitmap_ || have_) && !packs->bitmap(&order))
+        throw Error("a bitmap count copied for packs without a bitmap");
     Enumeration out(objects);
     out.packs_ = std::move(packs);
     out.repo_ = repo;
@@ -414,10 +420,14 @@ Enumeration Enumeration::copy_for(git_repository *repo,
     if (reachable_)
         out.reachable_ = std::make_unique<OidSet>(*reachable_);
     out.commits_ = commits_;
-    if (bitmap_)
+    if (bitmap_) {
         out.bitmap_ = std::make_unique<Bitmapped>(*bitmap_);
-    if (have_)
+        out.bitmap_->order = order;
+    }
+    if (have_) {
         out.have_ = std::make_unique<Bitmapped>(*have_);
+        out.have_->order = order;
+    }
     return out;
 }
 

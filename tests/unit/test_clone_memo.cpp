@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "fixture.h"
+#include "odb/bitmap_order.h"
 #include "odb/pack_index.h"
 #include "test_pack_repo.h"
 #include "walk/clone_memo.h"
@@ -81,10 +82,61 @@ TEST_F(CloneMemoTest, OtherRequestsAndNewPacksAreCounted) {
     EXPECT_FALSE(CloneMemo::applies(filtered));
     EXPECT_FALSE(CloneMemo::applies(fetch));
     EXPECT_EQ(memo.hits(), hits);
-    // The packs read again (a repack, a push kept as a pack): counted anew.
+}
+
+// The repository cache may let a pack set go between two clones: the same
+// packs read again find the count, which then ranks objects in the new
+// set's bitmap order.
+TEST_F(CloneMemoTest, SamePacksReadAgainFindTheCount) {
+    CloneMemo &memo = CloneMemo::process();
+    const EnumerateInput clone = input({"main", "side"});
+    const auto first = count(packs_, clone);
+    const uint64_t hits = memo.hits();
     auto again = std::make_shared<const PackSet>(repo_.get());
-    EXPECT_EQ(count(again, input({"main"})), test::rev_list_objects(path_, {rev("main")}, {}));
+    packs_.reset();
+    Enumeration kept = enumerate_objects(repo_.get(), again, clone, nullptr);
+    EXPECT_EQ(memo.hits(), hits + 1);
+    EXPECT_EQ(test::hex_set(kept.list()), first);
+    const BitmapOrder *order = nullptr, *ours = nullptr;
+    ASSERT_TRUE(kept.pack_objects(&order));
+    again->bitmap(&ours);
+    EXPECT_EQ(order, ours) << "the copy ranks in the pack set it was found for";
+}
+
+// A pack added beside the bitmapped one (a push) changes no clone of the
+// same wants; a repack writes another bitmap, and another repository is
+// another key, even with the same packs.
+TEST_F(CloneMemoTest, OnlyAnotherBitmapOrRepositoryCountsAnew) {
+    CloneMemo &memo = CloneMemo::process();
+    const EnumerateInput clone = input({"main"});
+    const auto first = count(packs_, clone);
+    uint64_t hits = memo.hits();
+    sh("cd '" + work_.str() + "' && git clone -q '" + path_ + "' w && cd w && " +
+       "git commit -q --allow-empty -m more && git push -q origin HEAD:refs/heads/more && " +
+       "git -C '" + path_ + "' repack -dq --no-write-bitmap-index");
+    ASSERT_EQ(test::split_lines(sh("ls '" + path_ + "/objects/pack/' | grep -c '\\.pack$'"))[0],
+              "2");
+    EXPECT_EQ(count(std::make_shared<const PackSet>(repo_.get()), clone), first);
+    EXPECT_EQ(memo.hits(), ++hits);
+    const EnumerateInput more = input({"main", "more"});
+    EXPECT_EQ(count(std::make_shared<const PackSet>(repo_.get()), more),
+              test::rev_list_objects(path_, {rev("main"), rev("more")}, {}));
     EXPECT_EQ(memo.hits(), hits);
+
+    sh("git -C '" + path_ + "' repack -adbq");
+    RepoPtr repacked = test::open_repo(path_);
+    EXPECT_EQ(count(std::make_shared<const PackSet>(repacked.get()), clone), first);
+    EXPECT_EQ(memo.hits(), hits) << "another bitmap: its ranks differ";
+
+    const std::string copy = work_.str() + "/copy.git";
+    sh("cp -r '" + path_ + "' '" + copy + "'");
+    RepoPtr other = test::open_repo(copy);
+    EXPECT_EQ(
+        test::hex_set(enumerate_objects(other.get(), std::make_shared<const PackSet>(other.get()),
+                                        clone, nullptr)
+                          .list()),
+        first);
+    EXPECT_EQ(memo.hits(), hits) << "another repository";
 }
 
 TEST_F(CloneMemoTest, KeepsAtMostItsEntriesAndNothingTooLarge) {
@@ -116,7 +168,7 @@ TEST_F(CloneMemoTest, KeepsAtMostItsEntriesAndNothingTooLarge) {
 }
 
 // A kept count holds no pack set: the repository cache alone bounds their
-// memory and open pack files, and a count goes with its pack set.
+// memory and open pack files.
 TEST_F(CloneMemoTest, KeepsNoPackSetAlive) {
     CloneMemo memo(4, size_t(1) << 20);
     auto packs = std::make_shared<const PackSet>(repo_.get());
