@@ -13,6 +13,8 @@
 #include "odb/alternates.h"
 #include "odb/commit_graph.h"
 #include "odb/loose_object.h"
+#include "odb/pack_index.h"
+#include "util/error.h"
 
 namespace gsh {
 
@@ -235,6 +237,19 @@ void use_own_object_db(git_repository *repo) {
     OdbPtr odb = open_object_db(objects);
     use_commit_graph(repo, odb.get(), objects);
     git_check(git_repository_set_odb(repo, odb.get()), "opening the object database");
+}
+
+bool object_exists(git_repository *repo, const pack::PackSet &packs, OdbPtr *odb,
+                   const git_oid &oid) {
+    uint64_t offset;
+    if (packs.find(oid, &offset) >= 0)
+        return true;
+    if (!*odb) {
+        git_odb *raw = nullptr;
+        git_check(git_repository_odb(&raw, repo), "opening the object database");
+        odb->reset(raw);
+    }
+    return git_odb_exists(odb->get(), &oid);
 }
 
 } // namespace gsh

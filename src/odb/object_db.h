@@ -26,6 +26,16 @@ void add_object_dir(git_odb *odb, const std::string &objects_dir);
 void free_odb_stream(git_odb_stream *stream);
 using OdbStreamPtr = GitPtr<git_odb_stream, free_odb_stream>;
 
+namespace pack {
+class PackSet;
+}
+
+// Whether repo holds oid: packs (repo's) are looked in first, an index
+// look-up; what they lack (a loose object, a pack written since) through
+// repo's object database, opened into *odb on first need.
+bool object_exists(git_repository *repo, const pack::PackSet &packs, OdbPtr *odb,
+                   const git_oid &oid);
+
 // Gives repo that object database for its objects directory, before any
 // read of libgit2's own.
 void use_own_object_db(git_repository *repo);

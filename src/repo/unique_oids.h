@@ -3,16 +3,16 @@
 
 #include <git2.h>
 
-#include <utility>
 #include <vector>
 
 #include "repo/commits.h"
+#include "util/oid_set.h"
 
 namespace gsh {
 
-// A hash set beside the list, so that a request naming n ids costs O(n) to
-// de-duplicate: a linear scan per id made 160,000 made-up wants hold a
-// thread for half a minute.
+// A hash set (open addressing, keyed by OidHash: the client chooses the
+// ids), so that a request naming n ids costs O(n) to de-duplicate: a linear
+// scan per id made 160,000 made-up wants hold a thread for half a minute.
 class UniqueOids {
   public:
     UniqueOids() = default;
@@ -21,25 +21,16 @@ class UniqueOids {
             add(o);
     }
     // false when oid was there already.
-    bool add(const git_oid &oid) {
-        if (!seen_.insert(oid).second)
-            return false;
-        list_.push_back(oid);
-        return true;
-    }
-    bool contains(const git_oid &oid) const { return seen_.count(oid) > 0; }
-    size_t size() const { return list_.size(); }
-    bool empty() const { return list_.empty(); }
-    const std::vector<git_oid> &list() const { return list_; }
+    bool add(const git_oid &oid) { return set_.insert(oid).second; }
+    bool contains(const git_oid &oid) const { return set_.contains(oid); }
+    size_t size() const { return set_.size(); }
+    bool empty() const { return set_.empty(); }
+    const std::vector<git_oid> &list() const { return set_.oids(); }
     // Hands the list over and leaves this empty.
-    std::vector<git_oid> take() {
-        seen_.clear();
-        return std::exchange(list_, {});
-    }
+    std::vector<git_oid> take() { return set_.take(); }
 
   private:
-    std::vector<git_oid> list_;
-    OidHashSet seen_;
+    pack::BasicOidSet<OidHash> set_;
 };
 
 } // namespace gsh

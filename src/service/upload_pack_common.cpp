@@ -10,7 +10,7 @@
 namespace gsh {
 
 std::optional<git_oid> refused_want(RepoAccess &repo, const std::vector<git_oid> &wants) {
-    if (std::optional<git_oid> missing = first_missing(repo.git(), wants))
+    if (std::optional<git_oid> missing = first_missing(repo.git(), *repo.snapshot().packs(), wants))
         return missing;
     return first_forbidden_want(repo.git(), wants, repo.snapshot().tips(), repo.config().allow_uor);
 }

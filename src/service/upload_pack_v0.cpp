@@ -2,6 +2,7 @@
 
 #include <vector>
 
+#include "odb/object_db.h"
 #include "protocol/pkt_line.h"
 #include "repo/refs.h"
 #include "repo/unique_oids.h"
@@ -74,11 +75,11 @@ struct Lines {
 };
 
 // git's receive_needs(): want lines (the first with capabilities) up to a flush.
-Needs read_needs(git_repository *repo, const UploadPackConfig &config, Lines &reader) {
+Needs read_needs(RepoAccess &access, Lines &reader) {
+    git_repository *repo = access.git();
+    const UploadPackConfig &config = access.config();
     Needs n;
-    git_odb *odb_raw = nullptr;
-    git_check(git_repository_odb(&odb_raw, repo), "opening the object database");
-    OdbPtr odb(odb_raw);
+    OdbPtr odb;
     for (;;) {
         proto::Pkt pkt = reader.next();
         if (pkt.kind == proto::PktKind::End && n.wants.empty())
@@ -124,7 +125,7 @@ Needs read_needs(git_repository *repo, const UploadPackConfig &config, Lines &re
         // request is not read.
         if (n.wants.contains(oid))
             continue;
-        if (!git_odb_exists(odb.get(), &oid)) {
+        if (!object_exists(repo, *access.snapshot().packs(), &odb, oid)) {
             n.refused = "upload-pack: not our ref " + oid_hex(oid);
             return n;
         }
@@ -298,7 +299,7 @@ std::string answer_v0(RepoAccess &access, proto::PktReader &body,
     Lines reader{body, summary, note};
     Needs needs = [&] {
         PhaseTimes::Scope parse(times, Phase::parse);
-        return read_needs(repo, config, reader);
+        return read_needs(access, reader);
     }();
     std::string out;
     if (!needs.refused.empty()) {

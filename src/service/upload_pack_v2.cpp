@@ -5,6 +5,7 @@
 #include <string_view>
 #include <vector>
 
+#include "odb/object_db.h"
 #include "protocol/pkt_line.h"
 #include "protocol/section_writer.h"
 #include "repo/refs.h"
@@ -112,9 +113,7 @@ struct FetchArgs {
 FetchArgs parse_fetch_args(RepoAccess &access, const proto::V2Request &req) {
     git_repository *repo = access.git();
     const UploadPackConfig &config = access.config();
-    git_odb *odb_raw = nullptr;
-    git_check(git_repository_odb(&odb_raw, repo), "opening the object database");
-    OdbPtr odb(odb_raw);
+    OdbPtr odb;
     FetchArgs a;
     auto refuse = [&](std::string why) {
         a.refusal = std::move(why);
@@ -141,7 +140,7 @@ FetchArgs parse_fetch_args(RepoAccess &access, const proto::V2Request &req) {
                 continue;
             if (std::string err = over_limit(config, a.wants.size() + 1, 0); !err.empty())
                 return refuse(std::move(err));
-            if (!git_odb_exists(odb.get(), &oid))
+            if (!object_exists(repo, *access.snapshot().packs(), &odb, oid))
                 return refuse("upload-pack: not our ref " + oid_hex(oid));
             a.wants.add(oid);
         } else if (config.allow_ref_in_want && arg.starts_with("want-ref ")) {
@@ -320,12 +319,7 @@ proto::ArgStop fetch_refusal_stop(RepoAccess &repo) {
         if (arg.starts_with("want ")) {
             if (!parse_oid(arg.substr(5), &oid) || state->wants.contains(oid))
                 return false;
-            if (!state->odb) {
-                git_odb *odb = nullptr;
-                git_check(git_repository_odb(&odb, repo.git()), "opening the object database");
-                state->odb.reset(odb);
-            }
-            if (!git_odb_exists(state->odb.get(), &oid))
+            if (!object_exists(repo.git(), *repo.snapshot().packs(), &state->odb, oid))
                 return true; // "not our ref", as git, which reads no further
             state->wants.add(oid);
         } else if (config.allow_ref_in_want && arg.starts_with("want-ref ")) {

@@ -1,5 +1,6 @@
-// A hash set of object ids: open addressing on the oid bytes (which are
-// already uniformly distributed), members numbered in insertion order.
+// A hash set of object ids: open addressing, members numbered in insertion
+// order. OidSet hashes the raw leading bytes (uniform for the objects of a
+// repository); a set of ids a client chose takes a keyed Hash instead.
 #pragma once
 
 #include <git2.h>
@@ -12,9 +13,18 @@
 
 namespace gsh::pack {
 
-class OidSet {
+// The leading bytes of the id.
+struct RawOidHash {
+    uint64_t operator()(const git_oid &oid) const {
+        uint64_t h;
+        std::memcpy(&h, oid.id, sizeof h);
+        return h;
+    }
+};
+
+template <class Hash> class BasicOidSet {
   public:
-    explicit OidSet(size_t expected = 0) { rehash(capacity_for(expected)); }
+    explicit BasicOidSet(size_t expected = 0) { rehash(capacity_for(expected)); }
 
     size_t size() const { return oids_.size(); }
     bool empty() const { return oids_.empty(); }
@@ -77,11 +87,7 @@ class OidSet {
     bool contains(const git_oid &oid) const { return find(oid) >= 0; }
 
   private:
-    static uint64_t hash_of(const git_oid &oid) {
-        uint64_t h;
-        std::memcpy(&h, oid.id, sizeof h);
-        return h;
-    }
+    static uint64_t hash_of(const git_oid &oid) { return Hash{}(oid); }
     static uint32_t tag_of(const git_oid &oid) {
         uint32_t t;
         std::memcpy(&t, oid.id + 8, sizeof t);
@@ -108,5 +114,7 @@ class OidSet {
     std::vector<uint64_t> slots_; // (tag << 32) | (index + 1); 0 is empty
     size_t mask_ = 0;
 };
+
+using OidSet = BasicOidSet<RawOidHash>;
 
 } // namespace gsh::pack

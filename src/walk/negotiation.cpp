@@ -5,9 +5,12 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "odb/object_db.h"
+#include "odb/pack_index.h"
 #include "repo/commits.h"
 #include "repo/upload_pack_config.h"
 #include "util/git_ptr.h"
+#include "util/oid_set.h"
 
 namespace gsh {
 
@@ -142,12 +145,11 @@ bool Negotiator::ok_to_give_up() {
     return *s.give_up;
 }
 
-std::optional<git_oid> first_missing(git_repository *repo, const std::vector<git_oid> &wants) {
-    git_odb *odb_raw = nullptr;
-    git_check(git_repository_odb(&odb_raw, repo), "opening the object database");
-    OdbPtr odb(odb_raw);
+std::optional<git_oid> first_missing(git_repository *repo, const pack::PackSet &packs,
+                                     const std::vector<git_oid> &wants) {
+    OdbPtr odb;
     for (const git_oid &w : wants)
-        if (!git_odb_exists(odb.get(), &w))
+        if (!object_exists(repo, packs, &odb, w))
             return w;
     return std::nullopt;
 }
@@ -157,13 +159,13 @@ std::optional<git_oid> first_forbidden_want(git_repository *repo, const std::vec
     if ((allow_uor & kAllowAnySha1) == kAllowAnySha1)
         return std::nullopt;
     bool hidden_ok = allow_uor & (kAllowTipSha1 | kAllowReachableSha1);
-    OidSet ours;
+    pack::BasicOidSet<OidHash> ours(tips.size());
     for (const Tip &t : tips)
         if (!t.hidden || hidden_ok)
             ours.insert(t.oid);
     std::vector<git_oid> non_tip;
     for (const git_oid &w : wants)
-        if (!ours.count(w))
+        if (!ours.contains(w))
             non_tip.push_back(w);
     if (non_tip.empty())
         return std::nullopt;
@@ -180,7 +182,7 @@ std::optional<git_oid> first_forbidden_want(git_repository *repo, const std::vec
     }
     if (!any_pushed)
         return std::nullopt;
-    for (const git_oid &o : ours)
+    for (const git_oid &o : ours.oids())
         git_revwalk_hide(walk.get(), &o); // non-commit tips cannot be hidden; git skips them too
     git_oid next;
     if (git_revwalk_next(&next, walk.get()) != 0)

@@ -13,6 +13,10 @@
 
 namespace gsh {
 
+namespace pack {
+class PackSet;
+}
+
 // git's have processing (got_oid / do_got_oid) and ok_to_give_up()
 // (can_all_from_reach_with_flag), fed one have at a time so that protocol v0
 // can answer after each line as git does.
@@ -57,7 +61,9 @@ class Negotiator {
 std::optional<git_oid> first_forbidden_want(git_repository *repo, const std::vector<git_oid> &wants,
                                             const std::vector<Tip> &tips, unsigned allow_uor);
 
-// The first want that is not in the repository at all.
-std::optional<git_oid> first_missing(git_repository *repo, const std::vector<git_oid> &wants);
+// The first want that is not in the repository at all; packs (repo's) are
+// looked in first, libgit2 only for what they lack (loose objects).
+std::optional<git_oid> first_missing(git_repository *repo, const pack::PackSet &packs,
+                                     const std::vector<git_oid> &wants);
 
 } // namespace gsh

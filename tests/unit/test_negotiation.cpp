@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "fixture.h"
+#include "odb/pack_index.h"
 #include "pkt_lines.h"
 #include "protocol/pkt_line.h"
 #include "protocol/v2_request.h"
@@ -21,6 +22,7 @@
 #include "service/pack_section.h"
 #include "service/upload_pack_v0.h"
 #include "service/upload_pack_v2.h"
+#include "test_pack_repo.h"
 #include "util/git_ptr.h"
 #include "util/oid_hex.h"
 #include "walk/negotiation.h"
@@ -85,7 +87,6 @@ class Negotiation : public ::testing::Test {
             out.push_back(oid(w));
         return out;
     }
-
 
     // A v0 request: the wants (caps on the first), a flush, then lines.
     static std::string v0(const std::vector<std::string> &wants, const std::string &caps,
@@ -218,8 +219,32 @@ TEST_F(Negotiation, AnswerIsRememberedUntilAHaveChangesIt) {
 }
 
 TEST_F(Negotiation, FirstMissingWant) {
-    EXPECT_EQ(first_missing(repo.get(), oids({"main", "side"})), std::nullopt);
-    std::optional<git_oid> missing = first_missing(repo.get(), oids({"main", "unknown", "side"}));
+    const pack::PackSet none(repo.get()); // every object is loose
+    EXPECT_EQ(first_missing(repo.get(), none, oids({"main", "side"})), std::nullopt);
+    std::optional<git_oid> missing =
+        first_missing(repo.get(), none, oids({"main", "unknown", "side"}));
+    ASSERT_TRUE(missing);
+    EXPECT_EQ(oid_hex(*missing), kUnknown);
+}
+
+// Packed wants are found in the packs, a loose one beside them through the
+// object database.
+TEST_F(Negotiation, FirstMissingWantAmongPacksAndLooseObjects) {
+    test::TempDir work;
+    const std::string copy = work.str() + "/copy.git";
+    const std::string loose = test::split_lines(
+        work.run("git clone -q --bare '" + path + "' '" + copy + "' && git -C '" + copy +
+                 "' repack -adq && echo fresh | git -C '" + copy + "' hash-object -w --stdin"))[0];
+    RepoPtr packed = test::open_repo(copy);
+    const pack::PackSet packs(packed.get());
+    ASSERT_EQ(packs.size(), 1u);
+    std::vector<git_oid> wants = oids({"main", "side", "v1"});
+    git_oid fresh;
+    ASSERT_TRUE(parse_oid(loose, &fresh));
+    wants.push_back(fresh);
+    EXPECT_EQ(first_missing(packed.get(), packs, wants), std::nullopt);
+    wants.insert(wants.begin() + 2, oids({"unknown"})[0]);
+    std::optional<git_oid> missing = first_missing(packed.get(), packs, wants);
     ASSERT_TRUE(missing);
     EXPECT_EQ(oid_hex(*missing), kUnknown);
 }
