@@ -2,6 +2,7 @@
 
 #include "util/hex.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -104,6 +105,13 @@ bool ObjectFilter::per_object() const {
     default:
         return false;
     }
+}
+
+bool ObjectFilter::by_content() const {
+    if (kind == Kind::SparseOid)
+        return false;
+    return std::all_of(subs.begin(), subs.end(),
+                       [](const ObjectFilter &s) { return s.by_content(); });
 }
 
 bool parse_filter(std::string_view spec, ObjectFilter *out, std::string *error) {

@@ -24,6 +24,10 @@ struct ObjectFilter {
     // Whether the filter depends only on each object (type, size) and never
     // on the path or depth it is reached by.
     bool per_object() const;
+    // Whether what the filter keeps follows from the objects alone: not
+    // sparse:oid, whose blob-ish may name a ref.
+    bool by_content() const;
+    bool operator==(const ObjectFilter &) const = default;
 };
 
 // git's gently_parse_list_objects_filter(): false with git's message in

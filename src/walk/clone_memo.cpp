@@ -45,13 +45,14 @@ CloneMemo &CloneMemo::process() {
 }
 
 bool CloneMemo::applies(const EnumerateInput &in) {
-    return in.haves.empty() && in.parentless.empty() && !in.filter.active() && !in.wants.empty();
+    return in.haves.empty() && in.parentless.empty() && in.filter.by_content() && !in.wants.empty();
 }
 
 CloneMemo::Key CloneMemo::Key::of(const PackSet &packs, const EnumerateInput &in) {
     Key key;
     if (!packs.object_folders().empty())
         key.folder = packs.object_folders().front();
+    key.filter = in.filter;
     const BitmapOrder *order = nullptr;
     if (packs.bitmap(&order) && order)
         std::memcpy(key.order.data(), order->checksum(), key.order.size());

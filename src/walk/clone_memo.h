@@ -1,9 +1,10 @@
-// The count of the most common request, a clone (no haves, no filter, not
-// shallow), kept per repository: a repeat clone of the same refs does no
-// counting. The objects a clone sends follow from its wants alone; how a
+// The count of the most common requests, clones (no haves, not shallow;
+// whole, or partial by a filter of the objects' content), kept per
+// repository: a repeat clone of the same refs does no counting. The objects
+// a clone sends follow from its wants and filter alone; how a
 // count names them depends only on the bitmap's order it ranks them in. So
 // an entry is keyed by the repository's object folder, that order's
-// checksum (none without a bitmap) and the exact wants: it stays right
+// checksum (none without a bitmap), the filter and the exact wants: it stays right
 // across re-reads of unchanged packs (the repository cache may let them go
 // between clones) and pushes that leave the bitmap alone, and a repack that
 // writes another bitmap or a push that moves a ref is not found.
@@ -56,6 +57,7 @@ class CloneMemo {
     struct Key {
         std::string folder;
         Id order{}; // zeros without a bitmap
+        ObjectFilter filter;
         Id least{}, greatest{};
         uint64_t wants_seen = 0, tags_seen = 0;
         static Key of(const PackSet &packs, const EnumerateInput &in);

@@ -69,19 +69,51 @@ TEST_F(CloneMemoTest, OtherRequestsAndNewPacksAreCounted) {
     CloneMemo &memo = CloneMemo::process();
     count(packs_, input({"main"}));
     const uint64_t hits = memo.hits();
-    // Other wants, a fetch, a filter, a shallow clone.
+    // Other wants, a fetch, a sparse filter (its blob-ish may name a ref).
     EXPECT_EQ(count(packs_, input({"main~1"})), test::rev_list_objects(path_, {rev("main~1")}, {}));
     const EnumerateInput fetch = input({"main"}, {"main~2"});
     EXPECT_EQ(count(packs_, fetch), test::rev_list_objects(path_, {rev("main")}, {rev("main~2")}));
     count(packs_, fetch);
-    EnumerateInput filtered = input({"main"});
+    EnumerateInput sparse = input({"main"});
     std::string error;
-    ASSERT_TRUE(parse_filter("blob:none", &filtered.filter, &error));
-    count(packs_, filtered);
-    count(packs_, filtered);
-    EXPECT_FALSE(CloneMemo::applies(filtered));
+    ASSERT_TRUE(parse_filter("sparse:oid=" + rev("main") + ":f", &sparse.filter, &error));
+    EnumerateInput combined = input({"main"});
+    ASSERT_TRUE(parse_filter("combine:blob:none+sparse:oid=main:f", &combined.filter, &error));
+    EXPECT_FALSE(CloneMemo::applies(sparse));
+    EXPECT_FALSE(CloneMemo::applies(combined));
     EXPECT_FALSE(CloneMemo::applies(fetch));
     EXPECT_EQ(memo.hits(), hits);
+}
+
+// A partial clone is kept by its filter: the same filter finds it, another
+// (or none) does not.
+TEST_F(CloneMemoTest, PartialClonesAreKeptByTheirFilter) {
+    CloneMemo &memo = CloneMemo::process();
+    auto filtered = [&](const std::string &spec) {
+        EnumerateInput in = input({"main", "side"});
+        std::string error;
+        EXPECT_TRUE(parse_filter(spec, &in.filter, &error)) << error;
+        return in;
+    };
+    const auto git = [&](const std::string &spec) {
+        const std::vector<std::string> lines = test::split_lines(
+            sh("git --git-dir='" + path_ +
+               "' rev-list --objects --no-object-names --filter=" + spec + " main side"));
+        return std::set<std::string>(lines.begin(), lines.end());
+    };
+    const auto blobless = count(packs_, filtered("blob:none"));
+    EXPECT_EQ(blobless, git("blob:none"));
+    uint64_t hits = memo.hits();
+    EXPECT_EQ(count(std::make_shared<const PackSet>(repo_.get()), filtered("blob:none")), blobless);
+    EXPECT_EQ(memo.hits(), ++hits);
+    EXPECT_EQ(count(packs_, filtered("tree:0")), git("tree:0"));
+    EXPECT_EQ(count(packs_, filtered("blob:limit=1")), git("blob:limit=1"));
+    EXPECT_EQ(memo.hits(), hits) << "other filters";
+    EXPECT_EQ(count(packs_, filtered("tree:0")), git("tree:0"));
+    EXPECT_EQ(memo.hits(), ++hits);
+    EXPECT_EQ(count(packs_, input({"main", "side"})),
+              test::rev_list_objects(path_, {rev("main"), rev("side")}, {}));
+    EXPECT_EQ(memo.hits(), hits) << "no filter";
 }
 
 // The repository cache may let a pack set go between two clones: the same
