@@ -42,7 +42,8 @@ TEST(CopyingPtr, AssignmentCopiesMoveTakes) {
     EXPECT_EQ(a, nullptr);
     a = c;
     EXPECT_EQ(*a, "x");
-    c = c; // a self-copy keeps the object
+    const CopyingPtr<std::string> &same = c;
+    c = same; // a self-copy keeps the object
     EXPECT_EQ(c.get(), p);
 }
 
