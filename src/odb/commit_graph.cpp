@@ -12,6 +12,7 @@
 #include "util/big_endian.h"
 #include "util/git_ptr.h"
 #include "util/sha1.h"
+#include "util/sorted_oids.h"
 
 namespace gsh::pack {
 
@@ -227,22 +228,11 @@ std::unique_ptr<CommitGraph> CommitGraph::open(const std::string &objects_dir) {
 }
 
 bool CommitGraph::find(const git_oid &oid, uint32_t *pos) const {
-    const uint8_t b = oid.id[0];
     for (auto it = layers_.rbegin(); it != layers_.rend(); ++it) {
         const Layer &l = **it;
-        uint32_t lo = b ? be32(l.fanout + (b - 1) * 4) : 0;
-        uint32_t hi = be32(l.fanout + b * 4);
-        while (lo < hi) {
-            const uint32_t mid = lo + (hi - lo) / 2;
-            const int c = std::memcmp(l.oids + size_t(mid) * kHashSize, oid.id, kHashSize);
-            if (c == 0) {
-                *pos = l.base + mid;
-                return true;
-            }
-            if (c < 0)
-                lo = mid + 1;
-            else
-                hi = mid;
+        if (const int64_t at = find_sorted_oid(l.fanout, l.oids, oid.id); at >= 0) {
+            *pos = l.base + uint32_t(at);
+            return true;
         }
     }
     return false;

@@ -10,6 +10,7 @@
 
 #include "util/big_endian.h"
 #include "util/error.h"
+#include "util/sorted_oids.h"
 
 namespace gsh::pack {
 
@@ -215,20 +216,7 @@ uint32_t MultiPackIndex::pos_at_rank(size_t r) const {
 }
 
 int64_t MultiPackIndex::find(const git_oid &oid) const {
-    const uint8_t *id = oid.id;
-    uint32_t lo = id[0] ? be32(fanout_ + 4 * (id[0] - 1)) : 0;
-    uint32_t hi = be32(fanout_ + 4 * id[0]);
-    while (lo < hi) {
-        const uint32_t mid = lo + (hi - lo) / 2;
-        const int c = std::memcmp(oid_at(mid), id, kOidSize);
-        if (c == 0)
-            return mid;
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return -1;
+    return find_sorted_oid(fanout_, oids_, oid.id);
 }
 
 uint32_t MultiPackIndex::pack_of(uint32_t pos) const {

@@ -2,7 +2,6 @@
 #include "util/oid_hex.h"
 
 #include <algorithm>
-#include <cstdio>
 #include <cstring>
 #include <string>
 
@@ -165,16 +164,10 @@ bool ObjectReader::read_loose_file(const git_oid &oid, Buffer &out, git_object_t
             throw Error(e && e->message ? e->message
                                         : "loose object " + oid_hex(oid) + " is corrupt");
         }
-        char head[32];
-        const int n =
-            std::snprintf(head, sizeof head, "%s %zu", type_name(file.type()), file.size());
-        sha_.reset();
-        sha_.update(head, size_t(n) + 1);
-        sha_.update(out.data.get(), out.size);
-        const Sha1::Digest d = sha_.final();
-        if (std::memcmp(d.data(), oid.id, GIT_OID_RAWSZ) != 0)
+        const git_oid content = object_hash(sha_, file.type(), out.data.get(), out.size);
+        if (git_oid_cmp(&content, &oid) != 0)
             throw Error("loose object " + oid_hex(oid) + " is corrupt: its content is " +
-                        Sha1::hex(d));
+                        oid_hex(content));
         *type = file.type();
         return true;
     }

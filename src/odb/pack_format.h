@@ -30,6 +30,17 @@ inline const char *type_name(int type) {
     return type >= kCommit && type <= kTag ? kNames[type] : "";
 }
 
+class Sha1;
+
+// An object's id is the SHA-1 of "<type name> <size>\0" then its data.
+// The caller's Sha1 is reused rather than one made per object: making one
+// allocates libcrypto's context, which pushes and reads pay per object.
+//
+// Resets sha and feeds it the header, for data fed in pieces afterwards.
+void start_object_hash(Sha1 &sha, int type, uint64_t size);
+// The id of the object of type whose data is data[0, len), hashed with sha.
+git_oid object_hash(Sha1 &sha, int type, const uint8_t *data, size_t len);
+
 // Enough for any entry header: 10 bytes of type and size, then at most 20
 // bytes of base reference.
 constexpr size_t kMaxEntryHeader = 32;

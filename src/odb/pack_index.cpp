@@ -20,6 +20,7 @@
 #include "odb/midx.h"
 #include "util/big_endian.h"
 #include "util/error.h"
+#include "util/sorted_oids.h"
 
 namespace gsh::pack {
 
@@ -205,18 +206,13 @@ void PackIndex::open_pack() {
 // around the guess (all near one another in memory), then bisected.
 int64_t PackIndex::find(const git_oid &oid) const {
     const uint8_t *id = oid.id;
-    uint32_t lo = id[0] ? be32(fanout_ + 4 * (id[0] - 1)) : 0;
-    uint32_t hi = be32(fanout_ + 4 * id[0]);
+    auto [lo, hi] = fanout_range(fanout_, id[0]);
     if (lo >= hi)
         return -1;
     const size_t stride = version_ == 1 ? 4 + kOidSize : kOidSize;
     const uint8_t *base = version_ == 1 ? oids_ + 4 : oids_;
     const uint64_t key = be64(id);
-    const auto cmp = [&](uint32_t i) {
-        const uint8_t *at = base + size_t(i) * stride;
-        const uint64_t k = be64(at);
-        return k < key ? -1 : k > key ? 1 : std::memcmp(at + 8, id + 8, kOidSize - 8);
-    };
+    const auto cmp = [&](uint32_t i) { return compare_oid(base + size_t(i) * stride, id, key); };
     if (hi - lo > 8) {
         const uint64_t frac = key << 8; // the bits after the first byte
         const uint32_t g = lo + uint32_t((unsigned __int128)(hi - lo) * frac >> 64);
@@ -255,17 +251,7 @@ int64_t PackIndex::find(const git_oid &oid) const {
             }
         }
     }
-    while (lo < hi) {
-        const uint32_t mid = lo + (hi - lo) / 2;
-        const int c = cmp(mid);
-        if (c == 0)
-            return mid;
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return -1;
+    return bisect_oids(base, stride, lo, hi, id);
 }
 
 const uint8_t *PackIndex::oid_at(uint32_t pos) const {

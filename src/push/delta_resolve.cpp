@@ -205,13 +205,7 @@ std::string DeltaResolver::resolve_tree(Worker &w, uint32_t root) {
             return err;
         PackObjectEntry &e = entries_[c];
         const uint8_t type = entries_[stack.back().entry].real_type;
-        char head[64];
-        const int hl = std::snprintf(head, sizeof head, "%s %zu", type_name(type), result.size());
-        w.sha.reset();
-        w.sha.update(head, size_t(hl) + 1);
-        w.sha.update(result.data(), result.size());
-        const Sha1::Digest d = w.sha.final();
-        std::memcpy(e.oid.id, d.data(), GIT_OID_RAWSZ);
+        e.oid = object_hash(w.sha, type, result.data(), result.size());
         e.real_type = type;
         w.links.add(e.oid, type, result.data(), result.size());
         const uint32_t done = ++resolved_;

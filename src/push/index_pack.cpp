@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
-#include <cstdio>
 #include <cstring>
 #include <thread>
 
@@ -101,13 +100,8 @@ std::string PackIndexer::entry_start(const PackEntryInfo &e) {
     entries_.push_back(o);
     keep_ = e.type == kCommit || e.type == kTree || e.type == kTag;
     content_.clear();
-    if (!is_delta(e.type)) {
-        char head[64];
-        const int n = std::snprintf(head, sizeof head, "%s %llu", type_name(e.type),
-                                    static_cast<unsigned long long>(e.size));
-        sha_.reset();
-        sha_.update(head, size_t(n) + 1);
-    }
+    if (!is_delta(e.type))
+        start_object_hash(sha_, e.type, e.size);
     return std::string();
 }
 

@@ -398,6 +398,7 @@ OidSet Enumerator::reachable_from(const std::vector<git_oid> &roots,
 
 Enumeration::Enumeration() = default;
 Enumeration::Enumeration(std::vector<git_oid> objects) : objects(std::move(objects)) {}
+Enumeration::Enumeration(const Enumeration &) = default;
 Enumeration::Enumeration(Enumeration &&) noexcept = default;
 Enumeration &Enumeration::operator=(Enumeration &&) noexcept = default;
 Enumeration::~Enumeration() = default;
@@ -410,24 +411,13 @@ Enumeration Enumeration::copy_for(git_repository *repo,
     const BitmapOrder *order = nullptr;
     if (packs && (bitmap_ || have_) && !packs->bitmap(&order))
         throw Error("a bitmap count copied for packs without a bitmap");
-    Enumeration out(objects);
+    Enumeration out(*this);
     out.packs_ = std::move(packs);
     out.repo_ = repo;
-    out.haves_ = haves_;
-    out.parentless_ = parentless_;
-    out.known_ = known_;
-    out.known_count_ = known_count_;
-    if (reachable_)
-        out.reachable_ = std::make_unique<OidSet>(*reachable_);
-    out.commits_ = commits_;
-    if (bitmap_) {
-        out.bitmap_ = std::make_unique<Bitmapped>(*bitmap_);
+    if (out.bitmap_)
         out.bitmap_->order = order;
-    }
-    if (have_) {
-        out.have_ = std::make_unique<Bitmapped>(*have_);
+    if (out.have_)
         out.have_->order = order;
-    }
     return out;
 }
 

@@ -11,6 +11,7 @@
 
 #include "odb/bitmap_index.h"
 #include "protocol/filter.h"
+#include "util/copying_ptr.h"
 #include "util/oid_set.h"
 
 namespace gsh::pack {
@@ -96,6 +97,9 @@ class Enumeration {
     friend class Enumerator;
     friend class BitmapEnumerator;
 
+    // Every member, for copy_for(): a member added later is copied too.
+    Enumeration(const Enumeration &);
+
     std::shared_ptr<const PackSet> packs_;
     git_repository *repo_ = nullptr;
     // After a walk: the haves the repository has and the shallow
@@ -105,14 +109,14 @@ class Enumeration {
     std::vector<git_oid> parentless_;
     OidSet known_;
     size_t known_count_ = 0;
-    std::unique_ptr<OidSet> reachable_;
+    CopyingPtr<OidSet> reachable_;
     std::vector<git_oid> commits_; // after a walk with haves: the commits sent
     // With a bitmap.
     struct Bitmapped;
-    std::unique_ptr<Bitmapped> bitmap_;
+    CopyingPtr<Bitmapped> bitmap_;
     // After a walk on a repository with a bitmap (BitmapEnumerator::
     // subtract_haves()): everything the haves reach, for client_has().
-    std::unique_ptr<Bitmapped> have_;
+    CopyingPtr<Bitmapped> have_;
 };
 
 // Every object reachable from wants and not from haves, counted with the

@@ -144,6 +144,36 @@ class Response(namedtuple("Response", "status reason headers body complete")):
         return [v for k, v in self.headers if k.lower() == name]
 
 
+def wait_until(predicate, timeout, what=None, interval=0.05):
+    """Polls predicate() until it returns a true value, for at most timeout
+    seconds; returns that value. On a timeout: with what, fails the test
+    saying what never happened; without, returns the last (false) value, for
+    the caller's own assertion to report its figures."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() > deadline:
+            break
+        time.sleep(interval)
+    assert value or what is None, "timed out after %g s waiting for %s" % (
+        timeout, what)
+    return value
+
+
+def fd_count(pid):
+    """How many file descriptors process pid holds open."""
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+def proc_status_kb(pid, field):
+    """A kB figure of /proc/pid/status, such as VmRSS or RssAnon."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise AssertionError("no %s in /proc/%d/status" % (field, pid))
+
+
 def wait_log_lines(path, mark, count, timeout=30):
     """The non-empty lines of the log at path written after offset mark,
     once there are at least count of them. nginx writes a request's line

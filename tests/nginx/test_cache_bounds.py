@@ -162,16 +162,8 @@ def worker_pid(master):
     return int(out[0])
 
 
-def fd_count(pid):
-    return len(os.listdir("/proc/%d/fd" % pid))
-
-
 def anon_kb(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("RssAnon:"):
-                return int(line.split()[1])
-    raise AssertionError("no RssAnon in /proc/%d/status" % pid)
+    return helpers.proc_status_kb(pid, "RssAnon")
 
 
 def fetch_body(tip):
@@ -211,12 +203,12 @@ def test_10000_repositories_bounded_fds_and_memory(many):
         # the baseline: the worker with its code and the first few served
         for i, (name, tip) in enumerate(repos[1:50], 1):
             serve(conn, name, tip, i % 10 == 0)
-        fds0, anon0 = fd_count(pid), anon_kb(pid)
+        fds0, anon0 = helpers.fd_count(pid), anon_kb(pid)
         peak_fds = fds0
         for i, (name, tip) in enumerate(repos[50:], 50):
             serve(conn, name, tip, i % 10 == 0 or name.startswith("heavy"))
             if i % 500 == 0 or name.startswith("heavy"):
-                peak_fds = max(peak_fds, fd_count(pid))
+                peak_fds = max(peak_fds, helpers.fd_count(pid))
     finally:
         conn.close()
     assert worker_pid(nginx.proc.pid) == pid
@@ -224,12 +216,10 @@ def test_10000_repositories_bounded_fds_and_memory(many):
     anon_busy = anon_kb(pid)
     # The last request's session ends when nginx frees it, after the
     # response went out; the worker gives its memory back once idle.
-    # Bounded poll.
+    # Bounded poll; the assertion below says by how much it missed.
     bound = anon0 + (CACHE_MB + SLACK_MB) * 1024
-    deadline = time.monotonic() + 10
-    while anon_kb(pid) > bound and time.monotonic() < deadline:
-        time.sleep(0.05)
-    fds1, anon1 = fd_count(pid), anon_kb(pid)
+    helpers.wait_until(lambda: anon_kb(pid) <= bound, 10)
+    fds1, anon1 = helpers.fd_count(pid), anon_kb(pid)
     figures = ("fds %d -> %d (peak %d), anonymous %d kB -> %d kB (%d kB "
                "before the worker was idle), %.1f s" % (
                    fds0, fds1, peak_fds, anon0, anon1, anon_busy,

@@ -1734,10 +1734,7 @@ def test_worker_killed_during_a_push(push_env, seed):
         s.close()
     assert server_refs(git, repo) == before
     # the master starts a successor
-    deadline = time.monotonic() + 30
-    while len(push_env.workers()) < len(workers) \
-            and time.monotonic() < deadline:
-        time.sleep(0.05)
+    helpers.wait_until(lambda: len(push_env.workers()) >= len(workers), 30)
     r = git.run("push", "--porcelain", push_env.url("git", repo), "main",
                 cwd=client)
     assert r.code == 0, r.err
@@ -1796,10 +1793,7 @@ def test_worker_killed_in_pre_receive(push_env, seed):
         assert rev(git, repo, "main") == tip, err
     else:
         assert server_refs(git, repo) == before, err
-    deadline = time.monotonic() + 30
-    while len(push_env.workers()) < len(workers) \
-            and time.monotonic() < deadline:
-        time.sleep(0.05)
+    helpers.wait_until(lambda: len(push_env.workers()) >= len(workers), 30)
     r = git.run("push", "--porcelain", push_env.url("githooks", repo),
                 "main", cwd=client)
     assert r.code == 0, r.err

@@ -15,7 +15,6 @@ import os
 import re
 import socket
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -153,12 +152,8 @@ def log_lines_once(ngx, settled, name="access.log"):
     """The log's lines once settled(lines) holds: nginx writes a request's
     line after the client has the whole response. Bounded; the lines as they
     are then either way, for the test's own assertions to judge."""
-    deadline = time.monotonic() + 30
-    while True:
-        lines = log_lines(ngx, name)
-        if settled(lines) or time.monotonic() > deadline:
-            return lines
-        time.sleep(0.01)
+    helpers.wait_until(lambda: settled(log_lines(ngx, name)), 30, interval=0.01)
+    return log_lines(ngx, name)
 
 
 # --------------------------------------------------------------------------
@@ -374,10 +369,7 @@ def test_limit_conn(git, recipe, tmp_path):
 def wait_for(condition, what="condition"):
     """Waits (bounded) for something nginx does after the client has seen
     the end of its side, such as writing an access-log line."""
-    deadline = time.monotonic() + 30
-    while not condition():
-        assert time.monotonic() < deadline, "timed out waiting for " + what
-        time.sleep(0.01)
+    helpers.wait_until(condition, 30, what, interval=0.01)
 
 
 def test_per_repository_location(git, recipe, tmp_path, repos_root):

@@ -95,16 +95,13 @@ def workers(master_pid):
     return sorted(int(p) for p in out.split())
 
 
-def fd_count(pid):
-    return len(os.listdir("/proc/%d/fd" % pid))
+def fds_of(pids):
+    return {p: helpers.fd_count(p) for p in pids}
 
 
-def rss_kb(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
+def rss_of(pids):
+    """VmRSS in kB of each process; one that has exited fails the test."""
+    return {p: helpers.proc_status_kb(p, "VmRSS") for p in pids}
 
 
 def idle(port):
@@ -223,8 +220,8 @@ def test_disconnect_200_clients(git, medium_root, tmp_path):
         idle(port)
         pids = workers(nginx.proc.pid)
         assert len(pids) == 2
-        fds0 = {p: fd_count(p) for p in pids}
-        rss0 = {p: rss_kb(p) for p in pids}
+        fds0 = fds_of(pids)
+        rss0 = rss_of(pids)
 
         rnd = random.Random(SEED)
         jobs = []
@@ -250,12 +247,9 @@ def test_disconnect_200_clients(git, medium_root, tmp_path):
         assert workers(nginx.proc.pid) == pids
         # a worker closes a connection after the answer is logged (lingering
         # close): a bounded poll for the fds to settle
-        for _ in range(200):
-            fds1 = {p: fd_count(p) for p in pids}
-            if fds1 == fds0:
-                break
-            time.sleep(0.05)
-        rss1 = {p: rss_kb(p) for p in pids}
+        helpers.wait_until(lambda: fds_of(pids) == fds0, 10)
+        fds1 = fds_of(pids)
+        rss1 = rss_of(pids)
         m = fetch_metrics(port)
         closed = m.get("git_smart_http_errors_total", kind="client_closed")
         figures = {
@@ -371,11 +365,10 @@ def test_reload_and_binary_upgrade_during_16_clones(git, medium_root,
         assert all(c.poll() is None for c in clones)
 
         # let the packs go: every clone completes
-        for _ in range(2400):
+        def released():
             release_stalls(fifo)
-            if all(c.poll() is not None for c in clones):
-                break
-            time.sleep(0.05)
+            return all(c.poll() is not None for c in clones)
+        helpers.wait_until(released, 120)
         outcomes = [c.communicate(timeout=120) + (c.returncode,)
                     for c in clones]
         duration = time.monotonic() - start
@@ -410,10 +403,7 @@ def test_reload_and_binary_upgrade_during_16_clones(git, medium_root,
                 pid = int(f.read_text())
             except (OSError, ValueError):
                 continue
-            for _ in range(600):
-                if master_gone(pid):
-                    break
-                time.sleep(0.05)
+            helpers.wait_until(lambda: master_gone(pid), 30)
         nginx.stop()
 
 
