@@ -23,6 +23,7 @@ NGX_MAKE_QUIET :=
 else
 Q := @
 quiet = @printf '  %-8s %s\n' '$(1)' '$(2)';
+MAKEFLAGS += --no-print-directory
 NGX_MAKE_QUIET := -s --no-print-directory
 endif
 ROOT := $(abspath .)
@@ -295,10 +296,10 @@ uninstall:
 VERSION := 0.1.0
 DEB_BUILD := $(ROOT)/build/deb
 DEB_PACKAGE := libnginx-mod-http-git-smart-http
-GIT_HEAD_TIME := $(shell git -C $(ROOT) log -1 --format=%ct 2>/dev/null)
+GIT_HEAD_TIME = $(shell git -C $(ROOT) log -1 --format=%ct 2>/dev/null)
 DEB_VERSION ?= $(VERSION)$(if $(GIT_HEAD_TIME),+r$(shell git -C $(ROOT) rev-list --count HEAD).$(shell git -C $(ROOT) rev-parse --short=7 HEAD))-1
-DEB_DATE := $(shell date -R -u $(if $(GIT_HEAD_TIME),-d @$(GIT_HEAD_TIME)))
-DEB_MAINTAINER := $(shell sed -n 's/^Maintainer: //p' packaging/debian/control)
+DEB_DATE = $(shell date -R -u $(if $(GIT_HEAD_TIME),-d @$(GIT_HEAD_TIME)))
+DEB_MAINTAINER = $(shell sed -n 's/^Maintainer: //p' packaging/debian/control)
 # lintian must report no error and no warning. Left out: initial-upload-closes-no-bugs
 # (a first upload to Debian closes its ITP bug; this package is not
 # uploaded to Debian). Its info-level tags are not failures:
