@@ -30,8 +30,15 @@ def copy_tree(dest):
     date."""
     r = subprocess.run(["git", "-C", str(TOP), "ls-files", "-z", "-c", "-o",
                         "--exclude-standard"], stdout=subprocess.PIPE,
-                       check=True)
-    for rel in filter(None, r.stdout.decode().split("\0")):
+                       stderr=subprocess.DEVNULL)
+    if r.returncode != 0:  # not a checkout (a tarball): all but build/
+        shutil.copytree(TOP, dest, symlinks=True, dirs_exist_ok=True,
+                        ignore=lambda d, names: ["build"] if Path(d) == TOP
+                        else [])
+        rels = []
+    else:
+        rels = filter(None, r.stdout.decode().split("\0"))
+    for rel in rels:
         src = TOP / rel
         if not src.is_file():
             continue  # deleted in the work tree
