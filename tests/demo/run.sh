@@ -16,7 +16,7 @@
 # Re-running reuses the demo repositories and the password already there.
 set -euo pipefail
 
-TOP="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+TOP="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)"
 PORT="${PORT:-8080}"
 MODULE="${GSH_MODULE:-$TOP/build/ngx_http_git_smart_http_module.so}"
 CORPUS="${GSH_CORPUS:-$TOP/../shared/corpus/nginx.bundle}"
@@ -95,7 +95,8 @@ else
     echo "run.sh: no nginx.git in this demo: the optional corpus bundle $CORPUS is not there" \
          "(GSH_CORPUS=<a git bundle> adds it)"
 fi
-if git -C "$TOP" rev-parse --git-dir >/dev/null 2>&1; then
+# (the tree's own checkout, not one that merely contains it)
+if [ "$(git -C "$TOP" rev-parse --show-toplevel 2>/dev/null)" = "$TOP" ]; then
     make_repo git-smart-http.git self_clone
     # the project's own clone is reused but brought up to date (cheap)
     git -C "$ROOT/git-smart-http.git" fetch -q --prune "$TOP" \
