@@ -304,9 +304,10 @@ DEB_MAINTAINER = $(shell sed -n 's/^Maintainer: //p' packaging/debian/control)
 # (a first upload to Debian closes its ITP bug; this package is not
 # uploaded to Debian). Its info-level tags are not failures:
 # hardening-no-bindnow and hardening-no-fortify-functions, because the
-# module is compiled with the flags of the stock nginx's configure
-# (/usr/share/nginx/src/conf_flags), not with dpkg-buildflags, so that the
-# package holds the very module `make` builds and tests.
+# module is compiled and linked with the project's CXXFLAGS and the flags of
+# the stock nginx's configure (/usr/share/nginx/src/conf_flags), not with
+# dpkg-buildflags, so that the package holds the very module `make` builds
+# and the tests load.
 LINTIAN_SUPPRESS := initial-upload-closes-no-bugs
 
 deb: deps-deb
