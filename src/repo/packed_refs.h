@@ -49,6 +49,8 @@ class PackedRefs {
     const std::vector<PackedRef> &refs() const { return refs_; }
 
   private:
+    const PackedRef *first_not_before(std::string_view name) const;
+
     std::vector<PackedRef> refs_; // in refname order
 };
 

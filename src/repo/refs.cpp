@@ -1,7 +1,11 @@
 #include "repo/refs.h"
 
 #include <algorithm>
+#include <optional>
+#include <string>
 
+#include "repo/packed_refs.h"
+#include "util/error.h"
 #include "util/git_ptr.h"
 
 namespace gsh {
@@ -39,7 +43,16 @@ bool resolve(git_repository *repo, git_reference *ref, Ref &out) {
     return false;
 }
 
-void peel(git_repository *repo, git_odb *odb, Ref &ref) {
+void peel(git_repository *repo, git_odb *odb, const PackedRefs *packed, Ref &ref) {
+    // packed-refs says what a ref it holds peels to (git writes it so); the
+    // value follows from the tag alone, so it holds for the same id whether
+    // or not the file changed since libgit2 read the ref.
+    if (const PackedRef *p = packed ? packed->find(ref.name) : nullptr;
+        p && p->peel_known && git_oid_equal(&p->id, &ref.oid)) {
+        if (!git_oid_is_zero(&p->peeled))
+            ref.peeled = p->peeled;
+        return;
+    }
     size_t len;
     git_object_t type;
     if (git_odb_read_header(&len, &type, odb, &ref.oid) != 0 || type != GIT_OBJECT_TAG)
@@ -85,28 +98,33 @@ template <typename Fn> void for_each_ref(git_repository *repo, Fn &&fn) {
 
 } // namespace
 
-std::vector<Ref> list_refs(git_repository *repo, const HiddenRefs &hidden) {
+RefListing list_refs_and_tips(git_repository *repo, const HiddenRefs &hidden) {
     git_odb *odb_raw = nullptr;
     git_check(git_repository_odb(&odb_raw, repo), "opening the object database");
     OdbPtr odb(odb_raw);
-    std::vector<Ref> out;
+    std::string error;
+    const std::string packed_path = std::string(git_repository_commondir(repo)) + "packed-refs";
+    const std::optional<PackedRefs> packed = PackedRefs::read(packed_path, packed_path, error);
+    RefListing out;
     for_each_ref(repo, [&](Ref &&r) {
-        if (r.name != "HEAD" && hidden.hidden(r.name))
+        const bool hide = r.name != "HEAD" && hidden.hidden(r.name);
+        if (!r.unborn)
+            out.tips.push_back({r.oid, hide});
+        if (hide)
             return;
         if (!r.unborn)
-            peel(repo, odb.get(), r);
-        out.push_back(std::move(r));
+            peel(repo, odb.get(), packed ? &*packed : nullptr, r);
+        out.refs.push_back(std::move(r));
     });
     return out;
 }
 
+std::vector<Ref> list_refs(git_repository *repo, const HiddenRefs &hidden) {
+    return list_refs_and_tips(repo, hidden).refs;
+}
+
 std::vector<Tip> list_tips(git_repository *repo, const HiddenRefs &hidden) {
-    std::vector<Tip> out;
-    for_each_ref(repo, [&](Ref &&r) {
-        if (!r.unborn)
-            out.push_back({r.oid, r.name != "HEAD" && hidden.hidden(r.name)});
-    });
-    return out;
+    return list_refs_and_tips(repo, hidden).tips;
 }
 
 } // namespace gsh

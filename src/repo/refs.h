@@ -31,4 +31,11 @@ struct Tip {
 };
 std::vector<Tip> list_tips(git_repository *repo, const HiddenRefs &hidden);
 
+// Both, from one reading of the refs (a repository may hold 50,000).
+struct RefListing {
+    std::vector<Ref> refs;
+    std::vector<Tip> tips;
+};
+RefListing list_refs_and_tips(git_repository *repo, const HiddenRefs &hidden);
+
 } // namespace gsh

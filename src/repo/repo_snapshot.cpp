@@ -111,8 +111,9 @@ RepoSnapshot::read(const std::string &path, git_repository *repo, const RepoSnap
     s->path_ = path;
     s->ref_stamps_ = RefStamps::of(path);
     s->config_ = load_upload_pack_config(repo);
-    s->refs_ = list_refs(repo, s->config_.hidden);
-    s->tips_ = list_tips(repo, s->config_.hidden);
+    RefListing listing = list_refs_and_tips(repo, s->config_.hidden);
+    s->refs_ = std::move(listing.refs);
+    s->tips_ = std::move(listing.tips);
 
     std::vector<std::string> folders =
         previous ? previous->pack_stamps_.folders : std::vector<std::string>{objects_folder(repo)};

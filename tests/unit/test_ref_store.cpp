@@ -5,13 +5,16 @@
 // files, reflogs, locks and empty directories left.
 #include <gtest/gtest.h>
 
+#include <cstdio>
+
 #include <filesystem>
 #include <fstream>
 
 #include "fixture.h"
-#include "util/git_ptr.h"
 #include "repo/packed_refs.h"
 #include "repo/ref_store.h"
+#include "util/git_ptr.h"
+#include "util/oid_hex.h"
 
 using namespace gsh;
 using gsh::test::sh;
@@ -359,6 +362,35 @@ TEST(PackedRefsParse, RefusesWhatGitRefuses) {
     EXPECT_EQ(refs->refs()[0].name, "refs/a"); // no "sorted" trait: sorted here
     EXPECT_TRUE(refs->refs()[0].peel_known);
     EXPECT_FALSE(refs->refs()[1].peel_known);
+}
+
+// Look-ups over a file written out of order (sorted at parse), many refs.
+TEST(PackedRefsParse, FindsByNameAndPrefix) {
+    std::string text, err;
+    for (int i = 999; i >= 0; i--) {
+        char id[41];
+        std::snprintf(id, sizeof id, "%040d", i);
+        text += std::string(id) + " refs/tags/v" + std::to_string(i) + "\n";
+    }
+    text += std::string(40, 'b') + " refs/heads/main\n";
+    const auto refs = PackedRefs::parse(text, "p", err);
+    ASSERT_TRUE(refs) << err;
+    for (int i : {0, 1, 10, 500, 999}) {
+        const PackedRef *r = refs->find("refs/tags/v" + std::to_string(i));
+        ASSERT_TRUE(r) << i;
+        char id[41];
+        std::snprintf(id, sizeof id, "%040d", i);
+        EXPECT_EQ(oid_hex(r->id), id);
+    }
+    EXPECT_FALSE(refs->find("refs/tags/v1000"));
+    EXPECT_FALSE(refs->find("refs/tags/v"));
+    EXPECT_FALSE(refs->find("refs/heads/mai"));
+    ASSERT_TRUE(refs->find("refs/heads/main"));
+    ASSERT_TRUE(refs->first_with_prefix("refs/tags/v99"));
+    EXPECT_EQ(refs->first_with_prefix("refs/tags/v99")->name, "refs/tags/v99");
+    EXPECT_EQ(refs->first_with_prefix("refs/heads/")->name, "refs/heads/main");
+    EXPECT_FALSE(refs->first_with_prefix("refs/notes/"));
+    EXPECT_FALSE(refs->first_with_prefix("refs/tags/w"));
 }
 
 } // namespace
