@@ -582,6 +582,45 @@ TEST_F(PackStreamTest, ThinPackFindsBasesBelowTheEdge) {
 // objects get a delta made here against the object at the same path in the
 // parent: what the client has (thin) or what is sent. The pack is valid for
 // git and about as small as git's own thin pack, with or without a bitmap.
+// A file stored as a delta against its version on a branch the client
+// lacks (git's repack bases the smaller version on the larger) has lost its
+// base in a fetch. One commit sent: pairing finds the client's previous
+// version at the same path, a thin delta. 151 commits sent, all bitmapped:
+// that one delta is written whole rather than every commit's trees diffed.
+TEST_F(PackStreamTest, FetchOfManyCommitsDoesNotPairOneDeltaThatLostItsBase) {
+    const std::string dir = work_.str() + "/orphan";
+    sh("mkdir -p '" + dir + "' && cd '" + dir + "' && git init -q -b main w && cd w && " +
+       "for i in $(seq 1 400); do echo \"line $i $(echo $i | sha1sum)\"; done > f && " +
+       "git add f && git commit -qm base && git checkout -q -b other && " +
+       "for i in $(seq 1 300); do echo \"extra $i\"; done >> f && git commit -qam other && " +
+       "git checkout -q main && sed -i 's/^line 10 .*/changed/' f && git commit -qam main2");
+    const std::string src = dir + "/r.git";
+    auto rev = [&](const std::string &r) {
+        return test::split_lines(sh("git -C '" + src + "' rev-parse " + r))[0];
+    };
+    auto repack = [&] {
+        sh("rm -rf '" + src + "' && git clone -q --bare '" + dir + "/w' '" + src + "' && git -C '" +
+           src + "' repack -adbq");
+        const std::string verify =
+            sh("git verify-pack -v " + src + "/objects/pack/*.idx | grep '^" + rev("main:f") + "'");
+        ASSERT_NE(verify.find(rev("other:f")), std::string::npos)
+            << "main:f is not a delta on other:f: " << verify;
+    };
+    repack();
+    const std::vector<std::string> haves = {rev("main~1")};
+    Written one = write_fetch_pack(src, {rev("main")}, haves, {true, true}, dir + "/one.pack");
+    EXPECT_EQ(one.stats.encoded_deltas, 1u) << "paired with the client's main~1:f";
+    check_thin_pack(src, one, {rev("main")}, haves, dir);
+
+    sh("cd '" + dir + "/w' && for i in $(seq 1 150); do git commit -q --allow-empty -m e$i; done");
+    repack();
+    const std::vector<std::string> wants = {rev("main")};
+    Written many = write_fetch_pack(src, wants, haves, {true, true}, dir + "/many.pack");
+    EXPECT_EQ(many.stats.encoded_deltas, 0u) << "151 commits diffed for one delta";
+    EXPECT_EQ(many.stats.objects, test::rev_list_objects(src, wants, haves).size());
+    check_thin_pack(src, many, wants, haves, dir);
+}
+
 TEST_F(PackStreamTest, WholeObjectsBecomeDeltasAgainstTheSamePath) {
     for (const bool bitmap : {false, true}) {
         SCOPED_TRACE(bitmap ? "bitmap" : "no bitmap");
