@@ -123,8 +123,4 @@ std::vector<Ref> list_refs(git_repository *repo, const HiddenRefs &hidden) {
     return list_refs_and_tips(repo, hidden).refs;
 }
 
-std::vector<Tip> list_tips(git_repository *repo, const HiddenRefs &hidden) {
-    return list_refs_and_tips(repo, hidden).tips;
-}
-
 } // namespace gsh

@@ -29,9 +29,9 @@ struct Tip {
     git_oid oid;
     bool hidden;
 };
-std::vector<Tip> list_tips(git_repository *repo, const HiddenRefs &hidden);
 
-// Both, from one reading of the refs (a repository may hold 50,000).
+// list_refs() and every tip, from one reading of the refs (a repository may
+// hold 50,000).
 struct RefListing {
     std::vector<Ref> refs;
     std::vector<Tip> tips;
