@@ -68,7 +68,8 @@ std::shared_ptr<const RepoSnapshot> RepoCache::get(const std::string &path) {
         // The handle that reads goes before the lock is taken: libgit2
         // closes its pack files then.
         RepoPtr repo = open_repository(path);
-        fresh = RepoSnapshot::read(path, repo.get(), old.get());
+        fresh = RepoSnapshot::read(path, repo.get(), old.get(),
+                                   racy_window_ns_.load(std::memory_order_relaxed));
     }
 
     std::vector<Entry> dropped; // freed after the lock is released

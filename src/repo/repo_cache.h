@@ -7,6 +7,7 @@
 
 #include <git2.h>
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <list>
@@ -45,6 +46,9 @@ class RepoCache {
 
     // Changes the bounds; what no longer fits goes now.
     void set_limits(const CacheLimits &limits);
+    // The racy window of the snapshots it reads from now on (tests, which
+    // check reuse on repositories they have just written: 0 there).
+    void set_racy_window(int64_t ns) { racy_window_ns_.store(ns, std::memory_order_relaxed); }
 
     // The current snapshot of the repository at path (a git directory): the
     // cached one while the repository has not changed on disk, else one
@@ -93,6 +97,7 @@ class RepoCache {
     void evict_locked(std::vector<Entry> *dropped);
 
     CacheLimits limits_;
+    std::atomic<int64_t> racy_window_ns_{RepoSnapshot::kRacyWindowNs};
     mutable std::mutex mutex_;
     Lru lru_;
     std::unordered_map<std::string, Lru::iterator> index_;

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <ctime>
 
 namespace gsh {
 
@@ -13,7 +14,7 @@ RepoSnapshot::RefStamps RepoSnapshot::RefStamps::of(const std::string &path) {
     s.config = FileStamp::of(path + "/config");
     s.head = FileStamp::of(path + "/HEAD");
     s.packed_refs = FileStamp::of(path + "/packed-refs");
-    s.loose = FolderStamp::of(path + "/refs", "", true);
+    s.loose = FolderStamp::of(path + "/refs", "", true, true);
     return s;
 }
 
@@ -21,7 +22,7 @@ RepoSnapshot::PackStamps RepoSnapshot::PackStamps::of(std::vector<std::string> f
     PackStamps s;
     s.folders = std::move(folders);
     for (const std::string &f : s.folders) {
-        s.packs.push_back(FolderStamp::of(f + "/pack", "pack-", false));
+        s.packs.push_back(FolderStamp::of(f + "/pack", "pack-", false, false));
         s.alternates.push_back(FileStamp::of(f + "/info/alternates"));
     }
     return s;
@@ -51,8 +52,36 @@ template <typename T> size_t heap_bytes(const std::vector<T> &v) {
 size_t stamps_bytes(const FolderStamp &f) {
     size_t n = heap_bytes(f.entries);
     for (const auto &e : f.entries)
-        n += heap_bytes(e.first);
+        n += heap_bytes(e.name);
     return n;
+}
+
+int64_t now_ns() {
+    struct timespec t;
+    ::clock_gettime(CLOCK_REALTIME, &t);
+    return int64_t(t.tv_sec) * 1000000000 + t.tv_nsec;
+}
+
+// Whether a file stamped at t, read at began, could still change within
+// t's tick (RepoSnapshot::kRacyWindowNs).
+bool racy_time(int64_t t, int64_t began, int64_t window) {
+    if (window && t % 1000000000 == 0)
+        window = RepoSnapshot::kRacyCoarseNs;
+    return t >= began - window;
+}
+
+bool racy_stamps(const FileStamp &config, const FileStamp &head, const FileStamp &packed_refs,
+                 const FolderStamp &loose, int64_t began, int64_t window) {
+    auto racy = [&](int64_t mtime, int64_t ctime) {
+        return racy_time(mtime, began, window) || racy_time(ctime, began, window);
+    };
+    for (const FileStamp *f : {&config, &head, &packed_refs})
+        if (f->exists && racy(f->mtime_ns, f->ctime_ns))
+            return true;
+    for (const FolderStamp::Entry &e : loose.entries)
+        if (e.mtime_ns && racy(e.mtime_ns, e.ctime_ns)) // folders have no times here
+            return true;
+    return false;
 }
 
 // The bitmapped commits a .bitmap holds: the entry count of its header
@@ -105,11 +134,16 @@ size_t refs_bytes(const std::vector<Ref> &refs) {
 
 // Every stamp is taken before what it stands for is read: a change made
 // while reading shows at the next check, never the other way round.
-std::shared_ptr<const RepoSnapshot>
-RepoSnapshot::read(const std::string &path, git_repository *repo, const RepoSnapshot *previous) {
+std::shared_ptr<const RepoSnapshot> RepoSnapshot::read(const std::string &path,
+                                                       git_repository *repo,
+                                                       const RepoSnapshot *previous,
+                                                       int64_t racy_window_ns) {
     std::shared_ptr<RepoSnapshot> s(new RepoSnapshot());
     s->path_ = path;
+    const int64_t began = now_ns();
     s->ref_stamps_ = RefStamps::of(path);
+    const RefStamps &r = s->ref_stamps_;
+    s->racy_ = racy_stamps(r.config, r.head, r.packed_refs, r.loose, began, racy_window_ns);
     s->config_ = load_upload_pack_config(repo);
     RefListing listing = list_refs_and_tips(repo, s->config_.hidden);
     s->refs_ = std::move(listing.refs);
@@ -141,7 +175,7 @@ RepoSnapshot::read(const std::string &path, git_repository *repo, const RepoSnap
 }
 
 bool RepoSnapshot::current() const {
-    return RefStamps::of(path_) == ref_stamps_ &&
+    return !racy_ && RefStamps::of(path_) == ref_stamps_ &&
            PackStamps::of(pack_stamps_.folders) == pack_stamps_;
 }
 

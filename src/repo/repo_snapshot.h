@@ -37,16 +37,31 @@ class RepoSnapshot {
         kMemoSlots
     };
 
+    // How fine file times are taken to be. A ref file replaced by one of
+    // the same size that got the freed inode number of the old one looks
+    // the same but for its times; within one tick of the clock the file
+    // system stamps with, it looks the same in every way. So a snapshot
+    // that read a ref-side file (config, HEAD, packed-refs, a loose ref)
+    // stamped less than this before the read began is never current(): the
+    // next request reads the refs again ("racy git", as git's index has
+    // it). Linux stamps with its coarse clock, a tick of at most 10 ms; a
+    // time without a fraction of a second is taken to come from a file
+    // system that keeps whole seconds, and is given kRacyCoarseNs instead.
+    static constexpr int64_t kRacyWindowNs = 20'000'000;
+    static constexpr int64_t kRacyCoarseNs = 2'000'000'000;
+
     // Reads path's configuration, refs and packs through repo, a handle of
     // the caller's that nothing else uses meanwhile. The packs of previous
     // (an older snapshot of the same repository) are kept when its pack
-    // folders did not change. Throws gsh::Error.
+    // folders did not change. A racy window of 0 trusts every time from the
+    // past. Throws gsh::Error.
     static std::shared_ptr<const RepoSnapshot> read(const std::string &path, git_repository *repo,
-                                                    const RepoSnapshot *previous = nullptr);
+                                                    const RepoSnapshot *previous = nullptr,
+                                                    int64_t racy_window_ns = kRacyWindowNs);
 
     // Whether the repository on disk is still what this snapshot says
     // (config, HEAD, packed-refs, loose refs, pack folders, alternates): a
-    // few stat() and readdir() calls.
+    // few stat() and readdir() calls; false for a racy snapshot.
     bool current() const;
 
     const std::string &path() const { return path_; }
@@ -91,6 +106,7 @@ class RepoSnapshot {
 
     std::string path_;
     RefStamps ref_stamps_;
+    bool racy_ = false;
     PackStamps pack_stamps_;
     UploadPackConfig config_;
     std::vector<Ref> refs_;

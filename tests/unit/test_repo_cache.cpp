@@ -7,6 +7,7 @@
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
+#include <unistd.h>
 
 #include <atomic>
 #include <cstring>
@@ -21,6 +22,7 @@
 #include "odb/pack_index.h"
 #include "pack/pack_stream.h"
 #include "protocol/pkt_line.h"
+#include "racy_window.h"
 #include "repo/repo_access.h"
 #include "repo/repo_cache.h"
 #include "test_pack_repo.h"
@@ -132,6 +134,7 @@ class RepoCacheTest : public ::testing::Test {
 
 TEST_F(RepoCacheTest, UnchangedRepositoryIsNotReadAgain) {
     RepoCache cache(4);
+    cache.set_racy_window(0);
     auto a = cache.get(path_);
     auto b = cache.get(path_);
     EXPECT_EQ(a, b);
@@ -142,6 +145,7 @@ TEST_F(RepoCacheTest, UnchangedRepositoryIsNotReadAgain) {
 
 TEST_F(RepoCacheTest, PushOfANewCommitAndRefIsSeen) {
     RepoCache cache(4);
+    cache.set_racy_window(0);
     auto before = cache.get(path_);
     EXPECT_EQ(clone_objects(cache), git_objects());
     // A small push: loose objects and a loose ref.
@@ -158,6 +162,7 @@ TEST_F(RepoCacheTest, PushOfANewCommitAndRefIsSeen) {
 
 TEST_F(RepoCacheTest, RepackIsSeen) {
     RepoCache cache(4);
+    cache.set_racy_window(0);
     dir_.run("cd w && echo 4 > f4 && git add . && git commit -qm c4 && git push -q origin main");
     auto before = cache.get(path_);
     const auto old_packs = sh("ls '" + path_ + "'/objects/pack/");
@@ -175,6 +180,7 @@ TEST_F(RepoCacheTest, RepackIsSeen) {
 // started with, removed from the folder meanwhile.
 TEST_F(RepoCacheTest, RequestInFlightDuringARepack) {
     RepoCache cache(4);
+    cache.set_racy_window(0);
     const auto expect = git_objects();
     auto access = std::make_unique<RepoAccess>(cache, path_);
     pack::EnumerateInput in;
@@ -202,6 +208,7 @@ TEST_F(RepoCacheTest, RequestInFlightDuringARepack) {
 
 TEST_F(RepoCacheTest, PackedRefsRewriteIsSeen) {
     RepoCache cache(4);
+    cache.set_racy_window(0);
     auto before = cache.get(path_);
     // side lives in packed-refs only: deleting it rewrites that file alone.
     ASSERT_EQ(sh("find '" + path_ + "'/refs -type f | wc -l"), "0\n");
@@ -219,6 +226,7 @@ TEST_F(RepoCacheTest, PackedRefsRewriteIsSeen) {
 
 TEST_F(RepoCacheTest, ConfigAndHeadChangesAreSeen) {
     RepoCache cache(4);
+    cache.set_racy_window(0);
     auto before = cache.get(path_);
     sh("git --git-dir='" + path_ + "' config uploadpack.hideRefs refs/tags");
     auto hidden = cache.get(path_);
@@ -232,9 +240,53 @@ TEST_F(RepoCacheTest, ConfigAndHeadChangesAreSeen) {
     EXPECT_EQ(head->refs()[0].symref_target, "refs/heads/side");
 }
 
+// A loose ref replaced by a file of the same size that has the inode
+// number of the one the snapshot saw: the file system reuses freed numbers
+// at once, so two quick updates of a ref can leave it so. Made here with a
+// hard link that keeps the old number alive.
+TEST_F(RepoCacheTest, RefFileBackOnItsOldInodeIsSeen) {
+    RepoCache cache(4);
+    dir_.run("cd w && git push -q origin main:refs/heads/loose");
+    const std::string ref = path_ + "/refs/heads/loose";
+    auto before = cache.get(path_);
+    ASSERT_EQ(test::to_hex(before->find_ref("refs/heads/loose")->oid), rev("main"));
+    ASSERT_EQ(::link(ref.c_str(), (path_ + "/kept").c_str()), 0);
+    sh("git --git-dir='" + path_ + "' update-ref refs/heads/loose " + rev("main~1"));
+    std::ofstream(path_ + "/kept", std::ios::trunc) << rev("main~2") << "\n";
+    ASSERT_EQ(::rename((path_ + "/kept").c_str(), ref.c_str()), 0);
+    ASSERT_EQ(rev("refs/heads/loose"), rev("main~2"));
+
+    auto after = cache.get(path_);
+    EXPECT_NE(before, after);
+    EXPECT_EQ(test::to_hex(after->find_ref("refs/heads/loose")->oid), rev("main~2"));
+    EXPECT_EQ(ref_names(*after), git_refs());
+}
+
+// Within the racy window of its ref files' times a snapshot is read again
+// at each request (its packs kept); with the window behind, it is reused.
+TEST_F(RepoCacheTest, SnapshotOfRefsWrittenJustNowIsReadAgain) {
+    RepoCache cache(4);
+    cache.set_racy_window(int64_t(60) * 1000000000); // a file system that ticks once a minute
+    dir_.run("cd w && echo 4 > f4 && git add . && git commit -qm c4 && git push -q origin main");
+    auto a = cache.get(path_);
+    EXPECT_FALSE(a->current());
+    auto b = cache.get(path_);
+    EXPECT_NE(a, b);
+    EXPECT_EQ(a->packs(), b->packs());
+    EXPECT_EQ(ref_names(*b), git_refs());
+    EXPECT_EQ(cache.get_cached(path_), nullptr) << "not trusted on the event loop either";
+
+    cache.set_racy_window(0); // as if the window were behind
+    auto c = cache.get(path_);
+    EXPECT_TRUE(c->current());
+    EXPECT_EQ(cache.get(path_), c);
+    EXPECT_EQ(cache.get_cached(path_), c);
+}
+
 TEST_F(RepoCacheTest, LeastRecentlyUsedRepositoryGoes) {
     dir_.run("git clone -q --bare r.git r2.git && git clone -q --bare r.git r3.git");
     RepoCache cache(2);
+    cache.set_racy_window(0);
     auto a = cache.get(path_);
     cache.get(dir_.str() + "/r2.git");
     cache.get(path_); // a is now the most recently used
@@ -267,6 +319,7 @@ TEST_F(RepoCacheTest, LeastRecentlyUsedGoesByBytes) {
     CacheLimits limits;
     limits.bytes = 2 * one + one / 2;
     RepoCache cache(limits);
+    cache.set_racy_window(0);
     auto first = cache.get(r[0]);
     cache.get(r[1]);
     EXPECT_EQ(cache.bytes(), 2 * one);
@@ -294,6 +347,7 @@ TEST_F(RepoCacheTest, LeastRecentlyUsedGoesByBytes) {
 
 TEST_F(RepoCacheTest, IdleHandlesAndMemoTextAreCounted) {
     RepoCache cache{CacheLimits{}};
+    cache.set_racy_window(0);
     auto s = cache.get(path_);
     const size_t bare = cache.bytes();
     s->memo(RepoSnapshot::kAdvertisementV0, [] { return std::string(100000, 'x'); });
@@ -314,6 +368,7 @@ TEST_F(RepoCacheTest, EstimateFollowsTheHeap) {
              ">> r.git/packed-refs && git -C r.git pack-refs --all");
     const std::vector<std::string> warm = copies(dir_, 1);
     RepoCache cache{CacheLimits{}};
+    cache.set_racy_window(0);
     cache.get(warm[0]); // libgit2's and the cache's first allocations
     const size_t before = cache.bytes();
     const struct mallinfo2 m0 = mallinfo2();
@@ -345,6 +400,7 @@ TEST_F(RepoCacheTest, OpenPackFilesAreBounded) {
     CacheLimits limits;
     limits.open_files = 2; // one pack each
     RepoCache cache(limits);
+    cache.set_racy_window(0);
     for (const std::string &p : r)
         cache.get(p);
     EXPECT_EQ(cache.size(), 2u);
@@ -354,6 +410,7 @@ TEST_F(RepoCacheTest, OpenPackFilesAreBounded) {
 
 TEST_F(RepoCacheTest, HandlesAreLentOnceAndKeptWhileTheSnapshotIsCurrent) {
     RepoCache cache(4);
+    cache.set_racy_window(0);
     git_repository *first;
     {
         RepoAccess a(cache, path_);
@@ -429,6 +486,7 @@ TEST_F(RepoCacheTest, ConcurrentRequestsShareTheCachedRepository) {
 // repository changed, until a get() reads it again.
 TEST_F(RepoCacheTest, GetCachedNeverReads) {
     RepoCache cache(4);
+    cache.set_racy_window(0);
     EXPECT_EQ(cache.get_cached(path_), nullptr);
     auto a = cache.get(path_);
     EXPECT_EQ(cache.get_cached(path_), a);
@@ -446,6 +504,7 @@ TEST_F(RepoCacheTest, GetCachedNeverReads) {
 TEST_F(RepoCacheTest, OpenOnLoopAnswersOnlyFromTheCache) {
     // A repository of its own: the process cache may know r.git already.
     dir_.run("git clone -q --bare r.git loop.git");
+    test::TrustFreshStamps trust;
     const std::string repo = "loop.git";
     std::string ls;
     proto::pkt_write_line(ls, "command=ls-refs");
