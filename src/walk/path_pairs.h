@@ -9,11 +9,12 @@
 
 #include <cstddef>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
-#include "walk/object_walk.h"
 #include "util/oid_set.h"
+#include "walk/object_walk.h"
 
 namespace gsh::pack {
 
@@ -61,12 +62,20 @@ class PathPairs {
     bool full() const { return olds_.size() >= max_pairs_; }
 
   private:
+    // A tree entry; its name is in the Side's names.
     struct Entry {
-        std::string name;
+        uint32_t name_at, name_len;
         git_oid id;
         bool is_tree;
     };
-    void read_tree(ObjectParser &objects, const git_oid &tree, std::vector<Entry> *out);
+    struct Side {
+        std::string names;
+        std::vector<Entry> entries;
+        std::string_view name(const Entry &e) const {
+            return {names.data() + e.name_at, e.name_len};
+        }
+    };
+    static void read_tree(ObjectParser &objects, const git_oid &tree, Side *out);
     // now was just inserted into news_.
     void pair(const git_oid &now, const git_oid &before, const std::string &path) {
         olds_.push_back(before);
@@ -96,7 +105,7 @@ class PathPairs {
         std::string path;
     };
     std::vector<Pending> stack_;
-    std::vector<Entry> new_entries_, old_entries_;
+    Side new_, old_;
 };
 
 } // namespace gsh::pack

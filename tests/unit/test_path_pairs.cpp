@@ -55,6 +55,25 @@ TEST_F(PathPairsTest, PairsWhatChangedAtTheSamePath) {
     EXPECT_EQ(pairs.size(), 4u);
 }
 
+// git sorts a tree "a" as "a/": after "a-b" and "a.c", where a plain sort
+// of names puts it first. Both sides are walked in git's order.
+TEST_F(PathPairsTest, NamesAroundATreeOfTheSamePrefix) {
+    // Each file's content names it: no two blobs are the same object.
+    work_.run("cd r && mkdir a && for f in a/x a-b a.c a0; do echo 1 $f > $f; done && "
+              "git add -A && git commit -qm prefixes && "
+              "for f in a/x a-b a.c a0; do echo 2 $f > $f; done && git add -A && "
+              "git commit -qm changed");
+    RepoPtr repo = test::open_repo(path_);
+    PackSet packs(repo.get());
+    ObjectParser objects(repo.get(), packs);
+    PathPairs pairs;
+    pairs.add_commit(objects, test::to_oid(rev("main")));
+    for (const char *path : {"a/x", "a", "a-b", "a.c", "a0"})
+        EXPECT_EQ(base_of(pairs, std::string("main:") + path), rev(std::string("main~1:") + path))
+            << path;
+    EXPECT_EQ(pairs.size(), 6u); // and the root tree
+}
+
 TEST_F(PathPairsTest, RootCommitPairsNothing) {
     RepoPtr repo = test::open_repo(path_);
     PackSet packs(repo.get());
