@@ -152,12 +152,18 @@ void ObjectReader::inflate_entry(size_t pack, uint64_t offset, const EntryHeader
 // SHA-1DC, about three times the cost of libcrypto's SHA-1: a fetch of
 // commits pushed since the last repack spent a fifth of its CPU there. The
 // check is kept: a file whose content is another object is refused.
-bool ObjectReader::read_loose_file(const git_oid &oid, Buffer &out, git_object_t *type) {
+bool ObjectReader::read_loose_file(const git_oid &oid, Buffer &out, git_object_t *type,
+                                   size_t max_read, size_t *size_only) {
     for (const std::string &folder : packs_.object_folders()) {
         LooseObject file;
         const int rc = file.open(folder, oid);
         if (rc == GIT_ENOTFOUND)
             continue;
+        if (rc == 0 && file.size() > max_read) {
+            *type = file.type();
+            *size_only = file.size();
+            return true;
+        }
         if (rc < 0 || (out.resize(file.size()),
                        file.read_all(reinterpret_cast<char *>(out.data.get()))) < 0) {
             const git_error *e = git_error_last();
@@ -191,6 +197,29 @@ ObjectReader::Object ObjectReader::read_loose(const git_oid &oid, Buffer &out) {
     if (out.size)
         std::memcpy(out.data.get(), git_odb_object_data(obj), out.size);
     return {git_odb_object_type(obj), out.data.get(), out.size};
+}
+
+bool ObjectReader::loose_header(const git_oid &oid, git_object_t *type, size_t *size) {
+    ObjectCache &cache = packs_.object_cache();
+    if (auto hit = cache.find(oid)) {
+        *type = hit->type;
+        *size = hit->data.size();
+        return true;
+    }
+    uint64_t offset;
+    if (packs_.find(oid, &offset) >= 0)
+        return false;
+    // What the cache takes is read whole and kept: the caller reads it next.
+    size_t large = SIZE_MAX;
+    if (!read_loose_file(oid, work_[0], type, cache.max_object(), &large))
+        return false;
+    if (large != SIZE_MAX) {
+        *size = large;
+        return true;
+    }
+    *size = work_[0].size;
+    cache.insert(oid, *type, work_[0].data.get(), work_[0].size);
+    return true;
 }
 
 bool ObjectReader::cache_get(uint64_t key, Object *out) const {
@@ -293,11 +322,27 @@ ObjectReader::Object ObjectReader::read(const git_oid &oid, size_t limit) {
     uint64_t offset;
     int pack = packs_.find(oid, &offset);
     if (pack < 0) {
-        Object o = read_loose(oid, work_[0]);
+        ObjectCache &cache = packs_.object_cache();
+        Object o;
+        if ((held_ = cache.find(oid))) {
+            o = {held_->type, held_->data.data(), held_->data.size()};
+        } else {
+            o = read_loose(oid, work_[0]);
+            cache.insert(oid, o.type, o.data, o.size);
+        }
         o.size = std::min(o.size, limit);
         return o;
     }
     return read_packed(size_t(pack), offset, limit);
+}
+
+ObjectReader::Object ObjectReader::read_shared(const git_oid &oid) {
+    ObjectCache &cache = packs_.object_cache();
+    if ((held_ = cache.find(oid)))
+        return {held_->type, held_->data.data(), held_->data.size()};
+    const Object o = read(oid); // a loose one is kept by read()
+    cache.insert(oid, o.type, o.data, o.size);
+    return o;
 }
 
 ObjectReader::Object ObjectReader::read_packed(size_t pack, uint64_t offset, size_t limit) {

@@ -1,7 +1,8 @@
 // Reads whole objects (commits, trees, tags) for the object walk straight
 // from the pack files: bounded preads through a few small windows, inflate,
 // delta resolution with a bounded cache of resolved objects. Objects in no
-// pack (loose, alternates) come from libgit2.
+// pack are read from their loose files (or libgit2 when written since), and
+// kept in the PackSet's ObjectCache.
 //
 // After warm-up nothing is allocated per object: results are built in two
 // reusable buffers, and the cache is a ring of fixed chunks that is filled in
@@ -17,6 +18,7 @@
 #include <memory>
 #include <vector>
 
+#include "odb/object_cache.h"
 #include "odb/pack_format.h"
 #include "odb/pack_index.h"
 #include "util/git_ptr.h"
@@ -44,6 +46,14 @@ class ObjectReader {
     Object read(const git_oid &oid, size_t limit = SIZE_MAX);
     // Reads the object stored at offset in packs[pack].
     Object read_packed(size_t pack, uint64_t offset, size_t limit = SIZE_MAX);
+    // The same through the PackSet's ObjectCache (for what is read again
+    // by the requests after this one).
+    Object read_shared(const git_oid &oid);
+    // The type and size of oid when it is in no pack: from the cache, else
+    // from its loose file, read whole and cached when it fits the cache.
+    // False when it is packed or missing (libgit2's git_odb_read_header
+    // answers for those). Throws gsh::Error when the file is corrupt.
+    bool loose_header(const git_oid &oid, git_object_t *type, size_t *size);
 
   private:
     // A growable byte buffer that does not zero what it adds.
@@ -78,8 +88,11 @@ class ObjectReader {
                        size_t limit);
     Object read_loose(const git_oid &oid, Buffer &out);
     // Reads oid from a loose file of the packs' object folders into out;
-    // false when none has it. Throws gsh::Error when the file is corrupt.
-    bool read_loose_file(const git_oid &oid, Buffer &out, git_object_t *type);
+    // false when none has it. An object larger than max_read is not read:
+    // its size goes to *size_only. Throws gsh::Error when the file is
+    // corrupt.
+    bool read_loose_file(const git_oid &oid, Buffer &out, git_object_t *type,
+                         size_t max_read = SIZE_MAX, size_t *size_only = nullptr);
     // The two halves of read_packed (w: the work buffer to build the next
     // object in). find_base goes down the delta chain from offset to a
     // cached or whole object, into *cur, and keeps the deltas passed in
@@ -103,7 +116,8 @@ class ObjectReader {
     Buffer big_; // a range larger than a window
     Sha1 sha_;   // checks loose objects
 
-    Buffer delta_;   // an inflated delta
+    std::shared_ptr<const ObjectCache::Object> held_; // the last object read, when cached
+    Buffer delta_;                                    // an inflated delta
     Buffer work_[2]; // objects being built; the result lives in one of them
 
     struct Link {

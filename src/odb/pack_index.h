@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "odb/commit_graph.h"
+#include "odb/object_cache.h"
 
 namespace gsh::pack {
 
@@ -212,6 +213,8 @@ class PackSet {
     const CommitGraph *commit_graph() const {
         return folders_.empty() ? nullptr : commit_graph_.get(folders_.front());
     }
+    // Loose objects read from the set's folders.
+    ObjectCache &object_cache() const { return object_cache_; }
 
   private:
     void open_dir(const std::string &pack_dir);
@@ -227,6 +230,7 @@ class PackSet {
     mutable std::unique_ptr<BitmapOrder> bitmap_order_;
     mutable std::unique_ptr<BitmapIndex> bitmap_;
     LazyCommitGraph commit_graph_;
+    mutable ObjectCache object_cache_{kObjectCacheBytes, kObjectCacheObject};
     // Where the last lookup hit: consecutive lookups tend to hit the same
     // pack. A hint only, so relaxed.
     mutable std::atomic<size_t> last_hit_{0};

@@ -113,12 +113,21 @@ struct PackWriter::Impl {
     size_t copy_buf_pos_ = 0, copy_buf_len_ = 0;
     OdbObjectPtr whole_; // the object being deflated, or
     OdbStreamPtr whole_stream_;
-    const uint8_t *whole_data_ = nullptr; // whole_'s data or composed_'s
+    const uint8_t *whole_data_ = nullptr; // whole_'s, whole_copy_'s or composed_'s
     std::unique_ptr<DeltaChain> chain_;   // made on first need
     std::vector<uint8_t> composed_;       // or encoded
     std::unique_ptr<DeltaEncoder> encoder_;
-    std::unique_ptr<ObjectReader> reader_; // for encoding, made on first need
+    // Read with a cache of what delta chains resolve to (the versions of a
+    // file are one chain on disk, and its bases are met again and again)
+    // and of loose objects; made on first need.
+    std::unique_ptr<ObjectReader> reader_;
+    ObjectReader &reader() {
+        if (!reader_)
+            reader_ = std::make_unique<ObjectReader>(plan_.repo(), packs_, kEncodeCache);
+        return *reader_;
+    }
     std::vector<uint8_t> base_copy_;
+    std::vector<uint8_t> whole_copy_; // a loose object being deflated
     uint64_t encode_budget_ = kEncodeBudget;
     size_t whole_size_ = 0, whole_fed_ = 0;
     std::unique_ptr<uint8_t[]> stream_buf_;
@@ -259,9 +268,13 @@ void PackWriter::Impl::start_whole(PlanEntry &e) {
     size_t size = 0;
     whole_stream_.reset();
     whole_.reset();
+    const uint8_t *data = nullptr;
+    if (whole_copy_.capacity() > kEncodeCache) // not kept for the rest of the pack
+        std::vector<uint8_t>().swap(whole_copy_);
     git_odb *odb = plan_.odb();
     if (e.pack == kLoose) {
-        if (git_odb_read_header(&size, &type, odb, &oid) < 0)
+        if (!reader().loose_header(oid, &type, &size) &&
+            git_odb_read_header(&size, &type, odb, &oid) < 0)
             throw fail();
         if (size >= kStreamThreshold) {
             git_odb_stream *st = nullptr;
@@ -270,19 +283,27 @@ void PackWriter::Impl::start_whole(PlanEntry &e) {
             else
                 git_error_clear();
         }
-    }
-    if (!whole_stream_) {
+        if (!whole_stream_) {
+            // Through the reader, which has it cached when encoding it as a
+            // delta was tried first.
+            const ObjectReader::Object o = reader().read(oid);
+            whole_copy_.assign(o.data, o.data + o.size);
+            type = o.type;
+            size = o.size;
+            data = whole_copy_.data();
+        }
+    } else {
         git_odb_object *obj = nullptr;
         if (git_odb_read(&obj, odb, &oid) < 0)
             throw fail();
         whole_.reset(obj);
         type = git_odb_object_type(obj);
         size = git_odb_object_size(obj);
+        data = static_cast<const uint8_t *>(git_odb_object_data(obj));
     }
     staged_len_ = encode_type_size(staged_, type, size);
     staged_pos_ = 0;
-    start_deflate(
-        whole_ ? static_cast<const uint8_t *>(git_odb_object_data(whole_.get())) : nullptr, size);
+    start_deflate(data, size);
 }
 
 // Sets up e (Compose or ComposeThin) as the delta from its planned base to
@@ -315,8 +336,16 @@ bool PackWriter::Impl::start_encoded(PlanEntry &e) {
     const git_oid base_oid = plan_.base_oid(e);
     size_t size, base_size;
     git_object_t type, base_type;
-    if (git_odb_read_header(&size, &type, plan_.odb(), &oid) < 0 ||
-        git_odb_read_header(&base_size, &base_type, plan_.odb(), &base_oid) < 0) {
+    // Unreadable: written whole (a corrupt base is no reason to fail).
+    const auto header = [this](const git_oid &id, git_object_t *t, size_t *n) {
+        try {
+            return reader().loose_header(id, t, n) ||
+                   git_odb_read_header(n, t, plan_.odb(), &id) == 0;
+        } catch (const Error &) {
+            return false;
+        }
+    };
+    if (!header(oid, &type, &size) || !header(base_oid, &base_type, &base_size)) {
         git_error_clear();
         return false;
     }
@@ -324,16 +353,12 @@ bool PackWriter::Impl::start_encoded(PlanEntry &e) {
         size + base_size > encode_budget_ || size < kMinEncode)
         return false;
     encode_budget_ -= size + base_size;
-    // Read with a cache of what delta chains resolve to: the versions of a
-    // file are one chain on disk, and its bases are met again and again.
-    if (!reader_)
-        reader_ = std::make_unique<ObjectReader>(plan_.repo(), packs_, kEncodeCache);
     if (!encoder_)
         encoder_ = std::make_unique<DeltaEncoder>();
     try {
-        const ObjectReader::Object b = reader_->read(base_oid);
+        const ObjectReader::Object b = reader().read_shared(base_oid);
         base_copy_.assign(b.data, b.data + b.size);
-        const ObjectReader::Object t = reader_->read(oid);
+        const ObjectReader::Object t = reader().read_shared(oid);
         // git keeps a delta found by its search when it is under half the
         // object.
         if (t.size != size || !encoder_->encode(base_copy_.data(), base_copy_.size(), t.data,

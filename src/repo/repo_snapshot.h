@@ -80,11 +80,13 @@ class RepoSnapshot {
     const std::string &memo(Memo slot, const std::function<std::string()> &make) const;
 
     // What the snapshot holds in memory, estimated for RepoCache's bound:
-    // its refs, stamps and memo() text, and its packs' tables as they are
-    // once fully built by use (each pack's orders by offset, the bitmap
-    // with every bitmapped commit decoded): an upper bound for those.
+    // its refs, stamps and memo() text, its packs' tables as they are once
+    // fully built by use (each pack's orders by offset, the bitmap with
+    // every bitmapped commit decoded), an upper bound for those, and the
+    // loose objects its packs' cache holds now.
     size_t memory_bytes() const {
-        return fixed_bytes_ + packs_bytes_ + memo_bytes_.load(std::memory_order_relaxed);
+        return fixed_bytes_ + packs_bytes_ + packs_->object_cache().bytes() +
+               memo_bytes_.load(std::memory_order_relaxed);
     }
 
   private:

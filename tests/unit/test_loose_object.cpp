@@ -131,24 +131,34 @@ class LooseObjectTest : public ::testing::Test {
 
 // The walk reads loose objects itself (not through libgit2): a file that
 // holds another object is refused, as libgit2's hash check refuses it, and
-// a sound one reads as git wrote it.
+// a sound one reads as git wrote it. What was read sound is kept by the
+// pack set (its ObjectCache) and read so again, whatever the file becomes.
 TEST_F(LooseObjectTest, WalkReadsAndChecksLooseObjects) {
     const std::string small = rev("HEAD:small"), big = rev("HEAD:big");
     RepoPtr repo = open_repository(path_);
+    auto read_small = [&](pack::ObjectReader &reader) {
+        const pack::ObjectReader::Object o = reader.read(oid(small));
+        EXPECT_EQ(o.type, GIT_OBJECT_BLOB);
+        return std::string(reinterpret_cast<const char *>(o.data), o.size);
+    };
     pack::PackSet packs(repo.get());
     pack::ObjectReader reader(repo.get(), packs);
-    const pack::ObjectReader::Object o = reader.read(oid(small));
-    EXPECT_EQ(o.type, GIT_OBJECT_BLOB);
-    EXPECT_EQ(std::string(reinterpret_cast<const char *>(o.data), o.size), "small\n");
+    EXPECT_EQ(read_small(reader), "small\n");
+    EXPECT_GT(packs.object_cache().bytes(), 0u);
     sh("chmod u+w '" + file_of(small) + "' && cp '" + file_of(big) + "' '" + file_of(small) + "'");
+    EXPECT_EQ(read_small(reader), "small\n") << "from the cache";
+
+    pack::PackSet fresh(repo.get());
+    pack::ObjectReader checking(repo.get(), fresh);
     try {
-        reader.read(oid(small));
+        checking.read(oid(small));
         ADD_FAILURE() << "another object's content was read";
     } catch (const Error &e) {
         EXPECT_NE(std::string(e.what()).find("loose object " + small + " is corrupt"),
                   std::string::npos)
             << e.what();
     }
+    EXPECT_EQ(fresh.object_cache().bytes(), 0u) << "nothing kept of a corrupt file";
 }
 
 TEST_F(LooseObjectTest, TruncatedBlobIsAClearErrorNotAHang) {
