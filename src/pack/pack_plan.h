@@ -98,6 +98,8 @@ class PackPlan {
     git_odb *odb() const { return odb_.get(); }
     const PackSet &packs() const { return *packs_; }
     const PackOptions &options() const { return options_; }
+    // Whether the client has objects already (a fetch, not a clone).
+    bool client_has_any() const { return known_.client_has_any(); }
 
     // In the order they are written: every entry's planned base before it.
     std::vector<PlanEntry> &entries() { return entries_; }

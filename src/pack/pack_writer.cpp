@@ -126,6 +126,13 @@ struct PackWriter::Impl {
             reader_ = std::make_unique<ObjectReader>(plan_.repo(), packs_, kEncodeCache);
         return *reader_;
     }
+    // A fetch reads what it encodes through the PackSet's ObjectCache: the
+    // fetches of the same recent history after it encode the same objects.
+    // A clone's are too many to be kept, and would push those out.
+    bool share_encoded_ = false;
+    ObjectReader::Object read_to_encode(const git_oid &oid) {
+        return share_encoded_ ? reader().read_shared(oid) : reader().read(oid);
+    }
     std::vector<uint8_t> base_copy_;
     std::vector<uint8_t> whole_copy_; // a loose object being deflated
     uint64_t encode_budget_ = kEncodeBudget;
@@ -144,6 +151,7 @@ PackWriter::Impl::Impl(PackPlan plan)
     : plan_(std::move(plan)), packs_(plan_.packs()), entries_(plan_.entries()),
       ofs_delta_(plan_.options().ofs_delta), whole_file_(plan_.whole_file() != SIZE_MAX) {
     level_ = compression_level(plan_.repo());
+    share_encoded_ = plan_.client_has_any();
     if (plan_.count() > UINT32_MAX)
         throw Error("too many objects for one pack");
     std::memcpy(staged_, "PACK", 4);
@@ -356,9 +364,9 @@ bool PackWriter::Impl::start_encoded(PlanEntry &e) {
     if (!encoder_)
         encoder_ = std::make_unique<DeltaEncoder>();
     try {
-        const ObjectReader::Object b = reader().read_shared(base_oid);
+        const ObjectReader::Object b = read_to_encode(base_oid);
         base_copy_.assign(b.data, b.data + b.size);
-        const ObjectReader::Object t = reader().read_shared(oid);
+        const ObjectReader::Object t = read_to_encode(oid);
         // git keeps a delta found by its search when it is under half the
         // object.
         if (t.size != size || !encoder_->encode(base_copy_.data(), base_copy_.size(), t.data,

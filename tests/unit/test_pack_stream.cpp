@@ -464,6 +464,31 @@ Written write_fetch_pack(const std::string &repo_path, const std::vector<std::st
     return {file, ps.stats()};
 }
 
+// Writes the pack of a fetch through a PackSet held here; returns how many
+// packed objects of the wants' history its ObjectCache holds after.
+size_t packed_objects_cached(const std::string &repo_path, const std::vector<std::string> &wants,
+                             const std::vector<std::string> &haves, PackStats *stats) {
+    RepoPtr repo = test::open_repo(repo_path);
+    auto packs = std::make_shared<const PackSet>(repo.get());
+    EnumerateInput in;
+    in.wants = test::oids_of(wants);
+    in.haves = test::oids_of(haves);
+    PackStream ps(repo.get(), enumerate_objects(repo.get(), packs, in, nullptr),
+                  PackOptions{true, true});
+    std::vector<uint8_t> buf(65536);
+    while (ps.read(buf.data(), buf.size())) {
+    }
+    *stats = ps.stats();
+    size_t cached = 0;
+    uint64_t offset;
+    for (const auto &hex : test::rev_list_objects(repo_path, wants, {})) {
+        const git_oid oid = test::to_oid(hex);
+        if (packs->find(oid, &offset) >= 0 && packs->object_cache().find(oid))
+            cached++;
+    }
+    return cached;
+}
+
 // Whether git can index the pack with nothing but itself.
 // Checks too that no delta comes before its base.
 bool self_contained(const std::string &pack, const std::string &work) {
@@ -619,6 +644,18 @@ TEST_F(PackStreamTest, FetchOfManyCommitsDoesNotPairOneDeltaThatLostItsBase) {
     EXPECT_EQ(many.stats.encoded_deltas, 0u) << "151 commits diffed for one delta";
     EXPECT_EQ(many.stats.objects, test::rev_list_objects(src, wants, haves).size());
     check_thin_pack(src, many, wants, haves, dir);
+}
+
+// What a fetch encodes (targets and bases resolved from delta chains) is
+// kept in the PackSet's ObjectCache for the fetches after it.
+TEST_F(PackStreamTest, FetchKeepsWhatItEncodesForTheFetchesAfterIt) {
+    const std::string dir = work_.str() + "/shared";
+    const std::string src = test::whole_newest_repo(dir, false);
+    const std::string main = test::split_lines(sh("git -C '" + dir + "' rev-parse main"))[0];
+    const std::string old = test::split_lines(sh("git -C '" + dir + "' rev-parse main~6"))[0];
+    PackStats stats;
+    EXPECT_GT(packed_objects_cached(src, {main}, {old}, &stats), 0u);
+    ASSERT_GT(stats.encoded_deltas, 0u);
 }
 
 TEST_F(PackStreamTest, WholeObjectsBecomeDeltasAgainstTheSamePath) {
@@ -782,6 +819,14 @@ TEST_F(ComposeTest, CloneOfALongHistoryDoesNotPairAFewOrphans) {
     EXPECT_EQ(w.stats.encoded_deltas, 0u) << "152 commits diffed for five orphans";
     EXPECT_EQ(w.stats.composed_deltas, 3u);
     EXPECT_EQ(verify_pack(src_, w.pack, {}, work_.str()).objects, expect);
+}
+
+// A clone's packed objects are not kept in the PackSet's ObjectCache: too
+// many to keep, they would push out what the fetches share.
+TEST_F(ComposeTest, CloneKeepsNoPackedObjectItEncodes) {
+    PackStats stats;
+    EXPECT_EQ(packed_objects_cached(src_, {rev("main")}, {}, &stats), 0u);
+    ASSERT_GT(stats.encoded_deltas, 0u);
 }
 
 // A thin pack composes down to the versions the client has (M): REF_DELTA
