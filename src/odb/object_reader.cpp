@@ -318,31 +318,33 @@ void ObjectReader::cache_put(uint64_t key, git_object_t type, const uint8_t *dat
     map_insert(key, first_seq_ + slots_.size() - 1);
 }
 
+template <typename ReadFn>
+ObjectReader::Object ObjectReader::through_cache(const git_oid &oid, ReadFn &&read_fn) {
+    ObjectCache &cache = packs_.object_cache();
+    if ((held_ = cache.find(oid)))
+        return {held_->type, held_->data.data(), held_->data.size()};
+    const Object o = read_fn();
+    cache.insert(oid, o.type, o.data, o.size);
+    return o;
+}
+
+ObjectReader::Object ObjectReader::read_shared(const git_oid &oid) {
+    return through_cache(oid, [&] {
+        uint64_t offset;
+        const int pack = packs_.find(oid, &offset);
+        return pack < 0 ? read_loose(oid, work_[0]) : read_packed(size_t(pack), offset);
+    });
+}
+
 ObjectReader::Object ObjectReader::read(const git_oid &oid, size_t limit) {
     uint64_t offset;
     int pack = packs_.find(oid, &offset);
     if (pack < 0) {
-        ObjectCache &cache = packs_.object_cache();
-        Object o;
-        if ((held_ = cache.find(oid))) {
-            o = {held_->type, held_->data.data(), held_->data.size()};
-        } else {
-            o = read_loose(oid, work_[0]);
-            cache.insert(oid, o.type, o.data, o.size);
-        }
+        Object o = through_cache(oid, [&] { return read_loose(oid, work_[0]); });
         o.size = std::min(o.size, limit);
         return o;
     }
     return read_packed(size_t(pack), offset, limit);
-}
-
-ObjectReader::Object ObjectReader::read_shared(const git_oid &oid) {
-    ObjectCache &cache = packs_.object_cache();
-    if ((held_ = cache.find(oid)))
-        return {held_->type, held_->data.data(), held_->data.size()};
-    const Object o = read(oid); // a loose one is kept by read()
-    cache.insert(oid, o.type, o.data, o.size);
-    return o;
 }
 
 ObjectReader::Object ObjectReader::read_packed(size_t pack, uint64_t offset, size_t limit) {

@@ -101,6 +101,8 @@ class ObjectReader {
     bool find_base(size_t pack, uint64_t offset, size_t limit, int &w, Object *cur);
     Object apply_chain(Object cur, int w);
 
+    // oid from the PackSet's ObjectCache, else read_fn()'s answer, kept there.
+    template <typename ReadFn> Object through_cache(const git_oid &oid, ReadFn &&read_fn);
     bool cache_get(uint64_t key, Object *out) const;
     void cache_put(uint64_t key, git_object_t type, const uint8_t *data, size_t size);
     void map_insert(uint64_t key, uint64_t seq);

@@ -213,7 +213,7 @@ class PackSet {
     const CommitGraph *commit_graph() const {
         return folders_.empty() ? nullptr : commit_graph_.get(folders_.front());
     }
-    // Loose objects read from the set's folders.
+    // Whole objects read from the set (see ObjectCache).
     ObjectCache &object_cache() const { return object_cache_; }
 
   private:

@@ -70,20 +70,6 @@ bool racy_time(int64_t t, int64_t began, int64_t window) {
     return t >= began - window;
 }
 
-bool racy_stamps(const FileStamp &config, const FileStamp &head, const FileStamp &packed_refs,
-                 const FolderStamp &loose, int64_t began, int64_t window) {
-    auto racy = [&](int64_t mtime, int64_t ctime) {
-        return racy_time(mtime, began, window) || racy_time(ctime, began, window);
-    };
-    for (const FileStamp *f : {&config, &head, &packed_refs})
-        if (f->exists && racy(f->mtime_ns, f->ctime_ns))
-            return true;
-    for (const FolderStamp::Entry &e : loose.entries)
-        if (e.mtime_ns && racy(e.mtime_ns, e.ctime_ns)) // folders have no times here
-            return true;
-    return false;
-}
-
 // The bitmapped commits a .bitmap holds: the entry count of its header
 // (git's bitmap-format: "BITM", version, options, count, checksum).
 uint32_t bitmap_entries(const std::string &path) {
@@ -132,6 +118,19 @@ size_t refs_bytes(const std::vector<Ref> &refs) {
 
 } // namespace
 
+bool RepoSnapshot::RefStamps::racy(int64_t began, int64_t window) const {
+    const auto racy = [&](int64_t mtime, int64_t ctime) {
+        return racy_time(mtime, began, window) || racy_time(ctime, began, window);
+    };
+    for (const FileStamp *f : {&config, &head, &packed_refs})
+        if (f->exists && racy(f->mtime_ns, f->ctime_ns))
+            return true;
+    for (const FolderStamp::Entry &e : loose.entries)
+        if (e.mtime_ns && racy(e.mtime_ns, e.ctime_ns)) // folders have no times here
+            return true;
+    return false;
+}
+
 // Every stamp is taken before what it stands for is read: a change made
 // while reading shows at the next check, never the other way round.
 std::shared_ptr<const RepoSnapshot> RepoSnapshot::read(const std::string &path,
@@ -142,8 +141,7 @@ std::shared_ptr<const RepoSnapshot> RepoSnapshot::read(const std::string &path,
     s->path_ = path;
     const int64_t began = now_ns();
     s->ref_stamps_ = RefStamps::of(path);
-    const RefStamps &r = s->ref_stamps_;
-    s->racy_ = racy_stamps(r.config, r.head, r.packed_refs, r.loose, began, racy_window_ns);
+    s->racy_ = s->ref_stamps_.racy(began, racy_window_ns);
     s->config_ = load_upload_pack_config(repo);
     RefListing listing = list_refs_and_tips(repo, s->config_.hidden);
     s->refs_ = std::move(listing.refs);

@@ -94,6 +94,8 @@ class RepoSnapshot {
         FileStamp config, head, packed_refs;
         FolderStamp loose;
         static RefStamps of(const std::string &path);
+        // Whether a file was stamped within the racy window before began.
+        bool racy(int64_t began, int64_t window) const;
         bool operator==(const RefStamps &) const = default;
     };
     struct PackStamps {
