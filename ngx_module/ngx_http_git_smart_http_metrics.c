@@ -62,6 +62,8 @@ static ngx_atomic_uint_t ngx_http_gsh_total(ngx_atomic_t *buckets);
 static u_char *ngx_http_gsh_errors(u_char *p, u_char *last,
     const char *name, ngx_http_gsh_snapshot_t *s);
 static ngx_atomic_uint_t ngx_http_gsh_pack_bytes(ngx_http_gsh_snapshot_t *s);
+static ngx_atomic_uint_t ngx_http_gsh_pack_file_bytes(
+    ngx_http_gsh_snapshot_t *s);
 static ngx_atomic_uint_t ngx_http_gsh_pack_objects(
     ngx_http_gsh_snapshot_t *s);
 static ngx_atomic_uint_t ngx_http_gsh_in_flight(ngx_http_gsh_snapshot_t *s);
@@ -151,6 +153,7 @@ ngx_http_gsh_metrics_pack(ngx_http_gsh_ctx_t *ctx)
     (void) ngx_atomic_fetch_add(&sh->pack_msec_sum, ctx->pack_msec);
     (void) ngx_atomic_fetch_add(&sh->pack_bytes,
                                 gsh_session_pack_bytes(ctx->session));
+    (void) ngx_atomic_fetch_add(&sh->pack_file_bytes, ctx->file_bytes);
     (void) ngx_atomic_fetch_add(&sh->pack_objects,
                                 gsh_session_pack_objects(ctx->session));
 }
@@ -359,6 +362,11 @@ static ngx_http_gsh_metric_t  ngx_http_gsh_metric_table[] = {
     { "git_smart_http_pack_bytes_total", "counter",
       "Bytes of the packs made (side-band framing excluded).",
       ngx_http_gsh_pack_bytes, NULL },
+
+    { "git_smart_http_pack_file_bytes_total", "counter",
+      "Bytes of the packs made that were sent from pack files as they are "
+      "on disk (file buffers, sendfile where it is on).",
+      ngx_http_gsh_pack_file_bytes, NULL },
 
     { "git_smart_http_pack_objects_total", "counter",
       "Objects in the packs made.",
@@ -673,6 +681,13 @@ static ngx_atomic_uint_t
 ngx_http_gsh_pack_bytes(ngx_http_gsh_snapshot_t *s)
 {
     return s->sh->pack_bytes;
+}
+
+
+static ngx_atomic_uint_t
+ngx_http_gsh_pack_file_bytes(ngx_http_gsh_snapshot_t *s)
+{
+    return s->sh->pack_file_bytes;
 }
 
 

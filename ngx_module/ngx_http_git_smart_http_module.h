@@ -67,6 +67,14 @@
 #define NGX_HTTP_GSH_BUF_SIZE        262144
 #define NGX_HTTP_GSH_BUFS            2
 
+/*
+ * Pieces a read task may hand out (gsh_session_read_pieces): pack bytes
+ * that are a pack file's on disk go out as file buffers (sendfile) between
+ * pieces of the memory buffer, up to about half this many pkt-lines of
+ * 64 KB per read.
+ */
+#define NGX_HTTP_GSH_PIECES          64
+
 /* how long a request waits for a pack slot unless told (queue timeout=) */
 #define NGX_HTTP_GSH_QUEUE_TIMEOUT  30000
 
@@ -155,7 +163,26 @@ typedef struct {
     size_t                      cap;
     size_t                      written;
     int                         rc;
+    unsigned                    use_pieces:1;
+    size_t                      npieces;
+    gsh_piece                   pieces[NGX_HTTP_GSH_PIECES];
 } ngx_http_gsh_task_ctx_t;
+
+
+/*
+ * A piece of a read sent by a buffer of its own: a part of the memory
+ * buffer the read filled, or a range of a pack file.  The last piece of a
+ * read gives the memory buffer back once it is sent.
+ */
+typedef struct ngx_http_gsh_piece_buf_s  ngx_http_gsh_piece_buf_t;
+
+struct ngx_http_gsh_piece_buf_s {
+    ngx_chain_t                 link;
+    ngx_buf_t                   buf;
+    ngx_file_t                  file;
+    ngx_chain_t                *owner;      /* the memory buffer, or NULL */
+    ngx_http_gsh_piece_buf_t   *next_free;
+};
 
 
 /* how a request ended: see the outcome file */
@@ -220,7 +247,9 @@ typedef struct {
     ngx_chain_t                *filling;    /* buffer the task writes into */
     ngx_chain_t                *free;
     ngx_chain_t                *busy;
+    ngx_http_gsh_piece_buf_t   *free_pieces;
     ngx_uint_t                  nbufs;      /* large buffers made */
+    off_t                       file_bytes; /* sent as file buffers */
     ngx_int_t                   open_status; /* of an open on the loop */
 
     gsh_request_kind            kind;
@@ -238,6 +267,7 @@ typedef struct {
 
     unsigned                    first_buf:1; /* the small one is made */
     unsigned                    on_loop:1;  /* answered with no thread */
+    unsigned                    zero_copy:1; /* reads may hand out files */
     unsigned                    task_busy:1;
     unsigned                    result:1;   /* a finished task to handle */
     unsigned                    streaming:1;
@@ -264,6 +294,13 @@ ngx_int_t ngx_http_gsh_handler(ngx_http_request_t *r);
 
 /* the stream file: opens the session and answers with it */
 ngx_int_t ngx_http_gsh_open(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx);
+
+/* the pieces file: a read's memory buffer and file ranges as nginx buffers */
+ngx_uint_t ngx_http_gsh_zero_copy(ngx_http_request_t *r);
+ngx_chain_t *ngx_http_gsh_pieces_chain(ngx_http_request_t *r,
+    ngx_http_gsh_ctx_t *ctx, ngx_chain_t *owner, gsh_piece *pieces, size_t n);
+void ngx_http_gsh_update_chains(ngx_http_request_t *r,
+    ngx_http_gsh_ctx_t *ctx, ngx_chain_t **out);
 
 /* the interim file: the interim_timer's handler */
 void ngx_http_gsh_interim_handler(ngx_event_t *ev);

@@ -40,7 +40,9 @@ static void ngx_http_gsh_send_response(ngx_http_request_t *r,
 static ngx_int_t ngx_http_gsh_post_task(ngx_http_request_t *r,
     ngx_http_gsh_ctx_t *ctx, ngx_http_gsh_op_e op);
 static ngx_chain_t *ngx_http_gsh_read_result(ngx_http_request_t *r,
-    ngx_http_gsh_ctx_t *ctx, int rc, size_t written);
+    ngx_http_gsh_ctx_t *ctx, int rc, size_t written, gsh_piece *pieces,
+    size_t npieces);
+static ngx_chain_t *ngx_http_gsh_last_buf(ngx_http_request_t *r);
 static void ngx_http_gsh_stream(ngx_http_request_t *r,
     ngx_http_gsh_ctx_t *ctx, ngx_chain_t *out);
 static ngx_int_t ngx_http_gsh_fill(ngx_http_request_t *r,
@@ -188,6 +190,8 @@ ngx_http_gsh_post_task(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx,
     t->session = ctx->session;
     t->op = op;
     t->written = 0;
+    t->npieces = 0;
+    t->use_pieces = (op == ngx_http_gsh_op_read && ctx->zero_copy);
 
     if (op == ngx_http_gsh_op_read) {
         b = ctx->filling->buf;
@@ -240,6 +244,11 @@ ngx_http_gsh_thread_handler(void *data, ngx_log_t *log)
 
     if (t->op == ngx_http_gsh_op_open) {
         t->rc = gsh_session_open(t->session);
+
+    } else if (t->use_pieces) {
+        t->rc = gsh_session_read_pieces(t->session, t->buf, t->cap,
+                                        &t->written, t->pieces,
+                                        NGX_HTTP_GSH_PIECES, &t->npieces);
 
     } else {
         t->rc = gsh_session_read(t->session, t->buf, t->cap, &t->written);
@@ -364,7 +373,8 @@ ngx_http_gsh_write_handler(ngx_http_request_t *r)
         ctx->result = 0;
         t = ctx->task->ctx;
 
-        out = ngx_http_gsh_read_result(r, ctx, t->rc, t->written);
+        out = ngx_http_gsh_read_result(r, ctx, t->rc, t->written,
+                                       t->pieces, t->npieces);
 
         if (out == NGX_CHAIN_ERROR) {
             ngx_http_finalize_request(r, NGX_ERROR);
@@ -521,19 +531,23 @@ ngx_http_gsh_send_response(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx)
     }
 
     ctx->streaming = 1;
+    ctx->zero_copy = ngx_http_gsh_zero_copy(r);
 
     ngx_http_gsh_stream(r, ctx, NULL);
 }
 
 
-/* turns the buffer a read task filled into what to send */
+/*
+ * turns the buffer a read task filled, and the file pieces it handed out
+ * around it, into what to send
+ */
 
 static ngx_chain_t *
 ngx_http_gsh_read_result(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx,
-    int rc, size_t written)
+    int rc, size_t written, gsh_piece *pieces, size_t npieces)
 {
     ngx_buf_t    *b;
-    ngx_chain_t  *cl, *out;
+    ngx_chain_t  *cl, *out, *last;
 
     cl = ctx->filling;
     ctx->filling = NULL;
@@ -563,7 +577,14 @@ ngx_http_gsh_read_result(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx,
         break;
     }
 
-    if (written) {
+    if (npieces > 1 || (npieces == 1 && pieces[0].fd >= 0)) {
+        out = ngx_http_gsh_pieces_chain(r, ctx, cl, pieces, npieces);
+
+        if (out == NGX_CHAIN_ERROR) {
+            return NGX_CHAIN_ERROR;
+        }
+
+    } else if (written) {
         out = cl;
         out->next = NULL;
 
@@ -579,12 +600,24 @@ ngx_http_gsh_read_result(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx,
     }
 
     if (out) {
-        b->last_buf = (r == r->main) ? 1 : 0;
-        b->last_in_chain = 1;
+        for (last = out; last->next; last = last->next) { /* void */ }
+
+        last->buf->last_buf = (r == r->main) ? 1 : 0;
+        last->buf->last_in_chain = 1;
         return out;
     }
 
-    /* a special buffer, not ours: ngx_chain_update_chains() frees it */
+    return ngx_http_gsh_last_buf(r);
+}
+
+
+/* a special buffer, not ours: ngx_http_gsh_update_chains() frees it */
+
+static ngx_chain_t *
+ngx_http_gsh_last_buf(ngx_http_request_t *r)
+{
+    ngx_buf_t    *b;
+    ngx_chain_t  *out;
 
     b = ngx_calloc_buf(r->pool);
     if (b == NULL) {
@@ -628,8 +661,7 @@ again:
 
         rc = ngx_http_output_filter(r, out);
 
-        ngx_chain_update_chains(r->pool, &ctx->free, &ctx->busy, &out,
-                            (ngx_buf_tag_t) &ngx_http_git_smart_http_module);
+        ngx_http_gsh_update_chains(r, ctx, &out);
 
         if (rc == NGX_ERROR) {
             /* the client is gone (logged at info) or a filter failed */
@@ -721,7 +753,7 @@ ngx_http_gsh_fill(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx,
                               - ctx->filling->buf->start,
                               &written);
 
-        *out = ngx_http_gsh_read_result(r, ctx, rc, written);
+        *out = ngx_http_gsh_read_result(r, ctx, rc, written, NULL, 0);
 
         return (*out == NGX_CHAIN_ERROR) ? NGX_ERROR : NGX_AGAIN;
     }

@@ -22,6 +22,7 @@ typedef enum {
     ngx_http_gsh_var_haves,
     ngx_http_gsh_var_pack_objects,
     ngx_http_gsh_var_pack_bytes,
+    ngx_http_gsh_var_pack_file_bytes,
     ngx_http_gsh_var_depth,
     ngx_http_gsh_var_filter,
     ngx_http_gsh_var_status,
@@ -69,6 +70,9 @@ static ngx_http_variable_t  ngx_http_gsh_vars[] = {
 
     { ngx_string("git_pack_bytes"), NULL, ngx_http_gsh_variable,
       ngx_http_gsh_var_pack_bytes, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("git_pack_file_bytes"), NULL, ngx_http_gsh_variable,
+      ngx_http_gsh_var_pack_file_bytes, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("git_depth"), NULL, ngx_http_gsh_variable,
       ngx_http_gsh_var_depth, NGX_HTTP_VAR_NOCACHEABLE, 0 },
@@ -261,6 +265,10 @@ ngx_http_gsh_session_variable(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx,
 
     case ngx_http_gsh_var_pack_bytes:
         return st.pack ? ngx_http_gsh_number(r, v, (long long) st.pack_bytes)
+                       : NGX_OK;
+
+    case ngx_http_gsh_var_pack_file_bytes:
+        return st.pack ? ngx_http_gsh_number(r, v, (long long) ctx->file_bytes)
                        : NGX_OK;
 
     default:

@@ -77,6 +77,7 @@ typedef struct {
                                         [NGX_HTTP_GSH_STATUSES];
     ngx_atomic_t                body_bytes[ngx_http_gsh_cmd_n];
     ngx_atomic_t                pack_bytes;
+    ngx_atomic_t                pack_file_bytes;
     ngx_atomic_t                pack_objects;
     ngx_atomic_t                pack_msec_buckets[NGX_HTTP_GSH_BUCKETS + 1];
     ngx_atomic_t                pack_msec_sum;

@@ -210,6 +210,27 @@ int gsh_session_read(gsh_session *s, unsigned char *buf, size_t cap, size_t *wri
     }
 }
 
+int gsh_session_read_pieces(gsh_session *s, unsigned char *buf, size_t cap, size_t *written,
+                            gsh_piece *pieces, size_t max, size_t *npieces) {
+    *npieces = 0;
+    if (max < 4) {
+        *written = 0;
+        s->impl.message = "gsh_session_read_pieces: fewer than 4 pieces";
+        return GSH_ERROR;
+    }
+    try {
+        gsh::ResponsePieces out(buf, pieces, max);
+        const int rc = s->impl.read(buf, cap, written, &out);
+        *npieces = out.finish(buf + *written);
+        return rc;
+    } catch (...) {
+        *written = 0;
+        *npieces = 0;
+        s->impl.message = "unexpected failure while writing the response";
+        return GSH_ERROR;
+    }
+}
+
 unsigned long long gsh_session_pack_objects(const gsh_session *s) {
     return s->impl.pack_objects();
 }

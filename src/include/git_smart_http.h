@@ -143,6 +143,24 @@ const char *gsh_session_client_note(const gsh_session *s);
  * why; whatever was written before stays valid to send). */
 int gsh_session_read(gsh_session *s, unsigned char *buf, size_t cap, size_t *written);
 
+/* A piece of a response as gsh_session_read_pieces() hands it out: the next
+ * len bytes of the caller's buffer (fd < 0), or len bytes of an open file at
+ * offset, to be sent as they are (sendfile). */
+typedef struct {
+    int fd;
+    off_t offset;
+    size_t len;
+} gsh_piece;
+
+/* As gsh_session_read(), but pack bytes that are a pack file's bytes on disk
+ * may come as file pieces instead of being copied into buf. Fills up to max
+ * pieces (at least 4) in the order they are to be sent and sets *npieces;
+ * the buffer pieces take buf's *written bytes in turn. A read that takes a
+ * file piece may end before buf is full. The files stay open until
+ * gsh_session_destroy(). */
+int gsh_session_read_pieces(gsh_session *s, unsigned char *buf, size_t cap, size_t *written,
+                            gsh_piece *pieces, size_t max, size_t *npieces);
+
 /* Counters for logs, valid at any time: the pack sent, or for a push the
  * pack received. */
 unsigned long long gsh_session_pack_objects(const gsh_session *s);

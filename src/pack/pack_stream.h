@@ -32,6 +32,10 @@ class PackStream {
     // Writes up to cap bytes of the pack into buf and returns how many; 0
     // once the trailer has been written. Throws gsh::Error on I/O failure.
     size_t read(uint8_t *buf, size_t cap) { return writer_.read(buf, cap); }
+    // See PackWriter::take_file.
+    bool take_file(size_t min, size_t max, FileRange *out) {
+        return writer_.take_file(min, max, out);
+    }
     bool done() const { return writer_.done(); }
     const PackStats &stats() const { return writer_.stats(); }
 

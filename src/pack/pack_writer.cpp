@@ -68,6 +68,8 @@ struct PackWriter::Impl {
     explicit Impl(PackPlan plan);
 
     size_t read(uint8_t *buf, size_t cap);
+    bool take_file(size_t min, size_t max, FileRange *out);
+    void hash_file(const PackIndex &pack, uint64_t from, size_t len);
     size_t emit_staged(uint8_t *out, size_t room);
     size_t emit_copy(uint8_t *out, size_t room);
     size_t emit_deflate(uint8_t *out, size_t room);
@@ -145,6 +147,11 @@ struct PackWriter::Impl {
     size_t next_ = 0;       // next entry to write
     uint64_t plan_pos_ = 0; // output position after everything staged
     bool trailer_ = false;  // the trailer is staged
+    // The min of the last take_file: read() stops before runs that long.
+    size_t file_min_ = 0;
+    // The run take_file took from last (its pack, where it ends).
+    size_t taken_run_pack_ = SIZE_MAX;
+    uint64_t taken_run_end_ = 0;
 };
 
 PackWriter::Impl::Impl(PackPlan plan)
@@ -532,9 +539,16 @@ size_t PackWriter::Impl::read(uint8_t *buf, size_t cap) {
             n += emit_staged(buf + n, cap - n);
         else if (trailer_)
             break;
-        else if (copy_buf_pos_ < copy_buf_len_ || copy_from_ < copy_to_)
+        else if (copy_buf_pos_ < copy_buf_len_)
             n += emit_copy(buf + n, cap - n);
-        else if (deflating_)
+        else if (copy_from_ < copy_to_) {
+            // Left for take_file, which gets what follows this read.
+            if (n > 0 && file_min_ > 0 &&
+                (copy_to_ - copy_from_ >= file_min_ ||
+                 (taken_run_pack_ == copy_pack_ && taken_run_end_ == copy_to_)))
+                break;
+            n += emit_copy(buf + n, cap - n);
+        } else if (deflating_)
             n += emit_deflate(buf + n, cap - n);
         else if (next_ < entries_.size())
             start_next();
@@ -545,12 +559,58 @@ size_t PackWriter::Impl::read(uint8_t *buf, size_t cap) {
     return n;
 }
 
+// Hashed through a small buffer that stays in the CPU cache, rather than
+// copied whole into the caller's.
+void PackWriter::Impl::hash_file(const PackIndex &pack, uint64_t from, size_t len) {
+    if (whole_file_)
+        return;
+    if (!copy_buf_)
+        copy_buf_.reset(new uint8_t[kCopyBuffer]);
+    constexpr size_t kPiece = 32 * 1024;
+    static_assert(kPiece <= kCopyBuffer);
+    while (len > 0) {
+        const size_t k = std::min(len, kPiece);
+        pread_exact(pack.pack_fd(), copy_buf_.get(), k, from, pack.pack_path());
+        sha_.update(copy_buf_.get(), k);
+        from += k;
+        len -= k;
+    }
+}
+
+bool PackWriter::Impl::take_file(size_t min, size_t max, FileRange *out) {
+    file_min_ = min;
+    // Get to what comes next, as read() would, short of the trailer.
+    while (staged_pos_ == staged_len_ && !trailer_ && copy_buf_pos_ == copy_buf_len_ &&
+           copy_from_ == copy_to_ && !deflating_ && next_ < entries_.size())
+        start_next();
+    if (staged_pos_ < staged_len_ || copy_buf_pos_ < copy_buf_len_ || copy_from_ >= copy_to_ ||
+        max == 0)
+        return false;
+    const uint64_t left = copy_to_ - copy_from_;
+    // The tail of a run taken so far is taken too, however short.
+    if (left < min && !(taken_run_pack_ == copy_pack_ && taken_run_end_ == copy_to_))
+        return false;
+    const size_t k = size_t(std::min<uint64_t>(max, left));
+    const PackIndex &pack = packs_[copy_pack_];
+    hash_file(pack, copy_from_, k);
+    *out = FileRange{pack.pack_fd(), copy_from_, k};
+    taken_run_pack_ = copy_pack_;
+    taken_run_end_ = copy_to_;
+    copy_from_ += k;
+    stats_.bytes += k;
+    return true;
+}
+
 PackWriter::PackWriter(PackPlan plan) : impl_(std::make_unique<Impl>(std::move(plan))) {}
 
 PackWriter::~PackWriter() = default;
 
 size_t PackWriter::read(uint8_t *buf, size_t cap) {
     return impl_->read(buf, cap);
+}
+
+bool PackWriter::take_file(size_t min, size_t max, FileRange *out) {
+    return impl_->take_file(min, max, out);
 }
 
 bool PackWriter::done() const {

@@ -26,6 +26,13 @@ struct PackStats {
     uint64_t bytes = 0;       // pack bytes produced so far, trailer included
 };
 
+// A range of a pack file, as it is on disk.
+struct FileRange {
+    int fd = -1;
+    uint64_t offset = 0;
+    size_t len = 0;
+};
+
 class PackWriter {
   public:
     // The deltas the plan leaves to be made (Compose, Encode) are made as
@@ -41,6 +48,15 @@ class PackWriter {
     // Writes up to cap bytes of the pack into buf and returns how many; 0
     // once the trailer has been written. Throws gsh::Error on I/O failure.
     size_t read(uint8_t *buf, size_t cap);
+    // When the next bytes of the pack are at least min bytes of a pack
+    // file as they are on disk, takes up to max of them as a range of that
+    // file (hashed as needed, never copied into a caller's buffer) and
+    // returns true: the caller sends them from the file (sendfile). Else
+    // false: read() gives what comes next. The file stays open as long as
+    // the plan's PackSet. Once this has been called, a read() that has
+    // written something stops before a run of at least min bytes, so that
+    // the next take_file gets it.
+    bool take_file(size_t min, size_t max, FileRange *out);
     bool done() const;
     const PackStats &stats() const;
     const PackPlan &plan() const;

@@ -54,7 +54,18 @@ void PackSection::start(const PostFn &post, const std::function<void()> &checkpo
     stream_ = std::make_unique<pack::PackStream>(repo_, std::move(objects), options_, checkpoint);
 }
 
-size_t PackSection::produce(uint8_t *buf, size_t cap, std::string *spill) {
+namespace {
+
+constexpr size_t kHeader = 5;
+// Shorter runs of a pack file are copied: a file piece costs the caller a
+// buffer and a system call of its own.
+constexpr size_t kMinFilePiece = 8192;
+// A bare pack's pieces are not bounded by pkt-lines.
+constexpr size_t kMaxBareFilePiece = 1u << 20;
+
+} // namespace
+
+size_t PackSection::produce(uint8_t *buf, size_t cap, std::string *spill, ResponsePieces *pieces) {
     if (finished_)
         return 0;
     if (!stream_) {
@@ -64,12 +75,28 @@ size_t PackSection::produce(uint8_t *buf, size_t cap, std::string *spill) {
     // Only the core's own work: the wait for the client to take the bytes
     // is between calls.
     PhaseTimes::Scope write(times_, Phase::write);
+    if (pieces && pieces->room() && max_pkt_ != 0 && max_pkt_ - kHeader >= kMinFilePiece &&
+        cap >= kHeader) {
+        pack::FileRange r;
+        if (stream_->take_file(kMinFilePiece, max_pkt_ - kHeader, &r)) {
+            proto::pkt_header(reinterpret_cast<char *>(buf), r.len + kHeader);
+            buf[4] = 1;
+            pieces->add_file(buf + kHeader, r);
+            return kHeader;
+        }
+    }
+    if (pieces && pieces->room() && max_pkt_ == 0) {
+        pack::FileRange r;
+        if (stream_->take_file(kMinFilePiece, kMaxBareFilePiece, &r)) {
+            pieces->add_file(buf, r);
+            return 0;
+        }
+    }
     if (max_pkt_ == 0) {
         size_t n = stream_->read(buf, cap);
         finished_ = n == 0;
         return n;
     }
-    constexpr size_t kHeader = 5;
     if (cap <= kHeader) {
         // Too little room for a useful pkt-line: make one in the spill instead.
         uint8_t tmp[4096];

@@ -14,6 +14,7 @@
 
 #include "pack/pack_stream.h"
 #include "protocol/pkt_line.h"
+#include "service/response_pieces.h"
 #include "util/phase_times.h"
 
 namespace gsh {
@@ -42,9 +43,10 @@ class PackSection {
 
     // Writes side-band pkt-lines into buf (at most cap bytes) and text that
     // does not fit a pkt-line of its own into *spill; returns bytes written.
-    // A call before start() starts, with its progress in *spill. Throws
-    // gsh::Error.
-    size_t produce(uint8_t *buf, size_t cap, std::string *spill);
+    // With pieces, a pkt-line's data may be a range of a pack file instead
+    // (its header in buf). A call before start() starts, with its progress
+    // in *spill. Throws gsh::Error.
+    size_t produce(uint8_t *buf, size_t cap, std::string *spill, ResponsePieces *pieces = nullptr);
     bool finished() const { return finished_; }
     // Where the count, the plan and the writing of the pack are timed
     // (the session's); none when not set.

@@ -329,7 +329,7 @@ void Session::set_pack_times() {
         pack_->set_times(&times_);
 }
 
-int Session::read(uint8_t *buf, size_t cap, size_t *written) {
+int Session::read(uint8_t *buf, size_t cap, size_t *written, ResponsePieces *pieces) {
     size_t n = 0;
     try {
         while (n < cap) {
@@ -360,8 +360,10 @@ int Session::read(uint8_t *buf, size_t cap, size_t *written) {
                 count_and_plan();
                 continue;
             }
+            if (pieces && !pieces->room())
+                break;
             check_stop();
-            n += pack_->produce(buf + n, cap - n, &pending_);
+            n += pack_->produce(buf + n, cap - n, &pending_, pieces);
         }
     } catch (const std::exception &e) {
         // The client shows side-band 3 as "remote error: ...".

@@ -33,8 +33,10 @@ class Session {
     // advertisement or ls-refs of a repository whose snapshot is cached and
     // current. Returns 0, having done nothing that matters, for any other.
     int open_on_loop() { return open(true); }
-    // GSH_AGAIN / GSH_DONE / GSH_ERROR as in git_smart_http.h.
-    int read(uint8_t *buf, size_t cap, size_t *written);
+    // GSH_AGAIN / GSH_DONE / GSH_ERROR as in git_smart_http.h. With
+    // pieces, pack bytes may go out as ranges of pack files; the read then
+    // ends when pieces has no room for another.
+    int read(uint8_t *buf, size_t cap, size_t *written, ResponsePieces *pieces = nullptr);
 
     const char *content_type() const { return content_type_; }
     // Known after an open of a dumb kind, else -1.

@@ -47,6 +47,14 @@ REFERENCE_LOCATION = """
             client_max_body_size 0;
         }""" % FASTCGI
 
+# Both sides: the repositories' files as static files, for the row that
+# sends a .pack the way stock nginx sends any file (the physical limit of a
+# whole-pack clone).
+STATIC_LOCATION = """
+        location /static/ {
+            alias {root}/;
+        }"""
+
 
 def _in_group(cmd, group):
     """The command, started inside the accounting group: a tiny shell moves

@@ -1,6 +1,7 @@
 #include "pack/pack_stream.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
@@ -24,18 +25,33 @@ using test::sh;
 struct Written {
     std::string pack;
     PackStats stats;
+    uint64_t file_bytes = 0; // taken as ranges of pack files
 };
 
-// Streams a pack of objects with reads of at most cap bytes into a file.
+// Streams a pack of objects with reads of at most cap bytes into a file;
+// with file_min, runs of at least that many bytes of a pack file are taken
+// as ranges of it (take_file) and copied from the file, as sendfile would.
 Written write_pack(const std::string &repo_path, const std::vector<git_oid> &objects,
-                   bool ofs_delta, size_t cap, const std::string &file) {
+                   bool ofs_delta, size_t cap, const std::string &file, size_t file_min = 0) {
     RepoPtr repo = test::open_repo(repo_path);
     PackStream ps(repo.get(), objects, ofs_delta);
     std::vector<uint8_t> buf(cap + 1, 0xee);
     std::ofstream out(file, std::ios::binary);
-    uint64_t total = 0;
+    uint64_t total = 0, file_bytes = 0;
     EXPECT_FALSE(ps.done());
     for (;;) {
+        FileRange r;
+        if (file_min > 0 && ps.take_file(file_min, cap, &r)) {
+            // Shorter than file_min only at the end of a run taken so far.
+            EXPECT_GT(r.len, 0u);
+            EXPECT_LE(r.len, cap);
+            std::string bytes(r.len, '\0');
+            EXPECT_EQ(pread(r.fd, bytes.data(), r.len, off_t(r.offset)), ssize_t(r.len));
+            out.write(bytes.data(), std::streamsize(r.len));
+            total += r.len;
+            file_bytes += r.len;
+            continue;
+        }
         size_t n = ps.read(buf.data(), cap);
         EXPECT_LE(n, cap);
         EXPECT_EQ(buf[cap], 0xee) << "wrote past cap";
@@ -46,8 +62,10 @@ Written write_pack(const std::string &repo_path, const std::vector<git_oid> &obj
     }
     EXPECT_TRUE(ps.done());
     EXPECT_EQ(ps.read(buf.data(), cap), 0u);
+    FileRange none;
+    EXPECT_FALSE(ps.take_file(1, cap, &none));
     EXPECT_EQ(ps.stats().bytes, total);
-    return {file, ps.stats()};
+    return {file, ps.stats(), file_bytes};
 }
 
 // The deltas of a pack whose base is another entry of the pack at a later
@@ -198,11 +216,18 @@ class PackStreamTest : public ::testing::Test {
         ASSERT_EQ(test::hex_set(objects), expect);
         // The bytes do not depend on the read size: git checks the first
         // pack, the others must be the same bytes.
+        // Nor on which runs of pack files are taken as file ranges.
         std::string first;
-        for (size_t cap : {size_t(65515), size_t(1), size_t(7), size_t(1) << 20}) {
-            SCOPED_TRACE("cap " + std::to_string(cap));
+        uint64_t file_bytes = 0;
+        const std::pair<size_t, size_t> caps[] = {
+            {65515, 0}, {1, 0}, {7, 0}, {size_t(1) << 20, 0}, {65515, 1}, {7, 64}, {4096, 8192}};
+        for (const auto &[cap, file_min] : caps) {
+            SCOPED_TRACE("cap " + std::to_string(cap) + " file_min " + std::to_string(file_min));
             Written w = write_pack(repo_.path(), objects, ofs_delta, cap,
-                                   work_.str() + "/out-" + std::to_string(cap) + ".pack");
+                                   work_.str() + "/out-" + std::to_string(cap) + "-" +
+                                       std::to_string(file_min) + ".pack",
+                                   file_min);
+            file_bytes += w.file_bytes;
             EXPECT_EQ(w.stats.objects, expect.size());
             EXPECT_LE(w.stats.reused_deltas, w.stats.deltas);
             EXPECT_LE(w.stats.reused, w.stats.objects);
@@ -216,6 +241,9 @@ class PackStreamTest : public ::testing::Test {
             if (!ofs_delta) {
                 EXPECT_EQ(entry_types(w.pack).count(6), 0u) << "OFS_DELTA without ofs-delta";
             }
+        }
+        if (!objects.empty()) {
+            EXPECT_GT(file_bytes, 0u) << "no run of a pack file was taken as a range";
         }
     }
 };
@@ -353,6 +381,10 @@ TEST_F(PackStreamTest, FullPackOfOneRepackedRepositoryIsItsPackFile) {
     EXPECT_EQ(w.stats.reused, w.stats.objects);
     const std::string disk = test::split_lines(sh("ls '" + one + "'/objects/pack/pack-*.pack"))[0];
     EXPECT_EQ(sh("cmp '" + disk + "' '" + w.pack + "' && echo same"), "same\n");
+    // Taken as ranges of the pack file: all but its header and trailer.
+    Written f = write_pack(one, objects, true, 65515, work_.str() + "/one-files.pack", 1);
+    EXPECT_EQ(sh("cmp '" + disk + "' '" + f.pack + "' && echo same"), "same\n");
+    EXPECT_EQ(f.file_bytes, std::filesystem::file_size(disk) - 12 - 20);
 }
 
 TEST_F(PackStreamTest, RefDeltasOnDisk) {
