@@ -73,7 +73,7 @@
  * pieces of the memory buffer, up to about half this many pkt-lines of
  * 64 KB per read.
  */
-#define NGX_HTTP_GSH_PIECES          64
+#define NGX_HTTP_GSH_PIECES          256
 
 /* how long a request waits for a pack slot unless told (queue timeout=) */
 #define NGX_HTTP_GSH_QUEUE_TIMEOUT  30000
