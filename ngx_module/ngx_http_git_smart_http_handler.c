@@ -128,6 +128,11 @@ ngx_http_gsh_read_body(ngx_http_request_t *r)
             return rc;
         }
 
+        if (rc == NGX_AGAIN) {
+            ngx_http_gsh_body_pace(r, ngx_http_get_module_ctx(r,
+                                           ngx_http_git_smart_http_module));
+        }
+
         return NGX_DONE;
     }
 
@@ -510,6 +515,9 @@ static void
 ngx_http_gsh_body_handler(ngx_http_request_t *r)
 {
     ngx_int_t  rc;
+
+    ngx_http_gsh_body_unpace(ngx_http_get_module_ctx(r,
+                                     ngx_http_git_smart_http_module));
 
     rc = ngx_http_gsh_start(r);
 

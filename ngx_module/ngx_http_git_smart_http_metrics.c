@@ -273,9 +273,14 @@ ngx_http_gsh_count_errors(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx,
         return;
     }
 
-    if (ctx && ctx->streaming && !ctx->eof) {
-
-        /* cut short: the outcome says by what */
+    if (ctx && ctx->streaming
+        && (!ctx->eof || r->connection->error || r->connection->timedout))
+    {
+        /*
+         * cut short (after the core's last byte too: the pack files it
+         * handed out may still have been on their way): the outcome says
+         * by what
+         */
 
         switch (ngx_http_gsh_outcome(r, ctx)) {
 

@@ -239,6 +239,9 @@ typedef struct {
     ngx_msec_t                  task_start;
     ngx_msec_t                  pack_msec;  /* read tasks of the pack */
 
+    /* armed while a large request body is read: see the body file */
+    ngx_event_t                 body_timer;
+
     /* armed while a read task is in flight: see the interim file */
     ngx_event_t                 interim_timer;
     u_char                     *interim_data; /* NGX_HTTP_GSH_INTERIM_SIZE */
@@ -268,6 +271,7 @@ typedef struct {
     unsigned                    first_buf:1; /* the small one is made */
     unsigned                    on_loop:1;  /* answered with no thread */
     unsigned                    zero_copy:1; /* reads may hand out files */
+    unsigned                    body_paced:1; /* SO_RCVLOWAT is set */
     unsigned                    task_busy:1;
     unsigned                    result:1;   /* a finished task to handle */
     unsigned                    streaming:1;
@@ -294,6 +298,10 @@ ngx_int_t ngx_http_gsh_handler(ngx_http_request_t *r);
 
 /* the stream file: opens the session and answers with it */
 ngx_int_t ngx_http_gsh_open(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx);
+
+/* the body file: a large request body read in fewer wakeups */
+void ngx_http_gsh_body_pace(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx);
+void ngx_http_gsh_body_unpace(ngx_http_gsh_ctx_t *ctx);
 
 /* the pieces file: a read's memory buffer and file ranges as nginx buffers */
 ngx_uint_t ngx_http_gsh_zero_copy(ngx_http_request_t *r);
