@@ -103,6 +103,19 @@ void pkt_write_line(std::string &out, std::string_view line) {
     out.push_back('\n');
 }
 
+size_t pkt_begin_line(std::string &out) {
+    const size_t start = out.size();
+    out.append(4, '0');
+    return start;
+}
+
+void pkt_end_line(std::string &out, size_t start) {
+    out.push_back('\n');
+    const size_t len = out.size() - start;
+    check_length(len - 4);
+    pkt_header(out.data() + start, len);
+}
+
 void sideband_write(std::string &out, int band, std::string_view data, size_t max_pkt) {
     do {
         std::string_view piece = data.substr(0, max_pkt - 5);

@@ -58,6 +58,12 @@ class PktReader {
 void pkt_write(std::string &out, std::string_view payload);
 // Appends payload + '\n'.
 void pkt_write_line(std::string &out, std::string_view line);
+// A line written in place: pkt_begin_line() leaves room for the header and
+// returns where; the caller appends the payload without its newline, and
+// pkt_end_line() adds the newline and the header (throws gsh::Error when
+// the line is too long).
+size_t pkt_begin_line(std::string &out);
+void pkt_end_line(std::string &out, size_t start);
 inline void pkt_flush(std::string &out) {
     out.append("0000", 4);
 }

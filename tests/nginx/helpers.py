@@ -356,6 +356,17 @@ def check_pack(data, thin=False, repo=None, env=None):
         return pack_check.check_pack(data, thin=True, base_source=source)
 
 
+def self_signed_cert(key, crt):
+    """A throwaway certificate for 127.0.0.1 (2 days), written to the paths
+    key and crt."""
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+         "-days", "2", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(crt)],
+        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def gzip_bytes(data):
     # mtime=0: deterministic output.
     return gzip.compress(data, mtime=0)

@@ -283,12 +283,7 @@ def test_tls(git, recipe, tmp_path):
     ngx = recipe("tls.conf", ports=("8443",))
     tls = ngx.prefix / "conf" / "tls"
     tls.mkdir(parents=True)
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
-         "-days", "2", "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1",
-         "-keyout", str(tls / "git.key"), "-out", str(tls / "git.crt")],
-        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    helpers.self_signed_cert(tls / "git.key", tls / "git.crt")
     ngx.start()
     url = "https://127.0.0.1:%d/git/small.git" % ngx.port
     # an unknown certificate is refused...

@@ -10,9 +10,9 @@ memory buffers), and $git_pack_file_bytes shows which way the bytes went.
 Module-specific: git http-backend has no such path to compare with.
 """
 
+import gzip
 import os
 import random
-import subprocess
 
 import pytest
 
@@ -122,12 +122,7 @@ def tls(root, tmp_path_factory):
     prefix = tmp_path_factory.mktemp("zero-copy-tls")
     conf = prefix / "tls"
     conf.mkdir()
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
-         "-days", "2", "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1",
-         "-keyout", str(conf / "key.pem"), "-out", str(conf / "crt.pem")],
-        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    helpers.self_signed_cert(conf / "key.pem", conf / "crt.pem")
     body = http_body(root, "127.0.0.1:{port} ssl http2", """
         ssl_certificate %s;
         ssl_certificate_key %s;""" % (conf / "crt.pem", conf / "key.pem")) \
@@ -175,7 +170,6 @@ def fetch_all(ngx, location, repo, wants, protocol=2, caps=None):
     data = r.body
     if dict((k.lower(), v) for k, v in r.headers).get(
             "content-encoding") == "gzip":
-        import gzip
         data = gzip.decompress(data)
     return data
 

@@ -63,6 +63,26 @@ TEST(PktLine, WritesLinesFlushAndDelim) {
     EXPECT_EQ(out, "000eversion 2\n00010005x0000");
 }
 
+TEST(PktLine, LineWrittenInPlaceIsTheLineWrittenWhole) {
+    std::string whole = "x", in_place = "x";
+    pkt_write_line(whole, "want 0123 and more");
+    const size_t at = pkt_begin_line(in_place);
+    in_place += "want 0123";
+    in_place += " and more";
+    pkt_end_line(in_place, at);
+    EXPECT_EQ(in_place, whole);
+    // One byte too long for a pkt-line, newline included.
+    std::string big;
+    const size_t start = pkt_begin_line(big);
+    big.append(kMaxPktLen - 4, 'a');
+    EXPECT_THROW(pkt_end_line(big, start), Error);
+    std::string fits;
+    const size_t from = pkt_begin_line(fits);
+    fits.append(kMaxPktLen - 5, 'a');
+    pkt_end_line(fits, from);
+    EXPECT_EQ(fits.substr(0, 4), "fff0");
+}
+
 TEST(PktLine, SidebandSplitsAtTheLargestPacket) {
     std::string out;
     std::string data(kMaxSidebandData + 10, 'a');
