@@ -306,12 +306,13 @@ void Session::answer_upload_pack() {
         BodyReader in(body_, content_encoding_, max_request_size_);
         proto::PktReader reader([&in](char *buf, size_t cap) { return in.read(buf, cap); });
         std::optional<PhaseTimes::Scope> parse(std::in_place, &times_, Phase::parse);
-        proto::V2Request req = proto::parse_v2_request(reader, fetch_refusal_stop(*repo_));
+        FetchPrecheck checked;
+        proto::V2Request req = proto::parse_v2_request(reader, fetch_refusal_stop(*repo_, checked));
         parse.reset();
         summary_ = summarize_v2(req);
         command_ = command_label(req.command);
         client_note_ = client_note_v2(req);
-        pending_ = answer_v2(*repo_, req, &pack_, &refused_, &times_);
+        pending_ = answer_v2(*repo_, req, &pack_, &refused_, &times_, &checked);
         set_pack_times();
         return;
     }

@@ -124,7 +124,8 @@ struct FetchArgs {
     bool refusal_on_sideband = false;
 };
 
-FetchArgs parse_fetch_args(RepoAccess &access, const proto::V2Request &req) {
+FetchArgs parse_fetch_args(RepoAccess &access, const proto::V2Request &req,
+                           const UniqueOids *known) {
     git_repository *repo = access.git();
     const UploadPackConfig &config = access.config();
     OdbPtr odb;
@@ -154,7 +155,8 @@ FetchArgs parse_fetch_args(RepoAccess &access, const proto::V2Request &req) {
                 continue;
             if (std::string err = over_limit(config, a.wants.size() + 1, 0); !err.empty())
                 return refuse(std::move(err));
-            if (!object_exists(repo, *access.snapshot().packs(), &odb, oid))
+            if (!(known && known->contains(oid)) &&
+                !object_exists(repo, *access.snapshot().packs(), &odb, oid))
                 return refuse("upload-pack: not our ref " + oid_hex(oid));
             a.wants.add(oid);
         } else if (config.allow_ref_in_want && arg.starts_with("want-ref ")) {
@@ -194,9 +196,10 @@ FetchArgs parse_fetch_args(RepoAccess &access, const proto::V2Request &req) {
     return a;
 }
 
-FetchArgs parse_fetch_args(RepoAccess &access, const proto::V2Request &req, PhaseTimes *times) {
+FetchArgs parse_fetch_args(RepoAccess &access, const proto::V2Request &req, PhaseTimes *times,
+                           const UniqueOids *known) {
     PhaseTimes::Scope parse(times, Phase::parse);
-    return parse_fetch_args(access, req);
+    return parse_fetch_args(access, req, known);
 }
 
 // gitprotocol-v2's order: shallow-info, then wanted-refs. git 2.39 sends
@@ -220,9 +223,10 @@ std::optional<ShallowInfo> shallow_info(RepoAccess &access, const std::vector<gi
 }
 
 std::string fetch(RepoAccess &access, const proto::V2Request &req,
-                  std::unique_ptr<PackSection> *pack, bool *refused, PhaseTimes *times) {
+                  std::unique_ptr<PackSection> *pack, bool *refused, PhaseTimes *times,
+                  const FetchPrecheck *checked) {
     git_repository *repo = access.git();
-    FetchArgs args = parse_fetch_args(access, req, times);
+    FetchArgs args = parse_fetch_args(access, req, times, checked ? &checked->wants : nullptr);
     // A parse cut short ends at a refusal; anything else would answer part
     // of a request.
     if (req.cut && args.refusal.empty())
@@ -316,15 +320,10 @@ std::string advertise_v2(const UploadPackConfig &config) {
     return out;
 }
 
-proto::ArgStop fetch_refusal_stop(RepoAccess &repo) {
+proto::ArgStop fetch_refusal_stop(RepoAccess &repo, FetchPrecheck &checked) {
     // Counts and looks up as parse_fetch_args() does, as far as its
     // refusals go.
-    struct State {
-        OdbPtr odb;
-        UniqueOids wants;
-        size_t haves = 0;
-    };
-    auto state = std::make_shared<State>();
+    FetchPrecheck *state = &checked;
     return [&repo, state](const proto::V2Request &req, std::string_view arg) {
         if (req.command != "fetch")
             return false;
@@ -354,7 +353,8 @@ proto::ArgStop fetch_refusal_stop(RepoAccess &repo) {
 }
 
 std::string answer_v2(RepoAccess &repo, const proto::V2Request &req,
-                      std::unique_ptr<PackSection> *pack, bool *refused, PhaseTimes *times) {
+                      std::unique_ptr<PackSection> *pack, bool *refused, PhaseTimes *times,
+                      const FetchPrecheck *checked) {
     bool unused = false;
     if (!refused)
         refused = &unused;
@@ -364,7 +364,7 @@ std::string answer_v2(RepoAccess &repo, const proto::V2Request &req,
     if (req.command == "ls-refs")
         return ls_refs(repo.snapshot(), req);
     if (req.command == "fetch")
-        return fetch(repo, req, pack, refused, times);
+        return fetch(repo, req, pack, refused, times, checked);
     if (req.command == "object-info")
         return object_info(repo.git(), req);
     bad_request("invalid command '" + req.command + "'");

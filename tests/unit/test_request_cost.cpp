@@ -8,9 +8,9 @@
 #include <cstring>
 
 #include "repo/commits.h"
-#include "walk/negotiation.h"
 #include "service/request_summary.h"
 #include "upload_pack_fixture.h"
+#include "walk/negotiation.h"
 
 using namespace gsh;
 
@@ -234,17 +234,22 @@ TEST_F(RequestCost, V2TakesTheBodyOnlyUpToWhereItStops) {
             });
             RepoAccess &a = access_to(path);
             a.set_limits(limited ? c.max_wants : 0, limited ? c.max_haves : 0);
+            FetchPrecheck checked;
             if (!limited) {
-                EXPECT_THROW(proto::parse_v2_request(reader, fetch_refusal_stop(a)), Error);
+                EXPECT_THROW(proto::parse_v2_request(reader, fetch_refusal_stop(a, checked)),
+                             Error);
                 continue;
             }
-            const proto::V2Request req = proto::parse_v2_request(reader, fetch_refusal_stop(a));
+            const proto::V2Request req =
+                proto::parse_v2_request(reader, fetch_refusal_stop(a, checked));
             EXPECT_TRUE(req.cut);
             EXPECT_EQ(req.args.size(), c.args.size());
             EXPECT_LE(given, size_t(300 + 64 * 1024));
             std::unique_ptr<PackSection> pack;
             bool refused = false;
-            EXPECT_EQ(answer_v2(a, req, &pack, &refused), err("upload-pack: " + c.err));
+            // What the parse looked up is not looked up again: same answer.
+            EXPECT_EQ(answer_v2(a, req, &pack, &refused, nullptr, &checked),
+                      err("upload-pack: " + c.err));
             EXPECT_TRUE(refused);
         }
     }
