@@ -60,10 +60,12 @@ std::string_view header_value(std::string_view object, std::string_view key) {
     return {};
 }
 
+} // namespace
+
 // git's peel_object(): the first object that is not a tag along id's tag
 // chain, each tag read for its "object" and "type" lines. false when id is
 // no tag, or a tag of the chain cannot be read.
-bool peel(git_odb *odb, const git_oid &id, git_oid &out) {
+bool peel_tag(git_odb *odb, const git_oid &id, git_oid &out) {
     if (!odb)
         return false;
     size_t len = 0;
@@ -97,8 +99,6 @@ bool peel(git_odb *odb, const git_oid &id, git_oid &out) {
     out = current;
     return true;
 }
-
-} // namespace
 
 std::optional<PackedRefs> PackedRefs::parse(std::string_view text, const std::string &shown_path,
                                             std::string &error) {
@@ -234,7 +234,7 @@ std::string PackedRefs::without(const std::vector<std::string> &drop, git_odb *o
         out += oid_hex(it->id) + " " + it->name + "\n";
         git_oid peeled{};
         const bool has_peeled =
-            it->peel_known ? !git_oid_is_zero(&it->peeled) : peel(odb, it->id, peeled);
+            it->peel_known ? !git_oid_is_zero(&it->peeled) : peel_tag(odb, it->id, peeled);
         if (has_peeled)
             out += "^" + oid_hex(it->peel_known ? it->peeled : peeled) + "\n";
     }

@@ -23,6 +23,12 @@ struct PackedRef {
     git_oid peeled{};
 };
 
+// git's peel_object(): the first object that is not a tag along id's tag
+// chain, each tag read for its "object" and "type" lines only (the object
+// at the end is not read). false when id is no tag, or a tag of the chain
+// cannot be read.
+bool peel_tag(git_odb *odb, const git_oid &id, git_oid &out);
+
 class PackedRefs {
   public:
     // Parses a file's contents. shown_path names the file in messages.

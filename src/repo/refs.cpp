@@ -43,7 +43,7 @@ bool resolve(git_repository *repo, git_reference *ref, Ref &out) {
     return false;
 }
 
-void peel(git_repository *repo, git_odb *odb, const PackedRefs *packed, Ref &ref) {
+void peel(git_odb *odb, const PackedRefs *packed, Ref &ref) {
     // packed-refs says what a ref it holds peels to (git writes it so); the
     // value follows from the tag alone, so it holds for the same id whether
     // or not the file changed since libgit2 read the ref.
@@ -53,19 +53,9 @@ void peel(git_repository *repo, git_odb *odb, const PackedRefs *packed, Ref &ref
             ref.peeled = p->peeled;
         return;
     }
-    size_t len;
-    git_object_t type;
-    if (git_odb_read_header(&len, &type, odb, &ref.oid) != 0 || type != GIT_OBJECT_TAG)
-        return;
-    git_object *obj_raw = nullptr;
-    if (git_object_lookup(&obj_raw, repo, &ref.oid, GIT_OBJECT_TAG) != 0)
-        return;
-    ObjectPtr obj(obj_raw);
-    git_object *peeled_raw = nullptr;
-    if (git_object_peel(&peeled_raw, obj.get(), GIT_OBJECT_ANY) != 0)
-        return;
-    ObjectPtr peeled(peeled_raw);
-    ref.peeled = *git_object_id(peeled.get());
+    git_oid peeled;
+    if (peel_tag(odb, ref.oid, peeled))
+        ref.peeled = peeled;
 }
 
 template <typename Fn> void for_each_ref(git_repository *repo, Fn &&fn) {
@@ -113,7 +103,7 @@ RefListing list_refs_and_tips(git_repository *repo, const HiddenRefs &hidden) {
         if (hide)
             return;
         if (!r.unborn)
-            peel(repo, odb.get(), packed ? &*packed : nullptr, r);
+            peel(odb.get(), packed ? &*packed : nullptr, r);
         out.refs.push_back(std::move(r));
     });
     return out;
