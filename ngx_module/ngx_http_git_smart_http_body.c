@@ -42,7 +42,6 @@ ngx_http_gsh_body_pace(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx)
 
     if (ctx->body_paced
         || r->request_body == NULL
-        || r->read_event_handler == ngx_http_block_reading
 #if (NGX_HTTP_V2)
         || r->stream
 #endif

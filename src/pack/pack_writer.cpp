@@ -152,6 +152,8 @@ struct PackWriter::Impl {
     // The run take_file took from last (its pack, where it ends).
     size_t taken_run_pack_ = SIZE_MAX;
     uint64_t taken_run_end_ = 0;
+    // The copy under way is that run: take_file takes its tail too.
+    bool run_taken() const { return taken_run_pack_ == copy_pack_ && taken_run_end_ == copy_to_; }
 };
 
 PackWriter::Impl::Impl(PackPlan plan)
@@ -543,9 +545,7 @@ size_t PackWriter::Impl::read(uint8_t *buf, size_t cap) {
             n += emit_copy(buf + n, cap - n);
         else if (copy_from_ < copy_to_) {
             // Left for take_file, which gets what follows this read.
-            if (n > 0 && file_min_ > 0 &&
-                (copy_to_ - copy_from_ >= file_min_ ||
-                 (taken_run_pack_ == copy_pack_ && taken_run_end_ == copy_to_)))
+            if (n > 0 && file_min_ > 0 && (copy_to_ - copy_from_ >= file_min_ || run_taken()))
                 break;
             n += emit_copy(buf + n, cap - n);
         } else if (deflating_)
@@ -588,7 +588,7 @@ bool PackWriter::Impl::take_file(size_t min, size_t max, FileRange *out) {
         return false;
     const uint64_t left = copy_to_ - copy_from_;
     // The tail of a run taken so far is taken too, however short.
-    if (left < min && !(taken_run_pack_ == copy_pack_ && taken_run_end_ == copy_to_))
+    if (left < min && !run_taken())
         return false;
     const size_t k = size_t(std::min<uint64_t>(max, left));
     const PackIndex &pack = packs_[copy_pack_];

@@ -75,21 +75,19 @@ size_t PackSection::produce(uint8_t *buf, size_t cap, std::string *spill, Respon
     // Only the core's own work: the wait for the client to take the bytes
     // is between calls.
     PhaseTimes::Scope write(times_, Phase::write);
-    if (pieces && pieces->room() && max_pkt_ != 0 && max_pkt_ - kHeader >= kMinFilePiece &&
-        cap >= kHeader) {
+    // A file range is a side-band pkt-line's data (its header in buf), or
+    // a stretch of a bare pack.
+    const size_t header = sideband() ? kHeader : 0;
+    const size_t max_piece = sideband() ? max_pkt_ - kHeader : kMaxBareFilePiece;
+    if (pieces && pieces->room() && max_piece >= kMinFilePiece && cap >= header) {
         pack::FileRange r;
-        if (stream_->take_file(kMinFilePiece, max_pkt_ - kHeader, &r)) {
-            proto::pkt_header(reinterpret_cast<char *>(buf), r.len + kHeader);
-            buf[4] = 1;
-            pieces->add_file(buf + kHeader, r);
-            return kHeader;
-        }
-    }
-    if (pieces && pieces->room() && max_pkt_ == 0) {
-        pack::FileRange r;
-        if (stream_->take_file(kMinFilePiece, kMaxBareFilePiece, &r)) {
-            pieces->add_file(buf, r);
-            return 0;
+        if (stream_->take_file(kMinFilePiece, max_piece, &r)) {
+            if (header) {
+                proto::pkt_header(reinterpret_cast<char *>(buf), r.len + kHeader);
+                buf[4] = 1;
+            }
+            pieces->add_file(buf + header, r);
+            return header;
         }
     }
     if (max_pkt_ == 0) {

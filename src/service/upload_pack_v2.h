@@ -19,13 +19,6 @@ namespace gsh {
 // what git 2.39 advertises with the repository's configuration.
 std::string advertise_v2(const UploadPackConfig &config);
 
-// Answers a v2 request. The returned text is sent first; when a pack
-// follows, *pack is set and streams the rest of the response.
-// Requests that break the protocol throw gsh::Error(400); refusals the client
-// shows ("ERR upload-pack: not our ref ...") are part of the returned text,
-// and set *refused when given.
-// times, when given, gets the parse of a fetch's arguments and its
-// negotiation (haves, shallow).
 // What fetch_refusal_stop() found while the request was parsed: the wants
 // it looked up, which exist in the snapshot. answer_v2() does not look them
 // up again (a clone of 50,000 refs names as many wants).
@@ -35,6 +28,13 @@ struct FetchPrecheck {
     size_t haves = 0;
 };
 
+// Answers a v2 request. The returned text is sent first; when a pack
+// follows, *pack is set and streams the rest of the response.
+// Requests that break the protocol throw gsh::Error(400); refusals the client
+// shows ("ERR upload-pack: not our ref ...") are part of the returned text,
+// and set *refused when given.
+// times, when given, gets the parse of a fetch's arguments and its
+// negotiation (haves, shallow); checked, when given, what the parse found.
 std::string answer_v2(RepoAccess &repo, const proto::V2Request &req,
                       std::unique_ptr<PackSection> *pack, bool *refused = nullptr,
                       PhaseTimes *times = nullptr, const FetchPrecheck *checked = nullptr);
