@@ -416,6 +416,7 @@ ngx_http_gsh_metrics_handler(ngx_http_request_t *r)
     ngx_buf_t                *b;
     ngx_http_gsh_metric_t    *m;
     ngx_http_gsh_snapshot_t   s;
+    ngx_http_gsh_main_conf_t *gmcf;
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
         return NGX_HTTP_NOT_ALLOWED;
@@ -433,7 +434,11 @@ ngx_http_gsh_metrics_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    b = ngx_create_temp_buf(r->pool, NGX_HTTP_GSH_METRICS_SIZE);
+    gmcf = ngx_http_get_module_main_conf(r, ngx_http_git_smart_http_module);
+
+    b = ngx_create_temp_buf(r->pool, NGX_HTTP_GSH_METRICS_SIZE
+                            + ngx_http_gsh_cache_metrics_size(
+                                  gmcf->pack_caches));
     if (b == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -455,6 +460,8 @@ ngx_http_gsh_metrics_handler(ngx_http_request_t *r)
             p = m->series(p, last, m->name, &s);
         }
     }
+
+    p = ngx_http_gsh_cache_metrics(p, last, gmcf->pack_caches);
 
     b->last = p;
 

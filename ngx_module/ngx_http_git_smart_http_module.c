@@ -174,6 +174,20 @@ static ngx_command_t  ngx_http_gsh_commands[] = {
       0,
       NULL },
 
+    { ngx_string("git_smart_http_pack_cache_path"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
+      ngx_http_gsh_cache_path,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("git_smart_http_pack_cache"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_gsh_cache_use,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("git_smart_http_metrics"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_gsh_metrics,
@@ -633,6 +647,7 @@ ngx_http_gsh_create_loc_conf(ngx_conf_t *cf)
     glcf->queue = NGX_CONF_UNSET;
     glcf->queue_timeout = NGX_CONF_UNSET_MSEC;
     glcf->timeout = NGX_CONF_UNSET_MSEC;
+    glcf->pack_cache = NGX_CONF_UNSET_PTR;
 
     return glcf;
 }
@@ -764,6 +779,7 @@ ngx_http_gsh_merge_limits(ngx_http_gsh_loc_conf_t *prev,
     ngx_conf_merge_msec_value(conf->queue_timeout, prev->queue_timeout,
                               NGX_HTTP_GSH_QUEUE_TIMEOUT);
     ngx_conf_merge_msec_value(conf->timeout, prev->timeout, 0);
+    ngx_conf_merge_ptr_value(conf->pack_cache, prev->pack_cache, NULL);
 }
 
 

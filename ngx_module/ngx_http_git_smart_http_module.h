@@ -30,14 +30,19 @@
  *   ngx_http_git_smart_http_memory.c   the worker's memory given back to
  *                                      the system once no request runs
  *                                      (a thread-pool task)
+ *   ngx_http_git_smart_http_cache.c    a request's way with the pack cache:
+ *                                      the writer's copy, hits, followers
+ *   ngx_http_git_smart_http_cache_zone.c  the pack cache's index in a
+ *                                      shared zone, its directives
  *
  * A file calls only files of a lower layer (none calls back up):
  *   module
  *   handler, variables
  *   stream
- *   interim, dumb, limit
+ *   interim, dumb, limit, cache
  *   metrics
- *   outcome, zone, user, util, route, memory   (these call no other file)
+ *   outcome, zone, user, util, route, memory, cache_zone
+ *                                              (these call no other file)
  */
 
 
@@ -101,6 +106,32 @@
  */
 #define NGX_HTTP_GSH_TRIM_DELAY  1000
 
+/*
+ * the pack cache: how often a follower looks at a file being written, and
+ * the file's mode while it is written and once it is whole (the mark a
+ * follower reads)
+ */
+#define NGX_HTTP_GSH_CACHE_TICK   10
+#define NGX_HTTP_GSH_CACHE_PART   0600
+#define NGX_HTTP_GSH_CACHE_WHOLE  0640
+
+
+/* $git_cache_status, as $upstream_cache_status names them */
+typedef enum {
+    ngx_http_gsh_cache_none = 0,        /* not a cached location's pack */
+    ngx_http_gsh_cache_miss,
+    ngx_http_gsh_cache_hit,
+    ngx_http_gsh_cache_updating,        /* followed a file being written */
+    ngx_http_gsh_cache_expired,         /* made on an older repository
+                                           state: made again */
+    ngx_http_gsh_cache_bypass,          /* depends on the client's haves */
+    ngx_http_gsh_cache_n
+} ngx_http_gsh_cache_status_e;
+
+
+/* a git_smart_http_pack_cache_path: see the cache zone file */
+typedef struct ngx_http_gsh_cache_s  ngx_http_gsh_cache_t;
+
 
 typedef struct {
     ngx_flag_t                  used;       /* "git_smart_http on" anywhere */
@@ -108,6 +139,8 @@ typedef struct {
     ngx_shm_zone_t             *zone;       /* see the zone file */
     size_t                      cache_size; /* per worker */
     ngx_uint_t                  cache_open_files;
+    ngx_array_t                *pack_caches; /* ngx_http_gsh_cache_t *,
+                                                for the metrics */
 } ngx_http_gsh_main_conf_t;
 
 
@@ -143,6 +176,8 @@ typedef struct {
     ngx_int_t                   queue;
     ngx_msec_t                  queue_timeout;
     ngx_msec_t                  timeout;    /* pack progress; 0: none */
+
+    ngx_shm_zone_t             *pack_cache; /* NULL: off */
 } ngx_http_gsh_loc_conf_t;
 
 
@@ -264,6 +299,17 @@ typedef struct {
     ngx_int_t                   error;      /* an ngx_http_gsh_err_e the
                                                metrics counted, or -1 */
 
+    /* the pack cache: see the cache file */
+    ngx_http_gsh_cache_t       *cache;
+    u_char                      cache_key[20];
+    uint64_t                    cache_gen;
+    ngx_fd_t                    cache_fd;   /* written, or read */
+    off_t                       cache_sent; /* read and handed to output */
+    ngx_file_t                  cache_file; /* read */
+    ngx_buf_t                  *cache_buf;
+    ngx_event_t                 cache_tick; /* a follower's next look */
+    ngx_http_gsh_cache_status_e cache_status;
+
     /* a dumb file: its name in the git directory, its Content-Type */
     ngx_str_t                   file;
     const char                 *file_type;
@@ -282,6 +328,9 @@ typedef struct {
     unsigned                    pack_ended:1;
     unsigned                    file_immutable:1; /* a dumb file that never
                                                      changes (objects, packs) */
+    unsigned                    cache_write:1; /* the core copies into
+                                                  cache_fd */
+    unsigned                    cache_read:1;  /* the answer is cache_fd's */
 } ngx_http_gsh_ctx_t;
 
 
@@ -309,6 +358,24 @@ ngx_chain_t *ngx_http_gsh_pieces_chain(ngx_http_request_t *r,
     ngx_http_gsh_ctx_t *ctx, ngx_chain_t *owner, gsh_piece *pieces, size_t n);
 void ngx_http_gsh_update_chains(ngx_http_request_t *r,
     ngx_http_gsh_ctx_t *ctx, ngx_chain_t **out);
+
+/* the cache file: a request's way with the pack cache */
+ngx_int_t ngx_http_gsh_cache_start(ngx_http_request_t *r,
+    ngx_http_gsh_ctx_t *ctx);
+void ngx_http_gsh_cache_send(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx);
+void ngx_http_gsh_cache_written(ngx_http_request_t *r,
+    ngx_http_gsh_ctx_t *ctx);
+void ngx_http_gsh_cache_abandon(ngx_http_gsh_ctx_t *ctx);
+const char *ngx_http_gsh_cache_status_name(
+    ngx_http_gsh_cache_status_e status);
+
+/* the cache zone file: the pack cache's directives */
+char *ngx_http_gsh_cache_path(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_gsh_cache_use(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+ngx_uint_t ngx_http_gsh_cache_metrics_size(ngx_array_t *caches);
+u_char *ngx_http_gsh_cache_metrics(u_char *p, u_char *last,
+    ngx_array_t *caches);
 
 /* the interim file: the interim_timer's handler */
 void ngx_http_gsh_interim_handler(ngx_event_t *ev);

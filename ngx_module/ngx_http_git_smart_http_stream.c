@@ -33,6 +33,8 @@ static void ngx_http_gsh_task_timer_handler(ngx_event_t *ev);
 static void ngx_http_gsh_write_handler(ngx_http_request_t *r);
 static void ngx_http_gsh_opened(ngx_http_request_t *r,
     ngx_http_gsh_ctx_t *ctx);
+static void ngx_http_gsh_open_failed(ngx_http_request_t *r,
+    ngx_http_gsh_ctx_t *ctx, ngx_int_t status);
 static void ngx_http_gsh_pack_granted(ngx_http_request_t *r,
     ngx_http_gsh_ctx_t *ctx);
 static void ngx_http_gsh_send_response(ngx_http_request_t *r,
@@ -390,7 +392,6 @@ static void
 ngx_http_gsh_opened(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx)
 {
     ngx_int_t                 rc, status;
-    ngx_uint_t                level;
     const char               *note;
     ngx_http_gsh_task_ctx_t  *t;
 
@@ -403,30 +404,7 @@ ngx_http_gsh_opened(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx)
     }
 
     if (status != NGX_HTTP_OK) {
-
-        /*
-         * a repository that is not there or not exported, or a malformed
-         * request, is the client's business: info; the rest is error,
-         * as nginx logs "access forbidden" and a too large body
-         */
-
-        level = (status == NGX_HTTP_NOT_FOUND || status == NGX_HTTP_BAD_REQUEST)
-                ? NGX_LOG_INFO : NGX_LOG_ERR;
-
-        ngx_log_error(level, r->connection->log, 0,
-                      "git_smart_http: repository \"%V\": %i %s",
-                      &ctx->repo_log, status,
-                      gsh_session_message(ctx->session));
-
-        if (status < NGX_HTTP_BAD_REQUEST || status > 599) {
-            status = NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        if (ngx_http_gsh_set_nocache(r) != NGX_OK) {
-            status = NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        ngx_http_finalize_request(r, status);
+        ngx_http_gsh_open_failed(r, ctx, status);
         return;
     }
 
@@ -452,6 +430,13 @@ ngx_http_gsh_opened(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx)
         return;
     }
 
+    /* an answer from the pack cache makes no pack, and takes no slot */
+
+    if (ngx_http_gsh_cache_start(r, ctx) == NGX_OK) {
+        ngx_http_gsh_send_response(r, ctx);
+        return;
+    }
+
     rc = ngx_http_gsh_limit_enter(r, ctx, ngx_http_gsh_pack_granted);
 
     if (rc == NGX_AGAIN) {
@@ -464,6 +449,40 @@ ngx_http_gsh_opened(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx)
     }
 
     ngx_http_gsh_pack_granted(r, ctx);
+}
+
+
+/* the open refused the request, or failed */
+
+static void
+ngx_http_gsh_open_failed(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx,
+    ngx_int_t status)
+{
+    ngx_uint_t  level;
+
+    /*
+     * a repository that is not there or not exported, or a malformed
+     * request, is the client's business: info; the rest is error,
+     * as nginx logs "access forbidden" and a too large body
+     */
+
+    level = (status == NGX_HTTP_NOT_FOUND || status == NGX_HTTP_BAD_REQUEST)
+            ? NGX_LOG_INFO : NGX_LOG_ERR;
+
+    ngx_log_error(level, r->connection->log, 0,
+                  "git_smart_http: repository \"%V\": %i %s",
+                  &ctx->repo_log, status,
+                  gsh_session_message(ctx->session));
+
+    if (status < NGX_HTTP_BAD_REQUEST || status > 599) {
+        status = NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_gsh_set_nocache(r) != NGX_OK) {
+        status = NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_http_finalize_request(r, status);
 }
 
 
@@ -530,6 +549,11 @@ ngx_http_gsh_send_response(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx)
         return;
     }
 
+    if (ctx->cache_read) {
+        ngx_http_gsh_cache_send(r, ctx);
+        return;
+    }
+
     ctx->streaming = 1;
     ctx->zero_copy = ngx_http_gsh_zero_copy(r);
 
@@ -565,6 +589,7 @@ ngx_http_gsh_read_result(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx,
     case GSH_DONE:
         ctx->eof = 1;
         ngx_http_gsh_pack_end(ctx);
+        ngx_http_gsh_cache_written(r, ctx);
         break;
 
     default:
@@ -574,6 +599,7 @@ ngx_http_gsh_read_result(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx,
                       &ctx->repo_log, gsh_session_message(ctx->session));
         ctx->failed = 1;
         ngx_http_gsh_pack_end(ctx);
+        ngx_http_gsh_cache_abandon(ctx);
         break;
     }
 

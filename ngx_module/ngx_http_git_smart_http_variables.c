@@ -28,6 +28,7 @@ typedef enum {
     ngx_http_gsh_var_status,
     ngx_http_gsh_var_user,
     ngx_http_gsh_var_client_note,
+    ngx_http_gsh_var_cache_status,
     ngx_http_gsh_var_time          /* + gsh_phase: $git_time_<phase> */
 } ngx_http_gsh_var_e;
 
@@ -88,6 +89,9 @@ static ngx_http_variable_t  ngx_http_gsh_vars[] = {
 
     { ngx_string("git_client_note"), NULL, ngx_http_gsh_variable,
       ngx_http_gsh_var_client_note, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("git_cache_status"), NULL, ngx_http_gsh_variable,
+      ngx_http_gsh_var_cache_status, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("git_time_parse"), NULL, ngx_http_gsh_variable,
       ngx_http_gsh_var_time + GSH_PHASE_PARSE, NGX_HTTP_VAR_NOCACHEABLE, 0 },
@@ -185,6 +189,13 @@ ngx_http_gsh_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
         }
         if (user.len) {
             ngx_http_gsh_set_value(v, user.data, user.len);
+        }
+        return NGX_OK;
+
+    case ngx_http_gsh_var_cache_status:
+        if (ctx->cache_status != ngx_http_gsh_cache_none) {
+            status = ngx_http_gsh_cache_status_name(ctx->cache_status);
+            ngx_http_gsh_set_value(v, (u_char *) status, ngx_strlen(status));
         }
         return NGX_OK;
 

@@ -16,12 +16,14 @@
 #include "protocol/v2_request.h"
 #include "repo/repo_cache.h"
 #include "repo/repo_path.h"
+#include "service/response_tee.h"
 #include "service/session.h"
 #include "util/error.h"
 
 struct gsh_session {
     explicit gsh_session(const gsh_request &req) : impl(req) {}
     gsh::Session impl;
+    gsh::ResponseTee tee;
     std::string log_message; // impl.message with client bytes escaped
     std::string log_note;    // impl.client_note(), likewise
 };
@@ -202,7 +204,9 @@ const char *gsh_session_client_note(const gsh_session *s) {
 
 int gsh_session_read(gsh_session *s, unsigned char *buf, size_t cap, size_t *written) {
     try {
-        return s->impl.read(buf, cap, written);
+        const int rc = s->impl.read(buf, cap, written);
+        s->tee.add(buf, *written);
+        return rc;
     } catch (...) {
         *written = 0;
         s->impl.message = "unexpected failure while writing the response";
@@ -222,6 +226,7 @@ int gsh_session_read_pieces(gsh_session *s, unsigned char *buf, size_t cap, size
         gsh::ResponsePieces out(buf, pieces, max);
         const int rc = s->impl.read(buf, cap, written, &out);
         *npieces = out.finish(buf + *written);
+        s->tee.add(buf, pieces, *npieces);
         return rc;
     } catch (...) {
         *written = 0;
@@ -229,6 +234,22 @@ int gsh_session_read_pieces(gsh_session *s, unsigned char *buf, size_t cap, size
         s->impl.message = "unexpected failure while writing the response";
         return GSH_ERROR;
     }
+}
+
+int gsh_session_cache_key(const gsh_session *s, unsigned char key[20], unsigned char stamp[20]) {
+    try {
+        return s->impl.cache_key(key, stamp) ? 1 : 0;
+    } catch (...) {
+        return 0;
+    }
+}
+
+void gsh_session_tee(gsh_session *s, int fd) {
+    s->tee.start(fd);
+}
+
+const char *gsh_session_tee_error(const gsh_session *s) {
+    return s->tee.error().c_str();
 }
 
 unsigned long long gsh_session_pack_objects(const gsh_session *s) {

@@ -161,6 +161,26 @@ typedef struct {
 int gsh_session_read_pieces(gsh_session *s, unsigned char *buf, size_t cap, size_t *written,
                             gsh_piece *pieces, size_t max, size_t *npieces);
 
+/* --- For the module's pack cache. --- */
+
+/* After gsh_session_open() with 200: 1 when the response may be kept and
+ * replayed to the same request on the same repository state: a fetch whose
+ * pack does not depend on what the client has (no haves), not yet read.
+ * key (20 bytes) then names the repository and the request as normalised
+ * (wants as a set; depth, shallow, filter and every capability that changes
+ * the bytes; not the agent or session-id); stamp (20 bytes) the repository's
+ * refs and packs, which a push or repack changes. 0 for any other. */
+int gsh_session_cache_key(const gsh_session *s, unsigned char key[20], unsigned char stamp[20]);
+
+/* Every byte that reads hand out from now on (memory and file pieces) is
+ * also written to fd, by the reading thread, in order. fd stays the
+ * caller's. A write that fails ends the copy, not the response: see
+ * gsh_session_tee_error(). */
+void gsh_session_tee(gsh_session *s, int fd);
+
+/* Why the copy of gsh_session_tee() stopped (NUL-terminated), or "". */
+const char *gsh_session_tee_error(const gsh_session *s);
+
 /* Counters for logs, valid at any time: the pack sent, or for a push the
  * pack received. */
 unsigned long long gsh_session_pack_objects(const gsh_session *s);

@@ -6,6 +6,9 @@
 
 #include <algorithm>
 #include <ctime>
+#include <string_view>
+
+#include "util/sha1.h"
 
 namespace gsh {
 
@@ -188,6 +191,40 @@ const Ref *RepoSnapshot::find_ref(std::string_view name) const {
     auto it = std::lower_bound(begin, refs_.end(), name,
                                [](const Ref &r, std::string_view n) { return r.name < n; });
     return it != refs_.end() && it->name == name ? &*it : nullptr;
+}
+
+const std::string &RepoSnapshot::stamp() const {
+    return memo(kCacheStamp, [this] {
+        pack::Sha1 h;
+        auto text = [&h](std::string_view t) {
+            const uint64_t n = t.size();
+            h.update(&n, sizeof n);
+            h.update(t.data(), t.size());
+        };
+        text(path_);
+        for (const Ref &r : refs_) {
+            text(r.name);
+            text(r.symref_target);
+            const uint8_t flags = uint8_t(r.unborn) | uint8_t(r.peeled ? 2 : 0);
+            h.update(&flags, 1);
+            h.update(r.oid.id, GIT_OID_RAWSZ);
+            if (r.peeled)
+                h.update(r.peeled->id, GIT_OID_RAWSZ);
+        }
+        for (const Tip &t : tips_) {
+            h.update(t.oid.id, GIT_OID_RAWSZ);
+            h.update(&t.hidden, 1);
+        }
+        for (size_t i = 0; i < pack_stamps_.folders.size(); ++i) {
+            text(pack_stamps_.folders[i]);
+            for (const FolderStamp::Entry &e : pack_stamps_.packs[i].entries) {
+                text(e.name);
+                h.update(&e.size, sizeof e.size);
+            }
+        }
+        const pack::Sha1::Digest d = h.final();
+        return std::string(reinterpret_cast<const char *>(d.data()), d.size());
+    });
 }
 
 const std::string &RepoSnapshot::memo(Memo slot, const std::function<std::string()> &make) const {

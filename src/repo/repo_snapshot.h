@@ -34,6 +34,7 @@ class RepoSnapshot {
         kAdvertisementV1Filter,
         kDumbInfoRefs,  // with no hidden refs: refs() is every ref then
         kDumbInfoPacks, // the pack folder is part of current()
+        kCacheStamp,    // stamp()
         kMemoSlots
     };
 
@@ -74,6 +75,14 @@ class RepoSnapshot {
     // Every ref tip, hidden ones flagged.
     const std::vector<Tip> &tips() const { return tips_; }
     const std::shared_ptr<const pack::PackSet> &packs() const { return packs_; }
+
+    // 20 bytes that change when what a fetch of this repository can answer
+    // changes: the visible refs as read (names, ids, symrefs, peeled tags),
+    // every tip, and the files of the pack folders by name and size (a
+    // pack's name is its checksum). Content, not file times, so that a ref
+    // rewritten within one tick of the clock still changes it. For the
+    // module's pack cache, which keeps answers per stamp.
+    const std::string &stamp() const;
 
     // Text derived from the snapshot alone: made by the first caller's make
     // and kept for the others.

@@ -13,6 +13,44 @@ PackSection::PackSection(git_repository *repo, std::shared_ptr<const pack::PackS
     : repo_(repo), packs_(std::move(packs)), input_(std::move(input)), options_(options),
       progress_(progress && max_pkt > 0), max_pkt_(max_pkt) {}
 
+namespace {
+
+// As a set: a client names the same wants in another order, or twice, and
+// is answered the same objects.
+void hash_oids(pack::Sha1 &h, std::vector<git_oid> oids) {
+    auto less = [](const git_oid &a, const git_oid &b) { return git_oid_cmp(&a, &b) < 0; };
+    auto same = [](const git_oid &a, const git_oid &b) { return git_oid_equal(&a, &b) != 0; };
+    std::sort(oids.begin(), oids.end(), less);
+    oids.erase(std::unique(oids.begin(), oids.end(), same), oids.end());
+    const uint64_t n = oids.size();
+    h.update(&n, sizeof n);
+    for (const git_oid &o : oids)
+        h.update(o.id, GIT_OID_RAWSZ);
+}
+
+void hash_filter(pack::Sha1 &h, const pack::ObjectFilter &f) {
+    const int64_t fields[] = {int64_t(f.kind), int64_t(f.value), int64_t(f.type),
+                              int64_t(f.sparse_oid.size()), int64_t(f.subs.size())};
+    h.update(fields, sizeof fields);
+    h.update(f.sparse_oid.data(), f.sparse_oid.size());
+    for (const pack::ObjectFilter &sub : f.subs)
+        hash_filter(h, sub);
+}
+
+} // namespace
+
+bool PackSection::hash_request(pack::Sha1 &h) const {
+    if (!input_.haves.empty())
+        return false;
+    hash_oids(h, input_.wants);
+    hash_oids(h, input_.include_tags);
+    hash_oids(h, input_.parentless);
+    hash_filter(h, input_.filter);
+    const uint64_t framing[] = {options_.ofs_delta, options_.thin, progress_, max_pkt_};
+    h.update(framing, sizeof framing);
+    return true;
+}
+
 void PackSection::progress(std::string *spill, std::string_view text) {
     if (progress_)
         proto::sideband_write(*spill, 2, text, max_pkt_);

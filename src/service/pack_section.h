@@ -16,6 +16,7 @@
 #include "protocol/pkt_line.h"
 #include "service/response_pieces.h"
 #include "util/phase_times.h"
+#include "util/sha1.h"
 
 namespace gsh {
 
@@ -54,6 +55,11 @@ class PackSection {
     // Tells the client why the pack stops here (side-band 3; a bare pack
     // has no room for it).
     void fail(std::string *spill, std::string_view why) const;
+    // Adds to h everything the pack's bytes follow from besides the
+    // repository: what to send, the options, progress and framing. False
+    // (h untouched) for a pack that depends on what the client has: one with
+    // haves.
+    bool hash_request(pack::Sha1 &h) const;
     const pack::PackStats *stats() const { return stream_ ? &stream_->stats() : nullptr; }
 
   private:

@@ -325,6 +325,25 @@ void Session::answer_upload_pack() {
     set_pack_times();
 }
 
+bool Session::cache_key(uint8_t key[20], uint8_t stamp[20]) const {
+    if (kind_ != GSH_RPC_UPLOAD_PACK || !pack_ || pack_->started() || failed_ || refused_ ||
+        pending_pos_ != 0)
+        return false;
+    pack::Sha1 h;
+    const uint64_t sizes[] = {repo_path_.size(), uint64_t(protocol_version_), pending_.size()};
+    h.update(sizes, sizeof sizes);
+    h.update(repo_path_.data(), repo_path_.size());
+    // What goes before the pack: NAK, shallow-info, "packfile".
+    h.update(pending_.data(), pending_.size());
+    if (!pack_->hash_request(h))
+        return false;
+    const pack::Sha1::Digest d = h.final();
+    std::memcpy(key, d.data(), d.size());
+    const std::string &s = repo_->snapshot().stamp();
+    std::memcpy(stamp, s.data(), s.size());
+    return true;
+}
+
 void Session::set_pack_times() {
     if (pack_)
         pack_->set_times(&times_);

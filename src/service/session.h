@@ -61,6 +61,12 @@ class Session {
     // "unknown".
     const char *command() const { return command_; }
     int protocol_version() const { return protocol_version_; }
+    // After open(), for a response that the module's pack cache may keep
+    // and replay: a fetch's pack that does not depend on what the client
+    // has (no haves), not refused, not begun. key names the repository and
+    // everything the response's bytes follow from; stamp (see
+    // RepoSnapshot::stamp()) the repository's state. False for any other.
+    bool cache_key(uint8_t key[20], uint8_t stamp[20]) const;
     // Thread-safe: the pack ends at the next check in read(), or in the
     // count or the plan.
     void stop_pack() { stop_pack_.store(true, std::memory_order_relaxed); }

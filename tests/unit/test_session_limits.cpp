@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 
+#include "c_session.h"
 #include "fixture.h"
 #include "git_smart_http.h"
 #include "protocol/pkt_line.h"
@@ -16,10 +17,8 @@ namespace {
 
 using gsh::test::TempDir;
 
-struct SessionDeleter {
-    void operator()(gsh_session *s) const { gsh_session_destroy(s); }
-};
-using SessionPtr = std::unique_ptr<gsh_session, SessionDeleter>;
+using gsh::test::read_all;
+using gsh::test::SessionPtr;
 
 class SessionLimits : public ::testing::Test {
   protected:
@@ -39,45 +38,11 @@ class SessionLimits : public ::testing::Test {
 
     static SessionPtr open(gsh_request_kind kind, const std::string &protocol,
                            const std::string &body, int *status) {
-        gsh_request req{};
-        const std::string root = dir->str();
-        req.kind = kind;
-        req.root = root.c_str();
-        req.root_len = root.size();
-        req.repo = "repo.git";
-        req.repo_len = 8;
-        req.git_protocol = protocol.empty() ? nullptr : protocol.c_str();
-        req.git_protocol_len = protocol.size();
-        req.export_all = 1;
-        req.allow_filter = 1;
-        SessionPtr s(gsh_session_create(&req));
-        EXPECT_NE(s, nullptr);
-        EXPECT_EQ(gsh_session_add_body(s.get(), body.data(), body.size()), 0);
-        *status = gsh_session_open(s.get());
-        return s;
+        return gsh::test::open_session(dir->str(), "repo.git", kind, protocol, body, status);
     }
 
     static std::string v2(const std::string &command, const std::vector<std::string> &args) {
-        std::string out;
-        gsh::proto::pkt_write_line(out, "command=" + command);
-        gsh::proto::pkt_write_line(out, "object-format=sha1");
-        out += "0001";
-        for (const std::string &a : args)
-            gsh::proto::pkt_write_line(out, a);
-        gsh::proto::pkt_flush(out);
-        return out;
-    }
-
-    // Every byte of the response, and the last read's result.
-    static std::string read_all(gsh_session *s, int *rc) {
-        std::string out;
-        unsigned char buf[65536];
-        do {
-            size_t n = 0;
-            *rc = gsh_session_read(s, buf, sizeof(buf), &n);
-            out.append(reinterpret_cast<char *>(buf), n);
-        } while (*rc == GSH_AGAIN);
-        return out;
+        return gsh::test::v2_body(command, args);
     }
 
     static TempDir *dir;
