@@ -318,6 +318,9 @@ ngx_http_gsh_cache_send(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx)
 
     r->write_event_handler = ngx_http_gsh_cache_write_handler;
 
+    /* for $git_status and the metrics, as a pack made here */
+    ctx->streaming = 1;
+
     ngx_http_gsh_cache_pump(r, ctx);
 }
 
@@ -461,6 +464,7 @@ stat:
                       "pack cache file \"%V\" is gone, closing the "
                       "connection", &ctx->repo_log, &ctx->cache_file.name);
 
+        ctx->failed = 1;
         ngx_http_finalize_request(r, NGX_ERROR);
         return NGX_DONE;
     }
@@ -477,6 +481,8 @@ stat:
     rc = ngx_http_output_filter(r, &out);
 
     if (whole) {
+        ctx->eof = 1;
+
         if (ctx->cache_tick.timer_set) {
             ngx_del_timer(&ctx->cache_tick);
         }

@@ -202,6 +202,12 @@ const std::string &RepoSnapshot::stamp() const {
             h.update(t.data(), t.size());
         };
         text(path_);
+        // The configuration by its file: it does not change what a pack
+        // holds, but an operator who edits it expects answers made anew.
+        const FileStamp &c = ref_stamps_.config;
+        const int64_t config[] = {c.exists, int64_t(c.dev), int64_t(c.ino), int64_t(c.size),
+                                  c.mtime_ns, c.ctime_ns};
+        h.update(config, sizeof config);
         for (const Ref &r : refs_) {
             text(r.name);
             text(r.symref_target);

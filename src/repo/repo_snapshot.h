@@ -78,10 +78,11 @@ class RepoSnapshot {
 
     // 20 bytes that change when what a fetch of this repository can answer
     // changes: the visible refs as read (names, ids, symrefs, peeled tags),
-    // every tip, and the files of the pack folders by name and size (a
-    // pack's name is its checksum). Content, not file times, so that a ref
-    // rewritten within one tick of the clock still changes it. For the
-    // module's pack cache, which keeps answers per stamp.
+    // every tip, the files of the pack folders by name (a pack's name is
+    // its checksum), and the config file's stamp. Refs by content, not file
+    // times, so that a ref rewritten within one tick of the clock still
+    // changes it. For the module's pack cache, which keeps answers per
+    // stamp.
     const std::string &stamp() const;
 
     // Text derived from the snapshot alone: made by the first caller's make

@@ -65,6 +65,14 @@ DURATION = float(os.environ.get("BENCH_DURATION") or (1 if QUICK else 5))
 PERF = os.environ.get("BENCH_PERF", "0" if QUICK or ONLY else "1") == "1"
 LAYOUTS = os.environ.get("BENCH_LAYOUTS", "1") != "0"
 CONCURRENCY = 4 if QUICK else 16
+# the pack cache rows (issue 19; the full run only, on `big`): identical
+# fetches at once, and in a row (the reference makes CACHE_SEQ_REF of them,
+# its figures scaled to CACHE_SEQ: see sc_cached_fetch)
+CACHE_CONCURRENCY = 32
+CACHE_SEQ = 100
+CACHE_SEQ_REF = 10
+CACHE_REF_PREFIX = "refs/bench-cache/"
+CACHE_STATUSES = ("miss", "hit", "updating", "expired", "bypass")
 LS_REMOTE_N = 5 if QUICK else 20
 THROUGHPUT_CONNECTIONS = 16
 FCGI_CHILDREN = 16     # as many as concurrent clones (each runs one request
@@ -195,7 +203,21 @@ def measured(side, fn):
     # (the other side is idle meanwhile)
     out["other_cpu"] = max(0.0, (busy1 - busy0) - out["cpu"] - client
                            - (self1 - self0))
+    scale = res.get("scale")
+    if scale:
+        # the side did a part of the row's work (the scenario says which):
+        # its additive figures stand for the whole, as measured under
+        # "measured"
+        out["measured"] = {k: out[k] for k in SCALED if out.get(k)
+                           is not None}
+        for k, v in out["measured"].items():
+            out[k] = v * scale
     return out
+
+
+# what a run's "scale" multiplies (not RSS: peaks do not add up)
+SCALED = ("cpu", "cpu_proc", "cpu_user", "cpu_sys", "wall", "bytes_sent",
+          "bytes_received", "requests", "client_cpu", "other_cpu")
 
 
 # --------------------------------------------------------------------------
@@ -520,35 +542,166 @@ def sc_raw_fetch(n):
         return [Path(str(ctx.dest("raw")) + ".pack")]
 
     def run(ctx, side, repo, dests):
-        results = loadgen.raw_fetch_many(side.port, side.path(repo),
-                                         ctx.wants[repo], n,
-                                         save_first=dests[0])
-        bad = [r for r in results if not isinstance(r, dict)]
-        res = {"ok": not bad, "client_cpu": None}
-        if bad:
-            res["error"] = "%d of %d failed: %s" % (len(bad), n, bad[0])
+        return raw_fetch_result(loadgen.raw_fetch_many(
+            side.port, side.path(repo), ctx.wants[repo], n,
+            save_first=dests[0]), n)
+
+    def check(ctx, side, repo, dests, res):
+        if not res["ok"]:
+            return None
+        return raw_pack_check(ctx, dests[0], res)
+
+    def cleanup(ctx, dests):
+        for d in dests:
+            Path(d).unlink(missing_ok=True)
+    return prepare, run, check, cleanup
+
+
+def raw_fetch_result(results, n):
+    """The result of a run from loadgen.raw_fetch_many's results (n
+    fetches were to be made)."""
+    bad = [r for r in results if not isinstance(r, dict)]
+    res = {"ok": not bad and len(results) == n, "client_cpu": None}
+    if bad:
+        res["error"] = "%d of %d failed: %s" % (len(bad), n, bad[0])
+    elif len(results) != n:
+        res["error"] = "%d fetches of %d made" % (len(results), n)
+    else:
+        objs = sorted({r["objects"] for r in results})
+        res["objects"] = objs[-1]
+        res["pack_bytes"] = max(r["pack_bytes"] for r in results)
+        res["trailers"] = len({r["trailer"] for r in results})
+        if len(objs) > 1:
+            res["ok"] = False
+            res["error"] = "the packs differ in object count: %s" % objs
+    return res
+
+
+def raw_pack_check(ctx, pack, res):
+    """The kept pack of a raw fetch holds what its header says; its object
+    set goes into res (compared with the other side's)."""
+    got = pack_object_set(ctx, pack)
+    if got["count"] != res["objects"]:
+        return "the pack's header says %d objects, it holds %d" % (
+            res["objects"], got["count"])
+    res["object_set"] = got
+    return None
+
+
+def cache_counts(side):
+    """{status: requests} of the module's pack cache zone, from its metrics
+    (git_smart_http_pack_cache_requests_total; a status not counted yet has
+    no series)."""
+    out = dict.fromkeys(CACHE_STATUSES, 0)
+    name = "git_smart_http_pack_cache_requests_total{"
+    for line in side.nginx.status_get("/metrics").splitlines():
+        if not line.startswith(name):
+            continue
+        labels, _, value = line[len(name):].partition("} ")
+        labels = dict(part.split("=", 1) for part in labels.split(","))
+        if labels.get("zone") == '"%s"' % servers.PACK_CACHE_ZONE:
+            out[labels["status"].strip('"')] = int(float(value))
+    return out
+
+
+def drop_cache_refs(git, path, ref=None):
+    """Deletes the ref sc_cached_fetch made (every one under
+    CACHE_REF_PREFIX without ref: those an interrupted run left) and the
+    folder of them."""
+    refs = [ref] if ref else git.run(
+        "for-each-ref", "--format=%(refname)", CACHE_REF_PREFIX,
+        cwd=path).split()
+    for r in refs:
+        git.run("update-ref", "-d", r, cwd=path)
+    folder = Path(path) / CACHE_REF_PREFIX
+    if folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()
+
+
+def sc_cached_fetch(n, times=1, ref_times=None):
+    """The raw fetches of sc_raw_fetch (every ref, no index-pack), the
+    module's through its pack cache location (/gitc/): n at once, `times`
+    times in a row. The reference (git http-backend has no cache) serves
+    them as in the raw-x rows; with ref_times it makes only that many
+    rounds, and its additive figures (CPU, wall, bytes, requests) are
+    scaled by times / ref_times ("scale"; what was measured is kept
+    under "measured").
+
+    Before the module's run, the cache is made cold for this request: a
+    ref of the run's own (CACHE_REF_PREFIX...) is made on HEAD's commit, so
+    the repository's state (the stamp of a cached answer) differs from any
+    the cache has seen, while the request, its key, stays the same (the
+    wants are ctx.wants, read when the run began; the new ref's commit is
+    among them anyway). Exactly one request must then make the pack (MISS
+    or EXPIRED) and the others follow it (UPDATING) or read its file (HIT):
+    the metrics are read before and after, and a module run whose count of
+    generations is not 1, or whose answers are not all the same bytes, fails.
+    The ref is deleted after the run (the other rows' ref checks must not
+    see it)."""
+    def prepare(ctx, side, repo):
+        state = {"pack": Path(str(ctx.dest("cached")) + ".pack")}
+        if side.name == "module":
+            path = ctx.repos[repo][0]
+            state["ref"] = "%s%d-%d" % (CACHE_REF_PREFIX, os.getpid(),
+                                        ctx.seq)
+            head = ctx.git.run("rev-parse", "HEAD", cwd=path).strip()
+            ctx.git.run("update-ref", state["ref"], head, cwd=path)
+            state["repo_path"] = path
+            state["before"] = cache_counts(side)
+        return [state]
+
+    def run(ctx, side, repo, dests):
+        state = dests[0]
+        if side.name == "module":
+            path = "%s/%s.git" % (servers.CACHE_PREFIX, repo)
+            rounds = times
         else:
-            objs = sorted({r["objects"] for r in results})
-            res["objects"] = objs[-1]
-            res["pack_bytes"] = max(r["pack_bytes"] for r in results)
-            if len(objs) > 1:
-                res["ok"] = False
-                res["error"] = "the packs differ in object count: %s" % objs
+            path = side.path(repo)
+            rounds = ref_times or times
+        results = []
+        for i in range(rounds):
+            got = loadgen.raw_fetch_many(side.port, path, ctx.wants[repo], n,
+                                         save_first=state["pack"] if i == 0
+                                         else None)
+            results += got
+            if any(not isinstance(r, dict) for r in got):
+                break
+        res = raw_fetch_result(results, n * rounds)
+        res["fetches"] = n * rounds
+        if rounds != times:
+            res["scale"] = times / rounds
         return res
 
     def check(ctx, side, repo, dests, res):
         if not res["ok"]:
             return None
-        got = pack_object_set(ctx, dests[0])
-        if got["count"] != res["objects"]:
-            return "the pack's header says %d objects, it holds %d" % (
-                res["objects"], got["count"])
-        res["object_set"] = got
-        return None
+        state = dests[0]
+        if side.name == "module":
+            after = cache_counts(side)
+            d = {k: after[k] - state["before"][k] for k in CACHE_STATUSES}
+            res["cache"] = d
+            res["cache_generations"] = d["miss"] + d["expired"]
+            res["cache_updating"] = d["updating"]
+            res["cache_hits"] = d["hit"]
+            what = ", ".join("%s %d" % (k, v) for k, v in d.items())
+            if res["cache_generations"] != 1:
+                return "%d generations of the pack (miss + expired), not " \
+                       "1: %s" % (res["cache_generations"], what)
+            if sum(d.values()) != res["fetches"]:
+                return "the cache counted %d requests for %d fetches: %s" % (
+                    sum(d.values()), res["fetches"], what)
+            if d["bypass"]:
+                return "the cache was bypassed: %s" % what
+            if res["trailers"] != 1:
+                return "the cached answers differ: %d different packs" % (
+                    res["trailers"])
+        return raw_pack_check(ctx, state["pack"], res)
 
     def cleanup(ctx, dests):
-        for d in dests:
-            Path(d).unlink(missing_ok=True)
+        state = dests[0]
+        state["pack"].unlink(missing_ok=True)
+        if "ref" in state:
+            drop_cache_refs(ctx.git, state["repo_path"], state["ref"])
     return prepare, run, check, cleanup
 
 
@@ -861,8 +1014,9 @@ def sc_push_bigfile():
 
 
 # (name, label, factory, which repos: "all", "first", "refs", "fetchable",
-# "push", "hostile", "own": once, on a repository the scenario
-# makes itself, in the full run only)
+# "push", "hostile", "big" (the big repository, in the full run only),
+# "own": once, on a repository the scenario makes itself, in the full run
+# only)
 SCENARIOS = [
     ("clone-v2", "full clone v2", lambda: sc_clone(2), "all"),
     ("clone-v0", "full clone v0", lambda: sc_clone(0), "all"),
@@ -900,6 +1054,16 @@ SCENARIOS = [
      % HOSTILE_SHALLOWS, lambda: sc_hostile("deepen-relative"), "hostile"),
     ("hostile-deepen-not", "%d deepen-not" % HOSTILE_DEEPEN_NOT,
      lambda: sc_hostile("deepen-not"), "hostile"),
+    # issue 19: the pack cache (the module's /gitc/), identical full
+    # fetches of the big repository; raw-x32 is the same without the cache
+    # (the wall figure cache-x32 is held to)
+    ("raw-x%d" % CACHE_CONCURRENCY, "%d raw fetches at once"
+     % CACHE_CONCURRENCY, lambda: sc_raw_fetch(CACHE_CONCURRENCY), "big"),
+    ("cache-x%d" % CACHE_CONCURRENCY, "%d raw fetches at once, pack cache"
+     % CACHE_CONCURRENCY, lambda: sc_cached_fetch(CACHE_CONCURRENCY), "big"),
+    ("cache-seq", "%d raw fetches in a row, pack cache (git: %d fetches "
+     "x%g)" % (CACHE_SEQ, CACHE_SEQ_REF, CACHE_SEQ / CACHE_SEQ_REF),
+     lambda: sc_cached_fetch(1, CACHE_SEQ, CACHE_SEQ_REF), "big"),
 ]
 
 
@@ -909,6 +1073,11 @@ LAYOUT_ROWS = ("clone-v2", "fetch-v2", "shallow-1", "clone-blobless",
                "clone-treeless")
 ROWS = {"layout": LAYOUT_ROWS,
         "refs": LAYOUT_ROWS + ("ls-remote", "refs-rps")}
+
+
+def in_flight(sname):
+    """The fetches at once of a "<kind>-x<N>" row."""
+    return int(sname.rsplit("-x", 1)[1])
 
 
 def row_allowed(rows, sname):
@@ -951,6 +1120,9 @@ def plan(repos, ctx):
             elif where == "hostile":
                 # the full run only: request shapes, not repository shapes
                 ok = not QUICK and repo == "nginx-bitmap"
+            elif where == "big":
+                # the full run only: the pack cache rows
+                ok = not QUICK and repo == "big"
             elif where == "push":
                 ok = (not QUICK and repo == "nginx-bitmap"
                       and repo in ctx.behind)
@@ -1006,7 +1178,7 @@ def direct_backend_check(ctx, root, repos, results, order, runs=3):
     if raw:
         rounds = [r for r in results[raw[0]]["reference"] if r.get("ok")]
         if rounds:
-            n = CONCURRENCY
+            n = in_flight(raw[0][1])
             per = statistics.median([r["cpu"] / n for r in rounds])
             per_proc = statistics.median([r["cpu_proc"] / n for r in rounds])
             text += ("; reference side per fetch in %s: %.3f s by the "
@@ -1136,7 +1308,8 @@ def median(values):
 METRICS = ("cpu", "cpu_proc", "cpu_user", "cpu_sys", "wall", "rss_peak",
            "rss_growth", "anon_peak", "anon_growth", "bytes_sent",
            "bytes_received",
-           "requests", "client_cpu", "other_cpu", "objects", "pack_bytes")
+           "requests", "client_cpu", "other_cpu", "objects", "pack_bytes",
+           "fetches", "cache_generations", "cache_updating", "cache_hits")
 
 
 def medians(rounds):
@@ -1320,10 +1493,37 @@ def per_clone_report(summary, order):
                  rows)
 
 
+def cache_report(summary, order):
+    """The module's pack cache requests by status in the cache rows
+    (medians), and what the reference ran of them."""
+    rows = []
+    for key in order:
+        s = summary[key]
+        m, r = s["module"], s["reference"]
+        if not key[1].startswith("cache-"):
+            continue
+        ref = fmt(r.get("fetches"), "n")
+        if r.get("fetches") and m.get("fetches") \
+                and r["fetches"] != m["fetches"]:
+            ref += " (x%g)" % (m["fetches"] / r["fetches"])
+        rows.append([key[0], s["label"], fmt(m.get("fetches"), "n"),
+                     fmt(m.get("cache_generations"), "n"),
+                     fmt(m.get("cache_updating"), "n"),
+                     fmt(m.get("cache_hits"), "n"), ref])
+    if not rows:
+        return ""
+    return table(["repo", "scenario", "fetches mod", "generated (miss+"
+                  "expired)", "updating", "hit", "fetches ref"], rows)
+
+
 # (what it measures, repo, scenario, metric, kind, op, target). kind:
 #   "ratio"   module/reference of the metric (medians of the same run)
 #   "vs_ref"  the module's figure against the reference's, directly
 #   "mb"      the module's figure alone, in MB
+#   "n"       the module's figure alone, a count
+#   "of_row:<row>"  the module's figure over the module's in <row> (same
+#             repository, same run)
+# op: "<=", ">=" or "==".
 GOALS = [
     # issue 4
     ("full clone, server CPU (bitmap)", "nginx-bitmap", "clone-v2", "cpu",
@@ -1372,6 +1572,28 @@ GOALS += [("whole-pack %s, module server CPU over a static send of the .pack"
            % what, "nginx-bitmap", sc, "cpu", "of_row:" + static, "<=", 2.0)
           for sc, what, static in (("raw-1", "fetch", "static-pack"),
                                    ("clone-v2", "clone", "static-index"))]
+# issue 19: the pack cache, identical full fetches of the big repository
+# (sc_cached_fetch). The reference made CACHE_SEQ_REF of the CACHE_SEQ
+# fetches in a row, its figures scaled (the row's label says so). The RSS
+# growth per fetch in flight of cache-x32 and raw-x32 is checked with the
+# other "-x" rows' (goals_report).
+GOALS += [
+    ("%d identical fetches in a row, pack cache, server CPU (git: %d "
+     "fetches x%g)" % (CACHE_SEQ, CACHE_SEQ_REF, CACHE_SEQ / CACHE_SEQ_REF),
+     "big", "cache-seq", "cpu", "ratio", "<=", 0.02),
+    ("%d identical fetches at once, pack cache, server CPU"
+     % CACHE_CONCURRENCY, "big", "cache-x%d" % CACHE_CONCURRENCY, "cpu",
+     "ratio", "<=", 0.05),
+    ("%d identical fetches at once, pack cache, generations of the pack"
+     % CACHE_CONCURRENCY, "big", "cache-x%d" % CACHE_CONCURRENCY,
+     "cache_generations", "n", "==", 1),
+    ("%d identical fetches at once, pack cache, module wall over without "
+     "the cache" % CACHE_CONCURRENCY, "big", "cache-x%d" % CACHE_CONCURRENCY,
+     "wall", "of_row:raw-x%d" % CACHE_CONCURRENCY, "<=", 1.0),
+    ("%d identical fetches in a row, pack cache, module RSS growth (MB; one "
+     "in flight)" % CACHE_SEQ, "big", "cache-seq", "rss_growth", "mb", "<=",
+     16),
+]
 
 
 def rounds_failed(s):
@@ -1403,6 +1625,8 @@ def goal_figures(s, metric, kind, target, other=None):
     if kind == "mb":
         return None if m is None else m / 1048576.0, target, fmt(m, "mb"), \
             "%g MB" % target
+    if kind == "n":
+        return m, target, fmt(m, "n"), "%g" % target
     raise ValueError(kind)
 
 
@@ -1426,6 +1650,7 @@ def goals_report(summary):
             verdict = "-"
         else:
             verdict = "met" if (v <= against if op == "<=" else
+                                v == against if op == "==" else
                                 v >= against) else "NOT met"
         rows.append([label, "%s/%s" % (repo, sc), shown,
                      "%s %s" % (op, target), verdict])
@@ -1539,6 +1764,10 @@ def main():
     shutil.copy2(module, module_copy)
     run_env = env_info(module, module_copy)
     client = Client(git, tmp)
+    # the refs of the pack cache rows that an interrupted run left behind
+    # (before Ctx reads every repository's refs)
+    for name, path, info in repos:
+        drop_cache_refs(git, path)
     ctx = Ctx(git, client, tmp, repos)
     for name, path, info in repos:
         count = int(git.run("rev-list", "--count", "--first-parent", "HEAD",
@@ -1571,9 +1800,12 @@ def main():
                             group=groups["reference"])
     ngx_mod = servers.Nginx(run_dir / "nginx-module",
                             (servers.MODULE_LOCATION +
+                             servers.CACHE_LOCATION +
                              servers.STATIC_LOCATION).replace("{root}",
                                                               str(root)),
-                            module=module_copy, group=groups["module"])
+                            module=module_copy, group=groups["module"],
+                            http_lines=servers.CACHE_PATH,
+                            status_locations=servers.METRICS_LOCATION)
     ngx_ref = servers.Nginx(run_dir / "nginx-reference",
                             (servers.REFERENCE_LOCATION +
                              servers.STATIC_LOCATION)
@@ -1628,9 +1860,9 @@ def main():
             order.append(key)
             results[key] = {"module": [], "reference": []}
             summary[key] = {"label": label}
-            if sname.startswith("clone-x") or sname.startswith("raw-x"):
-                summary[key]["in_flight"] = CONCURRENCY
-            elif sname in ("clone-v2", "clone-v0"):
+            if sname.startswith(("clone-x", "raw-x", "cache-x")):
+                summary[key]["in_flight"] = in_flight(sname)
+            elif sname in ("clone-v2", "clone-v0", "cache-seq"):
                 summary[key]["in_flight"] = 1
 
         for rnd in range(ROUNDS):
@@ -1665,9 +1897,11 @@ def main():
                 compare_sides(this_round)
                 for sname_ in side_order:
                     res = this_round[sname_]
-                    line.append("%s %s cpu %.3fs wall %.2fs" % (
+                    line.append("%s %s cpu %.3fs wall %.2fs%s" % (
                         sname_[:3], "ok" if res.get("ok") else "FAILED",
-                        res["cpu"], res["wall"]))
+                        res["cpu"], res["wall"],
+                        " (scaled x%g)" % res["scale"] if res.get("scale")
+                        else ""))
                     if not res.get("ok"):
                         problems.append("round %d %s/%s %s: %s" % (
                             rnd + 1, repo, sname, sname_,
@@ -1755,6 +1989,13 @@ def main():
         log("Packs received (one pack; fetch: the thin pack before "
             "index-pack completes it):")
         log(t)
+    t = cache_report(summary, order)
+    if t:
+        log()
+        log("Pack cache (the module's %s/ location; the reference's figures "
+            "in the rows above are scaled to the module's fetches where "
+            "it made fewer):" % servers.CACHE_PREFIX)
+        log(t)
     t = push_report(summary, order)
     if t:
         log()
@@ -1832,6 +2073,8 @@ def main():
     log("results: %s (%.0f s)" % (path.relative_to(TOP),
                                   time.monotonic() - t_start))
     rmtree(run_dir / "tmp")
+    # the pack cache's files (a whole pack each)
+    rmtree(run_dir / "nginx-module" / "pack-cache")
     last = OUT / ("last-run-quick" if QUICK else "last-run")
     rmtree(last)
     try:

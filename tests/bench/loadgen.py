@@ -185,7 +185,8 @@ class RawFetchError(Exception):
 
 def raw_fetch(port, prefix, wants, timeout=600, save=None):
     """One v2 fetch of `wants` with no haves; returns {"pack_bytes",
-    "objects", "wall"}; raises RawFetchError on anything wrong. With save,
+    "objects", "trailer" (the pack's SHA-1, hex), "wall"}; raises
+    RawFetchError on anything wrong. With save,
     the pack is also written to that file (for its object set)."""
     t0 = time.monotonic()
     out = open(save, "wb") if save else None
@@ -251,6 +252,7 @@ def raw_fetch(port, prefix, wants, timeout=600, save=None):
             raise RawFetchError("pack trailer is not the SHA-1 of the pack")
         return {"pack_bytes": total,
                 "objects": int.from_bytes(header[8:12], "big"),
+                "trailer": held.hex(),
                 "wall": time.monotonic() - t0}
     except (OSError, http.client.HTTPException) as e:
         raise RawFetchError(str(e))

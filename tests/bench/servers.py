@@ -1,6 +1,7 @@
 """The two servers of the benchmark, each in its own accounting group.
 
-  module     nginx (stock binary) + the module: location /git/
+  module     nginx (stock binary) + the module: location /git/, and
+             /gitc/, the same with the pack cache (the cache-* rows)
   reference  nginx (the same binary, the same settings) + fcgiwrap +
              git http-backend: location /ref/, the way an operator deploys
              it (GIT_PROJECT_ROOT, git-daemon-export-ok files, FastCGI
@@ -30,16 +31,33 @@ from serving import FASTCGI, HTTP_BACKEND, NGINX_BIN  # noqa: E402,F401
 
 WORKER_PROCESSES = 2
 
-MODULE_LOCATION = """
-        location /git/ {
+MODULE_SETTINGS = """
             git_smart_http on;
             git_smart_http_root {root};
-            git_smart_http_receive_pack on;
             client_max_body_size 0;
             # push-bigfile pushes one 200 MB object (the default is 128m;
             # git has no such limit)
-            git_smart_http_max_object_size 256m;
-        }"""
+            git_smart_http_max_object_size 256m;"""
+
+MODULE_LOCATION = """
+        location /git/ {%s
+            git_smart_http_receive_pack on;
+        }""" % MODULE_SETTINGS
+
+# The module side only: the same location with the pack cache (issue 19),
+# for the rows that measure it (bench.py's cache-*); its zone's folder is
+# under the side's prefix, and the module's metrics (which count the cache's
+# requests by status) are on the stub_status server, not logged.
+PACK_CACHE_ZONE = "benchcache"
+CACHE_PREFIX = "/gitc"
+CACHE_LOCATION = """
+        location %s/ {%s
+            git_smart_http_pack_cache %s;
+        }""" % (CACHE_PREFIX, MODULE_SETTINGS, PACK_CACHE_ZONE)
+CACHE_PATH = ("    git_smart_http_pack_cache_path {prefix}/pack-cache "
+              "keys_zone=%s:16m;" % PACK_CACHE_ZONE)
+METRICS_LOCATION = """
+        location = /metrics { git_smart_http_metrics; }"""
 
 # client_max_body_size 0: a push's request body is its whole pack.
 REFERENCE_LOCATION = """
@@ -82,11 +100,16 @@ class Nginx(serving.NginxProcess):
 
     listen_count = 2
 
-    def __init__(self, prefix, locations, module=None, group=None):
+    def __init__(self, prefix, locations, module=None, group=None,
+                 http_lines="", status_locations=""):
+        """http_lines: more of the http block ("{prefix}" is the prefix);
+        status_locations: more locations of the status server."""
         super().__init__(prefix, module,
                          wrap=lambda cmd: _in_group(cmd, group))
         self.locations = locations
         self.group = group
+        self.http_lines = http_lines.replace("{prefix}", str(self.prefix))
+        self.status_locations = status_locations
 
     @property
     def status_port(self):
@@ -104,6 +127,7 @@ class Nginx(serving.NginxProcess):
             "    tcp_nopush on;",
             "    keepalive_requests 100000;",
             "    client_max_body_size 100m;",
+        ] + ([self.http_lines] if self.http_lines else []) + [
             "    server {",
             "        listen 127.0.0.1:%d;" % ports[0],
             "        location / { return 404; }",
@@ -113,28 +137,38 @@ class Nginx(serving.NginxProcess):
             "        listen 127.0.0.1:%d;" % ports[1],
             "        access_log off;",
             "        location / { stub_status; }",
+        ] + ([self.status_locations] if self.status_locations else []) + [
             "    }",
             "}",
         ]
         return "\n".join(lines) + "\n"
 
-    def status(self, timeout=10):
-        """stub_status as a dict: active, accepts, handled, requests,
-        reading, writing, waiting."""
+    def status_get(self, path, timeout=10):
+        """The body of a GET of path on the status server (HTTP/1.0)."""
         s = socket.create_connection(("127.0.0.1", self.status_port),
                                      timeout=timeout)
         try:
-            s.sendall(b"GET / HTTP/1.0\r\nHost: s\r\n\r\n")
+            s.sendall(b"GET %s HTTP/1.0\r\nHost: s\r\n\r\n"
+                      % path.encode())
             data = b""
             while True:
-                chunk = s.recv(4096)
+                chunk = s.recv(65536)
                 if not chunk:
                     break
                 data += chunk
         finally:
             s.close()
-        body = data.split(b"\r\n\r\n", 1)[1].decode()
-        words = body.split()
+        head, _, body = data.partition(b"\r\n\r\n")
+        if not head.startswith(b"HTTP/1.1 200") \
+                and not head.startswith(b"HTTP/1.0 200"):
+            raise RuntimeError("GET %s on the status server: %r"
+                               % (path, head.split(b"\r\n", 1)[0]))
+        return body.decode()
+
+    def status(self, timeout=10):
+        """stub_status as a dict: active, accepts, handled, requests,
+        reading, writing, waiting."""
+        words = self.status_get("/", timeout).split()
         # Active connections: N \n server accepts handled requests \n
         # A H R \n Reading: r Writing: w Waiting: k
         out = {"active": int(words[2])}

@@ -447,3 +447,36 @@ def test_cdn_edge(git, recipe, tmp_path):
              tmp_path / "c")
     r = git.run("fsck", "--no-progress", cwd=tmp_path / "c")
     assert r.code == 0, r.err
+
+
+def test_cdn_edge_with_a_pack_cache_origin(git, recipe, tmp_path):
+    """The edge in front of pack-cache-origin.conf: the second clone's pack
+    is the origin's cache file (HIT), the same objects as the first."""
+    origin = recipe("pack-cache-origin.conf", ports=("8081",)).start()
+    edge = recipe("cdn-edge.conf", extra_ports={"8081": origin.port})
+    edge.module = None
+    edge.start()
+    url = "http://127.0.0.1:%d/git/small.git" % edge.port
+    for name in ("c1", "c2"):
+        clone_ok(git, url, tmp_path / name)
+        r = git.run("fsck", "--strict", "--no-progress", cwd=tmp_path / name)
+        assert r.code == 0, r.err
+
+    def fetches(lines):
+        return [l for l in lines if " fetch cache=" in l]
+    lines = fetches(log_lines_once(origin, lambda ls: len(fetches(ls)) >= 2,
+                                   name="git-access.log"))
+    assert [l.split("cache=")[1].split()[0] for l in lines] == ["MISS", "HIT"]
+    # ls-refs is not a pack: no cache status
+    assert any(" ls-refs cache=- " in l for l in log_lines(
+        origin, "git-access.log"))
+    objects = [git("cat-file", "--batch-all-objects", "--batch-check",
+                   cwd=tmp_path / n) for n in ("c1", "c2")]
+    assert objects[0] == objects[1]
+    files = sorted(p.name for p in (origin.prefix / "cache" / "git-packs")
+                   .iterdir())
+    assert len(files) == 1 and not files[0].endswith(".tmp"), files
+    status, _, body = request(origin.port, "GET", "/metrics")
+    assert status == 200
+    assert ('git_smart_http_pack_cache_requests_total{zone="git_packs",'
+            'status="hit"} 1') in body.decode()
