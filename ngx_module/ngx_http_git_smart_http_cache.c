@@ -31,8 +31,10 @@
 
 static ngx_int_t ngx_http_gsh_cache_create(ngx_http_request_t *r,
     ngx_http_gsh_ctx_t *ctx);
+static ngx_int_t ngx_http_gsh_cache_follow(ngx_http_request_t *r,
+    ngx_http_gsh_ctx_t *ctx, ngx_http_gsh_cache_way_t *way);
 static ngx_int_t ngx_http_gsh_cache_open(ngx_http_request_t *r,
-    ngx_http_gsh_ctx_t *ctx, ngx_uint_t hit);
+    ngx_http_gsh_ctx_t *ctx);
 static void ngx_http_gsh_cache_cleanup(void *data);
 static void ngx_http_gsh_cache_write_handler(ngx_http_request_t *r);
 static void ngx_http_gsh_cache_tick_handler(ngx_event_t *ev);
@@ -40,10 +42,10 @@ static void ngx_http_gsh_cache_pump(ngx_http_request_t *r,
     ngx_http_gsh_ctx_t *ctx);
 static ngx_int_t ngx_http_gsh_cache_next(ngx_http_request_t *r,
     ngx_http_gsh_ctx_t *ctx);
+static ngx_int_t ngx_http_gsh_cache_idle(ngx_http_request_t *r,
+    ngx_http_gsh_ctx_t *ctx, ngx_uint_t *whole);
 static ngx_buf_t *ngx_http_gsh_cache_range(ngx_http_request_t *r,
     ngx_http_gsh_ctx_t *ctx, off_t size, ngx_uint_t whole);
-static ngx_int_t ngx_http_gsh_cache_wait(ngx_http_request_t *r,
-    ngx_http_gsh_ctx_t *ctx, ngx_uint_t pending);
 
 
 static const char  *ngx_http_gsh_cache_names[ngx_http_gsh_cache_n] = {
@@ -59,33 +61,46 @@ ngx_http_gsh_cache_status_name(ngx_http_gsh_cache_status_e status)
 }
 
 
+/* whether the open task is to ask the core for a key (on its thread) */
+
+ngx_uint_t
+ngx_http_gsh_cache_wanted(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx)
+{
+    ngx_http_gsh_loc_conf_t  *glcf;
+
+    glcf = ngx_http_get_module_loc_conf(r, ngx_http_git_smart_http_module);
+
+    return glcf->pack_cache != NULL && ctx->kind == GSH_RPC_UPLOAD_PACK;
+}
+
+
 /*
  * After the open of a fetch that sends a pack: NGX_OK when the answer
  * comes from a cache file (ngx_http_gsh_cache_send() sends it once the
- * header is out), NGX_DECLINED when the core makes it, copied into the
- * cache or not.
+ * header is out), NGX_DECLINED when the core makes it; a request with a
+ * key then claims the entry once it holds its pack slot.
  */
 
 ngx_int_t
 ngx_http_gsh_cache_start(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx)
 {
-    u_char                     stamp[NGX_HTTP_GSH_CACHE_KEY_LEN];
     ngx_pool_cleanup_t        *cln;
-    ngx_http_gsh_cache_t      *cache;
     ngx_http_gsh_cache_way_t   way;
+    ngx_http_gsh_task_ctx_t   *t;
     ngx_http_gsh_loc_conf_t   *glcf;
 
-    glcf = ngx_http_get_module_loc_conf(r, ngx_http_git_smart_http_module);
-
-    if (glcf->pack_cache == NULL || ctx->kind != GSH_RPC_UPLOAD_PACK) {
+    if (!ngx_http_gsh_cache_wanted(r, ctx) || ctx->on_loop) {
         return NGX_DECLINED;
     }
 
-    cache = glcf->pack_cache->data;
+    glcf = ngx_http_get_module_loc_conf(r, ngx_http_git_smart_http_module);
+    ctx->cache = glcf->pack_cache->data;
 
-    if (!gsh_session_cache_key(ctx->session, ctx->cache_key, stamp)) {
+    t = ctx->task->ctx;
+
+    if (!t->cacheable) {
         ctx->cache_status = ngx_http_gsh_cache_bypass;
-        ngx_http_gsh_cache_count(cache, ctx->cache_status, 0);
+        ngx_http_gsh_cache_count(ctx->cache, ctx->cache_status, 0);
         return NGX_DECLINED;
     }
 
@@ -97,36 +112,83 @@ ngx_http_gsh_cache_start(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx)
     cln->handler = ngx_http_gsh_cache_cleanup;
     cln->data = ctx;
 
-    ctx->cache = cache;
+    ngx_memcpy(ctx->cache_key, t->cache_key, NGX_HTTP_GSH_CACHE_KEY_LEN);
+    ngx_memcpy(ctx->cache_stamp, t->cache_stamp, NGX_HTTP_GSH_CACHE_KEY_LEN);
+    ctx->cache_keyed = 1;
 
-    ngx_http_gsh_cache_find(cache, ctx->cache_key, stamp, &way,
-                            r->connection->log);
+    ngx_http_gsh_cache_peek(ctx->cache, ctx->cache_key, ctx->cache_stamp,
+                            &way, r->connection->log);
+
+    return ngx_http_gsh_cache_follow(r, ctx, &way);
+}
+
+
+/* the request holds its pack slot: the answer is written here, unless it
+   was or is being written meanwhile (NGX_OK, as ngx_http_gsh_cache_start) */
+
+ngx_int_t
+ngx_http_gsh_cache_claim(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx)
+{
+    ngx_http_gsh_cache_way_t  way;
+
+    if (!ctx->cache_keyed || ctx->cache_status != ngx_http_gsh_cache_none) {
+        return NGX_DECLINED;
+    }
+
+    ngx_http_gsh_cache_find(ctx->cache, ctx->cache_key, ctx->cache_stamp,
+                            &way, r->connection->log);
+
+    if (!way.write) {
+        return ngx_http_gsh_cache_follow(r, ctx, &way);
+    }
 
     ctx->cache_status = way.status;
     ctx->cache_gen = way.gen;
 
-    if (way.write) {
-        if (ngx_http_gsh_cache_create(r, ctx) != NGX_OK) {
-            ngx_http_gsh_cache_drop(cache, ctx->cache_key, ctx->cache_gen);
+    if (ngx_http_gsh_cache_create(r, ctx) != NGX_OK) {
+        ngx_http_gsh_cache_drop(ctx->cache, ctx->cache_key, ctx->cache_gen,
+                                r->connection->log);
+    }
+
+    ngx_http_gsh_cache_count(ctx->cache, ctx->cache_status, 0);
+
+    return NGX_DECLINED;
+}
+
+
+/* a HIT or UPDATING way is taken if its file can be opened */
+
+static ngx_int_t
+ngx_http_gsh_cache_follow(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx,
+    ngx_http_gsh_cache_way_t *way)
+{
+    if (way->status == ngx_http_gsh_cache_none) {
+        /* to be claimed with the slot */
+        return NGX_DECLINED;
+    }
+
+    ctx->cache_status = way->status;
+    ctx->cache_gen = way->gen;
+
+    if (way->status == ngx_http_gsh_cache_hit
+        || way->status == ngx_http_gsh_cache_updating)
+    {
+        ctx->cache_hit = (way->status == ngx_http_gsh_cache_hit);
+        ctx->cache_size = way->size;
+
+        if (ngx_http_gsh_cache_open(r, ctx) == NGX_OK) {
+            ngx_http_gsh_cache_count(ctx->cache, ctx->cache_status, 0);
+            return NGX_OK;
         }
 
-    } else if ((way.status == ngx_http_gsh_cache_hit
-                || way.status == ngx_http_gsh_cache_updating)
-               && ngx_http_gsh_cache_open(r, ctx,
-                                          way.status == ngx_http_gsh_cache_hit)
-                  == NGX_OK)
-    {
-        ngx_http_gsh_cache_count(cache, ctx->cache_status, 0);
-        return NGX_OK;
+        /* gone meanwhile (removed by hand, say): the entry goes too */
 
-    } else if (way.status == ngx_http_gsh_cache_hit
-               || way.status == ngx_http_gsh_cache_updating)
-    {
-        /* the file went away meanwhile (evicted, or its writer failed) */
+        ngx_http_gsh_cache_drop(ctx->cache, ctx->cache_key, ctx->cache_gen,
+                                r->connection->log);
         ctx->cache_status = ngx_http_gsh_cache_miss;
     }
 
-    ngx_http_gsh_cache_count(cache, ctx->cache_status, 0);
+    ngx_http_gsh_cache_count(ctx->cache, ctx->cache_status, 0);
 
     return NGX_DECLINED;
 }
@@ -141,7 +203,7 @@ ngx_http_gsh_cache_create(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx)
     ngx_http_gsh_cache_file_name(ctx->cache, ctx->cache_key, ctx->cache_gen,
                                  1, name);
 
-    fd = ngx_open_file(name, NGX_FILE_WRONLY, NGX_FILE_TRUNCATE,
+    fd = ngx_open_file(name, NGX_FILE_WRONLY, NGX_FILE_CREATE_OR_OPEN|O_EXCL,
                        NGX_HTTP_GSH_CACHE_PART);
 
     if (fd == NGX_INVALID_FILE) {
@@ -160,17 +222,17 @@ ngx_http_gsh_cache_create(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx)
 
 
 static ngx_int_t
-ngx_http_gsh_cache_open(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx,
-    ngx_uint_t hit)
+ngx_http_gsh_cache_open(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx)
 {
-    u_char    name[NGX_MAX_PATH];
+    size_t    len;
+    u_char   *p, name[NGX_MAX_PATH];
     ngx_fd_t  fd;
 
     fd = NGX_INVALID_FILE;
 
     /* a writer renames its file once it is whole: then look for that */
 
-    if (!hit) {
+    if (!ctx->cache_hit) {
         ngx_http_gsh_cache_file_name(ctx->cache, ctx->cache_key,
                                      ctx->cache_gen, 1, name);
         fd = ngx_open_file(name, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
@@ -183,25 +245,28 @@ ngx_http_gsh_cache_open(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx,
     }
 
     if (fd == NGX_INVALID_FILE) {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, ngx_errno,
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, ngx_errno,
                       "git_smart_http: pack cache file \"%s\" is gone", name);
         return NGX_DECLINED;
     }
 
-    ctx->cache_fd = fd;
+    len = ngx_strlen(name);
 
-    ctx->cache_file.fd = fd;
-    ctx->cache_file.log = r->connection->log;
-    ctx->cache_file.name.len = ngx_strlen(name);
-    ctx->cache_file.name.data = ngx_pnalloc(r->pool,
-                                            ctx->cache_file.name.len + 1);
-    if (ctx->cache_file.name.data == NULL) {
+    p = ngx_pnalloc(r->pool, len + 1);
+    if (p == NULL) {
+        ngx_close_file(fd);
         return NGX_DECLINED;
     }
 
-    ngx_memcpy(ctx->cache_file.name.data, name, ctx->cache_file.name.len + 1);
+    ngx_memcpy(p, name, len + 1);
 
+    ctx->cache_fd = fd;
+    ctx->cache_file.fd = fd;
+    ctx->cache_file.log = r->connection->log;
+    ctx->cache_file.name.len = len;
+    ctx->cache_file.name.data = p;
     ctx->cache_read = 1;
+    ctx->cache_next = NGX_HTTP_GSH_CACHE_TICK;
 
     return NGX_OK;
 }
@@ -216,19 +281,11 @@ void
 ngx_http_gsh_cache_written(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx)
 {
     u_char           tmp[NGX_MAX_PATH], name[NGX_MAX_PATH];
-    const char      *err;
     ngx_file_info_t  fi;
 
+    ngx_http_gsh_cache_check_tee(r, ctx);
+
     if (!ctx->cache_write) {
-        return;
-    }
-
-    err = gsh_session_tee_error(ctx->session);
-
-    if (err[0] != '\0') {
-        ngx_log_error(NGX_LOG_CRIT, r->connection->log, 0,
-                      "git_smart_http: pack cache: %s", err);
-        ngx_http_gsh_cache_abandon(ctx);
         return;
     }
 
@@ -255,8 +312,34 @@ ngx_http_gsh_cache_written(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx)
     if (!ngx_http_gsh_cache_finish(ctx->cache, ctx->cache_key, ctx->cache_gen,
                                    ngx_file_size(&fi), r->connection->log))
     {
-        /* evicted at once, or no longer the entry's: the file is not kept */
-        (void) ngx_delete_file(name);
+        /* too large, or no longer the entry's: the file is not kept */
+        ngx_http_gsh_cache_delete(ctx->cache, ctx->cache_key, ctx->cache_gen,
+                                  0, r->connection->log);
+    }
+}
+
+
+/*
+ * After each read: a copy that stopped (a full disk) ends the entry at
+ * once, so that new requests make their answers rather than follow this
+ * one to a cut end.
+ */
+
+void
+ngx_http_gsh_cache_check_tee(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx)
+{
+    const char  *err;
+
+    if (!ctx->cache_write) {
+        return;
+    }
+
+    err = gsh_session_tee_error(ctx->session);
+
+    if (err[0] != '\0') {
+        ngx_log_error(NGX_LOG_CRIT, r->connection->log, 0,
+                      "git_smart_http: pack cache: %s", err);
+        ngx_http_gsh_cache_abandon(ctx);
     }
 }
 
@@ -266,22 +349,20 @@ ngx_http_gsh_cache_written(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx)
 void
 ngx_http_gsh_cache_abandon(ngx_http_gsh_ctx_t *ctx)
 {
-    u_char  tmp[NGX_MAX_PATH];
-
     if (!ctx->cache_write) {
         return;
     }
 
     ctx->cache_write = 0;
 
-    ngx_http_gsh_cache_file_name(ctx->cache, ctx->cache_key, ctx->cache_gen,
-                                 1, tmp);
-    (void) ngx_delete_file(tmp);
+    ngx_http_gsh_cache_delete(ctx->cache, ctx->cache_key, ctx->cache_gen, 1,
+                              ctx->request->connection->log);
 
     ngx_close_file(ctx->cache_fd);
     ctx->cache_fd = NGX_INVALID_FILE;
 
-    ngx_http_gsh_cache_drop(ctx->cache, ctx->cache_key, ctx->cache_gen);
+    ngx_http_gsh_cache_drop(ctx->cache, ctx->cache_key, ctx->cache_gen,
+                            ctx->request->connection->log);
 }
 
 
@@ -406,7 +487,19 @@ ngx_http_gsh_cache_pump(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx)
         }
     }
 
-    if (ngx_http_gsh_cache_wait(r, ctx, pending) != NGX_OK) {
+    /*
+     * nothing to send: the file is looked at again after the tick, less
+     * often while it does not grow (a writer counting a large pack)
+     */
+
+    if (!pending && !r->aio && !ctx->cache_tick.timer_set) {
+        ngx_add_timer(&ctx->cache_tick, ctx->cache_next);
+        ctx->cache_idle += ctx->cache_next;
+        ctx->cache_next = ngx_min(2 * ctx->cache_next,
+                                  NGX_HTTP_GSH_CACHE_TICK_MAX);
+    }
+
+    if (ngx_http_gsh_wait_client(r, pending) != NGX_OK) {
         ngx_http_finalize_request(r, NGX_ERROR);
     }
 }
@@ -425,48 +518,34 @@ ngx_http_gsh_cache_next(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx)
     off_t             size;
     ngx_int_t         rc;
     ngx_buf_t        *b;
-    ngx_uint_t        whole, again;
+    ngx_uint_t        whole;
     ngx_chain_t       out;
     ngx_file_info_t   fi;
 
-    again = 1;
+    if (ctx->cache_hit) {
+        /* a finished file: the index says how long it is */
+        size = ctx->cache_size;
+        whole = 1;
 
-stat:
-
-    if (ngx_fd_info(ctx->cache_fd, &fi) == NGX_FILE_ERROR) {
-        ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
-                      ngx_fd_info_n " \"%V\" failed", &ctx->cache_file.name);
-        ngx_http_finalize_request(r, NGX_ERROR);
-        return NGX_ERROR;
-    }
-
-    /* the mode is set after the last byte is written */
-
-    whole = ((ngx_file_access(&fi) & 0777) == NGX_HTTP_GSH_CACHE_WHOLE);
-    size = ngx_file_size(&fi);
-
-    if (size == ctx->cache_sent && !whole) {
-
-        if (ngx_http_gsh_cache_writing_now(ctx->cache, ctx->cache_key,
-                                           ctx->cache_gen))
-        {
-            return NGX_DECLINED;
+    } else {
+        if (ngx_fd_info(ctx->cache_fd, &fi) == NGX_FILE_ERROR) {
+            ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
+                          ngx_fd_info_n " \"%V\" failed",
+                          &ctx->cache_file.name);
+            ngx_http_finalize_request(r, NGX_ERROR);
+            return NGX_ERROR;
         }
 
-        if (again) {
-            /* it may have been finished since the look above */
-            again = 0;
-            goto stat;
+        size = ngx_file_size(&fi);
+        whole = 0;
+
+        if (size == ctx->cache_sent) {
+            rc = ngx_http_gsh_cache_idle(r, ctx, &whole);
+
+            if (rc != NGX_OK) {
+                return rc;
+            }
         }
-
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "git_smart_http: repository \"%V\": the writer of "
-                      "pack cache file \"%V\" is gone, closing the "
-                      "connection", &ctx->repo_log, &ctx->cache_file.name);
-
-        ctx->failed = 1;
-        ngx_http_finalize_request(r, NGX_ERROR);
-        return NGX_DONE;
     }
 
     b = ngx_http_gsh_cache_range(r, ctx, size, whole);
@@ -496,7 +575,70 @@ stat:
         return NGX_ERROR;
     }
 
+    ctx->cache_idle = 0;
+    ctx->cache_next = NGX_HTTP_GSH_CACHE_TICK;
+
     return NGX_OK;
+}
+
+
+/*
+ * A follower's file has not grown: NGX_OK with *whole when its writer
+ * finished it, NGX_DECLINED while the writer goes on, NGX_DONE (the
+ * connection closed) when the writer is gone or silent for too long.
+ */
+
+static ngx_int_t
+ngx_http_gsh_cache_idle(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx,
+    ngx_uint_t *whole)
+{
+    off_t                     size;
+    ngx_int_t                 rc;
+    ngx_msec_t                limit;
+    ngx_file_info_t           fi;
+    ngx_http_gsh_loc_conf_t  *glcf;
+
+    rc = ngx_http_gsh_cache_state(ctx->cache, ctx->cache_key, ctx->cache_gen,
+                                  &size);
+
+    if (rc == NGX_OK && size == ctx->cache_sent) {
+        *whole = 1;
+        return NGX_OK;
+    }
+
+    /* evicted or replaced the moment it was finished: its mode says */
+
+    if (rc == NGX_DECLINED
+        && ngx_fd_info(ctx->cache_fd, &fi) != NGX_FILE_ERROR
+        && (ngx_file_access(&fi) & 0777) == NGX_HTTP_GSH_CACHE_WHOLE
+        && ngx_file_size(&fi) == ctx->cache_sent)
+    {
+        *whole = 1;
+        return NGX_OK;
+    }
+
+    glcf = ngx_http_get_module_loc_conf(r, ngx_http_git_smart_http_module);
+
+    limit = NGX_HTTP_GSH_CACHE_IDLE;
+
+    if (glcf->timeout && glcf->timeout < limit) {
+        limit = glcf->timeout;
+    }
+
+    if (rc == NGX_AGAIN && ctx->cache_idle < limit) {
+        return NGX_DECLINED;
+    }
+
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "git_smart_http: repository \"%V\": the writer of pack "
+                  "cache file \"%V\" is %s, closing the connection",
+                  &ctx->repo_log, &ctx->cache_file.name,
+                  rc == NGX_AGAIN ? "silent" : "gone");
+
+    ctx->failed = 1;
+    ngx_http_finalize_request(r, NGX_ERROR);
+
+    return NGX_DONE;
 }
 
 
@@ -531,35 +673,4 @@ ngx_http_gsh_cache_range(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx,
     ctx->cache_sent = size;
 
     return b;
-}
-
-
-/* for the client (send_timeout), or for the writer (the tick) */
-
-static ngx_int_t
-ngx_http_gsh_cache_wait(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx,
-    ngx_uint_t pending)
-{
-    ngx_event_t               *wev;
-    ngx_http_core_loc_conf_t  *clcf;
-
-    wev = r->connection->write;
-    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
-
-    if (pending) {
-        if (!wev->delayed) {
-            ngx_add_timer(wev, clcf->send_timeout);
-        }
-
-    } else {
-        if (wev->timer_set && !wev->delayed) {
-            ngx_del_timer(wev);
-        }
-
-        if (!r->aio && !ctx->cache_tick.timer_set) {
-            ngx_add_timer(&ctx->cache_tick, NGX_HTTP_GSH_CACHE_TICK);
-        }
-    }
-
-    return ngx_handle_write_event(wev, clcf->send_lowat);
 }

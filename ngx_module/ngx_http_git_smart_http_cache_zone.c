@@ -21,6 +21,8 @@
 static char *ngx_http_gsh_cache_register(ngx_conf_t *cf,
     ngx_http_gsh_cache_t *cache, ngx_str_t *name, ssize_t size,
     ngx_http_gsh_main_conf_t *gmcf);
+static ngx_uint_t ngx_http_gsh_cache_path_taken(ngx_conf_t *cf,
+    ngx_http_gsh_main_conf_t *gmcf, ngx_str_t *path);
 static ngx_int_t ngx_http_gsh_cache_param(ngx_conf_t *cf,
     ngx_http_gsh_cache_t *cache, ngx_str_t *value, ngx_str_t *name,
     ssize_t *size);
@@ -113,6 +115,10 @@ ngx_http_gsh_cache_path(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"%V\" must have \"keys_zone\" parameter",
                            &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_gsh_cache_path_taken(cf, gmcf, &cache->path->name)) {
         return NGX_CONF_ERROR;
     }
 
@@ -241,6 +247,38 @@ ngx_http_gsh_cache_param(ngx_conf_t *cf, ngx_http_gsh_cache_t *cache,
 }
 
 
+/* two caches in one folder would remove each other's files */
+
+static ngx_uint_t
+ngx_http_gsh_cache_path_taken(ngx_conf_t *cf, ngx_http_gsh_main_conf_t *gmcf,
+    ngx_str_t *path)
+{
+    ngx_uint_t              i;
+    ngx_http_gsh_cache_t  **cache;
+
+    if (gmcf->pack_caches == NULL) {
+        return 0;
+    }
+
+    cache = gmcf->pack_caches->elts;
+
+    for (i = 0; i < gmcf->pack_caches->nelts; i++) {
+        if (cache[i]->path->name.len == path->len
+            && ngx_strncmp(cache[i]->path->name.data, path->data, path->len)
+               == 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "the \"%V\" folder is the pack cache "
+                               "\"%V\"'s already", path,
+                               &cache[i]->shm_zone->shm.name);
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
 /* git_smart_http_pack_cache name | off */
 
 char *
@@ -274,6 +312,28 @@ ngx_http_gsh_cache_use(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/*
+ * At the merge, once the http block is read: the zone that a location
+ * names must be one that git_smart_http_pack_cache_path declared (not
+ * another module's, nor the module's own "git_smart_http").
+ */
+
+char *
+ngx_http_gsh_cache_check(ngx_conf_t *cf, ngx_shm_zone_t *zone)
+{
+    if (zone == NULL || zone->init == ngx_http_gsh_cache_init_zone) {
+        return NGX_CONF_OK;
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "git_smart_http_pack_cache \"%V\": no "
+                       "git_smart_http_pack_cache_path declares that zone",
+                       &zone->shm.name);
+
+    return NGX_CONF_ERROR;
+}
+
+
 static ngx_int_t
 ngx_http_gsh_cache_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 {
@@ -292,6 +352,14 @@ ngx_http_gsh_cache_init_zone(ngx_shm_zone_t *shm_zone, void *data)
                           "while previously it used the \"%V\" cache path",
                           &shm_zone->shm.name, &cache->path->name,
                           &ocache->path->name);
+            return NGX_ERROR;
+        }
+
+        if (ocache->sh->magic != NGX_HTTP_GSH_CACHE_MAGIC) {
+            ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                          "pack cache \"%V\" was made by another version "
+                          "of the module: restart nginx",
+                          &shm_zone->shm.name);
             return NGX_ERROR;
         }
 
@@ -314,13 +382,26 @@ ngx_http_gsh_cache_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     ngx_rbtree_init(&cache->sh->rbtree, &cache->sh->sentinel,
                     ngx_rbtree_insert_value);
     ngx_queue_init(&cache->sh->queue);
-    cache->sh->next_gen = 1;
+    cache->sh->magic = NGX_HTTP_GSH_CACHE_MAGIC;
+
+    /*
+     * generations of this index never name a file of another (a binary
+     * upgrade's, whose workers may still write beside these)
+     */
+
+    cache->sh->next_gen = ((uint64_t) ngx_time() << 20)
+                          ^ ((uint64_t) ngx_random() & 0xfffff);
 
     shpool->log_nomem = 0;
 
-    /* what a former run left is not in the index, so nothing trusts it */
+    /*
+     * what a former run left is not in the index, so nothing trusts it;
+     * "nginx -t" makes zones too, beside a server that runs
+     */
 
-    ngx_http_gsh_cache_wipe(cache, shm_zone->shm.log);
+    if (!ngx_test_config) {
+        ngx_http_gsh_cache_wipe(cache, shm_zone->shm.log);
+    }
 
     return NGX_OK;
 }
@@ -383,6 +464,62 @@ ngx_http_gsh_cache_file_name(ngx_http_gsh_cache_t *cache, const u_char *key,
     }
 
     *p = '\0';
+}
+
+
+/*
+ * Before a request waits for a pack slot: whether the answer is there
+ * (HIT), or being written by a live writer (UPDATING), with no change but
+ * the entry's use.  Else way->status stays none, and the request asks
+ * ngx_http_gsh_cache_find() once it holds its slot, so that a writer never
+ * waits in the queue with followers behind it.
+ */
+
+void
+ngx_http_gsh_cache_peek(ngx_http_gsh_cache_t *cache, const u_char *key,
+    const u_char *stamp, ngx_http_gsh_cache_way_t *way, ngx_log_t *log)
+{
+    ngx_http_gsh_cache_gone_t   gone;
+    ngx_http_gsh_cache_node_t  *node;
+
+    ngx_memzero(way, sizeof(*way));
+    gone.n = 0;
+
+    ngx_shmtx_lock(&cache->shpool->mutex);
+
+    ngx_http_gsh_cache_expire(cache, &gone);
+
+    node = ngx_http_gsh_cache_lookup(cache->sh, key);
+
+    if (node == NULL
+        || ngx_memcmp(node->stamp, stamp, NGX_HTTP_GSH_CACHE_KEY_LEN) != 0)
+    {
+        goto done;
+    }
+
+    if (node->state == ngx_http_gsh_cache_ready) {
+        way->status = ngx_http_gsh_cache_hit;
+        way->size = node->size;
+
+    } else if (node->state == ngx_http_gsh_cache_writing
+               && ngx_http_gsh_cache_writer_alive(node))
+    {
+        way->status = ngx_http_gsh_cache_updating;
+
+    } else {
+        goto done;
+    }
+
+    way->gen = node->gen;
+    node->used = ngx_time();
+    ngx_queue_remove(&node->queue);
+    ngx_queue_insert_head(&cache->sh->queue, &node->queue);
+
+done:
+
+    ngx_shmtx_unlock(&cache->shpool->mutex);
+
+    ngx_http_gsh_cache_unlink(cache, &gone, log);
 }
 
 
@@ -579,6 +716,10 @@ ngx_http_gsh_cache_insert(ngx_http_gsh_cache_t *cache, const u_char *key,
             break;
         }
 
+        if (gone->n == NGX_HTTP_GSH_CACHE_GONE) {
+            return NULL;
+        }
+
         for (q = ngx_queue_last(&cache->sh->queue);
              q != ngx_queue_sentinel(&cache->sh->queue);
              q = ngx_queue_prev(q))
@@ -628,6 +769,7 @@ ngx_http_gsh_cache_let_go(ngx_http_gsh_cache_t *cache,
         ngx_memcpy(gone->key[gone->n], node->node_key,
                    NGX_HTTP_GSH_CACHE_KEY_LEN);
         gone->gen[gone->n] = node->gen;
+        /* a writer that died may have renamed its file already */
         gone->tmp[gone->n] = (node->state == ngx_http_gsh_cache_writing);
         gone->n++;
     }
@@ -714,6 +856,12 @@ ngx_http_gsh_cache_finish(ngx_http_gsh_cache_t *cache, const u_char *key,
         goto done;
     }
 
+    if (size > cache->max_size) {
+        /* not kept, and nothing else goes for it */
+        ngx_http_gsh_cache_forget(cache, node, &gone);
+        goto done;
+    }
+
     node->state = ngx_http_gsh_cache_ready;
     node->size = size;
     cache->sh->size += size;
@@ -722,8 +870,11 @@ ngx_http_gsh_cache_finish(ngx_http_gsh_cache_t *cache, const u_char *key,
 
     q = ngx_queue_last(&cache->sh->queue);
 
+    /* a full list of files to remove stops it: the next finish goes on */
+
     while (cache->sh->size > cache->max_size
-           && q != ngx_queue_sentinel(&cache->sh->queue))
+           && q != ngx_queue_sentinel(&cache->sh->queue)
+           && gone.n < NGX_HTTP_GSH_CACHE_GONE)
     {
         old = ngx_queue_data(q, ngx_http_gsh_cache_node_t, queue);
         q = ngx_queue_prev(q);
@@ -750,11 +901,14 @@ done:
 }
 
 
-/* the writer failed or left: its entry goes, and its followers end */
+/*
+ * The generation's entry goes with its files: its writer failed or left
+ * (its followers end), or its file went away.
+ */
 
 void
 ngx_http_gsh_cache_drop(ngx_http_gsh_cache_t *cache, const u_char *key,
-    uint64_t gen)
+    uint64_t gen, ngx_log_t *log)
 {
     ngx_http_gsh_cache_gone_t   gone;
     ngx_http_gsh_cache_node_t  *node;
@@ -765,37 +919,51 @@ ngx_http_gsh_cache_drop(ngx_http_gsh_cache_t *cache, const u_char *key,
 
     node = ngx_http_gsh_cache_lookup(cache->sh, key);
 
-    if (node && node->gen == gen && node->state == ngx_http_gsh_cache_writing)
+    if (node && node->gen == gen && node->state != ngx_http_gsh_cache_counting)
     {
         ngx_http_gsh_cache_forget(cache, node, &gone);
     }
 
     ngx_shmtx_unlock(&cache->shpool->mutex);
 
-    /* the writer removes its file itself */
+    ngx_http_gsh_cache_unlink(cache, &gone, log);
 }
 
 
-/* whether the generation is still being written by a live writer */
+/*
+ * What a follower asks while the file does not grow: NGX_AGAIN while the
+ * generation is written by a live writer, NGX_OK when it is finished
+ * (*size), NGX_DECLINED when the index no longer has it or its writer died.
+ */
 
-ngx_uint_t
-ngx_http_gsh_cache_writing_now(ngx_http_gsh_cache_t *cache,
-    const u_char *key, uint64_t gen)
+ngx_int_t
+ngx_http_gsh_cache_state(ngx_http_gsh_cache_t *cache, const u_char *key,
+    uint64_t gen, off_t *size)
 {
-    ngx_uint_t                  writing;
+    ngx_int_t                   rc;
     ngx_http_gsh_cache_node_t  *node;
+
+    rc = NGX_DECLINED;
 
     ngx_shmtx_lock(&cache->shpool->mutex);
 
     node = ngx_http_gsh_cache_lookup(cache->sh, key);
 
-    writing = (node && node->gen == gen
-               && node->state == ngx_http_gsh_cache_writing
-               && ngx_http_gsh_cache_writer_alive(node));
+    if (node && node->gen == gen) {
+        if (node->state == ngx_http_gsh_cache_ready) {
+            *size = node->size;
+            rc = NGX_OK;
+
+        } else if (node->state == ngx_http_gsh_cache_writing
+                   && ngx_http_gsh_cache_writer_alive(node))
+        {
+            rc = NGX_AGAIN;
+        }
+    }
 
     ngx_shmtx_unlock(&cache->shpool->mutex);
 
-    return writing;
+    return rc;
 }
 
 
@@ -817,19 +985,30 @@ static void
 ngx_http_gsh_cache_unlink(ngx_http_gsh_cache_t *cache,
     ngx_http_gsh_cache_gone_t *gone, ngx_log_t *log)
 {
-    u_char      file[NGX_MAX_PATH];
     ngx_uint_t  i;
 
     for (i = 0; i < gone->n; i++) {
-        ngx_http_gsh_cache_file_name(cache, gone->key[i], gone->gen[i],
-                                     gone->tmp[i], file);
+        ngx_http_gsh_cache_delete(cache, gone->key[i], gone->gen[i], 0, log);
 
-        if (ngx_delete_file(file) == NGX_FILE_ERROR
-            && ngx_errno != NGX_ENOENT)
-        {
-            ngx_log_error(NGX_LOG_CRIT, log, ngx_errno,
-                          ngx_delete_file_n " \"%s\" failed", file);
+        if (gone->tmp[i]) {
+            ngx_http_gsh_cache_delete(cache, gone->key[i], gone->gen[i], 1,
+                                      log);
         }
+    }
+}
+
+
+void
+ngx_http_gsh_cache_delete(ngx_http_gsh_cache_t *cache, const u_char *key,
+    uint64_t gen, ngx_uint_t tmp, ngx_log_t *log)
+{
+    u_char  file[NGX_MAX_PATH];
+
+    ngx_http_gsh_cache_file_name(cache, key, gen, tmp, file);
+
+    if (ngx_delete_file(file) == NGX_FILE_ERROR && ngx_errno != NGX_ENOENT) {
+        ngx_log_error(NGX_LOG_CRIT, log, ngx_errno,
+                      ngx_delete_file_n " \"%s\" failed", file);
     }
 }
 

@@ -14,6 +14,9 @@
 
 #define NGX_HTTP_GSH_CACHE_KEY_LEN  20
 
+/* the index's layout, checked when a reload reuses the zone */
+#define NGX_HTTP_GSH_CACHE_MAGIC    0x67736301
+
 /* files a call may let go of; more wait for the next fresh start */
 #define NGX_HTTP_GSH_CACHE_GONE     16
 
@@ -40,6 +43,7 @@ typedef struct {
 
 
 typedef struct {
+    uint32_t                    magic;
     ngx_rbtree_t                rbtree;
     ngx_rbtree_node_t           sentinel;
     ngx_queue_t                 queue;      /* most recently used first */
@@ -86,19 +90,23 @@ typedef struct {
 } ngx_http_gsh_cache_gone_t;
 
 
+void ngx_http_gsh_cache_peek(ngx_http_gsh_cache_t *cache, const u_char *key,
+    const u_char *stamp, ngx_http_gsh_cache_way_t *way, ngx_log_t *log);
 void ngx_http_gsh_cache_find(ngx_http_gsh_cache_t *cache, const u_char *key,
     const u_char *stamp, ngx_http_gsh_cache_way_t *way, ngx_log_t *log);
 ngx_uint_t ngx_http_gsh_cache_finish(ngx_http_gsh_cache_t *cache,
     const u_char *key, uint64_t gen, off_t size, ngx_log_t *log);
 void ngx_http_gsh_cache_drop(ngx_http_gsh_cache_t *cache, const u_char *key,
-    uint64_t gen);
-ngx_uint_t ngx_http_gsh_cache_writing_now(ngx_http_gsh_cache_t *cache,
-    const u_char *key, uint64_t gen);
+    uint64_t gen, ngx_log_t *log);
+ngx_int_t ngx_http_gsh_cache_state(ngx_http_gsh_cache_t *cache,
+    const u_char *key, uint64_t gen, off_t *size);
 void ngx_http_gsh_cache_count(ngx_http_gsh_cache_t *cache,
     ngx_http_gsh_cache_status_e status, off_t bytes);
 /* buf: at least NGX_MAX_PATH bytes */
 void ngx_http_gsh_cache_file_name(ngx_http_gsh_cache_t *cache,
     const u_char *key, uint64_t gen, ngx_uint_t tmp, u_char *buf);
+void ngx_http_gsh_cache_delete(ngx_http_gsh_cache_t *cache, const u_char *key,
+    uint64_t gen, ngx_uint_t tmp, ngx_log_t *log);
 
 
 #endif /* _NGX_HTTP_GIT_SMART_HTTP_CACHE_ZONE_H_INCLUDED_ */

@@ -704,6 +704,12 @@ ngx_http_gsh_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_http_gsh_merge_limits(prev, conf);
 
+    ngx_conf_merge_ptr_value(conf->pack_cache, prev->pack_cache, NULL);
+
+    if (ngx_http_gsh_cache_check(cf, conf->pack_cache) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
     if (!conf->enable) {
         return NGX_CONF_OK;
     }
@@ -779,7 +785,6 @@ ngx_http_gsh_merge_limits(ngx_http_gsh_loc_conf_t *prev,
     ngx_conf_merge_msec_value(conf->queue_timeout, prev->queue_timeout,
                               NGX_HTTP_GSH_QUEUE_TIMEOUT);
     ngx_conf_merge_msec_value(conf->timeout, prev->timeout, 0);
-    ngx_conf_merge_ptr_value(conf->pack_cache, prev->pack_cache, NULL);
 }
 
 

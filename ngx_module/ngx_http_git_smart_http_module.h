@@ -112,6 +112,10 @@
  * follower reads)
  */
 #define NGX_HTTP_GSH_CACHE_TICK   10
+#define NGX_HTTP_GSH_CACHE_TICK_MAX  320
+/* a follower whose file has not grown for this long ends, unless
+   git_smart_http_timeout (which bounds its writer too) is shorter */
+#define NGX_HTTP_GSH_CACHE_IDLE   600000
 #define NGX_HTTP_GSH_CACHE_PART   0600
 #define NGX_HTTP_GSH_CACHE_WHOLE  0640
 
@@ -199,6 +203,11 @@ typedef struct {
     size_t                      written;
     int                         rc;
     unsigned                    use_pieces:1;
+    unsigned                    want_cache_key:1; /* an open, for the pack
+                                                     cache */
+    int                         cacheable;
+    u_char                      cache_key[20];
+    u_char                      cache_stamp[20];
     size_t                      npieces;
     gsh_piece                   pieces[NGX_HTTP_GSH_PIECES];
 } ngx_http_gsh_task_ctx_t;
@@ -302,7 +311,11 @@ typedef struct {
     /* the pack cache: see the cache file */
     ngx_http_gsh_cache_t       *cache;
     u_char                      cache_key[20];
+    u_char                      cache_stamp[20];
     uint64_t                    cache_gen;
+    off_t                       cache_size; /* a HIT's, from the index */
+    ngx_msec_t                  cache_idle; /* a follower's wait so far */
+    ngx_msec_t                  cache_next; /* its next look, in ms */
     ngx_fd_t                    cache_fd;   /* written, or read */
     off_t                       cache_sent; /* read and handed to output */
     ngx_file_t                  cache_file; /* read */
@@ -331,6 +344,8 @@ typedef struct {
     unsigned                    cache_write:1; /* the core copies into
                                                   cache_fd */
     unsigned                    cache_read:1;  /* the answer is cache_fd's */
+    unsigned                    cache_hit:1;   /* cache_fd is finished */
+    unsigned                    cache_keyed:1; /* to claim with its slot */
 } ngx_http_gsh_ctx_t;
 
 
@@ -360,7 +375,13 @@ void ngx_http_gsh_update_chains(ngx_http_request_t *r,
     ngx_http_gsh_ctx_t *ctx, ngx_chain_t **out);
 
 /* the cache file: a request's way with the pack cache */
+ngx_uint_t ngx_http_gsh_cache_wanted(ngx_http_request_t *r,
+    ngx_http_gsh_ctx_t *ctx);
 ngx_int_t ngx_http_gsh_cache_start(ngx_http_request_t *r,
+    ngx_http_gsh_ctx_t *ctx);
+ngx_int_t ngx_http_gsh_cache_claim(ngx_http_request_t *r,
+    ngx_http_gsh_ctx_t *ctx);
+void ngx_http_gsh_cache_check_tee(ngx_http_request_t *r,
     ngx_http_gsh_ctx_t *ctx);
 void ngx_http_gsh_cache_send(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx);
 void ngx_http_gsh_cache_written(ngx_http_request_t *r,
@@ -373,6 +394,7 @@ const char *ngx_http_gsh_cache_status_name(
 char *ngx_http_gsh_cache_path(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_gsh_cache_use(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_gsh_cache_check(ngx_conf_t *cf, ngx_shm_zone_t *zone);
 ngx_uint_t ngx_http_gsh_cache_metrics_size(ngx_array_t *caches);
 u_char *ngx_http_gsh_cache_metrics(u_char *p, u_char *last,
     ngx_array_t *caches);
@@ -425,6 +447,7 @@ ngx_int_t ngx_http_gsh_set_nocache(ngx_http_request_t *r);
 ngx_int_t ngx_http_gsh_error(ngx_http_request_t *r, ngx_int_t status);
 ngx_int_t ngx_http_gsh_log_escape(ngx_pool_t *pool, ngx_str_t *src,
     ngx_str_t *dst);
+ngx_int_t ngx_http_gsh_wait_client(ngx_http_request_t *r, ngx_uint_t pending);
 
 
 #endif /* _NGX_HTTP_GIT_SMART_HTTP_MODULE_H_INCLUDED_ */

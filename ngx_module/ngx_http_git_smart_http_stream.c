@@ -194,6 +194,8 @@ ngx_http_gsh_post_task(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx,
     t->written = 0;
     t->npieces = 0;
     t->use_pieces = (op == ngx_http_gsh_op_read && ctx->zero_copy);
+    t->want_cache_key = (op == ngx_http_gsh_op_open
+                         && ngx_http_gsh_cache_wanted(r, ctx));
 
     if (op == ngx_http_gsh_op_read) {
         b = ctx->filling->buf;
@@ -246,6 +248,12 @@ ngx_http_gsh_thread_handler(void *data, ngx_log_t *log)
 
     if (t->op == ngx_http_gsh_op_open) {
         t->rc = gsh_session_open(t->session);
+
+        /* here, not on the loop: it sorts the wants and may hash the refs */
+
+        t->cacheable = t->want_cache_key && t->rc == 200
+                       && gsh_session_cache_key(t->session, t->cache_key,
+                                                t->cache_stamp);
 
     } else if (t->use_pieces) {
         t->rc = gsh_session_read_pieces(t->session, t->buf, t->cap,
@@ -489,6 +497,14 @@ ngx_http_gsh_open_failed(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx,
 static void
 ngx_http_gsh_pack_granted(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx)
 {
+    /* written meanwhile by another request: the slot is not needed */
+
+    if (ngx_http_gsh_cache_claim(r, ctx) == NGX_OK) {
+        ngx_http_gsh_limit_release(ctx);
+        ngx_http_gsh_send_response(r, ctx);
+        return;
+    }
+
     ctx->pack = 1;
 
     ngx_http_gsh_send_response(r, ctx);
@@ -584,6 +600,7 @@ ngx_http_gsh_read_result(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx,
     switch (rc) {
 
     case GSH_AGAIN:
+        ngx_http_gsh_cache_check_tee(r, ctx);
         break;
 
     case GSH_DONE:
@@ -670,14 +687,11 @@ static void
 ngx_http_gsh_stream(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx,
     ngx_chain_t *out)
 {
-    ngx_int_t                  rc;
-    ngx_uint_t                 pending;
-    ngx_event_t               *wev;
-    ngx_connection_t          *c;
-    ngx_http_core_loc_conf_t  *clcf;
+    ngx_int_t          rc;
+    ngx_uint_t         pending;
+    ngx_connection_t  *c;
 
     c = r->connection;
-    wev = c->write;
 
 again:
 
@@ -724,23 +738,7 @@ again:
         }
     }
 
-    /*
-     * wait for the client only while something is waiting to be sent:
-     * the time the core takes to produce bytes is not a send timeout
-     */
-
-    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
-
-    if (pending) {
-        if (!wev->delayed) {
-            ngx_add_timer(wev, clcf->send_timeout);
-        }
-
-    } else if (wev->timer_set && !wev->delayed) {
-        ngx_del_timer(wev);
-    }
-
-    if (ngx_handle_write_event(wev, clcf->send_lowat) != NGX_OK) {
+    if (ngx_http_gsh_wait_client(r, pending) != NGX_OK) {
         ngx_http_finalize_request(r, NGX_ERROR);
         return;
     }

@@ -150,3 +150,31 @@ ngx_http_gsh_log_escape(ngx_pool_t *pool, ngx_str_t *src, ngx_str_t *dst)
 
     return NGX_OK;
 }
+
+
+/*
+ * Waits for the client only while something is waiting to be sent
+ * (send_timeout): the time the core takes to produce bytes, or a pack
+ * cache file to grow, is not a send timeout.
+ */
+
+ngx_int_t
+ngx_http_gsh_wait_client(ngx_http_request_t *r, ngx_uint_t pending)
+{
+    ngx_event_t               *wev;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    wev = r->connection->write;
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    if (pending) {
+        if (!wev->delayed) {
+            ngx_add_timer(wev, clcf->send_timeout);
+        }
+
+    } else if (wev->timer_set && !wev->delayed) {
+        ngx_del_timer(wev);
+    }
+
+    return ngx_handle_write_event(wev, clcf->send_lowat);
+}

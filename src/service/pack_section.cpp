@@ -40,7 +40,9 @@ void hash_filter(pack::Sha1 &h, const pack::ObjectFilter &f) {
 } // namespace
 
 bool PackSection::hash_request(pack::Sha1 &h) const {
-    if (!input_.haves.empty())
+    // sparse:oid names its blob as a revision (a ref, a reflog entry),
+    // which a key of the request's text cannot pin down.
+    if (!input_.haves.empty() || !input_.filter.by_content())
         return false;
     hash_oids(h, input_.wants);
     hash_oids(h, input_.include_tags);

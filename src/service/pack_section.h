@@ -58,7 +58,7 @@ class PackSection {
     // Adds to h everything the pack's bytes follow from besides the
     // repository: what to send, the options, progress and framing. False
     // (h untouched) for a pack that depends on what the client has: one with
-    // haves.
+    // haves, or a sparse:oid filter.
     bool hash_request(pack::Sha1 &h) const;
     const pack::PackStats *stats() const { return stream_ ? &stream_->stats() : nullptr; }
 

@@ -12,6 +12,7 @@ import http.client
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -224,6 +225,24 @@ def http_request(port, method, path, headers=None, body=None, timeout=120,
 FLUSH = "flush"
 DELIM = "delim"
 RESPONSE_END = "response-end"
+
+
+def open_fetch(port, path, body, rcvbuf=None):
+    """A socket that has sent a v2 upload-pack POST over HTTP/1.0 (the
+    answer ends with the connection). With rcvbuf, a small receive window
+    (set before connecting), so that little of a held answer is in flight
+    in the kernel."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.settimeout(120)
+    if rcvbuf:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    s.connect(("127.0.0.1", port))
+    s.sendall(b"POST %s HTTP/1.0\r\nHost: 127.0.0.1\r\n"
+              b"Git-Protocol: version=2\r\n"
+              b"Content-Type: application/x-git-upload-pack-request\r\n"
+              b"Content-Length: %d\r\n\r\n" % (path.encode(), len(body))
+              + body)
+    return s
 
 
 def pkt(data):

@@ -107,17 +107,7 @@ def raw_fetch(port, path, tip, rcvbuf=4096):
     """Sends a v2 fetch over HTTP/1.0 (the body ends at EOF, no chunking)
     and reads nothing: with a tiny receive buffer the pack soon waits for
     this client."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-    s.settimeout(120)
-    s.connect(("127.0.0.1", port))
-    body = fetch_body(tip)
-    s.sendall(b"POST %s HTTP/1.0\r\nHost: 127.0.0.1\r\n"
-              b"Git-Protocol: version=2\r\n"
-              b"Content-Type: application/x-git-upload-pack-request\r\n"
-              b"Content-Length: %d\r\n\r\n" % (path.encode(), len(body))
-              + body)
-    return s
+    return helpers.open_fetch(port, path, fetch_body(tip), rcvbuf)
 
 
 def read_until(s, marker):

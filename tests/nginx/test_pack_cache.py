@@ -384,22 +384,7 @@ def srv(root, tmp_path_factory):
 # --------------------------------------------------------------------------
 # raw HTTP/1.0 fetches that a test can hold
 
-def open_fetch(port, path, body, rcvbuf=None):
-    """A socket that has sent a v2 upload-pack POST over HTTP/1.0 (the
-    answer ends with the connection). With rcvbuf, a small receive window
-    (set before connecting), so that little of a held answer is in flight
-    in the kernel."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.settimeout(120)
-    if rcvbuf:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-    s.connect(("127.0.0.1", port))
-    s.sendall(b"POST %s HTTP/1.0\r\nHost: 127.0.0.1\r\n"
-              b"Git-Protocol: version=2\r\n"
-              b"Content-Type: application/x-git-upload-pack-request\r\n"
-              b"Content-Length: %d\r\n\r\n" % (path.encode(), len(body))
-              + body)
-    return s
+open_fetch = helpers.open_fetch
 
 
 def read_some(s, n):
@@ -595,6 +580,16 @@ BAD = {
     "two arguments": (
         "git_smart_http_pack_cache_path {c}/a keys_zone=a:1m;", "",
         "git_smart_http_pack_cache a off;", ["git_smart_http_pack_cache"]),
+    # the module's own zone of limits and counters is no pack cache
+    "the module's own zone": (
+        "git_smart_http_pack_cache_path {c}/a keys_zone=a:1m;", "",
+        "git_smart_http_pack_cache git_smart_http;",
+        ["git_smart_http_pack_cache \"git_smart_http\"", "declares"]),
+    # two indexes over one folder would remove each other's files
+    "two zones in one folder": (
+        "git_smart_http_pack_cache_path {c}/a keys_zone=one:1m;\n"
+        "    git_smart_http_pack_cache_path {c}/a keys_zone=two:1m;", "", "",
+        ["folder", "one"]),
     # as proxy_cache_path: one zone name, one path
     "a zone declared twice": (
         "git_smart_http_pack_cache_path {c}/a keys_zone=dup:1m;\n"
@@ -964,8 +959,9 @@ def test_max_size_evicts_the_least_recently_used(git, root, srv):
         big = srv.fetch(zone, "evbig.git", bodies["evbig.git"], zone=zone)
         assert big.entry.cache == "MISS"
         assert_same_answer(big.response.body, refs["evbig.git"], "evbig")
+        # and evicts nothing for it
         now, writing = srv.files(zone)
-        assert set(now) <= set(kept) and not writing, (kept, now)
+        assert set(now) == set(kept) and not writing, (kept, now)
     m = wait_counts(srv.port, zone, {"miss": 5})
     assert m.get(SIZE, zone=zone) <= EVICT_MAX, m.text
 
@@ -1151,6 +1147,25 @@ def test_fresh_start_wipes_and_reload_keeps(git, root, tmp_path):
         assert second.entry.cache == "HIT"
         finished, _ = ngx.files("w")
         assert len(finished) == 1
+
+        # `nginx -t` makes the zones too, and leaves the running cache be
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+        env.update(helpers.sanitizer_env())
+        t = subprocess.run(
+            [str(helpers.NGINX_BIN), "-t", "-p", str(ngx.nginx.prefix), "-c",
+             str(ngx.nginx.conf_path), "-e", "stderr"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+            timeout=60)
+        assert t.returncode == 0, t.stderr
+        assert ngx.files("w")[0] == finished
+
+        # a finished file is sent whole whatever its mode says
+        for name in finished:
+            os.chmod(path / name, 0o644)
+        hit = ngx.fetch("w", repo, body, zone="w")
+        assert hit.entry.cache == "HIT" and hit.entry.git_status == "ok"
+        assert_same_answer(hit.response.body, first.response.body,
+                           "after nginx -t and a chmod")
 
         # a reload: new workers, the same entries
         old = ngx.workers()

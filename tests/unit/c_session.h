@@ -18,11 +18,10 @@ struct SessionDeleter {
 };
 using SessionPtr = std::unique_ptr<gsh_session, SessionDeleter>;
 
-// A session of kind on root/repo, with protocol as its Git-Protocol header
-// ("" for none) and body, opened: *status is what the open returned.
-inline SessionPtr open_session(const std::string &root, const std::string &repo,
-                               gsh_request_kind kind, const std::string &protocol,
-                               const std::string &body, int *status) {
+// A request of kind for root/repo (which must outlive it), exported, with
+// protocol as its Git-Protocol header ("" for none).
+inline gsh_request make_request(const std::string &root, const std::string &repo,
+                                gsh_request_kind kind, const std::string &protocol) {
     gsh_request req{};
     req.kind = kind;
     req.root = root.c_str();
@@ -32,6 +31,15 @@ inline SessionPtr open_session(const std::string &root, const std::string &repo,
     req.git_protocol = protocol.empty() ? nullptr : protocol.c_str();
     req.git_protocol_len = protocol.size();
     req.export_all = 1;
+    return req;
+}
+
+// A session of kind on root/repo, with body, partial clone allowed,
+// opened: *status is what the open returned.
+inline SessionPtr open_session(const std::string &root, const std::string &repo,
+                               gsh_request_kind kind, const std::string &protocol,
+                               const std::string &body, int *status) {
+    gsh_request req = make_request(root, repo, kind, protocol);
     req.allow_filter = 1;
     SessionPtr s(gsh_session_create(&req));
     EXPECT_NE(s, nullptr);

@@ -44,10 +44,9 @@ class PackCacheKey : public ::testing::Test {
         main_ = rev("main");
         old_ = rev("main~2");
     }
-    static void TearDownTestSuite() {
-        delete dir;
-        git_libgit2_shutdown();
-    }
+    // libgit2 stays initialised: the process's repository cache still
+    // holds this suite's repositories, which later suites' may evict.
+    static void TearDownTestSuite() { delete dir; }
 
     static std::string rev(const std::string &name) {
         std::string r = dir->run("git -C repo.git rev-parse " + name);
@@ -147,6 +146,8 @@ TEST_F(PackCacheKey, WhatDependsOnTheClientIsNotCached) {
     EXPECT_EQ(key_of("version=2", v2_body("ls-refs", {})).cacheable, 0);
     // A negotiation round: no pack.
     EXPECT_EQ(fetch({"want " + main_, "have " + old_}).cacheable, 0);
+    // sparse:oid names a blob by a revision the stamp does not cover.
+    EXPECT_EQ(fetch({"want " + main_, "filter sparse:oid=main:f1", "done"}).cacheable, 0);
 }
 
 TEST_F(PackCacheKey, StampFollowsRefsAndPacks) {

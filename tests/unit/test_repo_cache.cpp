@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "c_session.h"
 #include "fixture.h"
 #include "git_smart_http.h"
 #include "odb/pack_index.h"
@@ -99,32 +100,16 @@ class RepoCacheTest : public ::testing::Test {
                 bool on_loop = false, const std::string &repo = "r.git",
                 const char *protocol = "version=2") {
         const std::string root = dir_.str();
-        gsh_request req{};
-        req.kind = kind;
-        req.root = root.c_str();
-        req.root_len = root.size();
-        req.repo = repo.c_str();
-        req.repo_len = repo.size();
-        req.git_protocol = protocol;
-        req.git_protocol_len = strlen(protocol);
-        req.export_all = 1;
-        gsh_session *s = gsh_session_create(&req);
+        const gsh_request req = test::make_request(root, repo, kind, protocol);
+        test::SessionPtr s(gsh_session_create(&req));
         if (!s)
             return -1;
-        gsh_session_add_body(s, body.data(), body.size());
-        int status = on_loop ? gsh_session_open_on_loop(s) : gsh_session_open(s);
-        if (status != 200) {
-            gsh_session_destroy(s);
+        gsh_session_add_body(s.get(), body.data(), body.size());
+        int status = on_loop ? gsh_session_open_on_loop(s.get()) : gsh_session_open(s.get());
+        if (status != 200)
             return status;
-        }
-        unsigned char buf[16384];
         int rc;
-        do {
-            size_t n = 0;
-            rc = gsh_session_read(s, buf, sizeof buf, &n);
-            out->append(reinterpret_cast<const char *>(buf), n);
-        } while (rc == GSH_AGAIN);
-        gsh_session_destroy(s);
+        *out += test::read_all(s.get(), &rc);
         return rc == GSH_DONE ? 200 : 500;
     }
 
