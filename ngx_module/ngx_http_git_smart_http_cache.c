@@ -29,8 +29,6 @@
 #include "ngx_http_git_smart_http_cache_zone.h"
 
 
-static ngx_int_t ngx_http_gsh_cache_create(ngx_http_request_t *r,
-    ngx_http_gsh_ctx_t *ctx);
 static ngx_int_t ngx_http_gsh_cache_follow(ngx_http_request_t *r,
     ngx_http_gsh_ctx_t *ctx, ngx_http_gsh_cache_way_t *way);
 static ngx_int_t ngx_http_gsh_cache_open(ngx_http_request_t *r,
@@ -116,7 +114,7 @@ ngx_http_gsh_cache_start(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx)
     ngx_memcpy(ctx->cache_stamp, t->cache_stamp, NGX_HTTP_GSH_CACHE_KEY_LEN);
     ctx->cache_keyed = 1;
 
-    ngx_http_gsh_cache_peek(ctx->cache, ctx->cache_key, ctx->cache_stamp,
+    ngx_http_gsh_cache_find(ctx->cache, ctx->cache_key, ctx->cache_stamp, 0,
                             &way, r->connection->log);
 
     return ngx_http_gsh_cache_follow(r, ctx, &way);
@@ -135,7 +133,7 @@ ngx_http_gsh_cache_claim(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx)
         return NGX_DECLINED;
     }
 
-    ngx_http_gsh_cache_find(ctx->cache, ctx->cache_key, ctx->cache_stamp,
+    ngx_http_gsh_cache_find(ctx->cache, ctx->cache_key, ctx->cache_stamp, 1,
                             &way, r->connection->log);
 
     if (!way.write) {
@@ -144,11 +142,10 @@ ngx_http_gsh_cache_claim(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx)
 
     ctx->cache_status = way.status;
     ctx->cache_gen = way.gen;
+    ctx->cache_fd = way.fd;
+    ctx->cache_write = 1;
 
-    if (ngx_http_gsh_cache_create(r, ctx) != NGX_OK) {
-        ngx_http_gsh_cache_drop(ctx->cache, ctx->cache_key, ctx->cache_gen,
-                                r->connection->log);
-    }
+    gsh_session_tee(ctx->session, way.fd);
 
     ngx_http_gsh_cache_count(ctx->cache, ctx->cache_status, 0);
 
@@ -191,33 +188,6 @@ ngx_http_gsh_cache_follow(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx,
     ngx_http_gsh_cache_count(ctx->cache, ctx->cache_status, 0);
 
     return NGX_DECLINED;
-}
-
-
-static ngx_int_t
-ngx_http_gsh_cache_create(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx)
-{
-    u_char    name[NGX_MAX_PATH];
-    ngx_fd_t  fd;
-
-    ngx_http_gsh_cache_file_name(ctx->cache, ctx->cache_key, ctx->cache_gen,
-                                 1, name);
-
-    fd = ngx_open_file(name, NGX_FILE_WRONLY, NGX_FILE_CREATE_OR_OPEN|O_EXCL,
-                       NGX_HTTP_GSH_CACHE_PART);
-
-    if (fd == NGX_INVALID_FILE) {
-        ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
-                      ngx_open_file_n " \"%s\" failed", name);
-        return NGX_ERROR;
-    }
-
-    ctx->cache_fd = fd;
-    ctx->cache_write = 1;
-
-    gsh_session_tee(ctx->session, fd);
-
-    return NGX_OK;
 }
 
 

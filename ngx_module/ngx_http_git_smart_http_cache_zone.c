@@ -35,12 +35,15 @@ static ngx_http_gsh_cache_node_t *ngx_http_gsh_cache_lookup(
 static ngx_http_gsh_cache_node_t *ngx_http_gsh_cache_insert(
     ngx_http_gsh_cache_t *cache, const u_char *key, const u_char *stamp,
     ngx_http_gsh_cache_gone_t *gone);
+static void ngx_http_gsh_cache_peek(ngx_http_gsh_cache_t *cache,
+    ngx_http_gsh_cache_node_t *node, const u_char *stamp,
+    ngx_http_gsh_cache_way_t *way);
 static ngx_int_t ngx_http_gsh_cache_restamp(ngx_http_gsh_cache_t *cache,
     ngx_http_gsh_cache_node_t *node, const u_char *stamp,
     ngx_http_gsh_cache_way_t *way, ngx_http_gsh_cache_gone_t *gone);
 static void ngx_http_gsh_cache_write(ngx_http_gsh_cache_t *cache,
     ngx_http_gsh_cache_node_t *node, ngx_http_gsh_cache_way_t *way,
-    ngx_http_gsh_cache_gone_t *gone);
+    ngx_http_gsh_cache_gone_t *gone, ngx_log_t *log);
 static void ngx_http_gsh_cache_let_go(ngx_http_gsh_cache_t *cache,
     ngx_http_gsh_cache_node_t *node, ngx_http_gsh_cache_gone_t *gone);
 static void ngx_http_gsh_cache_forget(ngx_http_gsh_cache_t *cache,
@@ -467,34 +470,17 @@ ngx_http_gsh_cache_file_name(ngx_http_gsh_cache_t *cache, const u_char *key,
 }
 
 
-/*
- * Before a request waits for a pack slot: whether the answer is there
- * (HIT), or being written by a live writer (UPDATING), with no change but
- * the entry's use.  Else way->status stays none, and the request asks
- * ngx_http_gsh_cache_find() once it holds its slot, so that a writer never
- * waits in the queue with followers behind it.
- */
+/* find()'s peek: a HIT or UPDATING way, or none */
 
-void
-ngx_http_gsh_cache_peek(ngx_http_gsh_cache_t *cache, const u_char *key,
-    const u_char *stamp, ngx_http_gsh_cache_way_t *way, ngx_log_t *log)
+static void
+ngx_http_gsh_cache_peek(ngx_http_gsh_cache_t *cache,
+    ngx_http_gsh_cache_node_t *node, const u_char *stamp,
+    ngx_http_gsh_cache_way_t *way)
 {
-    ngx_http_gsh_cache_gone_t   gone;
-    ngx_http_gsh_cache_node_t  *node;
-
-    ngx_memzero(way, sizeof(*way));
-    gone.n = 0;
-
-    ngx_shmtx_lock(&cache->shpool->mutex);
-
-    ngx_http_gsh_cache_expire(cache, &gone);
-
-    node = ngx_http_gsh_cache_lookup(cache->sh, key);
-
     if (node == NULL
         || ngx_memcmp(node->stamp, stamp, NGX_HTTP_GSH_CACHE_KEY_LEN) != 0)
     {
-        goto done;
+        return;
     }
 
     if (node->state == ngx_http_gsh_cache_ready) {
@@ -507,19 +493,13 @@ ngx_http_gsh_cache_peek(ngx_http_gsh_cache_t *cache, const u_char *key,
         way->status = ngx_http_gsh_cache_updating;
 
     } else {
-        goto done;
+        return;
     }
 
     way->gen = node->gen;
     node->used = ngx_time();
     ngx_queue_remove(&node->queue);
     ngx_queue_insert_head(&cache->sh->queue, &node->queue);
-
-done:
-
-    ngx_shmtx_unlock(&cache->shpool->mutex);
-
-    ngx_http_gsh_cache_unlink(cache, &gone, log);
 }
 
 
@@ -527,11 +507,18 @@ done:
  * The request's way with the cache, and the entry's state changed for it
  * (see the way's comment in the header).  Files of entries it let go are
  * removed after the lock is released.
+ *
+ * Before a request waits for a pack slot it only peeks (claim 0): whether
+ * the answer is there (HIT), or being written by a live writer (UPDATING),
+ * with no change but the entry's use.  Else way->status stays none, and
+ * the request claims once it holds its slot, so that a writer never waits
+ * in the queue with followers behind it.
  */
 
 void
 ngx_http_gsh_cache_find(ngx_http_gsh_cache_t *cache, const u_char *key,
-    const u_char *stamp, ngx_http_gsh_cache_way_t *way, ngx_log_t *log)
+    const u_char *stamp, ngx_uint_t claim, ngx_http_gsh_cache_way_t *way,
+    ngx_log_t *log)
 {
     ngx_http_gsh_cache_gone_t   gone;
     ngx_http_gsh_cache_node_t  *node;
@@ -545,12 +532,17 @@ ngx_http_gsh_cache_find(ngx_http_gsh_cache_t *cache, const u_char *key,
 
     node = ngx_http_gsh_cache_lookup(cache->sh, key);
 
+    if (!claim) {
+        ngx_http_gsh_cache_peek(cache, node, stamp, way);
+        goto done;
+    }
+
     if (node == NULL) {
         way->status = ngx_http_gsh_cache_miss;
         node = ngx_http_gsh_cache_insert(cache, key, stamp, &gone);
 
         if (node && node->uses >= cache->min_uses) {
-            ngx_http_gsh_cache_write(cache, node, way, &gone);
+            ngx_http_gsh_cache_write(cache, node, way, &gone, log);
         }
 
         goto done;
@@ -585,7 +577,7 @@ ngx_http_gsh_cache_find(ngx_http_gsh_cache_t *cache, const u_char *key,
         /* its writer died: the next one takes over */
 
         way->status = ngx_http_gsh_cache_miss;
-        ngx_http_gsh_cache_write(cache, node, way, &gone);
+        ngx_http_gsh_cache_write(cache, node, way, &gone, log);
         break;
 
     default: /* counting */
@@ -594,7 +586,7 @@ ngx_http_gsh_cache_find(ngx_http_gsh_cache_t *cache, const u_char *key,
         }
 
         if (++node->uses >= cache->min_uses) {
-            ngx_http_gsh_cache_write(cache, node, way, &gone);
+            ngx_http_gsh_cache_write(cache, node, way, &gone, log);
         }
 
         break;
@@ -637,22 +629,45 @@ ngx_http_gsh_cache_restamp(ngx_http_gsh_cache_t *cache,
 }
 
 
-/* the node's answer is made by this request, under a new generation */
+/*
+ * The node's answer is made by this request, under a new generation.  Its
+ * file is made here, under the lock: a follower that finds the entry
+ * being written finds its file too.  If it cannot be made, the request
+ * answers without the cache.
+ */
 
 static void
 ngx_http_gsh_cache_write(ngx_http_gsh_cache_t *cache,
     ngx_http_gsh_cache_node_t *node, ngx_http_gsh_cache_way_t *way,
-    ngx_http_gsh_cache_gone_t *gone)
+    ngx_http_gsh_cache_gone_t *gone, ngx_log_t *log)
 {
+    u_char    name[NGX_MAX_PATH];
+    uint64_t  gen;
+    ngx_fd_t  fd;
+
+    gen = cache->sh->next_gen++;
+
+    ngx_http_gsh_cache_file_name(cache, node->node_key, gen, 1, name);
+
+    fd = ngx_open_file(name, NGX_FILE_WRONLY, NGX_FILE_CREATE_OR_OPEN|O_EXCL,
+                       NGX_HTTP_GSH_CACHE_PART);
+
+    if (fd == NGX_INVALID_FILE) {
+        ngx_log_error(NGX_LOG_CRIT, log, ngx_errno,
+                      ngx_open_file_n " \"%s\" failed", name);
+        return;
+    }
+
     ngx_http_gsh_cache_let_go(cache, node, gone);
 
     node->state = ngx_http_gsh_cache_writing;
-    node->gen = cache->sh->next_gen++;
+    node->gen = gen;
     node->writer = ngx_pid;
     node->size = 0;
 
     way->write = 1;
-    way->gen = node->gen;
+    way->gen = gen;
+    way->fd = fd;
 }
 
 

@@ -69,13 +69,14 @@ struct ngx_http_gsh_cache_s {
 
 /*
  * What a request does: status is what $git_cache_status says; with write,
- * the request makes generation gen's file; with status hit, it sends gen's
+ * the request makes generation gen's file, open as fd; with status hit, it sends gen's
  * finished file of size bytes; with updating, it follows gen's file as it
  * is written; else it answers without the cache.
  */
 typedef struct {
     ngx_http_gsh_cache_status_e  status;
     unsigned                     write:1;
+    ngx_fd_t                     fd;        /* with write: the .tmp file */
     uint64_t                     gen;
     off_t                        size;
 } ngx_http_gsh_cache_way_t;
@@ -90,10 +91,9 @@ typedef struct {
 } ngx_http_gsh_cache_gone_t;
 
 
-void ngx_http_gsh_cache_peek(ngx_http_gsh_cache_t *cache, const u_char *key,
-    const u_char *stamp, ngx_http_gsh_cache_way_t *way, ngx_log_t *log);
 void ngx_http_gsh_cache_find(ngx_http_gsh_cache_t *cache, const u_char *key,
-    const u_char *stamp, ngx_http_gsh_cache_way_t *way, ngx_log_t *log);
+    const u_char *stamp, ngx_uint_t claim, ngx_http_gsh_cache_way_t *way,
+    ngx_log_t *log);
 ngx_uint_t ngx_http_gsh_cache_finish(ngx_http_gsh_cache_t *cache,
     const u_char *key, uint64_t gen, off_t size, ngx_log_t *log);
 void ngx_http_gsh_cache_drop(ngx_http_gsh_cache_t *cache, const u_char *key,
