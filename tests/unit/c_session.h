@@ -18,8 +18,9 @@ struct SessionDeleter {
 };
 using SessionPtr = std::unique_ptr<gsh_session, SessionDeleter>;
 
-// A request of kind for root/repo (which must outlive it), exported, with
-// protocol as its Git-Protocol header ("" for none).
+// A request of kind for root/repo, exported, with protocol as its
+// Git-Protocol header ("" for none). It points into the three strings,
+// which must outlive it (no temporaries).
 inline gsh_request make_request(const std::string &root, const std::string &repo,
                                 gsh_request_kind kind, const std::string &protocol) {
     gsh_request req{};

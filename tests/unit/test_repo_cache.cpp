@@ -100,7 +100,8 @@ class RepoCacheTest : public ::testing::Test {
                 bool on_loop = false, const std::string &repo = "r.git",
                 const char *protocol = "version=2") {
         const std::string root = dir_.str();
-        const gsh_request req = test::make_request(root, repo, kind, protocol);
+        const std::string git_protocol = protocol;
+        const gsh_request req = test::make_request(root, repo, kind, git_protocol);
         test::SessionPtr s(gsh_session_create(&req));
         if (!s)
             return -1;
