@@ -114,7 +114,8 @@ class Planner {
   private:
     bool take_whole_pack();
     void locate();
-    std::vector<PlanEntry> ranked_entries(const BitmapOrder &order, const Bitset &bits);
+    template <typename Fn>
+    void for_each_ranked(const BitmapOrder &order, const Bitset &bits, Fn fn);
     void read_headers();
     void plan_delta(size_t i, const PackIndex &pack, size_t p, const EntryHeader &h);
     void thin_out_orphans();
@@ -234,7 +235,7 @@ void Planner::locate() {
     Bitset bits;
     if (const Bitset *b = known_.pack_objects(&order))
         bits = *b;
-    entries_.reserve(objects.size() + bits.count());
+    entries_.reserve(objects.size());
     for (const git_oid &oid : objects) {
         PlanEntry e;
         uint64_t offset;
@@ -250,7 +251,7 @@ void Planner::locate() {
             }
         }
         if (p >= 0) {
-            e.pack = uint32_t(p);
+            e.pack = uint16_t(p);
             e.pos = pos;
             e.offset = offset;
         } else {
@@ -277,15 +278,19 @@ void Planner::locate() {
                                                : git_oid_equal(&loose_[a.pos], &loose_[b.pos]));
                                }),
                    entries_.end());
-    if (order && entries_.empty()) {
-        entries_ = ranked_entries(*order, bits);
-    } else if (order) {
-        // The packs the bitmap numbers hold nothing of entries_.
-        const std::vector<PlanEntry> ranked = ranked_entries(*order, bits);
+    if (order) {
+        // The packs the bitmap numbers hold nothing of entries_. Merged as
+        // they come: a clone's entries are the plan's largest part, and
+        // they are made once, not listed and then copied.
         std::vector<PlanEntry> merged;
-        merged.reserve(entries_.size() + ranked.size());
-        std::merge(entries_.begin(), entries_.end(), ranked.begin(), ranked.end(),
-                   std::back_inserter(merged), before);
+        merged.reserve(entries_.size() + bits.count());
+        size_t i = 0;
+        for_each_ranked(*order, bits, [&](const PlanEntry &r) {
+            for (; i < entries_.size() && before(entries_[i], r); i++)
+                merged.push_back(entries_[i]);
+            merged.push_back(r);
+        });
+        merged.insert(merged.end(), entries_.begin() + std::ptrdiff_t(i), entries_.end());
         entries_.swap(merged);
     }
     size_t packed = 0;
@@ -298,11 +303,10 @@ void Planner::locate() {
         pack_begin_[p] = std::min(pack_begin_[p], pack_begin_[p + 1]);
 }
 
-// The entries of the ranks set in bits, by (pack, offset): the order's
-// blocks are in the PackSet's order of the packs, each by offset.
-std::vector<PlanEntry> Planner::ranked_entries(const BitmapOrder &order, const Bitset &bits) {
-    std::vector<PlanEntry> ranked;
-    ranked.reserve(bits.count());
+// Calls fn with the entries of the ranks set in bits, by (pack, offset): the
+// order's blocks are in the PackSet's order of the packs, each by offset.
+template <typename Fn>
+void Planner::for_each_ranked(const BitmapOrder &order, const Bitset &bits, Fn fn) {
     const std::vector<uint64_t> &words = bits.words();
     for (const BitmapOrder::Block &b : order.blocks()) {
         const PackIndex &pack = packs_[b.pack];
@@ -321,19 +325,18 @@ std::vector<PlanEntry> Planner::ranked_entries(const BitmapOrder &order, const B
                     e.pack = b.pack;
                     e.pos = pack.pos_at_rank(k);
                     e.offset = pack.offset_at_rank(k);
-                    e.end = pack.end_at_rank(k);
+                    e.set_extent(pack.end_at_rank(k));
                 } else {
                     const OrderedEntry o = order.entry_at_rank(r);
                     e.pack = o.pack;
                     e.pos = o.pos;
                     e.offset = o.offset;
-                    e.end = o.end;
+                    e.set_extent(o.end);
                 }
-                ranked.push_back(e);
+                fn(e);
             }
         }
     }
-    return ranked;
 }
 
 // Reads the header of every packed entry, through a window that moves
@@ -345,9 +348,10 @@ void Planner::read_headers() {
         uint64_t win_start = 0, win_len = 0;
         for (size_t i = pack_begin_[p]; i < pack_begin_[p + 1]; i++) {
             PlanEntry &e = entries_[i];
-            if (e.end == 0)
-                e.end = pack.entry_end(e.offset);
-            const size_t need = size_t(std::min<uint64_t>(kMaxEntryHeader, e.end - e.offset));
+            if (e.len == 0)
+                e.set_extent(pack.entry_end(e.offset));
+            const uint64_t len = p_.end_of(e) - e.offset;
+            const size_t need = size_t(std::min<uint64_t>(kMaxEntryHeader, len));
             if (e.offset < win_start || e.offset + need > win_start + win_len) {
                 // Read up to the header of the last entry that fits.
                 uint64_t until = e.offset + need;
@@ -366,12 +370,12 @@ void Planner::read_headers() {
             }
             EntryHeader h;
             if (!parse_entry_header(window.get() + (e.offset - win_start), need, e.offset, &h) ||
-                h.length >= e.end - e.offset)
+                h.length >= len)
                 throw Error("corrupt pack entry for " + oid_hex(oid_of(e)) + " in " +
                             pack.pack_path());
             e.type = h.type;
             e.header_len = h.length;
-            e.size = h.size;
+            e.set_size(h.size);
             plan_delta(i, pack, p, h);
         }
     }
@@ -548,18 +552,29 @@ void Planner::order_bases() {
         }
         order.insert(order.end(), chain.rbegin(), chain.rend());
     }
-    std::vector<uint32_t> where(n);
-    for (size_t k = 0; k < n; k++)
-        where[order[k]] = uint32_t(k);
-    std::vector<PlanEntry> ordered;
-    ordered.reserve(n);
-    for (const uint32_t i : order) {
-        PlanEntry e = entries_[i];
-        if (p_.planned_base(i) != kNone)
-            e.base = where[e.base];
-        ordered.push_back(e);
+    {
+        std::vector<uint32_t> where(n);
+        for (size_t k = 0; k < n; k++)
+            where[order[k]] = uint32_t(k);
+        for (size_t i = 0; i < n; i++)
+            if (p_.planned_base(i) != kNone)
+                entries_[i].base = where[entries_[i].base];
     }
-    entries_.swap(ordered);
+    // Moved in place, cycle by cycle (entries_[k] becomes the entry at
+    // order[k]): a copy would double the plan's memory for a moment.
+    std::fill(placed.begin(), placed.end(), 0);
+    for (size_t k = 0; k < n; k++) {
+        if (placed[k])
+            continue;
+        const PlanEntry first = entries_[k];
+        size_t j = k;
+        for (; order[j] != k; j = order[j]) {
+            placed[j] = 1;
+            entries_[j] = entries_[order[j]];
+        }
+        placed[j] = 1;
+        entries_[j] = first;
+    }
     // Entry indexes are stale in both (the oid index is made again if needed).
     p_.sent_.reset();
     pack_begin_.clear();
@@ -715,6 +730,7 @@ PackPlan::PackPlan(git_repository *repo, PackOptions options)
     git_odb *odb = nullptr;
     git_check(git_repository_odb(&odb, repo), "opening the object database");
     odb_.reset(odb);
+    check_fits();
 }
 
 PackPlan::PackPlan(git_repository *repo, Enumeration objects, PackOptions options,
@@ -725,7 +741,17 @@ PackPlan::PackPlan(git_repository *repo, Enumeration objects, PackOptions option
     git_odb *odb = nullptr;
     git_check(git_repository_odb(&odb, repo), "opening the object database");
     odb_.reset(odb);
+    check_fits();
     Planner(*this).run(checkpoint);
+}
+
+// What PlanEntry holds of a pack: its number and offsets in it.
+void PackPlan::check_fits() const {
+    if (packs_->size() >= PlanEntry::kLoose)
+        throw Error("too many packs (" + std::to_string(packs_->size()) + ") to plan a pack from");
+    for (size_t p = 0; p < packs_->size(); p++)
+        if ((*packs_)[p].pack_size() > PlanEntry::kMaxOffset)
+            throw Error("pack too large to plan from: " + (*packs_)[p].pack_path());
 }
 
 PackPlan::~PackPlan() = default;
@@ -734,7 +760,9 @@ PackPlan::PackPlan(PackPlan &&) noexcept = default;
 uint32_t PackPlan::add(const git_oid &oid) {
     PlanEntry e;
     uint32_t pos;
-    const int p = packs_->find(oid, &e.offset, &pos);
+    uint64_t offset = 0;
+    const int p = packs_->find(oid, &offset, &pos);
+    e.offset = offset;
     if (p < 0) {
         if (!git_odb_exists(odb(), &oid))
             throw Error("object " + oid_hex(oid) + " is missing");
@@ -742,18 +770,19 @@ uint32_t PackPlan::add(const git_oid &oid) {
         loose_.push_back(oid);
     } else {
         const PackIndex &pack = (*packs_)[size_t(p)];
-        e.pack = uint32_t(p);
+        e.pack = uint16_t(p);
         e.pos = pos;
-        e.end = pack.entry_end(e.offset);
+        const uint64_t end = pack.entry_end(offset);
+        e.set_extent(end);
         uint8_t head[kMaxEntryHeader];
-        const size_t need = size_t(std::min<uint64_t>(sizeof head, e.end - e.offset));
+        const size_t need = size_t(std::min<uint64_t>(sizeof head, end - offset));
         pread_exact(pack.pack_fd(), head, need, e.offset, pack.pack_path());
         EntryHeader h;
         if (!parse_entry_header(head, need, e.offset, &h))
             throw Error("corrupt pack entry for " + oid_hex(oid) + " in " + pack.pack_path());
         e.type = h.type;
         e.header_len = h.length;
-        e.size = h.size;
+        e.set_size(h.size);
     }
     entries_.push_back(e);
     sent_.reset();
@@ -770,6 +799,23 @@ git_oid PackPlan::oid_of(const PlanEntry &e) const {
     git_oid oid;
     std::memcpy(oid.id, (*packs_)[e.pack].oid_at(e.pos), GIT_OID_RAWSZ);
     return oid;
+}
+
+uint64_t PackPlan::end_of(const PlanEntry &e) const {
+    return e.len != PlanEntry::kLong ? e.offset + e.len : (*packs_)[e.pack].entry_end(e.offset);
+}
+
+uint64_t PackPlan::size_of(const PlanEntry &e) const {
+    if (e.size != PlanEntry::kLong)
+        return e.size;
+    const PackIndex &pack = (*packs_)[e.pack];
+    uint8_t head[kMaxEntryHeader];
+    const size_t need = size_t(std::min<uint64_t>(sizeof head, end_of(e) - e.offset));
+    pread_exact(pack.pack_fd(), head, need, e.offset, pack.pack_path());
+    EntryHeader h;
+    if (!parse_entry_header(head, need, e.offset, &h))
+        throw Error("corrupt pack entry for " + oid_hex(oid_of(e)) + " in " + pack.pack_path());
+    return h.size;
 }
 
 git_oid PackPlan::base_oid(const PlanEntry &e) const {

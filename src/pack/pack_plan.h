@@ -53,27 +53,37 @@ inline bool thin_action(Action a) {
     return a == Action::Thin || a == Action::ComposeThin || a == Action::EncodeThin;
 }
 
-// 48 bytes an object: a packed entry's oid is read from its pack index.
+// 32 bytes an object, as the plan of a clone holds one for each: a packed
+// entry's oid is read from its pack index, and lengths and sizes of 4 GiB or
+// more, which no real entry has but any may claim, are read again from the
+// pack (PackPlan::end_of, size_of). Offsets in 48 bits: a pack of 256 TiB is
+// refused.
 struct PlanEntry {
-    static constexpr uint32_t kLoose = UINT32_MAX; // pack of an object in no pack
+    static constexpr uint16_t kLoose = UINT16_MAX; // pack of an object in no pack
     static constexpr uint32_t kNone = UINT32_MAX;  // base of an entry that has none
+    static constexpr uint32_t kLong = UINT32_MAX;  // len or size: read it again
+    static constexpr uint64_t kMaxOffset = (uint64_t(1) << 48) - 1;
 
-    uint64_t offset = 0;  // in the pack on disk
-    uint64_t end = 0;     // where the entry ends there
-    uint64_t size = 0;    // from the entry header
-    uint64_t new_pos = 0; // in the pack produced: set by the writer
-    uint32_t pack = kLoose;
-    uint32_t pos = 0; // in the pack index; for a loose object, in loose()
+    uint64_t offset : 48 = 0; // in the pack on disk
+    uint64_t pack : 16 = kLoose;
+    uint64_t new_pos : 48 = 0;   // in the pack produced: set by the writer
+    uint64_t type : 3 = 0;       // on disk
+    uint64_t header_len : 6 = 0; // at most 30
+    Action action : 4 = Action::Whole;
+    // Encode, EncodeThin: composing along the chain on disk is the fallback
+    // when no delta is kept (a base was found down the chain).
+    bool composable : 1 = false;
+    uint32_t len = 0;  // on disk, header included (0: not read yet), or kLong
+    uint32_t size = 0; // from the entry header, or kLong
+    uint32_t pos = 0;  // in the pack index; for a loose object, in loose()
     // The entry this one is a delta against; Thin, ComposeThin, EncodeThin:
     // in thin_bases().
     uint32_t base = kNone;
-    uint8_t type = 0; // on disk
-    uint8_t header_len = 0;
-    Action action = Action::Whole;
-    // Encode, EncodeThin: composing along the chain on disk is the fallback
-    // when no delta is kept (a base was found down the chain).
-    bool composable = false;
+
+    void set_extent(uint64_t end) { len = end - offset >= kLong ? kLong : uint32_t(end - offset); }
+    void set_size(uint64_t s) { size = s >= kLong ? kLong : uint32_t(s); }
 };
+static_assert(sizeof(PlanEntry) == 32);
 
 class PackPlan {
   public:
@@ -109,6 +119,9 @@ class PackPlan {
     // How many objects the pack holds.
     size_t count() const;
     git_oid oid_of(const PlanEntry &e) const;
+    // Where packed entry e ends in its pack, and the size its header gives.
+    uint64_t end_of(const PlanEntry &e) const;
+    uint64_t size_of(const PlanEntry &e) const;
     // The oid e is planned as a delta against (e has a base).
     git_oid base_oid(const PlanEntry &e) const;
     // The entry that entries()[i] is planned as a delta against, or kNone (a
@@ -139,6 +152,7 @@ class PackPlan {
 
   private:
     friend class Planner;
+    void check_fits() const;
 
     git_repository *repo_;
     OdbPtr odb_;

@@ -28,7 +28,7 @@ namespace gsh::pack {
 
 namespace {
 
-constexpr uint32_t kLoose = PlanEntry::kLoose;
+constexpr uint16_t kLoose = PlanEntry::kLoose;
 constexpr uint32_t kNone = PlanEntry::kNone;
 constexpr size_t kCopyBuffer = 128 * 1024;
 constexpr size_t kStreamThreshold = 16u << 20; // loose objects this large are streamed
@@ -88,6 +88,7 @@ struct PackWriter::Impl {
     void start_delta(const PlanEntry &e, bool thin, const git_oid &base);
     void start_deflate(const uint8_t *data, size_t size);
     void feed_whole();
+    void place(PlanEntry &e) const;
     bool verbatim(const PlanEntry &e, uint64_t at) const;
     DeltaChain &chain() {
         if (!chain_)
@@ -178,6 +179,13 @@ PackWriter::Impl::Impl(PackPlan plan)
     }
 }
 
+// e is written at plan_pos_.
+void PackWriter::Impl::place(PlanEntry &e) const {
+    if (plan_pos_ > PlanEntry::kMaxOffset)
+        throw Error("the pack produced is too large");
+    e.new_pos = plan_pos_;
+}
+
 // Whether e, planned at output position at, is its on-disk bytes unchanged.
 bool PackWriter::Impl::verbatim(const PlanEntry &e, uint64_t at) const {
     if (e.action == Action::Copy)
@@ -203,7 +211,7 @@ void PackWriter::Impl::count_reused(const PlanEntry &e) {
 void PackWriter::Impl::start_next() {
     const size_t i = next_++;
     PlanEntry &e = entries_[i];
-    e.new_pos = plan_pos_;
+    place(e);
     stats_.objects++;
     if (e.action == Action::Compose || e.action == Action::ComposeThin) {
         if (!start_composed(e))
@@ -237,36 +245,37 @@ void PackWriter::Impl::stage_copy(PlanEntry &e) {
     staged_len_ = staged_pos_ = 0;
     uint64_t from = e.offset;
     if (e.action == Action::Thin) {
-        staged_len_ = encode_type_size(staged_, kRefDelta, e.size);
+        staged_len_ = encode_type_size(staged_, kRefDelta, plan_.size_of(e));
         std::memcpy(staged_ + staged_len_, plan_.thin_bases()[e.base].id, GIT_OID_RAWSZ);
         staged_len_ += GIT_OID_RAWSZ;
         from = e.offset + e.header_len;
     } else if (!verbatim(e, e.new_pos)) {
         const PlanEntry &base = entries_[e.base];
         if (e.action == Action::Ofs) {
-            staged_len_ = encode_type_size(staged_, kOfsDelta, e.size);
+            staged_len_ = encode_type_size(staged_, kOfsDelta, plan_.size_of(e));
             staged_len_ += encode_ofs(staged_ + staged_len_, e.new_pos - base.new_pos);
         } else { // ToRef
-            staged_len_ = encode_type_size(staged_, kRefDelta, e.size);
+            staged_len_ = encode_type_size(staged_, kRefDelta, plan_.size_of(e));
             std::memcpy(staged_ + staged_len_, plan_.oid_of(base).id, GIT_OID_RAWSZ);
             staged_len_ += GIT_OID_RAWSZ;
         }
         from = e.offset + e.header_len;
     }
-    plan_pos_ += staged_len_ + (e.end - from);
+    const uint64_t end = plan_.end_of(e);
+    plan_pos_ += staged_len_ + (end - from);
     copy_pack_ = e.pack;
     copy_from_ = from;
-    copy_to_ = e.end;
+    copy_to_ = end;
     // Extend the copy over the verbatim entries that follow on disk.
     while (next_ < entries_.size()) {
         PlanEntry &n = entries_[next_];
         if (n.pack != e.pack || n.offset != copy_to_ || !verbatim(n, plan_pos_))
             break;
-        n.new_pos = plan_pos_;
+        place(n);
         stats_.objects++;
         count_reused(n);
-        plan_pos_ += n.end - n.offset;
-        copy_to_ = n.end;
+        copy_to_ = plan_.end_of(n);
+        plan_pos_ += copy_to_ - n.offset;
         next_++;
     }
 }

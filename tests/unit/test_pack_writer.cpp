@@ -177,6 +177,40 @@ TEST_F(PackWriterTest, HandMadePlanOfCopiesRewrittenDeltasWholeAndEncoded) {
     }
 }
 
+// An entry's length or size of 4 GiB or more does not fit the plan's 32 bit
+// fields: it is marked kLong and read again from the pack. Marking every
+// entry so must not change a byte: the rewritten headers (new OFS_DELTA
+// distances, REF_DELTAs) need the size, every copy the length.
+TEST_F(PackWriterTest, LengthsAndSizesReadAgainFromThePackGiveTheSameBytes) {
+    const std::string git_dir = make_repo();
+    const Objects o = objects_of(git_dir);
+    for (const bool ofs : {true, false}) {
+        SCOPED_TRACE(ofs ? "ofs-delta" : "no ofs-delta");
+        std::string bytes[2];
+        for (const bool marked : {false, true}) {
+            RepoPtr repo = test::open_repo(git_dir);
+            size_t reused = 0;
+            PackPlan plan = hand_made_plan(repo.get(), ofs, o, &reused);
+            size_t rewritten = 0;
+            for (PlanEntry &e : plan.entries()) {
+                if (e.pack == PlanEntry::kLoose)
+                    continue;
+                rewritten += e.action == Action::ToRef;
+                if (marked) {
+                    const uint64_t end = plan.end_of(e), size = plan.size_of(e);
+                    e.len = e.size = PlanEntry::kLong;
+                    EXPECT_EQ(plan.end_of(e), end);
+                    EXPECT_EQ(plan.size_of(e), size);
+                }
+            }
+            EXPECT_GT(rewritten, 0u);
+            PackWriter w(std::move(plan));
+            bytes[marked] = write_all(w, 4096);
+        }
+        EXPECT_EQ(bytes[1], bytes[0]);
+    }
+}
+
 TEST_F(PackWriterTest, TheBytesDoNotDependOnTheReadSize) {
     const std::string git_dir = make_repo();
     std::string first;
