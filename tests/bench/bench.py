@@ -1190,6 +1190,32 @@ def direct_backend_check(ctx, root, repos, results, order, runs=3):
 # --------------------------------------------------------------------------
 # perf
 
+WARM_UP_TRIES = 8
+
+
+def warm_up(side, ctx, repo):
+    """Raw fetches of repo until every worker of the side's nginx has
+    served one (the access log's $pid): each worker keeps its own caches,
+    and a row's rounds land on either. Returns what went wrong, or None."""
+    served = set()
+    for _ in range(WARM_UP_TRIES):
+        side.access.read_new()
+        got = loadgen.raw_fetch_many(side.port, side.path(repo),
+                                     ctx.wants[repo], servers.WORKER_PROCESSES)
+        side.quiesce()
+        bad = [r for r in got if not isinstance(r, dict)]
+        if bad:
+            return str(bad[0])
+        for line in side.access.read_new().splitlines():
+            parts = line.split()
+            if len(parts) >= 7 and parts[4] == "POST":
+                served.add(parts[6])
+        if len(served) >= servers.WORKER_PROCESSES:
+            return None
+    return "%d fetch rounds reached %d of %d workers" % (
+        WARM_UP_TRIES, len(served), servers.WORKER_PROCESSES)
+
+
 def perf_works():
     if not shutil.which("perf"):
         return False
@@ -1685,6 +1711,9 @@ Method:
                 every 10 ms), and that peak minus the idle RSS before the
                 scenario (per-clone figures below divide by clones in flight).
   MBsent      = $bytes_sent of the side's nginx access log (headers + body).
+  Before the rounds, each repository is fetched on each side until every
+  nginx worker has served it once (each worker has its own caches; git
+  http-backend keeps none): the rows are a warm server's figures.
   Figures are medians over %(rounds)d round(s); the side that goes first
   alternates from scenario to scenario and from round to round. Every row
   that gives objects compares the module's object set with the
@@ -1839,21 +1868,18 @@ def main():
                                  cpu_method))
 
         todo = plan(repos, ctx)
-        # reachability and warm-up (page cache, the module's caches): one
-        # raw full fetch of every repository that a row uses, on each side,
+        # reachability and warm-up (page cache, the module's caches): raw
+        # full fetches of every repository that a row uses, on each side,
         # not measured (BENCH_ONLY=push-bigfile needs none)
         used = {repo for repo, _, _, _ in todo}
         for name, _, _ in repos:
             if name not in used:
                 continue
             for sname in SIDES:
-                side = sides[sname]
-                r = loadgen.raw_fetch_many(side.port, side.path(name),
-                                           ctx.wants[name], 1)[0]
-                if not isinstance(r, dict):
-                    problems.append("warm-up %s %s: %s" % (sname, name, r))
-                    log("  warm-up %s %s FAILED: %s" % (sname, name, r))
-                side.quiesce()
+                err = warm_up(sides[sname], ctx, name)
+                if err:
+                    problems.append("warm-up %s %s: %s" % (sname, name, err))
+                    log("  warm-up %s %s FAILED: %s" % (sname, name, err))
 
         for repo, sname, label, factory in todo:
             key = (repo, sname)

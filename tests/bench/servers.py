@@ -119,7 +119,7 @@ class Nginx(serving.NginxProcess):
         lines = self.main_lines(WORKER_PROCESSES, "notice", 1024) + [
             "http {",
             "    log_format bench '$status $bytes_sent $request_length "
-            "$request_time $request_method $uri';",
+            "$request_time $request_method $uri $pid';",
             "    access_log %s bench;" % self.access_log,
         ] + self.temp_path_lines() + [
             # what Debian's default nginx.conf sets, the same for both sides
