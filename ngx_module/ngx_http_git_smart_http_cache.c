@@ -147,6 +147,15 @@ ngx_http_gsh_cache_claim(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx)
 
     gsh_session_tee(ctx->session, way.fd);
 
+    /*
+     * a client that leaves does not end the pack, which others follow
+     * (ngx_http_gsh_cache_alone()): it is noticed when a write fails
+     */
+
+    if (r->http_version < NGX_HTTP_VERSION_20) {
+        r->read_event_handler = ngx_http_block_reading;
+    }
+
     ngx_http_gsh_cache_count(ctx->cache, ctx->cache_status, 0);
 
     return NGX_DECLINED;
@@ -311,6 +320,48 @@ ngx_http_gsh_cache_check_tee(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx)
                       "git_smart_http: pack cache: %s", err);
         ngx_http_gsh_cache_abandon(ctx);
     }
+}
+
+
+/*
+ * The writer's client closed the connection or timed out: the requests
+ * that follow the entry, and the next identical ones, still get a whole
+ * answer, so the pack goes on into the file alone and the request ends
+ * once it is written (NGX_OK).  NGX_DECLINED for any other request.
+ */
+
+ngx_int_t
+ngx_http_gsh_cache_alone(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx,
+    const char *why)
+{
+    u_char        name[NGX_MAX_PATH];
+    ngx_event_t  *wev;
+
+    if (!ctx->cache_write || ctx->eof || ctx->failed) {
+        return NGX_DECLINED;
+    }
+
+    if (ctx->cache_alone) {
+        return NGX_OK;
+    }
+
+    ctx->cache_alone = 1;
+
+    wev = r->connection->write;
+
+    if (wev->timer_set) {
+        ngx_del_timer(wev);
+    }
+
+    ngx_http_gsh_cache_file_name(ctx->cache, ctx->cache_key, ctx->cache_gen,
+                                 1, name);
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "git_smart_http: repository \"%V\": the client %s; the "
+                  "pack goes on into pack cache file \"%s\" alone",
+                  &ctx->repo_log, why, name);
+
+    return NGX_OK;
 }
 
 

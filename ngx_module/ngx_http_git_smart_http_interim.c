@@ -45,7 +45,9 @@ ngx_http_gsh_interim_handler(ngx_event_t *ev)
     r = ctx->request;
     c = r->connection;
 
-    if (!ctx->task_busy || !ctx->streaming || r->done || c->error) {
+    if (!ctx->task_busy || !ctx->streaming || r->done || c->error
+        || ctx->cache_alone)
+    {
         return;
     }
 

@@ -346,6 +346,9 @@ typedef struct {
     unsigned                    cache_read:1;  /* the answer is cache_fd's */
     unsigned                    cache_hit:1;   /* cache_fd is finished */
     unsigned                    cache_keyed:1; /* to claim with its slot */
+    unsigned                    cache_alone:1; /* a writer whose client is
+                                                  gone: the pack goes on
+                                                  into cache_fd only */
 } ngx_http_gsh_ctx_t;
 
 
@@ -371,6 +374,8 @@ void ngx_http_gsh_body_unpace(ngx_http_gsh_ctx_t *ctx);
 ngx_uint_t ngx_http_gsh_zero_copy(ngx_http_request_t *r);
 ngx_chain_t *ngx_http_gsh_pieces_chain(ngx_http_request_t *r,
     ngx_http_gsh_ctx_t *ctx, ngx_chain_t *owner, gsh_piece *pieces, size_t n);
+void ngx_http_gsh_drop_chains(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx,
+    ngx_chain_t **out);
 void ngx_http_gsh_update_chains(ngx_http_request_t *r,
     ngx_http_gsh_ctx_t *ctx, ngx_chain_t **out);
 
@@ -387,6 +392,8 @@ void ngx_http_gsh_cache_send(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx);
 void ngx_http_gsh_cache_written(ngx_http_request_t *r,
     ngx_http_gsh_ctx_t *ctx);
 void ngx_http_gsh_cache_abandon(ngx_http_gsh_ctx_t *ctx);
+ngx_int_t ngx_http_gsh_cache_alone(ngx_http_request_t *r,
+    ngx_http_gsh_ctx_t *ctx, const char *why);
 const char *ngx_http_gsh_cache_status_name(
     ngx_http_gsh_cache_status_e status);
 

@@ -107,6 +107,30 @@ ngx_http_gsh_pieces_chain(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx,
 
 
 /*
+ * A writer of the pack cache whose client is gone: out and busy are not
+ * sent, and their buffers are free again.  No output filter is called
+ * after this, so what the filters still hold of them is never read.
+ */
+
+void
+ngx_http_gsh_drop_chains(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx,
+    ngx_chain_t **out)
+{
+    ngx_chain_t  *cl;
+    ngx_uint_t    i;
+
+    for (i = 0; i < 2; i++) {
+        for (cl = i ? ctx->busy : *out; cl; cl = cl->next) {
+            cl->buf->pos = cl->buf->last;
+            cl->buf->file_pos = cl->buf->file_last;
+        }
+    }
+
+    ngx_http_gsh_update_chains(r, ctx, out);
+}
+
+
+/*
  * ngx_chain_update_chains() for the module's buffers: out joins busy, and
  * what is sent of busy is freed, in order.
  */

@@ -45,6 +45,8 @@ static ngx_chain_t *ngx_http_gsh_read_result(ngx_http_request_t *r,
     ngx_http_gsh_ctx_t *ctx, int rc, size_t written, gsh_piece *pieces,
     size_t npieces);
 static ngx_chain_t *ngx_http_gsh_last_buf(ngx_http_request_t *r);
+static void ngx_http_gsh_stream_alone(ngx_http_request_t *r,
+    ngx_http_gsh_ctx_t *ctx, ngx_chain_t *out);
 static void ngx_http_gsh_stream(ngx_http_request_t *r,
     ngx_http_gsh_ctx_t *ctx, ngx_chain_t *out);
 static ngx_int_t ngx_http_gsh_fill(ngx_http_request_t *r,
@@ -362,8 +364,13 @@ ngx_http_gsh_write_handler(ngx_http_request_t *r)
         ngx_log_error(NGX_LOG_INFO, c->log, NGX_ETIMEDOUT,
                       "client timed out");
         c->timedout = 1;
-        ngx_http_finalize_request(r, NGX_HTTP_REQUEST_TIME_OUT);
-        return;
+
+        if (ngx_http_gsh_cache_alone(r, ctx, "timed out") != NGX_OK) {
+            ngx_http_finalize_request(r, NGX_HTTP_REQUEST_TIME_OUT);
+            return;
+        }
+
+        wev->timedout = 0;
     }
 
     if (!ctx->streaming) {
@@ -693,6 +700,11 @@ ngx_http_gsh_stream(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx,
 
     c = r->connection;
 
+    if (ctx->cache_alone) {
+        ngx_http_gsh_stream_alone(r, ctx, out);
+        return;
+    }
+
 again:
 
     rc = NGX_OK;
@@ -705,6 +717,15 @@ again:
 
         if (rc == NGX_ERROR) {
             /* the client is gone (logged at info) or a filter failed */
+
+            if (c->error
+                && ngx_http_gsh_cache_alone(r, ctx, "closed the connection")
+                   == NGX_OK)
+            {
+                ngx_http_gsh_stream_alone(r, ctx, NULL);
+                return;
+            }
+
             ngx_http_finalize_request(r, NGX_ERROR);
             return;
         }
@@ -741,6 +762,45 @@ again:
     if (ngx_http_gsh_wait_client(r, pending) != NGX_OK) {
         ngx_http_finalize_request(r, NGX_ERROR);
         return;
+    }
+}
+
+
+/*
+ * A writer of the pack cache whose client is gone (ngx_http_gsh_cache_alone()):
+ * reads go on, into the file only, until the pack is written or fails.
+ */
+
+static void
+ngx_http_gsh_stream_alone(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx,
+    ngx_chain_t *out)
+{
+    ngx_int_t  rc;
+
+    for ( ;; ) {
+        ngx_http_gsh_drop_chains(r, ctx, &out);
+
+        if (ctx->eof || ctx->failed) {
+            /* the file is finished or dropped: the connection goes */
+            ngx_http_finalize_request(r, NGX_ERROR);
+            return;
+        }
+
+        if (ctx->task_busy) {
+            return;
+        }
+
+        rc = ngx_http_gsh_fill(r, ctx, &out);
+
+        if (rc == NGX_ERROR) {
+            ngx_http_finalize_request(r, NGX_ERROR);
+            return;
+        }
+
+        if (rc != NGX_AGAIN) {
+            /* a read task runs */
+            return;
+        }
     }
 }
 

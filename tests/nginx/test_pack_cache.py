@@ -61,7 +61,10 @@ ZONES = {
     "idle": "inactive=1s",
     "big": "",         # a streamed follower
     "gone": "",        # the writer's client goes away
+    "slow": "",        # the writer's client stops reading (send_timeout)
 }
+# send_timeout of the "slow" zone's location
+SLOW_SEND_TIMEOUT = "2s"
 
 FINISHED = re.compile(r"^[0-9a-f]{40}\.[0-9]+$")
 WRITING = re.compile(r"^[0-9a-f]{40}\.[0-9]+\.tmp$")
@@ -374,6 +377,9 @@ def srv(root, tmp_path_factory):
             extra = """
             git_smart_http_receive_pack on;
             git_smart_http_user tester;"""
+        elif zone == "slow":
+            extra = """
+            send_timeout %s;""" % SLOW_SEND_TIMEOUT
         locations.append(location(zone, root, zone, extra))
     ngx = CacheNginx(tmp_path_factory.mktemp("pack-cache-nginx"), root,
                      ZONES, locations, server_cache="inh").start()
@@ -1036,16 +1042,17 @@ def test_follower_streams_the_growing_file(git, big_repo, srv):
     assert m.get(BYTES, zone=zone) == 2 * len(ref), m.text
 
 
-def test_writer_client_gone_drops_the_entry(git, big_repo, srv):
-    """The writer's client resets its connection mid-answer: the entry is
-    dropped (its .tmp unlinked), the follower's connection is closed, and
-    the next identical request makes a whole answer."""
+def test_writer_client_gone_the_pack_goes_on(git, big_repo, srv):
+    """The writer's client resets its connection mid-answer: the pack goes
+    on into the file alone, so the follower still gets the whole answer,
+    the entry is kept (the next identical request is a HIT), and the
+    writer's request is logged as client_closed."""
     zone = "gone"
     repo = big_repo.name
     body = fetch_request(all_wants(git, big_repo))
     ref = srv.fetch("nocache", repo, body).response.body
     mark = srv.mark()
-    leader, _head, writing = hold_writer(srv, zone, repo, body, zone)
+    leader, _head, _writing = hold_writer(srv, zone, repo, body, zone)
     try:
         follower = Drain(open_fetch(
             srv.port, "/%s/%s/git-upload-pack" % (zone, repo), body))
@@ -1056,17 +1063,56 @@ def test_writer_client_gone_drops_the_entry(git, big_repo, srv):
                           struct.pack("ii", 1, 0))
     finally:
         leader.close()
-    _status, follower_body = follower.response()
-    assert len(follower_body) < len(ref), "the follower got a whole answer"
-    assert ref.startswith(follower_body), "the follower's bytes differ"
-    srv.entries(mark, 2)
-    helpers.wait_until(lambda: srv.files(zone) == ({}, []), 30,
-                       "the dropped entry's .tmp unlinked: %s"
-                       % (srv.files(zone),))
-    after = srv.fetch(zone, repo, body, zone=zone)
-    assert after.entry.cache == "MISS"
-    assert_same_answer(after.response.body, ref, "the next answer")
-    assert len(srv.files(zone)[0]) == 1
+    status, follower_body = follower.response()
+    assert status == 200
+    assert_same_answer(follower_body, ref, "the follower's answer")
+    assert_writer_went_on(srv, zone, repo, body, ref, mark,
+                          "client_closed")
+
+
+def test_writer_client_too_slow_the_pack_goes_on(git, big_repo, srv):
+    """The writer's client stops reading: after send_timeout its request
+    ends as a timeout, but the pack goes on into the file alone, and the
+    follower, which reads, gets the whole answer while the writer's client
+    is still connected and still not reading."""
+    zone = "slow"
+    repo = big_repo.name
+    body = fetch_request(all_wants(git, big_repo))
+    ref = srv.fetch("nocache", repo, body).response.body
+    mark = srv.mark()
+    leader, head, _writing = hold_writer(srv, zone, repo, body, zone)
+    try:
+        follower = Drain(open_fetch(
+            srv.port, "/%s/%s/git-upload-pack" % (zone, repo), body))
+        follower.start()
+        status, follower_body = follower.response()
+        assert status == 200
+        assert_same_answer(follower_body, ref, "the follower's answer")
+        # the writer's connection is closed with its answer cut short
+        raw = head + read_rest(leader)
+    finally:
+        leader.close()
+    _status, leader_body = split_response(raw)
+    assert len(leader_body) < len(ref), "the held writer got a whole answer"
+    assert ref.startswith(leader_body), "the writer's bytes differ"
+    assert_writer_went_on(srv, zone, repo, body, ref, mark, "timeout")
+
+
+def assert_writer_went_on(srv, zone, repo, body, ref, mark, writer_status):
+    """After a writer whose client left and one follower: the log lines
+    say so, the file is one whole entry, and the next request is a HIT
+    with the same answer."""
+    entries = srv.entries(mark, 2)
+    by_cache = {e.cache: e for e in entries}
+    assert sorted(by_cache) == ["MISS", "UPDATING"], entries
+    assert by_cache["MISS"].git_status == writer_status, entries
+    assert by_cache["UPDATING"].git_status == "ok", entries
+    srv.settled(zone)
+    finished, writing = srv.files(zone)
+    assert len(finished) == 1 and not writing, (finished, writing)
+    hit = srv.fetch(zone, repo, body, zone=zone)
+    assert hit.entry.cache == "HIT"
+    assert_same_answer(hit.response.body, ref, "the HIT")
 
 
 # --------------------------------------------------------------------------
