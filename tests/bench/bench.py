@@ -1194,26 +1194,50 @@ WARM_UP_TRIES = 8
 
 
 def warm_up(side, ctx, repo):
-    """Raw fetches of repo until every worker of the side's nginx has
-    served one (the access log's $pid): each worker keeps its own caches,
-    and a row's rounds land on either. Returns what went wrong, or None."""
-    served = set()
-    for _ in range(WARM_UP_TRIES):
-        side.access.read_new()
+    """Raw fetches, then `git clone --mirror`s, of repo until every worker
+    of the side's nginx has served one of each (the access log's $pid): a
+    module worker keeps its own caches, the count of a full clone among
+    them, and a row's rounds land on any worker. git http-backend keeps
+    none, and the reference is warmed the same way. Returns what went
+    wrong, or None."""
+    def fetches():
         got = loadgen.raw_fetch_many(side.port, side.path(repo),
                                      ctx.wants[repo], servers.WORKER_PROCESSES)
-        side.quiesce()
         bad = [r for r in got if not isinstance(r, dict)]
-        if bad:
-            return str(bad[0])
-        for line in side.access.read_new().splitlines():
-            parts = line.split()
-            if len(parts) >= 7 and parts[4] == "POST":
-                served.add(parts[6])
-        if len(served) >= servers.WORKER_PROCESSES:
-            return None
-    return "%d fetch rounds reached %d of %d workers" % (
-        WARM_UP_TRIES, len(served), servers.WORKER_PROCESSES)
+        return str(bad[0]) if bad else None
+
+    def clones():
+        dests = [ctx.dest("warm") for _ in range(servers.WORKER_PROCESSES)]
+        try:
+            res = ctx.client.run_many(
+                [["clone", "-q", "--mirror", side.url(repo), d]
+                 for d in dests])
+        finally:
+            for d in dests:
+                rmtree(d)
+        return None if res["ok"] else res["error"]
+
+    for what, make in (("fetch", fetches), ("clone", clones)):
+        served = set()
+        for _ in range(WARM_UP_TRIES):
+            side.access.read_new()
+            err = make()
+            side.quiesce()
+            if err:
+                return "%s: %s" % (what, err)
+            for line in side.access.read_new().splitlines():
+                parts = line.split()
+                if len(parts) >= 7 and parts[4] == "POST":
+                    served.add(parts[6])
+            if len(served) >= servers.WORKER_PROCESSES:
+                break
+        else:
+            # only the module's workers keep anything to warm
+            if side.name == "module":
+                return "%d %s rounds reached %d of %d workers" % (
+                    WARM_UP_TRIES, what, len(served),
+                    servers.WORKER_PROCESSES)
+    return None
 
 
 def perf_works():
@@ -1711,9 +1735,11 @@ Method:
                 every 10 ms), and that peak minus the idle RSS before the
                 scenario (per-clone figures below divide by clones in flight).
   MBsent      = $bytes_sent of the side's nginx access log (headers + body).
-  Before the rounds, each repository is fetched on each side until every
-  nginx worker has served it once (each worker has its own caches; git
-  http-backend keeps none): the rows are a warm server's figures.
+  Before the rounds, each repository is fetched (a raw fetch, then a
+  clone --mirror) on each side until every nginx worker has served it (a
+  module worker has its own caches, git_smart_http_cache_size %(cache)s
+  here, enough for every bench repository; git http-backend keeps none):
+  the rows are a warm server's figures, not a first clone's.
   Figures are medians over %(rounds)d round(s); the side that goes first
   alternates from scenario to scenario and from round to round. Every row
   that gives objects compares the module's object set with the
@@ -1833,7 +1859,7 @@ def main():
                              servers.STATIC_LOCATION).replace("{root}",
                                                               str(root)),
                             module=module_copy, group=groups["module"],
-                            http_lines=servers.CACHE_PATH,
+                            http_lines=servers.MODULE_HTTP,
                             status_locations=servers.METRICS_LOCATION)
     ngx_ref = servers.Nginx(run_dir / "nginx-reference",
                             (servers.REFERENCE_LOCATION +
@@ -2000,7 +2026,7 @@ def main():
     run_env["cpu_method"] = cpu_method
     log()
     log(METHOD % {"cpu_method": cpu_method, "ncpu": os.cpu_count() or 0,
-                  "rounds": ROUNDS})
+                  "rounds": ROUNDS, "cache": servers.REPO_CACHE_SIZE})
     log("Medians (CPU and wall in seconds, RSS and bytes in MB):")
     log(report(summary, order))
     t = throughput_report(summary, order)
@@ -2081,7 +2107,8 @@ def main():
         "duration_s": time.monotonic() - t_start,
         "env": run_env,
         "method": METHOD % {"cpu_method": cpu_method,
-                            "ncpu": os.cpu_count() or 0, "rounds": ROUNDS},
+                            "ncpu": os.cpu_count() or 0, "rounds": ROUNDS,
+                            "cache": servers.REPO_CACHE_SIZE},
         "repos": {name: info_ for name, _, info_ in repos},
         "scenarios": [{"repo": k[0], "scenario": k[1],
                        "label": summary[k]["label"],

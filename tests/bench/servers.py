@@ -56,6 +56,11 @@ CACHE_LOCATION = """
         }""" % (CACHE_PREFIX, MODULE_SETTINGS, PACK_CACHE_ZONE)
 CACHE_PATH = ("    git_smart_http_pack_cache_path {prefix}/pack-cache "
               "keys_zone=%s:16m;" % PACK_CACHE_ZONE)
+# Each worker's cache of the repositories it served: the default (64m) is
+# for a small host; a server sizes it for the repositories it serves most,
+# and this holds every bench repository (the rows are a warm server's).
+REPO_CACHE_SIZE = "512m"
+MODULE_HTTP = CACHE_PATH + "\n    git_smart_http_cache_size %s;" % REPO_CACHE_SIZE
 METRICS_LOCATION = """
         location = /metrics { git_smart_http_metrics; }"""
 
