@@ -31,6 +31,7 @@
 
 static ngx_int_t ngx_http_gsh_cache_follow(ngx_http_request_t *r,
     ngx_http_gsh_ctx_t *ctx, ngx_http_gsh_cache_way_t *way);
+static void ngx_http_gsh_cache_reading(ngx_http_request_t *r);
 static ngx_int_t ngx_http_gsh_cache_open(ngx_http_request_t *r,
     ngx_http_gsh_ctx_t *ctx);
 static void ngx_http_gsh_cache_cleanup(void *data);
@@ -147,18 +148,38 @@ ngx_http_gsh_cache_claim(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx)
 
     gsh_session_tee(ctx->session, way.fd);
 
-    /*
-     * a client that leaves does not end the pack, which others follow
-     * (ngx_http_gsh_cache_alone()): it is noticed when a write fails
-     */
-
-    if (r->http_version < NGX_HTTP_VERSION_20) {
-        r->read_event_handler = ngx_http_block_reading;
+    if (r->read_event_handler == ngx_http_test_reading) {
+        r->read_event_handler = ngx_http_gsh_cache_reading;
     }
 
     ngx_http_gsh_cache_count(ctx->cache, ctx->cache_status, 0);
 
     return NGX_DECLINED;
+}
+
+
+/*
+ * The writer's read event: a client that leaves does not end a pack that
+ * others follow (ngx_http_gsh_cache_alone()), it is seen when a write
+ * fails; else as nginx's own test.
+ */
+
+static void
+ngx_http_gsh_cache_reading(ngx_http_request_t *r)
+{
+    ngx_http_gsh_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_git_smart_http_module);
+
+    if (ctx && ctx->cache_write && r->http_version < NGX_HTTP_VERSION_20
+        && ngx_http_gsh_cache_followed(ctx->cache, ctx->cache_key,
+                                       ctx->cache_gen))
+    {
+        ngx_http_block_reading(r);
+        return;
+    }
+
+    ngx_http_test_reading(r);
 }
 
 
@@ -324,10 +345,13 @@ ngx_http_gsh_cache_check_tee(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx)
 
 
 /*
- * The writer's client closed the connection or timed out: the requests
- * that follow the entry, and the next identical ones, still get a whole
+ * The writer's client closed the connection or timed out, and requests
+ * follow the entry: they, and the next identical ones, still get a whole
  * answer, so the pack goes on into the file alone and the request ends
- * once it is written (NGX_OK).  NGX_DECLINED for any other request.
+ * once it is written (NGX_OK).  NGX_DECLINED for any other request, and
+ * when nobody follows: a client that leaves at once then costs no whole
+ * pack.  Not over HTTP/2 or 3, whose frames still queued on the
+ * connection point into the buffers the pack would go on with.
  */
 
 ngx_int_t
@@ -345,12 +369,25 @@ ngx_http_gsh_cache_alone(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx,
         return NGX_OK;
     }
 
+    if (r->http_version >= NGX_HTTP_VERSION_20
+        || !ngx_http_gsh_cache_followed(ctx->cache, ctx->cache_key,
+                                        ctx->cache_gen))
+    {
+        return NGX_DECLINED;
+    }
+
     ctx->cache_alone = 1;
 
     wev = r->connection->write;
 
     if (wev->timer_set) {
         ngx_del_timer(wev);
+    }
+
+    /* the tasks' ends call the write handler: the socket has no say now */
+
+    if ((ngx_event_flags & NGX_USE_LEVEL_EVENT) && wev->active) {
+        ngx_del_event(wev, NGX_WRITE_EVENT, 0);
     }
 
     ngx_http_gsh_cache_file_name(ctx->cache, ctx->cache_key, ctx->cache_gen,
@@ -401,6 +438,11 @@ ngx_http_gsh_cache_cleanup(void *data)
     ngx_http_gsh_cache_abandon(ctx);
 
     if (ctx->cache_read) {
+        if (ctx->cache_status == ngx_http_gsh_cache_updating) {
+            ngx_http_gsh_cache_unfollow(ctx->cache, ctx->cache_key,
+                                        ctx->cache_gen);
+        }
+
         ngx_http_gsh_cache_count(ctx->cache, ngx_http_gsh_cache_none,
                                  ctx->cache_sent);
         ngx_close_file(ctx->cache_fd);

@@ -491,6 +491,7 @@ ngx_http_gsh_cache_peek(ngx_http_gsh_cache_t *cache,
                && ngx_http_gsh_cache_writer_alive(node))
     {
         way->status = ngx_http_gsh_cache_updating;
+        node->followers++;
 
     } else {
         return;
@@ -571,6 +572,7 @@ ngx_http_gsh_cache_find(ngx_http_gsh_cache_t *cache, const u_char *key,
         if (ngx_http_gsh_cache_writer_alive(node)) {
             way->status = ngx_http_gsh_cache_updating;
             way->gen = node->gen;
+            node->followers++;
             break;
         }
 
@@ -662,6 +664,7 @@ ngx_http_gsh_cache_write(ngx_http_gsh_cache_t *cache,
 
     node->state = ngx_http_gsh_cache_writing;
     node->gen = gen;
+    node->followers = 0;
     node->writer = ngx_pid;
     node->size = 0;
 
@@ -950,6 +953,50 @@ ngx_http_gsh_cache_drop(ngx_http_gsh_cache_t *cache, const u_char *key,
  * generation is written by a live writer, NGX_OK when it is finished
  * (*size), NGX_DECLINED when the index no longer has it or its writer died.
  */
+
+/* a follower of generation gen ended (counted by ngx_http_gsh_cache_find()) */
+
+void
+ngx_http_gsh_cache_unfollow(ngx_http_gsh_cache_t *cache, const u_char *key,
+    uint64_t gen)
+{
+    ngx_http_gsh_cache_node_t  *node;
+
+    ngx_shmtx_lock(&cache->shpool->mutex);
+
+    node = ngx_http_gsh_cache_lookup(cache->sh, key);
+
+    if (node && node->gen == gen && node->followers) {
+        node->followers--;
+    }
+
+    ngx_shmtx_unlock(&cache->shpool->mutex);
+}
+
+
+/*
+ * Whether requests follow generation gen now: one killed with its worker
+ * is still counted, which only lets a writer go on alone when none needs
+ * it to.
+ */
+
+ngx_uint_t
+ngx_http_gsh_cache_followed(ngx_http_gsh_cache_t *cache, const u_char *key,
+    uint64_t gen)
+{
+    ngx_uint_t                  followed;
+    ngx_http_gsh_cache_node_t  *node;
+
+    ngx_shmtx_lock(&cache->shpool->mutex);
+
+    node = ngx_http_gsh_cache_lookup(cache->sh, key);
+    followed = (node && node->gen == gen && node->followers);
+
+    ngx_shmtx_unlock(&cache->shpool->mutex);
+
+    return followed;
+}
+
 
 ngx_int_t
 ngx_http_gsh_cache_state(ngx_http_gsh_cache_t *cache, const u_char *key,

@@ -15,7 +15,7 @@
 #define NGX_HTTP_GSH_CACHE_KEY_LEN  20
 
 /* the index's layout, checked when a reload reuses the zone */
-#define NGX_HTTP_GSH_CACHE_MAGIC    0x67736301
+#define NGX_HTTP_GSH_CACHE_MAGIC    0x67736302
 
 /* files a call may let go of; more wait for the next fresh start */
 #define NGX_HTTP_GSH_CACHE_GONE     16
@@ -39,6 +39,7 @@ typedef struct {
     off_t                       size;       /* once ready */
     time_t                      used;
     ngx_pid_t                   writer;     /* while writing */
+    ngx_uint_t                  followers;  /* of this generation, now */
 } ngx_http_gsh_cache_node_t;
 
 
@@ -98,6 +99,10 @@ ngx_uint_t ngx_http_gsh_cache_finish(ngx_http_gsh_cache_t *cache,
     const u_char *key, uint64_t gen, off_t size, ngx_log_t *log);
 void ngx_http_gsh_cache_drop(ngx_http_gsh_cache_t *cache, const u_char *key,
     uint64_t gen, ngx_log_t *log);
+void ngx_http_gsh_cache_unfollow(ngx_http_gsh_cache_t *cache,
+    const u_char *key, uint64_t gen);
+ngx_uint_t ngx_http_gsh_cache_followed(ngx_http_gsh_cache_t *cache,
+    const u_char *key, uint64_t gen);
 ngx_int_t ngx_http_gsh_cache_state(ngx_http_gsh_cache_t *cache,
     const u_char *key, uint64_t gen, off_t *size);
 void ngx_http_gsh_cache_count(ngx_http_gsh_cache_t *cache,
