@@ -1044,21 +1044,35 @@ def test_follower_streams_the_growing_file(git, big_repo, srv):
     assert m.get(BYTES, zone=zone) == 2 * len(ref), m.text
 
 
+def held(git, big_repo, srv, zone):
+    """The uncached answer of a fetch of every ref of big_repo, a log mark,
+    and a held writer of its entry in zone: (repo, body, answer, mark,
+    the writer's socket, the bytes it read)."""
+    repo = big_repo.name
+    body = fetch_request(all_wants(git, big_repo))
+    ref = srv.fetch("nocache", repo, body).response.body
+    mark = srv.mark()
+    leader, head, _writing = hold_writer(srv, zone, repo, body, zone)
+    return repo, body, ref, mark, leader, head
+
+
+def follow(srv, zone, repo, body):
+    """A follower of the entry, read to its end in a thread."""
+    follower = Drain(open_fetch(
+        srv.port, "/%s/%s/git-upload-pack" % (zone, repo), body))
+    follower.start()
+    return follower
+
+
 def test_writer_client_gone_the_pack_goes_on(git, big_repo, srv):
     """The writer's client resets its connection mid-answer: the pack goes
     on into the file alone, so the follower still gets the whole answer,
     the entry is kept (the next identical request is a HIT), and the
     writer's request is logged as client_closed."""
     zone = "gone"
-    repo = big_repo.name
-    body = fetch_request(all_wants(git, big_repo))
-    ref = srv.fetch("nocache", repo, body).response.body
-    mark = srv.mark()
-    leader, _head, _writing = hold_writer(srv, zone, repo, body, zone)
+    repo, body, ref, mark, leader, _head = held(git, big_repo, srv, zone)
     try:
-        follower = Drain(open_fetch(
-            srv.port, "/%s/%s/git-upload-pack" % (zone, repo), body))
-        follower.start()
+        follower = follow(srv, zone, repo, body)
         helpers.wait_until(lambda: follower.body_received() > 0, 60,
                            "the follower's first bytes")
         leader.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
@@ -1078,11 +1092,7 @@ def test_writer_client_gone_unfollowed_drops_the_entry(git, big_repo, srv):
     whole pack), the entry and its .tmp go, and the next identical request
     makes the answer itself."""
     zone = "lonely"
-    repo = big_repo.name
-    body = fetch_request(all_wants(git, big_repo))
-    ref = srv.fetch("nocache", repo, body).response.body
-    mark = srv.mark()
-    leader, _head, _writing = hold_writer(srv, zone, repo, body, zone)
+    repo, body, ref, mark, leader, _head = held(git, big_repo, srv, zone)
     leader.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
                       struct.pack("ii", 1, 0))
     leader.close()
@@ -1104,15 +1114,9 @@ def test_writer_client_too_slow_the_pack_goes_on(git, big_repo, srv):
     follower, which reads, gets the whole answer while the writer's client
     has neither closed its socket nor read more."""
     zone = "slow"
-    repo = big_repo.name
-    body = fetch_request(all_wants(git, big_repo))
-    ref = srv.fetch("nocache", repo, body).response.body
-    mark = srv.mark()
-    leader, head, _writing = hold_writer(srv, zone, repo, body, zone)
+    repo, body, ref, mark, leader, head = held(git, big_repo, srv, zone)
     try:
-        follower = Drain(open_fetch(
-            srv.port, "/%s/%s/git-upload-pack" % (zone, repo), body))
-        follower.start()
+        follower = follow(srv, zone, repo, body)
         status, follower_body = follower.response()
         assert status == 200
         assert_same_answer(follower_body, ref, "the follower's answer")
