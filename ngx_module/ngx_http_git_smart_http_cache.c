@@ -32,6 +32,8 @@
 static ngx_int_t ngx_http_gsh_cache_follow(ngx_http_request_t *r,
     ngx_http_gsh_ctx_t *ctx, ngx_http_gsh_cache_way_t *way);
 static void ngx_http_gsh_cache_reading(ngx_http_request_t *r);
+static ngx_uint_t ngx_http_gsh_cache_may_go_alone(ngx_http_request_t *r,
+    ngx_http_gsh_ctx_t *ctx);
 static ngx_int_t ngx_http_gsh_cache_open(ngx_http_request_t *r,
     ngx_http_gsh_ctx_t *ctx);
 static void ngx_http_gsh_cache_cleanup(void *data);
@@ -171,15 +173,30 @@ ngx_http_gsh_cache_reading(ngx_http_request_t *r)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_git_smart_http_module);
 
-    if (ctx && ctx->cache_write && r->http_version < NGX_HTTP_VERSION_20
-        && ngx_http_gsh_cache_followed(ctx->cache, ctx->cache_key,
-                                       ctx->cache_gen))
-    {
+    if (ctx && ngx_http_gsh_cache_may_go_alone(r, ctx)) {
         ngx_http_block_reading(r);
         return;
     }
 
     ngx_http_test_reading(r);
+}
+
+
+/*
+ * Whether a writer whose client left goes on alone: while its pack goes
+ * on and requests follow the entry, so a client that leaves at once costs
+ * no whole pack.  Not over HTTP/2 or 3, whose frames still queued on the
+ * connection point into the buffers the pack would go on with.
+ */
+
+static ngx_uint_t
+ngx_http_gsh_cache_may_go_alone(ngx_http_request_t *r,
+    ngx_http_gsh_ctx_t *ctx)
+{
+    return ctx->cache_write && !ctx->eof && !ctx->failed
+           && r->http_version < NGX_HTTP_VERSION_20
+           && ngx_http_gsh_cache_followed(ctx->cache, ctx->cache_key,
+                                          ctx->cache_gen);
 }
 
 
@@ -345,13 +362,11 @@ ngx_http_gsh_cache_check_tee(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx)
 
 
 /*
- * The writer's client closed the connection or timed out, and requests
- * follow the entry: they, and the next identical ones, still get a whole
+ * The writer's client closed the connection or timed out: the requests
+ * that follow the entry, and the next identical ones, still get a whole
  * answer, so the pack goes on into the file alone and the request ends
- * once it is written (NGX_OK).  NGX_DECLINED for any other request, and
- * when nobody follows: a client that leaves at once then costs no whole
- * pack.  Not over HTTP/2 or 3, whose frames still queued on the
- * connection point into the buffers the pack would go on with.
+ * once it is written (NGX_OK).  NGX_DECLINED when it may not
+ * (ngx_http_gsh_cache_may_go_alone()).
  */
 
 ngx_int_t
@@ -361,18 +376,11 @@ ngx_http_gsh_cache_alone(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx,
     u_char        name[NGX_MAX_PATH];
     ngx_event_t  *wev;
 
-    if (!ctx->cache_write || ctx->eof || ctx->failed) {
-        return NGX_DECLINED;
-    }
-
     if (ctx->cache_alone) {
         return NGX_OK;
     }
 
-    if (r->http_version >= NGX_HTTP_VERSION_20
-        || !ngx_http_gsh_cache_followed(ctx->cache, ctx->cache_key,
-                                        ctx->cache_gen))
-    {
+    if (!ngx_http_gsh_cache_may_go_alone(r, ctx)) {
         return NGX_DECLINED;
     }
 

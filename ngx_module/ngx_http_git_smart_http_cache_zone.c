@@ -32,12 +32,15 @@ static void ngx_http_gsh_cache_wipe(ngx_http_gsh_cache_t *cache,
     ngx_log_t *log);
 static ngx_http_gsh_cache_node_t *ngx_http_gsh_cache_lookup(
     ngx_http_gsh_cache_sh_t *sh, const u_char *key);
+static ngx_http_gsh_cache_node_t *ngx_http_gsh_cache_lookup_gen(
+    ngx_http_gsh_cache_sh_t *sh, const u_char *key, uint64_t gen);
 static ngx_http_gsh_cache_node_t *ngx_http_gsh_cache_insert(
     ngx_http_gsh_cache_t *cache, const u_char *key, const u_char *stamp,
     ngx_http_gsh_cache_gone_t *gone);
-static void ngx_http_gsh_cache_peek(ngx_http_gsh_cache_t *cache,
-    ngx_http_gsh_cache_node_t *node, const u_char *stamp,
-    ngx_http_gsh_cache_way_t *way);
+static void ngx_http_gsh_cache_touch(ngx_http_gsh_cache_t *cache,
+    ngx_http_gsh_cache_node_t *node);
+static void ngx_http_gsh_cache_peek(ngx_http_gsh_cache_node_t *node,
+    const u_char *stamp, ngx_http_gsh_cache_way_t *way);
 static ngx_int_t ngx_http_gsh_cache_restamp(ngx_http_gsh_cache_t *cache,
     ngx_http_gsh_cache_node_t *node, const u_char *stamp,
     ngx_http_gsh_cache_way_t *way, ngx_http_gsh_cache_gone_t *gone);
@@ -470,11 +473,25 @@ ngx_http_gsh_cache_file_name(ngx_http_gsh_cache_t *cache, const u_char *key,
 }
 
 
-/* find()'s peek: a HIT or UPDATING way, or none */
+/* the entry is used now: it goes to the head of the LRU queue */
 
 static void
-ngx_http_gsh_cache_peek(ngx_http_gsh_cache_t *cache,
-    ngx_http_gsh_cache_node_t *node, const u_char *stamp,
+ngx_http_gsh_cache_touch(ngx_http_gsh_cache_t *cache,
+    ngx_http_gsh_cache_node_t *node)
+{
+    node->used = ngx_time();
+    ngx_queue_remove(&node->queue);
+    ngx_queue_insert_head(&cache->sh->queue, &node->queue);
+}
+
+
+/*
+ * A HIT or UPDATING way for node, if its answer on this stamp is there or
+ * being written by a live writer (counted as a follower); else none.
+ */
+
+static void
+ngx_http_gsh_cache_peek(ngx_http_gsh_cache_node_t *node, const u_char *stamp,
     ngx_http_gsh_cache_way_t *way)
 {
     if (node == NULL
@@ -498,9 +515,6 @@ ngx_http_gsh_cache_peek(ngx_http_gsh_cache_t *cache,
     }
 
     way->gen = node->gen;
-    node->used = ngx_time();
-    ngx_queue_remove(&node->queue);
-    ngx_queue_insert_head(&cache->sh->queue, &node->queue);
 }
 
 
@@ -534,7 +548,12 @@ ngx_http_gsh_cache_find(ngx_http_gsh_cache_t *cache, const u_char *key,
     node = ngx_http_gsh_cache_lookup(cache->sh, key);
 
     if (!claim) {
-        ngx_http_gsh_cache_peek(cache, node, stamp, way);
+        ngx_http_gsh_cache_peek(node, stamp, way);
+
+        if (way->status != ngx_http_gsh_cache_none) {
+            ngx_http_gsh_cache_touch(cache, node);
+        }
+
         goto done;
     }
 
@@ -549,9 +568,7 @@ ngx_http_gsh_cache_find(ngx_http_gsh_cache_t *cache, const u_char *key,
         goto done;
     }
 
-    node->used = ngx_time();
-    ngx_queue_remove(&node->queue);
-    ngx_queue_insert_head(&cache->sh->queue, &node->queue);
+    ngx_http_gsh_cache_touch(cache, node);
 
     if (ngx_memcmp(node->stamp, stamp, NGX_HTTP_GSH_CACHE_KEY_LEN) != 0
         && ngx_http_gsh_cache_restamp(cache, node, stamp, way, &gone)
@@ -560,38 +577,31 @@ ngx_http_gsh_cache_find(ngx_http_gsh_cache_t *cache, const u_char *key,
         goto done;
     }
 
-    switch (node->state) {
+    /* a restamped entry is counting again: no HIT or UPDATING here */
 
-    case ngx_http_gsh_cache_ready:
-        way->status = ngx_http_gsh_cache_hit;
-        way->gen = node->gen;
-        way->size = node->size;
-        break;
+    ngx_http_gsh_cache_peek(node, stamp, way);
 
-    case ngx_http_gsh_cache_writing:
-        if (ngx_http_gsh_cache_writer_alive(node)) {
-            way->status = ngx_http_gsh_cache_updating;
-            way->gen = node->gen;
-            node->followers++;
-            break;
-        }
+    if (way->status == ngx_http_gsh_cache_hit
+        || way->status == ngx_http_gsh_cache_updating)
+    {
+        goto done;
+    }
 
+    if (node->state == ngx_http_gsh_cache_writing) {
         /* its writer died: the next one takes over */
-
         way->status = ngx_http_gsh_cache_miss;
         ngx_http_gsh_cache_write(cache, node, way, &gone, log);
-        break;
+        goto done;
+    }
 
-    default: /* counting */
-        if (way->status == ngx_http_gsh_cache_none) {
-            way->status = ngx_http_gsh_cache_miss;
-        }
+    /* counting */
 
-        if (++node->uses >= cache->min_uses) {
-            ngx_http_gsh_cache_write(cache, node, way, &gone, log);
-        }
+    if (way->status == ngx_http_gsh_cache_none) {
+        way->status = ngx_http_gsh_cache_miss;
+    }
 
-        break;
+    if (++node->uses >= cache->min_uses) {
+        ngx_http_gsh_cache_write(cache, node, way, &gone, log);
     }
 
 done:
@@ -680,6 +690,20 @@ ngx_http_gsh_cache_writer_alive(ngx_http_gsh_cache_node_t *node)
     /* EPERM: a process of another user has that pid: alive */
     return node->writer == ngx_pid || kill(node->writer, 0) == 0
            || ngx_errno != NGX_ESRCH;
+}
+
+
+/* the entry of key while it is at generation gen (a request's), or NULL */
+
+static ngx_http_gsh_cache_node_t *
+ngx_http_gsh_cache_lookup_gen(ngx_http_gsh_cache_sh_t *sh, const u_char *key,
+    uint64_t gen)
+{
+    ngx_http_gsh_cache_node_t  *node;
+
+    node = ngx_http_gsh_cache_lookup(sh, key);
+
+    return (node && node->gen == gen) ? node : NULL;
 }
 
 
@@ -866,11 +890,9 @@ ngx_http_gsh_cache_finish(ngx_http_gsh_cache_t *cache, const u_char *key,
 
     ngx_shmtx_lock(&cache->shpool->mutex);
 
-    node = ngx_http_gsh_cache_lookup(cache->sh, key);
+    node = ngx_http_gsh_cache_lookup_gen(cache->sh, key, gen);
 
-    if (node == NULL || node->gen != gen
-        || node->state != ngx_http_gsh_cache_writing)
-    {
+    if (node == NULL || node->state != ngx_http_gsh_cache_writing) {
         goto done;
     }
 
@@ -935,10 +957,9 @@ ngx_http_gsh_cache_drop(ngx_http_gsh_cache_t *cache, const u_char *key,
 
     ngx_shmtx_lock(&cache->shpool->mutex);
 
-    node = ngx_http_gsh_cache_lookup(cache->sh, key);
+    node = ngx_http_gsh_cache_lookup_gen(cache->sh, key, gen);
 
-    if (node && node->gen == gen && node->state != ngx_http_gsh_cache_counting)
-    {
+    if (node && node->state != ngx_http_gsh_cache_counting) {
         ngx_http_gsh_cache_forget(cache, node, &gone);
     }
 
@@ -947,12 +968,6 @@ ngx_http_gsh_cache_drop(ngx_http_gsh_cache_t *cache, const u_char *key,
     ngx_http_gsh_cache_unlink(cache, &gone, log);
 }
 
-
-/*
- * What a follower asks while the file does not grow: NGX_AGAIN while the
- * generation is written by a live writer, NGX_OK when it is finished
- * (*size), NGX_DECLINED when the index no longer has it or its writer died.
- */
 
 /* a follower of generation gen ended (counted by ngx_http_gsh_cache_find()) */
 
@@ -964,9 +979,9 @@ ngx_http_gsh_cache_unfollow(ngx_http_gsh_cache_t *cache, const u_char *key,
 
     ngx_shmtx_lock(&cache->shpool->mutex);
 
-    node = ngx_http_gsh_cache_lookup(cache->sh, key);
+    node = ngx_http_gsh_cache_lookup_gen(cache->sh, key, gen);
 
-    if (node && node->gen == gen && node->followers) {
+    if (node && node->followers) {
         node->followers--;
     }
 
@@ -989,14 +1004,20 @@ ngx_http_gsh_cache_followed(ngx_http_gsh_cache_t *cache, const u_char *key,
 
     ngx_shmtx_lock(&cache->shpool->mutex);
 
-    node = ngx_http_gsh_cache_lookup(cache->sh, key);
-    followed = (node && node->gen == gen && node->followers);
+    node = ngx_http_gsh_cache_lookup_gen(cache->sh, key, gen);
+    followed = (node && node->followers);
 
     ngx_shmtx_unlock(&cache->shpool->mutex);
 
     return followed;
 }
 
+
+/*
+ * What a follower asks while the file does not grow: NGX_AGAIN while the
+ * generation is written by a live writer, NGX_OK when it is finished
+ * (*size), NGX_DECLINED when the index no longer has it or its writer died.
+ */
 
 ngx_int_t
 ngx_http_gsh_cache_state(ngx_http_gsh_cache_t *cache, const u_char *key,
@@ -1009,9 +1030,9 @@ ngx_http_gsh_cache_state(ngx_http_gsh_cache_t *cache, const u_char *key,
 
     ngx_shmtx_lock(&cache->shpool->mutex);
 
-    node = ngx_http_gsh_cache_lookup(cache->sh, key);
+    node = ngx_http_gsh_cache_lookup_gen(cache->sh, key, gen);
 
-    if (node && node->gen == gen) {
+    if (node) {
         if (node->state == ngx_http_gsh_cache_ready) {
             *size = node->size;
             rc = NGX_OK;

@@ -70,9 +70,9 @@ struct ngx_http_gsh_cache_s {
 
 /*
  * What a request does: status is what $git_cache_status says; with write,
- * the request makes generation gen's file, open as fd; with status hit, it sends gen's
- * finished file of size bytes; with updating, it follows gen's file as it
- * is written; else it answers without the cache.
+ * the request makes generation gen's file, open as fd; with status hit, it
+ * sends gen's finished file of size bytes; with updating, it follows gen's
+ * file as it is written; else it answers without the cache.
  */
 typedef struct {
     ngx_http_gsh_cache_status_e  status;
