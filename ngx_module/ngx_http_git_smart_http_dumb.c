@@ -32,6 +32,7 @@ static ngx_int_t ngx_http_gsh_file_headers(ngx_http_request_t *r,
 ngx_int_t
 ngx_http_gsh_send_file(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx)
 {
+    u_char                *p;
     ngx_int_t              rc;
     ngx_str_t              path;
     ngx_buf_t             *b;
@@ -54,6 +55,24 @@ ngx_http_gsh_send_file(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx)
         || ngx_http_gsh_file_headers(r, ctx) != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /*
+     * a published file's name is its content's: the same ETag wherever
+     * and whenever it was written, for caches in front of several origins
+     */
+
+    if (ctx->kind == GSH_PUBLISHED_FILE && r->headers_out.etag) {
+        p = ngx_pnalloc(r->pool, ctx->file.len + 2);
+        if (p == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        r->headers_out.etag->value.data = p;
+        *p++ = '"';
+        p = ngx_cpymem(p, ctx->file.data, ctx->file.len);
+        *p++ = '"';
+        r->headers_out.etag->value.len = p - r->headers_out.etag->value.data;
     }
 
     r->allow_ranges = 1;
@@ -190,7 +209,7 @@ ngx_http_gsh_file_path(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx,
     size_t       dir_len;
     const char  *dir;
 
-    dir = gsh_session_repo_path(ctx->session);
+    dir = gsh_session_file_dir(ctx->session);
     dir_len = ngx_strlen(dir);
 
     if (dir_len == 0) {

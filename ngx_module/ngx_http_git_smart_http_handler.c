@@ -93,6 +93,18 @@ ngx_http_gsh_handler(ngx_http_request_t *r)
         rc = ngx_http_gsh_rpc(r, ctx, glcf, route);
         break;
 
+    case ngx_http_gsh_route_published:
+    case ngx_http_gsh_route_bundle_list:
+
+        if (glcf->publish.len == 0) {
+            return ngx_http_gsh_error(r, NGX_HTTP_NOT_FOUND);
+        }
+
+        ctx->kind = (route->route == ngx_http_gsh_route_published)
+                    ? GSH_PUBLISHED_FILE : GSH_PUBLISHED_LIST;
+        rc = NGX_OK;
+        break;
+
     default: /* the dumb protocol's other files */
 
         if (!glcf->dumb) {
@@ -198,12 +210,20 @@ ngx_http_gsh_locate(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx,
         return ngx_http_gsh_error(r, NGX_HTTP_NOT_FOUND);
     }
 
-    if (route->route == ngx_http_gsh_route_file) {
+    if (route->route == ngx_http_gsh_route_file
+        || route->route == ngx_http_gsh_route_published)
+    {
         ctx->file.data = (u_char *) ngx_http_gsh_route_file_name(route,
                                                  rel.data, rel.len,
                                                  &ctx->file.len);
         ctx->file_type = route->type;
         ctx->file_immutable = route->immutable;
+
+        if (route->route == ngx_http_gsh_route_published) {
+            /* its name in the published folder */
+            ctx->file.data += sizeof("published/") - 1;
+            ctx->file.len -= sizeof("published/") - 1;
+        }
     }
 
     rel.data = (u_char *) repo;
@@ -570,6 +590,10 @@ ngx_http_gsh_make_request(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx,
         req->remote_addr_len = r->connection->addr_text.len;
         req->run_hooks = glcf->hooks ? 1 : 0;
         req->max_object_size = glcf->max_object_size;
+    }
+
+    if (ngx_http_gsh_publish_request(r, ctx, req) != NGX_OK) {
+        return NGX_ERROR;
     }
 
     h = ngx_http_gsh_find_header(r, "Git-Protocol",

@@ -188,6 +188,34 @@ static ngx_command_t  ngx_http_gsh_commands[] = {
       0,
       NULL },
 
+    { ngx_string("git_smart_http_publish"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_gsh_publish,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("git_smart_http_publish_url"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_set_complex_value_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_gsh_loc_conf_t, publish_url),
+      NULL },
+
+    { ngx_string("git_smart_http_packfile_uris"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_gsh_loc_conf_t, packfile_uris),
+      NULL },
+
+    { ngx_string("git_smart_http_bundle_uri"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_gsh_loc_conf_t, bundle_uri),
+      NULL },
+
     { ngx_string("git_smart_http_metrics"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_gsh_metrics,
@@ -630,6 +658,8 @@ ngx_http_gsh_create_loc_conf(ngx_conf_t *cf)
      *     glcf->root = { 0, NULL };
      *     glcf->thread_pool = NULL;
      *     glcf->user = NULL;
+     *     glcf->publish = { 0, NULL };
+     *     glcf->publish_url = NULL;
      */
 
     glcf->enable = NGX_CONF_UNSET;
@@ -648,6 +678,8 @@ ngx_http_gsh_create_loc_conf(ngx_conf_t *cf)
     glcf->queue_timeout = NGX_CONF_UNSET_MSEC;
     glcf->timeout = NGX_CONF_UNSET_MSEC;
     glcf->pack_cache = NGX_CONF_UNSET_PTR;
+    glcf->packfile_uris = NGX_CONF_UNSET;
+    glcf->bundle_uri = NGX_CONF_UNSET;
 
     return glcf;
 }
@@ -710,8 +742,16 @@ ngx_http_gsh_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
+    if (ngx_http_gsh_publish_merge(cf, prev, conf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
     if (!conf->enable) {
         return NGX_CONF_OK;
+    }
+
+    if (ngx_http_gsh_publish_check(cf, conf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
     }
 
     return ngx_http_gsh_check_enabled(cf, conf);

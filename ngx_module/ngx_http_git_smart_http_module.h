@@ -34,6 +34,8 @@
  *                                      the writer's copy, hits, followers
  *   ngx_http_git_smart_http_cache_zone.c  the pack cache's index in a
  *                                      shared zone, its directives
+ *   ngx_http_git_smart_http_publish.c  published base packs: directives,
+ *                                      what a request is told of them
  *
  * A file calls only files of a lower layer (none calls back up):
  *   module
@@ -41,7 +43,7 @@
  *   stream
  *   interim, dumb, limit, cache
  *   metrics
- *   outcome, zone, user, util, route, memory, cache_zone
+ *   outcome, zone, user, util, route, memory, cache_zone, publish
  *                                              (these call no other file)
  */
 
@@ -182,6 +184,14 @@ typedef struct {
     ngx_msec_t                  timeout;    /* pack progress; 0: none */
 
     ngx_shm_zone_t             *pack_cache; /* NULL: off */
+    /* published base packs: see the publish file */
+    ngx_str_t                   publish;    /* the folder, NUL-terminated;
+                                               data NULL: unset, len 0: off */
+    time_t                      publish_interval;
+    time_t                      publish_grace;
+    ngx_http_complex_value_t   *publish_url; /* NULL: the request's own */
+    ngx_flag_t                  packfile_uris;
+    ngx_flag_t                  bundle_uri;
 } ngx_http_gsh_loc_conf_t;
 
 
@@ -323,7 +333,10 @@ typedef struct {
     ngx_event_t                 cache_tick; /* a follower's next look */
     ngx_http_gsh_cache_status_e cache_status;
 
-    /* a dumb file: its name in the git directory, its Content-Type */
+    /*
+     * a dumb file: its name in the git directory, its Content-Type; or a
+     * published file's name in the repository's published folder
+     */
     ngx_str_t                   file;
     const char                 *file_type;
 
@@ -455,6 +468,16 @@ ngx_int_t ngx_http_gsh_error(ngx_http_request_t *r, ngx_int_t status);
 ngx_int_t ngx_http_gsh_log_escape(ngx_pool_t *pool, ngx_str_t *src,
     ngx_str_t *dst);
 ngx_int_t ngx_http_gsh_wait_client(ngx_http_request_t *r, ngx_uint_t pending);
+
+
+/* the publish file: published base packs */
+char *ngx_http_gsh_publish(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_gsh_publish_merge(ngx_conf_t *cf,
+    ngx_http_gsh_loc_conf_t *prev, ngx_http_gsh_loc_conf_t *conf);
+char *ngx_http_gsh_publish_check(ngx_conf_t *cf,
+    ngx_http_gsh_loc_conf_t *conf);
+ngx_int_t ngx_http_gsh_publish_request(ngx_http_request_t *r,
+    ngx_http_gsh_ctx_t *ctx, gsh_request *req);
 
 
 #endif /* _NGX_HTTP_GIT_SMART_HTTP_MODULE_H_INCLUDED_ */

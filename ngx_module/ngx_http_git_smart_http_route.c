@@ -46,6 +46,13 @@ static const ngx_http_gsh_route_t  ngx_http_gsh_routes[] = {
     { ngx_http_gsh_route_file, 0, "/objects/pack/pack-" H64 ".idx",
       NGX_HTTP_GSH_IDX, 1 },
 
+    /* published base packs (git_smart_http_publish) */
+    { ngx_http_gsh_route_published, 0, "/published/pack-" H40 ".pack",
+      NGX_HTTP_GSH_PACK, 1 },
+    { ngx_http_gsh_route_published, 0, "/published/bundle-" H40 ".bundle",
+      "application/x-git-bundle", 1 },
+    { ngx_http_gsh_route_bundle_list, 0, "/published/bundle-list", NULL, 0 },
+
     { ngx_http_gsh_route_upload_pack, 1, "/git-upload-pack", NULL, 0 },
     { ngx_http_gsh_route_receive_pack, 1, "/git-receive-pack", NULL, 0 },
 

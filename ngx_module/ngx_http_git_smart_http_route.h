@@ -26,7 +26,9 @@ typedef enum {
     ngx_http_gsh_route_info_packs,      /* GET, dumb: made up from packs */
     ngx_http_gsh_route_file,            /* GET, dumb: a file, as it is */
     ngx_http_gsh_route_upload_pack,     /* POST */
-    ngx_http_gsh_route_receive_pack     /* POST */
+    ngx_http_gsh_route_receive_pack,    /* POST */
+    ngx_http_gsh_route_published,       /* GET: a published file */
+    ngx_http_gsh_route_bundle_list      /* GET: made up from the published */
 } ngx_http_gsh_route_e;
 
 

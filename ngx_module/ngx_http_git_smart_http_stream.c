@@ -418,6 +418,16 @@ ngx_http_gsh_opened(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx)
         status = t->rc;
     }
 
+    /* a publish that failed: the answer goes on without it */
+
+    note = gsh_session_warning(ctx->session);
+
+    if (note[0] != '\0') {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "git_smart_http: repository \"%V\": %s",
+                      &ctx->repo_log, note);
+    }
+
     if (status != NGX_HTTP_OK) {
         ngx_http_gsh_open_failed(r, ctx, status);
         return;
@@ -526,7 +536,7 @@ ngx_http_gsh_send_response(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx)
     ngx_int_t    rc;
     const char  *type;
 
-    if (ctx->kind == GSH_DUMB_FILE) {
+    if (ctx->kind == GSH_DUMB_FILE || ctx->kind == GSH_PUBLISHED_FILE) {
         ngx_http_finalize_request(r, ngx_http_gsh_send_file(r, ctx));
         return;
     }

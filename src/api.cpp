@@ -182,6 +182,14 @@ const char *gsh_session_repo_path(const gsh_session *s) {
     return s->impl.repo_path().c_str();
 }
 
+const char *gsh_session_file_dir(const gsh_session *s) {
+    return s->impl.file_dir().c_str();
+}
+
+const char *gsh_session_warning(const gsh_session *s) {
+    return s->impl.warning().c_str();
+}
+
 const char *gsh_session_message(const gsh_session *s) {
     auto *session = const_cast<gsh_session *>(s);
     try {

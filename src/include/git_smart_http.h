@@ -28,9 +28,16 @@ typedef enum {
     GSH_DUMB_INFO_REFS = 4,  /* <repo>/info/refs without ?service */
     GSH_DUMB_HEAD = 5,       /* <repo>/HEAD */
     GSH_DUMB_INFO_PACKS = 6, /* <repo>/objects/info/packs */
-    GSH_DUMB_FILE = 7        /* a file the module sends itself (objects,
+    GSH_DUMB_FILE = 7,       /* a file the module sends itself (objects,
                                 packs, alternates): the session only finds
                                 the repository and checks http.getanyfile */
+    /* Published base packs (git_smart_http_publish), GET or HEAD: */
+    GSH_PUBLISHED_FILE = 8,  /* <repo>/published/pack-<hash>.pack or
+                                bundle-<hash>.bundle: a file the module sends
+                                from gsh_session_file_dir() */
+    GSH_PUBLISHED_LIST = 9   /* <repo>/published/bundle-list: the bundle
+                                list (git config format), made by the session,
+                                which publishes a base first when one is due */
 } gsh_request_kind;
 
 /* Results of gsh_session_read(). */
@@ -67,6 +74,21 @@ typedef struct {
     size_t max_object_size;  /* git_smart_http_max_object_size: every pushed
                                 object's declared size and every delta's
                                 declared result size; 0: no limit */
+    /* Published base packs (git_smart_http_publish); upload-pack and the
+     * published kinds only. */
+    const char *publish_dir; /* the folder, or NULL: publishing is off */
+    size_t publish_dir_len;
+    long long publish_interval; /* seconds: a new base once the current one
+                                   is this old and the refs changed */
+    long long publish_grace;    /* seconds a replaced base's files stay */
+    const char *publish_url;    /* where clients find the repository's
+                                   published files: the URL that names
+                                   pack-<hash>.pack when the name is appended */
+    size_t publish_url_len;
+    int packfile_uris;          /* offer packfile-uris to a v2 clone that
+                                   asks for them */
+    int bundle_uri;             /* advertise and answer the v2 bundle-uri
+                                   command */
 } gsh_request;
 
 /* Once per process, before any session (e.g. in init_process). 0 on success. */
@@ -123,8 +145,18 @@ const char *gsh_session_content_type(const gsh_session *s);
 long long gsh_session_content_length(const gsh_session *s);
 
 /* The repository's git directory (absolute, resolved, NUL-terminated) after
- * an open that found it, else "". Where a GSH_DUMB_FILE is read from. */
+ * an open that found it, else "". */
 const char *gsh_session_repo_path(const gsh_session *s);
+
+/* The folder a GSH_DUMB_FILE (the git directory) or a GSH_PUBLISHED_FILE
+ * (the repository's published files) is read from, after an open that found
+ * it, else "". NUL-terminated. */
+const char *gsh_session_file_dir(const gsh_session *s);
+
+/* What went wrong that the response survives, for the error log (a publish
+ * that failed: the clone then gets a whole pack), or "". Valid after
+ * gsh_session_open(). */
+const char *gsh_session_warning(const gsh_session *s);
 
 /* Why the last call failed, or "" (NUL-terminated, owned by the session,
  * valid until the next call on it). Bytes the client sent are \xNN-escaped

@@ -9,10 +9,11 @@
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <utility>
 
-#include "util/git_ptr.h"
 #include "repo/repo_cache.h"
 #include "repo/repo_snapshot.h"
+#include "util/git_ptr.h"
 
 namespace gsh {
 
@@ -37,6 +38,10 @@ class RepoAccess {
     }
     // git_smart_http_filter: off refuses filters whatever the repository says.
     void set_filter_directive(bool on) { config_.allow_filter = config_.allow_filter && on; }
+    void set_publish(PublishConfig publish) { config_.publish = std::move(publish); }
+    // What went wrong that the request survives (a publish that failed),
+    // for the error log.
+    std::string warning;
     // This request's handle; the same one for every call.
     git_repository *git();
 

@@ -3,6 +3,7 @@
 
 #include <git2.h>
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -30,6 +31,20 @@ enum AllowUor : unsigned {
     kAllowAnySha1 = 0x07,
 };
 
+// The operator's published base packs (git_smart_http_publish and the
+// directives beside it; see service/publish.h).
+struct PublishConfig {
+    std::string dir; // "": off
+    // A new base once the current one is this old and the refs changed.
+    int64_t interval = 3600;
+    // A replaced base's files stay this long, for the clones given its URIs.
+    int64_t grace = 3600;
+    // Where clients find the files: a URL that the file names follow.
+    std::string url;
+    bool packfile_uris = false; // offered to v2 clones that ask for them
+    bool bundle_uri = false;    // the v2 bundle-uri command
+};
+
 struct UploadPackConfig {
     HiddenRefs hidden;
     unsigned allow_uor = 0;
@@ -48,6 +63,7 @@ struct UploadPackConfig {
     // The operator's limits per request (nginx directives); 0 is unlimited.
     size_t max_wants = 0;
     size_t max_haves = 0;
+    PublishConfig publish;
 };
 
 UploadPackConfig load_upload_pack_config(git_repository *repo);

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <functional>
 #include <optional>
 
@@ -21,9 +22,11 @@
 #include "repo/upload_pack_config.h"
 #include "service/client_note.h"
 #include "service/dumb_http.h"
+#include "service/publish.h"
 #include "service/upload_pack_v0.h"
 #include "service/upload_pack_v2.h"
 #include "util/error.h"
+#include "util/test_hook.h"
 
 namespace gsh {
 
@@ -45,41 +48,6 @@ const char *command_label(const std::string &command) {
     return "unknown";
 }
 
-// A test-only hook, in the spirit of git's GIT_TEST_* variables: with
-// GSH_TEST_PACK_STALL=NAME in the worker's environment (nginx's "env"
-// directive), the count of a pack of a repository holding a FIFO called NAME
-// waits until a writer has opened and closed that FIFO. The tests make a
-// count stall for as long as they choose with it, without timing guesses.
-// The wait polls, so that checkpoint (which throws on a stop) ends it.
-void test_stall_hook(const std::string &repo_path, const std::function<void()> &checkpoint) {
-    const char *name = std::getenv("GSH_TEST_PACK_STALL");
-    if (!name || !*name || std::strchr(name, '/'))
-        return;
-    std::string fifo = repo_path + "/" + name;
-    struct stat st;
-    if (lstat(fifo.c_str(), &st) != 0 || !S_ISFIFO(st.st_mode))
-        return;
-    // Non-blocking, so that the open does not wait for a writer; Linux
-    // reports POLLHUP on it only once a writer has come and gone.
-    const int fd = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0)
-        return;
-    struct Closer {
-        int fd;
-        ~Closer() { ::close(fd); }
-    } closer{fd};
-    for (;;) {
-        checkpoint();
-        struct pollfd p = {fd, POLLIN, 0};
-        if (::poll(&p, 1, 50) <= 0)
-            continue;
-        char buf[64];
-        const ssize_t k = ::read(fd, buf, sizeof(buf));
-        if (k == 0 || (k < 0 && errno != EAGAIN && errno != EINTR))
-            return;
-    }
-}
-
 } // namespace
 
 Session::Session(const gsh_request &req)
@@ -93,6 +61,15 @@ Session::Session(const gsh_request &req)
       remote_user_(req.remote_user ? std::string(req.remote_user, req.remote_user_len) : ""),
       remote_addr_(req.remote_addr ? std::string(req.remote_addr, req.remote_addr_len) : ""),
       has_remote_user_(req.remote_user && req.remote_user_len > 0), run_hooks_(req.run_hooks != 0) {
+    if (req.publish_dir && req.publish_dir_len > 0) {
+        publish_.dir.assign(req.publish_dir, req.publish_dir_len);
+        publish_.interval = req.publish_interval;
+        publish_.grace = req.publish_grace;
+        if (req.publish_url)
+            publish_.url.assign(req.publish_url, req.publish_url_len);
+        publish_.packfile_uris = req.packfile_uris != 0;
+        publish_.bundle_uri = req.bundle_uri != 0;
+    }
     if (kind_ == GSH_ADVERTISE_UPLOAD_PACK || kind_ == GSH_ADVERTISE_RECEIVE_PACK)
         summary_.command = "advertise";
 }
@@ -191,6 +168,7 @@ int Session::open_dumb(bool on_loop) {
         throw Error("Unsupported service: getanyfile", 403);
     switch (kind_) {
     case GSH_DUMB_FILE:
+        file_dir_ = path;
         return 200;
     case GSH_DUMB_HEAD:
         pending_ = dumb_head(snapshot.refs());
@@ -221,6 +199,8 @@ int Session::open_dumb(bool on_loop) {
 int Session::open(bool on_loop) {
     const int version = proto::protocol_version(git_protocol_);
     protocol_version_ = version;
+    if (kind_ == GSH_PUBLISHED_FILE || kind_ == GSH_PUBLISHED_LIST)
+        return on_loop ? 0 : open_published();
     if (kind_ >= GSH_DUMB_INFO_REFS)
         return open_dumb(on_loop);
     if (kind_ == GSH_ADVERTISE_RECEIVE_PACK || kind_ == GSH_RPC_RECEIVE_PACK) {
@@ -241,10 +221,39 @@ int Session::open(bool on_loop) {
         throw Error("Service not enabled: 'upload-pack' (http.uploadpack is false)", 403);
     repo_->set_limits(max_wants_, max_haves_);
     repo_->set_filter_directive(allow_filter_);
+    repo_->set_publish(publish_);
     if (kind_ == GSH_ADVERTISE_UPLOAD_PACK)
         advertise_upload_pack();
     else
         answer_upload_pack();
+    warning_ = repo_->warning;
+    return 200;
+}
+
+// The published files of a repository that is served (export rules), and
+// the bundle list, which publishes a base first when one is due.
+int Session::open_published() {
+    command_ = "published";
+    const std::string path = resolve_repository(root_, repo_name_, export_all_);
+    repo_path_ = path;
+    if (publish_.dir.empty())
+        throw Error("publishing is off here", 404);
+    if (kind_ == GSH_PUBLISHED_FILE) {
+        file_dir_ = publish_folder(publish_.dir, path);
+        return 200;
+    }
+    open_repository(path, false);
+    // The list is for clones: refused where upload-pack is.
+    if (!repo_->snapshot().config().http_uploadpack)
+        throw Error("Service not enabled: 'upload-pack' (http.uploadpack is false)", 403);
+    repo_->set_publish(publish_);
+    const std::optional<PublishedBase> base =
+        current_base(*repo_, publish_, std::time(nullptr), every_ref(repo_->snapshot()), &warning_);
+    if (!base)
+        throw Error("no base is published for the repository", 404);
+    content_type_ = "text/plain; charset=utf-8";
+    pending_ = bundle_list_config(*base, publish_.url);
+    content_length_ = static_cast<long long>(pending_.size());
     return 200;
 }
 
@@ -417,13 +426,13 @@ void Session::count_and_plan() {
     const auto checkpoint = [this] { check_stop(); };
     // A bare pack has no room for anything but pack bytes.
     if (!pack_->sideband()) {
-        test_stall_hook(repo_path_, checkpoint);
+        test_stall_hook("GSH_TEST_PACK_STALL", repo_path_, checkpoint);
         pack_->start(nullptr, checkpoint);
         return;
     }
     interim_.open(InterimOutput::Clock::now());
     try {
-        test_stall_hook(repo_path_, checkpoint);
+        test_stall_hook("GSH_TEST_PACK_STALL", repo_path_, checkpoint);
         pack_->start([this](std::string_view pkts) { interim_.post(pkts); }, checkpoint);
     } catch (...) {
         pending_ += interim_.close();

@@ -43,6 +43,10 @@ class Session {
     long long content_length() const { return content_length_; }
     // The git directory, once found.
     const std::string &repo_path() const { return repo_path_; }
+    // Where a dumb or published file is read from, once found.
+    const std::string &file_dir() const { return file_dir_; }
+    // What went wrong that the response survives, for the error log.
+    const std::string &warning() const { return warning_; }
     std::string message;
     // The client's session-id and server options, for the log; "" if none.
     const std::string &client_note() const { return client_note_; }
@@ -85,6 +89,8 @@ class Session {
     bool open_repository(const std::string &path, bool on_loop);
     // The dumb kinds (dumb_http.h).
     int open_dumb(bool on_loop);
+    // The published kinds (publish.h), on a thread.
+    int open_published();
     // On the loop, a small v2 request: parses it and keeps it when it is
     // ls-refs (true); false leaves the request to a thread.
     bool parse_ls_refs_on_loop();
@@ -104,6 +110,8 @@ class Session {
     bool allow_filter_;
     size_t max_request_size_, max_wants_, max_haves_;
     size_t max_object_size_;
+    PublishConfig publish_;
+    std::string file_dir_, warning_;
     RequestBody body_;
     std::optional<proto::V2Request> v2_request_; // parsed on the loop
     // Before pack_, which reads through it: destroyed after.

@@ -1,6 +1,7 @@
 #include "service/upload_pack_v2.h"
 
 #include <algorithm>
+#include <ctime>
 #include <memory>
 #include <string_view>
 #include <vector>
@@ -8,9 +9,11 @@
 #include "odb/object_db.h"
 #include "protocol/pkt_line.h"
 #include "protocol/section_writer.h"
+#include "repo/commits.h"
 #include "repo/refs.h"
 #include "repo/unique_oids.h"
 #include "service/object_info.h"
+#include "service/publish.h"
 #include "service/session_id.h"
 #include "service/upload_pack_common.h"
 #include "util/error.h"
@@ -116,6 +119,8 @@ struct FetchArgs {
          include_tag = false;
     bool wait_for_done = false;
     bool sideband_all = false;
+    // packfile-uris: the URI protocols the client takes, as sent.
+    std::vector<std::string> uri_protocols;
     pack::ObjectFilter filter;
     // git reads the arguments in order and dies at the first want (or
     // filter) it refuses, so later lines do not matter then: the ERR text,
@@ -189,6 +194,15 @@ FetchArgs parse_fetch_args(RepoAccess &access, const proto::V2Request &req,
             a.thin_pack = true;
         } else if (config.allow_sideband_all && arg == "sideband-all") {
             a.sideband_all = true;
+        } else if (arg.starts_with("packfile-uris ")) {
+            // As git: taken whether or not it was advertised, and used only
+            // where it is offered.
+            std::string_view list = arg.substr(14);
+            while (!list.empty()) {
+                const size_t comma = std::min(list.find(','), list.size());
+                a.uri_protocols.emplace_back(list.substr(0, comma));
+                list.remove_prefix(std::min(comma + 1, list.size()));
+            }
         } else if (!parse_shallow_line(repo, arg, &a.shallow)) {
             bad_request("unexpected line: '" + line + "'");
         }
@@ -220,6 +234,40 @@ std::optional<ShallowInfo> shallow_info(RepoAccess &access, const std::vector<gi
         w.bare("unshallow " + oid_hex(c));
     w.delim();
     return shallow;
+}
+
+// The published base to give a clone by URI: when the location offers
+// packfile-uris, the client takes the URL's protocol, and the request is a
+// clone of everything its wants reach (no haves, no shallow, no filter).
+std::optional<PublishedBase> offered_base(RepoAccess &access, const FetchArgs &args,
+                                          const std::vector<git_oid> &wants) {
+    const PublishConfig &publish = access.config().publish;
+    if (!publish.packfile_uris || publish.dir.empty() || args.uri_protocols.empty() ||
+        !args.haves.empty() || args.shallow.any() || args.filter.active())
+        return std::nullopt;
+    const bool taken = std::any_of(
+        args.uri_protocols.begin(), args.uri_protocols.end(),
+        [&](const std::string &p) { return !p.empty() && publish.url.starts_with(p + "://"); });
+    if (!taken)
+        return std::nullopt;
+    return current_base(access, publish, std::time(nullptr), wants, &access.warning);
+}
+
+// The packfile-uris section, when a base is offered: the inline pack is
+// then what the base lacks (its refs' commits added to *haves), and never
+// thin, as the client indexes it before it downloads the base.
+void packfile_uris(RepoAccess &access, const FetchArgs &args, const std::vector<git_oid> &wants,
+                   proto::SectionWriter &w, std::vector<git_oid> *haves, bool *thin) {
+    const std::optional<PublishedBase> base = offered_base(access, args, wants);
+    if (!base)
+        return;
+    w.line("packfile-uris");
+    w.line(base->hash + " " + access.config().publish.url + published_pack_name(*base));
+    w.delim();
+    for (const auto &[name, oid] : base->refs)
+        if (std::optional<git_oid> commit = peel_to_commit(access.git(), oid))
+            haves->push_back(*commit);
+    *thin = false;
 }
 
 std::string fetch(RepoAccess &access, const proto::V2Request &req,
@@ -287,12 +335,31 @@ std::string fetch(RepoAccess &access, const proto::V2Request &req,
             w.line(oid_hex(oid) + " " + name);
         w.delim();
     }
+    std::vector<git_oid> haves = neg.have_objects();
+    bool thin = args.thin_pack;
+    packfile_uris(access, args, wants, w, &haves, &thin);
     w.line("packfile");
     *pack = std::make_unique<PackSection>(
         repo, access.snapshot().packs(),
-        pack_input(access, wants, neg.have_objects(), args.include_tag,
-                   shallow ? &*shallow : nullptr, std::move(args.filter)),
-        pack::PackOptions{args.ofs_delta, args.thin_pack}, !args.no_progress);
+        pack_input(access, wants, std::move(haves), args.include_tag, shallow ? &*shallow : nullptr,
+                   std::move(args.filter)),
+        pack::PackOptions{args.ofs_delta, thin}, !args.no_progress);
+    return out;
+}
+
+// bundle-uri (gitprotocol-v2, git 2.40 clients): the published base's
+// bundle list as key=value lines, or none.
+std::string bundle_uri(RepoAccess &access, const proto::V2Request &req) {
+    if (!req.args.empty())
+        bad_request("bundle-uri: unexpected argument: '" + req.args.front() + "'");
+    std::string out;
+    const PublishConfig &publish = access.config().publish;
+    const std::optional<PublishedBase> base = current_base(
+        access, publish, std::time(nullptr), every_ref(access.snapshot()), &access.warning);
+    if (base)
+        for (const std::string &line : bundle_list_lines(*base, publish.url))
+            proto::pkt_write_line(out, line);
+    proto::pkt_flush(out);
     return out;
 }
 
@@ -310,12 +377,16 @@ std::string advertise_v2(const UploadPackConfig &config) {
         fetch += " ref-in-want";
     if (config.allow_sideband_all)
         fetch += " sideband-all";
+    if (config.publish.packfile_uris && !config.publish.dir.empty())
+        fetch += " packfile-uris";
     proto::pkt_write_line(out, fetch);
     proto::pkt_write_line(out, "server-option");
     proto::pkt_write_line(out, "object-format=sha1");
     if (config.advertise_sid)
         proto::pkt_write_line(out, "session-id=" + new_session_id());
     proto::pkt_write_line(out, "object-info");
+    if (config.publish.bundle_uri && !config.publish.dir.empty())
+        proto::pkt_write_line(out, "bundle-uri");
     proto::pkt_flush(out);
     return out;
 }
@@ -367,6 +438,9 @@ std::string answer_v2(RepoAccess &repo, const proto::V2Request &req,
         return fetch(repo, req, pack, refused, times, checked);
     if (req.command == "object-info")
         return object_info(repo.git(), req);
+    if (req.command == "bundle-uri" && repo.config().publish.bundle_uri &&
+        !repo.config().publish.dir.empty())
+        return bundle_uri(repo, req);
     bad_request("invalid command '" + req.command + "'");
 }
 

@@ -1,0 +1,492 @@
+#include "service/publish.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <queue>
+#include <unordered_set>
+
+#include "repo/commits.h"
+#include "repo/lock_file.h"
+#include "repo/repo_access.h"
+#include "repo/unique_oids.h"
+#include "service/pack_section.h"
+#include "service/upload_pack_common.h"
+#include "util/error.h"
+#include "util/oid_hex.h"
+#include "util/sha1.h"
+#include "util/test_hook.h"
+#include "walk/object_walk.h"
+
+namespace gsh {
+
+namespace {
+
+constexpr std::string_view kManifestMagic = "gsh-published 1";
+// Commit dates are trusted only this far: a walk goes on through commits up
+// to a day older than the oldest it still looks for (git's SLOP, in time).
+constexpr int64_t kDateSlop = 86400;
+
+class Fd {
+  public:
+    explicit Fd(int fd = -1) : fd_(fd) {}
+    ~Fd() {
+        if (fd_ >= 0)
+            ::close(fd_);
+    }
+    Fd(const Fd &) = delete;
+    Fd &operator=(const Fd &) = delete;
+    int get() const { return fd_; }
+
+  private:
+    int fd_;
+};
+
+[[noreturn]] void fail(const std::string &what, const std::string &path, int err) {
+    throw Error(what + " " + path + ": " + std::strerror(err));
+}
+
+std::string read_small_file(const std::string &path) {
+    Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (fd.get() < 0)
+        return std::string();
+    std::string out;
+    char buf[8192];
+    for (;;) {
+        const ssize_t k = ::read(fd.get(), buf, sizeof buf);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            return out;
+        out.append(buf, size_t(k));
+        // A manifest lists the refs: 50,000 of them are a few MB.
+        if (out.size() > (256u << 20))
+            return std::string();
+    }
+}
+
+bool parse_int(std::string_view s, int64_t *out) {
+    const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
+    return ec == std::errc() && p == s.data() + s.size();
+}
+
+bool is_hex40(std::string_view s) {
+    git_oid unused;
+    return parse_oid(s, &unused);
+}
+
+std::optional<PublishedBase> parse_manifest(std::string_view text) {
+    PublishedBase base;
+    bool first = true;
+    while (!text.empty()) {
+        const size_t nl = text.find('\n');
+        if (nl == std::string_view::npos)
+            return std::nullopt; // cut short: not one we wrote
+        std::string_view line = text.substr(0, nl);
+        text.remove_prefix(nl + 1);
+        if (first) {
+            if (line != kManifestMagic)
+                return std::nullopt;
+            first = false;
+            continue;
+        }
+        const size_t sp = line.find(' ');
+        if (sp == std::string_view::npos)
+            return std::nullopt;
+        const std::string_view key = line.substr(0, sp), value = line.substr(sp + 1);
+        int64_t n = 0;
+        if (key == "pack" && is_hex40(value)) {
+            base.hash = value;
+        } else if (key == "stamp") {
+            base.stamp = value;
+        } else if (key == "time" && parse_int(value, &n)) {
+            base.time = n;
+        } else if (key == "objects" && parse_int(value, &n)) {
+            base.objects = uint64_t(n);
+        } else if (key == "size" && parse_int(value, &n)) {
+            base.pack_size = uint64_t(n);
+        } else if (key == "ref" && value.size() > GIT_OID_HEXSZ + 1) {
+            git_oid oid;
+            if (!parse_oid(value.substr(0, GIT_OID_HEXSZ), &oid))
+                return std::nullopt;
+            base.refs.emplace_back(std::string(value.substr(GIT_OID_HEXSZ + 1)), oid);
+        } else if (key == "retired" && value.size() > GIT_OID_HEXSZ + 1 &&
+                   is_hex40(value.substr(0, GIT_OID_HEXSZ)) &&
+                   parse_int(value.substr(GIT_OID_HEXSZ + 1), &n)) {
+            base.retired.emplace_back(std::string(value.substr(0, GIT_OID_HEXSZ)), n);
+        } else {
+            return std::nullopt;
+        }
+    }
+    if (first || base.hash.empty() || base.refs.empty())
+        return std::nullopt;
+    return base;
+}
+
+std::string manifest_text(const PublishedBase &base) {
+    std::string out(kManifestMagic);
+    out += "\npack " + base.hash + "\nstamp " + base.stamp + "\ntime " + std::to_string(base.time) +
+           "\nobjects " + std::to_string(base.objects) + "\nsize " +
+           std::to_string(base.pack_size) + "\n";
+    for (const auto &[name, oid] : base.refs)
+        out += "ref " + oid_hex(oid) + " " + name + "\n";
+    for (const auto &[hash, when] : base.retired)
+        out += "retired " + hash + " " + std::to_string(when) + "\n";
+    return out;
+}
+
+void make_folder(const std::string &path) {
+    if (::mkdir(path.c_str(), 0755) != 0 && errno != EEXIST)
+        fail("cannot create", path, errno);
+}
+
+void sync_file(int fd, const std::string &path) {
+    if (::fsync(fd) != 0)
+        fail("cannot sync", path, errno);
+}
+
+void rename_into_place(const std::string &from, const std::string &to) {
+    if (::rename(from.c_str(), to.c_str()) != 0)
+        fail("cannot rename to", to, errno);
+}
+
+// text into tmp, synced, then renamed to dest.
+void write_file(const std::string &tmp, std::string_view text, const std::string &dest) {
+    Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    if (fd.get() < 0)
+        fail("cannot create", tmp, errno);
+    if (!write_all(fd.get(), text))
+        fail("cannot write", tmp, errno);
+    sync_file(fd.get(), tmp);
+    rename_into_place(tmp, dest);
+}
+
+// tmp- files are a publish under way: only the lock's holder makes them, so
+// the holder may remove any it finds (left by a publisher that died).
+void remove_leftovers(const std::string &folder) {
+    DIR *d = ::opendir(folder.c_str());
+    if (!d)
+        return;
+    std::vector<std::string> names;
+    while (const dirent *e = ::readdir(d))
+        if (std::strncmp(e->d_name, "tmp-", 4) == 0)
+            names.emplace_back(e->d_name);
+    ::closedir(d);
+    for (const std::string &n : names)
+        ::unlink((folder + "/" + n).c_str());
+}
+
+struct Written {
+    std::string hash;
+    uint64_t objects = 0;
+    uint64_t size = 0;
+};
+
+// The pack of everything wants reach, bare, into fd.
+Written write_pack(RepoAccess &access, const std::vector<git_oid> &wants, int fd,
+                   const std::string &path) {
+    PackSection section(access.git(), access.snapshot().packs(),
+                        pack_input(access, wants, {}, false, nullptr, pack::ObjectFilter()),
+                        pack::PackOptions{true, false}, false, 0);
+    section.start(nullptr, nullptr);
+    std::vector<uint8_t> buf(1u << 20);
+    uint8_t tail[20];
+    uint64_t total = 0;
+    std::string spill;
+    while (!section.finished()) {
+        const size_t n = section.produce(buf.data(), buf.size(), &spill);
+        if (!spill.empty())
+            throw Error("a bare pack with text beside it");
+        if (!write_all(fd, std::string_view(reinterpret_cast<const char *>(buf.data()), n)))
+            fail("cannot write", path, errno);
+        // The checksum is the pack's last 20 bytes, which may span writes.
+        if (n >= sizeof tail) {
+            std::memcpy(tail, buf.data() + n - sizeof tail, sizeof tail);
+        } else if (n > 0) {
+            std::memmove(tail, tail + n, sizeof tail - n);
+            std::memcpy(tail + sizeof tail - n, buf.data(), n);
+        }
+        total += n;
+    }
+    if (total < 12 + sizeof tail)
+        throw Error("the base pack came out too short");
+    Written w;
+    git_oid id;
+    std::memcpy(id.id, tail, sizeof tail);
+    w.hash = oid_hex(id);
+    w.objects = section.stats() ? section.stats()->objects : 0;
+    w.size = total;
+    return w;
+}
+
+// Copies len bytes of from (at 0) to the end of to.
+void copy_file(int from, int to, uint64_t len, const std::string &path) {
+    loff_t in = 0;
+    while (len > 0) {
+        const ssize_t k = ::copy_file_range(from, &in, to, nullptr, len, 0);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            fail("cannot copy the pack into", path, k < 0 ? errno : EIO);
+        len -= uint64_t(k);
+    }
+}
+
+std::string stamp_hex(const RepoSnapshot &snapshot) {
+    const std::string &s = snapshot.stamp();
+    static const char digits[] = "0123456789abcdef";
+    std::string out;
+    for (unsigned char c : s) {
+        out += digits[c >> 4];
+        out += digits[c & 15];
+    }
+    return out;
+}
+
+// The refs a base bundles: every visible ref that names an object, HEAD
+// included (a bundle lists it as git bundle --all does).
+std::vector<std::pair<std::string, git_oid>> bundle_refs(const RepoSnapshot &snapshot) {
+    std::vector<std::pair<std::string, git_oid>> refs;
+    for (const Ref &ref : snapshot.refs())
+        if (!ref.unborn)
+            refs.emplace_back(ref.name, ref.oid);
+    return refs;
+}
+
+bool wants_every_ref(const RepoSnapshot &snapshot, const std::vector<git_oid> &wants) {
+    const UniqueOids set(wants);
+    for (const git_oid &oid : every_ref(snapshot))
+        if (!set.contains(oid))
+            return false;
+    return true;
+}
+
+class Publish {
+  public:
+    Publish(RepoAccess &access, const PublishConfig &policy, std::string folder, int64_t now)
+        : access_(access), policy_(policy), folder_(std::move(folder)), now_(now) {}
+
+    // The new base, or nothing when another process holds the lock.
+    std::optional<PublishedBase> run(const std::string &stamp) {
+        make_folder(policy_.dir);
+        make_folder(folder_);
+        const std::string lock_path = folder_ + "/lock";
+        Fd lock(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+        if (lock.get() < 0)
+            fail("cannot open", lock_path, errno);
+        // flock: the kernel lets go of it when its holder dies.
+        if (::flock(lock.get(), LOCK_EX | LOCK_NB) != 0) {
+            if (errno == EWOULDBLOCK)
+                return std::nullopt;
+            fail("cannot lock", lock_path, errno);
+        }
+        std::optional<PublishedBase> previous = read_published(folder_);
+        if (previous && previous->stamp == stamp)
+            return previous; // published meanwhile by another process
+        remove_leftovers(folder_);
+
+        PublishedBase base;
+        base.refs = bundle_refs(access_.snapshot());
+        if (base.refs.empty())
+            return std::nullopt; // nothing to publish: an empty repository
+        base.stamp = stamp;
+        base.time = now_;
+
+        const std::string tmp_pack = folder_ + "/tmp-pack-" + std::to_string(::getpid());
+        Fd pack(::open(tmp_pack.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+        if (pack.get() < 0)
+            fail("cannot create", tmp_pack, errno);
+        const Written w = write_pack(access_, every_ref(access_.snapshot()), pack.get(), tmp_pack);
+        sync_file(pack.get(), tmp_pack);
+        base.hash = w.hash;
+        base.objects = w.objects;
+        base.pack_size = w.size;
+        test_stall_hook("GSH_TEST_PUBLISH_STALL", access_.snapshot().path(), nullptr);
+
+        const std::string tmp_bundle = folder_ + "/tmp-bundle-" + std::to_string(::getpid());
+        Fd bundle(::open(tmp_bundle.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+        if (bundle.get() < 0)
+            fail("cannot create", tmp_bundle, errno);
+        if (!write_all(bundle.get(), base.bundle_header()))
+            fail("cannot write", tmp_bundle, errno);
+        copy_file(pack.get(), bundle.get(), w.size, tmp_bundle);
+        sync_file(bundle.get(), tmp_bundle);
+        rename_into_place(tmp_pack, folder_ + "/" + published_pack_name(base));
+        rename_into_place(tmp_bundle, folder_ + "/" + published_bundle_name(base));
+
+        retire(previous, &base);
+        write_file(folder_ + "/tmp-manifest", manifest_text(base), folder_ + "/manifest");
+        Fd dir(::open(folder_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        if (dir.get() >= 0)
+            ::fsync(dir.get());
+        return base;
+    }
+
+  private:
+    // The previous base is retired now; bases retired more than the grace
+    // period ago lose their files.
+    void retire(const std::optional<PublishedBase> &previous, PublishedBase *base) const {
+        if (!previous)
+            return;
+        std::vector<std::pair<std::string, int64_t>> retired = previous->retired;
+        if (previous->hash != base->hash)
+            retired.emplace_back(previous->hash, now_);
+        for (const auto &[hash, when] : retired) {
+            if (hash == base->hash)
+                continue;
+            if (now_ - when < policy_.grace) {
+                base->retired.emplace_back(hash, when);
+                continue;
+            }
+            ::unlink((folder_ + "/pack-" + hash + ".pack").c_str());
+            ::unlink((folder_ + "/bundle-" + hash + ".bundle").c_str());
+        }
+    }
+
+    RepoAccess &access_;
+    const PublishConfig &policy_;
+    std::string folder_;
+    int64_t now_;
+};
+
+} // namespace
+
+std::string PublishedBase::bundle_header() const {
+    std::string out = "# v2 git bundle\n";
+    for (const auto &[name, oid] : refs)
+        out += oid_hex(oid) + " " + name + "\n";
+    out += "\n";
+    return out;
+}
+
+std::vector<git_oid> every_ref(const RepoSnapshot &snapshot) {
+    UniqueOids oids;
+    for (const Ref &ref : snapshot.refs())
+        if (!ref.unborn)
+            oids.add(ref.oid);
+    return oids.take();
+}
+
+std::string publish_folder(const std::string &dir, const std::string &git_dir) {
+    const pack::Sha1::Digest d = pack::Sha1::of(git_dir.data(), git_dir.size());
+    return dir + "/" + pack::Sha1::hex(d).substr(0, 16);
+}
+
+std::optional<PublishedBase> read_published(const std::string &folder) {
+    return parse_manifest(read_small_file(folder + "/manifest"));
+}
+
+bool base_within(git_repository *repo, const pack::CommitGraph *graph, const PublishedBase &base,
+                 const std::vector<git_oid> &wants) {
+    const UniqueOids wanted(wants);
+    CommitCache commits(repo, graph);
+    // The base's refs that are not wanted themselves must be commits found
+    // by the walk.
+    OidHashSet missing;
+    int64_t oldest = INT64_MAX;
+    for (const auto &[name, oid] : base.refs) {
+        if (wanted.contains(oid))
+            continue;
+        const CommitInfo *c = commits.get(oid);
+        if (!c)
+            return false; // a tag, tree or blob no one wants any more
+        missing.insert(oid);
+        oldest = std::min<int64_t>(oldest, c->time);
+    }
+    if (missing.empty())
+        return true;
+    using Item = std::pair<int64_t, git_oid>;
+    auto older = [](const Item &a, const Item &b) { return a.first < b.first; };
+    std::priority_queue<Item, std::vector<Item>, decltype(older)> queue(older);
+    OidHashSet seen;
+    auto push = [&](const git_oid &id) {
+        if (!seen.insert(id).second)
+            return;
+        if (const CommitInfo *c = commits.get(id))
+            queue.emplace(c->time, id);
+    };
+    for (const git_oid &w : wants)
+        if (std::optional<git_oid> c = peel_to_commit(repo, w))
+            push(*c);
+    while (!queue.empty()) {
+        const auto [time, id] = queue.top();
+        queue.pop();
+        if (time < oldest - kDateSlop)
+            return false;
+        if (missing.erase(id) && missing.empty())
+            return true;
+        const CommitInfo *c = commits.get(id);
+        for (const git_oid &p : c->parents)
+            push(p);
+    }
+    return false;
+}
+
+std::optional<PublishedBase> current_base(RepoAccess &access, const PublishConfig &policy,
+                                          int64_t now, const std::vector<git_oid> &wants,
+                                          std::string *warning) {
+    if (policy.dir.empty())
+        return std::nullopt;
+    const RepoSnapshot &snapshot = access.snapshot();
+    const std::string folder = publish_folder(policy.dir, snapshot.path());
+    const std::string stamp = stamp_hex(snapshot);
+    const pack::CommitGraph *graph = pack::usable_commit_graph(access.git(), *snapshot.packs());
+    auto within = [&](const PublishedBase &b) {
+        return base_within(access.git(), graph, b, wants);
+    };
+    std::optional<PublishedBase> base = read_published(folder);
+    bool usable = false;
+    if (base) {
+        usable = within(*base);
+        // A base that a clone of every ref cannot use (a ref rewound or
+        // deleted since) is replaced at once; one that is merely old, once
+        // interval has passed.
+        const bool changed = base->stamp != stamp;
+        const bool due = changed && (now - base->time >= policy.interval ||
+                                     (!usable && wants_every_ref(snapshot, wants)));
+        if (!due)
+            return usable ? base : std::nullopt;
+    }
+    try {
+        if (std::optional<PublishedBase> fresh = Publish(access, policy, folder, now).run(stamp))
+            return within(*fresh) ? fresh : std::nullopt;
+    } catch (const std::exception &e) {
+        *warning = std::string("publishing a base pack failed: ") + e.what();
+    }
+    return usable ? base : std::nullopt;
+}
+
+std::string published_pack_name(const PublishedBase &base) {
+    return "pack-" + base.hash + ".pack";
+}
+
+std::string published_bundle_name(const PublishedBase &base) {
+    return "bundle-" + base.hash + ".bundle";
+}
+
+std::string bundle_list_config(const PublishedBase &base, std::string_view base_url) {
+    return "[bundle]\n\tversion = 1\n\tmode = all\n[bundle \"" + base.hash +
+           "\"]\n\turi = " + std::string(base_url) + published_bundle_name(base) + "\n";
+}
+
+std::vector<std::string> bundle_list_lines(const PublishedBase &base, std::string_view base_url) {
+    return {"bundle.version=1", "bundle.mode=all",
+            "bundle." + base.hash + ".uri=" + std::string(base_url) + published_bundle_name(base)};
+}
+
+bool is_published_name(std::string_view name) {
+    auto named = [&](std::string_view prefix, std::string_view suffix) {
+        return name.size() == prefix.size() + GIT_OID_HEXSZ + suffix.size() &&
+               name.starts_with(prefix) && name.ends_with(suffix) &&
+               is_hex40(name.substr(prefix.size(), GIT_OID_HEXSZ));
+    };
+    return named("pack-", ".pack") || named("bundle-", ".bundle");
+}
+
+} // namespace gsh
