@@ -176,7 +176,11 @@ std::shared_ptr<const RepoSnapshot> RepoSnapshot::read(const std::string &path,
 }
 
 bool RepoSnapshot::current() const {
-    return !racy_ && RefStamps::of(path_) == ref_stamps_ &&
+    return !racy_ && unchanged();
+}
+
+bool RepoSnapshot::unchanged() const {
+    return RefStamps::of(path_) == ref_stamps_ &&
            PackStamps::of(pack_stamps_.folders) == pack_stamps_;
 }
 

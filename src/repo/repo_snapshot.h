@@ -64,6 +64,9 @@ class RepoSnapshot {
     // (config, HEAD, packed-refs, loose refs, pack folders, alternates): a
     // few stat() and readdir() calls; false for a racy snapshot.
     bool current() const;
+    // The same, but a racy snapshot counts as current unless a stamp moved:
+    // for what only must not go back to an older state (a published base).
+    bool unchanged() const;
 
     const std::string &path() const { return path_; }
     // Without the operator's per-request limits.

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 #include <queue>
@@ -249,22 +250,56 @@ std::string stamp_hex(const RepoSnapshot &snapshot) {
     return out;
 }
 
-// The refs a base bundles: every visible ref that names an object, HEAD
-// included (a bundle lists it as git bundle --all does).
+// What git clone asks for by default: HEAD, the branches and the tags.
+// Other refs (refs/pull/*, refs/notes/*, as forges keep them) stay out of a
+// base, so that a plain clone can take it; a mirror clone gets them inline.
+bool cloned(const Ref &ref) {
+    return !ref.unborn && (ref.name == "HEAD" || ref.name.starts_with("refs/heads/") ||
+                           ref.name.starts_with("refs/tags/"));
+}
+
+// The refs a base bundles, HEAD included (as git bundle --all lists it).
 std::vector<std::pair<std::string, git_oid>> bundle_refs(const RepoSnapshot &snapshot) {
     std::vector<std::pair<std::string, git_oid>> refs;
     for (const Ref &ref : snapshot.refs())
-        if (!ref.unborn)
+        if (cloned(ref))
             refs.emplace_back(ref.name, ref.oid);
     return refs;
 }
 
 bool wants_every_ref(const RepoSnapshot &snapshot, const std::vector<git_oid> &wants) {
     const UniqueOids set(wants);
-    for (const git_oid &oid : every_ref(snapshot))
+    for (const git_oid &oid : clone_refs(snapshot))
         if (!set.contains(oid))
             return false;
     return true;
+}
+
+// Named files that the manifest does not name (current or retired): left
+// by a publisher that died between their renames and the manifest's. Never
+// given out, so removed at once.
+void remove_unnamed(const std::string &folder, const std::optional<PublishedBase> &named) {
+    std::vector<std::string> keep;
+    if (named) {
+        keep.push_back(named->hash);
+        for (const auto &[hash, when] : named->retired)
+            keep.push_back(hash);
+    }
+    DIR *d = ::opendir(folder.c_str());
+    if (!d)
+        return;
+    std::vector<std::string> names;
+    while (const dirent *e = ::readdir(d)) {
+        const std::string_view name = e->d_name;
+        if (!is_published_name(name))
+            continue;
+        const std::string_view hash = name.substr(name.find('-') + 1, GIT_OID_HEXSZ);
+        if (std::find(keep.begin(), keep.end(), hash) == keep.end())
+            names.emplace_back(name);
+    }
+    ::closedir(d);
+    for (const std::string &n : names)
+        ::unlink((folder + "/" + n).c_str());
 }
 
 class Publish {
@@ -289,7 +324,12 @@ class Publish {
         std::optional<PublishedBase> previous = read_published(folder_);
         if (previous && previous->stamp == stamp)
             return previous; // published meanwhile by another process
+        // A snapshot that the repository has moved on from since this
+        // request read it must not replace a newer base.
+        if (!access_.snapshot().unchanged())
+            return previous;
         remove_leftovers(folder_);
+        remove_unnamed(folder_, previous);
 
         PublishedBase base;
         base.refs = bundle_refs(access_.snapshot());
@@ -302,7 +342,7 @@ class Publish {
         Fd pack(::open(tmp_pack.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
         if (pack.get() < 0)
             fail("cannot create", tmp_pack, errno);
-        const Written w = write_pack(access_, every_ref(access_.snapshot()), pack.get(), tmp_pack);
+        const Written w = write_pack(access_, clone_refs(access_.snapshot()), pack.get(), tmp_pack);
         sync_file(pack.get(), tmp_pack);
         base.hash = w.hash;
         base.objects = w.objects;
@@ -365,10 +405,10 @@ std::string PublishedBase::bundle_header() const {
     return out;
 }
 
-std::vector<git_oid> every_ref(const RepoSnapshot &snapshot) {
+std::vector<git_oid> clone_refs(const RepoSnapshot &snapshot) {
     UniqueOids oids;
     for (const Ref &ref : snapshot.refs())
-        if (!ref.unborn)
+        if (cloned(ref))
             oids.add(ref.oid);
     return oids.take();
 }

@@ -65,8 +65,9 @@ std::optional<PublishedBase> read_published(const std::string &folder);
 bool base_within(git_repository *repo, const pack::CommitGraph *graph, const PublishedBase &base,
                  const std::vector<git_oid> &wants);
 
-// What a clone of every ref wants: each visible ref's object.
-std::vector<git_oid> every_ref(const RepoSnapshot &snapshot);
+// What a clone wants by default, without repeats: the objects of HEAD,
+// the branches and the tags. A base holds these refs and no others.
+std::vector<git_oid> clone_refs(const RepoSnapshot &snapshot);
 
 // The base to offer a request of access's repository for wants, when
 // base_within() says it fits them: the current one, or a new one published

@@ -248,7 +248,7 @@ int Session::open_published() {
         throw Error("Service not enabled: 'upload-pack' (http.uploadpack is false)", 403);
     repo_->set_publish(publish_);
     const std::optional<PublishedBase> base =
-        current_base(*repo_, publish_, std::time(nullptr), every_ref(repo_->snapshot()), &warning_);
+        current_base(*repo_, publish_, std::time(nullptr), clone_refs(repo_->snapshot()), &warning_);
     if (!base)
         throw Error("no base is published for the repository", 404);
     content_type_ = "text/plain; charset=utf-8";

@@ -355,7 +355,7 @@ std::string bundle_uri(RepoAccess &access, const proto::V2Request &req) {
     std::string out;
     const PublishConfig &publish = access.config().publish;
     const std::optional<PublishedBase> base = current_base(
-        access, publish, std::time(nullptr), every_ref(access.snapshot()), &access.warning);
+        access, publish, std::time(nullptr), clone_refs(access.snapshot()), &access.warning);
     if (base)
         for (const std::string &line : bundle_list_lines(*base, publish.url))
             proto::pkt_write_line(out, line);
