@@ -70,7 +70,8 @@ ngx_http_gsh_publish(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
         } else {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid parameter \"%V\"", &value[i]);
+                               "invalid parameter \"%V\" in \"%V\"",
+                               &value[i], &cmd->name);
             return NGX_CONF_ERROR;
         }
 
@@ -78,7 +79,8 @@ ngx_http_gsh_publish(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
         if (*t == (time_t) NGX_ERROR) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid time in \"%V\"", &value[i]);
+                               "invalid time in \"%V\" in \"%V\"",
+                               &value[i], &cmd->name);
             return NGX_CONF_ERROR;
         }
     }

@@ -785,3 +785,63 @@ def test_receive_pack_off_without_user_does_not_warn(conf, root):
             git_smart_http_root %s;""" % root))).test()
     assert_ok((rc, err))
     assert NO_USER_WARNING not in err, err
+
+
+# --------------------------------------------------------------------------
+# published base packs (issue 20)
+
+
+@pytest.mark.parametrize("directive", ["git_smart_http_packfile_uris",
+                                       "git_smart_http_bundle_uri"])
+def test_offer_without_publish_rejected(conf, root, directive):
+    err = assert_fails(conf.write(server(location("/git/", """
+            git_smart_http on;
+            git_smart_http_root %s;
+            %s on;""" % (root, directive)))).test(),
+        '"%s" is on' % directive, '"git_smart_http_publish" is not set')
+    assert "/git/" in err
+
+
+def test_publish_off_in_a_location_then_an_offer_rejected(conf, root,
+                                                          tmp_path):
+    """Inherited from http as a whole, and turned off again below."""
+    assert_ok(conf.write("""
+    git_smart_http_publish %s interval=10m grace=2h;
+    git_smart_http_packfile_uris on;
+""" % (tmp_path / "pub") + server(location("/git/", """
+            git_smart_http on;
+            git_smart_http_root %s;""" % root))).test())
+    assert_fails(conf.write("""
+    git_smart_http_publish %s;
+    git_smart_http_packfile_uris on;
+""" % (tmp_path / "pub") + server(location("/git/", """
+            git_smart_http on;
+            git_smart_http_publish off;
+            git_smart_http_root %s;""" % root))).test(),
+        '"git_smart_http_publish" is not set')
+
+
+@pytest.mark.parametrize("args,message", [
+    ("%s interval=soon", 'invalid time in "interval=soon"'),
+    ("%s grace=-1", 'invalid time in "grace=-1"'),
+    ("%s levels=1:2", 'invalid parameter "levels=1:2"'),
+    ("off interval=1h", 'takes no parameters with "off"'),
+])
+def test_bad_publish_rejected(conf, root, tmp_path, args, message):
+    if "%s" in args:
+        args = args % (tmp_path / "pub")
+    assert_fails(conf.write(server(location("/git/", """
+            git_smart_http on;
+            git_smart_http_root %s;
+            git_smart_http_publish %s;""" % (root, args)))).test(),
+        '"git_smart_http_publish"', message)
+
+
+def test_publish_duplicate_rejected(conf, root, tmp_path):
+    assert_fails(conf.write(server(location("/git/", """
+            git_smart_http on;
+            git_smart_http_root %s;
+            git_smart_http_publish %s;
+            git_smart_http_publish %s;""" % (root, tmp_path / "a",
+                                             tmp_path / "b")))).test(),
+        '"git_smart_http_publish" directive is duplicate')

@@ -480,3 +480,70 @@ def test_cdn_edge_with_a_pack_cache_origin(git, recipe, tmp_path):
     assert status == 200
     assert ('git_smart_http_pack_cache_requests_total{zone="git_packs",'
             'status="hit"} 1') in body.decode()
+
+
+COMBINED = re.compile(r'"(\w+) (\S+) HTTP/[\d.]+" (\d+) (\d+)')
+
+
+def requests_logged(ngx, settled):
+    """(method, path, status, bytes) of the access log's lines, once
+    settled(those) holds."""
+    def parse(lines):
+        return [m.groups() for m in map(COMBINED.search, lines) if m]
+    return parse(log_lines_once(ngx, lambda ls: settled(parse(ls))))
+
+
+def test_cdn_offload(git, recipe, tmp_path, repos_root):
+    """examples/cdn-offload: clones through the edge download the base
+    pack (packfile-uris) or bundle (bundle-uri) from the edge. Once the
+    first clone has warmed the edge, the origin answers a clone with the
+    refs and an inline pack of what the base lacks, as it would an
+    incremental fetch, and serves no published file again."""
+    origin = recipe("cdn-offload/origin.conf", ports=("8081",)).start()
+    edge = recipe("cdn-offload/edge.conf", extra_ports={"8081": origin.port})
+    edge.module = None  # the edge needs no module
+    edge.start()
+    url = "http://127.0.0.1:%d/git/small.git" % edge.port
+    plain = tmp_path / "plain"
+    clone_ok(git, "http://127.0.0.1:%d/git/small.git" % origin.port, plain)
+
+    def objects(path):
+        return git("cat-file", "--batch-all-objects", "--batch-check",
+                   cwd=path)
+
+    def published(reqs):
+        return [r for r in reqs if "/published/" in r[1]]
+
+    for n, extra in enumerate((["-c", "fetch.uriprotocols=http"],
+                               ["-c", "fetch.uriprotocols=http"],
+                               ["--bundle-uri=" + url +
+                                "/published/bundle-list"])):
+        dest = tmp_path / ("c%d" % n)
+        opts = extra if extra[0].startswith("--") else []
+        config = extra if not opts else []
+        r = git.run(*config, "clone", "-q", "--bare", *opts, url, dest)
+        assert r.code == 0, r.err
+        r = git.run("fsck", "--strict", "--no-progress", cwd=dest)
+        assert r.code == 0, r.err
+        assert objects(dest) == objects(plain) or n == 2
+    # the bundle-uri clone holds what the plain clone holds, and the
+    # bundle's branches as refs/bundles/*
+    assert set(objects(plain).splitlines()) <= set(
+        objects(tmp_path / "c2").splitlines())
+
+    # the edge: each clone's base download; the origin: the first only
+    at_edge = published(requests_logged(
+        edge, lambda rs: len(published(rs)) >= 4))
+    packs = [r for r in at_edge if r[1].endswith(".pack")]
+    assert len(packs) == 2 and all(r[2] == "200" for r in packs), at_edge
+    at_origin = requests_logged(
+        origin, lambda rs: sum(r[0] == "POST" for r in rs) >= 6)
+    from_origin = [r for r in published(at_origin) if r[1].endswith((
+        ".pack", ".bundle"))]
+    assert [r[1] for r in from_origin] == [
+        packs[0][1], [r for r in at_edge if r[1].endswith(".bundle")][0][1]]
+    # the second clone's pack from the origin: the inline pack only, a
+    # small part of the base
+    size = int(packs[0][3])
+    fetches = [r for r in at_origin if r[0] == "POST"]
+    assert all(int(r[3]) < size / 4 for r in fetches[2:6]), (fetches, size)
