@@ -100,6 +100,13 @@ ngx_http_gsh_handler(ngx_http_request_t *r)
             return ngx_http_gsh_error(r, NGX_HTTP_NOT_FOUND);
         }
 
+        /* what clones take: refused where upload-pack is */
+
+        if (!glcf->upload_pack) {
+            return ngx_http_gsh_refuse(r, glcf, &ctx->repo,
+                                       NGX_HTTP_FORBIDDEN);
+        }
+
         ctx->kind = (route->route == ngx_http_gsh_route_published)
                     ? GSH_PUBLISHED_FILE : GSH_PUBLISHED_LIST;
         rc = NGX_OK;

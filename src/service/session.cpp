@@ -238,17 +238,17 @@ int Session::open_published() {
     repo_path_ = path;
     if (publish_.dir.empty())
         throw Error("publishing is off here", 404);
+    open_repository(path, false);
+    // What clones take: refused where upload-pack is.
+    if (!repo_->snapshot().config().http_uploadpack)
+        throw Error("Service not enabled: 'upload-pack' (http.uploadpack is false)", 403);
     if (kind_ == GSH_PUBLISHED_FILE) {
         file_dir_ = publish_folder(publish_.dir, path);
         return 200;
     }
-    open_repository(path, false);
-    // The list is for clones: refused where upload-pack is.
-    if (!repo_->snapshot().config().http_uploadpack)
-        throw Error("Service not enabled: 'upload-pack' (http.uploadpack is false)", 403);
     repo_->set_publish(publish_);
-    const std::optional<PublishedBase> base =
-        current_base(*repo_, publish_, std::time(nullptr), clone_refs(repo_->snapshot()), &warning_);
+    const std::optional<PublishedBase> base = current_base(
+        *repo_, publish_, std::time(nullptr), clone_refs(repo_->snapshot()), &warning_);
     if (!base)
         throw Error("no base is published for the repository", 404);
     content_type_ = "text/plain; charset=utf-8";

@@ -253,21 +253,37 @@ std::optional<PublishedBase> offered_base(RepoAccess &access, const FetchArgs &a
     return current_base(access, publish, std::time(nullptr), wants, &access.warning);
 }
 
-// The packfile-uris section, when a base is offered: the inline pack is
-// then what the base lacks (its refs' commits added to *haves), and never
-// thin, as the client indexes it before it downloads the base.
-void packfile_uris(RepoAccess &access, const FetchArgs &args, const std::vector<git_oid> &wants,
+// The packfile-uris section, when a base is offered. The inline pack is
+// then what the base lacks, never thin (the client indexes it before it
+// downloads the base): what the wants that are not refs of the base reach
+// (a want that is a ref of the base reaches nothing outside it), less what
+// HEAD and the branches that moved since reached in the base. Not less what
+// every ref of the base reaches: each have costs the count a walk to a
+// bitmap, for objects that the new commits seldom reach, which the inline
+// pack then holds again (the client keeps one copy). Nothing pushed since
+// the base: nothing to count.
+void packfile_uris(RepoAccess &access, const FetchArgs &args, std::vector<git_oid> *wants,
                    proto::SectionWriter &w, std::vector<git_oid> *haves, bool *thin) {
-    const std::optional<PublishedBase> base = offered_base(access, args, wants);
+    const std::optional<PublishedBase> base = offered_base(access, args, *wants);
     if (!base)
         return;
     w.line("packfile-uris");
     w.line(base->hash + " " + access.config().publish.url + published_pack_name(*base));
     w.delim();
-    for (const auto &[name, oid] : base->refs)
-        if (std::optional<git_oid> commit = peel_to_commit(access.git(), oid))
-            haves->push_back(*commit);
     *thin = false;
+    UniqueOids in_base;
+    for (const auto &[name, oid] : base->refs)
+        in_base.add(oid);
+    std::erase_if(*wants, [&](const git_oid &w) { return in_base.contains(w); });
+    if (wants->empty())
+        return;
+    for (const auto &[name, oid] : base->refs) {
+        const Ref *now = access.snapshot().find_ref(name);
+        const bool moved = !now || !git_oid_equal(&now->oid, &oid);
+        if (name == "HEAD" || (moved && name.starts_with("refs/heads/")))
+            if (std::optional<git_oid> commit = peel_to_commit(access.git(), oid))
+                haves->push_back(*commit);
+    }
 }
 
 std::string fetch(RepoAccess &access, const proto::V2Request &req,
@@ -337,12 +353,13 @@ std::string fetch(RepoAccess &access, const proto::V2Request &req,
     }
     std::vector<git_oid> haves = neg.have_objects();
     bool thin = args.thin_pack;
-    packfile_uris(access, args, wants, w, &haves, &thin);
+    std::vector<git_oid> to_send = wants;
+    packfile_uris(access, args, &to_send, w, &haves, &thin);
     w.line("packfile");
     *pack = std::make_unique<PackSection>(
         repo, access.snapshot().packs(),
-        pack_input(access, wants, std::move(haves), args.include_tag, shallow ? &*shallow : nullptr,
-                   std::move(args.filter)),
+        pack_input(access, std::move(to_send), std::move(haves), args.include_tag,
+                   shallow ? &*shallow : nullptr, std::move(args.filter)),
         pack::PackOptions{args.ofs_delta, thin}, !args.no_progress);
     return out;
 }

@@ -290,6 +290,9 @@ class Ctx:
                       for name, path, _ in repos}
         self.behind = {}
         self.seq = 0
+        # the clone-uris row: the edge's port, the repositories warmed
+        self.edge_port = None
+        self.uris_warm = set()
 
     def dest(self, what):
         self.seq += 1
@@ -416,6 +419,45 @@ def sc_clone(protocol, n=1, filter_spec=None):
                                           for d in dests])
         return None
     return prepare, run, check, remove_dests
+
+
+def sc_uri_clone():
+    """`git -c fetch.uriprotocols=http clone --mirror` (issue 20). The
+    module side's clients go through the edge (servers.Edge) to /gito/,
+    which publishes a base pack and gives its URI: the edge sends the base,
+    so the module's CPU is the origin's part of the clone. The first such
+    clone of a repository (which publishes, and fills the edge) is made
+    before the first round, not measured. git http-backend has no
+    packfile-uris: its side is the same clone, whole."""
+    def prepare(ctx, side, repo):
+        dest = ctx.dest("uris")
+        if side.name == "module" and repo not in ctx.uris_warm:
+            res = ctx.client.run_many([uri_clone_args(ctx, side, repo, dest)])
+            if not res["ok"]:
+                raise RuntimeError("the warm-up clone by packfile-uris: %s"
+                                   % res["error"])
+            rmtree(dest)
+            ctx.uris_warm.add(repo)
+        return [dest]
+
+    def run(ctx, side, repo, dests):
+        return ctx.client.run_many([uri_clone_args(ctx, side, repo, dests[0])])
+
+    def check(ctx, side, repo, dests, res):
+        if not res["ok"]:
+            return None
+        return check_refs(ctx, repo, dests[0]) or same_object_sets(
+            res, [object_set(ctx, dests[0])])
+    return prepare, run, check, remove_dests
+
+
+def uri_clone_args(ctx, side, repo, dest):
+    url = side.url(repo)
+    if side.name == "module":
+        url = "http://127.0.0.1:%d%s/%s.git" % (
+            ctx.edge_port, servers.OFFLOAD_PREFIX, repo)
+    return ["-c", "fetch.uriprotocols=http", "clone", "-q", "--mirror", url,
+            dest]
 
 
 def sc_clone_shallow(depth, protocol=2):
@@ -1041,6 +1083,10 @@ SCENARIOS = [
      "static"),
     ("static-index", "the .pack, static GET | index-pack",
      lambda: sc_static_pack(True), "static"),
+    # issue 20: a clone whose base pack comes from an edge (packfile-uris),
+    # the origin's part
+    ("clone-uris", "clone, base from an edge (packfile-uris)", sc_uri_clone,
+     "static"),
     # the full run only (not BENCH_QUICK, so not make bench-smoke)
     ("push-150", "push, 150 commits", lambda: sc_push(False), "push"),
     ("push-full", "push --mirror, empty", lambda: sc_push(True), "push"),
@@ -1856,8 +1902,11 @@ def main():
     ngx_mod = servers.Nginx(run_dir / "nginx-module",
                             (servers.MODULE_LOCATION +
                              servers.CACHE_LOCATION +
-                             servers.STATIC_LOCATION).replace("{root}",
-                                                              str(root)),
+                             servers.OFFLOAD_LOCATION +
+                             servers.STATIC_LOCATION)
+                            .replace("{root}", str(root))
+                            .replace("{published}",
+                                     str(run_dir / "published")),
                             module=module_copy, group=groups["module"],
                             http_lines=servers.MODULE_HTTP,
                             status_locations=servers.METRICS_LOCATION)
@@ -1874,10 +1923,15 @@ def main():
     problems = []
     perf_out = {}
     sanity = []
+    edge = None
     try:
         fcgi.start()
+        (run_dir / "published").mkdir()
         ngx_mod.start()
         ngx_ref.start()
+        edge = servers.Edge(run_dir / "nginx-edge", ngx_mod.port)
+        edge.start()
+        ctx.edge_port = edge.port
         sides = {
             "module": Side("module", ngx_mod, groups["module"], "/git"),
             "reference": Side("reference", ngx_ref, groups["reference"],
@@ -2015,6 +2069,8 @@ def main():
             problems.append("module nginx exited with status %s" % status)
         ngx_ref.stop()
         fcgi.stop()
+        if edge is not None:
+            edge.stop()
         cg.remove()
 
     for key in order:

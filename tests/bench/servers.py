@@ -61,6 +61,16 @@ CACHE_PATH = ("    git_smart_http_pack_cache_path {prefix}/pack-cache "
 # and this holds every bench repository (the rows are a warm server's).
 REPO_CACHE_SIZE = "512m"
 MODULE_HTTP = CACHE_PATH + "\n    git_smart_http_cache_size %s;" % REPO_CACHE_SIZE
+# The module side only (issue 20): the same location publishing base packs
+# and offering their URIs (packfile-uris), for the clone-uris row, whose
+# clients go through an edge (Edge below) that keeps the published files:
+# the module's CPU is then what an origin pays for such a clone.
+OFFLOAD_PREFIX = "/gito"
+OFFLOAD_LOCATION = """
+        location %s/ {%s
+            git_smart_http_publish {published} interval=1h;
+            git_smart_http_packfile_uris on;
+        }""" % (OFFLOAD_PREFIX, MODULE_SETTINGS)
 METRICS_LOCATION = """
         location = /metrics { git_smart_http_metrics; }"""
 
@@ -192,6 +202,45 @@ class Nginx(serving.NginxProcess):
 
     def worker_pids(self):
         return children_of(self.proc.pid) if self.proc else []
+
+
+class Edge(serving.NginxProcess):
+    """A plain nginx in front of the module side, in no accounting group
+    (it stands for a CDN): it keeps the published files and passes the
+    rest through, each request on a connection of its own (so that the
+    module side's connections all close once a row is done)."""
+
+    def __init__(self, prefix, origin_port):
+        super().__init__(prefix, None)
+        self.origin_port = origin_port
+
+    def config_text(self, ports):
+        proxy = ("proxy_pass http://127.0.0.1:%d; proxy_http_version 1.1; "
+                 "proxy_set_header Host $http_host;" % self.origin_port)
+        lines = self.main_lines(1, "notice", 1024) + [
+            "http {",
+            "    access_log %s;" % self.access_log,
+        ] + self.temp_path_lines() + [
+            "    sendfile on;",
+            "    proxy_cache_path %s keys_zone=edge:10m max_size=20g "
+            "inactive=1d use_temp_path=off;" % (self.prefix / "cache"),
+            "    server {",
+            "        listen 127.0.0.1:%d;" % ports[0],
+            '        location ~ "/published/(pack|bundle)-[0-9a-f]{40}'
+            '\\.\\w+$" {',
+            "            %s" % proxy,
+            "            proxy_cache edge; proxy_cache_key $uri;",
+            "            proxy_cache_valid 200 1d; proxy_cache_lock on;",
+            "        }",
+            "        location / {",
+            "            %s" % proxy,
+            "            proxy_buffering off; proxy_request_buffering off;",
+            "            client_max_body_size 0; proxy_read_timeout 600s;",
+            "        }",
+            "    }",
+            "}",
+        ]
+        return "\n".join(lines) + "\n"
 
 
 def children_of(pid):

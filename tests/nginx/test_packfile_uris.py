@@ -10,7 +10,8 @@ Its own nginx: /pub/ (interval=1h: after a push, clones get the old base and
 a larger inline pack), /now/ (interval=0 grace=0: every change is published
 at the next clone, and the replaced files go at once), /cdn/ (URIs at
 another host, git_smart_http_publish_url), /plain/ (no publishing: the
-reference answers). Each test has repositories of its own (copies of
+reference answers), /nopull/ (/pub/'s folder, upload-pack off). Each
+test has repositories of its own (copies of
 small.git), so that what one publishes is its own.
 
 Every clone is compared with the same clone from /plain/ (refs, objects,
@@ -63,10 +64,12 @@ def http_conf(root, top, log):
     server {
         listen 127.0.0.1:{port};
         access_log %s pub;
-        location / { return 404; }%s%s%s%s
+        location / { return 404; }%s%s%s%s%s
     }
 """ % (LOG_FORMAT, log,
        location("pub", root, "%s/pub interval=1h grace=1h" % top),
+       location("nopull", root, "%s/pub interval=1h grace=1h" % top,
+                "git_smart_http_upload_pack off;"),
        location("now", root, "%s/now interval=0 grace=0" % top),
        location("cdn", root, "%s/cdn" % top,
                 "git_smart_http_publish_url http://cdn.example:8443;"),
@@ -466,6 +469,16 @@ def test_published_files_are_static_files(git, repos_root, pub, tmp_path):
               "/pub/static.git/published/pack-%s.pack" % ("0" * 40)):
         assert helpers.http_request(pub.port, "GET", p).status == 404, p
     (folder / ("tmp-pack-%s" % digest)).unlink()
+    # refused where upload-pack is: by the location, by the repository
+    assert helpers.http_request(pub.port, "GET", path.replace(
+        "/pub/", "/nopull/")).status == 403
+    git("config", "http.uploadpack", "false", cwd=pub.root / "static.git")
+    try:
+        for p in (path, "/pub/static.git/published/bundle-list"):
+            assert helpers.http_request(pub.port, "GET", p).status == 403, p
+    finally:
+        git("config", "--unset", "http.uploadpack",
+            cwd=pub.root / "static.git")
     # the list is made per request: never cached
     lst = helpers.http_request(pub.port, "GET",
                                "/pub/static.git/published/bundle-list")

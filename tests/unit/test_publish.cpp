@@ -1,7 +1,9 @@
-// Published base packs (service/publish.h): a pack and a bundle of every
-// ref, named by the pack's checksum, with a manifest that names the current
-// one; replaced once due or at once when a clone of every ref cannot use
-// it; checked against git's own index-pack, rev-list and bundle verify.
+// Published base packs (service/publish.h): a pack and a bundle of HEAD,
+// the branches and the tags, named by the pack's checksum, with a manifest
+// that names the current one; replaced once due or at once when a clone of
+// every ref cannot use it, never by an older snapshot; named files that the
+// manifest lacks swept; checked against git's own index-pack, rev-list and
+// bundle verify.
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
@@ -309,7 +311,8 @@ TEST_F(PublishTest, GraceZeroRemovesTheOldFilesAtThePublish) {
     ASSERT_TRUE(old) << warning;
     commit("main", "f");
     fresh_access();
-    const std::optional<PublishedBase> next = base_for_clone_refs(kNow + policy_.interval, &warning);
+    const std::optional<PublishedBase> next =
+        base_for_clone_refs(kNow + policy_.interval, &warning);
     ASSERT_TRUE(next) << warning;
     EXPECT_NE(next->hash, old->hash);
     EXPECT_EQ(names_in(folder()),
@@ -503,7 +506,8 @@ TEST_F(PublishTest, AFailedRepublishKeepsTheOldBase) {
     ASSERT_EQ(::mkdir(blocker.c_str(), 0755), 0);
     commit("main", "f");
     fresh_access();
-    const std::optional<PublishedBase> base = base_for_clone_refs(kNow + policy_.interval, &warning);
+    const std::optional<PublishedBase> base =
+        base_for_clone_refs(kNow + policy_.interval, &warning);
     EXPECT_NE(warning.find(blocker), std::string::npos) << warning;
     ASSERT_TRUE(base);
     EXPECT_EQ(base->hash, old->hash);
@@ -524,6 +528,174 @@ TEST_F(PublishTest, EmptyRepositoryPublishesNothing) {
     EXPECT_FALSE(read_published(folder()));
     for (const std::string &name : names_in(folder()))
         EXPECT_FALSE(is_published_name(name) || name == "manifest") << name;
+}
+
+TEST_F(PublishTest, RefsOutsideBranchesAndTagsStayOutOfTheBase) {
+    // A pull request's head on a commit of its own, which no branch or tag
+    // reaches, and notes on main, as forges keep them.
+    dir_.run("cd repo && git branch pr main");
+    commit("pr", "p");
+    const std::string pull = rev("pr");
+    ++n_;
+    dir_.run("cd repo && git update-ref refs/pull/1/head pr && git branch -q -D pr && "
+             "GIT_AUTHOR_DATE='" +
+             date() + "' GIT_COMMITTER_DATE='" + date() + "' git notes add -m note main");
+    const std::string notes = rev("refs/notes/commits");
+    RepoAccess &access = fresh_access();
+    ASSERT_TRUE(access.snapshot().find_ref("refs/pull/1/head"));
+    ASSERT_TRUE(access.snapshot().find_ref("refs/notes/commits"));
+
+    // What a plain clone wants: HEAD, the branches and the tags, as git
+    // lists them.
+    std::vector<std::string> plain_refs = {rev("HEAD") + " HEAD"};
+    for (const std::string &line :
+         split_lines(dir_.run("cd repo && git for-each-ref --format='%(objectname) %(refname)' "
+                              "refs/heads refs/tags")))
+        plain_refs.push_back(line);
+    std::set<std::string> plain_wants;
+    for (const std::string &line : plain_refs)
+        plain_wants.insert(line.substr(0, 40));
+    const std::vector<git_oid> clone_wants = clone_refs(access.snapshot());
+    std::set<std::string> clone_hex;
+    for (const git_oid &oid : clone_wants)
+        clone_hex.insert(to_hex(oid));
+    EXPECT_EQ(clone_hex, plain_wants);
+    EXPECT_EQ(clone_wants.size(), clone_hex.size()); // no repeats
+
+    std::string warning;
+    const std::optional<PublishedBase> base = base_for_clone_refs(kNow, &warning);
+    EXPECT_TRUE(base) << warning; // a plain clone can take it
+    EXPECT_EQ(warning, "");
+    const std::optional<PublishedBase> manifest = read_published(folder());
+    ASSERT_TRUE(manifest);
+    EXPECT_EQ(ref_lines(manifest->refs), plain_refs);
+    for (const auto &[name, oid] : manifest->refs)
+        EXPECT_FALSE(name.starts_with("refs/pull/") || name.starts_with("refs/notes/")) << name;
+    EXPECT_EQ(manifest->bundle_header().find("refs/pull/"), std::string::npos);
+    EXPECT_EQ(manifest->bundle_header().find("refs/notes/"), std::string::npos);
+    const std::string bundle = folder() + "/" + published_bundle_name(*manifest);
+    EXPECT_TRUE(read_file(bundle).starts_with(manifest->bundle_header()));
+    dir_.run("cd repo && git bundle verify -q '" + bundle + "' 2>&1");
+
+    // The pack: what HEAD, the branches and the tags reach, and no more.
+    std::string checksum;
+    const std::set<std::string> objects =
+        pack_objects(folder() + "/" + published_pack_name(*manifest), &checksum);
+    EXPECT_EQ(checksum, manifest->hash);
+    std::set<std::string> reached;
+    for (const std::string &line :
+         split_lines(dir_.run("cd repo && git rev-list --objects HEAD --branches --tags")))
+        reached.insert(line.substr(0, 40));
+    EXPECT_EQ(objects, reached);
+    EXPECT_FALSE(objects.contains(pull));
+    EXPECT_FALSE(objects.contains(notes));
+    EXPECT_EQ(manifest->objects, objects.size());
+
+    const pack::CommitGraph *graph =
+        pack::usable_commit_graph(access.git(), *access.snapshot().packs());
+    for (const pack::CommitGraph *g : {graph, static_cast<const pack::CommitGraph *>(nullptr)}) {
+        SCOPED_TRACE(g ? "with the commit-graph" : "without it");
+        EXPECT_TRUE(base_within(access.git(), g, *manifest, clone_wants));
+        // A mirror clone wants the rest too, and gets it inline.
+        std::vector<git_oid> mirror = clone_wants;
+        mirror.push_back(to_oid(pull));
+        EXPECT_TRUE(base_within(access.git(), g, *manifest, mirror));
+        mirror.push_back(to_oid(notes));
+        EXPECT_TRUE(base_within(access.git(), g, *manifest, mirror));
+    }
+}
+
+TEST_F(PublishTest, AnOlderSnapshotDoesNotReplaceANewerBase) {
+    // A request that read the repository before a push publishes only
+    // after another request, which read it after, has published.
+    RepoAccess old(path_);
+    commit("main", "f");
+    fresh_access();
+    ASSERT_EQ(publish_folder(policy_.dir, old.snapshot().path()), folder());
+    std::string warning;
+    const std::optional<PublishedBase> newer = base_for_clone_refs(kNow, &warning);
+    ASSERT_TRUE(newer) << warning;
+    const std::set<std::string> files = names_in(folder());
+    ASSERT_FALSE(old.snapshot().unchanged());
+
+    // The newer base is of no use to the old request (main is newer than
+    // what it wants), which would be cause to publish at once, or after
+    // interval: neither replaces the newer base with an older one.
+    for (const int64_t now : {kNow, kNow + 10 * policy_.interval}) {
+        SCOPED_TRACE(now);
+        const std::optional<PublishedBase> got =
+            current_base(old, policy_, now, clone_refs(old.snapshot()), &warning);
+        EXPECT_FALSE(got);
+        EXPECT_EQ(warning, "");
+        const std::optional<PublishedBase> manifest = read_published(folder());
+        ASSERT_TRUE(manifest);
+        EXPECT_EQ(manifest->hash, newer->hash);
+        EXPECT_EQ(manifest->stamp, newer->stamp);
+        EXPECT_EQ(manifest->time, kNow);
+        EXPECT_TRUE(manifest->retired.empty());
+        EXPECT_EQ(names_in(folder()), files);
+    }
+
+    // The requests that read the repository as it is still get the newer
+    // base.
+    fresh_access();
+    const std::optional<PublishedBase> again = base_for_clone_refs(kNow + 1, &warning);
+    ASSERT_TRUE(again) << warning;
+    EXPECT_EQ(again->hash, newer->hash);
+}
+
+TEST_F(PublishTest, NamedFilesTheManifestLacksAreRemoved) {
+    policy_.grace = 100 * policy_.interval;
+    fresh_access();
+    std::string warning;
+    const std::optional<PublishedBase> first = base_for_clone_refs(kNow, &warning);
+    ASSERT_TRUE(first) << warning;
+    const std::string f = folder();
+    // As a publisher leaves them that died after naming its files and
+    // before the manifest named them.
+    auto plant = [&](const std::string &hex) {
+        ASSERT_TRUE(is_published_name("pack-" + hex + ".pack"));
+        write_file(f + "/pack-" + hex + ".pack", "PACK not one we named");
+        write_file(f + "/bundle-" + hex + ".bundle", "# v2 git bundle\n");
+        ASSERT_TRUE(exists(f + "/pack-" + hex + ".pack"));
+        ASSERT_TRUE(exists(f + "/bundle-" + hex + ".bundle"));
+    };
+    auto named = [](std::initializer_list<const PublishedBase *> bases) {
+        std::set<std::string> out = {"lock", "manifest"};
+        for (const PublishedBase *b : bases) {
+            out.insert(published_pack_name(*b));
+            out.insert(published_bundle_name(*b));
+        }
+        return out;
+    };
+    plant("0123456789abcdef0123456789abcdef01234567");
+
+    commit("main", "f");
+    fresh_access();
+    const int64_t second_time = kNow + policy_.interval;
+    const std::optional<PublishedBase> second = base_for_clone_refs(second_time, &warning);
+    ASSERT_TRUE(second) << warning;
+    ASSERT_NE(second->hash, first->hash);
+    EXPECT_EQ(names_in(f), named({&*first, &*second}));
+
+    // Again, with a retired base in the manifest: its files stay as well.
+    plant("fedcba9876543210fedcba9876543210fedcba98");
+    write_file(f + "/bundle-" + std::string(40, 'a') + ".bundle", "# v2 git bundle\n");
+    commit("main", "f");
+    fresh_access();
+    const int64_t third_time = second_time + policy_.interval;
+    const std::optional<PublishedBase> third = base_for_clone_refs(third_time, &warning);
+    ASSERT_TRUE(third) << warning;
+    ASSERT_NE(third->hash, second->hash);
+    using Retired = std::vector<std::pair<std::string, int64_t>>;
+    EXPECT_EQ(read_published(f)->retired,
+              (Retired{{first->hash, second_time}, {second->hash, third_time}}));
+    EXPECT_EQ(names_in(f), named({&*first, &*second, &*third}));
+    std::string checksum;
+    for (const PublishedBase *b : {&*first, &*second, &*third}) {
+        pack_objects(f + "/" + published_pack_name(*b), &checksum);
+        EXPECT_EQ(checksum, b->hash);
+    }
 }
 
 TEST_F(PublishTest, OffWhenNoFolder) {
