@@ -394,6 +394,15 @@ def no_cleanup(ctx, dests):
     pass
 
 
+def check_one(ctx, side, repo, dests, res):
+    """A scenario's one repository: the refs expected, and the objects the
+    same on both sides."""
+    if not res["ok"]:
+        return None
+    return check_refs(ctx, repo, dests[0]) or same_object_sets(
+        res, [object_set(ctx, dests[0])])
+
+
 def sc_clone(protocol, n=1, filter_spec=None):
     """n concurrent `git clone --mirror` (every ref, bare), protocol v0/v2,
     with --filter=filter_spec when given (a partial clone).
@@ -442,13 +451,7 @@ def sc_uri_clone():
 
     def run(ctx, side, repo, dests):
         return ctx.client.run_many([uri_clone_args(ctx, side, repo, dests[0])])
-
-    def check(ctx, side, repo, dests, res):
-        if not res["ok"]:
-            return None
-        return check_refs(ctx, repo, dests[0]) or same_object_sets(
-            res, [object_set(ctx, dests[0])])
-    return prepare, run, check, remove_dests
+    return prepare, run, check_one, remove_dests
 
 
 def uri_clone_args(ctx, side, repo, dest):
@@ -521,14 +524,9 @@ def sc_fetch(protocol):
         err.unlink()
         return res
 
-    def check(ctx, side, repo, dests, res):
-        if not res["ok"]:
-            return None
-        # the seed's objects and what the fetch brought: the same on both
-        # sides when the thin pack held every object the refs need
-        return check_refs(ctx, repo, dests[0]) or same_object_sets(
-            res, [object_set(ctx, dests[0])])
-    return prepare, run, check, remove_dests
+    # the seed's objects and what the fetch brought: the same on both sides
+    # when the thin pack held every object the refs need
+    return prepare, run, check_one, remove_dests
 
 
 def sc_ls_remote(n):

@@ -245,6 +245,20 @@ def open_fetch(port, path, body, rcvbuf=None):
     return s
 
 
+def read_rest(s):
+    """Everything until the connection ends (a reset counts as an end)."""
+    parts = []
+    while True:
+        try:
+            chunk = s.recv(1 << 20)
+        except ConnectionResetError:
+            break
+        if not chunk:
+            break
+        parts.append(chunk)
+    return b"".join(parts)
+
+
 def pkt(data):
     if isinstance(data, str):
         data = data.encode()

@@ -405,20 +405,6 @@ def read_some(s, n):
     return data
 
 
-def read_rest(s):
-    """Everything until the connection ends (a reset counts as an end)."""
-    parts = []
-    while True:
-        try:
-            chunk = s.recv(1 << 20)
-        except ConnectionResetError:
-            break
-        if not chunk:
-            break
-        parts.append(chunk)
-    return b"".join(parts)
-
-
 def split_response(raw):
     """(status, body) of a raw HTTP/1.0 response."""
     head, sep, body = raw.partition(b"\r\n\r\n")
@@ -1020,7 +1006,7 @@ def test_follower_streams_the_growing_file(git, big_repo, srv):
         helpers.wait_until(lambda: follower.body_received() > 0, 60,
                            "the follower's first bytes")
         assert follower.is_alive(), "the follower ended with the writer held"
-        raw = head + read_rest(leader)
+        raw = head + helpers.read_rest(leader)
     finally:
         leader.close()
     status, leader_body = split_response(raw)
@@ -1121,7 +1107,7 @@ def test_writer_client_too_slow_the_pack_goes_on(git, big_repo, srv):
         assert status == 200
         assert_same_answer(follower_body, ref, "the follower's answer")
         # the writer's connection is closed with its answer cut short
-        raw = head + read_rest(leader)
+        raw = head + helpers.read_rest(leader)
     finally:
         leader.close()
     _status, leader_body = split_response(raw)
@@ -1175,7 +1161,7 @@ def test_writer_killed_mid_write(git, big_repo, one_worker):
     try:
         worker, = ngx.workers()
         os.kill(worker, signal.SIGKILL)
-        raw = head + read_rest(leader)
+        raw = head + helpers.read_rest(leader)
     finally:
         leader.close()
     _status, truncated = split_response(raw)

@@ -528,12 +528,7 @@ def test_publish_killed_leaves_nothing_served(git, repos_root, stalled,
         held, = tmp_pack()
         worker, = ngx.workers()
         os.kill(worker, signal.SIGKILL)
-        answer = b""
-        while True:
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            answer += chunk
+        answer = helpers.read_rest(sock)
     finally:
         sock.close()
     # no answer: the worker died before it
