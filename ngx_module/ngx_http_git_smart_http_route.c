@@ -51,6 +51,8 @@ static const ngx_http_gsh_route_t  ngx_http_gsh_routes[] = {
       NGX_HTTP_GSH_PACK, 1 },
     { ngx_http_gsh_route_published, 0, "/published/bundle-" H40 ".bundle",
       "application/x-git-bundle", 1 },
+    { ngx_http_gsh_route_published, 0,
+      "/published/filter-" H8 H8 "/pack-" H40 ".pack", NGX_HTTP_GSH_PACK, 1 },
     { ngx_http_gsh_route_bundle_list, 0, "/published/bundle-list", NULL, 0 },
 
     { ngx_http_gsh_route_upload_pack, 1, "/git-upload-pack", NULL, 0 },

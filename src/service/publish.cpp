@@ -106,6 +106,8 @@ std::optional<PublishedBase> parse_manifest(std::string_view text) {
             base.hash = value;
         } else if (key == "stamp") {
             base.stamp = value;
+        } else if (key == "filter") {
+            base.filter = value;
         } else if (key == "time" && parse_int(value, &n)) {
             base.time = n;
         } else if (key == "objects" && parse_int(value, &n)) {
@@ -132,6 +134,8 @@ std::optional<PublishedBase> parse_manifest(std::string_view text) {
 
 std::string manifest_text(const PublishedBase &base) {
     std::string out(kManifestMagic);
+    if (!base.filter.empty())
+        out += "\nfilter " + base.filter;
     out += "\npack " + base.hash + "\nstamp " + base.stamp + "\ntime " + std::to_string(base.time) +
            "\nobjects " + std::to_string(base.objects) + "\nsize " +
            std::to_string(base.pack_size) + "\n";
@@ -190,10 +194,10 @@ struct Written {
 };
 
 // The pack of everything wants reach, bare, into fd.
-Written write_pack(RepoAccess &access, const std::vector<git_oid> &wants, int fd,
-                   const std::string &path) {
+Written write_pack(RepoAccess &access, const std::vector<git_oid> &wants,
+                   const pack::ObjectFilter &filter, int fd, const std::string &path) {
     PackSection section(access.git(), access.snapshot().packs(),
-                        pack_input(access, wants, {}, false, nullptr, pack::ObjectFilter()),
+                        pack_input(access, wants, {}, false, nullptr, filter),
                         pack::PackOptions{true, false}, false, 0);
     section.start(nullptr, nullptr);
     std::vector<uint8_t> buf(1u << 20);
@@ -304,12 +308,16 @@ void remove_unnamed(const std::string &folder, const std::optional<PublishedBase
 
 class Publish {
   public:
-    Publish(RepoAccess &access, const PublishConfig &policy, std::string folder, int64_t now)
-        : access_(access), policy_(policy), folder_(std::move(folder)), now_(now) {}
+    // folder: the repository's, or a filter's under it.
+    Publish(RepoAccess &access, const PublishConfig &policy, std::string folder, int64_t now,
+            const pack::ObjectFilter &filter)
+        : access_(access), policy_(policy), folder_(std::move(folder)), now_(now), filter_(filter) {
+    }
 
     // The new base, or nothing when another process holds the lock.
     std::optional<PublishedBase> run(const std::string &stamp) {
         make_folder(policy_.dir);
+        make_folder(publish_folder(policy_.dir, access_.snapshot().path()));
         make_folder(folder_);
         const std::string lock_path = folder_ + "/lock";
         Fd lock(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
@@ -337,28 +345,34 @@ class Publish {
             return std::nullopt; // nothing to publish: an empty repository
         base.stamp = stamp;
         base.time = now_;
+        base.filter = filter_.active() ? filter_spec(filter_) : "";
 
         const std::string tmp_pack = folder_ + "/tmp-pack-" + std::to_string(::getpid());
         Fd pack(::open(tmp_pack.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
         if (pack.get() < 0)
             fail("cannot create", tmp_pack, errno);
-        const Written w = write_pack(access_, clone_refs(access_.snapshot()), pack.get(), tmp_pack);
+        const Written w =
+            write_pack(access_, clone_refs(access_.snapshot()), filter_, pack.get(), tmp_pack);
         sync_file(pack.get(), tmp_pack);
         base.hash = w.hash;
         base.objects = w.objects;
         base.pack_size = w.size;
         test_stall_hook("GSH_TEST_PUBLISH_STALL", access_.snapshot().path(), nullptr);
 
+        // A bundle holds whole history: none for a partial clone's base.
         const std::string tmp_bundle = folder_ + "/tmp-bundle-" + std::to_string(::getpid());
-        Fd bundle(::open(tmp_bundle.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-        if (bundle.get() < 0)
-            fail("cannot create", tmp_bundle, errno);
-        if (!write_all(bundle.get(), base.bundle_header()))
-            fail("cannot write", tmp_bundle, errno);
-        copy_file(pack.get(), bundle.get(), w.size, tmp_bundle);
-        sync_file(bundle.get(), tmp_bundle);
+        if (!filter_.active()) {
+            Fd bundle(::open(tmp_bundle.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+            if (bundle.get() < 0)
+                fail("cannot create", tmp_bundle, errno);
+            if (!write_all(bundle.get(), base.bundle_header()))
+                fail("cannot write", tmp_bundle, errno);
+            copy_file(pack.get(), bundle.get(), w.size, tmp_bundle);
+            sync_file(bundle.get(), tmp_bundle);
+        }
         rename_into_place(tmp_pack, folder_ + "/" + published_pack_name(base));
-        rename_into_place(tmp_bundle, folder_ + "/" + published_bundle_name(base));
+        if (!filter_.active())
+            rename_into_place(tmp_bundle, folder_ + "/" + published_bundle_name(base));
 
         retire(previous, &base);
         write_file(folder_ + "/tmp-manifest", manifest_text(base), folder_ + "/manifest");
@@ -393,6 +407,7 @@ class Publish {
     const PublishConfig &policy_;
     std::string folder_;
     int64_t now_;
+    const pack::ObjectFilter &filter_;
 };
 
 } // namespace
@@ -411,6 +426,12 @@ std::vector<git_oid> clone_refs(const RepoSnapshot &snapshot) {
         if (cloned(ref))
             oids.add(ref.oid);
     return oids.take();
+}
+
+// A filter's bases' folder under the repository's.
+static std::string filter_folder(const std::string &spec) {
+    const pack::Sha1::Digest d = pack::Sha1::of(spec.data(), spec.size());
+    return "filter-" + pack::Sha1::hex(d).substr(0, 16);
 }
 
 std::string publish_folder(const std::string &dir, const std::string &git_dir) {
@@ -470,11 +491,15 @@ bool base_within(git_repository *repo, const pack::CommitGraph *graph, const Pub
 
 std::optional<PublishedBase> current_base(RepoAccess &access, const PublishConfig &policy,
                                           int64_t now, const std::vector<git_oid> &wants,
-                                          std::string *warning) {
+                                          std::string *warning, const pack::ObjectFilter &filter) {
     if (policy.dir.empty())
         return std::nullopt;
     const RepoSnapshot &snapshot = access.snapshot();
-    const std::string folder = publish_folder(policy.dir, snapshot.path());
+    if (!publishable(filter))
+        return std::nullopt;
+    std::string folder = publish_folder(policy.dir, snapshot.path());
+    if (filter.active())
+        folder += "/" + filter_folder(filter_spec(filter));
     const std::string stamp = stamp_hex(snapshot);
     const pack::CommitGraph *graph = pack::usable_commit_graph(access.git(), *snapshot.packs());
     auto within = [&](const PublishedBase &b) {
@@ -494,7 +519,8 @@ std::optional<PublishedBase> current_base(RepoAccess &access, const PublishConfi
             return usable ? base : std::nullopt;
     }
     try {
-        if (std::optional<PublishedBase> fresh = Publish(access, policy, folder, now).run(stamp))
+        if (std::optional<PublishedBase> fresh =
+                Publish(access, policy, folder, now, filter).run(stamp))
             return within(*fresh) ? fresh : std::nullopt;
     } catch (const std::exception &e) {
         *warning = std::string("publishing a base pack failed: ") + e.what();
@@ -504,6 +530,40 @@ std::optional<PublishedBase> current_base(RepoAccess &access, const PublishConfi
 
 std::string published_pack_name(const PublishedBase &base) {
     return "pack-" + base.hash + ".pack";
+}
+
+std::string published_pack_path(const PublishedBase &base) {
+    if (base.filter.empty())
+        return published_pack_name(base);
+    return filter_folder(base.filter) + "/" + published_pack_name(base);
+}
+
+bool publishable(const pack::ObjectFilter &filter) {
+    return !filter.active() || (filter.per_object() && filter.by_content());
+}
+
+std::string filter_spec(const pack::ObjectFilter &f) {
+    using Kind = pack::ObjectFilter::Kind;
+    switch (f.kind) {
+    case Kind::None:
+        return "";
+    case Kind::BlobNone:
+        return "blob:none";
+    case Kind::BlobLimit:
+        return "blob:limit=" + std::to_string(f.value);
+    case Kind::TreeDepth:
+        return "tree:" + std::to_string(f.value);
+    case Kind::ObjectType:
+        return std::string("object:type=") + git_object_type2string(f.type);
+    case Kind::SparseOid:
+        return "sparse:oid=" + f.sparse_oid;
+    case Kind::Combine:
+        break;
+    }
+    std::string out = "combine:";
+    for (size_t i = 0; i < f.subs.size(); i++)
+        out += (i ? "+" : "") + filter_spec(f.subs[i]);
+    return out;
 }
 
 std::string published_bundle_name(const PublishedBase &base) {

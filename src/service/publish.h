@@ -24,6 +24,7 @@
 #include <utility>
 #include <vector>
 
+#include "protocol/filter.h"
 #include "repo/upload_pack_config.h"
 
 namespace gsh {
@@ -40,6 +41,9 @@ struct PublishedBase {
     std::vector<std::pair<std::string, git_oid>> refs; // the bundle's refs
     std::string stamp;    // the repository's stamp when published (hex)
     int64_t time = 0;     // when published, seconds since the epoch
+    // The filter of a partial clone's base, as filter_spec() writes it;
+    // "" for a whole one.
+    std::string filter;
     uint64_t objects = 0; // in the pack
     uint64_t pack_size = 0;
     // Bases replaced, with when: their files go once grace has passed.
@@ -77,13 +81,28 @@ std::vector<git_oid> clone_refs(const RepoSnapshot &snapshot);
 // same repository at that moment is not waited for. A publish that fails
 // (a full disk, no permission) says why in *warning and leaves nothing that
 // is served. now: seconds since the epoch.
+// A partial clone's filter (publishable() ones) has bases of its own, in a
+// folder of their own under the repository's, and no bundle.
 std::optional<PublishedBase> current_base(RepoAccess &access, const PublishConfig &policy,
                                           int64_t now, const std::vector<git_oid> &wants,
-                                          std::string *warning);
+                                          std::string *warning,
+                                          const pack::ObjectFilter &filter = pack::ObjectFilter());
+
+// Whether a request with this filter may be given a base: none, or one that
+// keeps or drops each object by its type and size alone (blob:none,
+// blob:limit, object:type), so that a base and what it lacks add up to
+// exactly what the filter keeps.
+bool publishable(const pack::ObjectFilter &filter);
+
+// A filter as a base's manifest names it.
+std::string filter_spec(const pack::ObjectFilter &filter);
 
 // The names of a base's files in its folder, and at the URL base of the
 // URIs given out.
 std::string published_pack_name(const PublishedBase &base);
+// The base pack's path under the repository's folder (and its URL under
+// the published files' URL): a filtered base's folder, then its name.
+std::string published_pack_path(const PublishedBase &base);
 std::string published_bundle_name(const PublishedBase &base);
 
 // The bundle list (git config format, bundle.mode=all) that names base's

@@ -238,19 +238,20 @@ std::optional<ShallowInfo> shallow_info(RepoAccess &access, const std::vector<gi
 
 // The published base to give a clone by URI: when the location offers
 // packfile-uris, the client takes the URL's protocol, and the request is a
-// clone of everything its wants reach (no haves, no shallow, no filter).
+// clone of everything its wants reach (no haves, no shallow), whole or
+// partial with a filter that a base can follow (publishable()).
 std::optional<PublishedBase> offered_base(RepoAccess &access, const FetchArgs &args,
                                           const std::vector<git_oid> &wants) {
     const PublishConfig &publish = access.config().publish;
     if (!publish.packfile_uris || publish.dir.empty() || args.uri_protocols.empty() ||
-        !args.haves.empty() || args.shallow.any() || args.filter.active())
+        !args.haves.empty() || args.shallow.any() || !publishable(args.filter))
         return std::nullopt;
     const bool taken = std::any_of(
         args.uri_protocols.begin(), args.uri_protocols.end(),
         [&](const std::string &p) { return !p.empty() && publish.url.starts_with(p + "://"); });
     if (!taken)
         return std::nullopt;
-    return current_base(access, publish, std::time(nullptr), wants, &access.warning);
+    return current_base(access, publish, std::time(nullptr), wants, &access.warning, args.filter);
 }
 
 // The packfile-uris section, when a base is offered. The inline pack is
@@ -268,7 +269,7 @@ void packfile_uris(RepoAccess &access, const FetchArgs &args, std::vector<git_oi
     if (!base)
         return;
     w.line("packfile-uris");
-    w.line(base->hash + " " + access.config().publish.url + published_pack_name(*base));
+    w.line(base->hash + " " + access.config().publish.url + published_pack_path(*base));
     w.delim();
     *thin = false;
     UniqueOids in_base;

@@ -348,22 +348,66 @@ def test_grace_keeps_the_replaced_base(git, repos_root, pub, tmp_path):
 @pytest.mark.parametrize("opts", [
     ("--single-branch", "--branch", "topic"),
     ("--depth", "1"),
-    ("--filter=blob:none",),
-], ids=["single-branch", "depth", "filter"])
+    ("--filter=tree:0",),
+], ids=["single-branch", "depth", "tree-filter"])
 def test_clone_the_base_does_not_fit_gets_a_whole_pack(
         git, repos_root, pub, tmp_path, opts):
+    """A base fits a clone of everything its wants reach, whole or with a
+    filter that keeps or drops each object by itself (tree:0 depends on
+    where a tree is reached)."""
     name = "fit-%s.git" % opts[0].strip("-").split("=")[0]
     new_repo(git, repos_root, pub, name)
     uri_clone(git, pub.url("pub", name), tmp_path / "first")
     want = clone(git, pub.url("plain", name), tmp_path / "plain", *opts)
     mark = pub.mark()
     got = uri_clone(git, pub.url("pub", name), tmp_path / "c", *opts)
-    if "--filter=blob:none" in opts:
+    if opts[0].startswith("--filter"):
         # a partial clone's objects are what it was sent
         got.pop("fsck"), want.pop("fsck")
     assert got == want
     lines = pub.lines(mark, 3)
     assert published_gets(lines) == []
+
+
+def all_objects(git, path):
+    return sorted(git("cat-file", "--batch-all-objects", "--batch-check",
+                      cwd=path).splitlines())
+
+
+@pytest.mark.parametrize("spec", ["blob:none", "blob:limit=2000"])
+def test_partial_clone_gets_a_base_of_its_filter(
+        git, repos_root, pub, tmp_path, spec):
+    """A partial clone by URI: the filter's own base (no bundle), the same
+    objects as the partial clone from /plain/, and the whole clone's base
+    left as it was."""
+    name = "partial-%s.git" % spec.split(":")[1].split("=")[0]
+    repo = new_repo(git, repos_root, pub, name)
+    uri_clone(git, pub.url("pub", name), tmp_path / "whole")
+    whole = check_published(git, pub.folder("pub", name), repo)
+    want = clone(git, pub.url("plain", name), tmp_path / "plain",
+                 "--filter=" + spec)
+    mark = pub.mark()
+    got = uri_clone(git, pub.url("pub", name), tmp_path / "c",
+                    "--filter=" + spec)
+    got.pop("fsck"), want.pop("fsck")
+    assert got == want
+    assert all_objects(git, tmp_path / "c") == all_objects(
+        git, tmp_path / "plain")
+    gets = published_gets(pub.lines(mark, 4))
+    assert len(gets) == 1 and gets[0].startswith("pack-"), gets
+    folder, = [p for p in pub.folder("pub", name).iterdir()
+               if p.name.startswith("filter-")]
+    manifest = (folder / "manifest").read_text()
+    assert ("filter %s\n" % spec) in manifest
+    digest = re.search(r"^pack ([0-9a-f]{40})$", manifest, re.M).group(1)
+    assert gets == ["pack-%s.pack" % digest]
+    pack = (folder / ("pack-%s.pack" % digest)).read_bytes()
+    helpers.check_pack(pack)
+    assert set(helpers.pack_check.pack_ids(pack)) == set(git(
+        "rev-list", "--objects", "--no-object-names", "--filter=" + spec,
+        "HEAD", "--branches", "--tags", cwd=repo).split())
+    assert not list(folder.glob("bundle-*"))
+    assert check_published(git, pub.folder("pub", name), repo) == whole
 
 
 # --------------------------------------------------------------------------

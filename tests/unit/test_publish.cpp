@@ -460,6 +460,55 @@ TEST_F(PublishTest, IsPublishedName) {
         EXPECT_FALSE(is_published_name(name)) << name;
 }
 
+TEST_F(PublishTest, OnlyFiltersThatKeepObjectsByThemselvesArePublishable) {
+    auto parsed = [](const std::string &spec) {
+        pack::ObjectFilter f;
+        std::string error;
+        EXPECT_TRUE(pack::parse_filter(spec, &f, &error)) << spec << ": " << error;
+        return f;
+    };
+    EXPECT_TRUE(publishable(pack::ObjectFilter()));
+    for (const char *spec :
+         {"blob:none", "blob:limit=1k", "object:type=commit", "combine:blob:none+object:type=tree"})
+        EXPECT_TRUE(publishable(parsed(spec))) << spec;
+    for (const char *spec :
+         {"tree:0", "tree:3", "sparse:oid=main:spec", "combine:blob:none+tree:1"})
+        EXPECT_FALSE(publishable(parsed(spec))) << spec;
+    EXPECT_EQ(filter_spec(parsed("blob:limit=1k")), "blob:limit=1024");
+}
+
+TEST_F(PublishTest, AFilteredBaseHasAFolderOfItsOwnAndNoBundle) {
+    fresh_access();
+    pack::ObjectFilter blobless;
+    std::string error;
+    ASSERT_TRUE(pack::parse_filter("blob:none", &blobless, &error)) << error;
+    std::string warning;
+    const std::optional<PublishedBase> base =
+        current_base(*access_, policy_, kNow, clone_refs(access_->snapshot()), &warning, blobless);
+    ASSERT_TRUE(base) << warning;
+    EXPECT_EQ(base->filter, "blob:none");
+    const std::string path = published_pack_path(*base);
+    ASSERT_EQ(path.find('/'), std::string("filter-0123456789abcdef").size()) << path;
+    const std::string sub = folder() + "/" + path.substr(0, path.find('/'));
+    EXPECT_EQ(names_in(sub),
+              (std::set<std::string>{"lock", "manifest", published_pack_name(*base)}));
+    // exactly what the filter keeps: no blob
+    std::string checksum;
+    std::set<std::string> want;
+    for (const std::string &line : split_lines(
+             dir_.run("cd repo && git rev-list --objects --no-object-names --filter=blob:none HEAD "
+                      "--branches --tags")))
+        want.insert(line.substr(0, 40));
+    EXPECT_EQ(pack_objects(folder() + "/" + path, &checksum), want);
+    EXPECT_EQ(checksum, base->hash);
+    // the whole clone's base is another, in the repository's folder
+    const std::optional<PublishedBase> whole = base_for_clone_refs(kNow, &warning);
+    ASSERT_TRUE(whole) << warning;
+    EXPECT_NE(whole->hash, base->hash);
+    EXPECT_EQ(published_pack_path(*whole), published_pack_name(*whole));
+    EXPECT_TRUE(exists(folder() + "/" + published_pack_name(*whole)));
+}
+
 TEST_F(PublishTest, BundleListNamesTheBundle) {
     PublishedBase base;
     base.hash = "0123456789abcdef0123456789abcdef01234567";
