@@ -266,8 +266,12 @@ def test_disconnect_200_clients(git, medium_root, tmp_path):
         }
         record(tmp_path, "disconnect", figures)
 
-        # the clients did go away in the middle of packs
-        assert closed >= 10, closed  # 32 to 127 seen here
+        # the clients did go away in the middle of packs. How many the
+        # worker saw go depends on how much of the rest of the pack was in
+        # the kernel's send buffer by then (7 to 127 seen here, the fewer
+        # the faster the packs are made and the busier the machine): at
+        # least one, so that the figures above are of that case
+        assert closed >= 1, closed
         assert fds1 == fds0, "worker fds changed"
         # Tolerance: 25% of the warmed-up RSS plus 16 MB per worker, for
         # malloc arenas of the thread pool that glibc keeps but may reuse.
