@@ -154,9 +154,10 @@ ngx_int_t
 ngx_http_gsh_publish_request(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx,
     gsh_request *req)
 {
-    u_char                   *p;
-    ngx_str_t                 base, path;
-    ngx_http_gsh_loc_conf_t  *glcf;
+    u_char                    *p;
+    ngx_str_t                  base, path;
+    ngx_http_gsh_loc_conf_t   *glcf;
+    ngx_http_core_srv_conf_t  *cscf;
 
     glcf = ngx_http_get_module_loc_conf(r, ngx_http_git_smart_http_module);
 
@@ -197,7 +198,9 @@ ngx_http_gsh_publish_request(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx,
             path = r->headers_in.host->value;
 
         } else {
-            path = r->headers_in.server;
+            /* no Host (HTTP/1.0): the server's name, as $host has it */
+            cscf = ngx_http_get_module_srv_conf(r, ngx_http_core_module);
+            path = cscf->server_name;
         }
 
         p = ngx_pnalloc(r->pool, base.len + path.len);

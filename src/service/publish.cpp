@@ -33,6 +33,12 @@ constexpr std::string_view kManifestMagic = "gsh-published 1";
 // Commit dates are trusted only this far: a walk goes on through commits up
 // to a day older than the oldest it still looks for (git's SLOP, in time).
 constexpr int64_t kDateSlop = 86400;
+// Replaced bases kept for their grace period, at most.
+constexpr size_t kMaxRetired = 8;
+// A publish that failed is not tried again for this long (or interval,
+// when shorter): a full disk would otherwise be filled again by every
+// request.
+constexpr int64_t kFailedBackoff = 300;
 
 class Fd {
   public:
@@ -230,11 +236,29 @@ Written write_pack(RepoAccess &access, const std::vector<git_oid> &wants,
     return w;
 }
 
-// Copies len bytes of from (at 0) to the end of to.
+// Copies len bytes of from (at 0) to the end of to: in the kernel where the
+// file system can, else through a buffer.
 void copy_file(int from, int to, uint64_t len, const std::string &path) {
     loff_t in = 0;
+    bool kernel = true;
+    std::vector<char> buf;
     while (len > 0) {
-        const ssize_t k = ::copy_file_range(from, &in, to, nullptr, len, 0);
+        ssize_t k;
+        if (kernel) {
+            k = ::copy_file_range(from, &in, to, nullptr, len, 0);
+            if (k < 0 && (errno == EXDEV || errno == ENOSYS || errno == EOPNOTSUPP ||
+                          errno == EPERM || errno == EINVAL)) {
+                kernel = false;
+                buf.resize(1u << 20);
+                continue;
+            }
+        } else {
+            k = ::pread(from, buf.data(), std::min<uint64_t>(len, buf.size()), in);
+            if (k > 0 && !write_all(to, std::string_view(buf.data(), size_t(k))))
+                fail("cannot copy the pack into", path, errno);
+            if (k > 0)
+                in += k;
+        }
         if (k < 0 && errno == EINTR)
             continue;
         if (k <= 0)
@@ -269,6 +293,13 @@ std::vector<std::pair<std::string, git_oid>> bundle_refs(const RepoSnapshot &sna
         if (cloned(ref))
             refs.emplace_back(ref.name, ref.oid);
     return refs;
+}
+
+bool same_refs(const std::vector<std::pair<std::string, git_oid>> &a,
+               const std::vector<std::pair<std::string, git_oid>> &b) {
+    return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](const auto &x, const auto &y) {
+        return x.first == y.first && git_oid_equal(&x.second, &y.second);
+    });
 }
 
 bool wants_every_ref(const RepoSnapshot &snapshot, const std::vector<git_oid> &wants) {
@@ -330,7 +361,7 @@ class Publish {
             fail("cannot lock", lock_path, errno);
         }
         std::optional<PublishedBase> previous = read_published(folder_);
-        if (previous && previous->stamp == stamp)
+        if (previous && same_refs(previous->refs, bundle_refs(access_.snapshot())))
             return previous; // published meanwhile by another process
         // A snapshot that the repository has moved on from since this
         // request read it must not replace a newer base.
@@ -358,6 +389,17 @@ class Publish {
         base.objects = w.objects;
         base.pack_size = w.size;
         test_stall_hook("GSH_TEST_PUBLISH_STALL", access_.snapshot().path(), nullptr);
+        // The same objects as the current base (refs renamed, added on
+        // commits it has): its files stay as they are, so that a name
+        // never names other bytes; the manifest starts its interval again.
+        if (previous && previous->hash == base.hash) {
+            ::unlink(tmp_pack.c_str());
+            base = *previous;
+            base.stamp = stamp;
+            base.time = now_;
+            write_file(folder_ + "/tmp-manifest", manifest_text(base), folder_ + "/manifest");
+            return base;
+        }
 
         // A bundle holds whole history: none for a partial clone's base.
         const std::string tmp_bundle = folder_ + "/tmp-bundle-" + std::to_string(::getpid());
@@ -391,10 +433,14 @@ class Publish {
         std::vector<std::pair<std::string, int64_t>> retired = previous->retired;
         if (previous->hash != base->hash)
             retired.emplace_back(previous->hash, now_);
-        for (const auto &[hash, when] : retired) {
+        // At most kMaxRetired kept, the newest, however short the time
+        // between publishes (branches rewound again and again).
+        const size_t keep_from = retired.size() > kMaxRetired ? retired.size() - kMaxRetired : 0;
+        for (size_t i = 0; i < retired.size(); i++) {
+            const auto &[hash, when] = retired[i];
             if (hash == base->hash)
                 continue;
-            if (now_ - when < policy_.grace) {
+            if (i >= keep_from && now_ - when < policy_.grace) {
                 base->retired.emplace_back(hash, when);
                 continue;
             }
@@ -512,18 +558,33 @@ std::optional<PublishedBase> current_base(RepoAccess &access, const PublishConfi
         // A base that a clone of every ref cannot use (a ref rewound or
         // deleted since) is replaced at once; one that is merely old, once
         // interval has passed.
-        const bool changed = base->stamp != stamp;
+        const bool changed = !same_refs(base->refs, bundle_refs(snapshot));
         const bool due = changed && (now - base->time >= policy.interval ||
                                      (!usable && wants_every_ref(snapshot, wants)));
         if (!due)
             return usable ? base : std::nullopt;
     }
+    // When a publish last failed, as its mark says.
+    const std::string failed = folder + "/failed";
+    int64_t failed_at = 0;
+    std::string mark = read_small_file(failed);
+    if (!mark.empty() && parse_int(mark.substr(0, mark.find('\n')), &failed_at) &&
+        now - failed_at >= 0 &&
+        now - failed_at < std::min<int64_t>(policy.interval, kFailedBackoff))
+        return usable ? base : std::nullopt;
     try {
         if (std::optional<PublishedBase> fresh =
-                Publish(access, policy, folder, now, filter).run(stamp))
+                Publish(access, policy, folder, now, filter).run(stamp)) {
+            if (!mark.empty())
+                ::unlink(failed.c_str());
             return within(*fresh) ? fresh : std::nullopt;
+        }
     } catch (const std::exception &e) {
         *warning = std::string("publishing a base pack failed: ") + e.what();
+        // Marked where it can be (not when the folder cannot be made).
+        Fd fd(::open(failed.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+        if (fd.get() >= 0)
+            (void)write_all(fd.get(), std::to_string(now) + "\n");
     }
     return usable ? base : std::nullopt;
 }
@@ -539,7 +600,7 @@ std::string published_pack_path(const PublishedBase &base) {
 }
 
 bool publishable(const pack::ObjectFilter &filter) {
-    return !filter.active() || (filter.per_object() && filter.by_content());
+    return !filter.active() || filter.kind == pack::ObjectFilter::Kind::BlobNone;
 }
 
 std::string filter_spec(const pack::ObjectFilter &f) {
@@ -571,8 +632,16 @@ std::string published_bundle_name(const PublishedBase &base) {
 }
 
 std::string bundle_list_config(const PublishedBase &base, std::string_view base_url) {
-    return "[bundle]\n\tversion = 1\n\tmode = all\n[bundle \"" + base.hash +
-           "\"]\n\turi = " + std::string(base_url) + published_bundle_name(base) + "\n";
+    // Quoted, as git config reads values: a ';' or '#' would start a
+    // comment.
+    std::string uri;
+    for (char c : std::string(base_url) + published_bundle_name(base)) {
+        if (c == '"' || c == '\\')
+            uri += '\\';
+        uri += c;
+    }
+    return "[bundle]\n\tversion = 1\n\tmode = all\n[bundle \"" + base.hash + "\"]\n\turi = \"" +
+           uri + "\"\n";
 }
 
 std::vector<std::string> bundle_list_lines(const PublishedBase &base, std::string_view base_url) {

@@ -251,7 +251,20 @@ std::optional<PublishedBase> offered_base(RepoAccess &access, const FetchArgs &a
         [&](const std::string &p) { return !p.empty() && publish.url.starts_with(p + "://"); });
     if (!taken)
         return std::nullopt;
-    return current_base(access, publish, std::time(nullptr), wants, &access.warning, args.filter);
+    std::optional<PublishedBase> base =
+        current_base(access, publish, std::time(nullptr), wants, &access.warning, args.filter);
+    // include-tag sends the annotated tags of what is sent; one made since
+    // the base, on an object of the base, and not wanted itself, would be
+    // in neither pack.
+    if (base && args.include_tag) {
+        UniqueOids known(wants);
+        for (const auto &[name, oid] : base->refs)
+            known.add(oid);
+        for (const Ref &ref : access.snapshot().refs())
+            if (ref.peeled && ref.name.starts_with("refs/tags/") && !known.contains(ref.oid))
+                return std::nullopt;
+    }
+    return base;
 }
 
 // The packfile-uris section, when a base is offered. The inline pack is

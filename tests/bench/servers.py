@@ -226,8 +226,8 @@ class Edge(serving.NginxProcess):
             "inactive=1d use_temp_path=off;" % (self.prefix / "cache"),
             "    server {",
             "        listen 127.0.0.1:%d;" % ports[0],
-            '        location ~ "/published/(pack|bundle)-[0-9a-f]{40}'
-            '\\.\\w+$" {',
+            '        location ~ "/published/(filter-[0-9a-f]{16}/)?'
+            '(pack|bundle)-[0-9a-f]{40}\\.\\w+$" {',
             "            %s" % proxy,
             "            proxy_cache edge; proxy_cache_key $uri;",
             "            proxy_cache_valid 200 1d; proxy_cache_lock on;",

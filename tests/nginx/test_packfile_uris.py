@@ -349,13 +349,14 @@ def test_grace_keeps_the_replaced_base(git, repos_root, pub, tmp_path):
     ("--single-branch", "--branch", "topic"),
     ("--depth", "1"),
     ("--filter=tree:0",),
-], ids=["single-branch", "depth", "tree-filter"])
+    ("--filter=blob:limit=2000",),
+], ids=["single-branch", "depth", "tree-filter", "limit-filter"])
 def test_clone_the_base_does_not_fit_gets_a_whole_pack(
         git, repos_root, pub, tmp_path, opts):
-    """A base fits a clone of everything its wants reach, whole or with a
-    filter that keeps or drops each object by itself (tree:0 depends on
-    where a tree is reached)."""
-    name = "fit-%s.git" % opts[0].strip("-").split("=")[0]
+    """A base fits a clone of everything its wants reach, whole or
+    blob:none (a base per blob:limit=N would let clients fill the disk)."""
+    name = "fit-%s.git" % opts[-1].strip("-").replace("=", "-").replace(
+        ":", "-")
     new_repo(git, repos_root, pub, name)
     uri_clone(git, pub.url("pub", name), tmp_path / "first")
     want = clone(git, pub.url("plain", name), tmp_path / "plain", *opts)
@@ -374,13 +375,13 @@ def all_objects(git, path):
                       cwd=path).splitlines())
 
 
-@pytest.mark.parametrize("spec", ["blob:none", "blob:limit=2000"])
 def test_partial_clone_gets_a_base_of_its_filter(
-        git, repos_root, pub, tmp_path, spec):
+        git, repos_root, pub, tmp_path):
     """A partial clone by URI: the filter's own base (no bundle), the same
     objects as the partial clone from /plain/, and the whole clone's base
     left as it was."""
-    name = "partial-%s.git" % spec.split(":")[1].split("=")[0]
+    spec = "blob:none"
+    name = "partial.git"
     repo = new_repo(git, repos_root, pub, name)
     uri_clone(git, pub.url("pub", name), tmp_path / "whole")
     whole = check_published(git, pub.folder("pub", name), repo)
@@ -593,3 +594,34 @@ def test_publish_killed_leaves_nothing_served(git, repos_root, stalled,
     assert got == want
     check_published(git, folder, repo)
     assert not held.exists()
+
+
+def test_single_branch_clone_with_a_tag_made_since_the_base(
+        git, pub, tmp_path):
+    """include-tag: an annotated tag made after the base, on a commit the
+    base has, and not wanted itself (--single-branch), would be in neither
+    pack: such a clone gets a whole pack, with the tag. (A base with an
+    annotated tag fits no single-branch clone: the tag is not wanted.)"""
+    work = tmp_path / "work"
+    work.mkdir()
+    git("init", "-q", "-b", "main", cwd=work)
+    for n in range(3):
+        (work / "f.txt").write_text("%d\n" % n)
+        git("add", "-A", cwd=work)
+        git.tick()
+        git("commit", "-q", "-m", "c%d" % n, cwd=work)
+    repo = pub.root / "tags.git"
+    git("clone", "-q", "--bare", work, repo)
+    (repo / "git-daemon-export-ok").touch()
+    opts = ("--single-branch", "--branch", "main")
+    mark = pub.mark()
+    uri_clone(git, pub.url("pub", "tags.git"), tmp_path / "c1", *opts)
+    assert len(published_gets(pub.lines(mark, 4))) == 1
+    git.tick()
+    git("tag", "-a", "-m", "two", "v2", "main~1", cwd=repo)
+    want = clone(git, pub.url("plain", "tags.git"), tmp_path / "plain", *opts)
+    mark = pub.mark()
+    got = uri_clone(git, pub.url("pub", "tags.git"), tmp_path / "c2", *opts)
+    assert got == want
+    assert "refs/tags/v2" in got["refs"]
+    assert published_gets(pub.lines(mark, 3)) == []

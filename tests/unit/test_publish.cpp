@@ -460,7 +460,33 @@ TEST_F(PublishTest, IsPublishedName) {
         EXPECT_FALSE(is_published_name(name)) << name;
 }
 
-TEST_F(PublishTest, OnlyFiltersThatKeepObjectsByThemselvesArePublishable) {
+TEST_F(PublishTest, TheSameObjectsKeepTheirFiles) {
+    fresh_access();
+    std::string warning;
+    const std::optional<PublishedBase> old = base_for_clone_refs(kNow, &warning);
+    ASSERT_TRUE(old) << warning;
+    const std::string bundle = folder() + "/" + published_bundle_name(*old);
+    struct stat before;
+    ASSERT_EQ(::stat(bundle.c_str(), &before), 0);
+    // a branch made on a commit the base has: new refs, the same objects
+    dir_.run("cd repo && git branch also main");
+    fresh_access();
+    const std::optional<PublishedBase> next =
+        base_for_clone_refs(kNow + policy_.interval, &warning);
+    ASSERT_TRUE(next) << warning;
+    EXPECT_EQ(next->hash, old->hash);
+    // the name still names the same bytes (caches keep them for a year)
+    struct stat after;
+    ASSERT_EQ(::stat(bundle.c_str(), &after), 0);
+    EXPECT_EQ(after.st_ino, before.st_ino);
+    EXPECT_EQ(next->bundle_header(), old->bundle_header());
+    const std::optional<PublishedBase> manifest = read_published(folder());
+    ASSERT_TRUE(manifest);
+    EXPECT_EQ(manifest->time, kNow + policy_.interval);
+    EXPECT_TRUE(manifest->retired.empty());
+}
+
+TEST_F(PublishTest, OnlyBloblessFiltersArePublishable) {
     auto parsed = [](const std::string &spec) {
         pack::ObjectFilter f;
         std::string error;
@@ -468,11 +494,11 @@ TEST_F(PublishTest, OnlyFiltersThatKeepObjectsByThemselvesArePublishable) {
         return f;
     };
     EXPECT_TRUE(publishable(pack::ObjectFilter()));
-    for (const char *spec :
-         {"blob:none", "blob:limit=1k", "object:type=commit", "combine:blob:none+object:type=tree"})
-        EXPECT_TRUE(publishable(parsed(spec))) << spec;
-    for (const char *spec :
-         {"tree:0", "tree:3", "sparse:oid=main:spec", "combine:blob:none+tree:1"})
+    EXPECT_TRUE(publishable(parsed("blob:none")));
+    // blob:limit=N would let clients make a base per N; object:type keeps
+    // wanted objects of other types, which a base of the refs does not
+    for (const char *spec : {"blob:limit=1k", "object:type=commit", "combine:blob:none+tree:1",
+                             "tree:0", "tree:3", "sparse:oid=main:spec"})
         EXPECT_FALSE(publishable(parsed(spec))) << spec;
     EXPECT_EQ(filter_spec(parsed("blob:limit=1k")), "blob:limit=1024");
 }
@@ -516,8 +542,8 @@ TEST_F(PublishTest, BundleListNamesTheBundle) {
     EXPECT_EQ(bundle_list_config(base, url),
               "[bundle]\n\tversion = 1\n\tmode = all\n"
               "[bundle \"0123456789abcdef0123456789abcdef01234567\"]\n"
-              "\turi = https://cdn.example.com/base/"
-              "bundle-0123456789abcdef0123456789abcdef01234567.bundle\n");
+              "\turi = \"https://cdn.example.com/base/"
+              "bundle-0123456789abcdef0123456789abcdef01234567.bundle\"\n");
     EXPECT_EQ(bundle_list_lines(base, url),
               (std::vector<std::string>{
                   "bundle.version=1", "bundle.mode=all",
@@ -531,6 +557,10 @@ TEST_F(PublishTest, BundleListNamesTheBundle) {
                                         "bundle.0123456789abcdef0123456789abcdef01234567.uri "
                                         "https://cdn.example.com/base/"
                                         "bundle-0123456789abcdef0123456789abcdef01234567.bundle"}));
+    // a ';' (which a Host header may hold) does not start a comment
+    write_file(list, bundle_list_config(base, "http://a;b/\"q\"/"));
+    EXPECT_EQ(sh("git config -f '" + list + "' bundle." + base.hash + ".uri"),
+              "http://a;b/\"q\"/bundle-" + base.hash + ".bundle\n");
 }
 
 TEST_F(PublishTest, AFailedPublishWarnsAndServesNothing) {
@@ -562,9 +592,24 @@ TEST_F(PublishTest, AFailedRepublishKeepsTheOldBase) {
     EXPECT_EQ(base->hash, old->hash);
     EXPECT_EQ(read_published(folder())->hash, old->hash);
     EXPECT_EQ(names_in(folder()),
-              (std::set<std::string>{"lock", "manifest", published_pack_name(*old),
+              (std::set<std::string>{"lock", "manifest", "failed", published_pack_name(*old),
                                      published_bundle_name(*old),
                                      "tmp-pack-" + std::to_string(::getpid())}));
+    // Not tried again by the next request (a full disk would be filled
+    // again by each): no warning, the old base.
+    std::string again;
+    const std::optional<PublishedBase> next =
+        base_for_clone_refs(kNow + policy_.interval + 1, &again);
+    EXPECT_EQ(again, "");
+    ASSERT_TRUE(next);
+    EXPECT_EQ(next->hash, old->hash);
+    // Once the pause has passed, it is, and a publish that works clears it.
+    ASSERT_EQ(::rmdir(blocker.c_str()), 0);
+    const std::optional<PublishedBase> later =
+        base_for_clone_refs(kNow + 2 * policy_.interval + 301, &again);
+    ASSERT_TRUE(later) << again;
+    EXPECT_NE(later->hash, old->hash);
+    EXPECT_FALSE(exists(folder() + "/failed"));
 }
 
 TEST_F(PublishTest, EmptyRepositoryPublishesNothing) {
