@@ -19,6 +19,8 @@
 
 static ngx_int_t ngx_http_gsh_publish_folder(ngx_conf_t *cf,
     ngx_http_gsh_loc_conf_t *glcf, ngx_str_t *name);
+static ngx_int_t ngx_http_gsh_publish_host(ngx_http_request_t *r,
+    ngx_http_gsh_loc_conf_t *glcf, ngx_str_t *base);
 static ngx_int_t ngx_http_gsh_publish_path(ngx_http_request_t *r,
     ngx_http_gsh_ctx_t *ctx, ngx_http_gsh_loc_conf_t *glcf, ngx_str_t *path);
 
@@ -147,17 +149,17 @@ ngx_http_gsh_publish_check(ngx_conf_t *cf, ngx_http_gsh_loc_conf_t *conf)
 
 /*
  * The publishing a request is told of: none unless git_smart_http_publish
- * is set, and then the URL of the repository's published files.
+ * is set, and then, for the requests that name published files to clients,
+ * the URL of the repository's published files.
  */
 
 ngx_int_t
 ngx_http_gsh_publish_request(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx,
     gsh_request *req)
 {
-    u_char                    *p;
-    ngx_str_t                  base, path;
-    ngx_http_gsh_loc_conf_t   *glcf;
-    ngx_http_core_srv_conf_t  *cscf;
+    u_char                   *p;
+    ngx_str_t                 base, path;
+    ngx_http_gsh_loc_conf_t  *glcf;
 
     glcf = ngx_http_get_module_loc_conf(r, ngx_http_git_smart_http_module);
 
@@ -177,40 +179,14 @@ ngx_http_gsh_publish_request(ngx_http_request_t *r, ngx_http_gsh_ctx_t *ctx,
     req->packfile_uris = glcf->packfile_uris ? 1 : 0;
     req->bundle_uri = glcf->bundle_uri ? 1 : 0;
 
-    /* scheme and host: the operator's (a CDN), or the request's own */
+    /* URIs are given only in answers to a POST and in the bundle list */
 
-    if (glcf->publish_url) {
-        if (ngx_http_complex_value(r, glcf->publish_url, &base) != NGX_OK) {
-            return NGX_ERROR;
-        }
+    if (req->kind != GSH_RPC_UPLOAD_PACK && req->kind != GSH_PUBLISHED_LIST) {
+        return NGX_OK;
+    }
 
-    } else {
-#if (NGX_HTTP_SSL)
-        if (r->connection->ssl) {
-            ngx_str_set(&base, "https://");
-        } else
-#endif
-        {
-            ngx_str_set(&base, "http://");
-        }
-
-        if (r->headers_in.host) {
-            path = r->headers_in.host->value;
-
-        } else {
-            /* no Host (HTTP/1.0): the server's name, as $host has it */
-            cscf = ngx_http_get_module_srv_conf(r, ngx_http_core_module);
-            path = cscf->server_name;
-        }
-
-        p = ngx_pnalloc(r->pool, base.len + path.len);
-        if (p == NULL) {
-            return NGX_ERROR;
-        }
-
-        base.len = ngx_cpymem(ngx_cpymem(p, base.data, base.len),
-                              path.data, path.len) - p;
-        base.data = p;
+    if (ngx_http_gsh_publish_host(r, glcf, &base) != NGX_OK) {
+        return NGX_ERROR;
     }
 
     if (ngx_http_gsh_publish_path(r, ctx, glcf, &path) != NGX_OK) {
@@ -267,6 +243,51 @@ ngx_http_gsh_publish_folder(ngx_conf_t *cf, ngx_http_gsh_loc_conf_t *glcf,
     path->line = cf->conf_file->line;
 
     return ngx_add_path(cf, &path);
+}
+
+
+/* scheme and host: the operator's (a CDN), or the request's own */
+
+static ngx_int_t
+ngx_http_gsh_publish_host(ngx_http_request_t *r,
+    ngx_http_gsh_loc_conf_t *glcf, ngx_str_t *base)
+{
+    u_char                    *p;
+    ngx_str_t                  host;
+    ngx_http_core_srv_conf_t  *cscf;
+
+    if (glcf->publish_url) {
+        return ngx_http_complex_value(r, glcf->publish_url, base);
+    }
+
+#if (NGX_HTTP_SSL)
+    if (r->connection->ssl) {
+        ngx_str_set(base, "https://");
+    } else
+#endif
+    {
+        ngx_str_set(base, "http://");
+    }
+
+    if (r->headers_in.host) {
+        host = r->headers_in.host->value;
+
+    } else {
+        /* no Host (HTTP/1.0): the server's name, as $host has it */
+        cscf = ngx_http_get_module_srv_conf(r, ngx_http_core_module);
+        host = cscf->server_name;
+    }
+
+    p = ngx_pnalloc(r->pool, base->len + host.len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    base->len = ngx_cpymem(ngx_cpymem(p, base->data, base->len),
+                           host.data, host.len) - p;
+    base->data = p;
+
+    return NGX_OK;
 }
 
 

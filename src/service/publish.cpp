@@ -20,6 +20,7 @@
 #include "service/pack_section.h"
 #include "service/upload_pack_common.h"
 #include "util/error.h"
+#include "util/fd.h"
 #include "util/oid_hex.h"
 #include "util/sha1.h"
 #include "util/test_hook.h"
@@ -39,21 +40,6 @@ constexpr size_t kMaxRetired = 8;
 // when shorter): a full disk would otherwise be filled again by every
 // request.
 constexpr int64_t kFailedBackoff = 300;
-
-class Fd {
-  public:
-    explicit Fd(int fd = -1) : fd_(fd) {}
-    ~Fd() {
-        if (fd_ >= 0)
-            ::close(fd_);
-    }
-    Fd(const Fd &) = delete;
-    Fd &operator=(const Fd &) = delete;
-    int get() const { return fd_; }
-
-  private:
-    int fd_;
-};
 
 [[noreturn]] void fail(const std::string &what, const std::string &path, int err) {
     throw Error(what + " " + path + ": " + std::strerror(err));
@@ -178,19 +164,26 @@ void write_file(const std::string &tmp, std::string_view text, const std::string
     rename_into_place(tmp, dest);
 }
 
-// tmp- files are a publish under way: only the lock's holder makes them, so
-// the holder may remove any it finds (left by a publisher that died).
-void remove_leftovers(const std::string &folder) {
+// Removes the files of folder whose names remove(name) says.
+template <typename Pred> void remove_files(const std::string &folder, Pred &&remove) {
     DIR *d = ::opendir(folder.c_str());
     if (!d)
         return;
     std::vector<std::string> names;
     while (const dirent *e = ::readdir(d))
-        if (std::strncmp(e->d_name, "tmp-", 4) == 0)
+        if (remove(std::string_view(e->d_name)))
             names.emplace_back(e->d_name);
     ::closedir(d);
     for (const std::string &n : names)
         ::unlink((folder + "/" + n).c_str());
+}
+
+std::string pack_name(std::string_view hash) {
+    return "pack-" + std::string(hash) + ".pack";
+}
+
+std::string bundle_name(std::string_view hash) {
+    return "bundle-" + std::string(hash) + ".bundle";
 }
 
 struct Written {
@@ -310,31 +303,25 @@ bool wants_every_ref(const RepoSnapshot &snapshot, const std::vector<git_oid> &w
     return true;
 }
 
-// Named files that the manifest does not name (current or retired): left
-// by a publisher that died between their renames and the manifest's. Never
-// given out, so removed at once.
-void remove_unnamed(const std::string &folder, const std::optional<PublishedBase> &named) {
+// What a publisher that died left, which the lock's holder removes: tmp-
+// files (a publish under way: only the lock's holder makes them), and named
+// files that the manifest does not name, current or retired (renamed before
+// the manifest was; never given out).
+void remove_leftovers(const std::string &folder, const std::optional<PublishedBase> &named) {
     std::vector<std::string> keep;
     if (named) {
         keep.push_back(named->hash);
         for (const auto &[hash, when] : named->retired)
             keep.push_back(hash);
     }
-    DIR *d = ::opendir(folder.c_str());
-    if (!d)
-        return;
-    std::vector<std::string> names;
-    while (const dirent *e = ::readdir(d)) {
-        const std::string_view name = e->d_name;
+    remove_files(folder, [&](std::string_view name) {
+        if (name.starts_with("tmp-"))
+            return true;
         if (!is_published_name(name))
-            continue;
+            return false;
         const std::string_view hash = name.substr(name.find('-') + 1, GIT_OID_HEXSZ);
-        if (std::find(keep.begin(), keep.end(), hash) == keep.end())
-            names.emplace_back(name);
-    }
-    ::closedir(d);
-    for (const std::string &n : names)
-        ::unlink((folder + "/" + n).c_str());
+        return std::find(keep.begin(), keep.end(), hash) == keep.end();
+    });
 }
 
 class Publish {
@@ -361,17 +348,15 @@ class Publish {
             fail("cannot lock", lock_path, errno);
         }
         std::optional<PublishedBase> previous = read_published(folder_);
-        if (previous && same_refs(previous->refs, bundle_refs(access_.snapshot())))
+        PublishedBase base;
+        base.refs = bundle_refs(access_.snapshot());
+        if (previous && same_refs(previous->refs, base.refs))
             return previous; // published meanwhile by another process
         // A snapshot that the repository has moved on from since this
         // request read it must not replace a newer base.
         if (!access_.snapshot().unchanged())
             return previous;
-        remove_leftovers(folder_);
-        remove_unnamed(folder_, previous);
-
-        PublishedBase base;
-        base.refs = bundle_refs(access_.snapshot());
+        remove_leftovers(folder_, previous);
         if (base.refs.empty())
             return std::nullopt; // nothing to publish: an empty repository
         base.stamp = stamp;
@@ -444,8 +429,8 @@ class Publish {
                 base->retired.emplace_back(hash, when);
                 continue;
             }
-            ::unlink((folder_ + "/pack-" + hash + ".pack").c_str());
-            ::unlink((folder_ + "/bundle-" + hash + ".bundle").c_str());
+            ::unlink((folder_ + "/" + pack_name(hash)).c_str());
+            ::unlink((folder_ + "/" + bundle_name(hash)).c_str());
         }
     }
 
@@ -590,7 +575,7 @@ std::optional<PublishedBase> current_base(RepoAccess &access, const PublishConfi
 }
 
 std::string published_pack_name(const PublishedBase &base) {
-    return "pack-" + base.hash + ".pack";
+    return pack_name(base.hash);
 }
 
 std::string published_pack_path(const PublishedBase &base) {
@@ -628,7 +613,7 @@ std::string filter_spec(const pack::ObjectFilter &f) {
 }
 
 std::string published_bundle_name(const PublishedBase &base) {
-    return "bundle-" + base.hash + ".bundle";
+    return bundle_name(base.hash);
 }
 
 std::string bundle_list_config(const PublishedBase &base, std::string_view base_url) {

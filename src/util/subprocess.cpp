@@ -16,30 +16,13 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "util/fd.h"
+
 extern char **environ;
 
 namespace gsh {
 
 namespace {
-
-class Fd {
-  public:
-    Fd() = default;
-    explicit Fd(int fd) : fd_(fd) {}
-    ~Fd() { reset(); }
-    Fd(const Fd &) = delete;
-    Fd &operator=(const Fd &) = delete;
-    int get() const { return fd_; }
-    explicit operator bool() const { return fd_ >= 0; }
-    void reset(int fd = -1) {
-        if (fd_ >= 0)
-            ::close(fd_);
-        fd_ = fd;
-    }
-
-  private:
-    int fd_ = -1;
-};
 
 // A descriptor numbered 3 or more, so that the child's dup2 onto 0, 1 or 2
 // always makes a new descriptor without FD_CLOEXEC.

@@ -9,6 +9,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "util/fd.h"
+
 namespace gsh {
 
 void test_stall_hook(const char *variable, const std::string &repo_path,
@@ -22,21 +24,17 @@ void test_stall_hook(const char *variable, const std::string &repo_path,
         return;
     // Non-blocking, so that the open does not wait for a writer; Linux
     // reports POLLHUP on it only once a writer has come and gone.
-    const int fd = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0)
+    const Fd fd(::open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+    if (!fd)
         return;
-    struct Closer {
-        int fd;
-        ~Closer() { ::close(fd); }
-    } closer{fd};
     for (;;) {
         if (checkpoint)
             checkpoint();
-        struct pollfd p = {fd, POLLIN, 0};
+        struct pollfd p = {fd.get(), POLLIN, 0};
         if (::poll(&p, 1, 50) <= 0)
             continue;
         char buf[64];
-        const ssize_t k = ::read(fd, buf, sizeof(buf));
+        const ssize_t k = ::read(fd.get(), buf, sizeof(buf));
         if (k == 0 || (k < 0 && errno != EAGAIN && errno != EINTR))
             return;
     }
