@@ -122,6 +122,7 @@ class Planner {
     void compose_orphans();
     void choose_actions();
     void break_cycles();
+    bool take_other_copy(uint32_t m);
     void pair_by_path();
     std::vector<uint32_t> pair_candidates(bool clone);
     void add_clone_commits();
@@ -488,7 +489,11 @@ void Planner::choose_actions() {
 
 // A delta reused against a base that is itself a reused delta that leads
 // back to it (possible only with the same objects in several packs) would
-// make an unresolvable pack: such a cycle is broken by writing one whole.
+// make an unresolvable pack. Such a cycle is broken by sending another copy
+// of one of its objects, when one of them has a copy that is whole or a delta
+// against a base outside the cycle; else by writing one whole, which means
+// resolving it and deflating it all again on every clone (a file of 900 kB in
+// the nginx history took 20 ms).
 void Planner::break_cycles() {
     std::vector<uint8_t> state(entries_.size(), 0); // 0 new, 1 on the path, 2 done
     std::vector<uint32_t> path;
@@ -503,13 +508,64 @@ void Planner::break_cycles() {
             j = p_.planned_base(j);
         }
         if (j != kNone && state[j] == 1) {
-            PlanEntry &e = entries_[path.back()];
-            e.action = Action::Whole;
-            e.base = kNone;
+            const auto cycle = std::find(path.begin(), path.end(), j);
+            if (std::none_of(cycle, path.end(),
+                             [this](uint32_t m) { return take_other_copy(m); })) {
+                PlanEntry &e = entries_[path.back()];
+                e.action = Action::Whole;
+                e.base = kNone;
+            }
         }
         for (uint32_t k : path)
             state[k] = 2;
     }
+}
+
+// Plans entries_[m] from a copy of its object in another pack, when that copy
+// is whole or a delta whose base is sent and does not lead back to m.
+bool Planner::take_other_copy(uint32_t m) {
+    PlanEntry &e = entries_[m];
+    if (e.pack == kLoose)
+        return false;
+    const git_oid oid = oid_of(e);
+    for (size_t q = 0; q < packs_.size(); q++) {
+        const PackIndex &pack = packs_[q];
+        const int64_t pos = q == e.pack ? -1 : pack.find(oid);
+        if (pos < 0)
+            continue;
+        PlanEntry c;
+        c.pack = uint16_t(q);
+        c.pos = uint32_t(pos);
+        c.offset = pack.offset_at(c.pos);
+        c.set_extent(pack.entry_end(c.offset));
+        uint8_t buf[kMaxEntryHeader];
+        const size_t need = size_t(std::min<uint64_t>(sizeof buf, p_.end_of(c) - c.offset));
+        pread_exact(pack.pack_fd(), buf, need, c.offset, pack.pack_path());
+        EntryHeader h;
+        if (!parse_entry_header(buf, need, c.offset, &h) || h.length >= p_.end_of(c) - c.offset)
+            continue;
+        c.type = h.type;
+        c.header_len = h.length;
+        c.set_size(h.size);
+        c.action = Action::Copy;
+        if (is_delta(h.type)) {
+            git_oid base = h.base_oid;
+            if (h.type == kOfsDelta) {
+                const int64_t at = pack.pos_at_offset(h.base_offset);
+                if (at < 0)
+                    continue;
+                std::memcpy(base.id, pack.oid_at(uint32_t(at)), GIT_OID_RAWSZ);
+                c.action = Action::ToRef;
+            }
+            const int64_t b = p_.find(base);
+            if (b < 0 || leads_to(uint32_t(b), m))
+                continue;
+            c.base = uint32_t(b);
+        }
+        e = c;
+        return true;
+    }
+    return false;
 }
 
 // Whether the bases planned from entry from lead to entry to.

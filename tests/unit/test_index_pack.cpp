@@ -27,63 +27,20 @@ using gsh::test::sh;
 
 namespace {
 
+using gsh::test::blob_oid;
 using gsh::test::deflate;
+using gsh::test::delta;
+using gsh::test::make_pack;
+using gsh::test::ofs_delta;
+using gsh::test::ref_delta;
 using gsh::test::varint;
+using gsh::test::whole;
 
 std::string read_file(const std::string &path) {
     std::ifstream in(path, std::ios::binary);
     std::stringstream s;
     s << in.rdbuf();
     return s.str();
-}
-
-std::string type_size(int type, uint64_t size) {
-    uint8_t buf[16];
-    return std::string(reinterpret_cast<char *>(buf), pack::encode_type_size(buf, type, size));
-}
-
-std::string whole(int type, const std::string &data, int64_t declared = -1) {
-    return type_size(type, declared < 0 ? data.size() : uint64_t(declared)) + deflate(data);
-}
-
-std::string ofs_delta(uint64_t rel, const std::string &delta) {
-    uint8_t buf[16];
-    return type_size(pack::kOfsDelta, delta.size()) +
-           std::string(reinterpret_cast<char *>(buf), pack::encode_ofs(buf, rel)) + deflate(delta);
-}
-
-std::string ref_delta(const std::string &base_oid, const std::string &delta) {
-    return type_size(pack::kRefDelta, delta.size()) + base_oid + deflate(delta);
-}
-
-// A delta: sizes, then a copy of (off, len) from the base and an insert.
-std::string delta(uint64_t base_size, uint64_t result_size, uint8_t off, uint8_t len,
-                  const std::string &insert) {
-    std::string d = varint(base_size) + varint(result_size);
-    d += char(0x80 | 0x01 | 0x10);
-    d += char(off);
-    d += char(len);
-    if (!insert.empty())
-        d += char(insert.size()) + insert;
-    return d;
-}
-
-std::string blob_oid(const std::string &data) {
-    const std::string obj = "blob " + std::to_string(data.size()) + std::string(1, '\0') + data;
-    const auto d = pack::Sha1::of(obj.data(), obj.size());
-    return std::string(reinterpret_cast<const char *>(d.data()), d.size());
-}
-
-std::string make_pack(const std::vector<std::string> &entries) {
-    std::string p = "PACK";
-    p += std::string("\0\0\0\2", 4);
-    const uint32_t n = uint32_t(entries.size());
-    for (int shift = 24; shift >= 0; shift -= 8)
-        p.push_back(char(n >> shift));
-    for (const std::string &e : entries)
-        p += e;
-    const auto digest = pack::Sha1::of(p.data(), p.size());
-    return p + std::string(reinterpret_cast<const char *>(digest.data()), digest.size());
 }
 
 class IndexPackTest : public ::testing::Test {
