@@ -54,6 +54,7 @@
 #include <string>
 
 #include "odb/bitmap_order.h"
+#include "odb/loose_object.h"
 #include "odb/object_db.h"
 #include "odb/pack_format.h"
 #include "util/error.h"
@@ -125,7 +126,8 @@ class Planner {
     bool take_other_copy(uint32_t m);
     void pair_by_path();
     std::vector<uint32_t> pair_candidates(bool clone);
-    void add_clone_commits();
+    bool pair_clone(std::vector<uint32_t> *candidates);
+    void add_loose_commits();
     void add_pairs(PathPairs *pairs);
     bool take_base(uint32_t i, const git_oid &base);
     // A delta on disk whose base is neither sent nor the client's: written
@@ -645,14 +647,15 @@ void Planner::pair_by_path() {
     const bool clone = !known_.client_has_any();
     if (sent_commits_.empty() && !clone)
         return;
-    const std::vector<uint32_t> candidates = pair_candidates(clone);
+    std::vector<uint32_t> candidates = pair_candidates(clone);
     if (candidates.empty())
         return;
-    if (clone)
-        add_clone_commits();
+    if (clone && !pair_clone(&candidates))
+        return;
     const bool few = candidates.size() * kPairRatio < sent_commits_.size();
-    if (few && (clone || std::all_of(candidates.begin(), candidates.end(),
-                                     [&](uint32_t i) { return is_orphan(entries_[i]); })))
+    if (few && !clone && std::all_of(candidates.begin(), candidates.end(), [&](uint32_t i) {
+            return is_orphan(entries_[i]);
+        }))
         return;
     PathPairs pairs;
     add_pairs(&pairs);
@@ -693,7 +696,8 @@ std::vector<uint32_t> Planner::pair_candidates(bool clone) {
     for (size_t i = 0; i < entries_.size(); i++) {
         const PlanEntry &e = entries_[i];
         const bool composed = e.action == Action::Compose || e.action == Action::ComposeThin;
-        if (((order && order->covers(e.pack)) || clone) && !is_orphan(e))
+        if (((order && order->covers(e.pack)) || clone) && !is_orphan(e) &&
+            !(clone && e.pack == kLoose))
             continue;
         // What is stored whole on disk (the newest version of a file, as
         // git packs it) is copied whole unless it gets a base here.
@@ -710,17 +714,44 @@ std::vector<uint32_t> Planner::pair_candidates(bool clone) {
     return candidates;
 }
 
-// In a clone, the commits sent, from the entries (a commit stored as a
-// delta is rare, and only loses its pairs).
-void Planner::add_clone_commits() {
+// In a clone, the candidates are the loose objects (what pushes left since
+// the last repack, which git's pack-objects deltifies too: written whole,
+// the trees of a repository of large folders cost 90% of a blobless clone)
+// and the orphans. The loose ones are paired by the loose commits alone,
+// the orphans by every commit sent, when there are enough of them to be
+// worth it. False: nothing to pair.
+bool Planner::pair_clone(std::vector<uint32_t> *candidates) {
+    add_loose_commits();
+    const auto loose = std::partition(candidates->begin(), candidates->end(),
+                                      [&](uint32_t i) { return entries_[i].pack != kLoose; });
+    const size_t orphans = size_t(loose - candidates->begin());
+    const size_t loose_commits = sent_commits_.size();
     for (const PlanEntry &e : entries_) {
-        if (e.pack != kLoose ? e.type == kCommit : false)
+        if (e.pack != kLoose && e.type == kCommit)
             sent_commits_.push_back(oid_of(e));
     }
+    if (orphans * kPairRatio < sent_commits_.size()) {
+        candidates->erase(candidates->begin(), loose);
+        sent_commits_.resize(loose_commits);
+    }
+    return !candidates->empty() && !sent_commits_.empty();
+}
+
+// The loose commits (a commit stored as a delta is rare, and only loses its
+// pairs).
+void Planner::add_loose_commits() {
     for (const git_oid &oid : loose_) {
-        size_t size;
-        git_object_t type;
-        if (git_odb_read_header(&size, &type, p_.odb(), &oid) == 0 && type == GIT_OBJECT_COMMIT)
+        // The file's header, as libgit2 would read it after a look in every
+        // pack index.
+        git_object_t type = GIT_OBJECT_INVALID;
+        for (const std::string &folder : packs_.object_folders()) {
+            LooseObject file;
+            if (const int rc = file.open(folder, oid); rc != GIT_ENOTFOUND) {
+                type = rc == 0 ? file.type() : type;
+                break;
+            }
+        }
+        if (type == GIT_OBJECT_COMMIT)
             sent_commits_.push_back(oid);
     }
     git_error_clear();

@@ -178,6 +178,31 @@ TEST_F(PackWriterTest, HandMadePlanOfCopiesRewrittenDeltasWholeAndEncoded) {
     }
 }
 
+// A clone writes the loose objects that a later version of a packed file
+// made as deltas against the version at the same path in the parent commit
+// (as git's pack-objects deltifies them), not whole: the two loose versions
+// of src/big.txt, and trees that hold them.
+TEST_F(PackWriterTest, ACloneWritesLooseObjectsAsDeltasAgainstTheirParentsVersion) {
+    const std::string git_dir = make_repo();
+    const Objects o = objects_of(git_dir);
+    const std::string oldest =
+        test::split_lines(sh("git --git-dir='" + git_dir + "' rev-parse HEAD~2:src/big.txt"))[0];
+    RepoPtr repo = test::open_repo(git_dir);
+    EnumerateInput in;
+    in.wants =
+        test::oids_of(test::split_lines(sh("git --git-dir='" + git_dir + "' rev-parse HEAD")));
+    PackWriter w(
+        PackPlan(repo.get(), enumerate_objects(repo.get(), in, nullptr), PackOptions{true, false}));
+    const std::string file = work_.str() + "/out.pack";
+    save(file, write_all(w, 4096));
+    const std::map<std::string, std::string> bases = index_strict(file, work_.str());
+    EXPECT_EQ(bases.at(o.newer), o.older);
+    EXPECT_EQ(bases.at(o.older), oldest);
+    // And some of the four loose trees (src and the root, twice): a delta
+    // is kept when it is less than half its object.
+    EXPECT_GE(w.stats().encoded_deltas, 3u);
+}
+
 // An entry's length or size of 4 GiB or more does not fit the plan's 32 bit
 // fields: it is marked kLong and read again from the pack. Marking every
 // entry so must not change a byte: the rewritten headers (new OFS_DELTA
