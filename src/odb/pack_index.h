@@ -216,6 +216,25 @@ class PackSet {
     // Whole objects read from the set (see ObjectCache).
     ObjectCache &object_cache() const { return object_cache_; }
 
+    // What users of the set derive from it alone and keep as long as it
+    // lives (the plans of clones, pack/plan_memo.h), made by the first
+    // caller's make; its bytes count in the set's memory.
+    struct Memo {
+        virtual ~Memo() = default;
+        virtual size_t bytes() const = 0;
+    };
+    template <typename T> T &memo() const {
+        std::call_once(memo_once_, [this] {
+            memo_ = std::make_unique<T>();
+            memo_made_.store(memo_.get(), std::memory_order_release);
+        });
+        return static_cast<T &>(*memo_);
+    }
+    size_t memo_bytes() const {
+        const Memo *m = memo_made_.load(std::memory_order_acquire);
+        return m ? m->bytes() : 0;
+    }
+
   private:
     void open_dir(const std::string &pack_dir);
     void open_objects(const std::string &objects_dir);
@@ -231,6 +250,9 @@ class PackSet {
     mutable std::unique_ptr<BitmapIndex> bitmap_;
     LazyCommitGraph commit_graph_;
     mutable ObjectCache object_cache_{kObjectCacheBytes, kObjectCacheObject};
+    mutable std::once_flag memo_once_;
+    mutable std::unique_ptr<Memo> memo_; // of one type only: the first memo<T>()'s
+    mutable std::atomic<const Memo *> memo_made_{nullptr};
     // Where the last lookup hit: consecutive lookups tend to hit the same
     // pack. A hint only, so relaxed.
     mutable std::atomic<size_t> last_hit_{0};

@@ -57,6 +57,7 @@
 #include "odb/loose_object.h"
 #include "odb/object_db.h"
 #include "odb/pack_format.h"
+#include "pack/plan_memo.h"
 #include "util/error.h"
 #include "util/oid_hex.h"
 #include "walk/object_walk.h"
@@ -829,7 +830,22 @@ PackPlan::PackPlan(git_repository *repo, Enumeration objects, PackOptions option
     git_check(git_repository_odb(&odb, repo), "opening the object database");
     odb_.reset(odb);
     check_fits();
+    const std::optional<PlanMemo::Key> key = PlanMemo::key_of(known_, options_);
+    PlanMemo *memo = key ? &packs_->memo<PlanMemo>() : nullptr;
+    if (memo) {
+        if (const auto kept = memo->find(*key)) {
+            std::vector<git_oid>().swap(known_.objects);
+            entries_ = kept->entries;
+            loose_ = kept->loose;
+            whole_pack_ = kept->whole_pack;
+            whole_file_ = kept->whole_file;
+            return;
+        }
+    }
     Planner(*this).run(checkpoint);
+    if (memo && thin_bases_.empty())
+        memo->keep(*key, std::make_shared<const PlanMemo::Plan>(
+                             PlanMemo::Plan{entries_, loose_, whole_pack_, whole_file_}));
 }
 
 // What PlanEntry holds of a pack: its number and offsets in it.

@@ -96,9 +96,9 @@ class RepoSnapshot {
     // its refs, stamps and memo() text, its packs' tables as they are once
     // fully built by use (each pack's orders by offset, the bitmap with
     // every bitmapped commit decoded), an upper bound for those, and the
-    // loose objects its packs' cache holds now.
+    // loose objects its packs' cache and the plans its packs' memo hold now.
     size_t memory_bytes() const {
-        return fixed_bytes_ + packs_bytes_ + packs_->object_cache().bytes() +
+        return fixed_bytes_ + packs_bytes_ + packs_->object_cache().bytes() + packs_->memo_bytes() +
                memo_bytes_.load(std::memory_order_relaxed);
     }
 

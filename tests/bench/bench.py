@@ -1238,30 +1238,32 @@ WARM_UP_TRIES = 8
 
 
 def warm_up(side, ctx, repo):
-    """Raw fetches, then `git clone --mirror`s, of repo until every worker
-    of the side's nginx has served one of each (the access log's $pid): a
-    module worker keeps its own caches, the count of a full clone among
-    them, and a row's rounds land on any worker. git http-backend keeps
-    none, and the reference is warmed the same way. Returns what went
-    wrong, or None."""
+    """Raw fetches, then `git clone --mirror`s whole, blobless and treeless,
+    of repo until every worker of the side's nginx has served one of each
+    (the access log's $pid): a module worker keeps its own caches, the count
+    of a clone of every ref with each filter among them, and a row's rounds
+    land on any worker. git http-backend keeps none, and the reference is
+    warmed the same way. Returns what went wrong, or None."""
     def fetches():
         got = loadgen.raw_fetch_many(side.port, side.path(repo),
                                      ctx.wants[repo], servers.WORKER_PROCESSES)
         bad = [r for r in got if not isinstance(r, dict)]
         return str(bad[0]) if bad else None
 
-    def clones():
+    def clones(*opts):
         dests = [ctx.dest("warm") for _ in range(servers.WORKER_PROCESSES)]
         try:
             res = ctx.client.run_many(
-                [["clone", "-q", "--mirror", side.url(repo), d]
+                [["clone", "-q", "--mirror", *opts, side.url(repo), d]
                  for d in dests])
         finally:
             for d in dests:
                 rmtree(d)
         return None if res["ok"] else res["error"]
 
-    for what, make in (("fetch", fetches), ("clone", clones)):
+    for what, make in (("fetch", fetches), ("clone", clones),
+                       ("blobless clone", lambda: clones("--filter=blob:none")),
+                       ("treeless clone", lambda: clones("--filter=tree:0"))):
         served = set()
         for _ in range(WARM_UP_TRIES):
             side.access.read_new()
@@ -1780,7 +1782,8 @@ Method:
                 scenario (per-clone figures below divide by clones in flight).
   MBsent      = $bytes_sent of the side's nginx access log (headers + body).
   Before the rounds, each repository is fetched (a raw fetch, then a
-  clone --mirror) on each side until every nginx worker has served it (a
+  clone --mirror whole, blobless and treeless) on each side until every
+  nginx worker has served it (a
   module worker has its own caches, git_smart_http_cache_size %(cache)s
   here, enough for every bench repository; git http-backend keeps none):
   the rows are a warm server's figures, not a first clone's.

@@ -1,0 +1,68 @@
+#include "pack/plan_memo.h"
+
+#include <algorithm>
+
+#include "odb/bitmap_order.h"
+
+namespace gsh::pack {
+
+std::optional<PlanMemo::Key> PlanMemo::key_of(const Enumeration &objects,
+                                              const PackOptions &options) {
+    if (objects.client_has_any())
+        return std::nullopt;
+    Sha1 sha;
+    const uint8_t flags[2] = {uint8_t(options.ofs_delta), uint8_t(options.thin)};
+    sha.update(flags, sizeof flags);
+    const uint64_t listed = objects.objects.size();
+    sha.update(&listed, sizeof listed);
+    sha.update(objects.objects.data(), objects.objects.size() * sizeof(git_oid));
+    const BitmapOrder *order = nullptr;
+    if (const Bitset *bits = objects.pack_objects(&order)) {
+        // The same bits, however many zero words end them.
+        const std::vector<uint64_t> &words = bits->words();
+        size_t n = words.size();
+        while (n > 0 && words[n - 1] == 0)
+            n--;
+        sha.update(order->checksum(), GIT_OID_RAWSZ);
+        sha.update(words.data(), n * sizeof(uint64_t));
+    }
+    return sha.final();
+}
+
+std::shared_ptr<const PlanMemo::Plan> PlanMemo::find(const Key &key) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (Slot &s : slots_)
+        if (s.key == key) {
+            s.used = ++clock_;
+            hits_++;
+            return s.plan;
+        }
+    return nullptr;
+}
+
+void PlanMemo::keep(const Key &key, std::shared_ptr<const Plan> plan) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (const Slot &s : slots_)
+        if (s.key == key)
+            return; // kept by a request planned at the same time
+    if (slots_.size() >= kSlots) {
+        auto lru = std::min_element(slots_.begin(), slots_.end(),
+                                    [](const Slot &a, const Slot &b) { return a.used < b.used; });
+        bytes_ -= lru->plan->bytes();
+        slots_.erase(lru);
+    }
+    bytes_ += plan->bytes();
+    slots_.push_back({key, std::move(plan), ++clock_});
+}
+
+size_t PlanMemo::bytes() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return bytes_;
+}
+
+uint64_t PlanMemo::hits() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return hits_;
+}
+
+} // namespace gsh::pack

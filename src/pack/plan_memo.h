@@ -1,0 +1,65 @@
+// The plans of clones, kept with the packs they were made from: a repeat
+// clone of the same count (the clone memo's, walk/clone_memo.h) on the same
+// open packs copies its entries instead of planning them again (15 ms of a
+// 30 ms clone of the nginx history kept as a server holds it: the headers of
+// every entry read, bases found, cycles broken, bases ordered).
+//
+// A plan follows from the objects counted, the packs and the options alone,
+// for a pack with nothing the client has: it is keyed by a digest of the
+// count and the options, and lives in the PackSet (PackSet::memo()), so that
+// its pack numbers and offsets are never read against other packs, and its
+// bytes count in the repository cache's bound.
+#pragma once
+
+#include <git2.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <vector>
+
+#include "odb/pack_index.h"
+#include "pack/pack_plan.h"
+#include "util/sha1.h"
+
+namespace gsh::pack {
+
+class PlanMemo : public PackSet::Memo {
+  public:
+    using Key = Sha1::Digest;
+    struct Plan {
+        std::vector<PlanEntry> entries; // as planned, before any writer ran
+        std::vector<git_oid> loose;
+        size_t whole_pack = SIZE_MAX, whole_file = SIZE_MAX;
+        size_t bytes() const {
+            return entries.size() * sizeof(PlanEntry) + loose.size() * sizeof(git_oid);
+        }
+    };
+
+    // The key of a plan of objects with options; nullopt for a pack the
+    // client has objects for (a fetch: its plan depends on them).
+    static std::optional<Key> key_of(const Enumeration &objects, const PackOptions &options);
+
+    std::shared_ptr<const Plan> find(const Key &key);
+    void keep(const Key &key, std::shared_ptr<const Plan> plan);
+    size_t bytes() const override;
+    uint64_t hits() const;
+
+  private:
+    // A whole clone, blobless, treeless, and one more: the requests a
+    // repository is cloned by, over and over.
+    static constexpr size_t kSlots = 4;
+    struct Slot {
+        Key key{};
+        std::shared_ptr<const Plan> plan;
+        uint64_t used = 0;
+    };
+    mutable std::mutex mutex_;
+    std::vector<Slot> slots_;
+    uint64_t clock_ = 0, hits_ = 0;
+    size_t bytes_ = 0;
+};
+
+} // namespace gsh::pack

@@ -1,0 +1,108 @@
+// PlanMemo: a repeat clone on the same packs copies the plan kept with them,
+// and writes the very bytes that planning again would; fetches keep none.
+#include "pack/plan_memo.h"
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "fixture.h"
+#include "pack/pack_writer.h"
+#include "test_pack_repo.h"
+
+namespace gsh::pack {
+namespace {
+
+using test::PackRepo;
+using test::sh;
+
+class PlanMemoTest : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        repo_ = test::open_repo(PackRepo::get().path());
+        packs_ = std::make_shared<const PackSet>(repo_.get());
+        wants_ = test::oids_of(test::split_lines(sh("git --git-dir='" + PackRepo::get().path() +
+                                                    "' for-each-ref --format='%(objectname)'")));
+    }
+    PackPlan plan(const std::vector<git_oid> &haves = {}, PackOptions options = {true, false}) {
+        EnumerateInput in;
+        in.wants = wants_;
+        in.haves = haves;
+        return PackPlan(repo_.get(), enumerate_objects(repo_.get(), packs_, in, nullptr), options);
+    }
+    static std::string write(PackPlan plan) {
+        PackWriter w(std::move(plan));
+        std::string out;
+        std::vector<uint8_t> buf(65536);
+        while (size_t n = w.read(buf.data(), buf.size()))
+            out.append(reinterpret_cast<const char *>(buf.data()), n);
+        return out;
+    }
+    size_t kept() const { return packs_->memo_bytes(); }
+
+    RepoPtr repo_;
+    std::shared_ptr<const PackSet> packs_;
+    std::vector<git_oid> wants_;
+};
+
+bool same_entries(const std::vector<PlanEntry> &a, const std::vector<PlanEntry> &b) {
+    if (a.size() != b.size())
+        return false;
+    for (size_t i = 0; i < a.size(); i++)
+        if (a[i].pack != b[i].pack || a[i].offset != b[i].offset || a[i].pos != b[i].pos ||
+            a[i].action != b[i].action || a[i].base != b[i].base)
+            return false;
+    return true;
+}
+
+TEST_F(PlanMemoTest, ARepeatCloneCopiesThePlanAndWritesTheSameBytes) {
+    EXPECT_EQ(kept(), 0u);
+    PackPlan first = plan();
+    const std::vector<PlanEntry> planned = first.entries();
+    const size_t after_first = kept();
+    EXPECT_GE(after_first, planned.size() * sizeof(PlanEntry)) << "the clone's plan was not kept";
+    // The writer changes its plan's entries (positions, encoded deltas'
+    // fallbacks): the kept plan is the one before.
+    const std::string bytes = write(std::move(first));
+    PackPlan second = plan();
+    EXPECT_EQ(packs_->memo<PlanMemo>().hits(), 1u);
+    EXPECT_TRUE(same_entries(second.entries(), planned));
+    EXPECT_EQ(kept(), after_first) << "kept twice";
+    EXPECT_EQ(write(std::move(second)), bytes);
+}
+
+TEST_F(PlanMemoTest, FetchesAreNotKeptAndOtherOptionsAreKeptApart) {
+    const std::vector<git_oid> have = test::oids_of({PackRepo::get().rev("HEAD~3")});
+    plan(have);
+    EXPECT_EQ(kept(), 0u) << "a fetch's plan depends on what the client has";
+    plan();
+    const size_t one = kept();
+    plan({}, PackOptions{false, false});
+    EXPECT_GT(kept(), one) << "without ofs-delta, another plan";
+}
+
+TEST(PlanMemoSlots, TheLeastRecentlyUsedGoesFirst) {
+    PlanMemo memo;
+    auto plan_of = [](size_t n) {
+        auto p = std::make_shared<PlanMemo::Plan>();
+        p->entries.resize(n);
+        return p;
+    };
+    std::vector<PlanMemo::Key> keys(5);
+    for (size_t i = 0; i < keys.size(); i++)
+        keys[i][0] = uint8_t(i + 1);
+    for (size_t i = 0; i < 4; i++)
+        memo.keep(keys[i], plan_of(i + 1));
+    EXPECT_EQ(memo.bytes(), 10 * sizeof(PlanEntry));
+    ASSERT_NE(memo.find(keys[0]), nullptr); // keys[1] is now the oldest
+    memo.keep(keys[4], plan_of(5));
+    EXPECT_EQ(memo.find(keys[1]), nullptr);
+    for (size_t i : {0, 2, 3, 4})
+        EXPECT_NE(memo.find(keys[i]), nullptr) << i;
+    EXPECT_EQ(memo.bytes(), (1 + 3 + 4 + 5) * sizeof(PlanEntry));
+}
+
+} // namespace
+} // namespace gsh::pack
