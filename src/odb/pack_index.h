@@ -217,22 +217,28 @@ class PackSet {
     ObjectCache &object_cache() const { return object_cache_; }
 
     // What users of the set derive from it alone and keep as long as it
-    // lives (the plans of clones, pack/plan_memo.h), made by the first
-    // caller's make; its bytes count in the set's memory.
+    // lives (the plans of clones, pack/plan_memo.h; parsed commits,
+    // walk/commit_memo.h; deltas made, pack/delta_memo.h), made on first use; their bytes count in
+    // the set's memory. Each kind T names its own slot, T::kMemoSlot.
     struct Memo {
         virtual ~Memo() = default;
         virtual size_t bytes() const = 0;
     };
+    enum MemoSlot : size_t { kPlanMemo, kCommitMemo, kDeltaMemo, kMemoSlots };
     template <typename T> T &memo() const {
-        std::call_once(memo_once_, [this] {
-            memo_ = std::make_unique<T>();
-            memo_made_.store(memo_.get(), std::memory_order_release);
+        MemoHolder &h = memos_[T::kMemoSlot];
+        std::call_once(h.once, [&h] {
+            h.memo = std::make_unique<T>();
+            h.made.store(h.memo.get(), std::memory_order_release);
         });
-        return static_cast<T &>(*memo_);
+        return static_cast<T &>(*h.memo);
     }
     size_t memo_bytes() const {
-        const Memo *m = memo_made_.load(std::memory_order_acquire);
-        return m ? m->bytes() : 0;
+        size_t n = 0;
+        for (const MemoHolder &h : memos_)
+            if (const Memo *m = h.made.load(std::memory_order_acquire))
+                n += m->bytes();
+        return n;
     }
 
   private:
@@ -250,9 +256,12 @@ class PackSet {
     mutable std::unique_ptr<BitmapIndex> bitmap_;
     LazyCommitGraph commit_graph_;
     mutable ObjectCache object_cache_{kObjectCacheBytes, kObjectCacheObject};
-    mutable std::once_flag memo_once_;
-    mutable std::unique_ptr<Memo> memo_; // of one type only: the first memo<T>()'s
-    mutable std::atomic<const Memo *> memo_made_{nullptr};
+    struct MemoHolder {
+        std::once_flag once;
+        std::unique_ptr<Memo> memo;
+        std::atomic<const Memo *> made{nullptr};
+    };
+    mutable MemoHolder memos_[kMemoSlots];
     // Where the last lookup hit: consecutive lookups tend to hit the same
     // pack. A hint only, so relaxed.
     mutable std::atomic<size_t> last_hit_{0};

@@ -12,12 +12,14 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 #include <string>
 
 #include "odb/object_db.h"
 #include "odb/object_reader.h"
 #include "odb/pack_format.h"
 #include "pack/delta_encode.h"
+#include "pack/delta_memo.h"
 #include "util/error.h"
 #include "util/git_ptr.h"
 #include "util/oid_hex.h"
@@ -143,6 +145,17 @@ struct PackWriter::Impl {
     std::unique_ptr<uint8_t[]> stream_buf_;
     std::unique_ptr<zlib::Deflater> zs_; // made on first need
     bool deflating_ = false;
+    // Deltas made here, kept deflated with the packs (delta_memo.h): the
+    // one being sent from there, or the one being deflated to be kept.
+    DeltaMemo &deltas_;
+    std::shared_ptr<const DeltaMemo::Delta> kept_;
+    size_t kept_pos_ = 0;
+    std::optional<DeltaMemo::Key> keeping_;
+    std::string keeping_bytes_;
+    uint64_t keeping_size_ = 0;
+    bool emitting() const { return deflating_ || kept_; }
+    size_t emit_kept(uint8_t *out, size_t room);
+    void stage_delta_header(const PlanEntry &e, bool thin, const git_oid &base, uint64_t size);
     int level_ = Z_DEFAULT_COMPRESSION;
 
     size_t next_ = 0;       // next entry to write
@@ -159,7 +172,8 @@ struct PackWriter::Impl {
 
 PackWriter::Impl::Impl(PackPlan plan)
     : plan_(std::move(plan)), packs_(plan_.packs()), entries_(plan_.entries()),
-      ofs_delta_(plan_.options().ofs_delta), whole_file_(plan_.whole_file() != SIZE_MAX) {
+      ofs_delta_(plan_.options().ofs_delta), whole_file_(plan_.whole_file() != SIZE_MAX),
+      deltas_(packs_.memo<DeltaMemo>()) {
     level_ = compression_level(plan_.repo());
     share_encoded_ = plan_.client_has_any();
     if (plan_.count() > UINT32_MAX)
@@ -360,6 +374,17 @@ bool PackWriter::Impl::start_encoded(PlanEntry &e) {
     const bool thin = e.action == Action::EncodeThin;
     const git_oid oid = plan_.oid_of(e);
     const git_oid base_oid = plan_.base_oid(e);
+    const DeltaMemo::Key key{oid, base_oid, level_};
+    if (auto kept = deltas_.find(key)) {
+        if (!kept->kept())
+            return false;
+        stats_.encoded_deltas++;
+        stage_delta_header(e, thin, base_oid, kept->size);
+        plan_pos_ += staged_len_;
+        kept_ = std::move(kept);
+        kept_pos_ = 0;
+        return true;
+    }
     size_t size, base_size;
     git_object_t type, base_type;
     // Unreadable: written whole (a corrupt base is no reason to fail).
@@ -387,14 +412,21 @@ bool PackWriter::Impl::start_encoded(PlanEntry &e) {
         const ObjectReader::Object t = read_to_encode(oid);
         // git keeps a delta found by its search when it is under half the
         // object.
-        if (t.size != size || !encoder_->encode(base_copy_.data(), base_copy_.size(), t.data,
-                                                t.size, size / 2 - GIT_OID_RAWSZ, &composed_))
+        if (t.size != size)
             return false;
+        if (!encoder_->encode(base_copy_.data(), base_copy_.size(), t.data, t.size,
+                              size / 2 - GIT_OID_RAWSZ, &composed_)) {
+            deltas_.keep(key, std::make_shared<const DeltaMemo::Delta>());
+            return false;
+        }
     } catch (const Error &) {
         return false; // resolving the object whole reports what is wrong
     }
     stats_.encoded_deltas++;
     start_delta(e, thin, base_oid);
+    keeping_ = key;
+    keeping_size_ = composed_.size();
+    keeping_bytes_.clear();
     return true;
 }
 
@@ -404,19 +436,37 @@ bool PackWriter::Impl::start_encoded(PlanEntry &e) {
 void PackWriter::Impl::start_delta(const PlanEntry &e, bool thin, const git_oid &base) {
     whole_.reset();
     whole_stream_.reset();
+    stage_delta_header(e, thin, base, composed_.size());
+    start_deflate(composed_.data(), composed_.size());
+}
+
+// Stages e's header as a delta of size bytes against base.
+void PackWriter::Impl::stage_delta_header(const PlanEntry &e, bool thin, const git_oid &base,
+                                          uint64_t size) {
     staged_pos_ = 0;
     if (!thin && ofs_delta_ && e.base < next_ - 1) {
-        staged_len_ = encode_type_size(staged_, kOfsDelta, composed_.size());
+        staged_len_ = encode_type_size(staged_, kOfsDelta, size);
         staged_len_ += encode_ofs(staged_ + staged_len_, e.new_pos - entries_[e.base].new_pos);
     } else {
-        staged_len_ = encode_type_size(staged_, kRefDelta, composed_.size());
+        staged_len_ = encode_type_size(staged_, kRefDelta, size);
         std::memcpy(staged_ + staged_len_, base.id, GIT_OID_RAWSZ);
         staged_len_ += GIT_OID_RAWSZ;
     }
     stats_.deltas++;
     if (thin)
         stats_.thin_deltas++;
-    start_deflate(composed_.data(), composed_.size());
+}
+
+size_t PackWriter::Impl::emit_kept(uint8_t *out, size_t room) {
+    const std::string &bytes = kept_->deflated;
+    const size_t k = std::min(room, bytes.size() - kept_pos_);
+    std::memcpy(out, bytes.data() + kept_pos_, k);
+    hash(out, k);
+    plan_pos_ += k;
+    kept_pos_ += k;
+    if (kept_pos_ == bytes.size())
+        kept_.reset();
+    return k;
 }
 
 // Starts deflating size bytes at data (or from whole_stream_ when data is
@@ -513,6 +563,12 @@ size_t PackWriter::Impl::emit_deflate(uint8_t *out, size_t room) {
     const size_t k = out_room - zs.avail_out;
     hash(out, k);
     plan_pos_ += k;
+    if (keeping_) {
+        if (keeping_bytes_.size() + k <= DeltaMemo::kMaxDelta)
+            keeping_bytes_.append(reinterpret_cast<const char *>(out), k);
+        else
+            keeping_.reset();
+    }
     if (rc == Z_STREAM_END)
         end_deflate();
     return k;
@@ -520,6 +576,14 @@ size_t PackWriter::Impl::emit_deflate(uint8_t *out, size_t room) {
 
 void PackWriter::Impl::end_deflate() {
     deflating_ = false;
+    if (keeping_) {
+        auto d = std::make_shared<DeltaMemo::Delta>();
+        d->size = keeping_size_;
+        d->deflated = std::move(keeping_bytes_);
+        deltas_.keep(*keeping_, std::move(d));
+        keeping_.reset();
+        keeping_bytes_.clear();
+    }
     whole_data_ = nullptr;
     whole_.reset();
     whole_stream_.reset();
@@ -557,7 +621,9 @@ size_t PackWriter::Impl::read(uint8_t *buf, size_t cap) {
             if (n > 0 && file_min_ > 0 && (copy_to_ - copy_from_ >= file_min_ || run_taken()))
                 break;
             n += emit_copy(buf + n, cap - n);
-        } else if (deflating_)
+        } else if (kept_)
+            n += emit_kept(buf + n, cap - n);
+        else if (deflating_)
             n += emit_deflate(buf + n, cap - n);
         else if (next_ < entries_.size())
             start_next();
@@ -590,7 +656,7 @@ bool PackWriter::Impl::take_file(size_t min, size_t max, FileRange *out) {
     file_min_ = min;
     // Get to what comes next, as read() would, short of the trailer.
     while (staged_pos_ == staged_len_ && !trailer_ && copy_buf_pos_ == copy_buf_len_ &&
-           copy_from_ == copy_to_ && !deflating_ && next_ < entries_.size())
+           copy_from_ == copy_to_ && !emitting() && next_ < entries_.size())
         start_next();
     if (staged_pos_ < staged_len_ || copy_buf_pos_ < copy_buf_len_ || copy_from_ >= copy_to_ ||
         max == 0)

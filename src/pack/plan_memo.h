@@ -28,6 +28,7 @@ namespace gsh::pack {
 
 class PlanMemo : public PackSet::Memo {
   public:
+    static constexpr size_t kMemoSlot = PackSet::kPlanMemo;
     using Key = Sha1::Digest;
     struct Plan {
         std::vector<PlanEntry> entries; // as planned, before any writer ran

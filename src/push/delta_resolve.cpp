@@ -208,10 +208,12 @@ std::string DeltaResolver::resolve_tree(Worker &w, uint32_t root) {
         e.oid = object_hash(w.sha, type, result.data(), result.size());
         e.real_type = type;
         w.links.add(e.oid, type, result.data(), result.size());
-        const uint32_t done = ++resolved_;
         if (options_.on_resolved) {
+            // Counted under the lock: the reports go up, the last is all.
             std::lock_guard<std::mutex> lock(mutex_);
-            options_.on_resolved(done);
+            options_.on_resolved(++resolved_);
+        } else {
+            ++resolved_;
         }
         // A base whose children are all made is not needed again: a chain
         // (one child each, the usual shape) holds one base at a time.

@@ -1,5 +1,7 @@
 #include "walk/object_walk.h"
 
+#include "walk/commit_memo.h"
+
 namespace gsh::pack {
 
 namespace {
@@ -29,7 +31,8 @@ const CommitGraph *usable_commit_graph(git_repository *repo, const PackSet &pack
 }
 
 ObjectParser::ObjectParser(git_repository *repo, const PackSet &packs)
-    : odb_(open_odb(repo)), reader_(repo, packs), graph_(usable_commit_graph(repo, packs)) {}
+    : odb_(open_odb(repo)), reader_(repo, packs), graph_(usable_commit_graph(repo, packs)),
+      commits_(packs.memo<CommitMemo>()) {}
 
 ObjectReader::Object ObjectParser::read(const git_oid &oid, git_object_t expect, size_t limit) {
     ObjectReader::Object obj = reader_.read(oid, limit);
@@ -105,6 +108,14 @@ void ObjectParser::parse_commit_prefix(const git_oid &oid, git_oid *tree,
     uint32_t pos;
     if (graph_ && graph_->find(oid, &pos) && graph_->commit(pos, tree, parents, date))
         return;
+    if (commits_.find(oid, tree, parents, date))
+        return;
+    read_commit_prefix(oid, tree, parents, date);
+    commits_.keep(oid, *tree, *parents, date);
+}
+
+void ObjectParser::read_commit_prefix(const git_oid &oid, git_oid *tree,
+                                      std::vector<git_oid> *parents, int64_t *date) {
     // The tree line and 4 parent lines; with the date, author and committer too.
     const size_t prefix = date ? 1024 : 256;
     size_t limit = prefix;

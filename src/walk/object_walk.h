@@ -21,6 +21,8 @@
 
 namespace gsh::pack {
 
+class CommitMemo;
+
 // packs' commit-graph when git would read it for repo, else nullptr.
 const CommitGraph *usable_commit_graph(git_repository *repo, const PackSet &packs);
 
@@ -96,10 +98,13 @@ class ObjectParser {
     // Both parse_commit()s: date null reads no further than the parents.
     void parse_commit_prefix(const git_oid &oid, git_oid *tree, std::vector<git_oid> *parents,
                              int64_t *date);
+    void read_commit_prefix(const git_oid &oid, git_oid *tree, std::vector<git_oid> *parents,
+                            int64_t *date);
 
     OdbPtr odb_;
     ObjectReader reader_;
     const CommitGraph *graph_;
+    CommitMemo &commits_;
 };
 
 } // namespace gsh::pack

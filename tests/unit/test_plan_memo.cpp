@@ -40,7 +40,7 @@ class PlanMemoTest : public ::testing::Test {
             out.append(reinterpret_cast<const char *>(buf.data()), n);
         return out;
     }
-    size_t kept() const { return packs_->memo_bytes(); }
+    size_t kept() const { return packs_->memo<PlanMemo>().bytes(); }
 
     RepoPtr repo_;
     std::shared_ptr<const PackSet> packs_;
