@@ -224,9 +224,14 @@ bool Planner::is_whole_file() const {
     const uint32_t p = entries_.front().pack;
     if (entries_.back().pack != p || entries_.size() != packs_[p].count())
         return false;
-    for (const PlanEntry &e : entries_)
-        if (e.action != Action::Copy && e.action != Action::Ofs)
+    // In the file's order: break_cycles() may take an object's copy from
+    // another place, order_bases() may move a base.
+    for (size_t i = 0; i < entries_.size(); i++) {
+        const PlanEntry &e = entries_[i];
+        if ((e.action != Action::Copy && e.action != Action::Ofs) || e.pack != p ||
+            (i > 0 && e.offset <= entries_[i - 1].offset))
             return false;
+    }
     return has_header(packs_[p], entries_.size());
 }
 
@@ -566,6 +571,10 @@ bool Planner::take_other_copy(uint32_t m) {
             c.base = uint32_t(b);
         }
         e = c;
+        // Its OFS_DELTAs are no longer at the distance their headers say.
+        for (PlanEntry &d : entries_)
+            if (d.action == Action::Ofs && d.base == m)
+                d.action = Action::ToRef;
         return true;
     }
     return false;
@@ -781,7 +790,9 @@ void Planner::add_pairs(PathPairs *pairs) {
     } catch (const Error &) {
         // An object the pairing could not read: the pack is written without
         // the pairs it did not find, and reports the object if it needs it.
+        // Such a plan is not kept (the failure may pass).
         git_error_clear();
+        p_.keepable_ = false;
     }
 }
 
@@ -843,7 +854,7 @@ PackPlan::PackPlan(git_repository *repo, Enumeration objects, PackOptions option
         }
     }
     Planner(*this).run(checkpoint);
-    if (memo && thin_bases_.empty())
+    if (memo && thin_bases_.empty() && keepable_)
         memo->keep(*key, std::make_shared<const PlanMemo::Plan>(
                              PlanMemo::Plan{entries_, loose_, whole_pack_, whole_file_}));
 }

@@ -165,6 +165,7 @@ class PackPlan {
     std::unique_ptr<OidSet> sent_; // oid -> entry index, made on first need
     size_t whole_pack_ = SIZE_MAX;
     size_t whole_file_ = SIZE_MAX;
+    bool keepable_ = true; // may be kept for a repeat clone (plan_memo.h)
 };
 
 } // namespace gsh::pack

@@ -207,7 +207,7 @@ bool PackWriter::Impl::verbatim(const PlanEntry &e, uint64_t at) const {
     if (e.action != Action::Ofs)
         return false;
     const PlanEntry &base = entries_[e.base];
-    return at - base.new_pos == e.offset - base.offset;
+    return base.pack == e.pack && at - base.new_pos == e.offset - base.offset;
 }
 
 void PackWriter::Impl::count_reused(const PlanEntry &e) {

@@ -45,7 +45,9 @@ void PlanMemo::keep(const Key &key, std::shared_ptr<const Plan> plan) {
     for (const Slot &s : slots_)
         if (s.key == key)
             return; // kept by a request planned at the same time
-    if (slots_.size() >= kSlots) {
+    if (plan->bytes() > kMaxBytes)
+        return;
+    while (!slots_.empty() && (slots_.size() >= kSlots || bytes_ + plan->bytes() > kMaxBytes)) {
         auto lru = std::min_element(slots_.begin(), slots_.end(),
                                     [](const Slot &a, const Slot &b) { return a.used < b.used; });
         bytes_ -= lru->plan->bytes();

@@ -52,6 +52,9 @@ class PlanMemo : public PackSet::Memo {
     // A whole clone, blobless, treeless, and one more: the requests a
     // repository is cloned by, over and over.
     static constexpr size_t kSlots = 4;
+    // Together at most (about a million objects' plans: git's history of
+    // 419k objects takes 13 MB); a larger plan is not kept.
+    static constexpr size_t kMaxBytes = size_t(32) << 20;
     struct Slot {
         Key key{};
         std::shared_ptr<const Plan> plan;

@@ -24,6 +24,12 @@ bool CommitMemo::find(const git_oid &oid, git_oid *tree, std::vector<git_oid> *p
 
 void CommitMemo::keep(const git_oid &oid, const git_oid &tree, const std::vector<git_oid> &parents,
                       const int64_t *date) {
+    {
+        // Full: every miss after would otherwise queue for the lock.
+        std::shared_lock<std::shared_mutex> lock(mutex_);
+        if (commits_.size() >= kMaxCommits)
+            return;
+    }
     std::unique_lock<std::shared_mutex> lock(mutex_);
     if (commits_.size() >= kMaxCommits || parents_.size() + parents.size() > UINT32_MAX)
         return;

@@ -1238,11 +1238,12 @@ WARM_UP_TRIES = 8
 
 
 def warm_up(side, ctx, repo):
-    """Raw fetches, then `git clone --mirror`s whole, blobless and treeless,
-    of repo until every worker of the side's nginx has served one of each
-    (the access log's $pid): a module worker keeps its own caches, the count
-    of a clone of every ref with each filter among them, and a row's rounds
-    land on any worker. git http-backend keeps none, and the reference is
+    """Raw fetches, `git clone --mirror`s whole, blobless and treeless, then
+    the fetch-v2 row's fetch, of repo until every worker of the side's nginx
+    has served one of each (the access log's $pid): a module worker keeps its
+    own caches (the count and plan of a clone of every ref with each filter,
+    the commits parsed and deltas made for a fetch), and a row's rounds land
+    on any worker. git http-backend keeps none, and the reference is
     warmed the same way. Returns what went wrong, or None."""
     def fetches():
         got = loadgen.raw_fetch_many(side.port, side.path(repo),
@@ -1261,9 +1262,27 @@ def warm_up(side, ctx, repo):
                 rmtree(d)
         return None if res["ok"] else res["error"]
 
-    for what, make in (("fetch", fetches), ("clone", clones),
-                       ("blobless clone", lambda: clones("--filter=blob:none")),
-                       ("treeless clone", lambda: clones("--filter=tree:0"))):
+    def behind_fetches():
+        # the fetch-v2 row's fetch: a worker keeps the commits it parsed and
+        # the deltas it made for it (as for every fetch after a push)
+        dests = [ctx.dest("warm") for _ in range(servers.WORKER_PROCESSES)]
+        try:
+            for d in dests:
+                shutil.copytree(ctx.behind[repo], d, copy_function=os.link)
+            res = ctx.client.run_many(
+                [["-C", d, "fetch", "-q", "--prune", side.url(repo),
+                  "+refs/*:refs/*"] for d in dests])
+        finally:
+            for d in dests:
+                rmtree(d)
+        return None if res["ok"] else res["error"]
+
+    kinds = [("fetch", fetches), ("clone", clones),
+             ("blobless clone", lambda: clones("--filter=blob:none")),
+             ("treeless clone", lambda: clones("--filter=tree:0"))]
+    if repo in ctx.behind:
+        kinds.append(("fetch 150 behind", behind_fetches))
+    for what, make in kinds:
         served = set()
         for _ in range(WARM_UP_TRIES):
             side.access.read_new()
@@ -1781,9 +1800,9 @@ Method:
                 every 10 ms), and that peak minus the idle RSS before the
                 scenario (per-clone figures below divide by clones in flight).
   MBsent      = $bytes_sent of the side's nginx access log (headers + body).
-  Before the rounds, each repository is fetched (a raw fetch, then a
-  clone --mirror whole, blobless and treeless) on each side until every
-  nginx worker has served it (a
+  Before the rounds, each repository is fetched (a raw fetch, a clone
+  --mirror whole, blobless and treeless, the 150-behind fetch) on each side
+  until every nginx worker has served it (a
   module worker has its own caches, git_smart_http_cache_size %(cache)s
   here, enough for every bench repository; git http-backend keeps none):
   the rows are a warm server's figures, not a first clone's.

@@ -269,59 +269,85 @@ TEST_F(PackWriterTest, AnEmptyPlanIsAHeaderAndItsChecksum) {
     EXPECT_EQ(w.stats().objects, 0u);
 }
 
-// Two packs that hold the same two blobs, each as a delta against the other
-// in one of them: the copies chosen may make a cycle of deltas, and the plan
-// breaks it by sending another copy of one of them, not by writing an object
-// whole (resolved and deflated again on every clone).
-TEST_F(PackWriterTest, ADeltaCycleAcrossPacksIsBrokenWithAnotherCopy) {
-    const std::string x(300, 'x'), y = x + "and more";
-    const std::string git_dir = work_.str() + "/cycle.git";
-    sh("git init -q --bare '" + git_dir + "'");
-    const auto add_pack = [&](const std::vector<std::string> &entries, const std::string &when) {
-        const std::string file = work_.str() + "/in.pack";
-        save(file, test::make_pack(entries));
-        const std::string name =
-            sh("GIT_DIR='" + git_dir + "' git index-pack --stdin < '" + file + "'");
-        sh("touch -d '" + when + "' '" + git_dir + "/objects/pack/pack-" +
-           name.substr(name.find('\t') + 1, GIT_OID_HEXSZ) + "'.*");
-    };
-    // The newer pack (looked in first): y whole, x a delta against it, and w.
-    const std::string y_whole = test::whole(kBlob, y);
-    add_pack({y_whole,
-              test::ofs_delta(y_whole.size(),
-                              test::delta(y.size(), x.size(), 0, 250, std::string(50, 'x'))),
-              test::whole(kBlob, "w")},
-             "2020-01-02");
-    // The older one: x whole, y a delta against it, and v.
-    const std::string x_whole = test::whole(kBlob, x);
-    add_pack({x_whole,
-              test::ofs_delta(x_whole.size(), test::delta(x.size(), y.size(), 0, 200,
-                                                          std::string(100, 'x') + "and more")),
-              test::whole(kBlob, "v")},
-             "2020-01-01");
-    const auto oid = [](const std::string &data) {
+// Two packs that hold the same two blobs x and y, each as a delta against
+// the other in one of them, and a blob of their own each (w in the newer,
+// v in the older). With x, v, y looked up in that order, x is found in the
+// newer pack (looked in first) and y, after v, in the older: the copies
+// chosen make a cycle of deltas.
+class DeltaCycleTest : public PackWriterTest {
+  protected:
+    const std::string x = std::string(300, 'x'), y = x + "and more";
+    const std::string x_to_y =
+        test::delta(x.size(), y.size(), 0, 200, std::string(100, 'x') + "and more");
+
+    static std::string hex(const std::string &data) {
         git_oid o;
         git_oid_fromraw(&o, reinterpret_cast<const unsigned char *>(test::blob_oid(data).data()));
         return test::to_hex(o);
-    };
-    // x is found in the newer pack; v, only in the older one, leads the
-    // look-up of y there: x's delta and y's lead to each other.
-    RepoPtr repo = test::open_repo(git_dir);
-    PackPlan plan(repo.get(), Enumeration(test::oids_of({oid(x), oid("v"), oid(y)})),
-                  PackOptions{true, false});
-    size_t written_whole = 0, deltas = 0;
-    for (const PlanEntry &e : plan.entries()) {
-        written_whole += e.action == Action::Whole;
-        deltas += plan.planned_base(size_t(&e - plan.entries().data())) != PlanEntry::kNone;
     }
-    EXPECT_EQ(written_whole, 0u);
+    // A repository of the newer pack (y whole, x a delta against it, w) and
+    // the older one, of the entries given.
+    std::string make(const std::vector<std::string> &older) {
+        const std::string git_dir = work_.str() + "/cycle.git";
+        sh("rm -rf '" + git_dir + "' && git init -q --bare '" + git_dir + "'");
+        const auto add_pack = [&](const std::vector<std::string> &entries,
+                                  const std::string &when) {
+            const std::string file = work_.str() + "/in.pack";
+            save(file, test::make_pack(entries));
+            const std::string name =
+                sh("GIT_DIR='" + git_dir + "' git index-pack --stdin < '" + file + "'");
+            sh("touch -d '" + when + "' '" + git_dir + "/objects/pack/pack-" +
+               name.substr(name.find('\t') + 1, GIT_OID_HEXSZ) + "'.*");
+        };
+        const std::string y_whole = test::whole(kBlob, y);
+        add_pack({y_whole,
+                  test::ofs_delta(y_whole.size(),
+                                  test::delta(y.size(), x.size(), 0, 250, std::string(50, 'x'))),
+                  test::whole(kBlob, "w")},
+                 "2020-01-02");
+        add_pack(older, "2020-01-01");
+        return git_dir;
+    }
+    // The pack of x, v and y: how many entries are written whole, how many
+    // are deltas; checked by index-pack --strict.
+    void write(const std::string &git_dir, size_t *whole, size_t *deltas) {
+        RepoPtr repo = test::open_repo(git_dir);
+        PackPlan plan(repo.get(), Enumeration(test::oids_of({hex(x), hex("v"), hex(y)})),
+                      PackOptions{true, false});
+        *whole = *deltas = 0;
+        for (size_t i = 0; i < plan.entries().size(); i++) {
+            *whole += plan.entries()[i].action == Action::Whole;
+            *deltas += plan.planned_base(i) != PlanEntry::kNone;
+        }
+        PackWriter w(std::move(plan));
+        const std::string pack = work_.str() + "/out.pack";
+        save(pack, write_all(w, 4096));
+        EXPECT_EQ(index_strict(pack, work_.str()).size(), 3u);
+        EXPECT_EQ(w.stats().reused, 3u);
+    }
+};
+
+// The cycle is broken by sending another copy of one of its objects, not by
+// writing an object whole (resolved and deflated again on every clone).
+TEST_F(DeltaCycleTest, BrokenWithAnotherCopy) {
+    const std::string x_whole = test::whole(kBlob, x);
+    size_t whole, deltas;
+    write(make({x_whole, test::ofs_delta(x_whole.size(), x_to_y), test::whole(kBlob, "v")}), &whole,
+          &deltas);
+    EXPECT_EQ(whole, 0u);
     EXPECT_EQ(deltas, 1u);
-    PackWriter w(std::move(plan));
-    const std::string pack = work_.str() + "/out.pack";
-    save(pack, write_all(w, 4096));
-    const auto bases = index_strict(pack, work_.str());
-    EXPECT_EQ(bases.size(), 3u);
-    EXPECT_EQ(w.stats().reused, 3u);
+}
+
+// Here the other copy of x is the last entry of the older pack, which then
+// gives every entry: the pack sent is not that pack file (its entries are
+// in another order), and its checksum is its own.
+TEST_F(DeltaCycleTest, AnotherCopyDoesNotMakeThePackAFileOnDisk) {
+    size_t whole, deltas;
+    write(make({test::whole(kBlob, "v"), test::ref_delta(test::blob_oid(x), x_to_y),
+                test::whole(kBlob, x)}),
+          &whole, &deltas);
+    EXPECT_EQ(whole, 0u);
+    EXPECT_EQ(deltas, 1u);
 }
 
 } // namespace
