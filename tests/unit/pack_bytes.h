@@ -71,10 +71,12 @@ inline std::string blob_oid(const std::string &data) {
     return std::string(reinterpret_cast<const char *>(d.data()), d.size());
 }
 
-inline std::string make_pack(const std::vector<std::string> &entries) {
+// A pack of the entries, its header claiming count (default: as many), and
+// its trailer.
+inline std::string make_pack(const std::vector<std::string> &entries, int64_t count = -1) {
     std::string p = "PACK";
     p += std::string("\0\0\0\2", 4);
-    const uint32_t n = uint32_t(entries.size());
+    const uint32_t n = count < 0 ? uint32_t(entries.size()) : uint32_t(count);
     for (int shift = 24; shift >= 0; shift -= 8)
         p.push_back(char(n >> shift));
     for (const std::string &e : entries)

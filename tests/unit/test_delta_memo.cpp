@@ -17,16 +17,6 @@ namespace {
 
 using test::sh;
 
-std::string write(PackPlan plan, PackStats *stats) {
-    PackWriter w(std::move(plan));
-    std::string out;
-    std::vector<uint8_t> buf(4096);
-    while (size_t n = w.read(buf.data(), buf.size()))
-        out.append(reinterpret_cast<const char *>(buf.data()), n);
-    *stats = w.stats();
-    return out;
-}
-
 TEST(DeltaMemoTest, TheNextFetchSendsTheKeptDeltasByteForByte) {
     // A repacked clone of the fixture with two later edits of a large file,
     // loose: a fetch of the last makes a delta against the one before.
@@ -45,9 +35,10 @@ TEST(DeltaMemoTest, TheNextFetchSendsTheKeptDeltasByteForByte) {
     in.wants = test::oids_of({rev("HEAD")});
     in.haves = test::oids_of({rev("HEAD~1")});
     const auto fetch = [&](PackStats *stats) {
-        return write(PackPlan(repo.get(), enumerate_objects(repo.get(), packs, in, nullptr),
-                              PackOptions{true, true}),
-                     stats);
+        return test::write_pack(PackPlan(repo.get(),
+                                         enumerate_objects(repo.get(), packs, in, nullptr),
+                                         PackOptions{true, true}),
+                                stats);
     };
     DeltaMemo &memo = packs->memo<DeltaMemo>();
     PackStats first, second;

@@ -22,40 +22,17 @@ namespace {
 using gsh::test::deflate;
 using gsh::test::varint;
 
-std::string entry_header(int type, uint64_t size) {
-    std::string h;
-    uint8_t c = uint8_t(type << 4 | (size & 15));
-    size >>= 4;
-    while (size) {
-        h.push_back(char(c | 0x80));
-        c = size & 0x7f;
-        size >>= 7;
-    }
-    h.push_back(char(c));
-    return h;
-}
-
 // An entry: a header declaring size, then data deflated.
 std::string entry(int type, uint64_t size, const std::string &data) {
-    return entry_header(type, size) + deflate(data);
+    return gsh::test::type_size(type, size) + deflate(data);
 }
 
 std::string entry(int type, const std::string &data) {
     return entry(type, data.size(), data);
 }
 
-// A pack of the entries, its header claiming count (default: as many), with
-// the right trailer unless one is given.
 std::string pack(const std::vector<std::string> &entries, int64_t count = -1) {
-    std::string p = "PACK";
-    const uint32_t n = count < 0 ? uint32_t(entries.size()) : uint32_t(count);
-    p += std::string("\0\0\0\2", 4);
-    for (int shift = 24; shift >= 0; shift -= 8)
-        p.push_back(char(n >> shift));
-    for (const std::string &e : entries)
-        p += e;
-    const auto digest = gsh::pack::Sha1::of(p.data(), p.size());
-    return p + std::string(reinterpret_cast<const char *>(digest.data()), digest.size());
+    return gsh::test::make_pack(entries, count);
 }
 
 // The checker's verdict on data fed in pieces of at most step bytes ("" for
@@ -163,13 +140,14 @@ TEST(PackCheck, OfsDeltaBaseMustBeEarlier) {
                                           "abc",
                                           4);
     // Its base 12 + base.size() back: offset 12, the base.
-    std::string ok = entry_header(6, delta.size()) + varint(base.size()) + deflate(delta);
+    std::string ok = gsh::test::type_size(6, delta.size()) + varint(base.size()) + deflate(delta);
     expect_verdict(pack({base, ok}), "");
-    std::string out = entry_header(6, delta.size()) + varint(base.size() + 12) + deflate(delta);
+    std::string out =
+        gsh::test::type_size(6, delta.size()) + varint(base.size() + 12) + deflate(delta);
     expect_verdict(pack({base, out}), "pack has bad object at offset " +
                                           std::to_string(12 + base.size()) +
                                           ": delta base offset is out of bound");
-    std::string overflow = entry_header(6, delta.size()) + std::string(10, '\xff') + "\x01";
+    std::string overflow = gsh::test::type_size(6, delta.size()) + std::string(10, '\xff') + "\x01";
     expect_verdict(pack({base, overflow}), "pack has bad object at offset " +
                                                std::to_string(12 + base.size()) +
                                                ": offset value overflow for delta base object");
@@ -184,7 +162,7 @@ TEST(PackCheck, DeltaResultAboveTheLimitRefusedFromItsHeader) {
                                           "a",
                                           2);
     const std::string bomb =
-        entry_header(7, delta.size()) + std::string(20, '\x11') + deflate(delta);
+        gsh::test::type_size(7, delta.size()) + std::string(20, '\x11') + deflate(delta);
     const std::string data = pack({bomb});
     expect_verdict(data,
                    "pack has bad object at offset 12: delta result of 1024.00 MiB exceeds the "
@@ -197,7 +175,7 @@ TEST(PackCheck, DeltaResultAboveTheLimitRefusedFromItsHeader) {
     // No limit: the header alone is no reason to refuse.
     expect_verdict(data, "");
     // The declared size of a plain object, from its entry header alone.
-    const std::string big = entry_header(3, 2u << 20) + "\x78";
+    const std::string big = gsh::test::type_size(3, 2u << 20) + "\x78";
     PackChecker d(limits);
     EXPECT_FALSE(
         d.feed((pack({}).substr(0, 8) + std::string("\0\0\0\1", 4) + big).data(), 12 + big.size()));

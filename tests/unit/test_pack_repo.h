@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "fixture.h"
+#include "pack/pack_writer.h"
 #include "util/git_ptr.h"
 
 namespace gsh::test {
@@ -287,6 +288,18 @@ for k in $(seq 0 15); do
 done
 )SH");
     return path + "/.git";
+}
+
+// The whole pack a plan makes, and the writer's stats.
+inline std::string write_pack(pack::PackPlan plan, pack::PackStats *stats = nullptr) {
+    pack::PackWriter w(std::move(plan));
+    std::string out;
+    std::vector<uint8_t> buf(65536);
+    while (size_t n = w.read(buf.data(), buf.size()))
+        out.append(reinterpret_cast<const char *>(buf.data()), n);
+    if (stats)
+        *stats = w.stats();
+    return out;
 }
 
 } // namespace gsh::test

@@ -32,14 +32,6 @@ class PlanMemoTest : public ::testing::Test {
         in.haves = haves;
         return PackPlan(repo_.get(), enumerate_objects(repo_.get(), packs_, in, nullptr), options);
     }
-    static std::string write(PackPlan plan) {
-        PackWriter w(std::move(plan));
-        std::string out;
-        std::vector<uint8_t> buf(65536);
-        while (size_t n = w.read(buf.data(), buf.size()))
-            out.append(reinterpret_cast<const char *>(buf.data()), n);
-        return out;
-    }
     size_t kept() const { return packs_->memo<PlanMemo>().bytes(); }
 
     RepoPtr repo_;
@@ -65,12 +57,12 @@ TEST_F(PlanMemoTest, ARepeatCloneCopiesThePlanAndWritesTheSameBytes) {
     EXPECT_GE(after_first, planned.size() * sizeof(PlanEntry)) << "the clone's plan was not kept";
     // The writer changes its plan's entries (positions, encoded deltas'
     // fallbacks): the kept plan is the one before.
-    const std::string bytes = write(std::move(first));
+    const std::string bytes = test::write_pack(std::move(first));
     PackPlan second = plan();
     EXPECT_EQ(packs_->memo<PlanMemo>().hits(), 1u);
     EXPECT_TRUE(same_entries(second.entries(), planned));
     EXPECT_EQ(kept(), after_first) << "kept twice";
-    EXPECT_EQ(write(std::move(second)), bytes);
+    EXPECT_EQ(test::write_pack(std::move(second)), bytes);
 }
 
 TEST_F(PlanMemoTest, FetchesAreNotKeptAndOtherOptionsAreKeptApart) {
