@@ -7,23 +7,12 @@ namespace gsh::pack {
 
 DeltaChain::DeltaChain(const PackSet &packs) : packs_(packs) {}
 
-bool DeltaChain::read_header(uint32_t pack, uint64_t offset, EntryHeader *h) const {
-    const PackIndex &p = packs_[pack];
-    const uint64_t data_end = p.pack_size() - GIT_OID_RAWSZ;
-    if (p.pack_size() < 12 + GIT_OID_RAWSZ || offset < 12 || offset >= data_end)
-        return false;
-    uint8_t buf[kMaxEntryHeader];
-    const size_t n = size_t(std::min<uint64_t>(sizeof buf, data_end - offset));
-    pread_exact(p.pack_fd(), buf, n, offset, p.pack_path());
-    return parse_entry_header(buf, n, offset, h);
-}
-
 bool DeltaChain::follow(uint32_t pack, uint64_t offset, const Usable &usable, git_oid *base) {
     links_.clear();
     for (;;) {
         Link link{pack, offset, {}};
-        if (links_.size() >= kMaxComposeDepth || !read_header(pack, offset, &link.header) ||
-            !is_delta(link.header.type))
+        if (links_.size() >= kMaxComposeDepth ||
+            !packs_[pack].read_entry_header(offset, &link.header) || !is_delta(link.header.type))
             return false;
         links_.push_back(link);
         const PackIndex &p = packs_[pack];

@@ -56,7 +56,6 @@ class DeltaChain {
         uint64_t offset;
         EntryHeader header;
     };
-    bool read_header(uint32_t pack, uint64_t offset, EntryHeader *h) const;
     bool inflate_link(const Link &link, std::vector<uint8_t> *out);
 
     const PackSet &packs_;

@@ -389,6 +389,16 @@ uint64_t PackIndex::entry_end(uint64_t offset) const {
     return end;
 }
 
+bool PackIndex::read_entry_header(uint64_t offset, EntryHeader *h) const {
+    const uint64_t data_end = pack_size() - GIT_OID_RAWSZ;
+    if (pack_size() < 12 + GIT_OID_RAWSZ || offset < 12 || offset >= data_end)
+        return false;
+    uint8_t buf[kMaxEntryHeader];
+    const size_t n = size_t(std::min<uint64_t>(sizeof buf, data_end - offset));
+    pread_exact(pack_fd(), buf, n, offset, pack_path());
+    return parse_entry_header(buf, n, offset, h);
+}
+
 int64_t PackIndex::pos_at_offset(uint64_t offset) const {
     size_t r = sorted_rank(offset);
     if (r >= count_ || sorted_offset(r) != offset)

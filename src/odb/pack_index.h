@@ -17,6 +17,7 @@
 
 #include "odb/commit_graph.h"
 #include "odb/object_cache.h"
+#include "odb/pack_format.h"
 
 namespace gsh::pack {
 
@@ -107,6 +108,9 @@ class PackIndex {
     uint64_t entry_end(uint64_t offset) const;
     // Index position of the entry that starts at offset, or -1 when none does.
     int64_t pos_at_offset(uint64_t offset) const;
+    // Reads and parses the header of the entry at offset; false when offset
+    // is outside the entries or the bytes there are no valid header.
+    bool read_entry_header(uint64_t offset, EntryHeader *h) const;
     // The index position and the end of the entry that starts at offset;
     // false when none does.
     bool entry_at(uint64_t offset, uint32_t *pos, uint64_t *end) const;

@@ -546,11 +546,8 @@ bool Planner::take_other_copy(uint32_t m) {
         c.pos = uint32_t(pos);
         c.offset = pack.offset_at(c.pos);
         c.set_extent(pack.entry_end(c.offset));
-        uint8_t buf[kMaxEntryHeader];
-        const size_t need = size_t(std::min<uint64_t>(sizeof buf, p_.end_of(c) - c.offset));
-        pread_exact(pack.pack_fd(), buf, need, c.offset, pack.pack_path());
         EntryHeader h;
-        if (!parse_entry_header(buf, need, c.offset, &h) || h.length >= p_.end_of(c) - c.offset)
+        if (!pack.read_entry_header(c.offset, &h) || h.length >= p_.end_of(c) - c.offset)
             continue;
         c.type = h.type;
         c.header_len = h.length;

@@ -151,8 +151,7 @@ struct PackWriter::Impl {
     std::shared_ptr<const DeltaMemo::Delta> kept_;
     size_t kept_pos_ = 0;
     std::optional<DeltaMemo::Key> keeping_;
-    std::string keeping_bytes_;
-    uint64_t keeping_size_ = 0;
+    std::string keeping_bytes_; // deflated from composed_ so far
     bool emitting() const { return deflating_ || kept_; }
     size_t emit_kept(uint8_t *out, size_t room);
     void stage_delta_header(const PlanEntry &e, bool thin, const git_oid &base, uint64_t size);
@@ -425,7 +424,6 @@ bool PackWriter::Impl::start_encoded(PlanEntry &e) {
     stats_.encoded_deltas++;
     start_delta(e, thin, base_oid);
     keeping_ = key;
-    keeping_size_ = composed_.size();
     keeping_bytes_.clear();
     return true;
 }
@@ -578,11 +576,10 @@ void PackWriter::Impl::end_deflate() {
     deflating_ = false;
     if (keeping_) {
         auto d = std::make_shared<DeltaMemo::Delta>();
-        d->size = keeping_size_;
+        d->size = composed_.size();
         d->deflated = std::move(keeping_bytes_);
         deltas_.keep(*keeping_, std::move(d));
         keeping_.reset();
-        keeping_bytes_.clear();
     }
     whole_data_ = nullptr;
     whole_.reset();
