@@ -52,6 +52,7 @@
 #include <cstring>
 #include <iterator>
 #include <string>
+#include <utility>
 
 #include "odb/bitmap_order.h"
 #include "odb/loose_object.h"
@@ -843,7 +844,7 @@ PackPlan::PackPlan(git_repository *repo, Enumeration objects, PackOptions option
     if (memo) {
         if (const auto kept = memo->find(*key)) {
             std::vector<git_oid>().swap(known_.objects);
-            entries_ = kept->entries;
+            shared_ = kept->entries;
             loose_ = kept->loose;
             whole_pack_ = kept->whole_pack;
             whole_file_ = kept->whole_file;
@@ -851,9 +852,20 @@ PackPlan::PackPlan(git_repository *repo, Enumeration objects, PackOptions option
         }
     }
     Planner(*this).run(checkpoint);
-    if (memo && thin_bases_.empty() && keepable_)
+    if (memo && thin_bases_.empty() && keepable_) {
+        shared_ = std::make_shared<const std::vector<PlanEntry>>(std::move(entries_));
+        entries_ = {};
         memo->keep(*key, std::make_shared<const PlanMemo::Plan>(
-                             PlanMemo::Plan{entries_, loose_, whole_pack_, whole_file_}));
+                             PlanMemo::Plan{shared_, loose_, whole_pack_, whole_file_}));
+    }
+}
+
+std::vector<PlanEntry> &PackPlan::edit_entries() {
+    if (shared_) {
+        entries_ = *shared_;
+        shared_.reset();
+    }
+    return entries_;
 }
 
 // What PlanEntry holds of a pack: its number and offsets in it.
@@ -901,7 +913,7 @@ uint32_t PackPlan::add(const git_oid &oid) {
 }
 
 size_t PackPlan::count() const {
-    return whole_pack_ != SIZE_MAX ? (*packs_)[whole_pack_].count() : entries_.size();
+    return whole_pack_ != SIZE_MAX ? (*packs_)[whole_pack_].count() : entries().size();
 }
 
 git_oid PackPlan::oid_of(const PlanEntry &e) const {
@@ -930,18 +942,19 @@ uint64_t PackPlan::size_of(const PlanEntry &e) const {
 }
 
 git_oid PackPlan::base_oid(const PlanEntry &e) const {
-    return thin_action(e.action) ? thin_bases_[e.base] : oid_of(entries_[e.base]);
+    return thin_action(e.action) ? thin_bases_[e.base] : oid_of(entries()[e.base]);
 }
 
 uint32_t PackPlan::planned_base(size_t i) const {
-    const PlanEntry &e = entries_[i];
+    const PlanEntry &e = entries()[i];
     return e.action == Action::Whole || thin_action(e.action) ? kNone : e.base;
 }
 
 int64_t PackPlan::find(const git_oid &oid) {
     if (!sent_) {
-        sent_ = std::make_unique<OidSet>(entries_.size());
-        for (const PlanEntry &e : entries_)
+        const std::vector<PlanEntry> &all = entries();
+        sent_ = std::make_unique<OidSet>(all.size());
+        for (const PlanEntry &e : all)
             sent_->insert(oid_of(e));
     }
     return sent_->find(oid);
@@ -966,13 +979,13 @@ bool PackPlan::plan_composed(PlanEntry &e, DeltaChain &chain, const DeltaChain::
     return true;
 }
 
-bool PackPlan::compose_to_written(size_t i, DeltaChain &chain) {
+bool PackPlan::compose_to_written(PlanEntry &e, size_t i, DeltaChain &chain) {
     const int64_t here = int64_t(i);
     const DeltaChain::Usable usable = [&](const git_oid &oid) {
         const int64_t b = find(oid);
         return b >= 0 ? b < here : client_has(oid);
     };
-    return plan_composed(entries_[i], chain, usable);
+    return plan_composed(e, chain, usable);
 }
 
 } // namespace gsh::pack

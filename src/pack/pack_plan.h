@@ -66,7 +66,6 @@ struct PlanEntry {
 
     uint64_t offset : 48 = 0; // in the pack on disk
     uint64_t pack : 16 = kLoose;
-    uint64_t new_pos : 48 = 0;   // in the pack produced: set by the writer
     uint64_t type : 3 = 0;       // on disk
     uint64_t header_len : 6 = 0; // at most 30
     Action action : 4 = Action::Whole;
@@ -112,8 +111,12 @@ class PackPlan {
     bool client_has_any() const { return known_.client_has_any(); }
 
     // In the order they are written: every entry's planned base before it.
-    std::vector<PlanEntry> &entries() { return entries_; }
-    const std::vector<PlanEntry> &entries() const { return entries_; }
+    // A plan kept for repeat clones (plan_memo.h) is shared by the clones
+    // that find it, and the writer never changes an entry.
+    const std::vector<PlanEntry> &entries() const { return shared_ ? *shared_ : entries_; }
+    // The entries to change, for a hand-made plan: a shared plan is copied
+    // first.
+    std::vector<PlanEntry> &edit_entries();
     const std::vector<git_oid> &loose() const { return loose_; }
     const std::vector<git_oid> &thin_bases() const { return thin_bases_; }
     // How many objects the pack holds.
@@ -145,10 +148,10 @@ class PackPlan {
     // base usable says may be named: an entry sent (Compose) or one the
     // client has (ComposeThin). False, with e unchanged, when there is none.
     bool plan_composed(PlanEntry &e, DeltaChain &chain, const DeltaChain::Usable &usable);
-    // The writer's fallback for entries()[i] when its encoded delta was not
-    // kept: composed down its chain to an entry before it or a base the
-    // client has.
-    bool compose_to_written(size_t i, DeltaChain &chain);
+    // The writer's fallback for e, a copy of entries()[i], when its encoded
+    // delta was not kept: composed down its chain to an entry before it or
+    // a base the client has.
+    bool compose_to_written(PlanEntry &e, size_t i, DeltaChain &chain);
 
   private:
     friend class Planner;
@@ -158,9 +161,10 @@ class PackPlan {
     OdbPtr odb_;
     std::shared_ptr<const PackSet> packs_;
     PackOptions options_;
-    Enumeration known_; // its client_has(); the objects were moved out
-    std::vector<PlanEntry> entries_;
-    std::vector<git_oid> loose_; // objects in no pack
+    Enumeration known_;              // its client_has(); the objects were moved out
+    std::vector<PlanEntry> entries_; // while planned, or
+    std::shared_ptr<const std::vector<PlanEntry>> shared_; // once kept
+    std::vector<git_oid> loose_;                           // objects in no pack
     std::vector<git_oid> thin_bases_;
     std::unique_ptr<OidSet> sent_; // oid -> entry index, made on first need
     size_t whole_pack_ = SIZE_MAX;

@@ -14,12 +14,15 @@
 #include <cstring>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "odb/object_db.h"
 #include "odb/object_reader.h"
 #include "odb/pack_format.h"
 #include "pack/delta_encode.h"
 #include "pack/delta_memo.h"
+#include "pack/entry_positions.h"
 #include "util/error.h"
 #include "util/git_ptr.h"
 #include "util/oid_hex.h"
@@ -78,7 +81,7 @@ struct PackWriter::Impl {
     void end_deflate();
     void stage_trailer();
     void start_next();
-    void stage_copy(PlanEntry &e);
+    void stage_copy(const PlanEntry &e);
     void count_reused(const PlanEntry &e);
     void hash(const uint8_t *p, size_t n) {
         if (!whole_file_)
@@ -90,7 +93,7 @@ struct PackWriter::Impl {
     void start_delta(const PlanEntry &e, bool thin, const git_oid &base);
     void start_deflate(const uint8_t *data, size_t size);
     void feed_whole();
-    void place(PlanEntry &e) const;
+    void place(size_t i);
     bool verbatim(const PlanEntry &e, uint64_t at) const;
     DeltaChain &chain() {
         if (!chain_)
@@ -100,7 +103,9 @@ struct PackWriter::Impl {
 
     PackPlan plan_;
     const PackSet &packs_;
-    std::vector<PlanEntry> &entries_;
+    const std::vector<PlanEntry> &entries_;
+    EntryPositions pos_;
+    uint64_t cur_pos_ = 0; // of the entry started last
     const bool ofs_delta_;
     PackStats stats_;
     Sha1 sha_;
@@ -171,8 +176,8 @@ struct PackWriter::Impl {
 
 PackWriter::Impl::Impl(PackPlan plan)
     : plan_(std::move(plan)), packs_(plan_.packs()), entries_(plan_.entries()),
-      ofs_delta_(plan_.options().ofs_delta), whole_file_(plan_.whole_file() != SIZE_MAX),
-      deltas_(packs_.memo<DeltaMemo>()) {
+      pos_(entries_.size()), ofs_delta_(plan_.options().ofs_delta),
+      whole_file_(plan_.whole_file() != SIZE_MAX), deltas_(packs_.memo<DeltaMemo>()) {
     level_ = compression_level(plan_.repo());
     share_encoded_ = plan_.client_has_any();
     if (plan_.count() > UINT32_MAX)
@@ -192,11 +197,11 @@ PackWriter::Impl::Impl(PackPlan plan)
     }
 }
 
-// e is written at plan_pos_.
-void PackWriter::Impl::place(PlanEntry &e) const {
+// entries_[i] is written at plan_pos_.
+void PackWriter::Impl::place(size_t i) {
     if (plan_pos_ > PlanEntry::kMaxOffset)
         throw Error("the pack produced is too large");
-    e.new_pos = plan_pos_;
+    pos_.set(i, plan_pos_);
 }
 
 // Whether e, planned at output position at, is its on-disk bytes unchanged.
@@ -206,7 +211,7 @@ bool PackWriter::Impl::verbatim(const PlanEntry &e, uint64_t at) const {
     if (e.action != Action::Ofs)
         return false;
     const PlanEntry &base = entries_[e.base];
-    return base.pack == e.pack && at - base.new_pos == e.offset - base.offset;
+    return base.pack == e.pack && at - pos_.get(e.base) == e.offset - base.offset;
 }
 
 void PackWriter::Impl::count_reused(const PlanEntry &e) {
@@ -220,11 +225,12 @@ void PackWriter::Impl::count_reused(const PlanEntry &e) {
 }
 
 // Stages entries_[next_]: its header, and the copy or the deflate that
-// follows it.
+// follows it. A fallback changes a copy of the entry, not the plan.
 void PackWriter::Impl::start_next() {
     const size_t i = next_++;
-    PlanEntry &e = entries_[i];
-    place(e);
+    PlanEntry e = entries_[i];
+    place(i);
+    cur_pos_ = plan_pos_;
     stats_.objects++;
     if (e.action == Action::Compose || e.action == Action::ComposeThin) {
         if (!start_composed(e))
@@ -233,7 +239,7 @@ void PackWriter::Impl::start_next() {
     }
     if (e.action == Action::Encode || e.action == Action::EncodeThin) {
         if (start_encoded(e) ||
-            (e.composable && plan_.compose_to_written(i, chain()) && start_composed(e)))
+            (e.composable && plan_.compose_to_written(e, i, chain()) && start_composed(e)))
             return;
         if (e.pack == kLoose || is_delta(e.type)) {
             start_whole(e);
@@ -253,7 +259,7 @@ void PackWriter::Impl::start_next() {
 // Stages e, written from its bytes on disk (Copy, Ofs, ToRef, Thin), with a
 // new header when it needs one. A verbatim entry takes along the verbatim
 // entries that follow it on disk, as one copy.
-void PackWriter::Impl::stage_copy(PlanEntry &e) {
+void PackWriter::Impl::stage_copy(const PlanEntry &e) {
     count_reused(e);
     staged_len_ = staged_pos_ = 0;
     uint64_t from = e.offset;
@@ -262,11 +268,11 @@ void PackWriter::Impl::stage_copy(PlanEntry &e) {
         std::memcpy(staged_ + staged_len_, plan_.thin_bases()[e.base].id, GIT_OID_RAWSZ);
         staged_len_ += GIT_OID_RAWSZ;
         from = e.offset + e.header_len;
-    } else if (!verbatim(e, e.new_pos)) {
+    } else if (!verbatim(e, cur_pos_)) {
         const PlanEntry &base = entries_[e.base];
         if (e.action == Action::Ofs) {
             staged_len_ = encode_type_size(staged_, kOfsDelta, plan_.size_of(e));
-            staged_len_ += encode_ofs(staged_ + staged_len_, e.new_pos - base.new_pos);
+            staged_len_ += encode_ofs(staged_ + staged_len_, cur_pos_ - pos_.get(e.base));
         } else { // ToRef
             staged_len_ = encode_type_size(staged_, kRefDelta, plan_.size_of(e));
             std::memcpy(staged_ + staged_len_, plan_.oid_of(base).id, GIT_OID_RAWSZ);
@@ -281,10 +287,10 @@ void PackWriter::Impl::stage_copy(PlanEntry &e) {
     copy_to_ = end;
     // Extend the copy over the verbatim entries that follow on disk.
     while (next_ < entries_.size()) {
-        PlanEntry &n = entries_[next_];
+        const PlanEntry &n = entries_[next_];
         if (n.pack != e.pack || n.offset != copy_to_ || !verbatim(n, plan_pos_))
             break;
-        place(n);
+        place(next_);
         stats_.objects++;
         count_reused(n);
         copy_to_ = plan_.end_of(n);
@@ -444,7 +450,7 @@ void PackWriter::Impl::stage_delta_header(const PlanEntry &e, bool thin, const g
     staged_pos_ = 0;
     if (!thin && ofs_delta_ && e.base < next_ - 1) {
         staged_len_ = encode_type_size(staged_, kOfsDelta, size);
-        staged_len_ += encode_ofs(staged_ + staged_len_, e.new_pos - entries_[e.base].new_pos);
+        staged_len_ += encode_ofs(staged_ + staged_len_, cur_pos_ - pos_.get(e.base));
     } else {
         staged_len_ = encode_type_size(staged_, kRefDelta, size);
         std::memcpy(staged_ + staged_len_, base.id, GIT_OID_RAWSZ);
@@ -695,6 +701,10 @@ const PackStats &PackWriter::stats() const {
 
 const PackPlan &PackWriter::plan() const {
     return impl_->plan_;
+}
+
+uint64_t PackWriter::position(size_t i) const {
+    return impl_->pos_.get(i);
 }
 
 } // namespace gsh::pack

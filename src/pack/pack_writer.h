@@ -37,8 +37,8 @@ class PackWriter {
   public:
     // The deltas the plan leaves to be made (Compose, Encode) are made as
     // their entries are written, one at a time; an Encode entry whose delta
-    // is not kept is written as its plan's fallback says (the writer updates
-    // the entry). The compression level is the repository's
+    // is not kept is written as its plan's fallback says (the plan's entry
+    // is left as it was). The compression level is the repository's
     // pack.compression or core.compression.
     explicit PackWriter(PackPlan plan);
     ~PackWriter();
@@ -60,6 +60,9 @@ class PackWriter {
     bool done() const;
     const PackStats &stats() const;
     const PackPlan &plan() const;
+    // Where entries()[i] of the plan starts in the pack produced, once
+    // written.
+    uint64_t position(size_t i) const;
 
   private:
     struct Impl;

@@ -6,6 +6,7 @@
 
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "fixture.h"
@@ -55,14 +56,35 @@ TEST_F(PlanMemoTest, ARepeatCloneCopiesThePlanAndWritesTheSameBytes) {
     const std::vector<PlanEntry> planned = first.entries();
     const size_t after_first = kept();
     EXPECT_GE(after_first, planned.size() * sizeof(PlanEntry)) << "the clone's plan was not kept";
-    // The writer changes its plan's entries (positions, encoded deltas'
-    // fallbacks): the kept plan is the one before.
     const std::string bytes = test::write_pack(std::move(first));
     PackPlan second = plan();
     EXPECT_EQ(packs_->memo<PlanMemo>().hits(), 1u);
     EXPECT_TRUE(same_entries(second.entries(), planned));
     EXPECT_EQ(kept(), after_first) << "kept twice";
     EXPECT_EQ(test::write_pack(std::move(second)), bytes);
+}
+
+// Clones in flight at once hold one copy of the kept plan between them, not
+// one each (10 MB each for 330k objects), and writing one leaves it as it
+// was for the others.
+TEST_F(PlanMemoTest, ClonesInFlightShareTheKeptPlan) {
+    const std::string alone = test::write_pack(plan());
+    PackWriter a(plan()), b(plan());
+    EXPECT_EQ(&a.plan().entries(), &b.plan().entries()) << "each clone copied the plan";
+    const std::vector<PlanEntry> before = a.plan().entries();
+    std::string got_a, got_b;
+    std::vector<uint8_t> buf(4096);
+    for (bool more = true; more;) {
+        more = false;
+        for (auto [w, out] : {std::pair{&a, &got_a}, std::pair{&b, &got_b}})
+            if (const size_t n = w->read(buf.data(), buf.size())) {
+                out->append(reinterpret_cast<const char *>(buf.data()), n);
+                more = true;
+            }
+    }
+    EXPECT_EQ(got_a, alone);
+    EXPECT_EQ(got_b, alone);
+    EXPECT_TRUE(same_entries(a.plan().entries(), before));
 }
 
 TEST_F(PlanMemoTest, FetchesAreNotKeptAndOtherOptionsAreKeptApart) {
@@ -79,7 +101,7 @@ TEST(PlanMemoSlots, TheLeastRecentlyUsedGoesFirst) {
     PlanMemo memo;
     auto plan_of = [](size_t n) {
         auto p = std::make_shared<PlanMemo::Plan>();
-        p->entries.resize(n);
+        p->entries = std::make_shared<const std::vector<PlanEntry>>(n);
         return p;
     };
     std::vector<PlanMemo::Key> keys(5);
