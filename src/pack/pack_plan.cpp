@@ -907,9 +907,10 @@ uint32_t PackPlan::add(const git_oid &oid) {
         e.header_len = h.length;
         e.set_size(h.size);
     }
-    entries_.push_back(e);
+    std::vector<PlanEntry> &all = edit_entries();
+    all.push_back(e);
     sent_.reset();
-    return uint32_t(entries_.size() - 1);
+    return uint32_t(all.size() - 1);
 }
 
 size_t PackPlan::count() const {

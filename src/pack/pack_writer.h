@@ -60,8 +60,8 @@ class PackWriter {
     bool done() const;
     const PackStats &stats() const;
     const PackPlan &plan() const;
-    // Where entries()[i] of the plan starts in the pack produced, once
-    // written.
+    // Where entries()[i] of the plan starts in the pack produced, for an
+    // entry already written (none of a whole_pack() plan is listed).
     uint64_t position(size_t i) const;
 
   private:

@@ -1,6 +1,6 @@
 // The plans of clones, kept with the packs they were made from: a repeat
 // clone of the same count (the clone memo's, walk/clone_memo.h) on the same
-// open packs copies its entries instead of planning them again (15 ms of a
+// open packs shares its entries instead of planning them again (15 ms of a
 // 30 ms clone of the nginx history kept as a server holds it: the headers of
 // every entry read, bases found, cycles broken, bases ordered).
 //

@@ -12,9 +12,9 @@ namespace {
 
 TEST(EntryPositions, PositionsPastFourGiBAreReadBackExactly) {
     constexpr uint64_t kGiB = uint64_t(1) << 30;
-    const std::vector<uint64_t> at = {12,        4 * kGiB - 1,  4 * kGiB,      4 * kGiB + 7,
-                                      13 * kGiB, 13 * kGiB + 1, 16 * kGiB - 3, 16 * kGiB + 5,
-                                      200 * kGiB};
+    const std::vector<uint64_t> at = {
+        12,        4 * kGiB - 1,  4 * kGiB,      4 * kGiB + 7,  8 * kGiB,
+        13 * kGiB, 13 * kGiB + 1, 16 * kGiB - 3, 16 * kGiB + 5, 200 * kGiB};
     EntryPositions pos(at.size());
     for (size_t i = 0; i < at.size(); i++)
         pos.set(i, at[i]);

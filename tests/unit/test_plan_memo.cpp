@@ -1,4 +1,4 @@
-// PlanMemo: a repeat clone on the same packs copies the plan kept with them,
+// PlanMemo: a repeat clone on the same packs shares the plan kept with them,
 // and writes the very bytes that planning again would; fetches keep none.
 #include "pack/plan_memo.h"
 
@@ -40,26 +40,18 @@ class PlanMemoTest : public ::testing::Test {
     std::vector<git_oid> wants_;
 };
 
-bool same_entries(const std::vector<PlanEntry> &a, const std::vector<PlanEntry> &b) {
-    if (a.size() != b.size())
-        return false;
-    for (size_t i = 0; i < a.size(); i++)
-        if (a[i].pack != b[i].pack || a[i].offset != b[i].offset || a[i].pos != b[i].pos ||
-            a[i].action != b[i].action || a[i].base != b[i].base)
-            return false;
-    return true;
-}
-
-TEST_F(PlanMemoTest, ARepeatCloneCopiesThePlanAndWritesTheSameBytes) {
+// The clone that plans it keeps its plan without a copy of its own, and a
+// repeat clone shares that one.
+TEST_F(PlanMemoTest, ARepeatCloneSharesThePlanAndWritesTheSameBytes) {
     EXPECT_EQ(kept(), 0u);
     PackPlan first = plan();
-    const std::vector<PlanEntry> planned = first.entries();
+    const std::vector<PlanEntry> *planned = &first.entries();
     const size_t after_first = kept();
-    EXPECT_GE(after_first, planned.size() * sizeof(PlanEntry)) << "the clone's plan was not kept";
+    EXPECT_GE(after_first, planned->size() * sizeof(PlanEntry)) << "the clone's plan was not kept";
     const std::string bytes = test::write_pack(std::move(first));
     PackPlan second = plan();
     EXPECT_EQ(packs_->memo<PlanMemo>().hits(), 1u);
-    EXPECT_TRUE(same_entries(second.entries(), planned));
+    EXPECT_EQ(&second.entries(), planned) << "the kept plan was copied";
     EXPECT_EQ(kept(), after_first) << "kept twice";
     EXPECT_EQ(test::write_pack(std::move(second)), bytes);
 }
@@ -71,7 +63,6 @@ TEST_F(PlanMemoTest, ClonesInFlightShareTheKeptPlan) {
     const std::string alone = test::write_pack(plan());
     PackWriter a(plan()), b(plan());
     EXPECT_EQ(&a.plan().entries(), &b.plan().entries()) << "each clone copied the plan";
-    const std::vector<PlanEntry> before = a.plan().entries();
     std::string got_a, got_b;
     std::vector<uint8_t> buf(4096);
     for (bool more = true; more;) {
@@ -84,7 +75,6 @@ TEST_F(PlanMemoTest, ClonesInFlightShareTheKeptPlan) {
     }
     EXPECT_EQ(got_a, alone);
     EXPECT_EQ(got_b, alone);
-    EXPECT_TRUE(same_entries(a.plan().entries(), before));
 }
 
 TEST_F(PlanMemoTest, FetchesAreNotKeptAndOtherOptionsAreKeptApart) {
