@@ -841,8 +841,9 @@ PackPlan::PackPlan(git_repository *repo, Enumeration objects, PackOptions option
     check_fits();
     const std::optional<PlanMemo::Key> key = PlanMemo::key_of(known_, options_);
     PlanMemo *memo = key ? &packs_->memo<PlanMemo>() : nullptr;
+    bool claimed = false;
     if (memo) {
-        if (const auto kept = memo->find(*key)) {
+        if (const auto kept = memo->find_or_claim(*key, checkpoint, &claimed)) {
             std::vector<git_oid>().swap(known_.objects);
             shared_ = kept->entries;
             loose_ = kept->loose;
@@ -851,6 +852,16 @@ PackPlan::PackPlan(git_repository *repo, Enumeration objects, PackOptions option
             return;
         }
     }
+    // A claim ends however planning does: a request stopped or a missing
+    // object must not leave the identical clones behind it waiting.
+    struct Claim {
+        PlanMemo *memo;
+        const PlanMemo::Key *key;
+        ~Claim() {
+            if (memo)
+                memo->release(*key);
+        }
+    } claim{claimed ? memo : nullptr, key ? &*key : nullptr};
     Planner(*this).run(checkpoint);
     if (memo && thin_bases_.empty() && keepable_) {
         shared_ = std::make_shared<const std::vector<PlanEntry>>(std::move(entries_));

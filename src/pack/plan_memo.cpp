@@ -29,8 +29,7 @@ std::optional<PlanMemo::Key> PlanMemo::key_of(const Enumeration &objects,
     return sha.final();
 }
 
-std::shared_ptr<const PlanMemo::Plan> PlanMemo::find(const Key &key) {
-    std::lock_guard<std::mutex> lock(mutex_);
+std::shared_ptr<const PlanMemo::Plan> PlanMemo::find_locked(const Key &key) {
     for (Slot &s : slots_)
         if (s.key == key) {
             s.used = ++clock_;
@@ -38,6 +37,42 @@ std::shared_ptr<const PlanMemo::Plan> PlanMemo::find(const Key &key) {
             return s.plan;
         }
     return nullptr;
+}
+
+std::shared_ptr<const PlanMemo::Plan> PlanMemo::find(const Key &key) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return find_locked(key);
+}
+
+std::shared_ptr<const PlanMemo::Plan>
+PlanMemo::find_or_claim(const Key &key, const std::function<void()> &checkpoint, bool *claimed) {
+    *claimed = false;
+    std::unique_lock<std::mutex> lock(mutex_);
+    if (auto plan = find_locked(key))
+        return plan;
+    auto planning = [&] { return std::find(claims_.begin(), claims_.end(), key) != claims_.end(); };
+    if (!planning()) {
+        claims_.push_back(key);
+        *claimed = true;
+        return nullptr;
+    }
+    while (planning()) {
+        planned_.wait_for(lock, kWaitTick);
+        if (checkpoint) {
+            lock.unlock();
+            checkpoint();
+            lock.lock();
+        }
+    }
+    return find_locked(key);
+}
+
+void PlanMemo::release(const Key &key) {
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        std::erase(claims_, key);
+    }
+    planned_.notify_all();
 }
 
 void PlanMemo::keep(const Key &key, std::shared_ptr<const Plan> plan) {

@@ -13,8 +13,11 @@
 
 #include <git2.h>
 
+#include <chrono>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -47,7 +50,19 @@ class PlanMemo : public PackSet::Memo {
     static std::optional<Key> key_of(const Enumeration &objects, const PackOptions &options);
 
     std::shared_ptr<const Plan> find(const Key &key);
+    // find(), and when key is not kept: while another request plans it
+    // (claimed it), waits for that plan, calling checkpoint (which may throw,
+    // to stop) now and then; else claims it, sets *claimed, and returns
+    // nullptr: the caller plans, then calls keep() or, failing, release().
+    // Identical clones that arrive together so plan once, not once each
+    // (each plan of a large repository is seconds of CPU and 10 MB). A
+    // waiter whose planner kept nothing returns nullptr unclaimed.
+    std::shared_ptr<const Plan>
+    find_or_claim(const Key &key, const std::function<void()> &checkpoint, bool *claimed);
     void keep(const Key &key, std::shared_ptr<const Plan> plan);
+    // Ends a claim (after keep(), or when planning failed or kept nothing):
+    // the requests waiting for it look again.
+    void release(const Key &key);
     size_t bytes() const override;
     uint64_t hits() const;
 
@@ -63,7 +78,12 @@ class PlanMemo : public PackSet::Memo {
         std::shared_ptr<const Plan> plan;
         uint64_t used = 0;
     };
+    // How often a waiter calls its checkpoint.
+    static constexpr std::chrono::milliseconds kWaitTick{20};
+    std::shared_ptr<const Plan> find_locked(const Key &key);
     mutable std::mutex mutex_;
+    std::condition_variable planned_;
+    std::vector<Key> claims_; // being planned
     std::vector<Slot> slots_;
     uint64_t clock_ = 0, hits_ = 0;
     size_t bytes_ = 0;

@@ -4,14 +4,21 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
+#include <future>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
 #include "fixture.h"
 #include "pack/pack_writer.h"
 #include "test_pack_repo.h"
+#include "util/error.h"
 
 namespace gsh::pack {
 namespace {
@@ -77,6 +84,30 @@ TEST_F(PlanMemoTest, ClonesInFlightShareTheKeptPlan) {
     EXPECT_EQ(got_b, alone);
 }
 
+// Identical clones planned at once on four threads end with one plan
+// between them, each claim released.
+TEST_F(PlanMemoTest, IdenticalClonesAtOnceEndWithOnePlan) {
+    constexpr size_t kClones = 4;
+    std::vector<RepoPtr> repos; // a handle each, as requests have
+    for (size_t i = 0; i < kClones; i++)
+        repos.push_back(test::open_repo(PackRepo::get().path()));
+    std::vector<std::optional<PackPlan>> plans(kClones);
+    std::vector<std::thread> threads;
+    for (size_t i = 0; i < kClones; i++)
+        threads.emplace_back([&, i] {
+            EnumerateInput in;
+            in.wants = wants_;
+            git_repository *r = repos[i].get();
+            plans[i].emplace(r, enumerate_objects(r, packs_, in, nullptr),
+                             PackOptions{true, false});
+        });
+    for (std::thread &t : threads)
+        t.join();
+    for (const auto &p : plans)
+        EXPECT_EQ(&p->entries(), &plans[0]->entries());
+    EXPECT_EQ(packs_->memo<PlanMemo>().hits(), kClones - 1) << "planned more than once";
+}
+
 TEST_F(PlanMemoTest, FetchesAreNotKeptAndOtherOptionsAreKeptApart) {
     const std::vector<git_oid> have = test::oids_of({PackRepo::get().rev("HEAD~3")});
     plan(have);
@@ -106,6 +137,88 @@ TEST(PlanMemoSlots, TheLeastRecentlyUsedGoesFirst) {
     for (size_t i : {0, 2, 3, 4})
         EXPECT_NE(memo.find(keys[i]), nullptr) << i;
     EXPECT_EQ(memo.bytes(), (1 + 3 + 4 + 5) * sizeof(PlanEntry));
+}
+
+// A request that finds a plan being made waits for it, and gets it; one
+// whose planner kept nothing plans on its own, without a claim of its own
+// (identical clones behind it then plan at once, not one after another).
+// The waiter's checkpoint says when it waits, and may stop it.
+class PlanMemoClaim : public ::testing::Test {
+  protected:
+    // Runs find_or_claim(key_) on a thread, once it waits.
+    void start_waiter() {
+        waiter_ = std::thread([this] {
+            try {
+                got_ = memo_.find_or_claim(
+                    key_,
+                    [this] {
+                        waiting_.set_value_once();
+                        if (stop_)
+                            throw Error("stopped");
+                    },
+                    &claimed_);
+            } catch (const Error &) {
+                stopped_ = true;
+            }
+        });
+        ASSERT_EQ(waiting_.future.wait_for(std::chrono::seconds(30)), std::future_status::ready)
+            << "the second request did not wait for the first one's plan";
+    }
+    void TearDown() override {
+        if (waiter_.joinable())
+            waiter_.join();
+    }
+    struct Once {
+        std::promise<void> promise;
+        std::future<void> future = promise.get_future();
+        std::once_flag flag;
+        void set_value_once() {
+            std::call_once(flag, [this] { promise.set_value(); });
+        }
+    };
+
+    PlanMemo memo_;
+    PlanMemo::Key key_{1};
+    Once waiting_;
+    std::thread waiter_;
+    std::atomic<bool> stop_{false};
+    std::shared_ptr<const PlanMemo::Plan> got_;
+    bool claimed_ = true, stopped_ = false;
+};
+
+TEST_F(PlanMemoClaim, ASecondRequestWaitsForThePlanBeingMade) {
+    bool claimed = false;
+    EXPECT_EQ(memo_.find_or_claim(key_, {}, &claimed), nullptr);
+    ASSERT_TRUE(claimed);
+    start_waiter();
+    auto plan = std::make_shared<PlanMemo::Plan>();
+    plan->entries = std::make_shared<const std::vector<PlanEntry>>(3);
+    memo_.keep(key_, plan);
+    memo_.release(key_);
+    waiter_.join();
+    EXPECT_EQ(got_, plan);
+    EXPECT_FALSE(claimed_);
+}
+
+TEST_F(PlanMemoClaim, AWaiterWhosePlannerKeptNothingPlansUnclaimed) {
+    bool claimed = false;
+    memo_.find_or_claim(key_, {}, &claimed);
+    ASSERT_TRUE(claimed);
+    start_waiter();
+    memo_.release(key_);
+    waiter_.join();
+    EXPECT_EQ(got_, nullptr);
+    EXPECT_FALSE(claimed_) << "the waiter claimed the plan: the next ones would wait for it";
+}
+
+TEST_F(PlanMemoClaim, AWaiterIsStoppedByItsCheckpoint) {
+    bool claimed = false;
+    memo_.find_or_claim(key_, {}, &claimed);
+    stop_ = true;
+    start_waiter();
+    waiter_.join();
+    EXPECT_TRUE(stopped_);
+    memo_.release(key_);
 }
 
 } // namespace
