@@ -839,7 +839,8 @@ PackPlan::PackPlan(git_repository *repo, Enumeration objects, PackOptions option
     git_check(git_repository_odb(&odb, repo), "opening the object database");
     odb_.reset(odb);
     check_fits();
-    const std::optional<PlanMemo::Key> key = PlanMemo::key_of(known_, options_);
+    const std::optional<PlanMemo::Key> key =
+        PlanMemo::may_keep(known_.count()) ? PlanMemo::key_of(known_, options_) : std::nullopt;
     PlanMemo *memo = key ? &packs_->memo<PlanMemo>() : nullptr;
     bool claimed = false;
     if (memo) {

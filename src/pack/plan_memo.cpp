@@ -50,12 +50,18 @@ PlanMemo::find_or_claim(const Key &key, const std::function<void()> &checkpoint,
     std::unique_lock<std::mutex> lock(mutex_);
     if (auto plan = find_locked(key))
         return plan;
-    auto planning = [&] { return std::find(claims_.begin(), claims_.end(), key) != claims_.end(); };
-    if (!planning()) {
-        claims_.push_back(key);
+    const auto of = [&key](const Claim &c) { return c.key == key; };
+    const auto it = std::find_if(claims_.begin(), claims_.end(), of);
+    if (it == claims_.end()) {
+        claims_.push_back({key, ++claim_ids_});
         *claimed = true;
         return nullptr;
     }
+    const uint64_t id = it->id;
+    const auto planning = [&] {
+        return std::any_of(claims_.begin(), claims_.end(),
+                           [id](const Claim &c) { return c.id == id; });
+    };
     while (planning()) {
         planned_.wait_for(lock, kWaitTick);
         if (checkpoint) {
@@ -70,7 +76,7 @@ PlanMemo::find_or_claim(const Key &key, const std::function<void()> &checkpoint,
 void PlanMemo::release(const Key &key) {
     {
         std::lock_guard<std::mutex> lock(mutex_);
-        std::erase(claims_, key);
+        std::erase_if(claims_, [&key](const Claim &c) { return c.key == key; });
     }
     planned_.notify_all();
 }

@@ -60,6 +60,10 @@ class PlanMemo : public PackSet::Memo {
     std::shared_ptr<const Plan>
     find_or_claim(const Key &key, const std::function<void()> &checkpoint, bool *claimed);
     void keep(const Key &key, std::shared_ptr<const Plan> plan);
+    // Whether the plan of a pack of count objects may be kept (a larger
+    // one is planned by each request: it is not claimed, so that no one
+    // waits for a plan it cannot share).
+    static bool may_keep(size_t count) { return count <= kMaxBytes / sizeof(PlanEntry); }
     // Ends a claim (after keep(), or when planning failed or kept nothing):
     // the requests waiting for it look again.
     void release(const Key &key);
@@ -83,7 +87,12 @@ class PlanMemo : public PackSet::Memo {
     std::shared_ptr<const Plan> find_locked(const Key &key);
     mutable std::mutex mutex_;
     std::condition_variable planned_;
-    std::vector<Key> claims_; // being planned
+    struct Claim {
+        Key key;
+        uint64_t id; // a waiter waits for this claim, not for later ones
+    };
+    std::vector<Claim> claims_; // being planned
+    uint64_t claim_ids_ = 0;
     std::vector<Slot> slots_;
     uint64_t clock_ = 0, hits_ = 0;
     size_t bytes_ = 0;

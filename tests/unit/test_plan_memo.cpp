@@ -108,6 +108,25 @@ TEST_F(PlanMemoTest, IdenticalClonesAtOnceEndWithOnePlan) {
     EXPECT_EQ(packs_->memo<PlanMemo>().hits(), kClones - 1) << "planned more than once";
 }
 
+// A clone stopped while it plans (its checkpoint throws) ends its claim:
+// the next identical clone plans at once instead of waiting for it.
+TEST_F(PlanMemoTest, AStoppedPlanEndsItsClaim) {
+    EnumerateInput in;
+    in.wants = wants_;
+    const PackOptions options{true, false};
+    const PlanMemo::Key key =
+        *PlanMemo::key_of(enumerate_objects(repo_.get(), packs_, in, nullptr), options);
+    EXPECT_THROW(PackPlan(repo_.get(), enumerate_objects(repo_.get(), packs_, in, nullptr), options,
+                          [] { throw Error("stopped"); }),
+                 Error);
+    bool claimed = false;
+    const auto waited = [] { throw Error("waited for the stopped plan's claim"); };
+    EXPECT_NO_THROW(
+        EXPECT_EQ(packs_->memo<PlanMemo>().find_or_claim(key, waited, &claimed), nullptr));
+    EXPECT_TRUE(claimed);
+    packs_->memo<PlanMemo>().release(key);
+}
+
 TEST_F(PlanMemoTest, FetchesAreNotKeptAndOtherOptionsAreKeptApart) {
     const std::vector<git_oid> have = test::oids_of({PackRepo::get().rev("HEAD~3")});
     plan(have);
