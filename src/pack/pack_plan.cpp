@@ -909,11 +909,8 @@ uint32_t PackPlan::add(const git_oid &oid) {
         e.pos = pos;
         const uint64_t end = pack.entry_end(offset);
         e.set_extent(end);
-        uint8_t head[kMaxEntryHeader];
-        const size_t need = size_t(std::min<uint64_t>(sizeof head, end - offset));
-        pread_exact(pack.pack_fd(), head, need, e.offset, pack.pack_path());
         EntryHeader h;
-        if (!parse_entry_header(head, need, e.offset, &h))
+        if (!pack.read_entry_header(e.offset, &h) || h.length > end - offset)
             throw Error("corrupt pack entry for " + oid_hex(oid) + " in " + pack.pack_path());
         e.type = h.type;
         e.header_len = h.length;
@@ -945,11 +942,8 @@ uint64_t PackPlan::size_of(const PlanEntry &e) const {
     if (e.size != PlanEntry::kLong)
         return e.size;
     const PackIndex &pack = (*packs_)[e.pack];
-    uint8_t head[kMaxEntryHeader];
-    const size_t need = size_t(std::min<uint64_t>(sizeof head, end_of(e) - e.offset));
-    pread_exact(pack.pack_fd(), head, need, e.offset, pack.pack_path());
     EntryHeader h;
-    if (!parse_entry_header(head, need, e.offset, &h))
+    if (!pack.read_entry_header(e.offset, &h) || h.length > end_of(e) - e.offset)
         throw Error("corrupt pack entry for " + oid_hex(oid_of(e)) + " in " + pack.pack_path());
     return h.size;
 }
