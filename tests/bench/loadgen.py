@@ -11,12 +11,14 @@ server CPU per request stays right, the request rate may be the client's).
 raw_fetch(): a protocol v2 fetch of every ref (what a `git clone --mirror`
 asks for) read straight off the socket: pkt-lines and side-band are parsed,
 the pack is counted and its SHA-1 trailer checked, nothing is indexed. Many
-at once measure the server without 16 `git index-pack` on the same cores.
+at once (raw_fetch_many(), a process each) measure the server without 16
+`git index-pack` on the same cores.
 """
 
 import hashlib
 import http.client
 import json
+import multiprocessing
 import shutil
 import subprocess
 import tempfile
@@ -262,22 +264,27 @@ def raw_fetch(port, prefix, wants, timeout=600, save=None):
             out.close()
 
 
+def _raw_fetch_one(args):
+    port, prefix, wants, save = args
+    try:
+        return raw_fetch(port, prefix, wants, save=save)
+    except RawFetchError as e:
+        return e
+
+
 def raw_fetch_many(port, prefix, wants, n, save_first=None):
-    results = [None] * n
-
-    def run(i):
-        try:
-            results[i] = raw_fetch(port, prefix, wants,
-                                   save=save_first if i == 0 else None)
-        except RawFetchError as e:
-            results[i] = e
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return results
+    """n raw fetches at once, each in a process of its own, as n clients
+    are. Threads of one interpreter would share its GIL: their reading and
+    hashing then take turns, and the wall measured is the client's, not
+    the server's (32 fetches of a finished cache file took longer than 32
+    uncached ones, though the server spent a seventh of the CPU)."""
+    jobs = [(port, prefix, wants, save_first if i == 0 else None)
+            for i in range(n)]
+    if n == 1:
+        return [_raw_fetch_one(jobs[0])]
+    # fork: the children start at once, with raw_fetch already imported
+    with multiprocessing.get_context("fork").Pool(n) as pool:
+        return pool.map(_raw_fetch_one, jobs, chunksize=1)
 
 
 def tmpdir(parent):
