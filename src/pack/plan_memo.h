@@ -71,9 +71,13 @@ class PlanMemo : public PackSet::Memo {
     uint64_t hits() const;
 
   private:
-    // A whole clone, blobless, treeless, and one more: the requests a
-    // repository is cloned by, over and over.
-    static constexpr size_t kSlots = 4;
+    // The requests a repository is cloned by, over and over: a whole clone
+    // (git's, and a thin one from other clients: their plans differ),
+    // blobless, treeless, shallow, and a few more. With fewer slots than
+    // kinds asked in turn, each evicted the next one asked for (a least
+    // recently used cache under a cycle), and none was ever found. The
+    // bytes below bound the memory, not this.
+    static constexpr size_t kSlots = 8;
     // Together at most (about a million objects' plans: git's history of
     // 419k objects takes 13 MB); a larger plan is not kept.
     static constexpr size_t kMaxBytes = size_t(32) << 20;

@@ -137,25 +137,45 @@ TEST_F(PlanMemoTest, FetchesAreNotKeptAndOtherOptionsAreKeptApart) {
     EXPECT_GT(kept(), one) << "without ofs-delta, another plan";
 }
 
+std::shared_ptr<PlanMemo::Plan> plan_of(size_t n) {
+    auto p = std::make_shared<PlanMemo::Plan>();
+    p->entries = std::make_shared<const std::vector<PlanEntry>>(n);
+    return p;
+}
+
 TEST(PlanMemoSlots, TheLeastRecentlyUsedGoesFirst) {
     PlanMemo memo;
-    auto plan_of = [](size_t n) {
-        auto p = std::make_shared<PlanMemo::Plan>();
-        p->entries = std::make_shared<const std::vector<PlanEntry>>(n);
-        return p;
-    };
-    std::vector<PlanMemo::Key> keys(5);
+    constexpr size_t kSlots = 8;
+    std::vector<PlanMemo::Key> keys(kSlots + 1);
     for (size_t i = 0; i < keys.size(); i++)
         keys[i][0] = uint8_t(i + 1);
-    for (size_t i = 0; i < 4; i++)
+    for (size_t i = 0; i < kSlots; i++)
         memo.keep(keys[i], plan_of(i + 1));
-    EXPECT_EQ(memo.bytes(), 10 * sizeof(PlanEntry));
+    EXPECT_EQ(memo.bytes(), 36 * sizeof(PlanEntry));
     ASSERT_NE(memo.find(keys[0]), nullptr); // keys[1] is now the oldest
-    memo.keep(keys[4], plan_of(5));
+    memo.keep(keys[kSlots], plan_of(9));
     EXPECT_EQ(memo.find(keys[1]), nullptr);
-    for (size_t i : {0, 2, 3, 4})
-        EXPECT_NE(memo.find(keys[i]), nullptr) << i;
-    EXPECT_EQ(memo.bytes(), (1 + 3 + 4 + 5) * sizeof(PlanEntry));
+    for (size_t i = 0; i < keys.size(); i++) {
+        if (i != 1) {
+            EXPECT_NE(memo.find(keys[i]), nullptr) << i;
+        }
+    }
+    EXPECT_EQ(memo.bytes(), (36 - 2 + 9) * sizeof(PlanEntry));
+}
+
+// The five kinds of clone a repository is asked for in turn (git's, a thin
+// one, blobless, treeless, shallow) are all kept: with four slots, each kept
+// plan evicted the one asked for next, and a second round found none.
+TEST(PlanMemoSlots, FiveKindsOfCloneAskedInTurnAreAllKept) {
+    PlanMemo memo;
+    std::vector<PlanMemo::Key> keys(5);
+    for (size_t i = 0; i < keys.size(); i++) {
+        keys[i][0] = uint8_t(i + 1);
+        memo.keep(keys[i], plan_of(i + 1));
+    }
+    for (int round = 0; round < 2; round++)
+        for (const PlanMemo::Key &k : keys)
+            EXPECT_NE(memo.find(k), nullptr) << "round " << round << ", plan " << int(k[0]);
 }
 
 // A request that finds a plan being made waits for it, and gets it; one
