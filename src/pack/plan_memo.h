@@ -32,6 +32,13 @@ namespace gsh::pack {
 class PlanMemo : public PackSet::Memo {
   public:
     static constexpr size_t kMemoSlot = PackSet::kPlanMemo;
+    // The requests a repository is cloned by, over and over: a whole clone
+    // (git's, and a thin one from other clients: their plans differ),
+    // blobless, treeless, shallow, and a few more. With fewer slots than
+    // kinds asked in turn, each evicted the next one asked for (a least
+    // recently used cache under a cycle), and none was ever found.
+    // kMaxBytes bounds the memory, not this.
+    static constexpr size_t kSlots = 8;
     using Key = Sha1::Digest;
     struct Plan {
         // Shared, not copied, by the plans of the clones that find it: a
@@ -71,13 +78,6 @@ class PlanMemo : public PackSet::Memo {
     uint64_t hits() const;
 
   private:
-    // The requests a repository is cloned by, over and over: a whole clone
-    // (git's, and a thin one from other clients: their plans differ),
-    // blobless, treeless, shallow, and a few more. With fewer slots than
-    // kinds asked in turn, each evicted the next one asked for (a least
-    // recently used cache under a cycle), and none was ever found. The
-    // bytes below bound the memory, not this.
-    static constexpr size_t kSlots = 8;
     // Together at most (about a million objects' plans: git's history of
     // 419k objects takes 13 MB); a larger plan is not kept.
     static constexpr size_t kMaxBytes = size_t(32) << 20;

@@ -145,22 +145,23 @@ std::shared_ptr<PlanMemo::Plan> plan_of(size_t n) {
 
 TEST(PlanMemoSlots, TheLeastRecentlyUsedGoesFirst) {
     PlanMemo memo;
-    constexpr size_t kSlots = 8;
+    constexpr size_t kSlots = PlanMemo::kSlots;
+    constexpr size_t kAll = kSlots * (kSlots + 1) / 2; // plans of 1..kSlots entries
     std::vector<PlanMemo::Key> keys(kSlots + 1);
     for (size_t i = 0; i < keys.size(); i++)
         keys[i][0] = uint8_t(i + 1);
     for (size_t i = 0; i < kSlots; i++)
         memo.keep(keys[i], plan_of(i + 1));
-    EXPECT_EQ(memo.bytes(), 36 * sizeof(PlanEntry));
+    EXPECT_EQ(memo.bytes(), kAll * sizeof(PlanEntry));
     ASSERT_NE(memo.find(keys[0]), nullptr); // keys[1] is now the oldest
-    memo.keep(keys[kSlots], plan_of(9));
+    memo.keep(keys[kSlots], plan_of(kSlots + 1));
     EXPECT_EQ(memo.find(keys[1]), nullptr);
     for (size_t i = 0; i < keys.size(); i++) {
         if (i != 1) {
             EXPECT_NE(memo.find(keys[i]), nullptr) << i;
         }
     }
-    EXPECT_EQ(memo.bytes(), (36 - 2 + 9) * sizeof(PlanEntry));
+    EXPECT_EQ(memo.bytes(), (kAll - 2 + kSlots + 1) * sizeof(PlanEntry));
 }
 
 // The five kinds of clone a repository is asked for in turn (git's, a thin
